@@ -1,0 +1,39 @@
+"""Body models with SMPL's layout: the bundled open model and official SMPL files.
+
+    import eft_jax.body as body
+    model = body.load()                      # bundled open model (no SMPL file needed)
+    model = body.load("SMPL_NEUTRAL.pkl")    # official SMPL, same code paths
+    out = body.forward(model, pose, betas)   # out.vertices, out.joints, out.spin49, out.coco17, ...
+"""
+
+from eft_jax.body.joint_sets import (
+    COCO17_NAMES,
+    EXTRA_JOINT_NAMES,
+    H36M17_NAMES,
+    LSP14_NAMES,
+    SMPL_JOINT_NAMES,
+    SMPL_PARENTS,
+    SPIN49_NAMES,
+    VERTEX_KEYPOINT_NAMES,
+)
+from eft_jax.body.loading import BodyModelFileError, load, open_model_metadata
+from eft_jax.body.model import BodyModel, BodyOutput, forward, pose_to_rotmats, shaped_rest_vertices
+
+__all__ = [
+    "BodyModel",
+    "BodyModelFileError",
+    "BodyOutput",
+    "COCO17_NAMES",
+    "EXTRA_JOINT_NAMES",
+    "H36M17_NAMES",
+    "LSP14_NAMES",
+    "SMPL_JOINT_NAMES",
+    "SMPL_PARENTS",
+    "SPIN49_NAMES",
+    "VERTEX_KEYPOINT_NAMES",
+    "forward",
+    "load",
+    "open_model_metadata",
+    "pose_to_rotmats",
+    "shaped_rest_vertices",
+]

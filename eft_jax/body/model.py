@@ -1,0 +1,196 @@
+"""The body model as a pytree of arrays, and its forward pass (linear blend skinning).
+
+`BodyModel` holds everything a SMPL-layout model needs; `forward` is a pure function of the model,
+the pose and the shape, so it composes with `jit`, `vmap` and `grad` like any JAX function. The
+official SMPL model and the bundled open model are both `BodyModel`s; the open model simply has
+no pose-corrective blend shapes (`posedirs is None`) and carries its own vertex keypoints and
+extra joint regressor.
+
+The steps follow SMPL (Loper et al. 2015) as vchoutas/smplx implements them:
+shape blend shapes -> rest joints -> pose blend shapes -> kinematic chain -> skinning.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from eft_jax.body import joint_sets
+from eft_jax.geometry import axis_angle_to_rotmat
+
+
+@struct.dataclass
+class BodyModel:
+    """Arrays of a SMPL-layout body model (V vertices, 24 joints, S shape components).
+
+    v_template: (V, 3) rest-pose (T-pose) vertices of the mean shape, metres.
+    shapedirs: (V, 3, S) shape blend shapes; betas weight them.
+    posedirs: (V, 3, 207) pose-corrective blend shapes, or None when the model has none.
+    J_regressor: (24, V) rest joints as linear combinations of rest vertices.
+    weights: (V, 24) skinning weights; each row sums to 1.
+    faces: (F, 3) triangle vertex indices.
+    vertex_keypoint_ids: (11,) mesh vertices of the face and foot keypoints
+        (`joint_sets.VERTEX_KEYPOINT_NAMES` order).
+    J_regressor_extra: (9, V) SPIN's extra joints (`joint_sets.EXTRA_JOINT_NAMES`), or None.
+    J_regressor_h36m: (17, V) Human3.6M joints, or None.
+    parents: parent index of each joint, -1 for the root (static).
+    kind: 'smpl' for files in SMPL's format, 'open' for the bundled open model (static).
+    gender: 'neutral', 'male', 'female' or 'unknown' (static).
+    source: where the arrays were read from (static, for messages and metadata).
+    """
+
+    v_template: jax.Array
+    shapedirs: jax.Array
+    posedirs: Optional[jax.Array]
+    J_regressor: jax.Array
+    weights: jax.Array
+    faces: jax.Array
+    vertex_keypoint_ids: jax.Array
+    J_regressor_extra: Optional[jax.Array] = None
+    J_regressor_h36m: Optional[jax.Array] = None
+    parents: tuple = struct.field(pytree_node=False, default=joint_sets.SMPL_PARENTS)
+    kind: str = struct.field(pytree_node=False, default="smpl")
+    gender: str = struct.field(pytree_node=False, default="unknown")
+    source: str = struct.field(pytree_node=False, default="")
+
+    @property
+    def num_vertices(self) -> int:
+        return self.v_template.shape[0]
+
+    @property
+    def num_betas(self) -> int:
+        return self.shapedirs.shape[-1]
+
+    @property
+    def has_extra_joints(self) -> bool:
+        return self.J_regressor_extra is not None
+
+    @property
+    def spin49_available(self) -> np.ndarray:
+        """(49,) bool: which SPIN-49 slots this model can produce."""
+        return ~joint_sets.SPIN49_NEEDS_EXTRA | self.has_extra_joints
+
+
+@struct.dataclass
+class BodyOutput:
+    """Posed body. Leading dimensions are those of the inputs.
+
+    vertices: (..., V, 3). joints: (..., 24, 3), SMPL's skeleton joints after skinning.
+    spin49: (..., 49, 3); slots that need the extra regressor are zero when the model lacks it
+        (see `BodyModel.spin49_available`). coco17: (..., 17, 3).
+    lsp14: (..., 14, 3) or None without the extra regressor.
+    h36m17: (..., 17, 3) or None without the Human3.6M regressor.
+    """
+
+    vertices: jax.Array
+    joints: jax.Array
+    spin49: jax.Array
+    coco17: jax.Array
+    lsp14: Optional[jax.Array]
+    h36m17: Optional[jax.Array]
+
+
+def pose_to_rotmats(pose) -> jax.Array:
+    """Accept (..., 24, 3, 3) rotation matrices, (..., 24, 3) axis-angle or (..., 72) axis-angle."""
+    pose = jnp.asarray(pose)
+    if pose.ndim >= 3 and pose.shape[-3:] == (24, 3, 3):
+        return pose
+    if pose.ndim >= 2 and pose.shape[-2:] == (24, 3):
+        return axis_angle_to_rotmat(pose)
+    if pose.ndim >= 1 and pose.shape[-1] == 72:
+        return axis_angle_to_rotmat(pose.reshape(pose.shape[:-1] + (24, 3)))
+    raise ValueError(
+        "pose must have shape (..., 24, 3, 3) (rotation matrices), (..., 24, 3) or (..., 72) "
+        f"(axis-angle, root first); got {pose.shape}"
+    )
+
+
+def shaped_rest_vertices(model: BodyModel, betas) -> jax.Array:
+    """Rest-pose vertices of the body with shape `betas`: (..., V, 3)."""
+    betas = jnp.asarray(betas)
+    if betas.shape[-1:] != (model.num_betas,):
+        raise ValueError(
+            f"betas must have shape (..., {model.num_betas}) for this model; got {betas.shape}"
+        )
+    return model.v_template + jnp.einsum("vcs,...s->...vc", model.shapedirs, betas)
+
+
+def regress_joints(regressor, vertices) -> jax.Array:
+    """Joints as fixed linear combinations of vertices: (J, V) x (..., V, 3) -> (..., J, 3)."""
+    return jnp.einsum("jv,...vc->...jc", regressor, vertices)
+
+
+def _kinematic_chain(rotmats, rest_joints, parents):
+    """World rotation and translation of each joint's frame, root first.
+
+    Joint k rotates by rotmats[k] about its rest position; its frame moves with its parent's.
+    Returns (rotations (..., 24, 3, 3), translations (..., 24, 3)) of the rigid maps that take a
+    point of part k from the rest pose to the posed body.
+    """
+    world_rot = [rotmats[..., 0, :, :]]
+    world_pos = [rest_joints[..., 0, :]]
+    for k in range(1, len(parents)):
+        p = parents[k]
+        offset = rest_joints[..., k, :] - rest_joints[..., p, :]
+        world_rot.append(world_rot[p] @ rotmats[..., k, :, :])
+        world_pos.append(world_pos[p] + jnp.einsum("...ij,...j->...i", world_rot[p], offset))
+    rot = jnp.stack(world_rot, axis=-3)
+    pos = jnp.stack(world_pos, axis=-2)
+    # Posed point = rot @ (x - rest_joint) + pos, i.e. translation = pos - rot @ rest_joint.
+    trans = pos - jnp.einsum("...kij,...kj->...ki", rot, rest_joints)
+    return rot, trans, pos
+
+
+def forward(model: BodyModel, pose, betas) -> BodyOutput:
+    """Pose and shape the body.
+
+    pose: (..., 24, 3, 3) rotation matrices or (..., 24, 3) / (..., 72) axis-angle, root first,
+        each joint's rotation relative to its parent (SMPL's convention).
+    betas: (..., S) shape coefficients, S = model.num_betas.
+    No global translation is applied: the root joint rotates about its rest position.
+    """
+    rotmats = pose_to_rotmats(pose)
+    v_shaped = shaped_rest_vertices(model, betas)
+    rest_joints = regress_joints(model.J_regressor, v_shaped)
+
+    if model.posedirs is not None:
+        eye = jnp.eye(3, dtype=rotmats.dtype)
+        pose_feature = (rotmats[..., 1:, :, :] - eye).reshape(rotmats.shape[:-3] + (-1,))
+        v_posed = v_shaped + jnp.einsum("vcp,...p->...vc", model.posedirs, pose_feature)
+    else:
+        v_posed = v_shaped
+
+    rot, trans, posed_joints = _kinematic_chain(rotmats, rest_joints, model.parents)
+
+    # Blend each part's rigid map by the skinning weights, then apply it to each vertex.
+    blended_rot = jnp.einsum("vk,...kij->...vij", model.weights, rot)
+    blended_trans = jnp.einsum("vk,...ki->...vi", model.weights, trans)
+    vertices = jnp.einsum("...vij,...vj->...vi", blended_rot, v_posed) + blended_trans
+
+    return _joint_sets(model, vertices, posed_joints)
+
+
+def _joint_sets(model: BodyModel, vertices, joints) -> BodyOutput:
+    keypoints = jnp.take(vertices, model.vertex_keypoint_ids, axis=-2)
+    if model.J_regressor_extra is not None:
+        extra = regress_joints(model.J_regressor_extra, vertices)
+    else:
+        extra = jnp.zeros(vertices.shape[:-2] + (len(joint_sets.EXTRA_JOINT_NAMES), 3), vertices.dtype)
+    source = jnp.concatenate([joints, keypoints, extra], axis=-2)
+    has_extra = model.J_regressor_extra is not None
+    return BodyOutput(
+        vertices=vertices,
+        joints=joints,
+        spin49=jnp.take(source, joint_sets.SPIN49_SOURCE, axis=-2),
+        coco17=jnp.take(source, joint_sets.coco17_source(has_extra), axis=-2),
+        lsp14=jnp.take(source, joint_sets.LSP14_SOURCE, axis=-2) if has_extra else None,
+        h36m17=(
+            regress_joints(model.J_regressor_h36m, vertices)
+            if model.J_regressor_h36m is not None
+            else None
+        ),
+    )
