@@ -17,6 +17,7 @@ from eft_jax.body.joint_sets import (
     VERTEX_KEYPOINT_NAMES,
 )
 from eft_jax.body.loading import BodyModelFileError, load, open_model_metadata
+from eft_jax.body.smpl_file import SmplFileError, read_smpl_file
 from eft_jax.body.model import BodyModel, BodyOutput, forward, pose_to_rotmats, shaped_rest_vertices
 
 __all__ = [
@@ -30,10 +31,12 @@ __all__ = [
     "SMPL_JOINT_NAMES",
     "SMPL_PARENTS",
     "SPIN49_NAMES",
+    "SmplFileError",
     "VERTEX_KEYPOINT_NAMES",
     "forward",
     "load",
     "open_model_metadata",
     "pose_to_rotmats",
+    "read_smpl_file",
     "shaped_rest_vertices",
 ]

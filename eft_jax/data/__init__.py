@@ -1,0 +1,1 @@
+"""Data in and out: crops, dataset readers, synthetic data, and file writers."""
