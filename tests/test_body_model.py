@@ -176,3 +176,18 @@ def test_bad_shapes_raise_clear_errors():
         forward(model, jnp.zeros((24, 3)), jnp.zeros(8))
     with pytest.raises(ValueError, match="pose must have shape"):
         pose_to_rotmats(jnp.zeros((24, 4)))
+
+
+def test_chunked_batches_equal_one_shot_and_broadcast_betas():
+    model = small_model()
+    rng = np.random.RandomState(10)
+    pose = random_pose(rng, batch=(5, 7))  # 35 bodies: two full chunks of 16 and a remainder
+    betas = jnp.asarray(rng.normal(size=(10,)), jnp.float32)
+    chunked = forward(model, pose, betas, chunk_size=16)
+    one_shot = forward(model, pose, jnp.broadcast_to(betas, (5, 7, 10)), chunk_size=0)
+    assert chunked.vertices.shape == (5, 7, NUM_VERTICES, 3)
+    np.testing.assert_allclose(chunked.vertices, one_shot.vertices, atol=1e-5)
+    np.testing.assert_allclose(chunked.spin49, one_shot.spin49, atol=1e-5)
+    grad_chunked = jax.grad(lambda p: jnp.sum(forward(model, p, betas, chunk_size=16).joints ** 2))(pose)
+    grad_one_shot = jax.grad(lambda p: jnp.sum(forward(model, p, betas, chunk_size=0).joints ** 2))(pose)
+    np.testing.assert_allclose(grad_chunked, grad_one_shot, rtol=1e-4, atol=1e-4)
