@@ -11,6 +11,19 @@ import sys
 
 from eft_jax.body import BodyModelFileError, SmplFileError
 from eft_jax.config import ConfigError, default_config_path, load_config
+from eft_jax.nets import RegressorCheckpointError, SpinImportError, TorchCheckpointError
+
+# Errors that describe bad input (files, configs): reported in one line, exit code 2.
+USER_ERRORS = (
+    FileNotFoundError,
+    FileExistsError,
+    ConfigError,
+    BodyModelFileError,
+    SmplFileError,
+    TorchCheckpointError,
+    SpinImportError,
+    RegressorCheckpointError,
+)
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -24,6 +37,15 @@ def _demo(args: argparse.Namespace) -> None:
     run_demo(load_config(args.config or default_config_path("demo"), overrides))
 
 
+def _convert_spin(args: argparse.Namespace) -> None:
+    from eft_jax.nets import convert_spin_checkpoint
+
+    report = convert_spin_checkpoint(
+        args.checkpoint, args.out, mean_params=args.mean_params, overwrite=args.overwrite
+    )
+    print(report.summary())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eft-jax", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -34,6 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--body", help="SMPL model file (.pkl/.npz); default: the bundled open model")
     demo.add_argument("overrides", nargs="*", help="config overrides key=value")
     demo.set_defaults(run=_demo)
+
+    convert = commands.add_parser(
+        "convert-spin",
+        help="convert a SPIN / EFT PyTorch checkpoint to an eft-jax regressor checkpoint (no torch needed)",
+    )
+    convert.add_argument("checkpoint", help="SPIN's model_checkpoint.pt or an EFT model-zoo .pt")
+    convert.add_argument("--out", required=True, help="output folder (orbax checkpoint)")
+    convert.add_argument(
+        "--mean-params",
+        help="smpl_mean_params.npz; default: the init_pose/init_shape/init_cam buffers in the checkpoint",
+    )
+    convert.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    convert.set_defaults(run=_convert_spin)
     return parser
 
 
@@ -41,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (FileNotFoundError, ConfigError, BodyModelFileError, SmplFileError) as error:
+    except USER_ERRORS as error:
         print(f"eft-jax {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -73,3 +73,23 @@ def test_demo_reports_a_bad_body_file_clearly(tmp_path, capsys):
     bad.write_bytes(b"not a pickle")
     assert cli.main(["demo", "--out", str(tmp_path / "o"), "--body", str(bad)]) == 2
     assert str(bad) in capsys.readouterr().err
+
+
+def test_convert_spin_cli_converts_and_reports_bad_files(tmp_path, capsys):
+    from pathlib import Path
+
+    from eft_jax.nets import restore_regressor
+
+    fixture = Path(__file__).parent / "fixtures" / "regressor_spin_r18_w16.pt"
+    out = tmp_path / "converted"
+    assert cli.main(["convert-spin", str(fixture), "--out", str(out)]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    regressor, variables, _ = restore_regressor(out)
+    assert regressor.arch.backbone.depth == 18
+    # A second conversion into the same folder needs --overwrite; a corrupt file is named.
+    assert cli.main(["convert-spin", str(fixture), "--out", str(out)]) == 2
+    assert str(out) in capsys.readouterr().err
+    garbage = tmp_path / "model_checkpoint.pt"
+    garbage.write_bytes(b"\x00" * 100)
+    assert cli.main(["convert-spin", str(garbage), "--out", str(tmp_path / "x")]) == 2
+    assert str(garbage) in capsys.readouterr().err

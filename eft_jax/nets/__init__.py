@@ -1,0 +1,50 @@
+"""The image -> SMPL regressor (HMR / SPIN) and its checkpoints.
+
+from eft_jax import nets
+nets.convert_spin_checkpoint("model_checkpoint.pt", "spin_regressor/")   # torch not needed
+regressor, variables, record = nets.restore_regressor("spin_regressor/")
+out = regressor.apply(variables, images)       # out.rotmats (B,24,3,3), out.betas, out.camera
+trainable, frozen = nets.partition(variables["params"], "layer4+head")
+"""
+
+from eft_jax.nets.checkpoint import (
+    RegressorCheckpointError,
+    RestoredRegressor,
+    read_config_record,
+    restore_regressor,
+    save_regressor,
+)
+from eft_jax.nets.hmr import Regressor, RegressorArch, RegressorOutput
+from eft_jax.nets.mean_params import MeanParams, bundled_mean_params, load_mean_params, open_body_mean_params
+from eft_jax.nets.param_groups import GROUPS, PRESETS, merge, partition, resolve_groups, select_params
+from eft_jax.nets.resnet import ResNetArch
+from eft_jax.nets.spin_import import ConversionReport, SpinImportError, convert_spin_checkpoint
+from eft_jax.nets.torch_checkpoint import TorchCheckpoint, TorchCheckpointError, read_torch_checkpoint
+
+__all__ = [
+    "GROUPS",
+    "PRESETS",
+    "ConversionReport",
+    "MeanParams",
+    "Regressor",
+    "RegressorArch",
+    "RegressorCheckpointError",
+    "RegressorOutput",
+    "ResNetArch",
+    "RestoredRegressor",
+    "SpinImportError",
+    "TorchCheckpoint",
+    "TorchCheckpointError",
+    "bundled_mean_params",
+    "convert_spin_checkpoint",
+    "load_mean_params",
+    "merge",
+    "open_body_mean_params",
+    "partition",
+    "read_config_record",
+    "read_torch_checkpoint",
+    "resolve_groups",
+    "restore_regressor",
+    "save_regressor",
+    "select_params",
+]

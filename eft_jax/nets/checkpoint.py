@@ -1,0 +1,119 @@
+"""eft-jax's own regressor checkpoints (orbax): variables plus the record that rebuilds the network.
+
+    save_regressor("ckpt/", variables, regressor.config_record())
+    regressor, variables, record = restore_regressor("ckpt/")
+
+A checkpoint is an orbax StandardCheckpointer directory holding the variables ({'params',
+'batch_stats'}, stored exactly) whose custom metadata is the config record (JSON: format tag,
+architecture, mean parameters, plus whatever else the caller recorded, e.g. where converted
+weights came from).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from eft_jax.nets.hmr import Regressor, RegressorArch
+
+FORMAT = "eft-jax-regressor"
+FORMAT_VERSION = 1
+
+
+class RegressorCheckpointError(ValueError):
+    """A regressor checkpoint that does not exist, is not one, or does not fit the expected network."""
+
+
+class RestoredRegressor(NamedTuple):
+    regressor: Regressor
+    variables: dict
+    record: dict
+
+
+def _shapes(tree) -> dict[str, tuple]:
+    flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {jax.tree_util.keystr(path): (tuple(leaf.shape), np.dtype(leaf.dtype)) for path, leaf in flat}
+
+
+def _differences(expected, found) -> list[str]:
+    expected, found = _shapes(expected), _shapes(found)
+    lines = [f"missing {k}" for k in expected if k not in found]
+    lines += [f"unexpected {k}" for k in found if k not in expected]
+    lines += [
+        f"{k}: expected {expected[k][0]} {expected[k][1]}, found {found[k][0]} {found[k][1]}"
+        for k in expected
+        if k in found and expected[k] != found[k]
+    ]
+    return lines
+
+
+def save_regressor(
+    directory: str | Path, variables: dict, config_record: dict, overwrite: bool = False
+) -> Path:
+    """Write `variables` to `directory`, with `config_record` (which must hold `arch` and
+    `mean_params`, as `Regressor.config_record()` does) as the checkpoint's custom metadata."""
+    directory = Path(directory).absolute()
+    regressor = Regressor.from_config_record(config_record)
+    variables = {"params": variables["params"], "batch_stats": variables["batch_stats"]}
+    mismatch = _differences(regressor.abstract_variables(), variables)
+    if mismatch:
+        raise RegressorCheckpointError(
+            "variables do not match the architecture in the config record:\n  " + "\n  ".join(mismatch)
+        )
+    if directory.exists() and not overwrite:
+        raise FileExistsError(f"{directory} exists; pass overwrite=True to replace it")
+    record = {"format": FORMAT, "format_version": FORMAT_VERSION, **config_record}
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(directory, variables, force=overwrite, custom_metadata=record)
+    return directory
+
+
+def _read_metadata(directory: Path):
+    if not (directory / "_CHECKPOINT_METADATA").is_file():
+        raise RegressorCheckpointError(f"{directory} is not an orbax checkpoint (no _CHECKPOINT_METADATA)")
+    with ocp.StandardCheckpointer() as checkpointer:
+        metadata = checkpointer.metadata(directory)
+    record = metadata.custom_metadata or {}
+    if record.get("format") != FORMAT:
+        raise RegressorCheckpointError(
+            f"{directory}: not an eft-jax regressor checkpoint (metadata format {record.get('format')!r})"
+        )
+    if record.get("format_version", 0) > FORMAT_VERSION:
+        raise RegressorCheckpointError(
+            f"{directory}: written by a newer eft-jax (format version {record['format_version']})"
+        )
+    return record, metadata.item_metadata.tree
+
+
+def read_config_record(directory: str | Path) -> dict:
+    return _read_metadata(Path(directory).absolute())[0]
+
+
+def restore_regressor(directory: str | Path, expected_arch: RegressorArch | None = None) -> RestoredRegressor:
+    """Rebuild the regressor recorded in `directory` and restore its variables exactly.
+
+    With `expected_arch`, a checkpoint of any other architecture is an error naming what differs.
+    """
+    directory = Path(directory).absolute()
+    record, stored = _read_metadata(directory)
+    regressor = Regressor.from_config_record(record)
+    if expected_arch is not None and regressor.arch != expected_arch:
+        want, have = expected_arch.to_record(), regressor.arch.to_record()
+        diffs = [f"{k}: expected {want[k]}, checkpoint has {have[k]}" for k in want if want[k] != have[k]]
+        raise RegressorCheckpointError(
+            f"{directory} holds a different regressor architecture:\n  " + "\n  ".join(diffs)
+        )
+    abstract = regressor.abstract_variables()
+    mismatch = _differences(abstract, stored)
+    if mismatch:
+        raise RegressorCheckpointError(
+            f"{directory}: stored variables do not match the recorded architecture:\n  "
+            + "\n  ".join(mismatch)
+        )
+    with ocp.StandardCheckpointer() as checkpointer:
+        variables = checkpointer.restore(directory, abstract)
+    return RestoredRegressor(regressor, dict(variables), record)
