@@ -176,7 +176,7 @@ def forward(model: BodyModel, pose, betas, *, chunk_size: int | None = None) -> 
         each joint's rotation relative to its parent (SMPL's convention).
     betas: (..., S) shape coefficients, S = model.num_betas.
     chunk_size: bodies per step when the batch is posed in sequential chunks inside one
-        computation; None picks `default_chunk_size()`, 0 poses the whole batch at once.
+        computation; None picks `default_chunk_size(V)`, 0 poses the whole batch at once.
     No global translation is applied: the root joint rotates about its rest position.
     """
     rotmats = pose_to_rotmats(pose)
@@ -185,7 +185,7 @@ def forward(model: BodyModel, pose, betas, *, chunk_size: int | None = None) -> 
     rotmats = jnp.broadcast_to(rotmats, batch_shape + rotmats.shape[-3:])
     betas = jnp.broadcast_to(betas, batch_shape + betas.shape[-1:])
     count = math.prod(batch_shape)
-    chunk_size = default_chunk_size() if chunk_size is None else chunk_size
+    chunk_size = default_chunk_size(model.num_vertices) if chunk_size is None else chunk_size
     if not chunk_size or count <= chunk_size:
         return _forward(model, rotmats, betas)
 
@@ -197,15 +197,20 @@ def forward(model: BodyModel, pose, betas, *, chunk_size: int | None = None) -> 
     return jax.tree.map(lambda x: x.reshape(batch_shape + x.shape[1:]), flat)
 
 
-def default_chunk_size() -> int:
-    """16 bodies per chunk on the CPU, whole batches elsewhere.
+def default_chunk_size(num_vertices: int) -> int:
+    """Bodies per chunk on the CPU (0: the whole batch at once, as on accelerators).
 
-    On the CPU, posing a large batch at once materialises (batch, 12, V) blended skinning maps
-    whose fresh allocation dominates the run time: at batch 64 on the bundled model, chunks of
-    16 made the forward pass 3.5x faster (34.7 ms -> 9.6 ms; experiments/bench_body.py
-    measures the whole pass). Accelerators prefer one large kernel.
+    Posing a batch materialises (batch, 12, V) blended skinning maps. On the CPU, once these pass
+    ~32 MB their allocation dominates: at batch 64 the bundled model (V = 13,718, 42 MB of maps)
+    ran at 2,267 bodies/s in one piece and 6,120 in chunks of 32, while SMPL (V = 6,890, 21 MB)
+    ran at 9,906 in one piece and 6,555 in chunks of 32 (forward only, on 2 CPU cores; chunking
+    changed forward+grad by less than the noise). So the chunk is the largest power of two whose
+    maps stay within 32 MB, and smaller batches run whole.
     """
-    return 16 if jax.default_backend() == "cpu" else 0
+    if jax.default_backend() != "cpu":
+        return 0
+    budget = (32 << 20) // (4 * 12 * num_vertices)
+    return 1 << max(budget.bit_length() - 1, 0)
 
 
 def _forward(model: BodyModel, rotmats, betas) -> BodyOutput:
