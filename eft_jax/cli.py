@@ -27,7 +27,7 @@ USER_ERRORS = (
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from eft_jax.demo import run_demo
+    from eft_jax.jobs.demo import run_demo
 
     overrides = list(args.overrides)
     if args.out is not None:

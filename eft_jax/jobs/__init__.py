@@ -1,0 +1,1 @@
+"""Jobs behind the `eft-jax` subcommands: each reads a config and writes its outputs."""
