@@ -1,0 +1,300 @@
+"""EFT-format fit files (JSON), readable by code written for the released EFT files.
+
+The layout matches EFT's exporter (`eft/utils/exportDB.py`, `pklToJson`) and what EFT's viewers
+read (`demo/visEFTFit.py`, `demo/visEFTFit_coco.py`, `docs/README_dataformat.md`):
+
+    {"ver": 0.1,
+     "data": [ {                                    # one per fitted person, in input order
+         "parm_pose":  24 x 3 x 3 nested lists,     # rotation matrices, root first
+         "parm_shape": 10 floats,                   # betas
+         "parm_cam":   3 floats,                    # weak perspective [s, tx, ty] (crop in [-1, 1])
+         "bbox_scale": float,                       # box side / 200 px
+         "bbox_center": [x, y],                     # image pixels
+         "gt_keypoint_2d": 49 x 3 nested lists,     # input keypoints, SPIN-49, image pixels + conf
+                                                    # (missing joints: 0, 0, 0)
+         "joint_validity_openpose18": 18 floats,    # 1.0 / 0.0, see keypoint_formats
+         "smpltype": str,                           # "smpl", or "eftjax_open" (bundled open model)
+         "annotId": int,                            # COCO annotation id; 0 when there is none
+         "imageName": str,                          # image file, relative to the images folder
+         # eft-jax extras (EFT's readers ignore them):
+         "exemplar_id": str, "iterations": int, "loss_2d_before": float,
+         "loss_2d_after": float, "stop_reason": str, "body_model": str,
+         "keypoint_error_px_before": float, "keypoint_error_px_after": float,  # when given
+         "pred_keypoint_2d": 49 x 2 nested lists   # the fit's SPIN-49 joints, image pixels
+       }, ...],
+     "meta": {"dbname": ..., "writer": "eft-jax <version>", "body_model": ..., "smpltype": ...},
+     "skipped": [ {"id", "skip_reason", "annotId", "imageName"}, ... ]}   # eft-jax extra
+
+`smpltype` says which body model the parameters belong to: "smpl" only for fits made with the
+official SMPL model; fits made with eft-jax's bundled open body model (same parameter layout,
+different body) say "eftjax_open", so no reader mistakes them for SMPL parameters.
+
+Arrays in `parm_*`, `gt_keypoint_2d` and `pred_keypoint_2d` are rounded to `decimals` (default 7)
+places to keep files small (float32 carries about 7 significant digits). A fit with NaN or
+infinite values is never written as data: it goes to "skipped" with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from eft_jax.data.crops import crop_to_image
+from eft_jax.data.exemplar_npz import is_skip, skip_record
+from eft_jax.data.keypoint_formats import joint_validity_openpose18
+
+EFT_VERSION = 0.1  # the "ver" of EFT's released files
+SMPLTYPES = {"smpl": "smpl", "open": "eftjax_open"}
+
+
+class EftJsonError(ValueError):
+    """An EFT JSON file (or record) that does not have the expected layout."""
+
+
+def smpltype_for(body_kind: str) -> str:
+    """`smpltype` for a body model kind (`BodyModel.kind`: 'smpl' or 'open')."""
+    try:
+        return SMPLTYPES[body_kind]
+    except KeyError:
+        raise ValueError(
+            f"unknown body model kind {body_kind!r}; known: {sorted(SMPLTYPES)}"
+        ) from None
+
+
+def _writer_id() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"eft-jax {version('eft-jax')}"
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "eft-jax"
+
+
+def _array(record: dict, key: str, shape: tuple, where: str) -> np.ndarray:
+    if key not in record:
+        raise EftJsonError(f"{where}: missing '{key}'")
+    try:
+        value = np.asarray(record[key], np.float64)
+    except (TypeError, ValueError) as error:
+        raise EftJsonError(f"{where}: '{key}' is not numeric ({error})") from error
+    if value.shape != shape:
+        raise EftJsonError(f"{where}: '{key}' must have shape {shape}; got {value.shape}")
+    return value
+
+
+def _listed(array: np.ndarray, decimals: int | None) -> list:
+    array = np.asarray(array, np.float64)
+    if decimals is not None:
+        array = np.round(array, decimals) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return array.tolist()
+
+
+def _int_or_zero(value) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def eft_entry(fit: dict, *, smpltype: str, body_model: str, decimals: int | None = 7) -> dict:
+    """One EFT `data` entry from a fit record (a fit log line: the engine's result merged with the
+    exemplar's id, center, scale, keypoints (normalised), annotId and imageName).
+
+    Raises EftJsonError naming the exemplar when a field is missing, mis-shaped or not finite.
+    """
+    where = f"exemplar {fit.get('id', '?')!r}"
+    rotmats = _array(fit, "rotmats", (24, 3, 3), where)
+    betas = _array(fit, "betas", (10,), where)
+    camera = _array(fit, "camera", (3,), where)
+    center = _array(fit, "center", (2,), where)
+    scale = float(_array(fit, "scale", (), where))
+    keypoints = _array(fit, "keypoints", (49, 3), where)
+    predicted = (
+        _array(fit, "pred_keypoints_2d", (49, 2), where) if "pred_keypoints_2d" in fit else None
+    )
+    for name, value in (
+        ("rotmats", rotmats),
+        ("betas", betas),
+        ("camera", camera),
+        ("center", center),
+    ):
+        if not np.all(np.isfinite(value)):
+            raise EftJsonError(f"{where}: '{name}' has NaN or infinite values")
+    if not (math.isfinite(scale) and scale > 0):
+        raise EftJsonError(f"{where}: 'scale' must be positive and finite; got {scale}")
+    keypoints = np.where(np.isfinite(keypoints), keypoints, 0.0)
+    gt_keypoints = crop_to_image(keypoints, center, scale)
+    gt_keypoints[keypoints[:, 2] <= 0] = 0.0  # missing joints are (0, 0, 0), as in EFT's files
+    try:
+        annot_id = int(fit.get("annotId", 0) or 0)
+    except (TypeError, ValueError):
+        raise EftJsonError(
+            f"{where}: 'annotId' must be an integer; got {fit['annotId']!r}"
+        ) from None
+    entry = {
+        "parm_pose": _listed(rotmats, decimals),
+        "parm_shape": _listed(betas, decimals),
+        "parm_cam": _listed(camera, decimals),
+        "bbox_scale": scale,
+        "bbox_center": center.tolist(),
+        "gt_keypoint_2d": _listed(gt_keypoints, decimals),
+        "joint_validity_openpose18": joint_validity_openpose18(keypoints).tolist(),
+        "smpltype": smpltype,
+        "annotId": annot_id,
+        "imageName": str(fit.get("imageName", "")),
+        "exemplar_id": str(fit.get("id", "")),
+    }
+    for key, cast in (
+        ("iterations", int),
+        ("loss_2d_before", float),
+        ("loss_2d_after", float),
+        ("keypoint_error_px_before", float),
+        ("keypoint_error_px_after", float),
+        ("stop_reason", str),
+    ):
+        if key in fit and fit[key] is not None:
+            value = cast(fit[key])
+            if isinstance(value, float) and not math.isfinite(value):
+                raise EftJsonError(f"{where}: '{key}' is {value}")
+            entry[key] = value
+    entry["body_model"] = str(body_model)
+    if predicted is not None:
+        if not np.all(np.isfinite(predicted)):
+            raise EftJsonError(f"{where}: 'pred_keypoints_2d' has NaN or infinite values")
+        entry["pred_keypoint_2d"] = _listed(crop_to_image(predicted, center, scale), decimals)
+    return entry
+
+
+def write_eft_json(
+    path: str | Path,
+    fits,
+    *,
+    body_kind: str,
+    body_model: str,
+    skipped=(),
+    dbname: str = "",
+    meta: dict | None = None,
+    decimals: int | None = 7,
+) -> dict:
+    """Write an EFT JSON file from fit records (and skip records) in input order.
+
+    `fits` may mix fit records and skip records (`exemplar_npz.is_skip`); `skipped` adds skip
+    records that never reached fitting (listed after the others). A fit that cannot be written
+    (NaN, missing field) becomes a skip with the reason. The file is written to a temporary name
+    and renamed, so a reader never sees half a file. Returns a summary {'path', 'written', 'skipped'}.
+    """
+    smpltype = smpltype_for(body_kind)
+    data, skips = [], []
+    for fit in fits:
+        if is_skip(fit):
+            skips.append(dict(fit))
+            continue
+        try:
+            data.append(eft_entry(fit, smpltype=smpltype, body_model=body_model, decimals=decimals))
+        except EftJsonError as error:
+            skips.append(
+                skip_record(
+                    fit.get("id", ""),
+                    f"not written: {error}",
+                    _int_or_zero(fit.get("annotId")),
+                    fit.get("imageName", ""),
+                )
+            )
+    skips.extend(dict(s) for s in skipped)
+    document = {
+        "ver": EFT_VERSION,
+        "data": data,
+        "meta": {
+            "dbname": dbname,
+            "writer": _writer_id(),
+            "body_model": str(body_model),
+            "smpltype": smpltype,
+            **(meta or {}),
+        },
+        "skipped": skips,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, allow_nan=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    return {"path": path, "written": len(data), "skipped": len(skips)}
+
+
+_REQUIRED = {
+    "parm_pose": (24, 3, 3),
+    "parm_shape": (10,),
+    "parm_cam": (3,),
+    "bbox_center": (2,),
+    "joint_validity_openpose18": (18,),
+}
+
+
+def read_eft_json(path: str | Path) -> dict:
+    """Read an EFT JSON file (eft-jax's or EFT's released ones) and check its layout.
+
+    Returns the document as stored: {'ver', 'data': [dict, ...], 'meta', 'skipped'} ('meta' and
+    'skipped' are {} / [] when absent). Raises EftJsonError naming the file and the entry.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise EftJsonError(f"{path}: no such EFT JSON file")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except json.JSONDecodeError as error:
+        raise EftJsonError(
+            f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+        ) from error
+    if not isinstance(document, dict) or "data" not in document:
+        raise EftJsonError(f"{path}: expected an object with 'ver' and 'data'")
+    if not isinstance(document["data"], list):
+        raise EftJsonError(f"{path}: 'data' must be a list")
+    for index, entry in enumerate(document["data"]):
+        where = f"{path}: data[{index}]"
+        if not isinstance(entry, dict):
+            raise EftJsonError(f"{where} is a {type(entry).__name__}, expected an object")
+        for key, shape in _REQUIRED.items():
+            _array(entry, key, shape, where)
+        if not isinstance(entry.get("bbox_scale"), (int, float)) or isinstance(
+            entry.get("bbox_scale"), bool
+        ):
+            raise EftJsonError(
+                f"{where}: 'bbox_scale' must be a number; got {entry.get('bbox_scale')!r}"
+            )
+        if not isinstance(entry.get("imageName"), str):
+            raise EftJsonError(
+                f"{where}: 'imageName' must be a string; got {entry.get('imageName')!r}"
+            )
+    document.setdefault("ver", None)
+    document.setdefault("meta", {})
+    document.setdefault("skipped", [])
+    return document
+
+
+def stack_eft_data(data: list[dict]) -> dict:
+    """EFT `data` entries -> arrays: parm_pose (N, 24, 3, 3), parm_shape (N, 10), parm_cam (N, 3),
+    bbox_scale (N,), bbox_center (N, 2), joint_validity_openpose18 (N, 18) float32, and
+    annotId (N,) int64, imageName (N,) str, smpltype (N,) str."""
+
+    def stacked(key, shape):
+        return np.asarray([entry[key] for entry in data], np.float32).reshape((len(data),) + shape)
+
+    return {
+        "parm_pose": stacked("parm_pose", (24, 3, 3)),
+        "parm_shape": stacked("parm_shape", (10,)),
+        "parm_cam": stacked("parm_cam", (3,)),
+        "bbox_scale": stacked("bbox_scale", ()),
+        "bbox_center": stacked("bbox_center", (2,)),
+        "joint_validity_openpose18": stacked("joint_validity_openpose18", (18,)),
+        "annotId": np.asarray([int(entry.get("annotId", 0)) for entry in data], np.int64),
+        "imageName": np.asarray([entry["imageName"] for entry in data], dtype=str),
+        "smpltype": np.asarray([entry.get("smpltype", "smpl") for entry in data], dtype=str),
+    }
