@@ -1,0 +1,54 @@
+"""EFT as its public code runs it (facebookresearch/eft at c8400a6); every constant is a field.
+
+Sources: eft/utils/train_options.py (TO), eft/train/eftFitter.py (EF), eft/train/trainer.py (TR).
+"""
+
+import ml_collections
+
+
+def get_config():
+    config = ml_collections.ConfigDict()
+
+    # Which regressor weights each exemplar fine-tunes: a preset of eft_jax.nets.PRESETS ("all",
+    # "layer4+head", "layer3+", "head" = fc1 fc2 + decoders, "decoders", "backbone") or a list of
+    # groups. BatchNorm scale/bias stay frozen and running statistics are used, dropout is off
+    # (EF:191-206 `exemplerTrainingMode`). EFT's default tunes every other weight.
+    config.trainable = "all"
+
+    config.optimizer = ml_collections.ConfigDict()
+    config.optimizer.learning_rate = 5e-6  # TO:139 --lr_eft (Adam, EF:59-63)
+    config.optimizer.b1 = 0.9  # torch.optim.Adam defaults, as EF:59 builds it
+    config.optimizer.b2 = 0.999
+    config.optimizer.eps = 1e-8
+    # EF:63 weight_decay=0; a fresh optimiser state per exemplar (base_trainer.py:203-214).
+
+    config.max_iters = 20  # TO:96 --maxExemplarIter (demo/eftFitting.py:18: "50 would be more than sufficient")
+    # Stop an exemplar once its 2D keypoint loss (the `keypoint` term, not the total) is below this
+    # (EF:1587). TO:140 default 1e-4 (pseudo-GT generation); demo/eftFitting.py:17 passes 2e-5,
+    # TO:141 uses 2e-4 at test time.
+    config.stop_threshold = 1e-4
+
+    config.loss = ml_collections.ConfigDict()
+    config.loss.keypoint_weight = 5.0  # TO:46 --keypoint_loss_weight (EF:330)
+    config.loss.openpose_weight = 0.0  # TO:49 --openpose_train_weight: OpenPose slots 0-24 (TR:123)
+    config.loss.gt_weight = 1.0  # TO:50 --gt_train_weight: ground-truth slots 25-48 (TR:124)
+    config.loss.betas_weight = 0.001  # TO:48 --beta_loss_weight (EF:328, 331)
+    config.loss.camera_scale_weight = 1.0  # EF:332, exp(-10 s)^2 added with weight 1
+    config.loss.camera_scale_rate = 10.0  # EF:332
+    config.loss.leg_orientation_weight = 0.005  # EF:339
+    config.loss.leg_min_length = 0.0089  # EF:275 LENGTH_THRESHOLD, crop units (1/112 = 1 px)
+    config.loss.overall_scale = 60.0  # EF:341 `loss *= 60`
+    config.loss.use_hips = False  # TO:142 --eft_withHip2D; EF:278-281 zero LSP hips + MPII pelvis
+    config.loss.use_ankles = False  # EF:311-312 zero both ankles in the keypoint term
+
+    # Engine: slots per step, continuous batching (refill a slot as soon as its exemplar stops)
+    # or static batches, and how the per-slot computation is lowered ("auto" picks per backend,
+    # see eft_jax/fitting/lowering.py for the measurements behind the choice).
+    config.batch_size = 16
+    config.continuous = True
+    config.lowering = "auto"
+    config.chunk_size = 4  # slots per vmapped chunk of the "chunked" lowering
+    config.shard = True
+    # Seed of the untrained regressor `eft-jax fit` falls back to without --checkpoint.
+    config.seed = 0  # spread slots over all local devices (data parallel over exemplars)
+    return config

@@ -1,0 +1,32 @@
+"""Exemplar Fine-Tuning: fit the body model to images with 2D keypoints by fine-tuning a private
+copy of the regressor per exemplar, B exemplars at a time.
+
+    from eft_jax import fitting
+    engine = fitting.EftEngine(regressor, variables, body_model, config)   # configs/eft_default.py
+    for result in fitting.fit_stream(exemplars, engine):                   # fitting.Exemplar(id, image, keypoints)
+        result.rotmats, result.betas, result.camera, result.stop_reason, ...
+"""
+
+from eft_jax.fitting.engine import EftEngine, Slots
+from eft_jax.fitting.exemplar import Exemplar, checked_inputs
+from eft_jax.fitting.losses import LossSettings, LossTerms, eft_loss
+from eft_jax.fitting.lowering import default_lowering
+from eft_jax.fitting.projection import weak_perspective
+from eft_jax.fitting.reference import SequentialEft
+from eft_jax.fitting.result import FitResult
+from eft_jax.fitting.stream import fit_stream
+
+__all__ = [
+    "EftEngine",
+    "Exemplar",
+    "FitResult",
+    "LossSettings",
+    "LossTerms",
+    "SequentialEft",
+    "Slots",
+    "checked_inputs",
+    "default_lowering",
+    "eft_loss",
+    "fit_stream",
+    "weak_perspective",
+]

@@ -1,0 +1,46 @@
+"""The function EFT differentiates for one exemplar: regressor -> body model -> weak-perspective
+projection -> EFT loss, as a pure function of the trainable parameters."""
+
+from __future__ import annotations
+
+import flax.struct
+import jax
+
+from eft_jax import body
+from eft_jax.fitting.losses import LossSettings, LossTerms, eft_loss
+from eft_jax.fitting.projection import weak_perspective
+from eft_jax.geometry import rotmat_to_axis_angle
+from eft_jax.nets import Regressor, merge
+
+
+@flax.struct.dataclass
+class Prediction:
+    """One exemplar's regressor output and where its keypoints land in the crop."""
+
+    rotmats: jax.Array  # (24, 3, 3)
+    pose_axis_angle: jax.Array  # (24, 3)
+    betas: jax.Array  # (10,)
+    camera: jax.Array  # (3,)
+    keypoints_2d: jax.Array  # (49, 2)
+
+
+@flax.struct.dataclass
+class Frozen:
+    """Everything an exemplar's fit reads but never changes (shared by all slots)."""
+
+    params: dict  # the regressor parameters outside the trainable subset
+    batch_stats: dict
+    body_model: body.BodyModel
+    slot_weights: jax.Array  # (49,) LossSettings.slot_weights of this body model
+
+
+def exemplar_loss(trainable, frozen: Frozen, image, keypoints, *, regressor: Regressor, settings: LossSettings):
+    """(total loss, (LossTerms, Prediction)) for one (H, W, 3) image and (49, 3) keypoints."""
+    variables = {"params": merge(trainable, frozen.params), "batch_stats": frozen.batch_stats}
+    out = regressor.apply(variables, image[None], train=False)
+    rotmats, betas, camera = out.rotmats[0], out.betas[0], out.camera[0]
+    joints = body.forward(frozen.body_model, rotmats, betas).spin49
+    projected = weak_perspective(joints, camera)
+    terms: LossTerms = eft_loss(projected, keypoints, betas, camera, frozen.slot_weights, settings)
+    prediction = Prediction(rotmats, rotmat_to_axis_angle(rotmats), betas, camera, projected)
+    return terms.total, (terms, prediction)

@@ -1,0 +1,92 @@
+"""EFT written plainly: one exemplar at a time, a Python loop over iterations, the same math as
+the engine (EFTFitter.eftAllInDB / run_eft_step, eft/train/eftFitter.py:1543-1604, 212-362).
+
+The tests hold the batched engine to this, and the benchmark times it as the sequential loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from eft_jax import body
+from eft_jax.fitting.engine import make_optimizer
+from eft_jax.fitting.exemplar import Exemplar, checked_inputs
+from eft_jax.fitting.losses import LossSettings
+from eft_jax.fitting.objective import Frozen, exemplar_loss
+from eft_jax.fitting.result import CONVERGED, MAX_ITERS, FitResult
+from eft_jax.nets import Regressor, partition
+
+
+class SequentialEft:
+    def __init__(
+        self,
+        regressor: Regressor,
+        variables: dict,
+        body_model: body.BodyModel,
+        config: ml_collections.ConfigDict,
+        *,
+        image_size: int = 224,
+    ):
+        self.config = config
+        self.image_size = image_size
+        settings = LossSettings.from_config(config.loss)
+        self.base, frozen_params = partition(variables["params"], config.trainable, include_batchnorm=False)
+        self.slot_weights = settings.slot_weights(body_model.spin49_available)
+        self.frozen = Frozen(frozen_params, variables["batch_stats"], body_model, jnp.asarray(self.slot_weights))
+        self.optimizer = make_optimizer(config)
+
+        def loss_fn(params, frozen, image, keypoints):
+            return exemplar_loss(params, frozen, image, keypoints, regressor=regressor, settings=settings)
+
+        self._loss_and_grad = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
+        self._update = jax.jit(self._adam_step)
+
+    def _adam_step(self, grads, opt_state, params):
+        updates, opt_state = self.optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    def fit(self, exemplar: Exemplar) -> FitResult:
+        inputs, reason = checked_inputs(exemplar, self.image_size, self.slot_weights)
+        if inputs is None:
+            return FitResult.skip(exemplar.id, reason)
+        image, keypoints = jnp.asarray(inputs[0]), jnp.asarray(inputs[1])
+        params, opt_state = self.base, self.optimizer.init(self.base)
+        for iteration in range(self.config.max_iters):
+            (total, (terms, prediction)), grads = self._loss_and_grad(params, self.frozen, image, keypoints)
+            if iteration == 0:
+                loss_before, error_before = float(terms.keypoint), float(terms.keypoint_error_px)
+            if not (np.isfinite(float(total)) and np.isfinite(float(terms.keypoint))):
+                return FitResult.skip(exemplar.id, f"non-finite loss at iteration {iteration + 1}", iteration + 1)
+            if float(terms.keypoint) < self.config.stop_threshold:
+                stop_reason = CONVERGED
+                break
+            stop_reason = MAX_ITERS
+            # EFT also takes a step after the last forward pass; it cannot change the kept
+            # prediction, so it is left out.
+            if iteration + 1 < self.config.max_iters:
+                params, opt_state = self._update(grads, opt_state, params)
+        prediction = jax.device_get(prediction)
+        return FitResult(
+            id=exemplar.id,
+            stop_reason=stop_reason,
+            iterations=iteration + 1,
+            rotmats=np.array(prediction.rotmats),
+            pose_axis_angle=np.array(prediction.pose_axis_angle),
+            betas=np.array(prediction.betas),
+            camera=np.array(prediction.camera),
+            keypoints_2d=np.array(prediction.keypoints_2d),
+            keypoint_loss_before=loss_before,
+            keypoint_loss_after=float(terms.keypoint),
+            keypoint_error_px_before=error_before,
+            keypoint_error_px_after=float(terms.keypoint_error_px),
+        )
+
+    def fit_all(self, exemplars: Iterable[Exemplar]) -> Iterator[FitResult]:
+        for exemplar in exemplars:
+            yield self.fit(exemplar)

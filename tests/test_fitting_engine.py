@@ -1,0 +1,203 @@
+"""The batched EFT engine against the plain sequential EFT (eft_jax.fitting.reference), with
+exemplars that stop at different iterations, continuous and static batching, several lowerings,
+bad exemplars and determinism. A tiny regressor (ResNet-18 at 1/16 width) on 32 px crops and the
+bundled body model keep it fast."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from eft_jax import body, fitting
+from eft_jax.config import load_config
+from eft_jax.fitting.objective import exemplar_loss
+from eft_jax.nets import Regressor, RegressorArch
+
+IMAGE_SIZE = 32
+# Learning rate large enough for the untrained tiny regressor to move within a few steps, and a
+# threshold that the calibrated exemplars below cross at different iterations (with margins of a
+# few per cent, far above float32 noise).
+OVERRIDES = ["optimizer.learning_rate=3e-4", "max_iters=6", "stop_threshold=2.05e-3", "batch_size=4"]
+ARRAY_FIELDS = ("rotmats", "pose_axis_angle", "betas", "camera", "keypoints_2d")
+SCALAR_FIELDS = ("keypoint_loss_before", "keypoint_loss_after", "keypoint_error_px_before", "keypoint_error_px_after")
+
+
+def tiny_setup(overrides=()):
+    regressor = Regressor(RegressorArch.reduced(18, 16))
+    variables = regressor.init(jax.random.key(0), IMAGE_SIZE)
+    config = load_config("configs/eft_default.py", OVERRIDES + list(overrides))
+    return regressor, variables, body.load(), config
+
+
+def tiny_exemplars(regressor, variables, model, count=7):
+    """Exemplars whose targets are the regressor's own initial keypoints plus noise of growing
+    size, so the first stop at once and the last run to max_iters."""
+    reference = fitting.SequentialEft(regressor, variables, model, load_config("configs/eft_default.py"), image_size=IMAGE_SIZE)
+    predict = jax.jit(
+        lambda image: exemplar_loss(
+            reference.base, reference.frozen, image, jnp.zeros((49, 3)), regressor=regressor, settings=fitting.LossSettings()
+        )[1][1].keypoints_2d
+    )
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(count, IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.float32)
+    exemplars = []
+    for i in range(count):
+        start = np.asarray(predict(images[i]))
+        target = start + rng.normal(size=start.shape) * 0.03 * (i + 1)
+        keypoints = np.concatenate([target, np.ones((49, 1))], axis=-1).astype(np.float32)
+        exemplars.append(fitting.Exemplar(f"ex{i}", images[i], keypoints))
+    return exemplars
+
+
+def assert_results_close(actual: fitting.FitResult, expected: fitting.FitResult, rtol=1e-5):
+    assert actual.id == expected.id
+    assert (actual.stop_reason, actual.iterations) == (expected.stop_reason, expected.iterations), actual.id
+    for name in ARRAY_FIELDS:
+        a, e = getattr(actual, name), getattr(expected, name)
+        np.testing.assert_allclose(a, e, rtol=rtol, atol=rtol * np.abs(e).max(), err_msg=f"{actual.id}.{name}")
+    for name in SCALAR_FIELDS:
+        np.testing.assert_allclose(getattr(actual, name), getattr(expected, name), rtol=rtol, err_msg=f"{actual.id}.{name}")
+
+
+def assert_results_identical(actual: fitting.FitResult, expected: fitting.FitResult):
+    for field in dataclasses.fields(fitting.FitResult):
+        a, e = getattr(actual, field.name), getattr(expected, field.name)
+        if isinstance(e, np.ndarray):
+            assert np.array_equal(a, e), f"{expected.id}.{field.name}"
+        else:
+            assert a == e, f"{expected.id}.{field.name}"
+
+
+@pytest.fixture(scope="module")
+def setup():
+    return tiny_setup()
+
+
+@pytest.fixture(scope="module")
+def exemplars(setup):
+    regressor, variables, model, _ = setup
+    return tiny_exemplars(regressor, variables, model)
+
+
+@pytest.fixture(scope="module")
+def reference_results(setup, exemplars):
+    regressor, variables, model, config = setup
+    return list(fitting.SequentialEft(regressor, variables, model, config, image_size=IMAGE_SIZE).fit_all(exemplars))
+
+
+@pytest.fixture(scope="module")
+def engine(setup):
+    regressor, variables, model, config = setup
+    return fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE)
+
+
+def test_reference_exemplars_stop_at_different_iterations(reference_results):
+    iterations = [r.iterations for r in reference_results]
+    reasons = {r.stop_reason for r in reference_results}
+    assert len(set(iterations)) >= 3, iterations
+    assert reasons == {"converged", "max_iters"}
+    assert all(r.keypoint_loss_after <= r.keypoint_loss_before for r in reference_results if r.iterations > 1)
+
+
+@pytest.mark.parametrize("continuous", [True, False], ids=["continuous", "static"])
+def test_engine_matches_sequential_reference(engine, exemplars, reference_results, continuous):
+    results = list(fitting.fit_stream(exemplars, engine, continuous=continuous))
+    assert sorted(r.id for r in results) == sorted(e.id for e in exemplars)
+    by_id = {r.id: r for r in results}
+    for expected in reference_results:
+        assert_results_close(by_id[expected.id], expected)
+
+
+def test_continuous_batching_emits_in_completion_order(engine, exemplars):
+    # ex6..ex3 fill the 4 slots and all run to max_iters (6 passes); then ex2, ex1 and ex0 take
+    # their places and stop after 6, 3 and 1 passes: ex0 comes out first, ex2 last.
+    results = list(fitting.fit_stream(exemplars[::-1], engine, continuous=True))
+    assert [r.id for r in results] == ["ex6", "ex5", "ex4", "ex3", "ex0", "ex1", "ex2"]
+
+
+@pytest.mark.parametrize("lowering", ["vmap", "map", "chunked", "vmap+im2col"])
+def test_lowerings_agree_with_reference(setup, exemplars, reference_results, lowering):
+    regressor, variables, model, config = setup
+    engine = fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE, lowering=lowering)
+    by_id = {r.id: r for r in fitting.fit_stream(exemplars[:5], engine)}
+    for expected in reference_results[:5]:
+        assert_results_close(by_id[expected.id], expected)
+
+
+@pytest.mark.parametrize("lowering, convolutions", [("vmap", True), ("vmap+im2col", False)])
+def test_im2col_lowering_leaves_no_convolution(setup, lowering, convolutions):
+    regressor, variables, model, config = setup
+    engine = fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE, lowering=lowering)
+    jaxpr = str(jax.make_jaxpr(engine._step)(engine.empty_slots(), engine.frozen))
+    assert ("conv_general_dilated" in jaxpr) == convolutions
+
+
+def test_base_parameters_are_bit_identical_after_a_run(setup, engine, exemplars):
+    _, variables, _, _ = setup
+    before = jax.tree.map(np.array, variables)
+    list(fitting.fit_stream(exemplars[:5], engine))
+    after = jax.tree.map(np.array, variables)
+    assert jax.tree.all(jax.tree.map(np.array_equal, before, after))
+    base_after = jax.tree.map(np.array, engine.base)
+    assert jax.tree.all(jax.tree.map(np.array_equal, jax.tree.map(np.array, fitting.engine.partition(
+        before["params"], "all", include_batchnorm=False)[0]), base_after))
+
+
+def test_same_inputs_same_outputs(engine, exemplars):
+    first = list(fitting.fit_stream(exemplars, engine))
+    second = list(fitting.fit_stream(exemplars, engine))
+    for a, b in zip(first, second):
+        assert_results_identical(a, b)
+
+
+def test_bad_exemplars_are_skipped_with_reasons_and_change_nothing_else(engine, exemplars):
+    good = exemplars[:4]
+    nan_keypoints = dataclasses.replace(good[0], id="nan", keypoints=good[0].keypoints.copy())
+    nan_keypoints.keypoints[31, 0] = np.nan
+    no_confidence = dataclasses.replace(good[0], id="zero-conf", keypoints=good[0].keypoints * [1, 1, 0])
+    blank = dataclasses.replace(good[0], id="blank", image=np.full_like(good[0].image, 0.3))
+    # Finite inputs whose loss overflows float32: stopped by the engine itself.
+    overflow = dataclasses.replace(good[0], id="overflow", keypoints=good[0].keypoints.copy())
+    overflow.keypoints[31, :2] = 1e30
+    mixed = [good[0], nan_keypoints, good[1], overflow, no_confidence, good[2], blank, good[3]]
+
+    results = {r.id: r for r in fitting.fit_stream(mixed, engine)}
+    assert len(results) == len(mixed)
+    assert "NaN" in results["nan"].stop_reason
+    assert "no keypoint has weight" in results["zero-conf"].stop_reason
+    assert "blank image" in results["blank"].stop_reason
+    assert results["overflow"].stop_reason == "skipped: non-finite loss at iteration 1"
+    for name in ("nan", "zero-conf", "blank", "overflow"):
+        assert results[name].skipped and results[name].rotmats is None
+    for exemplar in good:
+        alone = next(fitting.fit_stream([exemplar], engine))
+        assert_results_identical(results[exemplar.id], alone)
+
+
+def test_missing_joints_may_have_nan_coordinates(engine, exemplars):
+    marked = dataclasses.replace(exemplars[1], keypoints=exemplars[1].keypoints.copy())
+    marked.keypoints[[2, 40], 2] = 0.0
+    zeroed = dataclasses.replace(marked, keypoints=marked.keypoints.copy())
+    marked.keypoints[[2, 40], :2] = np.nan
+    zeroed.keypoints[[2, 40], :2] = 0.0
+    assert_results_identical(next(fitting.fit_stream([marked], engine)), next(fitting.fit_stream([zeroed], engine)))
+
+
+def test_skip_ids_resume_a_stream(engine, exemplars):
+    done = {"ex0", "ex3"}
+    results = list(fitting.fit_stream(exemplars, engine, skip_ids=done))
+    assert sorted(r.id for r in results) == sorted(e.id for e in exemplars if e.id not in done)
+
+
+def test_trainable_subset_keeps_other_weights_shared(setup, exemplars):
+    regressor, variables, model, config = setup
+    config = load_config("configs/eft_default.py", OVERRIDES + ["trainable='decoders'"])
+    engine = fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE)
+    assert set(engine.base) == {"decpose", "decshape", "deccam"}
+    assert "layer1" in engine.frozen.params and "fc1" in engine.frozen.params
+    expected = fitting.SequentialEft(regressor, variables, model, config, image_size=IMAGE_SIZE).fit(exemplars[4])
+    assert_results_close(next(fitting.fit_stream([exemplars[4]], engine)), expected)
