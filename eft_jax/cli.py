@@ -11,6 +11,12 @@ import sys
 
 from eft_jax.body import BodyModelFileError, SmplFileError
 from eft_jax.config import ConfigError, default_config_path, load_config
+from eft_jax.data.coco_keypoints import CocoFormatError
+from eft_jax.data.eft_json import EftJsonError
+from eft_jax.data.exemplar_npz import ExemplarFileError
+from eft_jax.data.fit_log import FitLogError
+from eft_jax.data.images import ImageReadError
+from eft_jax.jobs.fit import FitInputError
 from eft_jax.nets import RegressorCheckpointError, SpinImportError, TorchCheckpointError
 
 # Errors that describe bad input (files, configs): reported in one line, exit code 2.
@@ -23,6 +29,12 @@ USER_ERRORS = (
     TorchCheckpointError,
     SpinImportError,
     RegressorCheckpointError,
+    CocoFormatError,
+    EftJsonError,
+    ExemplarFileError,
+    FitLogError,
+    ImageReadError,
+    FitInputError,
 )
 
 
@@ -35,6 +47,32 @@ def _demo(args: argparse.Namespace) -> None:
     if args.body is not None:
         overrides.append(f"body_model={args.body!r}")
     run_demo(load_config(args.config or default_config_path("demo"), overrides))
+
+
+def _fit(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from eft_jax.jobs.fit import FitInputs, run_fit
+
+    inputs = FitInputs(
+        images_dir=Path(args.images) if args.images else None,
+        keypoints_json=Path(args.keypoints) if args.keypoints else None,
+        crops_npz=Path(args.crops) if args.crops else None,
+    )
+    overrides = list(args.overrides)
+    if args.batch_size is not None:
+        overrides.append(f"batch_size={args.batch_size}")
+    if args.max_iters is not None:
+        overrides.append(f"max_iters={args.max_iters}")
+    config = load_config(args.config or default_config_path("eft_default"), overrides)
+    run_fit(
+        inputs,
+        Path(args.out),
+        config,
+        checkpoint=args.checkpoint,
+        body_model_path=args.body,
+        crop_size=args.crop_size,
+    )
 
 
 def _convert_spin(args: argparse.Namespace) -> None:
@@ -56,6 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--body", help="SMPL model file (.pkl/.npz); default: the bundled open model")
     demo.add_argument("overrides", nargs="*", help="config overrides key=value")
     demo.set_defaults(run=_demo)
+
+    fit = commands.add_parser("fit", help="EFT over crops + 2D keypoints, written as EFT JSON (resumable)")
+    fit.add_argument("--images", help="folder of images (with --keypoints)")
+    fit.add_argument("--keypoints", help="COCO-format keypoint annotations (with --images)")
+    fit.add_argument("--crops", help=".npz of crops and SPIN-49 keypoints (instead of --images/--keypoints)")
+    fit.add_argument("--out", required=True, help="EFT JSON to write; its .log.jsonl beside it makes reruns resume")
+    fit.add_argument("--checkpoint", help="regressor checkpoint folder (eft-jax convert-spin / training)")
+    fit.add_argument("--body", help="SMPL model file (.pkl/.npz); default: the bundled open model")
+    fit.add_argument("--batch-size", type=int, help="exemplars fitted at once (config field batch_size)")
+    fit.add_argument("--max-iters", type=int, help="EFT iterations per exemplar at most (config max_iters)")
+    fit.add_argument("--crop-size", type=int, default=224, help="crop side in pixels (the regressor's input)")
+    fit.add_argument("--config", help="config file (default: configs/eft_default.py)")
+    fit.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. loss.keypoint_weight=5")
+    fit.set_defaults(run=_fit)
 
     convert = commands.add_parser(
         "convert-spin",

@@ -1,0 +1,125 @@
+"""`eft-jax fit` end to end: COCO images + keypoints and .npz crops in, EFT JSON out, with skips
+reported, a resumed run fitting only what is missing, and the same result either way."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from eft_jax import cli
+from eft_jax.data.eft_json import read_eft_json
+from eft_jax.data.exemplar_npz import write_exemplars_npz
+from eft_jax.data.fit_log import read_fit_log
+from eft_jax.jobs.fit import log_path_for
+from eft_jax.nets import Regressor, RegressorArch, save_regressor
+
+CROP = 32
+FAST = ["--crop-size", str(CROP), "--max-iters", "2", "--batch-size", "2"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    regressor = Regressor(RegressorArch.reduced(18, 16))
+    variables = regressor.init(jax.random.key(0), CROP)
+    return str(save_regressor(tmp_path_factory.mktemp("ckpt") / "tiny", variables, regressor.config_record()))
+
+
+def coco_person(annot_id, image_id, x0, y0, size):
+    """A standing figure's 17 COCO keypoints inside the box (x0, y0, size, size), all visible."""
+    rng = np.random.default_rng(annot_id)
+    points = np.stack([x0 + rng.uniform(0.2, 0.8, 17) * size, y0 + np.linspace(0.1, 0.9, 17) * size], 1)
+    keypoints = np.concatenate([points, np.full((17, 1), 2.0)], 1).ravel().tolist()
+    return {
+        "id": annot_id, "image_id": image_id, "keypoints": keypoints, "num_keypoints": 17,
+        "bbox": [x0, y0, size, size], "iscrowd": 0, "category_id": 1, "area": size * size,
+    }  # fmt: skip
+
+
+@pytest.fixture()
+def coco_folder(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a.jpg", "b.jpg"):
+        Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(images / name)
+    crowd = coco_person(4, 2, 10, 10, 50)
+    crowd["iscrowd"] = 1
+    annotations = {
+        "images": [
+            {"id": 1, "file_name": "a.jpg", "width": 160, "height": 120},
+            {"id": 2, "file_name": "b.jpg", "width": 160, "height": 120},
+            {"id": 3, "file_name": "missing.jpg", "width": 160, "height": 120},
+        ],
+        "annotations": [
+            coco_person(1, 1, 20, 10, 80),
+            coco_person(2, 1, 90, 20, 60),
+            coco_person(3, 2, 30, 15, 90),
+            crowd,
+            coco_person(5, 3, 10, 10, 50),
+        ],
+        "categories": [{"id": 1, "name": "person"}],
+    }
+    path = tmp_path / "person_keypoints.json"
+    path.write_text(json.dumps(annotations))
+    return images, path
+
+
+def test_fit_from_coco_images_writes_eft_json_and_reports_skips(tmp_path, coco_folder, checkpoint):
+    images, keypoints = coco_folder
+    out = tmp_path / "fits.json"
+    argv = ["fit", "--images", str(images), "--keypoints", str(keypoints), "--out", str(out), "--checkpoint", checkpoint]
+    assert cli.main(argv + FAST) == 0
+    fits = read_eft_json(out)
+    fitted = {entry["annotId"]: entry for entry in fits["data"]}
+    assert sorted(fitted) == [1, 2, 3]
+    entry = fitted[1]
+    assert np.asarray(entry["parm_pose"]).shape == (24, 3, 3)
+    assert len(entry["parm_shape"]) == 10 and len(entry["parm_cam"]) == 3
+    assert entry["smpltype"] != "smpl"  # the bundled open model, not SMPL
+    assert entry["imageName"] == "a.jpg"
+    assert entry["stop_reason"] in ("converged", "max_iters") and 1 <= entry["iterations"] <= 2
+    reasons = {s["annotId"]: s["skip_reason"] for s in fits["skipped"]}
+    assert "crowd" in reasons[4]
+    assert "missing.jpg" in reasons[5]
+
+    # A second run finds everything done in the log and rewrites the same file.
+    first = out.read_text()
+    assert cli.main(argv + FAST) == 0
+    assert out.read_text() == first
+
+
+def test_resumed_run_fits_only_what_is_missing_and_matches_one_run(tmp_path, checkpoint):
+    rng = np.random.default_rng(1)
+    count = 5
+    images = rng.integers(0, 255, (count, CROP, CROP, 3), dtype=np.uint8)
+    keypoints = np.concatenate([rng.uniform(-0.8, 0.8, (count, 49, 2)), np.ones((count, 49, 1))], -1)
+    keypoints[3, :, 2] = 0.0  # no confident keypoint: must be skipped with a reason
+    crops = write_exemplars_npz(tmp_path / "crops.npz", images, keypoints.astype(np.float32))
+
+    whole = tmp_path / "whole.json"
+    assert cli.main(["fit", "--crops", str(crops), "--out", str(whole), "--checkpoint", checkpoint] + FAST) == 0
+
+    # Simulate an interrupted run: keep the header and the first two results, cut the third.
+    resumed = tmp_path / "resumed.json"
+    log_lines = log_path_for(whole).read_text().splitlines(keepends=True)
+    log_path_for(resumed).write_text("".join(log_lines[:3]) + log_lines[3][:40])
+    assert cli.main(["fit", "--crops", str(crops), "--out", str(resumed), "--checkpoint", checkpoint] + FAST) == 0
+
+    records = read_fit_log(log_path_for(resumed))
+    assert sorted(r["id"] for r in records) == [f"{i:06d}" for i in range(count)]  # each exactly once
+    a, b = read_eft_json(whole), read_eft_json(resumed)
+    assert [s["id"] for s in b["skipped"]] == ["000003"]
+    for x, y in zip(a["data"], b["data"]):
+        np.testing.assert_allclose(x["parm_pose"], y["parm_pose"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(x["parm_cam"], y["parm_cam"], rtol=1e-5, atol=1e-6)
+
+
+def test_fit_usage_errors_are_reported(tmp_path, capsys):
+    assert cli.main(["fit", "--out", str(tmp_path / "x.json")]) == 2
+    assert "--crops" in capsys.readouterr().err
+    assert cli.main(["fit", "--crops", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "x.json")]) == 2
+    assert "nope.npz" in capsys.readouterr().err
