@@ -1,0 +1,105 @@
+"""Cameras for rendering: 3D points -> (pixel positions, depths) in `rasterizer`'s convention.
+
+Pixel coordinates: u to the right, v down, pixel (i, j) centred at (j + 0.5, i + 0.5).
+Depth: camera-space z, smaller is nearer (the camera looks along +z, as in SPIN / EFT).
+
+Weak perspective follows `eft_jax.fitting.projection.weak_perspective` exactly: crop coordinates
+x_2d = s * X[:, :2] + [tx, ty] in [-1, 1], x = -1 the left edge and y = -1 the top edge, so
+u = (x + 1) / 2 * W, v = (y + 1) / 2 * H. There is no y flip: like SPIN / EFT, a body that should
+appear upright has its root already rotated by pi about x (its head at negative y), which is
+what the regressor and the fits produce. So a fit's projected keypoints land on its rendering.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+SPIN_FOCAL_LENGTH = 5000.0  # constants.FOCAL_LENGTH in SPIN / EFT
+SPIN_CROP_SIZE = 224
+
+
+class PerspectiveCamera(NamedTuple):
+    """Pinhole camera: x_cam = R X + t; u = f_x x/z + c_x, v = f_y y/z + c_y (pixels)."""
+
+    focal: jax.Array  # () or (2,) focal length(s) in pixels
+    principal: jax.Array  # (2,) principal point in pixels
+    translation: jax.Array  # (3,)
+    rotation: jax.Array | None = None  # (3, 3), identity when None
+
+
+def weak_perspective_to_pixels(points, camera, height: int, width: int):
+    """(..., V, 3) points, (..., 3) camera [s, tx, ty] -> ((..., V, 2) pixels, (..., V) depth)."""
+    points = jnp.asarray(points, jnp.float32)
+    camera = jnp.asarray(camera, jnp.float32)
+    xy = camera[..., None, :1] * points[..., :2] + camera[..., None, 1:]
+    size = jnp.asarray([width, height], jnp.float32)
+    return (xy + 1.0) * 0.5 * size, points[..., 2]
+
+
+def crop_to_pixels(xy, height: int, width: int):
+    """Normalised crop coordinates (..., 2) in [-1, 1] -> pixel coordinates (..., 2)."""
+    return (jnp.asarray(xy, jnp.float32) + 1.0) * 0.5 * jnp.asarray([width, height], jnp.float32)
+
+
+def perspective_to_pixels(points, camera: PerspectiveCamera):
+    """(V, 3) points -> ((V, 2) pixels, (V,) camera-space depth z)."""
+    points = jnp.asarray(points, jnp.float32)
+    if camera.rotation is not None:
+        points = points @ jnp.asarray(camera.rotation, jnp.float32).T
+    cam = points + jnp.asarray(camera.translation, jnp.float32)
+    z = cam[:, 2]
+    safe_z = jnp.where(jnp.abs(z) > 1e-9, z, 1e-9)
+    uv = jnp.asarray(camera.focal, jnp.float32) * cam[:, :2] / safe_z[:, None]
+    return uv + jnp.asarray(camera.principal, jnp.float32), z
+
+
+def weak_to_perspective_translation(
+    camera,
+    *,
+    focal: float = SPIN_FOCAL_LENGTH,
+    crop_size: float = SPIN_CROP_SIZE,
+    convention: str = "eft",
+):
+    """Camera translation of the perspective camera whose weak-perspective limit is `camera`.
+
+    convention='spin': SPIN's t = [tx, ty, 2 f / (crop_size * s)], whose projection tends to
+    s * (X + [tx, ty]). convention='eft' (eft-jax's stored cameras, s * X + [tx, ty]):
+    t = [tx / s, ty / s, 2 f / (crop_size * s)]. The two agree when tx = ty = 0.
+    """
+    camera = jnp.asarray(camera, jnp.float32)
+    s, tx, ty = camera[..., 0], camera[..., 1], camera[..., 2]
+    tz = 2.0 * focal / (crop_size * s + 1e-9)
+    if convention == "spin":
+        return jnp.stack([tx, ty, tz], axis=-1)
+    if convention == "eft":
+        return jnp.stack([tx / s, ty / s, tz], axis=-1)
+    raise ValueError(f"convention must be 'eft' or 'spin', got {convention!r}")
+
+
+def spin_perspective_camera(camera, height: int, width: int, *, convention: str = "eft",
+                            focal: float = SPIN_FOCAL_LENGTH) -> PerspectiveCamera:
+    """The SPIN perspective camera (focal 5000 at 224 px, scaled to the image) for a crop camera."""
+    translation = weak_to_perspective_translation(camera, focal=focal, convention=convention)
+    scale = jnp.asarray([width, height], jnp.float32) / SPIN_CROP_SIZE
+    return PerspectiveCamera(
+        focal=focal * scale,
+        principal=jnp.asarray([width / 2.0, height / 2.0], jnp.float32),
+        translation=translation,
+    )
+
+
+def side_view(vertices, angle: float = jnp.pi / 2, center=None):
+    """Rotate (..., V, 3) vertices by `angle` about the vertical (y) axis through their centre.
+
+    The centre is the middle of the bounding box unless given, so the rotated mesh stays where
+    it was in the image.
+    """
+    vertices = jnp.asarray(vertices, jnp.float32)
+    if center is None:
+        center = 0.5 * (vertices.min(axis=-2, keepdims=True) + vertices.max(axis=-2, keepdims=True))
+    c, s = jnp.cos(angle), jnp.sin(angle)
+    rot = jnp.asarray([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]], jnp.float32)
+    return (vertices - center) @ rot.T + center
