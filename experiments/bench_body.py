@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import jax
@@ -33,21 +31,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from random_smpl_model import make_random_smpl, write_npz  # noqa: E402
+from timing import time_call  # noqa: E402
 
 from eft_jax import body  # noqa: E402
-
-
-def time_call(fn, seconds: float, min_repeats: int = 5) -> float:
-    """Median seconds per call of `fn` (which must block until its result is ready)."""
-    fn()
-    fn()
-    durations = []
-    deadline = time.perf_counter() + seconds
-    while len(durations) < min_repeats or time.perf_counter() < deadline:
-        start = time.perf_counter()
-        fn()
-        durations.append(time.perf_counter() - start)
-    return statistics.median(durations)
 
 
 def random_inputs(batch: int, num_betas: int, seed: int = 0):

@@ -22,29 +22,18 @@ import argparse
 import json
 import os
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from timing import time_call
+
 from eft_jax import body
 from eft_jax import render as R
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def time_call(fn, seconds: float, min_repeats: int = 3) -> float:
-    fn()
-    durations = []
-    deadline = time.perf_counter() + seconds
-    while len(durations) < min_repeats or time.perf_counter() < deadline:
-        start = time.perf_counter()
-        fn()
-        durations.append(time.perf_counter() - start)
-    return statistics.median(durations)
 
 
 def body_batch(model, batch: int, scale: float = 0.9, seed: int = 0):
