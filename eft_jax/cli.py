@@ -17,6 +17,7 @@ from eft_jax.data.exemplar_npz import ExemplarFileError
 from eft_jax.data.fit_log import FitLogError
 from eft_jax.data.images import ImageReadError
 from eft_jax.jobs.fit import FitInputError
+from eft_jax.jobs.render import RenderInputError
 from eft_jax.nets import RegressorCheckpointError, SpinImportError, TorchCheckpointError
 
 # Errors that describe bad input (files, configs): reported in one line, exit code 2.
@@ -35,6 +36,7 @@ USER_ERRORS = (
     FitLogError,
     ImageReadError,
     FitInputError,
+    RenderInputError,
 )
 
 
@@ -75,6 +77,14 @@ def _fit(args: argparse.Namespace) -> None:
     )
 
 
+def _render(args: argparse.Namespace) -> None:
+    from eft_jax.jobs.render import run_render
+
+    run_render(
+        args.fits, args.images, args.out, body_model_path=args.body, limit=args.limit, crop_size=args.crop_size
+    )
+
+
 def _convert_spin(args: argparse.Namespace) -> None:
     from eft_jax.nets import convert_spin_checkpoint
 
@@ -108,6 +118,19 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--config", help="config file (default: configs/eft_default.py)")
     fit.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. loss.keypoint_weight=5")
     fit.set_defaults(run=_fit)
+
+    render = commands.add_parser(
+        "render", help="draw the fits of an EFT JSON: [crop | overlay | side view] PNGs and OBJ meshes"
+    )
+    render.add_argument("--fits", required=True, help="EFT JSON (eft-jax fit's output or EFT's released files)")
+    render.add_argument("--images", required=True, help="folder the entries' imageName are relative to")
+    render.add_argument("--out", required=True, help="output folder for the PNGs and .obj meshes")
+    render.add_argument(
+        "--body", help="SMPL model file (.pkl/.npz) for fits with smpltype 'smpl'; default: the bundled open model"
+    )
+    render.add_argument("--limit", type=int, help="draw only the first N fits")
+    render.add_argument("--crop-size", type=int, default=224, help="side of each panel in pixels")
+    render.set_defaults(run=_render)
 
     convert = commands.add_parser(
         "convert-spin",

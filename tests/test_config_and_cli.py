@@ -93,3 +93,9 @@ def test_convert_spin_cli_converts_and_reports_bad_files(tmp_path, capsys):
     garbage.write_bytes(b"\x00" * 100)
     assert cli.main(["convert-spin", str(garbage), "--out", str(tmp_path / "x")]) == 2
     assert str(garbage) in capsys.readouterr().err
+
+
+def test_render_cli_reports_a_missing_fits_file(tmp_path, capsys):
+    missing = tmp_path / "fits.json"
+    assert cli.main(["render", "--fits", str(missing), "--images", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert str(missing) in capsys.readouterr().err
