@@ -1,0 +1,296 @@
+"""Synthetic humans: random bodies in real mocap poses, rendered into SPIN-style crops.
+
+    from eft_jax.data.synthetic import make_sample, make_samples
+    s = make_sample(7)                       # one sample, deterministic by seed
+    s["image"]                               # (224, 224, 3) uint8 RGB (NOT normalised)
+    s["keypoints"]                           # (49, 3) SPIN-49 in [-1, 1] + visibility
+    batch = make_samples(range(16))          # the same dict, every entry stacked on a batch axis
+
+Each sample draws, with `np.random.default_rng(seed)`:
+
+- shape: betas ~ N(0, 1) clipped to +-`BETA_LIMIT`, on the bundled open body
+  (`eft_jax.body.load()`) unless a model is given;
+- pose: a clip (uniformly), then a frame of it, from `load_mocap_poses()` (the committed
+  retargeted mocap), mirrored with `mirror_pose` with probability 1/2, every non-root joint
+  perturbed by a random axis-angle of at most `JOINT_NOISE` rad, and the root set to
+  Rx(pi) @ Ry(yaw) @ R_clip with yaw uniform in [0, 2 pi) about the vertical (y up) axis: the pi
+  turn about x stands the body upright in the image (y down), as SPIN / EFT fits are posed;
+- camera: weak perspective [s, tx, ty] in EFT's convention (`fitting.projection`: x = s X + t)
+  applied to `body.forward(model, pose, betas)` output as is (no translation), chosen so that the
+  box of the projected keypoints spans 1 / 1.2 of the crop (a SPIN crop), times a random factor
+  in [0.9, 1.1], with its centre jittered by up to 5 % of the crop side;
+- image: a random background (smooth colour gradient, low-frequency colour blotches and pixel
+  noise), the body rendered with `eft_jax.render` (random colour per SMPL part, random light
+  direction and ambient), then 0-2 occluders (rectangles / ellipses in random colours) over up to
+  ~25 % of the body's pixels. The image is uint8 RGB; normalisation (`crops.normalize_image`) is
+  left to the consumer.
+
+Keypoints are `forward(...).spin49` projected with the camera, in [-1, 1] (x right, y down).
+Visibility (third column) is 1 iff the keypoint is inside the crop, lands on a body pixel, is not
+behind the body's own surface there by more than `DEPTH_TOLERANCE` metres (the rasteriser's depth
+buffer; joints lie inside the body, hence the tolerance), is not under an occluder, and the model
+can produce the slot (`model.spin49_available`).
+
+Ground truth: `pose` (24, 3) axis-angle and `rotmats` (24, 3, 3) (root included: the upright
+turn and yaw), `betas` (10,), `camera` (3,), `joints` (24, 3) SMPL joints and `joints3d_spin49`
+(49, 3), root-relative (minus the pelvis joint) in metres, in the camera frame (x right, y down,
+z away from the camera); `vertices` (V, 3), root-relative likewise, with `with_vertices=True`.
+Also `silhouette` (H, W) bool body mask before occluders, `occluder_mask` (H, W) bool, and
+`clip` (the mocap clip name), `frame` (its index in `load_mocap_poses()`), `mirrored`, `seed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eft_jax import body
+from eft_jax.data.mocap_poses import load_mocap_poses, mirror_pose
+from eft_jax.geometry import rotations
+from eft_jax.render.cameras import weak_perspective_to_pixels
+from eft_jax.render.rasterizer import rasterize
+from eft_jax.render.shading import part_labels, shade
+
+BETA_LIMIT = 2.5
+JOINT_NOISE = 0.15  # rad, the largest perturbation of a non-root joint
+BBOX_FRACTION = 1.0 / 1.2  # projected keypoint box side / crop side (SPIN's crops: bbox * 1.2)
+SCALE_JITTER = 0.10
+CENTER_JITTER = 0.05  # fraction of the crop side
+DEPTH_TOLERANCE = 0.15  # metres a keypoint may lie behind the visible surface at its pixel
+MAX_OCCLUDERS = 2
+MAX_OCCLUDED_FRACTION = 0.25
+
+
+@lru_cache(maxsize=4)
+def _default_model():
+    return body.load()
+
+
+@lru_cache(maxsize=1)
+def _poses():
+    poses, clips = load_mocap_poses()
+    return poses.astype(np.float32), clips
+
+
+_LABELS: dict[int, tuple] = {}
+
+
+def _model_labels(model):
+    """(V,) part index per vertex, cached per model object."""
+    key = id(model)
+    if key not in _LABELS or _LABELS[key][0] is not model:
+        _LABELS[key] = (model, np.asarray(part_labels(model.weights)))
+    return _LABELS[key][1]
+
+
+@jax.jit
+def _pose_body(model, clip_pose, noise, yaw, betas):
+    """Clip pose (24, 3), per-joint noise (24, 3) (root row ignored), yaw -> posed body."""
+    rot = rotations.axis_angle_to_rotmat(clip_pose)
+    rot = rot @ rotations.axis_angle_to_rotmat(noise.at[0].set(0.0))
+    c, s = jnp.cos(yaw), jnp.sin(yaw)
+    zero, one = jnp.zeros_like(c), jnp.ones_like(c)
+    ry = jnp.stack([jnp.stack([c, zero, s]), jnp.stack([zero, one, zero]),
+                    jnp.stack([-s, zero, c])])
+    rx_pi = jnp.diag(jnp.asarray([1.0, -1.0, -1.0], jnp.float32))
+    rot = rot.at[0].set(rx_pi @ ry @ rot[0])
+    out = body.forward(model, rot, betas)
+    return rot, rotations.rotmat_to_axis_angle(rot), out.vertices, out.joints, out.spin49
+
+
+def _render_impl(vertices, faces, camera, colors, light, ambient, *, size, capacity):
+    xy, depth = weak_perspective_to_pixels(vertices, camera, size, size)
+    fragments = rasterize(xy, depth, faces, size, size, capacity=capacity, cull_backfaces=True)
+    rgb, alpha = shade(fragments, vertices, faces, colors, light_direction=light,
+                       ambient=ambient, diffuse=1.0 - ambient)
+    return rgb, alpha, fragments.depth, fragments.num_candidates
+
+
+_render_jit = jax.jit(_render_impl, static_argnames=("size", "capacity"))
+
+
+def _render(vertices, faces, camera, colors, light, ambient, size):
+    # Candidates needed (back faces culled): median ~41k, up to ~100k at 224 px for the bundled
+    # body; start at 64k scaled to the image and double (one recompilation each) when exceeded.
+    capacity = 1 << max(16, (size * size).bit_length())
+    while True:
+        rgb, alpha, depth, needed = _render_jit(vertices, faces, camera, colors, light,
+                                                jnp.float32(ambient), size=size,
+                                                capacity=capacity)
+        if int(needed) <= capacity:
+            return np.asarray(rgb), np.asarray(alpha) > 0.5, np.asarray(depth)
+        capacity = 1 << int(needed - 1).bit_length()
+
+
+def _background(rng, size):
+    """Smooth random colour gradient + low-frequency blotches + pixel noise, float in [0, 255]."""
+    corners = rng.uniform(0, 255, (2, 2, 3))
+    t = np.linspace(0.0, 1.0, size, dtype=np.float32)
+    top = corners[0, 0] * (1 - t)[:, None] + corners[0, 1] * t[:, None]
+    bottom = corners[1, 0] * (1 - t)[:, None] + corners[1, 1] * t[:, None]
+    image = top[None] * (1 - t)[:, None, None] + bottom[None] * t[:, None, None]
+    cells = int(rng.integers(3, 9))
+    coarse = rng.normal(0.0, rng.uniform(10, 50), (cells, cells, 3))
+    # bilinear upsampling of the coarse blotches
+    pos = t * (cells - 1)
+    i0 = np.minimum(pos.astype(int), cells - 2)
+    f = (pos - i0)[:, None]
+    rows = coarse[i0] * (1 - f[..., None]) + coarse[i0 + 1] * f[..., None]  # (size, cells, 3)
+    blot = rows[:, i0] * (1 - f[None, :, :]) + rows[:, i0 + 1] * f[None, :, :]
+    image = image + blot + rng.normal(0.0, rng.uniform(2, 12), (size, size, 3))
+    return np.clip(image, 0, 255).astype(np.float32)
+
+
+def _occluder_mask(shape, box, size):
+    x0, y0, x1, y1 = box
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    if shape == "rect":
+        return (xx >= x0) & (xx < x1) & (yy >= y0) & (yy < y1)
+    cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, max((x1 - x0) / 2, 0.5), max((y1 - y0) / 2, 0.5)
+    return ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1.0
+
+
+def _random_occluders(rng, silhouette, size):
+    count = int(rng.integers(0, MAX_OCCLUDERS + 1))
+    ys, xs = np.nonzero(silhouette)
+    if count == 0 or len(xs) == 0:
+        return []
+    bx0, bx1, by0, by1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    occluders, covered = [], np.zeros_like(silhouette)
+    body_pixels = silhouette.sum()
+    for _ in range(count):
+        shape = "rect" if rng.random() < 0.5 else "ellipse"
+        w = rng.uniform(0.15, 0.6) * (bx1 - bx0)
+        h = rng.uniform(0.1, 0.4) * (by1 - by0)
+        cx, cy = rng.uniform(bx0, bx1), rng.uniform(by0, by1)
+        color = tuple(int(c) for c in rng.integers(0, 256, 3))
+        for _ in range(6):  # shrink until the total stays within the budget
+            box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+            mask = _occluder_mask(shape, box, size)
+            if (silhouette & (covered | mask)).sum() <= MAX_OCCLUDED_FRACTION * body_pixels:
+                break
+            w, h = w * 0.7, h * 0.7
+        else:
+            continue
+        covered |= mask
+        occluders.append({"shape": shape, "box": box, "color": color})
+    return occluders
+
+
+def make_sample(seed: int, *, image_size: int = 224, model=None, with_vertices: bool = False,
+                clips: Sequence[str] | None = None,
+                occluders: Sequence[dict] | None = None) -> dict:
+    """One synthetic sample (see the module docstring), deterministic by `seed`.
+
+    `clips` restricts the poses to these mocap clips (default: all of them).
+
+    `occluders=None` draws 0-2 random ones; a list of {"shape": "rect" | "ellipse",
+    "box": (x0, y0, x1, y1) pixels, "color": (r, g, b)} uses exactly those (a test hook; [] for
+    none). The random stream is the same either way, so the rest of the sample does not change.
+    """
+    rng = np.random.default_rng(seed)
+    model = _default_model() if model is None else model
+    size = int(image_size)
+    poses, all_clips = _poses()
+
+    # shape and pose
+    betas = np.clip(rng.standard_normal(model.num_betas), -BETA_LIMIT, BETA_LIMIT)
+    # a clip uniformly (the clips differ in length), then a frame of it
+    names = np.unique(all_clips) if clips is None else np.unique(np.asarray(list(clips)))
+    unknown = set(names) - set(all_clips)
+    if unknown:
+        raise KeyError(f"unknown mocap clip(s) {sorted(unknown)}")
+    frames = np.flatnonzero(all_clips == names[rng.integers(len(names))])
+    frame = int(frames[rng.integers(len(frames))])
+    clip_pose = poses[frame]
+    mirrored = bool(rng.random() < 0.5)
+    if mirrored:
+        clip_pose = mirror_pose(clip_pose)
+    axes = rng.standard_normal((24, 3))
+    axes /= np.linalg.norm(axes, axis=-1, keepdims=True)
+    noise = axes * rng.uniform(0.0, JOINT_NOISE, (24, 1))
+    noise[0] = 0.0
+    yaw = rng.uniform(0.0, 2 * np.pi)
+    rotmats, pose, vertices, joints, spin49 = _pose_body(
+        model, jnp.asarray(clip_pose, jnp.float32), jnp.asarray(noise, jnp.float32),
+        jnp.float32(yaw), jnp.asarray(betas, jnp.float32))
+    spin49 = np.asarray(spin49)
+    available = np.asarray(model.spin49_available)
+
+    # camera: projected keypoint box = 1/1.2 of the crop, jittered
+    pts = spin49[available][:, :2]
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    s = BBOX_FRACTION * 2.0 / max(float((hi - lo).max()), 1e-6)
+    s *= rng.uniform(1.0 - SCALE_JITTER, 1.0 + SCALE_JITTER)
+    centre = rng.uniform(-CENTER_JITTER, CENTER_JITTER, 2) * 2.0  # crop side = 2
+    camera = np.concatenate([[s], centre - s * (lo + hi) / 2]).astype(np.float32)
+
+    # rendering
+    labels = _model_labels(model)
+    part_rgb = rng.uniform(0.15, 1.0, (24, 3)).astype(np.float32)
+    light = np.asarray([rng.uniform(-0.8, 0.8), rng.uniform(-0.8, 0.8), -1.0], np.float32)
+    ambient = float(rng.uniform(0.25, 0.6))
+    rgb, silhouette, depth_buffer = _render(vertices, jnp.asarray(model.faces, jnp.int32),
+                                            jnp.asarray(camera), jnp.asarray(part_rgb[labels]),
+                                            jnp.asarray(light), ambient, size)
+    image = _background(rng, size)
+    image = np.where(silhouette[..., None], rgb * 255.0, image)
+
+    random_occluders = _random_occluders(rng, silhouette, size)
+    occluders = random_occluders if occluders is None else list(occluders)
+    occluder_mask = np.zeros((size, size), bool)
+    for occ in occluders:
+        mask = _occluder_mask(occ["shape"], occ["box"], size)
+        image[mask] = np.asarray(occ["color"], np.float32)
+        occluder_mask |= mask
+    image = np.clip(np.round(image), 0, 255).astype(np.uint8)
+
+    # keypoints and visibility
+    xy = s * spin49[:, :2] + camera[1:]
+    px = (xy + 1.0) * 0.5 * size
+    inside = np.all((px >= 0) & (px < size), axis=-1)
+    col = np.clip(px[:, 0].astype(int), 0, size - 1)
+    row = np.clip(px[:, 1].astype(int), 0, size - 1)
+    on_body = silhouette[row, col]
+    in_front = spin49[:, 2] <= depth_buffer[row, col] + DEPTH_TOLERANCE
+    visible = inside & on_body & in_front & ~occluder_mask[row, col] & available
+    keypoints = np.concatenate([xy, visible[:, None]], axis=-1).astype(np.float32)
+
+    joints = np.asarray(joints)
+    root = joints[0]
+    sample = {
+        "image": image,
+        "keypoints": keypoints,
+        "pose": np.asarray(pose, np.float32),
+        "rotmats": np.asarray(rotmats, np.float32),
+        "betas": betas.astype(np.float32),
+        "camera": camera,
+        "joints": (joints - root).astype(np.float32),
+        "joints3d_spin49": np.where(available[:, None], spin49 - root, 0.0).astype(np.float32),
+        "silhouette": silhouette,
+        "occluder_mask": occluder_mask,
+        "clip": str(all_clips[frame]),
+        "frame": frame,
+        "mirrored": mirrored,
+        "seed": int(seed),
+    }
+    if with_vertices:
+        sample["vertices"] = (np.asarray(vertices) - root).astype(np.float32)
+    return sample
+
+
+def make_samples(seeds: Iterable[int], *, image_size: int = 224, model=None,
+                 with_vertices: bool = False, clips: Sequence[str] | None = None) -> dict:
+    """`make_sample` for each seed, stacked: every entry gains a leading batch axis."""
+    samples = [make_sample(int(seed), image_size=image_size, model=model,
+                           with_vertices=with_vertices, clips=clips) for seed in seeds]
+    if not samples:
+        raise ValueError("make_samples needs at least one seed")
+    return {key: np.stack([np.asarray(s[key]) for s in samples]) for key in samples[0]}
+
+
+__all__ = ["make_sample", "make_samples"]
