@@ -7,7 +7,7 @@ from eft_jax import body
 from eft_jax.data import synthetic
 from eft_jax.data.mocap_poses import load_mocap_poses, mirror_pose
 from eft_jax.data.synthetic import make_sample, make_samples
-from eft_jax.fitting.projection import weak_perspective
+from eft_jax.geometry import weak_perspective
 from eft_jax.geometry.rotations import axis_angle_to_rotmat
 
 SEEDS = list(range(8))

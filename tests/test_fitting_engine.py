@@ -15,7 +15,7 @@ import pytest
 from eft_jax import body, fitting
 from eft_jax.config import load_config
 from eft_jax.fitting.objective import exemplar_loss
-from eft_jax.nets import Regressor, RegressorArch
+from eft_jax.nets import Regressor, RegressorArch, partition
 
 IMAGE_SIZE = 32
 # Learning rate large enough for the untrained tiny regressor to move within a few steps, and a
@@ -143,7 +143,7 @@ def test_base_parameters_are_bit_identical_after_a_run(setup, engine, exemplars)
     after = jax.tree.map(np.array, variables)
     assert jax.tree.all(jax.tree.map(np.array_equal, before, after))
     base_after = jax.tree.map(np.array, engine.base)
-    assert jax.tree.all(jax.tree.map(np.array_equal, jax.tree.map(np.array, fitting.engine.partition(
+    assert jax.tree.all(jax.tree.map(np.array_equal, jax.tree.map(np.array, partition(
         before["params"], "all", include_batchnorm=False)[0]), base_after))
 
 

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eft_jax.fitting.projection import weak_perspective
+from eft_jax.geometry import weak_perspective
 from eft_jax.render import (
     PerspectiveCamera,
     crop_to_pixels,
@@ -27,7 +27,7 @@ def quad(z=0.0, size=0.5):
     return vertices, faces
 
 
-def test_weak_perspective_matches_fitting_projection():
+def test_weak_perspective_pixels_match_the_crop_projection():
     rng = np.random.default_rng(0)
     points = rng.normal(size=(10, 3)).astype(np.float32)
     camera = np.array([0.8, 0.1, -0.2], np.float32)

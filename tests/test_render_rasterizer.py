@@ -155,10 +155,14 @@ def test_rasterize_batch_map_equals_vmap():
     depth = np.stack([m[1] for m in meshes])
     mapped = rasterize_batch(xy, depth, faces, height, width)
     vmapped = rasterize_batch(xy, depth, faces, height, width, method="vmap")
-    # Random meshes intersect; at near-ties in depth float rounding may pick either triangle.
+    # Random meshes intersect; at edges and near-ties in depth float rounding may pick either
+    # triangle, so ids must agree exactly wherever the reference says the answer is unambiguous.
     np.testing.assert_allclose(np.asarray(mapped.depth), np.asarray(vmapped.depth), atol=1e-5)
-    same = np.asarray(mapped.triangle_id) == np.asarray(vmapped.triangle_id)
-    assert same.mean() > 0.97
+    for k in range(3):
+        ambiguous = reference_rasterize(xy[k], depth[k], faces, height, width)[3]
+        np.testing.assert_array_equal(
+            np.asarray(mapped.triangle_id[k])[~ambiguous], np.asarray(vmapped.triangle_id[k])[~ambiguous]
+        )
 
 
 def test_backface_culling():

@@ -121,7 +121,10 @@ def _checked_betas(model: BodyModel, betas) -> jax.Array:
 
 def shaped_rest_vertices(model: BodyModel, betas) -> jax.Array:
     """Rest-pose vertices of the body with shape `betas`: (..., V, 3)."""
-    betas = _checked_betas(model, betas)
+    return _blend_shapes(model, _checked_betas(model, betas))
+
+
+def _blend_shapes(model: BodyModel, betas) -> jax.Array:
     return model.v_template + jnp.einsum("vcs,...s->...vc", model.shapedirs, betas)
 
 
@@ -214,7 +217,7 @@ def default_chunk_size(num_vertices: int) -> int:
 
 
 def _forward(model: BodyModel, rotmats, betas) -> BodyOutput:
-    v_shaped = shaped_rest_vertices(model, betas)
+    v_shaped = _blend_shapes(model, betas)
     rest_joints = regress_joints(model.J_regressor, v_shaped)
 
     if model.posedirs is not None:

@@ -28,7 +28,6 @@ import numpy as np
 
 from eft_jax.data.crops import (
     BOX_RESCALE,
-    IMG_RES,
     box_from_keypoints,
     box_from_xywh,
     crop_exemplar,
@@ -36,6 +35,7 @@ from eft_jax.data.crops import (
 from eft_jax.data.exemplar_npz import exemplar_problem, skip_record
 from eft_jax.data.images import ImageReadError, load_rgb
 from eft_jax.data.keypoint_formats import to_spin49
+from eft_jax.geometry import CROP_SIZE
 
 BODY_KEYPOINTS = slice(5, 17)  # COCO's 12 limb keypoints
 
@@ -202,7 +202,7 @@ def iter_coco_exemplars(
     people: list[CocoPerson],
     images_dir: str | Path | None = None,
     *,
-    res: int = IMG_RES,
+    res: int = CROP_SIZE,
     antialias: bool = True,
     image_loader: Callable[[Path], np.ndarray] = load_rgb,
 ) -> Iterator[dict]:

@@ -28,7 +28,8 @@ import math
 
 import numpy as np
 
-IMG_RES = 224
+from eft_jax.geometry import CROP_SIZE
+
 BOX_RESCALE = 1.2  # SPIN/EFT: the box is the person's extent enlarged by 1.2
 SCALE_UNIT = 200.0  # scale = box side / 200 px
 IMG_NORM_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -42,7 +43,7 @@ def _rotation(rotation_deg: float) -> np.ndarray:
     return np.array([[c, -s], [s, c]])
 
 
-def crop_transform(center, scale, res: int = IMG_RES, rotation_deg: float = 0.0) -> np.ndarray:
+def crop_transform(center, scale, res: int = CROP_SIZE, rotation_deg: float = 0.0) -> np.ndarray:
     """3x3 affine matrix from image pixels to crop pixels (u in [0, res]); SPIN's `get_transform`
     without its integer rounding."""
     center = np.asarray(center, np.float64).reshape(2)
@@ -204,7 +205,7 @@ def crop_image(
     image,
     center,
     scale,
-    res: int = IMG_RES,
+    res: int = CROP_SIZE,
     rotation_deg: float = 0.0,
     antialias: bool = True,
 ) -> np.ndarray:
@@ -266,7 +267,7 @@ def crop_exemplar(
     keypoints,
     center,
     scale,
-    res: int = IMG_RES,
+    res: int = CROP_SIZE,
     rotation_deg: float = 0.0,
     antialias: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ Each sample draws, with `np.random.default_rng(seed)`:
   perturbed by a random axis-angle of at most `JOINT_NOISE` rad, and the root set to
   Rx(pi) @ Ry(yaw) @ R_clip with yaw uniform in [0, 2 pi) about the vertical (y up) axis: the pi
   turn about x stands the body upright in the image (y down), as SPIN / EFT fits are posed;
-- camera: weak perspective [s, tx, ty] in EFT's convention (`fitting.projection`: x = s X + t)
+- camera: weak perspective [s, tx, ty] in EFT's convention (`eft_jax.geometry.weak_perspective`: x = s X + t)
   applied to `body.forward(model, pose, betas)` output as is (no translation), chosen so that the
   box of the projected keypoints spans 1 / 1.2 of the crop (a SPIN crop), times a random factor
   in [0.9, 1.1], with its centre jittered by up to 5 % of the crop side;
@@ -51,7 +51,8 @@ import numpy as np
 from eft_jax import body
 from eft_jax.data.mocap_poses import load_mocap_poses, mirror_pose
 from eft_jax.geometry import rotations
-from eft_jax.render.cameras import weak_perspective_to_pixels
+from eft_jax.geometry import weak_perspective
+from eft_jax.render.cameras import crop_to_pixels, weak_perspective_to_pixels
 from eft_jax.render.rasterizer import rasterize
 from eft_jax.render.shading import part_labels, shade
 
@@ -250,8 +251,8 @@ def make_sample(seed: int, *, image_size: int = 224, model=None, with_vertices: 
     image = np.clip(np.round(image), 0, 255).astype(np.uint8)
 
     # keypoints and visibility
-    xy = s * spin49[:, :2] + camera[1:]
-    px = (xy + 1.0) * 0.5 * size
+    xy = np.asarray(weak_perspective(spin49, camera))
+    px = np.asarray(crop_to_pixels(xy, size, size))
     inside = np.all((px >= 0) & (px < size), axis=-1)
     col = np.clip(px[:, 0].astype(int), 0, size - 1)
     row = np.clip(px[:, 1].astype(int), 0, size - 1)

@@ -11,7 +11,7 @@ from eft_jax.fitting.engine import EftEngine, Slots
 from eft_jax.fitting.exemplar import Exemplar, checked_inputs
 from eft_jax.fitting.losses import LossSettings, LossTerms, eft_loss
 from eft_jax.fitting.lowering import default_lowering
-from eft_jax.fitting.projection import weak_perspective
+from eft_jax.geometry import weak_perspective
 from eft_jax.fitting.reference import SequentialEft
 from eft_jax.fitting.result import FitResult
 from eft_jax.fitting.stream import fit_stream

@@ -33,10 +33,9 @@ import optax
 from eft_jax import body
 from eft_jax.fitting import lowering as lowering_lib
 from eft_jax.fitting import sharding
-from eft_jax.fitting.losses import LossSettings
-from eft_jax.fitting.objective import Frozen, Prediction, exemplar_loss
+from eft_jax.fitting.objective import Frozen, Prediction, exemplar_loss, split_for_fitting
 from eft_jax.fitting.result import CONVERGED, MAX_ITERS, FitResult
-from eft_jax.nets import Regressor, partition
+from eft_jax.nets import Regressor
 
 RUNNING, STOP_CONVERGED, STOP_MAX_ITERS, STOP_NON_FINITE = 0, 1, 2, 3
 
@@ -95,15 +94,13 @@ class EftEngine:
         name = lowering or config.lowering
         self.lowering = lowering_lib.default_lowering(batch_size=self.batch_size) if name == "auto" else name
         mapping, im2col = lowering_lib.parse_lowering(self.lowering)
-        self.settings = LossSettings.from_config(config.loss)
         self.max_iters = int(config.max_iters)
         self.stop_threshold = float(config.stop_threshold)
         if self.max_iters < 1:
             raise ValueError(f"max_iters must be at least 1, got {self.max_iters}")
 
-        base, frozen_params = partition(variables["params"], config.trainable, include_batchnorm=False)
-        self.slot_weights = self.settings.slot_weights(body_model.spin49_available)
-        frozen = Frozen(frozen_params, variables["batch_stats"], body_model, jnp.asarray(self.slot_weights))
+        base, frozen, self.settings = split_for_fitting(variables, body_model, config)
+        self.slot_weights = np.asarray(frozen.slot_weights)
         self.optimizer = make_optimizer(config)
 
         self.mesh = sharding.slot_mesh(devices) if config.shard else None

@@ -8,6 +8,8 @@ from typing import Hashable
 
 import numpy as np
 
+from eft_jax.data.exemplar_npz import exemplar_problem
+
 
 @dataclasses.dataclass
 class Exemplar:
@@ -22,26 +24,23 @@ class Exemplar:
 
 def checked_inputs(exemplar: Exemplar, image_size: int, slot_weights: np.ndarray):
     """(image, keypoints) as float32 ready for fitting, or (None, reason) when the exemplar
-    cannot be fitted. Coordinates of zero-confidence slots are set to 0, so a missing joint
-    marked with NaN coordinates is harmless."""
+    cannot be fitted. On top of the data checks every reader applies (`exemplar_problem`), the
+    engine needs its crop size, a non-blank image and a keypoint that EFT's slot weights use.
+    Coordinates of zero-confidence slots are set to 0, so a missing joint marked with NaN
+    coordinates is harmless."""
     image = np.asarray(exemplar.image, np.float32)
     keypoints = np.array(exemplar.keypoints, np.float32)
     if image.shape != (image_size, image_size, 3):
         return None, f"image has shape {image.shape}, expected ({image_size}, {image_size}, 3)"
     if keypoints.shape != (49, 3):
         return None, f"keypoints have shape {keypoints.shape}, expected (49, 3) SPIN-49 slots"
-    if not np.isfinite(image).all():
-        return None, "image contains NaN or inf"
     if image.max() == image.min():
         return None, "blank image (every pixel has the same value)"
     confidence = keypoints[:, 2]
-    if not np.isfinite(confidence).all():
-        return None, "keypoint confidences contain NaN or inf"
-    if (confidence < 0).any():
-        return None, "negative keypoint confidence"
-    keypoints[confidence == 0, :2] = 0.0
-    if not np.isfinite(keypoints[:, :2]).all():
-        return None, "keypoints with non-zero confidence have NaN or inf coordinates"
     if not (confidence * slot_weights > 0).any():
         return None, "no keypoint has weight in the loss (all confidences zero where EFT's slot weights are not)"
+    problem = exemplar_problem(image, keypoints)
+    if problem is not None:
+        return None, problem
+    keypoints[confidence == 0, :2] = 0.0
     return (image, keypoints), None

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from eft_jax.fitting.projection import CROP_SIZE
+from eft_jax.geometry import CROP_SIZE
 
 NUM_OPENPOSE = 25  # SPIN-49: 25 OpenPose slots, then 24 ground-truth slots
 # Ground-truth slots of SPIN-49 (25 + EFT's index into the 24).

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import flax.struct
 import jax
+import jax.numpy as jnp
+import ml_collections
 
 from eft_jax import body
 from eft_jax.fitting.losses import LossSettings, LossTerms, eft_loss
-from eft_jax.fitting.projection import weak_perspective
+from eft_jax.geometry import weak_perspective
 from eft_jax.geometry import rotmat_to_axis_angle
-from eft_jax.nets import Regressor, merge
+from eft_jax.nets import Regressor, merge, partition
 
 
 @flax.struct.dataclass
@@ -32,6 +34,16 @@ class Frozen:
     batch_stats: dict
     body_model: body.BodyModel
     slot_weights: jax.Array  # (49,) LossSettings.slot_weights of this body model
+
+
+def split_for_fitting(variables: dict, body_model: body.BodyModel, config: ml_collections.ConfigDict):
+    """(base trainable params, Frozen, LossSettings) of EFT with `config` on `body_model`.
+
+    BatchNorm scale and bias stay frozen, as EFT keeps them (eftFitter.py:191-206)."""
+    settings = LossSettings.from_config(config.loss)
+    base, frozen_params = partition(variables["params"], config.trainable, include_batchnorm=False)
+    slot_weights = jnp.asarray(settings.slot_weights(body_model.spin49_available))
+    return base, Frozen(frozen_params, variables["batch_stats"], body_model, slot_weights), settings
 
 
 def exemplar_loss(trainable, frozen: Frozen, image, keypoints, *, regressor: Regressor, settings: LossSettings):

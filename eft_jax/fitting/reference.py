@@ -17,10 +17,9 @@ import optax
 from eft_jax import body
 from eft_jax.fitting.engine import make_optimizer
 from eft_jax.fitting.exemplar import Exemplar, checked_inputs
-from eft_jax.fitting.losses import LossSettings
-from eft_jax.fitting.objective import Frozen, exemplar_loss
+from eft_jax.fitting.objective import exemplar_loss, split_for_fitting
 from eft_jax.fitting.result import CONVERGED, MAX_ITERS, FitResult
-from eft_jax.nets import Regressor, partition
+from eft_jax.nets import Regressor
 
 
 class SequentialEft:
@@ -35,10 +34,8 @@ class SequentialEft:
     ):
         self.config = config
         self.image_size = image_size
-        settings = LossSettings.from_config(config.loss)
-        self.base, frozen_params = partition(variables["params"], config.trainable, include_batchnorm=False)
-        self.slot_weights = settings.slot_weights(body_model.spin49_available)
-        self.frozen = Frozen(frozen_params, variables["batch_stats"], body_model, jnp.asarray(self.slot_weights))
+        self.base, self.frozen, settings = split_for_fitting(variables, body_model, config)
+        self.slot_weights = np.asarray(self.frozen.slot_weights)
         self.optimizer = make_optimizer(config)
 
         def loss_fn(params, frozen, image, keypoints):

@@ -1,4 +1,6 @@
-"""Geometry: rotation representations (and, later, cameras and Procrustes alignment)."""
+"""Geometry: rotation representations and the weak-perspective crop camera."""
+
+from eft_jax.geometry.cameras import CROP_SIZE, weak_perspective
 
 from eft_jax.geometry.rotations import (
     axis_angle_to_quaternion,
@@ -12,6 +14,7 @@ from eft_jax.geometry.rotations import (
 )
 
 __all__ = [
+    "CROP_SIZE",
     "axis_angle_to_quaternion",
     "axis_angle_to_rotmat",
     "quaternion_to_axis_angle",
@@ -20,4 +23,5 @@ __all__ = [
     "rotmat_to_quaternion",
     "rotmat_to_rot6d",
     "skew",
+    "weak_perspective",
 ]

@@ -12,7 +12,7 @@ For every fit (a `data` entry of the EFT JSON) it writes, in `out_dir`:
 
 The crop is SPIN's (`bbox_center`, `bbox_scale`, `eft_jax.data.crops.crop_image`) and the camera
 is the fit's weak-perspective crop camera `parm_cam` = [s, tx, ty] in EFT's convention
-(`eft_jax.fitting.projection`), so the drawn body lies exactly where the fit's keypoints project.
+(`eft_jax.geometry.cameras`), so the drawn body lies exactly where the fit's keypoints project.
 
 A fit is drawn with the body model that made it: entries whose `smpltype` does not match the
 model (bundled open model unless `body_model_path` names a SMPL file) raise `RenderInputError`

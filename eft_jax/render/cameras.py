@@ -3,7 +3,7 @@
 Pixel coordinates: u to the right, v down, pixel (i, j) centred at (j + 0.5, i + 0.5).
 Depth: camera-space z, smaller is nearer (the camera looks along +z, as in SPIN / EFT).
 
-Weak perspective follows `eft_jax.fitting.projection.weak_perspective` exactly: crop coordinates
+Weak perspective follows `eft_jax.geometry.weak_perspective` exactly: crop coordinates
 x_2d = s * X[:, :2] + [tx, ty] in [-1, 1], x = -1 the left edge and y = -1 the top edge, so
 u = (x + 1) / 2 * W, v = (y + 1) / 2 * H. There is no y flip: like SPIN / EFT, a body that should
 appear upright has its root already rotated by pi about x (its head at negative y), which is
@@ -17,8 +17,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from eft_jax.geometry import CROP_SIZE, weak_perspective
+
 SPIN_FOCAL_LENGTH = 5000.0  # constants.FOCAL_LENGTH in SPIN / EFT
-SPIN_CROP_SIZE = 224
 
 
 class PerspectiveCamera(NamedTuple):
@@ -33,10 +34,8 @@ class PerspectiveCamera(NamedTuple):
 def weak_perspective_to_pixels(points, camera, height: int, width: int):
     """(..., V, 3) points, (..., 3) camera [s, tx, ty] -> ((..., V, 2) pixels, (..., V) depth)."""
     points = jnp.asarray(points, jnp.float32)
-    camera = jnp.asarray(camera, jnp.float32)
-    xy = camera[..., None, :1] * points[..., :2] + camera[..., None, 1:]
-    size = jnp.asarray([width, height], jnp.float32)
-    return (xy + 1.0) * 0.5 * size, points[..., 2]
+    xy = weak_perspective(points, jnp.asarray(camera, jnp.float32))
+    return crop_to_pixels(xy, height, width), points[..., 2]
 
 
 def crop_to_pixels(xy, height: int, width: int):
@@ -60,7 +59,7 @@ def weak_to_perspective_translation(
     camera,
     *,
     focal: float = SPIN_FOCAL_LENGTH,
-    crop_size: float = SPIN_CROP_SIZE,
+    crop_size: float = CROP_SIZE,
     convention: str = "eft",
 ):
     """Camera translation of the perspective camera whose weak-perspective limit is `camera`.
@@ -83,7 +82,7 @@ def spin_perspective_camera(camera, height: int, width: int, *, convention: str 
                             focal: float = SPIN_FOCAL_LENGTH) -> PerspectiveCamera:
     """The SPIN perspective camera (focal 5000 at 224 px, scaled to the image) for a crop camera."""
     translation = weak_to_perspective_translation(camera, focal=focal, convention=convention)
-    scale = jnp.asarray([width, height], jnp.float32) / SPIN_CROP_SIZE
+    scale = jnp.asarray([width, height], jnp.float32) / CROP_SIZE
     return PerspectiveCamera(
         focal=focal * scale,
         principal=jnp.asarray([width / 2.0, height / 2.0], jnp.float32),

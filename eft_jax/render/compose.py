@@ -6,7 +6,7 @@
     side = overlay(np.full_like(crop_uint8, 255), side_view(vertices), model.faces, camera)
 
 `camera` is a weak-perspective crop camera [s, tx, ty] (eft-jax / EFT convention, see
-`eft_jax.fitting.projection`) or a `PerspectiveCamera`.
+`eft_jax.geometry.cameras`) or a `PerspectiveCamera`.
 """
 
 from __future__ import annotations

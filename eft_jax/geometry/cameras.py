@@ -1,4 +1,4 @@
-"""Weak-perspective projection of body keypoints into the normalised crop, as EFT's loss does.
+"""Weak-perspective projection into the normalised crop, as EFT's loss and released fits use it.
 
 EFT projects with `weakProjection_gpu` (facebookresearch/eft, eft/utils/geometry.py:243-250;
 called from eft/train/eftFitter.py:272): scale first, then translate,
@@ -8,8 +8,8 @@ called from eft/train/eftFitter.py:272): scale first, then translate,
 which is also how EFT's released fits are drawn (`convert_smpl_to_bbox`, eft/utils/imutils.py).
 SPIN's training loss instead goes through a perspective camera with focal length 5000 px whose
 weak-perspective limit is s * (X[:, :2] + [tx, ty]); the two agree when tx = ty = 0 and differ
-by the factor s on the translation otherwise. eft-jax fits, stores and reports cameras in EFT's
-convention.
+by the factor s on the translation otherwise. eft-jax fits, stores, draws and reports cameras in
+EFT's convention.
 """
 
 from __future__ import annotations
@@ -24,4 +24,3 @@ def weak_perspective(points: jax.Array, camera: jax.Array) -> jax.Array:
     scale = camera[..., None, :1]
     translation = camera[..., None, 1:]
     return scale * points[..., :2] + translation
-
