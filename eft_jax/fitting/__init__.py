@@ -12,7 +12,7 @@ from eft_jax.fitting.exemplar import Exemplar, checked_inputs
 from eft_jax.fitting.losses import LossSettings, LossTerms, eft_loss
 from eft_jax.fitting.lowering import default_lowering
 from eft_jax.geometry import weak_perspective
-from eft_jax.fitting.reference import SequentialEft
+from eft_jax.fitting.reference import SequentialEft, Trajectory, TrajectoryPoint
 from eft_jax.fitting.result import FitResult
 from eft_jax.fitting.stream import fit_stream
 
@@ -24,6 +24,8 @@ __all__ = [
     "LossTerms",
     "SequentialEft",
     "Slots",
+    "Trajectory",
+    "TrajectoryPoint",
     "checked_inputs",
     "default_lowering",
     "eft_loss",

@@ -6,7 +6,8 @@ The tests hold the batched engine to this, and the benchmark times it as the seq
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -17,9 +18,29 @@ import optax
 from eft_jax import body
 from eft_jax.fitting.engine import make_optimizer
 from eft_jax.fitting.exemplar import Exemplar, checked_inputs
-from eft_jax.fitting.objective import exemplar_loss, split_for_fitting
+from eft_jax.fitting.objective import Prediction, exemplar_loss, split_for_fitting
 from eft_jax.fitting.result import CONVERGED, MAX_ITERS, FitResult
 from eft_jax.nets import Regressor
+
+
+@dataclasses.dataclass
+class TrajectoryPoint:
+    """The prediction of the forward pass that had `updates` Adam updates behind it (numpy
+    arrays), with its EFT keypoint loss and its keypoint error in pixels (as in FitResult)."""
+
+    updates: int
+    prediction: Prediction
+    keypoint_loss: float
+    keypoint_error_px: float
+
+
+@dataclasses.dataclass
+class Trajectory:
+    """One exemplar's fit and the points recorded along the way, in order of `updates` (the
+    paper's Figure 1: how the body moves onto the keypoints as EFT updates the weights)."""
+
+    result: FitResult
+    points: list[TrajectoryPoint]
 
 
 class SequentialEft:
@@ -49,6 +70,34 @@ class SequentialEft:
         return optax.apply_updates(params, updates), opt_state
 
     def fit(self, exemplar: Exemplar) -> FitResult:
+        return self._run(exemplar)
+
+    def trajectory(self, exemplar: Exemplar, record: Iterable[int] = (0, 1, 2, 5, 10)) -> Trajectory:
+        """`fit(exemplar)` plus the prediction after each number of Adam updates in `record`.
+
+        0 is the base regressor's own output. A point exists only where the fit ran a forward
+        pass with that many updates behind it (fewer than `result.iterations`), so an exemplar
+        that converges early has fewer points; a skipped exemplar has none.
+        """
+        wanted = {int(k) for k in record}
+        if any(k < 0 for k in wanted):
+            raise ValueError(f"record holds numbers of Adam updates, which cannot be negative; got {sorted(wanted)}")
+        points = []
+
+        def on_pass(updates, terms, prediction):
+            if updates in wanted:
+                points.append(
+                    TrajectoryPoint(
+                        updates, jax.device_get(prediction), float(terms.keypoint), float(terms.keypoint_error_px)
+                    )
+                )
+
+        result = self._run(exemplar, on_pass)
+        return Trajectory(result, [] if result.skipped else points)
+
+    def _run(self, exemplar: Exemplar, on_pass: Callable | None = None) -> FitResult:
+        """The EFT loop. `on_pass(updates, terms, prediction)` sees every finite forward pass,
+        `updates` being the number of Adam updates applied before it."""
         inputs, reason = checked_inputs(exemplar, self.image_size, self.slot_weights)
         if inputs is None:
             return FitResult.skip(exemplar.id, reason)
@@ -60,6 +109,8 @@ class SequentialEft:
                 loss_before, error_before = float(terms.keypoint), float(terms.keypoint_error_px)
             if not (np.isfinite(float(total)) and np.isfinite(float(terms.keypoint))):
                 return FitResult.skip(exemplar.id, f"non-finite loss at iteration {iteration + 1}", iteration + 1)
+            if on_pass is not None:
+                on_pass(iteration, terms, prediction)
             if float(terms.keypoint) < self.config.stop_threshold:
                 stop_reason = CONVERGED
                 break

@@ -13,7 +13,7 @@ from eft_jax.render.cameras import (
     weak_perspective_to_pixels,
     weak_to_perspective_translation,
 )
-from eft_jax.render.compose import composite, overlay, overlay_batch, project, render
+from eft_jax.render.compose import composite, overlay, overlay_batch, project, render, side_panel
 from eft_jax.render.rasterizer import (
     Fragments,
     count_candidates,
@@ -33,6 +33,7 @@ from eft_jax.render.shading import (
     shade,
     vertex_normals,
 )
+from eft_jax.render.strip import figure_strip
 
 __all__ = [
     "DEFAULT_COLOR",
@@ -44,6 +45,7 @@ __all__ = [
     "crop_to_pixels",
     "default_capacity",
     "face_normals",
+    "figure_strip",
     "interpolate",
     "lambert",
     "overlay",
@@ -57,6 +59,7 @@ __all__ = [
     "render",
     "required_capacity",
     "shade",
+    "side_panel",
     "side_view",
     "spin_perspective_camera",
     "vertex_normals",

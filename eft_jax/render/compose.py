@@ -3,7 +3,7 @@
     from eft_jax.render import overlay, part_colors
     out = overlay(crop_uint8, vertices, model.faces, camera)          # camera = [s, tx, ty]
     out = overlay(crop_uint8, vertices, model.faces, camera, vertex_colors=part_colors(model.weights))
-    side = overlay(np.full_like(crop_uint8, 255), side_view(vertices), model.faces, camera)
+    side = side_panel(vertices, model.faces, camera, 224, 224)    # the body from its side
 
 `camera` is a weak-perspective crop camera [s, tx, ty] (eft-jax / EFT convention, see
 `eft_jax.geometry.cameras`) or a `PerspectiveCamera`.
@@ -108,6 +108,16 @@ def _overlay_impl(image, vertices, faces, camera, vertex_colors, opacity, capaci
 _overlay_jit = jax.jit(_overlay_impl, static_argnames=("capacity", "shading"))
 
 
+def side_panel(vertices, faces, camera, height: int, width: int, *, background: int = 255,
+               angle: float = np.pi / 2, **overlay_options) -> np.ndarray:
+    """The body turned by `angle` about its vertical axis (`side_view`) and drawn with the same
+    camera on a plain background -> (H, W, 3) uint8. Turning about the body's own centre keeps
+    it where the front view has it, so the side view shows the depth a front overlay cannot.
+    Extra keyword arguments go to `overlay`."""
+    blank = np.full((height, width, 3), background, np.uint8)
+    return overlay(blank, side_view(vertices, angle), faces, camera, **overlay_options)
+
+
 def overlay_batch(images, vertices, faces, cameras, *, vertex_colors=DEFAULT_COLOR,
                   opacity: float = 1.0, capacity=None, cull_backfaces: bool = False):
     """Batched `overlay`: (B, H, W, 3) uint8, (B, V, 3), shared faces, (B, 3) weak cameras.
@@ -142,4 +152,4 @@ def _overlay_batch_impl(images, vertices, faces, cameras, vertex_colors, opacity
 _overlay_batch_jit = jax.jit(_overlay_batch_impl, static_argnames=("capacity", "shading"))
 
 
-__all__ = ["composite", "overlay", "overlay_batch", "project", "render", "side_view"]
+__all__ = ["composite", "overlay", "overlay_batch", "project", "render", "side_panel", "side_view"]
