@@ -1,15 +1,25 @@
-"""`eft-jax demo`: pose the body model in a few postures and write meshes and joints."""
+"""`eft-jax demo`: EFT with the bundled body model and regressor on synthetic humans (or on your
+own images with `--images DIR --keypoints FILE.json`), with pictures, strips and a report."""
 
 import ml_collections
+
+from eft_jax.config import default_config_path, load_config
 
 
 def get_config():
     config = ml_collections.ConfigDict()
-    # None: the bundled open body model; or an official SMPL file (.pkl / .npz).
-    config.body_model = None
     config.output_dir = "eft_jax_output/demo"
-    # Named postures from eft_jax.body.named_poses.
-    config.poses = ("t_pose", "a_pose", "walking", "arms_raised", "sitting", "torso_twist")
-    # The shapes: the mean body, then bodies with the first shape component at -/+ this value.
-    config.betas_scale = 2.0
+    config.checkpoint = None  # None: the bundled regressor; or an eft-jax regressor checkpoint folder
+    # Synthetic humans: seeds first_seed .. first_seed + num_exemplars - 1. The bundled regressor
+    # was trained on seeds from 0 and validated on seeds from 10,000,000; these are neither.
+    config.num_exemplars = 16
+    config.first_seed = 20_000_000
+    # Figure-1 strips for the first `strips` exemplars, showing the body after these numbers of
+    # EFT updates (those an exemplar reaches before it stops), then the final fit and a side view.
+    config.strips = 4
+    config.strip_iterations = (0, 2, 5, 10)
+    config.picture_size = 224  # side of each picture panel in pixels
+    # EFT's recipe (configs/eft_default.py); override fields as eft.max_iters=50 etc.
+    config.eft = load_config(default_config_path("eft_default"))
+    config.eft.batch_size = 8
     return config

@@ -48,7 +48,5 @@ def get_config():
     config.continuous = True
     config.lowering = "auto"
     config.chunk_size = 4  # slots per vmapped chunk of the "chunked" lowering
-    config.shard = True
-    # Seed of the untrained regressor `eft-jax fit` falls back to without --checkpoint.
-    config.seed = 0  # spread slots over all local devices (data parallel over exemplars)
+    config.shard = True  # spread slots over all local devices (data parallel over exemplars)
     return config

@@ -41,14 +41,22 @@ USER_ERRORS = (
 
 
 def _demo(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
     from eft_jax.jobs.demo import run_demo
 
+    if (args.images is None) != (args.keypoints is None):
+        raise FitInputError("--images and --keypoints go together")
     overrides = list(args.overrides)
     if args.out is not None:
         overrides.append(f"output_dir={args.out!r}")
-    if args.body is not None:
-        overrides.append(f"body_model={args.body!r}")
-    run_demo(load_config(args.config or default_config_path("demo"), overrides))
+    if args.checkpoint is not None:
+        overrides.append(f"checkpoint={args.checkpoint!r}")
+    run_demo(
+        load_config(args.config or default_config_path("demo"), overrides),
+        images_dir=Path(args.images) if args.images else None,
+        keypoints_json=Path(args.keypoints) if args.keypoints else None,
+    )
 
 
 def _fit(args: argparse.Namespace) -> None:
@@ -85,6 +93,15 @@ def _render(args: argparse.Namespace) -> None:
     )
 
 
+def _train(args: argparse.Namespace) -> None:
+    from eft_jax.jobs.train import run_train
+
+    overrides = list(args.overrides)
+    if args.workdir is not None:
+        overrides.append(f"workdir={args.workdir!r}")
+    run_train(load_config(args.config or default_config_path("train_synthetic"), overrides))
+
+
 def _convert_spin(args: argparse.Namespace) -> None:
     from eft_jax.nets import convert_spin_checkpoint
 
@@ -98,10 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eft-jax", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser("demo", help="pose the bundled body model and write meshes + joints")
+    demo = commands.add_parser(
+        "demo", help="EFT on synthetic humans (or --images/--keypoints) with pictures, strips and a report"
+    )
+    demo.add_argument("--images", help="folder of your images (with --keypoints); default: synthetic humans")
+    demo.add_argument("--keypoints", help="COCO-format keypoint annotations of those images")
+    demo.add_argument("--checkpoint", help="regressor checkpoint folder; default: the bundled regressor")
     demo.add_argument("--config", help="config file (default: configs/demo.py)")
     demo.add_argument("--out", help="output folder (config field output_dir)")
-    demo.add_argument("--body", help="SMPL model file (.pkl/.npz); default: the bundled open model")
     demo.add_argument("overrides", nargs="*", help="config overrides key=value")
     demo.set_defaults(run=_demo)
 
@@ -110,11 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--keypoints", help="COCO-format keypoint annotations (with --images)")
     fit.add_argument("--crops", help=".npz of crops and SPIN-49 keypoints (instead of --images/--keypoints)")
     fit.add_argument("--out", required=True, help="EFT JSON to write; its .log.jsonl beside it makes reruns resume")
-    fit.add_argument("--checkpoint", help="regressor checkpoint folder (eft-jax convert-spin / training)")
+    fit.add_argument(
+        "--checkpoint", help="regressor checkpoint folder (eft-jax convert-spin / train); default: the bundled one"
+    )
     fit.add_argument("--body", help="SMPL model file (.pkl/.npz); default: the bundled open model")
     fit.add_argument("--batch-size", type=int, help="exemplars fitted at once (config field batch_size)")
     fit.add_argument("--max-iters", type=int, help="EFT iterations per exemplar at most (config max_iters)")
-    fit.add_argument("--crop-size", type=int, default=224, help="crop side in pixels (the regressor's input)")
+    fit.add_argument("--crop-size", type=int, help="crop side in pixels; default: the regressor's input size")
     fit.add_argument("--config", help="config file (default: configs/eft_default.py)")
     fit.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. loss.keypoint_weight=5")
     fit.set_defaults(run=_fit)
@@ -131,6 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--limit", type=int, help="draw only the first N fits")
     render.add_argument("--crop-size", type=int, default=224, help="side of each panel in pixels")
     render.set_defaults(run=_render)
+
+    train = commands.add_parser(
+        "train", help="train an HMR regressor on synthetic humans (resumable: rerun to continue)"
+    )
+    train.add_argument("--config", help="config file (default: configs/train_synthetic.py)")
+    train.add_argument("--workdir", help="folder for checkpoints, log and the final regressor (config workdir)")
+    train.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. total_steps=2000")
+    train.set_defaults(run=_train)
 
     convert = commands.add_parser(
         "convert-spin",

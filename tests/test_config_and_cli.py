@@ -1,6 +1,5 @@
-"""Config overrides, the OBJ writer, and `eft-jax demo` end to end on the bundled model."""
+"""Config overrides, the OBJ writer, named poses and command-line errors."""
 
-import json
 
 import numpy as np
 import pytest
@@ -12,14 +11,18 @@ from eft_jax.data.obj_file import read_obj, write_obj
 
 
 def test_overrides_are_typed_and_typos_rejected():
-    config = load_config(default_config_path("demo"), ["betas_scale=3", "output_dir=/tmp/x", "poses=('t_pose',)"])
-    assert config.betas_scale == 3.0 and isinstance(config.betas_scale, float)
+    config = load_config(
+        default_config_path("demo"),
+        ["num_exemplars=3", "output_dir=/tmp/x", "strip_iterations=(0, 1)", "eft.optimizer.learning_rate=1e-5"],
+    )
+    assert config.num_exemplars == 3 and isinstance(config.num_exemplars, int)
     assert config.output_dir == "/tmp/x"
-    assert config.poses == ("t_pose",)
-    with pytest.raises(ConfigError, match="no field 'betas_scael'"):
-        load_config(default_config_path("demo"), ["betas_scael=1"])
+    assert config.strip_iterations == (0, 1)
+    assert config.eft.optimizer.learning_rate == 1e-5
+    with pytest.raises(ConfigError, match="no field 'num_exemplar'"):
+        load_config(default_config_path("demo"), ["num_exemplar=1"])
     with pytest.raises(ConfigError, match="key=value"):
-        load_config(default_config_path("demo"), ["betas_scale"])
+        load_config(default_config_path("demo"), ["num_exemplars"])
 
 
 def test_obj_round_trip_and_validation(tmp_path):
@@ -45,33 +48,10 @@ def test_named_poses_mean_what_their_names_say():
         named_poses.named_pose("moonwalk")
 
 
-def test_demo_writes_meshes_and_joints(tmp_path, capsys):
-    out = tmp_path / "demo"
-    assert cli.main(["demo", "--out", str(out), "poses=('t_pose', 'sitting')"]) == 0
-    printed = capsys.readouterr().out
-    assert str(out) in printed
-    meshes = sorted((out / "meshes").glob("*.obj"))
-    assert len(meshes) == 6
-    record = json.loads((out / "joints.json").read_text())
-    assert record["body_model"]["kind"] == "open"
-    by_name = {(m["pose"], m["shape"]): m for m in record["meshes"]}
-    sitting = by_name[("sitting", "mean")]
-    vertices, faces = read_obj(out / sitting["mesh"])
-    assert faces.max() < len(vertices)
-    # Sitting: knees forward of the hips (+z), ankles below the knees.
-    joints = sitting["joints_smpl24"]
-    assert joints["left_knee"][2] - joints["left_hip"][2] > 0.25
-    assert joints["left_ankle"][1] < joints["left_knee"][1] - 0.25
-    # Every SPIN-49 slot is available on the open model, and the two shapes differ.
-    assert all(v is not None for v in sitting["joints_spin49"].values())
-    plus, minus = by_name[("t_pose", "beta0_plus")], by_name[("t_pose", "beta0_minus")]
-    assert plus["joints_smpl24"]["head"] != minus["joints_smpl24"]["head"]
-
-
-def test_demo_reports_a_bad_body_file_clearly(tmp_path, capsys):
+def test_a_bad_body_file_is_reported_clearly(tmp_path, capsys):
     bad = tmp_path / "SMPL_NEUTRAL.pkl"
     bad.write_bytes(b"not a pickle")
-    assert cli.main(["demo", "--out", str(tmp_path / "o"), "--body", str(bad)]) == 2
+    assert cli.main(["fit", "--crops", str(tmp_path / "c.npz"), "--out", str(tmp_path / "o.json"), "--body", str(bad)]) == 2
     assert str(bad) in capsys.readouterr().err
 
 

@@ -1,6 +1,7 @@
-"""Geometry: rotation representations and the weak-perspective crop camera."""
+"""Geometry: rotation representations, the weak-perspective crop camera, Procrustes alignment."""
 
 from eft_jax.geometry.cameras import CROP_SIZE, weak_perspective
+from eft_jax.geometry.procrustes import similarity_align
 
 from eft_jax.geometry.rotations import (
     axis_angle_to_quaternion,
@@ -22,6 +23,7 @@ __all__ = [
     "rotmat_to_axis_angle",
     "rotmat_to_quaternion",
     "rotmat_to_rot6d",
+    "similarity_align",
     "skew",
     "weak_perspective",
 ]

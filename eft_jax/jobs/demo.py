@@ -1,8 +1,20 @@
-"""`eft-jax demo`: the main job on the bundled default, runnable on a fresh install.
+"""`eft-jax demo`: EFT end to end on the bundled default, with pictures and a report.
 
-At this stage it poses the body model (the bundled open model unless a SMPL file is given) in a
-few named postures and shapes, and writes one OBJ mesh per (posture, shape) and a JSON file with
-every joint set, so the model can be inspected in any mesh viewer.
+Default (a fresh install, no data): a deterministic batch of synthetic humans (seeds from
+`first_seed`, a range the bundled regressor never saw in training or validation) is fitted with
+EFT by the bundled body model and regressor. With `images_dir` and `keypoints_json` (`eft-jax demo
+--images DIR --keypoints FILE.json`), the people of a COCO-format keypoint file are fitted instead.
+
+In `output_dir` it writes:
+
+- `fits.json` (EFT format) and its per-exemplar log `fits.json.log.jsonl` (`eft-jax fit`);
+- `pictures/<name>.png`: [crop | fit over the crop | side view], and `.obj` / `.glb` meshes
+  (`eft-jax render`);
+- `strips/<name>.png`: the paper's Figure-1 strip for the first `strips` exemplars: the input
+  with its keypoints, the body after a few EFT iterations, the final fit and its side view;
+- `report.md` / `report.json`: 2D keypoint error before and after EFT, and for synthetic humans
+  the 3D error against ground truth (MPJPE and PA-MPJPE over the LSP-14 joints), and the time.
+  Synthetic inputs also leave `images/` (the crops) and `exemplars.npz` (crops + keypoints).
 """
 
 from __future__ import annotations
@@ -16,74 +28,205 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from eft_jax import body
-from eft_jax.body.named_poses import named_pose
-from eft_jax.data.obj_file import write_obj
+from eft_jax import body, nets, render
+from eft_jax.data.coco_keypoints import iter_coco_exemplars, read_coco_keypoints
+from eft_jax.data.crops import crop_image, denormalize_image, normalize_image
+from eft_jax.data.eft_json import read_eft_json
+from eft_jax.data.exemplar_npz import is_skip, write_exemplars_npz
+from eft_jax.data.images import save_png
+from eft_jax.data.synthetic import make_samples
+from eft_jax.fitting import Exemplar, SequentialEft
+from eft_jax.jobs.fit import FitInputs, run_fit
+from eft_jax.jobs.render import run_render
+from eft_jax.train.metrics import mpjpe_mm, pa_mpjpe_mm
 
 
-def _shapes(num_betas: int, scale: float) -> dict[str, np.ndarray]:
-    first = np.zeros(num_betas, np.float32)
-    first[0] = scale
-    return {"mean": np.zeros(num_betas, np.float32), "beta0_minus": -first, "beta0_plus": first}
+def _regressor(checkpoint):
+    return nets.restore_regressor(checkpoint) if checkpoint else nets.bundled_regressor()
 
 
-def run_demo(config: ml_collections.ConfigDict) -> Path:
-    start = time.perf_counter()
-    model = body.load(config.body_model)
-    out_dir = Path(config.output_dir)
-    mesh_dir = out_dir / "meshes"
-    shapes = _shapes(model.num_betas, config.betas_scale)
+def _synthetic_inputs(config, out_dir: Path, size: int):
+    """Render the synthetic batch; write its crops (PNG) and exemplars.npz. Returns the fit
+    inputs, the exemplars (id, normalised crop, keypoints) and the ground truth."""
+    seeds = range(config.first_seed, config.first_seed + config.num_exemplars)
+    samples = make_samples(seeds, image_size=size)
+    ids = [f"synthetic_{seed}" for seed in seeds]
+    names = [f"{i}.png" for i in ids]
+    for name, image in zip(names, samples["image"]):
+        save_png(out_dir / "images" / name, image)
+    npz = out_dir / "exemplars.npz"
+    write_exemplars_npz(npz, samples["image"], samples["keypoints"], ids=ids, image_names=names)
+    exemplars = [
+        Exemplar(i, normalize_image(image), keypoints)
+        for i, image, keypoints in zip(ids, samples["image"], samples["keypoints"])
+    ]
+    return FitInputs(crops_npz=npz), out_dir / "images", exemplars, samples["joints3d_spin49"]
 
-    names = [(pose, shape) for pose in config.poses for shape in shapes]
-    poses = jnp.asarray(np.stack([named_pose(p) for p, _ in names]))
-    betas = jnp.asarray(np.stack([shapes[s] for _, s in names]))
-    posed = jax.jit(body.forward)(model, poses, betas)
 
+def _coco_exemplars(images_dir: Path, keypoints_json: Path, size: int, count: int) -> list[Exemplar]:
+    people, _ = read_coco_keypoints(keypoints_json, images_dir)
+    exemplars = []
+    for item in iter_coco_exemplars(people, images_dir, res=size):
+        if len(exemplars) == count:
+            break
+        if not is_skip(item):
+            exemplars.append(Exemplar(item["id"], item["image"], item["keypoints"]))
+    return exemplars
+
+
+def _resized(crop, size: int) -> np.ndarray:
+    """A square crop resampled to size x size (crop coordinates, hence cameras, are unchanged)."""
+    side = crop.shape[0]
+    resized = crop_image(crop, ((side - 1) / 2, (side - 1) / 2), side / 200.0, size)
+    return np.clip(np.round(resized), 0, 255).astype(np.uint8)
+
+
+def _strips(exemplars, regressor, variables, model, config, size: int, out_dir: Path) -> list[Path]:
+    """Figure-1 strips: EFT on each exemplar alone, recording the body at a few iterations."""
+    if not exemplars:
+        return []
+    reference = SequentialEft(regressor, variables, model, config.eft, image_size=size)
+    pose = jax.jit(body.forward)
     faces = np.asarray(model.faces)
-    records = []
-    for i, (pose_name, shape_name) in enumerate(names):
-        mesh_path = write_obj(
-            mesh_dir / f"{pose_name}_{shape_name}.obj",
-            posed.vertices[i],
+    paths = []
+    for exemplar in exemplars:
+        trajectory = reference.trajectory(exemplar, record=tuple(config.strip_iterations))
+        if trajectory.result.skipped:
+            continue
+
+        def vertices(prediction):
+            return np.asarray(pose(model, jnp.asarray(prediction.rotmats), jnp.asarray(prediction.betas)).vertices)
+
+        panels = [(f"iter {p.updates}", vertices(p.prediction), p.prediction.camera) for p in trajectory.points]
+        final = trajectory.result
+        final_vertices = vertices(final)
+        panels.append((f"final ({final.iterations} it)", final_vertices, final.camera))
+        strip = render.figure_strip(
+            _resized(denormalize_image(exemplar.image), config.picture_size),
+            exemplar.keypoints,
             faces,
-            comment=f"eft-jax demo: {model.kind} body model, pose {pose_name}, shape {shape_name}",
+            panels,
+            side_vertices=final_vertices,
         )
-        records.append(
-            {
-                "pose": pose_name,
-                "shape": shape_name,
-                "mesh": str(mesh_path.relative_to(out_dir)),
-                "pose_axis_angle": np.asarray(poses[i]).round(6).tolist(),
-                "betas": np.asarray(betas[i]).round(6).tolist(),
-                "joints_smpl24": _named(body.SMPL_JOINT_NAMES, posed.joints[i]),
-                "joints_coco17": _named(body.COCO17_NAMES, posed.coco17[i]),
-                "joints_spin49": _named(
-                    body.SPIN49_NAMES, posed.spin49[i], available=model.spin49_available
-                ),
-            }
-        )
-
-    joints_path = out_dir / "joints.json"
-    joints_path.write_text(
-        json.dumps(
-            {
-                "body_model": {"kind": model.kind, "source": model.source, "gender": model.gender},
-                "frame": "metres; y up, facing +z, body's left on +x (SMPL's)",
-                "meshes": records,
-            },
-            indent=1,
-        )
-    )
-    elapsed = time.perf_counter() - start
-    print(f"eft-jax demo: {model.kind} body model, {model.num_vertices} vertices")
-    print(f"  {len(records)} meshes ({len(config.poses)} poses x {len(shapes)} shapes) in {mesh_dir}/")
-    print(f"  joints (SMPL-24, COCO-17, SPIN-49) in {joints_path}")
-    print(f"  done in {elapsed:.1f} s")
-    return out_dir
+        paths.append(save_png(out_dir / "strips" / f"{exemplar.id}.png", strip))
+    return paths
 
 
-def _named(names, points, available=None):
-    points = np.asarray(points).round(6).tolist()
-    if available is None:
-        return dict(zip(names, points))
-    return {n: (p if ok else None) for n, p, ok in zip(names, points, available)}
+def _errors_3d(model, regressor, variables, exemplars, fits: list[dict], truth) -> dict:
+    """MPJPE / PA-MPJPE (mm) of the regressor's own output and of the EFT fits, over the fitted
+    exemplars."""
+    by_id = {f["exemplar_id"]: f for f in fits}
+    fitted = [i for i, e in enumerate(exemplars) if e.id in by_id]
+    images = jnp.asarray(np.stack([exemplars[i].image for i in fitted]))
+    out = jax.jit(regressor.apply)(variables, images)
+    before = np.asarray(body.forward(model, out.rotmats, out.betas).spin49)
+    rotmats = jnp.asarray(np.stack([by_id[exemplars[i].id]["parm_pose"] for i in fitted]), jnp.float32)
+    betas = jnp.asarray(np.stack([by_id[exemplars[i].id]["parm_shape"] for i in fitted]), jnp.float32)
+    after = np.asarray(body.forward(model, rotmats, betas).spin49)
+    truth = truth[fitted]
+    return {
+        "mpjpe_mm": [float(np.mean(mpjpe_mm(before, truth))), float(np.mean(mpjpe_mm(after, truth)))],
+        "pa_mpjpe_mm": [float(np.mean(pa_mpjpe_mm(before, truth))), float(np.mean(pa_mpjpe_mm(after, truth)))],
+    }
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _report_markdown(report: dict) -> str:
+    rows = [
+        ("2D keypoint error (px of a 224 px crop, mean)", report["keypoint_error_px"]),
+        ("2D keypoint loss (EFT's, mean)", report["keypoint_loss"]),
+    ]
+    if "errors_3d" in report:
+        rows += [
+            ("MPJPE, LSP-14 (mm)", report["errors_3d"]["mpjpe_mm"]),
+            ("PA-MPJPE, LSP-14 (mm)", report["errors_3d"]["pa_mpjpe_mm"]),
+        ]
+    lines = [
+        "# eft-jax demo",
+        "",
+        f"{report['fitted']} of {report['exemplars']} exemplars fitted ({report['inputs']}), "
+        f"{report['crop_size']} px crops; regressor: {report['regressor']}; body model: {report['body_model']}.",
+        f"EFT: at most {report['max_iters']} iterations, {report['converged']} converged under the threshold, "
+        f"{report['mean_iterations']:.1f} iterations on average.",
+        "",
+        "| | before EFT | after EFT |",
+        "|---|---:|---:|",
+        *[f"| {name} | {before:.4g} | {after:.4g} |" for name, (before, after) in rows],
+        "",
+        f"Time: {report['seconds']['total']:.1f} s in all (fitting {report['seconds']['fit']:.1f} s, "
+        f"pictures {report['seconds']['pictures']:.1f} s, strips {report['seconds']['strips']:.1f} s).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run_demo(
+    config: ml_collections.ConfigDict, images_dir: Path | None = None, keypoints_json: Path | None = None
+) -> dict:
+    start = time.perf_counter()
+    out_dir = Path(config.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = body.load()
+    restored = _regressor(config.checkpoint)
+    size = nets.input_size(restored.record)
+    regressor_source = str(config.checkpoint) if config.checkpoint else "bundled (trained on synthetic humans)"
+
+    if images_dir is None:
+        inputs, pictures_from, exemplars, truth = _synthetic_inputs(config, out_dir, size)
+        description = f"synthetic humans, seeds {config.first_seed}..{config.first_seed + config.num_exemplars - 1}"
+    else:
+        inputs, pictures_from, truth = FitInputs(images_dir, keypoints_json), images_dir, None
+        exemplars = _coco_exemplars(images_dir, keypoints_json, size, config.strips)
+        description = f"{keypoints_json} (images in {images_dir})"
+
+    fits_json = out_dir / "fits.json"
+    tick = time.perf_counter()
+    run_fit(inputs, fits_json, config.eft, checkpoint=config.checkpoint, crop_size=size)
+    fit_seconds = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    drawn = run_render(fits_json, pictures_from, out_dir / "pictures", crop_size=config.picture_size)
+    picture_seconds = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    strips = _strips(exemplars[: config.strips], restored.regressor, restored.variables, model, config, size, out_dir)
+    strip_seconds = time.perf_counter() - tick
+
+    document = read_eft_json(fits_json)
+    fits = document["data"]
+    report = {
+        "inputs": description,
+        "exemplars": len(fits) + len(document["skipped"]),
+        "fitted": len(fits),
+        "crop_size": size,
+        "regressor": regressor_source,
+        "body_model": model.source,
+        "max_iters": int(config.eft.max_iters),
+        "converged": sum(f["stop_reason"] == "converged" for f in fits),
+        "mean_iterations": _mean(f["iterations"] for f in fits),
+        "keypoint_error_px": [_mean(f[f"keypoint_error_px_{when}"] for f in fits) for when in ("before", "after")],
+        "keypoint_loss": [_mean(f[f"loss_2d_{when}"] for f in fits) for when in ("before", "after")],
+    }
+    if truth is not None and fits:
+        report["errors_3d"] = _errors_3d(model, restored.regressor, restored.variables, exemplars, fits, truth)
+    report["seconds"] = {
+        "total": time.perf_counter() - start,
+        "fit": fit_seconds,
+        "pictures": picture_seconds,
+        "strips": strip_seconds,
+    }
+    (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    markdown = _report_markdown(report)
+    (out_dir / "report.md").write_text(markdown)
+
+    print(markdown)
+    print(f"eft-jax demo: everything is in {out_dir}/")
+    print(f"  fits (EFT JSON):   {fits_json}")
+    print(f"  pictures + meshes: {out_dir / 'pictures'}/ ({len(drawn)} PNGs, {len(drawn.meshes)} .obj + .glb)")
+    print(f"  Figure-1 strips:   {out_dir / 'strips'}/ ({len(strips)})")
+    print(f"  report:            {out_dir / 'report.md'}, {out_dir / 'report.json'}")
+    return report

@@ -55,18 +55,16 @@ def log_path_for(out_json: Path) -> Path:
     return out_json.with_name(out_json.name + ".log.jsonl")
 
 
-def load_regressor(checkpoint: str | None, seed: int):
-    """The regressor to fine-tune: a restored checkpoint, or an untrained one (with a warning)."""
+def load_regressor(checkpoint: str | None):
+    """(regressor, variables, where it came from, its input size): a restored checkpoint, or the
+    bundled regressor (trained on synthetic humans of the bundled open body model)."""
     if checkpoint is not None:
         restored = nets.restore_regressor(checkpoint)
-        return restored.regressor, restored.variables, str(checkpoint)
-    print(
-        "eft-jax fit: warning: no --checkpoint given; fine-tuning an UNTRAINED regressor, so the fits "
-        "only show the pipeline runs. Convert SPIN's with `eft-jax convert-spin` and pass --checkpoint.",
-        file=sys.stderr,
-    )
-    regressor = nets.Regressor()
-    return regressor, regressor.init(jax.random.key(seed)), "untrained"
+        source = str(checkpoint)
+    else:
+        restored = nets.bundled_regressor()
+        source = "bundled (eft_jax/nets/assets/synthetic_regressor)"
+    return restored.regressor, restored.variables, source, nets.input_size(restored.record)
 
 
 def _exemplars(inputs: FitInputs, crop_size: int, skipped: list) -> tuple[list[str], Iterator[dict]]:
@@ -89,12 +87,14 @@ def run_fit(
     *,
     checkpoint: str | None = None,
     body_model_path: str | None = None,
-    crop_size: int = 224,
+    crop_size: int | None = None,
 ) -> dict:
+    """Fit `inputs` and write `out_json`. `crop_size` defaults to the regressor's input size."""
     start = time.perf_counter()
     out_json = Path(out_json)
     model = body.load(body_model_path)
-    regressor, variables, regressor_source = load_regressor(checkpoint, int(config.seed))
+    regressor, variables, regressor_source, trained_size = load_regressor(checkpoint)
+    crop_size = trained_size if crop_size is None else crop_size
     engine = EftEngine(regressor, variables, model, config, image_size=crop_size)
 
     dropped: list[dict] = []

@@ -5,7 +5,8 @@ For every fit (a `data` entry of the EFT JSON) it writes, in `out_dir`:
 - `<image stem>_<annotId or exemplar_id>.png`: three panels side by side, each crop_size square:
   [the person's crop | the fitted body drawn over the crop | the body seen from its side, on a
   plain background];
-- `<same name>.obj`: the fitted mesh in metres, y up, as mesh viewers expect: the vertices of
+- `<same name>.obj` and `<same name>.glb` (glTF binary, with smooth normals and
+  each body part in its own colour): the fitted mesh in metres, y up, as mesh viewers expect: the vertices of
   `body.forward(model, parm_pose, parm_shape)` turned by pi about x, which undoes the turn that
   (as in SPIN / EFT) the fit's root rotation includes to stand the body upright in the image,
   whose y axis points down.
@@ -33,6 +34,7 @@ from eft_jax import body, render
 from eft_jax.data.crops import crop_image
 from eft_jax.data.eft_json import SMPLTYPES, read_eft_json
 from eft_jax.data.images import ImageReadError, load_rgb, save_png
+from eft_jax.data.glb_file import write_glb
 from eft_jax.data.obj_file import write_obj
 
 # A pi turn about x: image-upright fits (y down) to y-up meshes.
@@ -108,8 +110,7 @@ def render_fit_panels(crop_uint8, vertices, faces, camera) -> np.ndarray:
     """[crop | overlay | side view] for one fit: (S, 3 S, 3) uint8."""
     camera = np.asarray(camera, np.float32)
     drawn = render.overlay(crop_uint8, vertices, faces, camera)
-    blank = np.full_like(crop_uint8, SIDE_BACKGROUND)
-    side = render.overlay(blank, render.side_view(vertices), faces, camera)
+    side = render.side_panel(vertices, faces, camera, *crop_uint8.shape[:2], background=SIDE_BACKGROUND)
     return np.concatenate([crop_uint8, drawn, side], axis=1)
 
 
@@ -137,6 +138,7 @@ def run_render(
     out_dir.mkdir(parents=True, exist_ok=True)
     forward = jax.jit(body.forward)
     faces = np.asarray(model.faces)
+    part_rgb = np.asarray(render.part_colors(model.weights))
     result = RenderResult()
     used: set[str] = set()
     for index, entry in enumerate(data):
@@ -172,10 +174,12 @@ def run_render(
             stem = f"{stem}_{index}"
         used.add(stem)
         result.append(save_png(out_dir / f"{stem}.png", panels))
+        upright = vertices * CAMERA_TO_VIEWER
+        write_glb(out_dir / f"{stem}.glb", upright, faces, vertex_colors=part_rgb)
         result.meshes.append(
             write_obj(
                 out_dir / f"{stem}.obj",
-                vertices * CAMERA_TO_VIEWER,
+                upright,
                 faces,
                 comment=(
                     f"eft-jax render: fit data[{index}] of {fits_json.name}, image {image_name}, "

@@ -8,8 +8,11 @@ trainable, frozen = nets.partition(variables["params"], "layer4+head")
 """
 
 from eft_jax.nets.checkpoint import (
+    BUNDLED_REGRESSOR_DIR,
     RegressorCheckpointError,
     RestoredRegressor,
+    bundled_regressor,
+    input_size,
     read_config_record,
     restore_regressor,
     save_regressor,
@@ -22,6 +25,7 @@ from eft_jax.nets.spin_import import ConversionReport, SpinImportError, convert_
 from eft_jax.nets.torch_checkpoint import TorchCheckpoint, TorchCheckpointError, read_torch_checkpoint
 
 __all__ = [
+    "BUNDLED_REGRESSOR_DIR",
     "GROUPS",
     "PRESETS",
     "ConversionReport",
@@ -36,7 +40,9 @@ __all__ = [
     "TorchCheckpoint",
     "TorchCheckpointError",
     "bundled_mean_params",
+    "bundled_regressor",
     "convert_spin_checkpoint",
+    "input_size",
     "load_mean_params",
     "merge",
     "open_body_mean_params",

@@ -21,6 +21,10 @@ import orbax.checkpoint as ocp
 from eft_jax.nets.hmr import Regressor, RegressorArch
 
 FORMAT = "eft-jax-regressor"
+# The regressor eft-jax ships: an HMR (ResNet-18, widths / 4, 128 px input) trained on synthetic
+# humans of the bundled open body model by `eft-jax train` (configs/train_synthetic.py).
+BUNDLED_REGRESSOR_DIR = Path(__file__).resolve().parent / "assets" / "synthetic_regressor"
+DEFAULT_INPUT_SIZE = 224
 FORMAT_VERSION = 1
 
 
@@ -117,3 +121,14 @@ def restore_regressor(directory: str | Path, expected_arch: RegressorArch | None
     with ocp.StandardCheckpointer() as checkpointer:
         variables = checkpointer.restore(directory, abstract)
     return RestoredRegressor(regressor, dict(variables), record)
+
+
+def input_size(record: dict) -> int:
+    """The crop side the checkpoint's regressor was trained at (SPIN's 224 unless recorded)."""
+    return int(record.get("image_size", DEFAULT_INPUT_SIZE))
+
+
+def bundled_regressor() -> RestoredRegressor:
+    """The regressor shipped with eft-jax (see BUNDLED_REGRESSOR_DIR); it predicts parameters of
+    the bundled open body model from 128 px crops."""
+    return restore_regressor(BUNDLED_REGRESSOR_DIR)

@@ -1,0 +1,77 @@
+"""SPIN's training loss (nkolot/SPIN train/trainer.py, weights from utils/train_options.py),
+with the camera in eft-jax's (EFT's) weak-perspective convention:
+
+    60 * ( 5 * keypoints_2d + 5 * keypoints_3d + 1 * pose + 0.001 * betas + exp(-10 s)^2 )
+
+- keypoints_2d: confidence-weighted squared error of the projected SPIN-49 joints, averaged over
+  every (sample, slot, coordinate); the slots' confidences are multiplied by 0 for the 25 OpenPose
+  slots and 1 for the 24 ground-truth slots (--openpose_train_weight, --gt_train_weight);
+- keypoints_3d: squared error of the 24 ground-truth-slot joints, both skeletons centred on the
+  midpoint of their hips (SPIN's `keypoint_3d_loss`);
+- pose: squared error of the 24 rotation matrices; betas: squared error of the shape;
+- the camera term keeps the weak-perspective scale positive.
+
+Every weight is a field of the training config's `loss`.
+"""
+
+from __future__ import annotations
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from eft_jax import body
+from eft_jax.geometry import weak_perspective
+from eft_jax.nets.hmr import RegressorOutput
+
+NUM_OPENPOSE = 25
+GT_HIP_SLOTS = (27, 28)  # right and left hip among the 24 ground-truth slots
+
+
+@flax.struct.dataclass
+class TrainLossTerms:
+    total: jax.Array
+    keypoints_2d: jax.Array
+    keypoints_3d: jax.Array
+    pose: jax.Array
+    betas: jax.Array
+    camera: jax.Array
+
+
+def slot_weights(config: ml_collections.ConfigDict, available) -> np.ndarray:
+    """(49,) multipliers of the keypoint confidences: OpenPose slots, ground-truth slots, and 0
+    where the body model cannot produce the joint."""
+    weights = np.where(np.arange(49) < NUM_OPENPOSE, config.openpose_weight, config.gt_weight)
+    return (weights * np.asarray(available, bool)).astype(np.float32)
+
+
+def _hip_centred(joints):
+    return joints - joints[..., GT_HIP_SLOTS, :].mean(axis=-2, keepdims=True)
+
+
+def spin_loss(out: RegressorOutput, batch: dict, model: body.BodyModel, weights, config) -> TrainLossTerms:
+    """The loss of a batch: `batch` holds keypoints (B, 49, 3), joints3d_spin49 (B, 49, 3),
+    rotmats (B, 24, 3, 3) and betas (B, 10); `weights` is `slot_weights(...)`."""
+    joints = body.forward(model, out.rotmats, out.betas).spin49
+    projected = weak_perspective(joints, out.camera)
+    confidence = batch["keypoints"][..., 2] * weights
+    keypoints_2d = jnp.mean(confidence[..., None] * (projected - batch["keypoints"][..., :2]) ** 2)
+
+    available = jnp.asarray(model.spin49_available, jnp.float32)[NUM_OPENPOSE:]
+    error_3d = _hip_centred(joints)[..., NUM_OPENPOSE:, :] - _hip_centred(batch["joints3d_spin49"])[
+        ..., NUM_OPENPOSE:, :
+    ]
+    keypoints_3d = jnp.mean(available[:, None] * error_3d**2)
+
+    pose = jnp.mean((out.rotmats - batch["rotmats"]) ** 2)
+    betas = jnp.mean((out.betas - batch["betas"]) ** 2)
+    camera = jnp.mean(jnp.exp(-config.camera_scale_rate * out.camera[:, 0]) ** 2)
+    total = config.overall_scale * (
+        config.keypoint_weight * (keypoints_2d + keypoints_3d)
+        + config.pose_weight * pose
+        + config.betas_weight * betas
+        + config.camera_scale_weight * camera
+    )
+    return TrainLossTerms(total, keypoints_2d, keypoints_3d, pose, betas, camera)

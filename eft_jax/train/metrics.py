@@ -1,0 +1,36 @@
+"""3D pose errors, as SPIN reports them: MPJPE and PA-MPJPE in millimetres over the 14 LSP
+joints, both skeletons centred on the midpoint of their hips first.
+
+The LSP-14 joints are SPIN-49 slots 25-38 (ankles, knees, hips, wrists, elbows, shoulders, neck,
+head top); SPIN's Human3.6M evaluation (eval.py) uses the same 14 joints and the same centring.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from eft_jax.geometry.procrustes import similarity_align
+
+LSP14_SLOTS = tuple(range(25, 39))
+# Positions of the right and left hip inside the LSP-14 subset (SPIN-49 slots 27 and 28).
+HIP_INDICES = (2, 3)
+
+
+def lsp14_hip_centred(joints_spin49):
+    """(..., 49, 3) SPIN-49 joints -> (..., 14, 3) LSP-14 joints minus their hip midpoint."""
+    joints = jnp.take(jnp.asarray(joints_spin49), jnp.asarray(LSP14_SLOTS), axis=-2)
+    pelvis = joints[..., HIP_INDICES, :].mean(axis=-2, keepdims=True)
+    return joints - pelvis
+
+
+def mpjpe_mm(predicted_spin49, true_spin49):
+    """(...,) mean per-joint position error in mm (inputs in metres)."""
+    pred, true = lsp14_hip_centred(predicted_spin49), lsp14_hip_centred(true_spin49)
+    return 1000.0 * jnp.linalg.norm(pred - true, axis=-1).mean(axis=-1)
+
+
+def pa_mpjpe_mm(predicted_spin49, true_spin49):
+    """(...,) MPJPE in mm after aligning each prediction to its truth by a similarity transform."""
+    pred, true = lsp14_hip_centred(predicted_spin49), lsp14_hip_centred(true_spin49)
+    aligned = similarity_align(pred, true)
+    return 1000.0 * jnp.linalg.norm(aligned - true, axis=-1).mean(axis=-1)

@@ -1,0 +1,167 @@
+"""Regressor training: metrics, SPIN's loss, deterministic batches, and a tiny `eft-jax train`
+run that resumes exactly where it stopped."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from eft_jax import body, nets
+from eft_jax.cli import main
+from eft_jax.config import ConfigError, default_config_path, load_config
+from eft_jax.geometry.procrustes import similarity_align
+from eft_jax.geometry.rotations import axis_angle_to_rotmat
+from eft_jax.nets.hmr import RegressorOutput
+from eft_jax.train.batches import TrainBatches
+from eft_jax.train.losses import slot_weights, spin_loss
+from eft_jax.train.metrics import mpjpe_mm, pa_mpjpe_mm
+from eft_jax.train.trainer import learning_rate_schedule
+
+
+def _random_joints(rng, batch=3):
+    return rng.normal(size=(batch, 49, 3)).astype(np.float32) * 0.3
+
+
+def test_similarity_align_recovers_a_similarity_transform():
+    rng = np.random.default_rng(0)
+    source = rng.normal(size=(4, 14, 3))
+    rotation = np.asarray(axis_angle_to_rotmat(jnp.asarray(rng.normal(size=(4, 3)))))
+    target = 1.7 * source @ np.swapaxes(rotation, -1, -2) + rng.normal(size=(4, 1, 3))
+    np.testing.assert_allclose(similarity_align(source, target), target, atol=1e-4)
+
+
+def test_similarity_align_never_reflects():
+    rng = np.random.default_rng(1)
+    source = rng.normal(size=(14, 3))
+    mirrored = source * np.array([-1.0, 1.0, 1.0])
+    aligned = np.asarray(similarity_align(source, mirrored))
+    # A proper rotation cannot turn a generic point set into its mirror image.
+    assert np.abs(aligned - mirrored).max() > 0.1
+
+
+def test_mpjpe_centres_on_the_hips_and_pa_removes_rotation_and_scale():
+    rng = np.random.default_rng(2)
+    true = _random_joints(rng)
+    shifted = true + np.array([0.5, -0.2, 3.0], np.float32)
+    np.testing.assert_allclose(mpjpe_mm(shifted, true), 0.0, atol=1e-3)
+    moved = true.copy()
+    moved[:, 25] += np.array([0.01, 0.0, 0.0], np.float32)  # right ankle 10 mm off, hips untouched
+    np.testing.assert_allclose(mpjpe_mm(moved, true), 10.0 / 14, rtol=1e-4)
+    rotation = np.asarray(axis_angle_to_rotmat(jnp.asarray([0.3, -1.0, 0.2])))
+    turned = 0.8 * true @ rotation.T
+    assert float(np.min(mpjpe_mm(turned, true))) > 10.0
+    np.testing.assert_allclose(pa_mpjpe_mm(turned, true), 0.0, atol=1e-2)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return body.load()
+
+
+def test_spin_loss_is_zero_at_the_truth_and_weights_each_term(model):
+    config = load_config(default_config_path("train_synthetic")).loss
+    rng = np.random.default_rng(3)
+    rotmats = axis_angle_to_rotmat(jnp.asarray(rng.normal(size=(2, 24, 3)) * 0.3, jnp.float32))
+    betas = jnp.asarray(rng.normal(size=(2, 10)), jnp.float32)
+    camera = jnp.asarray([[0.2, 0.1, -0.05], [0.3, 0.0, 0.2]], jnp.float32)
+    joints = body.forward(model, rotmats, betas).spin49
+    keypoints = jnp.concatenate([camera[:, None, :1] * joints[..., :2] + camera[:, None, 1:], jnp.ones((2, 49, 1))], -1)
+    batch = {"keypoints": keypoints, "joints3d_spin49": joints - 5.0, "rotmats": rotmats, "betas": betas}
+    weights = jnp.asarray(slot_weights(config, model.spin49_available))
+    out = RegressorOutput(rotmats, jnp.zeros((2, 144)), betas, camera, jnp.zeros((2, 8)))
+    terms = spin_loss(out, batch, model, weights, config)
+    for name in ("keypoints_2d", "keypoints_3d", "pose", "betas"):
+        assert float(getattr(terms, name)) < 1e-10, name
+    expected_camera = np.mean(np.exp(-10 * np.array([0.2, 0.3])) ** 2)
+    np.testing.assert_allclose(float(terms.total), 60 * expected_camera, rtol=1e-5)
+
+    off = RegressorOutput(rotmats, out.pose6d, betas + 1.0, camera, out.features)
+    terms_off = spin_loss(off, batch, model, weights, config)
+    np.testing.assert_allclose(float(terms_off.betas), 1.0, rtol=1e-6)
+    # OpenPose slots carry weight 0 (SPIN's --openpose_train_weight): moving them changes nothing.
+    moved = dict(batch, keypoints=batch["keypoints"].at[:, :25, :2].add(0.3))
+    assert float(spin_loss(out, moved, model, weights, config).keypoints_2d) < 1e-10
+
+
+class _Source:
+    def __init__(self, count, size=8):
+        rng = np.random.default_rng(4)
+        self.records = [
+            {
+                "image": rng.integers(0, 256, (size, size, 3), dtype=np.uint8),
+                "keypoints": rng.normal(size=(49, 3)).astype(np.float32),
+                "joints3d_spin49": rng.normal(size=(49, 3)).astype(np.float32),
+                "rotmats": rng.normal(size=(24, 3, 3)).astype(np.float32),
+                "betas": np.full(10, i, np.float32),
+            }
+            for i in range(count)
+        ]
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitem__(self, i):
+        return self.records[i]
+
+
+def test_batches_are_a_function_of_seed_and_step_and_cover_each_epoch():
+    source = _Source(10)
+    batches = TrainBatches(source, batch_size=3, seed=7)
+    assert batches.steps_per_epoch == 3
+    epoch = np.concatenate([batches.indices(s) for s in range(3)])
+    assert len(set(epoch.tolist())) == 9  # 9 distinct samples, the 10th dropped this epoch
+    assert not np.array_equal(batches.indices(0), batches.indices(3))  # a new order each epoch
+    streamed = list(batches.iterate(2, 5))
+    for step, batch in zip(range(2, 5), streamed):
+        again = TrainBatches(source, batch_size=3, seed=7).batch(step)
+        for key in batch:
+            np.testing.assert_array_equal(batch[key], again[key])
+    np.testing.assert_array_equal(streamed[0]["betas"][:, 0], batches.indices(2))
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        TrainBatches(_Source(2), batch_size=3, seed=0)
+
+
+def test_warmup_must_fit_in_the_run():
+    config = load_config(default_config_path("train_synthetic"), ["total_steps=10", "warmup_steps=10"])
+    with pytest.raises(ConfigError, match="warmup_steps"):
+        learning_rate_schedule(config)
+
+
+def _train(workdir, data_dir, *extra):
+    args = [
+        "train", "--workdir", str(workdir), "data.image_size=32", "data.num_train=16", "data.num_validation=4",
+        f"data.data_dir='{data_dir}'", "model.width_divisor=16", "batch_size=4", "total_steps=4",
+        "warmup_steps=1", "log_every=1", "eval_every=2", "checkpoint_every=2", *extra,
+    ]  # fmt: skip
+    assert main(args) == 0
+
+
+def test_train_job_resumes_exactly_and_writes_a_usable_regressor(tmp_path):
+    data_dir = tmp_path / "tfds"
+    _train(tmp_path / "full", data_dir)
+    full = nets.restore_regressor(tmp_path / "full" / "regressor")
+    assert full.record["image_size"] == 32
+    log = [json.loads(line) for line in (tmp_path / "full" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "total" in r] == [1, 2, 3, 4]
+    evaluations = [r for r in log if r.get("kind") == "evaluation"]
+    assert [r["step"] for r in evaluations] == [2, 4] and evaluations[0]["samples"] == 4
+
+    # Interrupted after step 2: only the step-2 checkpoint and the log up to step 3 survive.
+    _train(tmp_path / "cut", data_dir, "total_steps=4")
+    cut = tmp_path / "cut"
+    for path in (cut / "checkpoints" / "4", cut / "regressor"):
+        import shutil
+
+        shutil.rmtree(path)
+    lines = (cut / "train_log.jsonl").read_text().splitlines()
+    (cut / "train_log.jsonl").write_text("\n".join(lines[:5]) + '\n{"step": 3, "tot')
+    _train(cut, data_dir)
+    resumed = nets.restore_regressor(cut / "regressor")
+    for a, b in zip(jax.tree.leaves(full.variables), jax.tree.leaves(resumed.variables)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    log = [json.loads(line) for line in (cut / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "total" in r] == [1, 2, 3, 4]
+    out = resumed.regressor.apply(resumed.variables, jnp.zeros((1, 32, 32, 3)))
+    assert np.isfinite(np.asarray(out.rotmats)).all()
