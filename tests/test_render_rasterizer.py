@@ -116,12 +116,15 @@ def test_interpolate_vertex_values():
     np.testing.assert_allclose(u[mask], np.broadcast_to(cols, (16, 16))[mask], atol=1e-4)
 
 
+def three_meshes(height, width):
+    """Three random meshes with the same faces: (3, V, 2) positions, (3, V) depths, faces."""
+    meshes = [random_mesh(s, height=height, width=width) for s in range(3)]
+    return np.stack([m[0] for m in meshes]), np.stack([m[1] for m in meshes]), meshes[0][2]
+
+
 def test_vmap_equals_loop_and_jit():
     height, width = 20, 28
-    meshes = [random_mesh(s, height=height, width=width) for s in range(3)]
-    faces = meshes[0][2]
-    xy = np.stack([m[0] for m in meshes])
-    depth = np.stack([m[1] for m in meshes])
+    xy, depth, faces = three_meshes(height, width)
     capacity = required_capacity(xy, depth, faces, height, width)
     fn = jax.jit(jax.vmap(lambda a, b: rasterize(a, b, faces, height, width, capacity=capacity)))
     batched = fn(xy, depth)
@@ -149,10 +152,7 @@ def test_rasterize_batch_map_equals_vmap():
     from eft_jax.render import rasterize_batch
 
     height, width = 20, 28
-    meshes = [random_mesh(s, height=height, width=width) for s in range(3)]
-    faces = meshes[0][2]
-    xy = np.stack([m[0] for m in meshes])
-    depth = np.stack([m[1] for m in meshes])
+    xy, depth, faces = three_meshes(height, width)
     mapped = rasterize_batch(xy, depth, faces, height, width)
     vmapped = rasterize_batch(xy, depth, faces, height, width, method="vmap")
     # Random meshes intersect; at edges and near-ties in depth float rounding may pick either

@@ -38,6 +38,14 @@ ANKLE_SLOTS = (LEFT_ANKLE, RIGHT_ANKLE)  # "Disable Foots", eftFitter.py:311-312
 LOWER_LEGS = ((LEFT_ANKLE, LEFT_KNEE), (RIGHT_ANKLE, RIGHT_KNEE))  # eftFitter.py:284, 296
 
 
+def openpose_gt_weights(openpose_weight: float, gt_weight: float, available) -> np.ndarray:
+    """(49,) float32: `openpose_weight` on the 25 OpenPose slots, `gt_weight` on the 24
+    ground-truth slots, 0 where the body model cannot produce the joint (SPIN's and EFT's
+    --openpose_train_weight / --gt_train_weight)."""
+    weights = np.where(np.arange(49) < NUM_OPENPOSE, openpose_weight, gt_weight)
+    return (weights * np.asarray(available, bool)).astype(np.float32)
+
+
 @dataclasses.dataclass(frozen=True)
 class LossSettings:
     """Weights and switches of the EFT loss; defaults are EFT's (see configs/eft_default.py)."""
@@ -64,13 +72,12 @@ class LossSettings:
 
     def slot_weights(self, available: np.ndarray) -> np.ndarray:
         """(49,) per-slot multipliers of the confidences in the keypoint term."""
-        weights = np.where(np.arange(49) < NUM_OPENPOSE, self.openpose_weight, self.gt_weight)
-        weights = weights * np.asarray(available, bool)
+        weights = openpose_gt_weights(self.openpose_weight, self.gt_weight, available)
         if not self.use_hips:
             weights[list(HIP_SLOTS)] = 0.0
         if not self.use_ankles:
             weights[list(ANKLE_SLOTS)] = 0.0
-        return weights.astype(np.float32)
+        return weights
 
 
 @flax.struct.dataclass

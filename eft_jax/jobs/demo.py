@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from eft_jax import body, nets, render
+from eft_jax import body, render
 from eft_jax.data.coco_keypoints import iter_coco_exemplars, read_coco_keypoints
 from eft_jax.data.crops import crop_image, denormalize_image, normalize_image
 from eft_jax.data.eft_json import read_eft_json
@@ -36,13 +36,9 @@ from eft_jax.data.exemplar_npz import is_skip, write_exemplars_npz
 from eft_jax.data.images import save_png
 from eft_jax.data.synthetic import make_samples
 from eft_jax.fitting import Exemplar, SequentialEft
-from eft_jax.jobs.fit import FitInputs, run_fit
+from eft_jax.jobs.fit import FitInputs, load_regressor, run_fit
 from eft_jax.jobs.render import run_render
 from eft_jax.train.metrics import mpjpe_mm, pa_mpjpe_mm
-
-
-def _regressor(checkpoint):
-    return nets.restore_regressor(checkpoint) if checkpoint else nets.bundled_regressor()
 
 
 def _synthetic_inputs(config, out_dir: Path, size: int):
@@ -88,15 +84,15 @@ def _strips(exemplars, regressor, variables, model, config, size: int, out_dir: 
     reference = SequentialEft(regressor, variables, model, config.eft, image_size=size)
     pose = jax.jit(body.forward)
     faces = np.asarray(model.faces)
+
+    def vertices(prediction):
+        return np.asarray(pose(model, jnp.asarray(prediction.rotmats), jnp.asarray(prediction.betas)).vertices)
+
     paths = []
     for exemplar in exemplars:
         trajectory = reference.trajectory(exemplar, record=tuple(config.strip_iterations))
         if trajectory.result.skipped:
             continue
-
-        def vertices(prediction):
-            return np.asarray(pose(model, jnp.asarray(prediction.rotmats), jnp.asarray(prediction.betas)).vertices)
-
         panels = [(f"iter {p.updates}", vertices(p.prediction), p.prediction.camera) for p in trajectory.points]
         final = trajectory.result
         final_vertices = vertices(final)
@@ -171,9 +167,7 @@ def run_demo(
     out_dir = Path(config.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = body.load()
-    restored = _regressor(config.checkpoint)
-    size = nets.input_size(restored.record)
-    regressor_source = str(config.checkpoint) if config.checkpoint else "bundled (trained on synthetic humans)"
+    regressor, variables, regressor_source, size = load_regressor(config.checkpoint)
 
     if images_dir is None:
         inputs, pictures_from, exemplars, truth = _synthetic_inputs(config, out_dir, size)
@@ -193,7 +187,7 @@ def run_demo(
     picture_seconds = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    strips = _strips(exemplars[: config.strips], restored.regressor, restored.variables, model, config, size, out_dir)
+    strips = _strips(exemplars[: config.strips], regressor, variables, model, config, size, out_dir)
     strip_seconds = time.perf_counter() - tick
 
     document = read_eft_json(fits_json)
@@ -212,7 +206,7 @@ def run_demo(
         "keypoint_loss": [_mean(f[f"loss_2d_{when}"] for f in fits) for when in ("before", "after")],
     }
     if truth is not None and fits:
-        report["errors_3d"] = _errors_3d(model, restored.regressor, restored.variables, exemplars, fits, truth)
+        report["errors_3d"] = _errors_3d(model, regressor, variables, exemplars, fits, truth)
     report["seconds"] = {
         "total": time.perf_counter() - start,
         "fit": fit_seconds,

@@ -119,6 +119,7 @@ def run_train(config: ml_collections.ConfigDict) -> Path:
             file=sys.stderr,
         )
         window_start, window_terms = time.perf_counter(), []
+        scores = None  # the latest held-out evaluation; the last step always makes one
         for step, batch in enumerate(batches.iterate(first_step, total), start=first_step):
             rng = jax.random.fold_in(jax.random.key(config.seed), step)
             state, terms = trainer.step(state, batch, rng)
@@ -152,7 +153,8 @@ def run_train(config: ml_collections.ConfigDict) -> Path:
                 manager.save(done, args=ocp.args.StandardSave(state))
         manager.wait_until_finished()
 
-    scores = trainer.evaluate(state.variables, validation_images, validation["joints3d_spin49"])
+    if scores is None:  # the run had already finished: nothing was trained, so evaluate here
+        scores = trainer.evaluate(state.variables, validation_images, validation["joints3d_spin49"])
     record = regressor.config_record()
     record.update(
         {

@@ -18,13 +18,12 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from eft_jax.nets.hmr import Regressor, RegressorArch
+from eft_jax.nets.hmr import DEFAULT_IMAGE_SIZE, Regressor, RegressorArch
 
 FORMAT = "eft-jax-regressor"
 # The regressor eft-jax ships: an HMR (ResNet-18, widths / 4, 128 px input) trained on synthetic
 # humans of the bundled open body model by `eft-jax train` (configs/train_synthetic.py).
 BUNDLED_REGRESSOR_DIR = Path(__file__).resolve().parent / "assets" / "synthetic_regressor"
-DEFAULT_INPUT_SIZE = 224
 FORMAT_VERSION = 1
 
 
@@ -125,7 +124,7 @@ def restore_regressor(directory: str | Path, expected_arch: RegressorArch | None
 
 def input_size(record: dict) -> int:
     """The crop side the checkpoint's regressor was trained at (SPIN's 224 unless recorded)."""
-    return int(record.get("image_size", DEFAULT_INPUT_SIZE))
+    return int(record.get("image_size", DEFAULT_IMAGE_SIZE))
 
 
 def bundled_regressor() -> RestoredRegressor:

@@ -23,11 +23,11 @@ import ml_collections
 import numpy as np
 
 from eft_jax import body
+from eft_jax.fitting.losses import NUM_OPENPOSE, openpose_gt_weights
 from eft_jax.geometry import weak_perspective
 from eft_jax.nets.hmr import RegressorOutput
+from eft_jax.train.metrics import hip_centred
 
-NUM_OPENPOSE = 25
-GT_HIP_SLOTS = (27, 28)  # right and left hip among the 24 ground-truth slots
 
 
 @flax.struct.dataclass
@@ -41,14 +41,8 @@ class TrainLossTerms:
 
 
 def slot_weights(config: ml_collections.ConfigDict, available) -> np.ndarray:
-    """(49,) multipliers of the keypoint confidences: OpenPose slots, ground-truth slots, and 0
-    where the body model cannot produce the joint."""
-    weights = np.where(np.arange(49) < NUM_OPENPOSE, config.openpose_weight, config.gt_weight)
-    return (weights * np.asarray(available, bool)).astype(np.float32)
-
-
-def _hip_centred(joints):
-    return joints - joints[..., GT_HIP_SLOTS, :].mean(axis=-2, keepdims=True)
+    """(49,) multipliers of the keypoint confidences (the training config's `loss`)."""
+    return openpose_gt_weights(config.openpose_weight, config.gt_weight, available)
 
 
 def spin_loss(out: RegressorOutput, batch: dict, model: body.BodyModel, weights, config) -> TrainLossTerms:
@@ -60,9 +54,7 @@ def spin_loss(out: RegressorOutput, batch: dict, model: body.BodyModel, weights,
     keypoints_2d = jnp.mean(confidence[..., None] * (projected - batch["keypoints"][..., :2]) ** 2)
 
     available = jnp.asarray(model.spin49_available, jnp.float32)[NUM_OPENPOSE:]
-    error_3d = _hip_centred(joints)[..., NUM_OPENPOSE:, :] - _hip_centred(batch["joints3d_spin49"])[
-        ..., NUM_OPENPOSE:, :
-    ]
+    error_3d = (hip_centred(joints) - hip_centred(batch["joints3d_spin49"]))[..., NUM_OPENPOSE:, :]
     keypoints_3d = jnp.mean(available[:, None] * error_3d**2)
 
     pose = jnp.mean((out.rotmats - batch["rotmats"]) ** 2)

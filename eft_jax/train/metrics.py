@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from eft_jax.fitting.losses import LEFT_HIP, RIGHT_HIP
 from eft_jax.geometry.procrustes import similarity_align
 
 LSP14_SLOTS = tuple(range(25, 39))
-# Positions of the right and left hip inside the LSP-14 subset (SPIN-49 slots 27 and 28).
-HIP_INDICES = (2, 3)
+
+
+def hip_centred(joints_spin49):
+    """(..., 49, 3) SPIN-49 joints minus the midpoint of their right and left hip (slots 27, 28)."""
+    joints = jnp.asarray(joints_spin49)
+    return joints - joints[..., (RIGHT_HIP, LEFT_HIP), :].mean(axis=-2, keepdims=True)
 
 
 def lsp14_hip_centred(joints_spin49):
     """(..., 49, 3) SPIN-49 joints -> (..., 14, 3) LSP-14 joints minus their hip midpoint."""
-    joints = jnp.take(jnp.asarray(joints_spin49), jnp.asarray(LSP14_SLOTS), axis=-2)
-    pelvis = joints[..., HIP_INDICES, :].mean(axis=-2, keepdims=True)
-    return joints - pelvis
+    return jnp.take(hip_centred(joints_spin49), jnp.asarray(LSP14_SLOTS), axis=-2)
 
 
 def mpjpe_mm(predicted_spin49, true_spin49):
