@@ -14,7 +14,7 @@ def get_config():
     config.seed = 0
 
     config.data = ml_collections.ConfigDict()
-    # The tensorflow-datasets builder eft_jax.data.synthetic_tfds.SyntheticHumans (bodies of the
+    # The tensorflow-datasets builder eft_jax.datasets.synthetic_tfds.SyntheticHumans (bodies of the
     # bundled open model), prepared on first use: every sample is rendered once, ~10 min for 40k
     # at 128 px on 2 cores. The image size is the regressor's input size.
     config.data.image_size = 128

@@ -11,11 +11,11 @@ import sys
 
 from eft_jax.body import BodyModelFileError, SmplFileError
 from eft_jax.config import ConfigError, default_config_path, load_config
-from eft_jax.data.coco_keypoints import CocoFormatError
-from eft_jax.data.eft_json import EftJsonError
-from eft_jax.data.exemplar_npz import ExemplarFileError
-from eft_jax.data.fit_log import FitLogError
-from eft_jax.data.images import ImageReadError
+from eft_jax.datasets.coco_keypoints import CocoFormatError
+from eft_jax.formats.eft_json import EftJsonError
+from eft_jax.formats.exemplar_npz import ExemplarFileError
+from eft_jax.formats.fit_log import FitLogError
+from eft_jax.formats.images import ImageReadError
 from eft_jax.jobs.fit import FitInputError
 from eft_jax.jobs.render import RenderInputError
 from eft_jax.nets import RegressorCheckpointError, SpinImportError, TorchCheckpointError

@@ -1,6 +1,6 @@
 """Pose sheet: every retargeted motion-capture clip drawn as bodies, to check the poses by eye.
 
-One row per clip of `eft_jax.data.mocap_poses.load_mocap_poses()` (walk, run, jump, ...), with
+One row per clip of `eft_jax.datasets.mocap_poses.load_mocap_poses()` (walk, run, jump, ...), with
 `--frames` frames evenly spaced through the clip. Each frame is the bundled open body
 (`eft_jax.body.load()`, mean shape) in the clip's pose, coloured per SMPL part
 (`render.part_colors`: the left and right limbs get different colours) on white, seen from the
@@ -9,7 +9,7 @@ convention) fitted so the body fills its panel. Rows are labelled with the clip 
 with the frame's index within the clip and its source frame in the motion file (`src`).
 
 The body model is y-up (SMPL's frame) and the image is y-down, so, exactly as the synthetic
-data does (`eft_jax.data.synthetic._pose_body`, with yaw 0), the root rotation becomes
+data does (`eft_jax.datasets.synthetic._pose_body`, with yaw 0), the root rotation becomes
 Rx(pi) @ R_clip: the body stands upright, its head at the top, and the clip's own heading is
 kept (Rx(pi) also turns +z round, so a clip body facing +z, which would face away from the
 camera looking along +z, faces the camera; it is a rotation, so nothing is mirrored: the body's
@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image
 
 from eft_jax import body, render
-from eft_jax.data.mocap_poses import load_mocap_frame_indices, load_mocap_poses, mocap_clips
+from eft_jax.datasets.mocap_poses import load_mocap_frame_indices, load_mocap_poses, mocap_clips
 from eft_jax.geometry import rotations
 from eft_jax.render.strip import label_image
 
@@ -49,7 +49,7 @@ RX_PI = jnp.diag(jnp.asarray([1.0, -1.0, -1.0], jnp.float32))  # y-up model -> y
 def pose_bodies(model, clip_poses):
     """(B, 24, 3) clip poses (root in SMPL's y-up frame) -> (B, V, 3) upright mean-shape bodies.
 
-    The root becomes Rx(pi) @ R_clip, as in `eft_jax.data.synthetic._pose_body` with yaw 0.
+    The root becomes Rx(pi) @ R_clip, as in `eft_jax.datasets.synthetic._pose_body` with yaw 0.
     """
     rot = rotations.axis_angle_to_rotmat(clip_poses)  # (B, 24, 3, 3)
     rot = rot.at[:, 0].set(RX_PI @ rot[:, 0])

@@ -7,7 +7,7 @@ import pytest
 from eft_jax import cli
 from eft_jax.body import named_poses
 from eft_jax.config import ConfigError, default_config_path, load_config
-from eft_jax.data.obj_file import read_obj, write_obj
+from eft_jax.formats.obj_file import read_obj, write_obj
 
 
 def test_overrides_are_typed_and_typos_rejected():

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from eft_jax.body import SPIN49_NAMES
-from eft_jax.data import crops
-from eft_jax.data.coco_keypoints import CocoFormatError, iter_coco_exemplars, read_coco_keypoints
-from eft_jax.data.exemplar_npz import is_skip
-from eft_jax.data.images import save_png
+from eft_jax.datasets import crops
+from eft_jax.datasets.coco_keypoints import CocoFormatError, iter_coco_exemplars, read_coco_keypoints
+from eft_jax.formats.exemplar_npz import is_skip
+from eft_jax.formats.images import save_png
 
 
 def _person(x0, y0, visible=2):

@@ -4,15 +4,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eft_jax.data import crops
-from eft_jax.data.eft_json import (
+from eft_jax.datasets import crops
+from eft_jax.formats.eft_json import (
     EftJsonError,
     read_eft_json,
     smpltype_for,
     stack_eft_data,
     write_eft_json,
 )
-from eft_jax.data.exemplar_npz import skip_record
+from eft_jax.formats.exemplar_npz import skip_record
 
 REFERENCE = Path(__file__).parent / "fixtures" / "data_eft_reference.json"
 

@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from eft_jax.data.exemplar_npz import skip_record
-from eft_jax.data.fit_log import (
+from eft_jax.formats.exemplar_npz import skip_record
+from eft_jax.formats.fit_log import (
     FitLog,
     FitLogError,
     done_ids,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from eft_jax import body
-from eft_jax.data.glb_file import read_glb, write_glb
+from eft_jax.formats.glb_file import read_glb, write_glb
 
 # A unit cube, 12 triangles wound counter-clockwise seen from outside.
 CUBE_VERTICES = np.array(

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from eft_jax.data.images import ImageReadError, load_rgb, save_png
+from eft_jax.formats.images import ImageReadError, load_rgb, save_png
 
 PIL = pytest.importorskip("PIL.Image")
 

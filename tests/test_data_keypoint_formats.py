@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from eft_jax.body import SPIN49_NAMES
-from eft_jax.data import keypoint_formats as kf
+from eft_jax.datasets import keypoint_formats as kf
 
 
 def test_tables_match_spin_preprocessing_indices():

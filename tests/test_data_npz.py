@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from eft_jax.data import crops
-from eft_jax.data.exemplar_npz import (
+from eft_jax.datasets import crops
+from eft_jax.formats.exemplar_npz import (
     ExemplarFileError,
     exemplar_problem,
     is_skip,

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from eft_jax import body
-from eft_jax.data import synthetic
-from eft_jax.data.mocap_poses import load_mocap_poses, mirror_pose
-from eft_jax.data.synthetic import make_sample, make_samples
+from eft_jax.datasets import synthetic
+from eft_jax.datasets.mocap_poses import load_mocap_poses, mirror_pose
+from eft_jax.datasets.synthetic import make_sample, make_samples
 from eft_jax.geometry import weak_perspective
 from eft_jax.geometry.rotations import axis_angle_to_rotmat
 

@@ -4,8 +4,8 @@
 import numpy as np
 import pytest
 
-from eft_jax.data.synthetic import make_sample
-from eft_jax.data.synthetic_tfds import (
+from eft_jax.datasets.synthetic import make_sample
+from eft_jax.datasets.synthetic_tfds import (
     VALIDATION_SEED_OFFSET,
     SyntheticHumans,
     SyntheticHumansConfig,

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from eft_jax import cli
-from eft_jax.data.eft_json import read_eft_json
-from eft_jax.data.glb_file import read_glb
-from eft_jax.data.obj_file import read_obj
+from eft_jax.formats.eft_json import read_eft_json
+from eft_jax.formats.glb_file import read_glb
+from eft_jax.formats.obj_file import read_obj
 from test_fit_job import coco_person
 
 FAST = ["num_exemplars=3", "strips=1", "strip_iterations=(0, 2)", "eft.max_iters=4", "eft.batch_size=2", "picture_size=64"]

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from eft_jax import cli
-from eft_jax.data.eft_json import read_eft_json
-from eft_jax.data.exemplar_npz import write_exemplars_npz
-from eft_jax.data.fit_log import read_fit_log
+from eft_jax.formats.eft_json import read_eft_json
+from eft_jax.formats.exemplar_npz import write_exemplars_npz
+from eft_jax.formats.fit_log import read_fit_log
 from eft_jax.jobs.fit import log_path_for
 from eft_jax.nets import Regressor, RegressorArch, save_regressor
 

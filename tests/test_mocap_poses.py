@@ -1,6 +1,6 @@
 """The committed mocap pose asset (pybullet's DeepMimic clips retargeted to SMPL's 24 joints).
 
-No pybullet needed: the asset is built by `python -m eft_jax.data.build_mocap_poses`.
+No pybullet needed: the asset is built by `python -m eft_jax.datasets.build_mocap_poses`.
 """
 
 import numpy as np
@@ -8,8 +8,8 @@ import pytest
 
 from eft_jax import body
 from eft_jax.body.joint_sets import SMPL_JOINT_NAMES
-from eft_jax.data import mocap_poses
-from eft_jax.data.mocap_poses import MOCAP_POSES_PATH, load_mocap_poses, mirror_pose
+from eft_jax.datasets import mocap_poses
+from eft_jax.datasets.mocap_poses import MOCAP_POSES_PATH, load_mocap_poses, mirror_pose
 
 J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
 ALLOWED = {"walk", "run", "jump", "kick", "punch", "roll", "spin", "crawl", "dance_a", "getup_faceup"}

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from eft_jax import body
-from eft_jax.data.crops import crop_image
-from eft_jax.data.images import load_rgb, save_png
-from eft_jax.data.obj_file import read_obj
+from eft_jax.datasets.crops import crop_image
+from eft_jax.formats.images import load_rgb, save_png
+from eft_jax.formats.obj_file import read_obj
 from eft_jax.jobs.render import RenderInputError, output_stem, run_render
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

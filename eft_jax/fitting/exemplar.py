@@ -8,7 +8,7 @@ from typing import Hashable
 
 import numpy as np
 
-from eft_jax.data.exemplar_npz import exemplar_problem
+from eft_jax.formats.exemplar_npz import exemplar_problem
 
 
 @dataclasses.dataclass

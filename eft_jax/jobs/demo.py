@@ -29,12 +29,12 @@ import ml_collections
 import numpy as np
 
 from eft_jax import body, render
-from eft_jax.data.coco_keypoints import iter_coco_exemplars, read_coco_keypoints
-from eft_jax.data.crops import crop_image, denormalize_image, normalize_image
-from eft_jax.data.eft_json import read_eft_json
-from eft_jax.data.exemplar_npz import is_skip, write_exemplars_npz
-from eft_jax.data.images import save_png
-from eft_jax.data.synthetic import make_samples
+from eft_jax.datasets.coco_keypoints import iter_coco_exemplars, read_coco_keypoints
+from eft_jax.datasets.crops import crop_image, denormalize_image, normalize_image
+from eft_jax.formats.eft_json import read_eft_json
+from eft_jax.formats.exemplar_npz import is_skip, write_exemplars_npz
+from eft_jax.formats.images import save_png
+from eft_jax.datasets.synthetic import make_samples
 from eft_jax.fitting import Exemplar, SequentialEft
 from eft_jax.jobs.fit import FitInputs, load_regressor, run_fit
 from eft_jax.jobs.render import run_render

@@ -1,7 +1,7 @@
 """`eft-jax fit`: EFT over a set of exemplars, written as EFT-format JSON.
 
 Inputs: a folder of images with a COCO-format keypoint file (people are cropped as SPIN does), or
-an `.npz` of crops with SPIN-49 keypoints (`eft_jax.data.exemplar_npz`). Results go to a
+an `.npz` of crops with SPIN-49 keypoints (`eft_jax.formats.exemplar_npz`). Results go to a
 JSON-lines log next to the output as each exemplar finishes; a rerun with the same inputs and
 config resumes from it, so every exemplar is fitted exactly once. When the stream ends the log
 is assembled into the EFT JSON, in input order, with skipped exemplars listed with reasons.
@@ -19,9 +19,9 @@ import jax
 import ml_collections
 
 from eft_jax import body, nets
-from eft_jax.data.coco_keypoints import iter_coco_exemplars, read_coco_keypoints
-from eft_jax.data.exemplar_npz import is_skip, iter_exemplars_npz, read_exemplars_npz
-from eft_jax.data.fit_log import FitLog, done_ids, finalize
+from eft_jax.datasets.coco_keypoints import iter_coco_exemplars, read_coco_keypoints
+from eft_jax.formats.exemplar_npz import is_skip, iter_exemplars_npz, read_exemplars_npz
+from eft_jax.formats.fit_log import FitLog, done_ids, finalize
 from eft_jax.fitting import EftEngine, Exemplar, fit_stream
 from eft_jax.progress import Progress
 

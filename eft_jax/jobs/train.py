@@ -29,8 +29,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from eft_jax import body, nets
-from eft_jax.data.crops import normalize_image
-from eft_jax.data.synthetic_tfds import builder_for
+from eft_jax.datasets.crops import normalize_image
+from eft_jax.datasets.synthetic_tfds import builder_for
 from eft_jax.progress import format_duration
 from eft_jax.train.batches import TrainBatches, read_samples
 from eft_jax.train.trainer import Trainer, learning_rate_schedule

@@ -1,6 +1,6 @@
 """Synthetic humans: random bodies in real mocap poses, rendered into SPIN-style crops.
 
-    from eft_jax.data.synthetic import make_sample, make_samples
+    from eft_jax.datasets.synthetic import make_sample, make_samples
     s = make_sample(7)                       # one sample, deterministic by seed
     s["image"]                               # (224, 224, 3) uint8 RGB (NOT normalised)
     s["keypoints"]                           # (49, 3) SPIN-49 in [-1, 1] + visibility
@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eft_jax import body
-from eft_jax.data.mocap_poses import load_mocap_poses, mirror_pose
+from eft_jax.datasets.mocap_poses import load_mocap_poses, mirror_pose
 from eft_jax.geometry import rotations
 from eft_jax.geometry import weak_perspective
 from eft_jax.render.cameras import crop_to_pixels, weak_perspective_to_pixels

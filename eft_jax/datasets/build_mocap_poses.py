@@ -1,7 +1,7 @@
 """Build `assets/mocap_poses.npz`: pybullet's DeepMimic humanoid clips retargeted to SMPL's 24 joints.
 
     pip install pybullet          # build time only; never a runtime dependency
-    python -m eft_jax.data.build_mocap_poses
+    python -m eft_jax.datasets.build_mocap_poses
 
 Source: `pybullet_data/data/motions/humanoid3d_<clip>.txt` (DeepMimic motion files, zlib licence,
 see `assets/MOCAP_NOTICE.md`). Only the clips in `CLIPS` are read; the others are reserved.

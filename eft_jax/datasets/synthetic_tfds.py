@@ -1,4 +1,4 @@
-"""Synthetic humans (`eft_jax.data.synthetic`) as a tensorflow-datasets builder.
+"""Synthetic humans (`eft_jax.datasets.synthetic`) as a tensorflow-datasets builder.
 
     builder = SyntheticHumans(config="128px", data_dir="~/tensorflow_datasets")
     builder.download_and_prepare()             # renders every sample once (no download)
@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core import shuffle as tfds_shuffle
 
-from eft_jax.data.synthetic import make_sample
+from eft_jax.datasets.synthetic import make_sample
 
 VALIDATION_SEED_OFFSET = 10_000_000
 

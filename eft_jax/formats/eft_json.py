@@ -43,9 +43,9 @@ from pathlib import Path
 
 import numpy as np
 
-from eft_jax.data.crops import crop_to_image
-from eft_jax.data.exemplar_npz import is_skip, skip_record
-from eft_jax.data.keypoint_formats import joint_validity_openpose18
+from eft_jax.datasets.crops import crop_to_image
+from eft_jax.formats.exemplar_npz import is_skip, skip_record
+from eft_jax.datasets.keypoint_formats import joint_validity_openpose18
 
 EFT_VERSION = 0.1  # the "ver" of EFT's released files
 SMPLTYPES = {"smpl": "smpl", "open": "eftjax_open"}

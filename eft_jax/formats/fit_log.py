@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from eft_jax.data.eft_json import write_eft_json
-from eft_jax.data.exemplar_npz import is_skip, skip_record
+from eft_jax.formats.eft_json import write_eft_json
+from eft_jax.formats.exemplar_npz import is_skip, skip_record
 
 LOG_MAGIC = "eftjax_fit_log"
 EXEMPLAR_META = ("center", "scale", "keypoints", "annotId", "imageName")

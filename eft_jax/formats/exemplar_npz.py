@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eft_jax.data.crops import normalize_image
+from eft_jax.datasets.crops import normalize_image
 
 NUM_KEYPOINTS = 49
 OPTIONAL_KEYS = ("ids", "center", "scale", "image_names", "annot_ids")

@@ -26,15 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from eft_jax.data.crops import (
+from eft_jax.datasets.crops import (
     BOX_RESCALE,
     box_from_keypoints,
     box_from_xywh,
     crop_exemplar,
 )
-from eft_jax.data.exemplar_npz import exemplar_problem, skip_record
-from eft_jax.data.images import ImageReadError, load_rgb
-from eft_jax.data.keypoint_formats import to_spin49
+from eft_jax.formats.exemplar_npz import exemplar_problem, skip_record
+from eft_jax.formats.images import ImageReadError, load_rgb
+from eft_jax.datasets.keypoint_formats import to_spin49
 from eft_jax.geometry import CROP_SIZE
 
 BODY_KEYPOINTS = slice(5, 17)  # COCO's 12 limb keypoints

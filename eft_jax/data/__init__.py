@@ -1,1 +1,0 @@
-"""Data in and out: crops, dataset readers, synthetic data, and file writers."""

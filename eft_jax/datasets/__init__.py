@@ -1,0 +1,1 @@
+"""Sources of exemplars: SPIN crops, keypoint formats, COCO reader, mocap poses, synthetic humans."""
