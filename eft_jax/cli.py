@@ -15,6 +15,7 @@ from eft_jax.datasets.coco_keypoints import CocoFormatError
 from eft_jax.formats.eft_json import EftJsonError
 from eft_jax.formats.exemplar_npz import ExemplarFileError
 from eft_jax.formats.fit_log import FitLogError
+from eft_jax.fitting.pose_prior import PosePriorFileError
 from eft_jax.formats.images import ImageReadError
 from eft_jax.jobs.fit import FitInputError
 from eft_jax.jobs.render import RenderInputError
@@ -37,6 +38,7 @@ USER_ERRORS = (
     ImageReadError,
     FitInputError,
     RenderInputError,
+    PosePriorFileError,
 )
 
 
@@ -59,16 +61,25 @@ def _demo(args: argparse.Namespace) -> None:
     )
 
 
-def _fit(args: argparse.Namespace) -> None:
+def _fit_inputs(args: argparse.Namespace):
+    """The --images/--keypoints or --crops of a fitting job (fit, smplify)."""
     from pathlib import Path
 
-    from eft_jax.jobs.fit import FitInputs, run_fit
+    from eft_jax.jobs.fitting_io import FitInputs
 
-    inputs = FitInputs(
+    return FitInputs(
         images_dir=Path(args.images) if args.images else None,
         keypoints_json=Path(args.keypoints) if args.keypoints else None,
         crops_npz=Path(args.crops) if args.crops else None,
     )
+
+
+def _fit(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from eft_jax.jobs.fit import run_fit
+
+    inputs = _fit_inputs(args)
     overrides = list(args.overrides)
     if args.batch_size is not None:
         overrides.append(f"batch_size={args.batch_size}")
@@ -82,6 +93,22 @@ def _fit(args: argparse.Namespace) -> None:
         checkpoint=args.checkpoint,
         body_model_path=args.body,
         crop_size=args.crop_size,
+    )
+
+
+def _smplify(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from eft_jax.jobs.smplify import run_smplify
+
+    inputs = _fit_inputs(args)
+    overrides = list(args.overrides)
+    for flag, key in ((args.batch_size, "batch_size"), (args.init, "init"), (args.pose_prior, "pose_prior")):
+        if flag is not None:
+            overrides.append(f"{key}={flag!r}")
+    config = load_config(args.config or default_config_path("smplify"), overrides)
+    run_smplify(
+        inputs, Path(args.out), config, checkpoint=args.checkpoint, body_model_path=args.body, crop_size=args.crop_size
     )
 
 
@@ -141,6 +168,23 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--config", help="config file (default: configs/eft_default.py)")
     fit.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. loss.keypoint_weight=5")
     fit.set_defaults(run=_fit)
+
+    smplify = commands.add_parser(
+        "smplify", help="SMPLify (SPIN's port) over crops + 2D keypoints, written as EFT JSON (resumable)"
+    )
+    smplify.add_argument("--images", help="folder of images (with --keypoints)")
+    smplify.add_argument("--keypoints", help="COCO-format keypoint annotations (with --images)")
+    smplify.add_argument("--crops", help=".npz of crops and SPIN-49 keypoints (instead of --images/--keypoints)")
+    smplify.add_argument("--out", required=True, help="EFT JSON to write; its .log.jsonl beside it makes reruns resume")
+    smplify.add_argument("--init", choices=("regressor", "mean"), help="start from the regressor (default) or the mean pose")
+    smplify.add_argument("--checkpoint", help="regressor checkpoint folder for init=regressor; default: the bundled one")
+    smplify.add_argument("--pose-prior", help="SMPLify's gmm_08.pkl; default: the bundled GMM (config pose_prior)")
+    smplify.add_argument("--body", help="SMPL model file (.pkl/.npz); default: the bundled open model")
+    smplify.add_argument("--batch-size", type=int, help="exemplars fitted at once (config field batch_size)")
+    smplify.add_argument("--crop-size", type=int, help="crop side in pixels; default: the regressor's input size")
+    smplify.add_argument("--config", help="config file (default: configs/smplify.py)")
+    smplify.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. body_iters=50")
+    smplify.set_defaults(run=_smplify)
 
     render = commands.add_parser(
         "render", help="draw the fits of an EFT JSON: [crop | overlay | side view] PNGs and OBJ meshes"

@@ -1,6 +1,12 @@
 """Geometry: rotation representations, the weak-perspective crop camera, Procrustes alignment."""
 
-from eft_jax.geometry.cameras import CROP_SIZE, weak_perspective
+from eft_jax.geometry.cameras import (
+    CROP_SIZE,
+    SPIN_FOCAL_LENGTH,
+    perspective_to_weak,
+    weak_perspective,
+    weak_to_perspective_translation,
+)
 from eft_jax.geometry.procrustes import similarity_align
 
 from eft_jax.geometry.rotations import (
@@ -16,8 +22,10 @@ from eft_jax.geometry.rotations import (
 
 __all__ = [
     "CROP_SIZE",
+    "SPIN_FOCAL_LENGTH",
     "axis_angle_to_quaternion",
     "axis_angle_to_rotmat",
+    "perspective_to_weak",
     "quaternion_to_axis_angle",
     "rot6d_to_rotmat",
     "rotmat_to_axis_angle",
@@ -26,4 +34,5 @@ __all__ = [
     "similarity_align",
     "skew",
     "weak_perspective",
+    "weak_to_perspective_translation",
 ]

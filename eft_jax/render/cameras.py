@@ -18,8 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from eft_jax.geometry import CROP_SIZE, weak_perspective
-
-SPIN_FOCAL_LENGTH = 5000.0  # constants.FOCAL_LENGTH in SPIN / EFT
+from eft_jax.geometry.cameras import SPIN_FOCAL_LENGTH, weak_to_perspective_translation  # noqa: F401 (re-exported)
 
 
 class PerspectiveCamera(NamedTuple):
@@ -53,29 +52,6 @@ def perspective_to_pixels(points, camera: PerspectiveCamera):
     safe_z = jnp.where(jnp.abs(z) > 1e-9, z, 1e-9)
     uv = jnp.asarray(camera.focal, jnp.float32) * cam[:, :2] / safe_z[:, None]
     return uv + jnp.asarray(camera.principal, jnp.float32), z
-
-
-def weak_to_perspective_translation(
-    camera,
-    *,
-    focal: float = SPIN_FOCAL_LENGTH,
-    crop_size: float = CROP_SIZE,
-    convention: str = "eft",
-):
-    """Camera translation of the perspective camera whose weak-perspective limit is `camera`.
-
-    convention='spin': SPIN's t = [tx, ty, 2 f / (crop_size * s)], whose projection tends to
-    s * (X + [tx, ty]). convention='eft' (eft-jax's stored cameras, s * X + [tx, ty]):
-    t = [tx / s, ty / s, 2 f / (crop_size * s)]. The two agree when tx = ty = 0.
-    """
-    camera = jnp.asarray(camera, jnp.float32)
-    s, tx, ty = camera[..., 0], camera[..., 1], camera[..., 2]
-    tz = 2.0 * focal / (crop_size * s + 1e-9)
-    if convention == "spin":
-        return jnp.stack([tx, ty, tz], axis=-1)
-    if convention == "eft":
-        return jnp.stack([tx / s, ty / s, tz], axis=-1)
-    raise ValueError(f"convention must be 'eft' or 'spin', got {convention!r}")
 
 
 def spin_perspective_camera(camera, height: int, width: int, *, convention: str = "eft",

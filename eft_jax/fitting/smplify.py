@@ -1,0 +1,498 @@
+"""SMPLify after SPIN's port (nkolot/SPIN smplify/): optimise the body's pose, shape and camera
+translation directly against 2D keypoints, with a GMM pose prior, B exemplars at a time.
+
+Per exemplar (pure functions; `jax.vmap` runs a batch, each exemplar with its own Adam state, as
+SPIN's batch-summed loss with elementwise Adam amounts to):
+
+    stage 1 (smplify.py:71-91)  global orientation + camera translation, `camera_iters` Adam steps on
+                                 camera_loss = sum over torso joints |proj - k|^2 + depth_w^2 (t_z - t_z,init)^2
+    stage 2 (smplify.py:96-118) body pose + betas + global orientation (translation fixed, as SPIN),
+                                 `body_iters` Adam steps on
+                                 body_loss = sum_j c_j^2 sum_xy gmof(proj - k, sigma)
+                                           + w_pose^2 GMM(body pose) + w_angle^2 sum exp(+-bend)^2
+                                           + w_shape^2 |betas|^2
+
+The camera is SPIN's perspective camera: focal 5000 px, principal point at the centre of the
+224 px crop, keypoints in pixels (losses.py:36-38, trainer.py:142, 191). Torso joints in stage 1
+are OpenPose's hips and shoulders when all four are present, else the ground-truth ones
+(losses.py:72-84). Stage 2 ignores OP Neck, OP RHip, OP LHip and both ground-truth hips
+(smplify.py:28-29, 105) and every slot the body model cannot produce. All weights, step sizes and
+iteration counts are fields of `configs/smplify.py`.
+
+Two deviations from SPIN, both confined to inputs SPIN never sees in training: a stage-1 torso
+joint with confidence 0 is left out (SPIN would pull it to its stored coordinates), and the initial
+translation for a fit from the mean pose comes from SPIN's own least-squares estimate
+(`estimate_translation`, utils/geometry.py:94-157) over every keypoint with confidence.
+
+    smplify = Smplify(body_model, config)                  # configs/smplify.py
+    init = smplify.init_from_regressor(rotmats, betas, camera)   # or smplify.init_from_mean(keypoints)
+    outcome = smplify.fit(init, keypoints)                 # batched arrays, see SmplifyOutcome
+    results = smplify.results(ids, outcome)                # FitResults, as EFT's engine gives
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Iterable, Iterator
+from typing import Hashable, Sequence
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from eft_jax import body
+from eft_jax.body.keypoint_model import keypoint_model
+from eft_jax.formats.exemplar_npz import exemplar_problem
+from eft_jax.fitting.exemplar import Exemplar
+from eft_jax.fitting.pose_prior import PosePrior, load_pose_prior, max_mixture_nll
+from eft_jax.fitting.result import MAX_ITERS, FitResult
+from eft_jax.geometry import (
+    axis_angle_to_rotmat,
+    perspective_to_weak,
+    rotmat_to_axis_angle,
+    weak_to_perspective_translation,
+)
+
+_NAMES = list(body.SPIN49_NAMES)
+# losses.py:72-75: OpenPose torso joints, and the ground-truth ones used when any OpenPose one is missing.
+OPENPOSE_TORSO = tuple(_NAMES.index(n) for n in ("OP RHip", "OP LHip", "OP RShoulder", "OP LShoulder"))
+GT_TORSO = tuple(_NAMES.index(n) for n in ("Right Hip", "Left Hip", "Right Shoulder", "Left Shoulder"))
+# losses.py:24: full-pose indices 55, 58, 12, 15 (left elbow y, right elbow y, left knee x, right knee
+# x), minus 3 for the body pose, with signs +1, -1, -1, -1 (exp of the unnatural bend).
+ANGLE_PRIOR_INDICES = (52, 55, 9, 12)
+ANGLE_PRIOR_SIGNS = (1.0, -1.0, -1.0, -1.0)
+PARAM_NAMES = ("global_orient", "body_pose", "betas", "translation")
+
+
+@dataclasses.dataclass(frozen=True)
+class SmplifySettings:
+    """The constants of `configs/smplify.py`, hashable so they can be static under `jit`."""
+
+    focal_length: float = 5000.0
+    crop_size: int = 224
+    learning_rate: float = 1e-2
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-8
+    camera_iters: int = 100
+    body_iters: int = 100
+    depth_weight: float = 100.0
+    body_stage_camera: bool = False
+    sigma: float = 100.0
+    pose_prior_weight: float = 4.78
+    angle_prior_weight: float = 15.2
+    shape_prior_weight: float = 5.0
+    ignored_joints: tuple = ("OP Neck", "OP RHip", "OP LHip", "Right Hip", "Left Hip")
+
+    @classmethod
+    def from_config(cls, config: ml_collections.ConfigDict) -> SmplifySettings:
+        opt, loss = config.optimizer, config.loss
+        return cls(
+            focal_length=float(config.focal_length),
+            crop_size=int(config.crop_size),
+            learning_rate=float(opt.learning_rate),
+            b1=float(opt.b1),
+            b2=float(opt.b2),
+            eps=float(opt.eps),
+            camera_iters=int(config.camera_iters),
+            body_iters=int(config.body_iters),
+            depth_weight=float(config.depth_weight),
+            body_stage_camera=bool(config.body_stage_camera),
+            sigma=float(loss.sigma),
+            pose_prior_weight=float(loss.pose_prior_weight),
+            angle_prior_weight=float(loss.angle_prior_weight),
+            shape_prior_weight=float(loss.shape_prior_weight),
+            ignored_joints=tuple(loss.ignored_joints),
+        )
+
+    @property
+    def iterations(self) -> int:
+        return self.camera_iters + self.body_iters
+
+    def slot_mask(self, available: np.ndarray) -> np.ndarray:
+        """(49,) float32: 1 where stage 2 uses a slot (the model has it and it is not ignored)."""
+        unknown = [name for name in self.ignored_joints if name not in _NAMES]
+        if unknown:
+            raise ValueError(f"unknown ignored joint(s) {unknown}; SPIN-49 names: {_NAMES}")
+        mask = np.asarray(available, bool).copy()
+        mask[[_NAMES.index(name) for name in self.ignored_joints]] = False
+        return mask.astype(np.float32)
+
+
+@flax.struct.dataclass
+class Shared:
+    """What every exemplar's fit reads and never changes."""
+
+    body_model: body.BodyModel
+    prior: PosePrior
+    available: jax.Array  # (49,) float: slots the body model produces
+    slot_mask: jax.Array  # (49,) float: slots stage 2 uses
+
+
+@flax.struct.dataclass
+class BodyTerms:
+    total: jax.Array
+    reprojection: jax.Array  # sum over joints of c^2 gmof
+    pose_prior: jax.Array  # weighted
+    angle_prior: jax.Array  # weighted
+    shape_prior: jax.Array  # weighted
+
+
+@flax.struct.dataclass
+class SmplifyOutcome:
+    """Per exemplar (leading batch axis on every leaf)."""
+
+    params: dict  # global_orient (3,), body_pose (69,), betas (10,), translation (3,)
+    keypoints_2d: jax.Array  # (49, 2) fitted keypoints in crop coordinates [-1, 1]
+    loss_2d_before: jax.Array  # SPIN's fit quality: mean over the 49 slots of c^2 gmof (trainer.py:151-153)
+    loss_2d_after: jax.Array
+    error_px_before: jax.Array  # confidence-weighted mean distance, pixels of the 224 crop
+    error_px_after: jax.Array
+    terms: BodyTerms  # stage-2 loss terms at the final parameters
+
+
+# -- the camera and the loss terms ------------------------------------------------------------
+
+
+def project(points, translation, focal_length: float, crop_size: float):
+    """SPIN's `perspective_projection` with identity rotation: (K, 3) -> (K, 2) pixels of the crop."""
+    camera_points = points + translation
+    return focal_length * camera_points[:, :2] / camera_points[:, 2:] + 0.5 * crop_size
+
+
+def gmof(residual, sigma: float):
+    """Geman-McClure robust error (losses.py:11-17)."""
+    squared = residual**2
+    return sigma**2 * squared / (sigma**2 + squared)
+
+
+def angle_prior(body_pose):
+    """(69,) -> (4,): exp(signed bend)^2 of the elbows and knees (losses.py:19-24)."""
+    return jnp.exp(body_pose[jnp.asarray(ANGLE_PRIOR_INDICES)] * jnp.asarray(ANGLE_PRIOR_SIGNS)) ** 2
+
+
+def _full_pose(params) -> jax.Array:
+    return jnp.concatenate([params["global_orient"], params["body_pose"]]).reshape(24, 3)
+
+
+def _joints(params, shared: Shared):
+    return body.forward(shared.body_model, _full_pose(params), params["betas"]).spin49
+
+
+def camera_loss(params, init_translation, joints, keypoints_px, confidence, shared: Shared, settings: SmplifySettings):
+    """Stage 1 (losses.py:60-90): torso reprojection (OpenPose joints if all four are present,
+    else the ground-truth ones with confidence) + the pull towards the initial depth."""
+    projected = project(joints, params["translation"], settings.focal_length, settings.crop_size)
+    openpose, gt = jnp.asarray(OPENPOSE_TORSO), jnp.asarray(GT_TORSO)
+    error_op = jnp.sum((keypoints_px[openpose] - projected[openpose]) ** 2, axis=-1) * shared.available[openpose]
+    error_gt = jnp.sum((keypoints_px[gt] - projected[gt]) ** 2, axis=-1) * shared.available[gt]
+    use_openpose = jnp.min(confidence[openpose] * shared.available[openpose]) > 0
+    reprojection = jnp.where(use_openpose, jnp.sum(error_op), jnp.sum(error_gt * (confidence[gt] > 0)))
+    depth = settings.depth_weight**2 * (params["translation"][2] - init_translation[2]) ** 2
+    return reprojection + depth
+
+
+def reprojection_per_joint(projected, keypoints_px, weights, sigma: float):
+    """(49,) c^2 * sum_xy gmof(projected - keypoint) (losses.py:40-42)."""
+    return weights**2 * jnp.sum(gmof(projected - keypoints_px, sigma), axis=-1)
+
+
+def body_loss(params, joints, keypoints_px, weights, shared: Shared, settings: SmplifySettings) -> BodyTerms:
+    """Stage 2 (losses.py:26-58) for one exemplar; `weights` = confidence x stage-2 slot mask."""
+    projected = project(joints, params["translation"], settings.focal_length, settings.crop_size)
+    reprojection = jnp.sum(reprojection_per_joint(projected, keypoints_px, weights, settings.sigma))
+    pose = settings.pose_prior_weight**2 * max_mixture_nll(shared.prior, params["body_pose"])
+    angle = settings.angle_prior_weight**2 * jnp.sum(angle_prior(params["body_pose"]))
+    shape = settings.shape_prior_weight**2 * jnp.sum(params["betas"] ** 2)
+    return BodyTerms(reprojection + pose + angle + shape, reprojection, pose, angle, shape)
+
+
+def estimate_translation(joints, keypoints_px, weights, settings: SmplifySettings, fallback):
+    """SPIN's weighted least-squares camera translation (utils/geometry.py:94-132) that brings
+    (K, 3) joints closest to (K, 2) pixel keypoints with weights (K,) (SPIN weights rows by
+    sqrt(confidence)). A tiny ridge towards `fallback` (3,) keeps it defined with < 2 keypoints."""
+    f, centre = settings.focal_length, 0.5 * settings.crop_size
+    x, y, z = joints[:, 0], joints[:, 1], joints[:, 2]
+    u, v = keypoints_px[:, 0], keypoints_px[:, 1]
+    zero, one = jnp.zeros_like(x), jnp.ones_like(x)
+    rows = jnp.concatenate(
+        [jnp.stack([f * one, zero, centre - u], -1), jnp.stack([zero, f * one, centre - v], -1)]
+    )  # (2K, 3)
+    rhs = jnp.concatenate([(u - centre) * z - f * x, (v - centre) * z - f * y])
+    w = jnp.concatenate([weights, weights])
+    normal = rows.T @ (w[:, None] * rows)
+    ridge = 1e-6 * (jnp.trace(normal) + 1.0)
+    return jnp.linalg.solve(normal + ridge * jnp.eye(3), rows.T @ (w * rhs) + ridge * fallback)
+
+
+# -- one exemplar's fit ----------------------------------------------------------------------
+
+
+CAMERA_STAGE_PARAMS = ("global_orient", "translation")  # smplify.py:73-78
+BODY_STAGE_PARAMS = ("global_orient", "body_pose", "betas")  # smplify.py:98-102
+
+
+def fit_one(init: dict, keypoints, shared: Shared, settings: SmplifySettings, iterations=None) -> SmplifyOutcome:
+    """SMPLify on one exemplar: init (PARAM_NAMES -> arrays), keypoints (49, 3) crop coordinates in
+    [-1, 1] with confidence (zero-confidence coordinates must be finite). `iterations`: (camera,
+    body) Adam steps, default the settings' (may be traced, so one compiled fit serves all counts).
+
+    Both stages run in one loop over camera + body steps whose loss and free parameters switch
+    at the stage boundary, where the Adam state starts afresh (SPIN builds a new optimiser,
+    smplify.py:107). A parameter outside the stage gets a zero gradient and, its Adam moments
+    being zero, a zero update, exactly as if it were not optimised. (One loop traces the body
+    model's forward and backward pass once instead of once per stage, halving compile time.)"""
+    camera_iters, body_iters = (settings.camera_iters, settings.body_iters) if iterations is None else iterations
+    optimizer = optax.adam(settings.learning_rate, b1=settings.b1, b2=settings.b2, eps=settings.eps)
+    keypoints_px = (keypoints[:, :2] + 1.0) * (0.5 * settings.crop_size)
+    confidence = keypoints[:, 2]
+    weights = confidence * shared.slot_mask
+    body_free = BODY_STAGE_PARAMS + (("translation",) if settings.body_stage_camera else ())
+
+    def loss(params, in_camera_stage):
+        joints = _joints(params, shared)
+        camera = camera_loss(params, init["translation"], joints, keypoints_px, confidence, shared, settings)
+        return jnp.where(in_camera_stage, camera, body_loss(params, joints, keypoints_px, weights, shared, settings).total)
+
+    def step(i, carry):
+        params, state = carry
+        in_camera_stage = i < camera_iters
+        state = jax.tree.map(lambda fresh, s: jnp.where(i == camera_iters, fresh, s), optimizer.init(params), state)
+        grads = jax.grad(loss)(params, in_camera_stage)
+        grads = {
+            name: g * jnp.where(in_camera_stage, name in CAMERA_STAGE_PARAMS, name in body_free)
+            for name, g in grads.items()
+        }
+        updates, state = optimizer.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    final, _ = jax.lax.fori_loop(0, camera_iters + body_iters, step, (init, optimizer.init(init)))
+
+    def evaluate(params):
+        joints = _joints(params, shared)
+        projected = project(joints, params["translation"], settings.focal_length, settings.crop_size)
+        per_joint = reprojection_per_joint(projected, keypoints_px, weights, settings.sigma)
+        distance = jnp.linalg.norm(projected - keypoints_px, axis=-1)
+        error_px = jnp.sum(weights * distance) / jnp.maximum(jnp.sum(weights), 1e-12)
+        terms = body_loss(params, joints, keypoints_px, weights, shared, settings)
+        return projected, jnp.mean(per_joint), error_px, terms
+
+    # Before and after in one traced evaluation (vmapped over the two parameter sets).
+    projected, loss_2d, error_px, terms = jax.vmap(evaluate)(jax.tree.map(lambda a, b: jnp.stack([a, b]), init, final))
+    return SmplifyOutcome(
+        params=final,
+        keypoints_2d=projected[1] / (0.5 * settings.crop_size) - 1.0,
+        loss_2d_before=loss_2d[0],
+        loss_2d_after=loss_2d[1],
+        error_px_before=error_px[0],
+        error_px_after=error_px[1],
+        terms=jax.tree.map(lambda t: t[1], terms),
+    )
+
+
+# -- the batched driver ----------------------------------------------------------------------
+
+
+def keypoints_problem(keypoints: np.ndarray, slot_mask: np.ndarray) -> str | None:
+    """Why SMPLify cannot fit these (49, 3) keypoints, or None."""
+    # The readers' keypoint checks; a one-pixel image passes the image checks.
+    problem = exemplar_problem(np.zeros((1, 1, 3), np.float32), keypoints)
+    if problem is not None:
+        return problem
+    if not np.any((np.asarray(keypoints)[:, 2] > 0) & (slot_mask > 0)):
+        return "no keypoint has weight in SMPLify's loss (all confidences zero where SMPLify's slots are used)"
+    return None
+
+
+class Smplify:
+    """SMPLify over batches of exemplars for one body model, pose prior and config.
+
+    `keypoint_only=True` (default) fits on `body.keypoint_model(body_model)`, which gives the same
+    keypoints without posing the whole mesh (results are the same up to float rounding).
+    """
+
+    def __init__(
+        self,
+        body_model: body.BodyModel,
+        config: ml_collections.ConfigDict,
+        *,
+        prior: PosePrior | None = None,
+        keypoint_only: bool = True,
+    ):
+        self.config = config
+        self.settings = SmplifySettings.from_config(config)
+        if self.settings.camera_iters < 0 or self.settings.body_iters < 0:
+            raise ValueError("camera_iters and body_iters must be non-negative")
+        self.body_model = body_model
+        self.prior = load_pose_prior(config.pose_prior) if prior is None else prior
+        fitted_model = keypoint_model(body_model) if keypoint_only else body_model
+        available = np.asarray(body_model.spin49_available, np.float32)
+        self.slot_mask = self.settings.slot_mask(available)
+        self.shared = Shared(fitted_model, self.prior, jnp.asarray(available), jnp.asarray(self.slot_mask))
+        self.batch_size = int(config.batch_size)
+        self._fit_settings = dataclasses.replace(self.settings, camera_iters=0, body_iters=0)
+        self._fit = _compiled_fit(self._fit_settings)
+        self._iterations = (jnp.int32(self.settings.camera_iters), jnp.int32(self.settings.body_iters))
+        self._mean_translation = _compiled_mean_translation(self._fit_settings)
+
+    # -- initialisation ------------------------------------------------------------------
+
+    def init_from_regressor(self, rotmats, betas, camera) -> dict:
+        """Batched init from the regressor's (B, 24, 3, 3) rotations, (B, 10) betas and (B, 3)
+        EFT-convention weak-perspective cameras (SPIN trainer.py:164-166, 181-194)."""
+        pose = np.asarray(rotmat_to_axis_angle(jnp.asarray(rotmats))).reshape(-1, 72)
+        translation = weak_to_perspective_translation(
+            camera, focal=self.settings.focal_length, crop_size=self.settings.crop_size, convention="eft"
+        )
+        return {
+            "global_orient": jnp.asarray(pose[:, :3]),
+            "body_pose": jnp.asarray(pose[:, 3:]),
+            "betas": jnp.asarray(betas, jnp.float32),
+            "translation": jnp.asarray(translation, jnp.float32),
+        }
+
+    def init_from_mean(self, keypoints, mean_params=None) -> dict:
+        """Batched init from the mean pose and betas (`mean_params`, default the bundled open
+        body's; `eft_jax.nets.MeanParams`) with SPIN's least-squares translation for (B, 49, 3)
+        keypoints."""
+        from eft_jax.geometry import rot6d_to_rotmat
+        from eft_jax.nets.mean_params import bundled_mean_params
+
+        mean = bundled_mean_params() if mean_params is None else mean_params
+        rotmats = rot6d_to_rotmat(jnp.asarray(mean.pose).reshape(24, 6))
+        pose = np.asarray(rotmat_to_axis_angle(rotmats)).reshape(72)
+        keypoints = _finite_keypoints(np.asarray(keypoints, np.float32))
+        count = keypoints.shape[0]
+        fallback = weak_to_perspective_translation(
+            mean.cam, focal=self.settings.focal_length, crop_size=self.settings.crop_size, convention="eft"
+        )
+        params = {
+            "global_orient": jnp.asarray(np.tile(pose[:3], (count, 1))),
+            "body_pose": jnp.asarray(np.tile(pose[3:], (count, 1))),
+            "betas": jnp.asarray(np.tile(mean.shape, (count, 1))),
+        }
+        one = {k: v[0] for k, v in params.items()}
+        params["translation"] = self._mean_translation(one, jnp.asarray(keypoints), self.shared, fallback)
+        return params
+
+    # -- fitting -------------------------------------------------------------------------
+
+    def fit(self, init: dict, keypoints) -> SmplifyOutcome:
+        """Fit a batch: `init` (PARAM_NAMES -> (B, ...) arrays), keypoints (B, 49, 3). Coordinates
+        of zero-confidence slots are ignored (set to 0), so missing joints marked NaN are harmless."""
+        keypoints = _finite_keypoints(np.asarray(keypoints, np.float32))
+        init = {name: jnp.asarray(init[name], jnp.float32) for name in PARAM_NAMES}
+        return self._fit(init, jnp.asarray(keypoints), self.shared, self._iterations)
+
+    def problem(self, keypoints) -> str | None:
+        return keypoints_problem(keypoints, self.slot_mask)
+
+    def results(self, ids: Sequence[Hashable], outcome: SmplifyOutcome) -> list[FitResult]:
+        """FitResults (EFT's convention: rotmats, betas, weak-perspective camera [s, tx, ty] with
+        x = s X + t in the crop) for the first len(ids) exemplars of a fitted batch."""
+        outcome = jax.device_get(outcome)
+        params = outcome.params
+        pose = np.concatenate([params["global_orient"], params["body_pose"]], axis=-1).reshape(-1, 24, 3)
+        rotmats = np.asarray(axis_angle_to_rotmat(jnp.asarray(pose)))
+        camera = np.asarray(
+            perspective_to_weak(params["translation"], focal=self.settings.focal_length, crop_size=self.settings.crop_size)
+        )
+        results = []
+        for i, exemplar_id in enumerate(ids):
+            values = [pose[i], params["betas"][i], params["translation"][i], outcome.loss_2d_after[i]]
+            if not all(np.all(np.isfinite(v)) for v in values) or params["translation"][i][2] <= 0:
+                results.append(FitResult.skip(exemplar_id, "non-finite or degenerate SMPLify result", self.settings.iterations))
+                continue
+            results.append(
+                FitResult(
+                    id=exemplar_id,
+                    stop_reason=MAX_ITERS,
+                    iterations=self.settings.iterations,
+                    rotmats=rotmats[i],
+                    pose_axis_angle=pose[i],
+                    betas=np.asarray(params["betas"][i]),
+                    camera=camera[i],
+                    keypoints_2d=np.asarray(outcome.keypoints_2d[i]),
+                    keypoint_loss_before=float(outcome.loss_2d_before[i]),
+                    keypoint_loss_after=float(outcome.loss_2d_after[i]),
+                    keypoint_error_px_before=float(outcome.error_px_before[i]),
+                    keypoint_error_px_after=float(outcome.error_px_after[i]),
+                )
+            )
+        return results
+
+
+def smplify_stream(
+    exemplars: Iterable[Exemplar],
+    smplify: Smplify,
+    *,
+    predict: Callable | None = None,
+    image_size: int | None = None,
+) -> Iterator[FitResult]:
+    """SMPLify every exemplar once, `smplify.batch_size` at a time; yield a FitResult per exemplar
+    (fits and skips). `predict`: images (B, S, S, 3) -> (rotmats, betas, cameras) of a regressor
+    to start from (SPIN's way); None starts from the mean pose and then needs no image. The last
+    batch is padded (with copies of its last exemplar), so every batch has one compiled shape."""
+    batch: list[Exemplar] = []
+    for exemplar in exemplars:
+        reason = smplify.problem(exemplar.keypoints)
+        if reason is None and predict is not None:
+            image = np.asarray(exemplar.image)
+            if image.shape != (image_size, image_size, 3):
+                reason = f"image has shape {image.shape}, expected ({image_size}, {image_size}, 3)"
+            else:
+                reason = exemplar_problem(image, exemplar.keypoints)
+        if reason is not None:
+            yield FitResult.skip(exemplar.id, reason)
+            continue
+        batch.append(exemplar)
+        if len(batch) == smplify.batch_size:
+            yield from _fit_batch(batch, smplify, predict)
+            batch = []
+    if batch:
+        yield from _fit_batch(batch, smplify, predict)
+
+
+def _fit_batch(batch: list[Exemplar], smplify: Smplify, predict: Callable | None) -> list[FitResult]:
+    padded = batch + [batch[-1]] * (smplify.batch_size - len(batch))
+    keypoints = np.stack([np.asarray(e.keypoints, np.float32) for e in padded])
+    if predict is None:
+        init = smplify.init_from_mean(keypoints)
+    else:
+        init = smplify.init_from_regressor(*predict(np.stack([np.asarray(e.image, np.float32) for e in padded])))
+    return smplify.results([e.id for e in batch], smplify.fit(init, keypoints))
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_fit(settings: SmplifySettings):
+    """The jitted, vmapped `fit_one` for settings without iteration counts (those are arguments),
+    shared by every `Smplify` with these settings, so a second instance compiles nothing new."""
+
+    def batched(init, keypoints, shared, iterations):
+        return jax.vmap(lambda i, k: fit_one(i, k, shared, settings, iterations))(init, keypoints)
+
+    return jax.jit(batched)
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_mean_translation(settings: SmplifySettings):
+    """Jitted: SPIN's least-squares translation of one body (params) for (B, 49, 3) keypoints."""
+
+    def one(params, keypoints, shared: Shared, fallback):
+        joints = _joints(params, shared)
+        keypoints_px = (keypoints[:, :2] + 1.0) * (0.5 * settings.crop_size)
+        return estimate_translation(joints, keypoints_px, keypoints[:, 2] * shared.available, settings, fallback)
+
+    return jax.jit(jax.vmap(one, in_axes=(None, 0, None, None)))
+
+
+def _finite_keypoints(keypoints: np.ndarray) -> np.ndarray:
+    """Zero the coordinates of zero-confidence (or non-finite) slots and non-finite confidences."""
+    keypoints = np.array(keypoints, np.float32)
+    bad = ~np.isfinite(keypoints).all(-1) | ~(keypoints[..., 2] > 0)
+    keypoints[bad] = 0.0
+    return keypoints
