@@ -212,3 +212,18 @@ def test_smplify_job_writes_eft_json_and_resumes(tmp_path, known, tiny_checkpoin
     np.testing.assert_allclose(
         read_eft_json(resumed)["data"][2]["parm_pose"], document["data"][2]["parm_pose"], atol=1e-5
     )
+
+
+def test_runs_on_an_smpl_file_without_the_extra_regressor(tmp_path, known):
+    """An SMPL-format model (pose correctives, no extra regressor: LSP hips and 7 more slots
+    missing, so stage 1 falls back to what the model has): the 2D error still falls."""
+    path = tmp_path / "smpl.npz"
+    write_npz(make_random_smpl(seed=5), path)
+    smpl = body.load(str(path))
+    smplify = Smplify(smpl, load_config(default_config_path("smplify"), [f"batch_size={BATCH}", "camera_iters=30", "body_iters=60"]))
+    poses, betas, _ = known
+    keypoints = synthetic_keypoints(smpl, poses, betas, [[0.0, 0.2, 50.0]] * BATCH)
+    keypoints[:, ~np.asarray(smpl.spin49_available), :] = 0.0
+    outcome = smplify.fit(smplify.init_from_mean(keypoints), keypoints)
+    assert np.all(outcome.error_px_after < 0.5 * outcome.error_px_before), (outcome.error_px_before, outcome.error_px_after)
+    assert all(not r.skipped for r in smplify.results(["a", "b", "c"], outcome))

@@ -5,6 +5,11 @@ copy of the regressor per exemplar, B exemplars at a time.
     engine = fitting.EftEngine(regressor, variables, body_model, config)   # configs/eft_default.py
     for result in fitting.fit_stream(exemplars, engine):                   # fitting.Exemplar(id, image, keypoints)
         result.rotmats, result.betas, result.camera, result.stop_reason, ...
+
+SMPLify (SPIN's port), the optimisation baseline, gives the same FitResults:
+
+    smplify = fitting.Smplify(body_model, config)                          # configs/smplify.py
+    for result in fitting.smplify_stream(exemplars, smplify): ...          # from the mean pose
 """
 
 from eft_jax.fitting.engine import EftEngine, Slots
@@ -13,7 +18,9 @@ from eft_jax.fitting.losses import LossSettings, LossTerms, eft_loss
 from eft_jax.fitting.lowering import default_lowering
 from eft_jax.geometry import weak_perspective
 from eft_jax.fitting.reference import SequentialEft, Trajectory, TrajectoryPoint
+from eft_jax.fitting.pose_prior import PosePrior, load_pose_prior
 from eft_jax.fitting.result import FitResult
+from eft_jax.fitting.smplify import Smplify, smplify_stream
 from eft_jax.fitting.stream import fit_stream
 
 __all__ = [
@@ -22,13 +29,17 @@ __all__ = [
     "FitResult",
     "LossSettings",
     "LossTerms",
+    "PosePrior",
     "SequentialEft",
     "Slots",
+    "Smplify",
     "Trajectory",
     "TrajectoryPoint",
     "checked_inputs",
     "default_lowering",
     "eft_loss",
     "fit_stream",
+    "load_pose_prior",
+    "smplify_stream",
     "weak_perspective",
 ]

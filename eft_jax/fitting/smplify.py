@@ -46,16 +46,18 @@ import optax
 
 from eft_jax import body
 from eft_jax.body.keypoint_model import keypoint_model
-from eft_jax.formats.exemplar_npz import exemplar_problem
 from eft_jax.fitting.exemplar import Exemplar
 from eft_jax.fitting.pose_prior import PosePrior, load_pose_prior, max_mixture_nll
 from eft_jax.fitting.result import MAX_ITERS, FitResult
+from eft_jax.formats.exemplar_npz import exemplar_problem
 from eft_jax.geometry import (
     axis_angle_to_rotmat,
     perspective_to_weak,
+    rot6d_to_rotmat,
     rotmat_to_axis_angle,
     weak_to_perspective_translation,
 )
+from eft_jax.nets.mean_params import bundled_mean_params
 
 _NAMES = list(body.SPIN49_NAMES)
 # losses.py:72-75: OpenPose torso joints, and the ground-truth ones used when any OpenPose one is missing.
@@ -359,9 +361,6 @@ class Smplify:
         """Batched init from the mean pose and betas (`mean_params`, default the bundled open
         body's; `eft_jax.nets.MeanParams`) with SPIN's least-squares translation for (B, 49, 3)
         keypoints."""
-        from eft_jax.geometry import rot6d_to_rotmat
-        from eft_jax.nets.mean_params import bundled_mean_params
-
         mean = bundled_mean_params() if mean_params is None else mean_params
         rotmats = rot6d_to_rotmat(jnp.asarray(mean.pose).reshape(24, 6))
         pose = np.asarray(rotmat_to_axis_angle(rotmats)).reshape(72)
