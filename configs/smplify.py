@@ -13,8 +13,9 @@ def get_config():
 
     # Where each fit starts: "regressor" (SPIN's way, TR:178-194: the network's pose, betas and
     # camera; the weak-perspective camera becomes a translation with focal 5000 px at 224 px) or
-    # "mean" (the regressor's mean parameters: mean pose, zero betas; the translation from SPIN's
-    # least-squares estimate `estimate_translation`, utils/geometry.py:94-157, on the mean body).
+    # "mean" (the bundled mean parameters: mean pose, zero betas; the translation as original
+    # SMPLify guesses it: depth from the torso's 3D / 2D length, smplify_public fit_3d.py
+    # `initialize_camera`; SPIN itself always starts from its regressor).
     config.init = "regressor"
     # SMPLify's gmm_08.pkl (or an .npz with means/covars/weights); None: the bundled GMM fitted to
     # the training mocap clips (eft_jax/fitting/assets/POSE_GMM_NOTICE.md).

@@ -7,8 +7,8 @@ same body model, same inputs, same iteration counts, side by side in one run on 
 Inputs: B synthetic exemplars on the bundled open body (13,718 vertices): poses of the training
 mocap clips (upright, root pi about x), random betas, a camera 45-55 m away, SPIN-49 keypoints
 projected with SPIN's camera (focal 5000 px at 224 px) plus 2 px of noise, confidence 1. Both
-implementations start from the same point: the mean pose, zero betas and SPIN's least-squares
-translation (computed once by eft-jax).
+implementations start from the same point: the mean pose, zero betas and SMPLify's
+torso-based translation guess (computed once by eft-jax).
 
 - torch (SPIN's port): `smplify/smplify.py` + `smplify/losses.py` re-written here in PyTorch over
   a batch, as SPIN runs it: the full mesh is posed every iteration (SPIN's SMPL forward), batch

@@ -21,8 +21,8 @@ iteration counts are fields of `configs/smplify.py`.
 
 Two deviations from SPIN, both confined to inputs SPIN never sees in training: a stage-1 torso
 joint with confidence 0 is left out (SPIN would pull it to its stored coordinates), and the initial
-translation for a fit from the mean pose comes from SPIN's own least-squares estimate
-(`estimate_translation`, utils/geometry.py:94-157) over every keypoint with confidence.
+translation for a fit from the mean pose (SPIN always starts from its regressor) is original
+SMPLify's: depth from the torso's 3D and 2D lengths by similar triangles (`guess_translation`).
 
     smplify = Smplify(body_model, config)                  # configs/smplify.py
     init = smplify.init_from_regressor(rotmats, betas, camera)   # or smplify.init_from_mean(keypoints)
@@ -213,22 +213,45 @@ def body_loss(params, joints, keypoints_px, weights, shared: Shared, settings: S
     return BodyTerms(reprojection + pose + angle + shape, reprojection, pose, angle, shape)
 
 
-def estimate_translation(joints, keypoints_px, weights, settings: SmplifySettings, fallback):
-    """SPIN's weighted least-squares camera translation (utils/geometry.py:94-132) that brings
-    (K, 3) joints closest to (K, 2) pixel keypoints with weights (K,) (SPIN weights rows by
-    sqrt(confidence)). A tiny ridge towards `fallback` (3,) keeps it defined with < 2 keypoints."""
+# smplify_public fit_3d.py `initialize_camera`: shoulder-to-hip lengths, per side.
+TORSO_SIDES = tuple(
+    (_NAMES.index(shoulder), _NAMES.index(hip))
+    for shoulder, hip in (
+        ("OP RShoulder", "OP RHip"), ("OP LShoulder", "OP LHip"),
+        ("Right Shoulder", "Right Hip"), ("Left Shoulder", "Left Hip"),
+    )
+)  # fmt: skip
+
+
+def guess_translation(joints, keypoints_px, visible, settings: SmplifySettings, fallback):
+    """SMPLify's initial camera translation for a body (joints (K, 3)) and keypoints (K, 2) with
+    `visible` (K,) in {0, 1}: depth by similar triangles, t_z = f x (model torso length) / (2D torso
+    length) over the shoulder-hip sides visible in 2D (original SMPLify, `initialize_camera`; the
+    model's length is taken in x, y, the plane the camera sees);
+    without any visible side, the spread of all visible joints stands in for the torso length.
+    t_x, t_y then centre the visible joints on their keypoints. `fallback` (3,) when neither
+    gives a positive finite depth (fewer than two keypoints)."""
     f, centre = settings.focal_length, 0.5 * settings.crop_size
-    x, y, z = joints[:, 0], joints[:, 1], joints[:, 2]
-    u, v = keypoints_px[:, 0], keypoints_px[:, 1]
-    zero, one = jnp.zeros_like(x), jnp.ones_like(x)
-    rows = jnp.concatenate(
-        [jnp.stack([f * one, zero, centre - u], -1), jnp.stack([zero, f * one, centre - v], -1)]
-    )  # (2K, 3)
-    rhs = jnp.concatenate([(u - centre) * z - f * x, (v - centre) * z - f * y])
-    w = jnp.concatenate([weights, weights])
-    normal = rows.T @ (w[:, None] * rows)
-    ridge = 1e-6 * (jnp.trace(normal) + 1.0)
-    return jnp.linalg.solve(normal + ridge * jnp.eye(3), rows.T @ (w * rhs) + ridge * fallback)
+    shoulders, hips = (jnp.asarray(i) for i in zip(*TORSO_SIDES))
+    side = visible[shoulders] * visible[hips]
+    length_3d = jnp.linalg.norm(joints[shoulders, :2] - joints[hips, :2], axis=-1)
+    length_2d = jnp.linalg.norm(keypoints_px[shoulders] - keypoints_px[hips], axis=-1)
+    count = jnp.maximum(jnp.sum(visible), 1.0)
+    mean_3d = jnp.sum(visible[:, None] * joints, 0) / count
+    mean_2d = jnp.sum(visible[:, None] * keypoints_px, 0) / count
+    spread_3d = jnp.sqrt(jnp.sum(visible * jnp.sum((joints[:, :2] - mean_3d[:2]) ** 2, -1)))
+    spread_2d = jnp.sqrt(jnp.sum(visible * jnp.sum((keypoints_px - mean_2d) ** 2, -1)))
+    has_torso = jnp.sum(side) > 0
+    ratio = jnp.where(has_torso, jnp.sum(side * length_3d), spread_3d) / jnp.maximum(
+        jnp.where(has_torso, jnp.sum(side * length_2d), spread_2d), 1e-6
+    )
+    depth = f * ratio
+    valid = (depth > 0) & jnp.isfinite(depth) & (ratio < 1e3) & (jnp.sum(visible) >= 2)
+    depth = jnp.where(valid, depth, fallback[2])
+    # u = f (X + t_x) / (Z + t_z) + c, averaged over the visible joints.
+    shift = (keypoints_px - centre) * (joints[:, 2:] + depth) / f - joints[:, :2]
+    xy = jnp.sum(visible[:, None] * shift, 0) / count
+    return jnp.where(valid, jnp.concatenate([xy, depth[None]]), fallback)
 
 
 # -- one exemplar's fit ----------------------------------------------------------------------
@@ -359,8 +382,8 @@ class Smplify:
 
     def init_from_mean(self, keypoints, mean_params=None) -> dict:
         """Batched init from the mean pose and betas (`mean_params`, default the bundled open
-        body's; `eft_jax.nets.MeanParams`) with SPIN's least-squares translation for (B, 49, 3)
-        keypoints."""
+        body's; `eft_jax.nets.MeanParams`) with SMPLify's torso-based initial translation
+        (`guess_translation`) for (B, 49, 3) keypoints."""
         mean = bundled_mean_params() if mean_params is None else mean_params
         rotmats = rot6d_to_rotmat(jnp.asarray(mean.pose).reshape(24, 6))
         pose = np.asarray(rotmat_to_axis_angle(rotmats)).reshape(72)
@@ -479,12 +502,13 @@ def _compiled_fit(settings: SmplifySettings):
 
 @functools.lru_cache(maxsize=8)
 def _compiled_mean_translation(settings: SmplifySettings):
-    """Jitted: SPIN's least-squares translation of one body (params) for (B, 49, 3) keypoints."""
+    """Jitted: SMPLify's initial translation of one body (params) for (B, 49, 3) keypoints."""
 
     def one(params, keypoints, shared: Shared, fallback):
         joints = _joints(params, shared)
         keypoints_px = (keypoints[:, :2] + 1.0) * (0.5 * settings.crop_size)
-        return estimate_translation(joints, keypoints_px, keypoints[:, 2] * shared.available, settings, fallback)
+        visible = (keypoints[:, 2] * shared.available > 0).astype(joints.dtype)
+        return guess_translation(joints, keypoints_px, visible, settings, fallback)
 
     return jax.jit(jax.vmap(one, in_axes=(None, 0, None, None)))
 
