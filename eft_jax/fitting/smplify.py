@@ -270,7 +270,7 @@ def fit_one(init: dict, keypoints, shared: Shared, settings: SmplifySettings, it
     at the stage boundary, where the Adam state starts afresh (SPIN builds a new optimiser,
     smplify.py:107). A parameter outside the stage gets a zero gradient and, its Adam moments
     being zero, a zero update, exactly as if it were not optimised. (One loop traces the body
-    model's forward and backward pass once instead of once per stage, halving compile time.)"""
+    model's forward and backward pass once instead of once per stage, which shortens compilation.)"""
     camera_iters, body_iters = (settings.camera_iters, settings.body_iters) if iterations is None else iterations
     optimizer = optax.adam(settings.learning_rate, b1=settings.b1, b2=settings.b2, eps=settings.eps)
     keypoints_px = (keypoints[:, :2] + 1.0) * (0.5 * settings.crop_size)
