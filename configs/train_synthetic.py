@@ -43,6 +43,9 @@ def get_config():
     config.loss.camera_scale_weight = 1.0  # trainer.py: + exp(-10 s)^2
     config.loss.camera_scale_rate = 10.0
     config.loss.overall_scale = 60.0  # trainer.py: loss *= 60
+    # SPIN: True. False: the 2D / 3D keypoint terms do not train the betas (the betas term does);
+    # with True the network shrinks the bodies to hedge its pose errors (eft_jax/train/losses.py).
+    config.loss.keypoints_train_betas = False
 
     config.log_every = 50  # steps between lines of <workdir>/train_log.jsonl and the progress line
     config.checkpoint_every = 500  # steps between resumable checkpoints
