@@ -52,6 +52,8 @@ def _demo(args: argparse.Namespace) -> None:
         overrides.append(f"output_dir={args.out!r}")
     if args.checkpoint is not None:
         overrides.append(f"checkpoint={args.checkpoint!r}")
+    if args.body is not None:
+        overrides.append(f"body_model={args.body!r}")
     run_demo(
         load_config(args.config or default_config_path("demo"), overrides),
         images_dir=Path(args.images) if args.images else None,
@@ -121,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--images", help="folder of your images (with --keypoints); default: synthetic humans")
     demo.add_argument("--keypoints", help="COCO-format keypoint annotations of those images")
     demo.add_argument("--checkpoint", help="regressor checkpoint folder; default: the bundled regressor")
+    demo.add_argument(
+        "--body", help="SMPL model file (.pkl/.npz) for regressors that predict SMPL; default: the bundled open body"
+    )
     demo.add_argument("--config", help="config file (default: configs/demo.py)")
     demo.add_argument("--out", help="output folder (config field output_dir)")
     demo.add_argument("overrides", nargs="*", help="config overrides key=value")

@@ -198,3 +198,17 @@ def test_train_job_resumes_exactly_and_writes_a_usable_regressor(tmp_path):
     assert [r["step"] for r in log if "total" in r] == [1, 2, 3, 4]
     out = resumed.regressor.apply(resumed.variables, jnp.zeros((1, 32, 32, 3)))
     assert np.isfinite(np.asarray(out.rotmats)).all()
+
+
+def test_default_config_is_the_bundled_regressors_run():
+    """`eft-jax train` with its defaults repeats the shipped run's settings (README), except the
+    betas fix (`loss.keypoints_train_betas`, absent from that run's log: SPIN's coupling, True)."""
+    from pathlib import Path
+
+    log = Path(__file__).resolve().parents[1] / "experiments" / "results" / "train_synthetic_log.jsonl"
+    shipped = json.loads(log.read_text().splitlines()[0])["config"]
+    default = load_config(default_config_path("train_synthetic")).to_dict()
+    assert default["loss"].pop("keypoints_train_betas") is False
+    for config in (shipped, default):
+        config.pop("workdir")
+    assert default == shipped

@@ -55,15 +55,30 @@ def log_path_for(out_json: Path) -> Path:
     return out_json.with_name(out_json.name + ".log.jsonl")
 
 
-def load_regressor(checkpoint: str | None):
+BODY_OPTION_HINT = {
+    "smpl": "pass --body with a SMPL model file (e.g. --body models/SMPL_NEUTRAL.pkl)",
+    "open": "leave out --body (the bundled open body model is the default)",
+}
+
+
+def load_regressor(checkpoint: str | None, model: body.BodyModel | None = None):
     """(regressor, variables, where it came from, its input size): a restored checkpoint, or the
-    bundled regressor (trained on synthetic humans of the bundled open body model)."""
+    bundled regressor (trained on synthetic humans of the bundled open body model).
+
+    With `model`, a regressor that predicts another body model's parameters (a converted SPIN
+    checkpoint with the bundled open body, say) is refused with FitInputError."""
     if checkpoint is not None:
         restored = nets.restore_regressor(checkpoint)
         source = str(checkpoint)
     else:
         restored = nets.bundled_regressor()
         source = "bundled (eft_jax/nets/assets/synthetic_regressor)"
+    predicts = nets.predicted_body_kind(restored.record)
+    if model is not None and predicts is not None and predicts != model.kind:
+        raise FitInputError(
+            f"the regressor {source} predicts parameters of the {predicts} body model, but the body "
+            f"model is {model.source} ({model.kind}); {BODY_OPTION_HINT.get(predicts, 'choose the matching --body')}"
+        )
     return restored.regressor, restored.variables, source, nets.input_size(restored.record)
 
 
@@ -93,7 +108,7 @@ def run_fit(
     start = time.perf_counter()
     out_json = Path(out_json)
     model = body.load(body_model_path)
-    regressor, variables, regressor_source, trained_size = load_regressor(checkpoint)
+    regressor, variables, regressor_source, trained_size = load_regressor(checkpoint, model)
     crop_size = trained_size if crop_size is None else crop_size
     engine = EftEngine(regressor, variables, model, config, image_size=crop_size)
 

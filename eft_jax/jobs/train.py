@@ -159,6 +159,7 @@ def run_train(config: ml_collections.ConfigDict) -> Path:
     record.update(
         {
             "image_size": size,
+            "body_model_kind": model.kind,
             "source": f"eft-jax train, {builder.name}/{builder.builder_config.name}, {total} steps",
             "evaluation": scores,
         }
