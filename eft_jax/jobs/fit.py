@@ -145,14 +145,18 @@ def process_share() -> tuple[int, int]:
 
 
 def enable_compilation_cache(cache_dir: str | Path | None) -> Path | None:
-    """Turn on JAX's persistent compilation cache in `cache_dir` ("" or None: off)."""
+    """Use JAX's persistent compilation cache in `cache_dir` ("" or None: leave JAX's setting).
+    Every compiled program is kept (no minimum compile time), so a restart compiles nothing."""
+    from jax.experimental.compilation_cache import compilation_cache
+
     if not cache_dir:
         return None
     cache_dir = Path(cache_dir).expanduser()
     cache_dir.mkdir(parents=True, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", str(cache_dir))
+    if jax.config.jax_compilation_cache_dir != str(cache_dir):
+        compilation_cache.reset_cache()  # JAX opens its cache once per process; reopen it here
+        jax.config.update("jax_compilation_cache_dir", str(cache_dir))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return cache_dir
 
 
