@@ -163,3 +163,57 @@ def make_spin_npz(root: Path, count: int = 3) -> Path:
         openpose=np.zeros((count, 25, 3)),
     )
     return path
+
+
+def make_pw3d(root: Path, split: str = "test", frames: int = 3) -> Path:
+    """root/sequenceFiles/<split>/seq_a.pkl (a Python-2-style pickle, numpy 1 module names) and
+    root/imageFiles/seq_a/image_00000.jpg ...: two people; person 1's camera pose is invalid in
+    frame 1."""
+    import pickle
+
+    save_images(root / "imageFiles" / "seq_a", [f"image_{i:05d}.jpg" for i in range(frames)])
+    rng = np.random.default_rng(5)
+    poses2d = []
+    for person in range(2):
+        track = np.zeros((frames, 3, 18))
+        for frame in range(frames):
+            track[frame, :2] = standing(20 + 60 * person, 10, 90, 18, 100 * person + frame).T
+            track[frame, 2] = 0.8
+        poses2d.append(track)
+    cam_poses = np.tile(np.eye(4), (frames, 1, 1))
+    cam_poses[:, :3, :3] = [[1, 0, 0], [0, -1, 0], [0, 0, -1]]  # camera looking down -z
+    data = {
+        "sequence": "seq_a",
+        "poses": [rng.normal(0, 0.2, (frames, 72)) for _ in range(2)],
+        "betas": [rng.normal(0, 1, 300) for _ in range(2)],
+        "poses2d": poses2d,
+        "cam_poses": cam_poses,
+        "campose_valid": [np.ones(frames), np.array([1, 0] + [1] * (frames - 2))],
+        "genders": ["m", "f"],
+        "trans": [np.zeros((frames, 3)) for _ in range(2)],
+    }
+    path = root / "sequenceFiles" / split / "seq_a.pkl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(data, protocol=2).replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+    return path
+
+
+def make_evaluation_npz(root: Path, name: str, count: int = 2, with_part: bool = False) -> Path:
+    """SPIN's evaluation layout: imgname, center, scale, S (N, 24, 4) [, part (N, 24, 3)]."""
+    names = [f"e_{i}.jpg" for i in range(count)]
+    save_images(root, names)
+    rng = np.random.default_rng(7)
+    arrays = {
+        "imgname": np.array(names),
+        "center": np.tile([80.0, 60.0], (count, 1)),
+        "scale": np.full(count, 0.5),
+        "S": np.concatenate([rng.normal(0, 0.3, (count, 24, 3)), np.ones((count, 24, 1))], -1),
+    }
+    if with_part:
+        part = np.zeros((count, 24, 3))
+        part[:, :14, :2] = standing(40, 20, 80, 14, 9)
+        part[:, :14, 2] = 1
+        arrays["part"] = part
+    path = root / name
+    np.savez(path, **arrays)
+    return path

@@ -8,7 +8,15 @@ import shutil
 
 import numpy as np
 import pytest
-from dataset_builders import make_coco, make_lspet, make_mpii, make_openpose, make_spin_npz
+from dataset_builders import (
+    make_coco,
+    make_evaluation_npz,
+    make_lspet,
+    make_mpii,
+    make_openpose,
+    make_pw3d,
+    make_spin_npz,
+)
 
 from eft_jax.body import SPIN49_NAMES
 from eft_jax.body.joint_sets import GT_OFFSET
@@ -200,3 +208,72 @@ def test_malformed_coco_json_in_a_root(tmp_path):
     path.write_text(json.dumps({"images": [], "annotation": []}))
     with pytest.raises(DatasetError, match="missing 'annotations'"):
         open_dataset("coco", tmp_path)
+
+
+# --- 3DPW (restricted unpickler) and SPIN's evaluation files --------------------------------------
+
+
+def test_pw3d_sequences_with_camera_frame_ground_truth(tmp_path):
+    from eft_jax.datasets.pw3d import read_pw3d
+    from eft_jax.geometry import axis_angle_to_rotmat
+
+    make_pw3d(tmp_path)
+    dataset = read_pw3d(tmp_path, "test")
+    ids, reasons = _ids_and_reasons(dataset.items)
+    assert ids == ["seq_a_0_00000", "seq_a_0_00001", "seq_a_0_00002", "seq_a_1_00000", "seq_a_1_00002"]
+    assert not reasons and sorted(dataset.truth) == sorted(ids)
+    person = dataset.items[0]
+    assert person.image_name == "imageFiles/seq_a/image_00000.jpg"
+    assert person.keypoints[SPIN49_NAMES.index("OP RHip"), 2] == pytest.approx(0.8)
+    assert person.keypoints[SPIN49_NAMES.index("Right Hip"), 2] == pytest.approx(0.8)
+    truth = dataset.truth["seq_a_1_00002"]
+    assert truth["gender"] == "f" and truth["betas"].shape == (10,) and truth["pose"].shape == (72,)
+    # the global orientation is rotated into the camera frame (x kept, y and z flipped)
+    from eft_jax.formats.safe_pickle import load_data_pickle
+
+    raw = load_data_pickle(tmp_path / "sequenceFiles" / "test" / "seq_a.pkl")
+    world = np.asarray(axis_angle_to_rotmat(raw["poses"][1][2, :3].astype(np.float32)))
+    camera = np.asarray(axis_angle_to_rotmat(truth["pose"][:3].astype(np.float32)))
+    np.testing.assert_allclose(camera, np.diag([1, -1, -1]) @ world, atol=1e-5)
+    np.testing.assert_array_equal(truth["pose"][3:], raw["poses"][1][2, 3:])
+    source = open_dataset("3dpw", tmp_path)
+    assert all(isinstance(i, Exemplar) for i in _exemplars(source))
+
+
+def test_pw3d_malformed_and_malicious_pickles_run_nothing(tmp_path):
+    import os
+    import pickle
+
+    path = make_pw3d(tmp_path)
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path.write_bytes(pickle.dumps({"sequence": Exploit()}, protocol=2))
+    with pytest.raises(DatasetError, match=r"seq_a\.pkl: refused to load (posix|os)\.system"):
+        open_dataset("3dpw", tmp_path)
+    assert not marker.exists()
+    path.write_bytes(pickle.dumps({"sequence": "seq_a", "poses": []}, protocol=2))
+    with pytest.raises(DatasetError, match=r"seq_a\.pkl: missing \['betas'"):
+        open_dataset("3dpw", tmp_path)
+    path.write_bytes(make_pw3d(tmp_path / "good").read_bytes()[:200])
+    with pytest.raises(DatasetError, match=r"seq_a\.pkl: not a readable pickle"):
+        open_dataset("3dpw", tmp_path)
+
+
+@pytest.mark.parametrize("name, with_part", [("h36m", False), ("mpi-inf-3dhp", True)])
+def test_spin_evaluation_files(tmp_path, name, with_part):
+    from eft_jax.datasets.spin_npz import EVALUATION_FILES, read_evaluation_npz
+
+    path = make_evaluation_npz(tmp_path, EVALUATION_FILES[name], with_part=with_part)
+    dataset = read_evaluation_npz(path)
+    assert [i.id for i in dataset.items] == ["000000", "000001"]  # every row gets a crop
+    assert dataset.joints3d["000001"].shape == (24, 4)
+    assert (dataset.items[0].keypoints[:, 2].sum() > 0) == with_part
+    source = open_dataset(name, tmp_path)  # SPIN's file name is the default split
+    assert len(_exemplars(source)) == 2
+    np.savez(path, imgname=np.array(["e_0.jpg"]), center=np.zeros((1, 2)), scale=np.ones(1), S=np.zeros((1, 17, 3)))
+    with pytest.raises(DatasetError, match=r"'S' must have shape \(1, 24, 4\)"):
+        open_dataset(name, tmp_path)

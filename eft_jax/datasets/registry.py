@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from eft_jax.datasets import coco, lspet, mpii, openpose, spin_npz
+from eft_jax.datasets import coco, lspet, mpii, openpose, pw3d, spin_npz
 from eft_jax.datasets.people import AnnotatedPerson, DatasetError, require_dir
 
 READERS = {
@@ -24,6 +24,9 @@ READERS = {
     "lspet": lspet.read_split,
     "openpose": openpose.read_split,
     "spin-npz": spin_npz.read_split,
+    "3dpw": pw3d.read_split,
+    "h36m": spin_npz.evaluation_reader("h36m"),
+    "mpi-inf-3dhp": spin_npz.evaluation_reader("mpi-inf-3dhp"),
 }
 
 

@@ -19,6 +19,7 @@ Layout: `--root` is the images folder `imgname` is relative to (SPIN's `DATASET_
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +82,55 @@ def read_split(root: str | Path, split: str | None = None, selection: str | None
         raise DatasetError("SPIN .npz input has no selections")
     path = Path(split) if Path(split).is_absolute() else root / split
     return read_spin_npz(path), root
+
+
+# --- SPIN's preprocessed evaluation files: Human3.6M and MPI-INF-3DHP ---------------------------
+#
+# Layouts (SPIN's datasets/preprocess/h36m.py and mpi_inf_3dhp.py, which write them to
+# `dataset_extras/`): imgname, center, scale and S (N, 24, 4): 3D joints in metres in the 24
+# ground-truth slots of SPIN-49 (root-relative, 4th column = 1 for the joints the set has);
+# MPI-INF-3DHP's test file adds part (N, 24, 3), its 2D joints. Human3.6M's files have no 2D
+# joints: its people are cropped for evaluation but have nothing EFT could fit.
+
+EVALUATION_FILES = {"h36m": "h36m_valid_protocol1.npz", "mpi-inf-3dhp": "mpi_inf_3dhp_valid.npz"}
+
+
+@dataclasses.dataclass
+class EvaluationSet:
+    items: list[AnnotatedPerson | dict]  # every row, keypoints or not (a crop for the regressor)
+    joints3d: dict  # person id -> (24, 4) ground-truth joints (SPIN's 24 slots) + validity
+
+
+def read_evaluation_npz(path: str | Path) -> EvaluationSet:
+    """A SPIN evaluation file (Human3.6M protocol 1 / 2, MPI-INF-3DHP test) with its 3D truth."""
+    path = Path(path)
+    arrays = load_spin_npz(path, required=("imgname", "center", "scale", "S"))
+    n = len(arrays["imgname"])
+    if arrays["S"].shape != (n, NUM_GT_SLOTS, 4):
+        raise DatasetError(f"{path}: 'S' must have shape {(n, NUM_GT_SLOTS, 4)}; got {arrays['S'].shape}")
+    keypoints = np.zeros((n, NUM_SPIN49, 3))
+    if "part" in arrays:
+        keypoints[:, GT_OFFSET:] = arrays["part"]
+    names = arrays["imgname"].astype(str)
+    items = [
+        person_or_skip(
+            f"{i:06d}", names[i], keypoints[i], box=(arrays["center"][i], float(arrays["scale"][i])), min_keypoints=0
+        )
+        for i in range(n)
+    ]
+    return EvaluationSet(items, {f"{i:06d}": arrays["S"][i] for i in range(n)})
+
+
+def evaluation_reader(name: str):
+    """`read_split` of a SPIN evaluation set: `--root` the images folder, `--split` its .npz
+    (default: SPIN's file name for the set, in the root)."""
+
+    def read_split(root: str | Path, split: str | None = None, selection: str | None = None):
+        root = require_dir(root, f"{name} images folder")
+        if selection is not None:
+            raise DatasetError(f"{name} has no selections")
+        split = split or EVALUATION_FILES[name]
+        path = Path(split) if Path(split).is_absolute() else root / split
+        return read_evaluation_npz(path).items, root
+
+    return read_split
