@@ -11,11 +11,12 @@ import sys
 
 from eft_jax.body import BodyModelFileError, SmplFileError
 from eft_jax.config import ConfigError, default_config_path, load_config
-from eft_jax.datasets.coco_keypoints import CocoFormatError
+from eft_jax.datasets.people import DatasetError
 from eft_jax.formats.eft_json import EftJsonError
 from eft_jax.formats.exemplar_npz import ExemplarFileError
 from eft_jax.formats.fit_log import FitLogError
 from eft_jax.formats.images import ImageReadError
+from eft_jax.formats.run_lock import RunLockedError
 from eft_jax.jobs.fit import FitInputError
 from eft_jax.jobs.render import RenderInputError
 from eft_jax.nets import RegressorCheckpointError, SpinImportError, TorchCheckpointError
@@ -30,7 +31,8 @@ USER_ERRORS = (
     TorchCheckpointError,
     SpinImportError,
     RegressorCheckpointError,
-    CocoFormatError,
+    DatasetError,
+    RunLockedError,
     EftJsonError,
     ExemplarFileError,
     FitLogError,
@@ -64,12 +66,16 @@ def _demo(args: argparse.Namespace) -> None:
 def _fit(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from eft_jax.jobs.fit import FitInputs, run_fit
+    from eft_jax.jobs.fit import FitInputs, default_cache_dir, run_fit
 
     inputs = FitInputs(
         images_dir=Path(args.images) if args.images else None,
         keypoints_json=Path(args.keypoints) if args.keypoints else None,
         crops_npz=Path(args.crops) if args.crops else None,
+        dataset=args.dataset,
+        root=Path(args.root) if args.root else None,
+        split=args.split,
+        selection=args.selection,
     )
     overrides = list(args.overrides)
     if args.batch_size is not None:
@@ -84,6 +90,10 @@ def _fit(args: argparse.Namespace) -> None:
         checkpoint=args.checkpoint,
         body_model_path=args.body,
         crop_size=args.crop_size,
+        spin_npz=Path(args.spin_npz) if args.spin_npz else None,
+        process_index=args.process_index,
+        process_count=args.process_count,
+        compilation_cache_dir=default_cache_dir() if args.compilation_cache is None else args.compilation_cache,
     )
 
 
@@ -132,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     fit = commands.add_parser("fit", help="EFT over crops + 2D keypoints, written as EFT JSON (resumable)")
+    fit.add_argument("--dataset", help="dataset by name (with --root): coco, mpii, lspet, openpose, spin-npz, 3dpw, h36m, mpi-inf-3dhp")
+    fit.add_argument("--root", help="the dataset's folder (README, 'Datasets': which files go where)")
+    fit.add_argument("--split", help="dataset split, e.g. train2014 (coco), or the .npz file (spin-npz)")
+    fit.add_argument(
+        "--selection", help="which people: coco-all (>= 6 of 12 limb keypoints, default) or coco-part (all 12)"
+    )
     fit.add_argument("--images", help="folder of images (with --keypoints)")
     fit.add_argument("--keypoints", help="COCO-format keypoint annotations (with --images)")
     fit.add_argument("--crops", help=".npz of crops and SPIN-49 keypoints (instead of --images/--keypoints)")
@@ -143,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--batch-size", type=int, help="exemplars fitted at once (config field batch_size)")
     fit.add_argument("--max-iters", type=int, help="EFT iterations per exemplar at most (config max_iters)")
     fit.add_argument("--crop-size", type=int, help="crop side in pixels; default: the regressor's input size")
+    fit.add_argument("--spin-npz", help="also write SPIN's training .npz of the fits here")
+    fit.add_argument("--process-index", type=int, help="this process's share (default: $EFT_JAX_PROCESS_INDEX or jax)")
+    fit.add_argument("--process-count", type=int, help="processes sharing the run (default: $EFT_JAX_PROCESS_COUNT or jax)")
+    fit.add_argument(
+        "--compilation-cache",
+        help="JAX compilation cache folder ('' = off; default $EFT_JAX_COMPILATION_CACHE or ~/.cache/eft-jax)",
+    )
     fit.add_argument("--config", help="config file (default: configs/eft_default.py)")
     fit.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. loss.keypoint_weight=5")
     fit.set_defaults(run=_fit)

@@ -31,6 +31,7 @@ import _compat_pickle
 import pickle
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -179,3 +180,23 @@ class RestrictedUnpickler(pickle.Unpickler):
 def load(file: BinaryIO, **options: Any) -> Any:
     """One object from ``file`` through `RestrictedUnpickler` (options as its constructor's)."""
     return RestrictedUnpickler(file, **options).load()
+
+
+class PickleFileError(ValueError):
+    """A pickled data file that cannot be read (missing, truncated, or naming what is refused)."""
+
+
+def load_data_pickle(path: str | Path) -> Any:
+    """A pickled data file (a 3DPW sequence file, say) that holds numpy arrays and plain containers
+    only, read through `RestrictedUnpickler` with Python 2's strings as latin-1 (as numpy documents
+    for Python 2 pickles). PickleFileError names the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise PickleFileError(f"{path}: no such pickle file")
+    try:
+        with open(path, "rb") as file:
+            return load(file, encoding="latin1")
+    except UnsafePickleError as error:
+        raise PickleFileError(f"{path}: {error}") from error
+    except Exception as error:  # truncated or damaged files raise several kinds
+        raise PickleFileError(f"{path}: not a readable pickle ({type(error).__name__}: {error})") from error

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eft_jax.datasets import crops
+from eft_jax.geometry import crops
 from eft_jax.formats.eft_json import (
     EftJsonError,
     read_eft_json,
@@ -12,7 +12,7 @@ from eft_jax.formats.eft_json import (
     stack_eft_data,
     write_eft_json,
 )
-from eft_jax.formats.exemplar_npz import skip_record
+from eft_jax.formats.exemplar import skip_record
 
 REFERENCE = Path(__file__).parent / "fixtures" / "data_eft_reference.json"
 

@@ -29,10 +29,12 @@ import ml_collections
 import numpy as np
 
 from eft_jax import body, render
-from eft_jax.datasets.coco_keypoints import iter_coco_exemplars, read_coco_keypoints
-from eft_jax.datasets.crops import crop_image, denormalize_image, normalize_image
+from eft_jax.datasets.people import iter_exemplars
+from eft_jax.datasets.registry import open_coco_files
+from eft_jax.geometry.crops import crop_image, denormalize_image, normalize_image
 from eft_jax.formats.eft_json import read_eft_json
-from eft_jax.formats.exemplar_npz import is_skip, write_exemplars_npz
+from eft_jax.formats.exemplar import is_skip
+from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.images import save_png
 from eft_jax.datasets.synthetic import make_samples
 from eft_jax.fitting import Exemplar, SequentialEft
@@ -60,13 +62,13 @@ def _synthetic_inputs(config, out_dir: Path, size: int):
 
 
 def _coco_exemplars(images_dir: Path, keypoints_json: Path, size: int, count: int) -> list[Exemplar]:
-    people, _ = read_coco_keypoints(keypoints_json, images_dir)
+    source = open_coco_files(images_dir, keypoints_json)
     exemplars = []
-    for item in iter_coco_exemplars(people, images_dir, res=size):
+    for item in iter_exemplars(source.items, source.images_dir, res=size):
         if len(exemplars) == count:
             break
         if not is_skip(item):
-            exemplars.append(Exemplar(item["id"], item["image"], item["keypoints"]))
+            exemplars.append(item)
     return exemplars
 
 

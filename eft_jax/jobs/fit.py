@@ -1,15 +1,31 @@
-"""`eft-jax fit`: EFT over a set of exemplars, written as EFT-format JSON.
+"""`eft-jax fit`: EFT over a set of exemplars, written as EFT-format JSON (and SPIN's npz).
 
-Inputs: a folder of images with a COCO-format keypoint file (people are cropped as SPIN does), or
-an `.npz` of crops with SPIN-49 keypoints (`eft_jax.formats.exemplar_npz`). Results go to a
-JSON-lines log next to the output as each exemplar finishes; a rerun with the same inputs and
-config resumes from it, so every exemplar is fitted exactly once. When the stream ends the log
-is assembled into the EFT JSON, in input order, with skipped exemplars listed with reasons.
+Inputs (`FitInputs`, exactly one kind): a dataset by name under a root folder (`--dataset coco
+--root DIR [--split ...] [--selection ...]`, see `eft_jax.datasets.registry`), a folder of images
+with a COCO-format keypoint file, or an `.npz` of crops with SPIN-49 keypoints
+(`eft_jax.formats.exemplar_npz`). Every input folder and annotation file is read and checked
+before the body model, the regressor or the compiler are touched.
+
+Runs at scale:
+- results go to a JSON-lines fit log next to the output as each exemplar finishes (one log per
+  process); a rerun with the same inputs and config resumes from the logs, so every exemplar is
+  fitted exactly once;
+- a lock (`formats.run_lock`) stops a second run on the same output and process index with a
+  message naming the running one;
+- several processes share the work: process i of n fits the exemplars whose input position is
+  i mod n (`--process-index/--process-count`, default from EFT_JAX_PROCESS_INDEX /
+  EFT_JAX_PROCESS_COUNT, else from `jax.process_index()/process_count()`, which reflect
+  `jax.distributed`); the process that finds every exemplar done writes the EFT JSON;
+- JAX's persistent compilation cache (`compilation_cache_dir`) lets a restarted run skip
+  compilation.
+When every exemplar is done the logs are assembled into the EFT JSON, in input order, with
+skipped exemplars listed with reasons.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -19,11 +35,23 @@ import jax
 import ml_collections
 
 from eft_jax import body, nets
-from eft_jax.datasets.coco_keypoints import iter_coco_exemplars, read_coco_keypoints
-from eft_jax.formats.exemplar_npz import is_skip, iter_exemplars_npz, read_exemplars_npz
-from eft_jax.formats.fit_log import FitLog, done_ids, finalize
+from eft_jax.datasets.people import iter_exemplars
+from eft_jax.datasets.registry import DatasetSource, open_coco_files, open_dataset
 from eft_jax.fitting import EftEngine, Exemplar, fit_stream
+from eft_jax.formats.exemplar import is_skip
+from eft_jax.formats.exemplar_npz import iter_exemplars_npz, read_exemplars_npz
+from eft_jax.formats.fit_log import FitLog, finalize, read_fit_log
+from eft_jax.formats.run_lock import RunLock
+from eft_jax.formats.spin_npz import write_spin_npz
 from eft_jax.progress import Progress
+
+
+
+def default_cache_dir() -> str:
+    """The CLI's compilation cache: $EFT_JAX_COMPILATION_CACHE, else ~/.cache/eft-jax/jax-compilation."""
+    return os.environ.get(
+        "EFT_JAX_COMPILATION_CACHE", str(Path.home() / ".cache" / "eft-jax" / "jax-compilation")
+    )
 
 
 class FitInputError(ValueError):
@@ -32,27 +60,104 @@ class FitInputError(ValueError):
 
 @dataclasses.dataclass
 class FitInputs:
-    """What to fit. Exactly one of (images_dir + keypoints_json) or crops_npz."""
+    """What to fit: a dataset (dataset + root), images_dir + keypoints_json, or crops_npz."""
 
     images_dir: Path | None = None
     keypoints_json: Path | None = None
     crops_npz: Path | None = None
+    dataset: str | None = None
+    root: Path | None = None
+    split: str | None = None
+    selection: str | None = None
 
     def __post_init__(self):
         coco = self.images_dir is not None or self.keypoints_json is not None
-        if coco == (self.crops_npz is not None):
-            raise FitInputError("give either --images DIR with --keypoints FILE.json, or --crops FILE.npz")
+        named = self.dataset is not None or self.root is not None
+        if coco + named + (self.crops_npz is not None) != 1:
+            raise FitInputError(
+                "give one input: --dataset NAME --root DIR, --images DIR with --keypoints FILE.json, "
+                "or --crops FILE.npz"
+            )
         if coco and (self.images_dir is None or self.keypoints_json is None):
             raise FitInputError("--images and --keypoints go together")
+        if named and (self.dataset is None or self.root is None):
+            raise FitInputError("--dataset and --root go together")
+        if self.split is not None and not named:
+            raise FitInputError("--split goes with --dataset")
+        if self.selection is not None and self.crops_npz is not None:
+            raise FitInputError("--selection goes with --dataset or --images/--keypoints")
 
-    def describe(self) -> str:
-        if self.crops_npz is not None:
-            return str(self.crops_npz)
-        return f"{self.keypoints_json} (images in {self.images_dir})"
+
+@dataclasses.dataclass
+class InputStream:
+    """The read inputs: ids in input order, a description, and the exemplars of a subset."""
+
+    order: list[str]
+    description: str
+    _source: DatasetSource | None = None
+    _arrays: dict | None = None
+
+    def exemplars(self, wanted: set[str], crop_size: int) -> Iterator[Exemplar | dict]:
+        """Exemplars and skip records of the ids in `wanted`, in input order (only those are
+        cropped or decoded)."""
+        if self._arrays is not None:
+            return (item for item in iter_exemplars_npz(self._arrays) if _item_id(item) in wanted)
+        items = [item for item in self._source.items if _item_id(item) in wanted]
+        return iter_exemplars(items, self._source.images_dir, res=crop_size)
 
 
-def log_path_for(out_json: Path) -> Path:
-    return out_json.with_name(out_json.name + ".log.jsonl")
+def _item_id(item) -> str:
+    return str(item["id"] if isinstance(item, dict) else item.id)
+
+
+def read_inputs(inputs: FitInputs) -> InputStream:
+    """Read and check every input file (raises DatasetError / ExemplarFileError / CocoFormatError)."""
+    if inputs.crops_npz is not None:
+        arrays = read_exemplars_npz(inputs.crops_npz)
+        return InputStream([str(i) for i in arrays["ids"]], str(inputs.crops_npz), _arrays=arrays)
+    if inputs.dataset is not None:
+        source = open_dataset(inputs.dataset, inputs.root, inputs.split, inputs.selection)
+    else:
+        source = open_coco_files(inputs.images_dir, inputs.keypoints_json, inputs.selection)
+    return InputStream(source.ids, source.description, _source=source)
+
+
+def log_path_for(out_json: Path, process_index: int = 0, process_count: int = 1) -> Path:
+    """The fit log of one process: `<out>.log.jsonl`, or `<out>.log-<i>of<n>.jsonl` for n > 1."""
+    if process_count == 1:
+        return out_json.with_name(out_json.name + ".log.jsonl")
+    return out_json.with_name(f"{out_json.name}.log-{process_index}of{process_count}.jsonl")
+
+
+def all_log_paths(out_json: Path) -> list[Path]:
+    """Every fit log of an output (all process counts a run was started with), sorted."""
+    return sorted(
+        p for p in out_json.parent.glob(out_json.name + ".log*.jsonl") if p.is_file()
+    )
+
+
+def process_share() -> tuple[int, int]:
+    """(index, count) of this process: EFT_JAX_PROCESS_INDEX / EFT_JAX_PROCESS_COUNT when set,
+    otherwise jax's (which reflect `jax.distributed.initialize`)."""
+    if "EFT_JAX_PROCESS_COUNT" in os.environ:
+        return int(os.environ.get("EFT_JAX_PROCESS_INDEX", "0")), int(os.environ["EFT_JAX_PROCESS_COUNT"])
+    return jax.process_index(), jax.process_count()
+
+
+def enable_compilation_cache(cache_dir: str | Path | None) -> Path | None:
+    """Use JAX's persistent compilation cache in `cache_dir` ("" or None: leave JAX's setting).
+    Every compiled program is kept (no minimum compile time), so a restart compiles nothing."""
+    from jax.experimental.compilation_cache import compilation_cache
+
+    if not cache_dir:
+        return None
+    cache_dir = Path(cache_dir).expanduser()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    if jax.config.jax_compilation_cache_dir != str(cache_dir):
+        compilation_cache.reset_cache()  # JAX opens its cache once per process; reopen it here
+        jax.config.update("jax_compilation_cache_dir", str(cache_dir))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    return cache_dir
 
 
 BODY_OPTION_HINT = {
@@ -82,19 +187,6 @@ def load_regressor(checkpoint: str | None, model: body.BodyModel | None = None):
     return restored.regressor, restored.variables, source, nets.input_size(restored.record)
 
 
-def _exemplars(inputs: FitInputs, crop_size: int, skipped: list) -> tuple[list[str], Iterator[dict]]:
-    """(ids in input order, iterator over exemplar dicts and skip records)."""
-    if inputs.crops_npz is not None:
-        arrays = read_exemplars_npz(inputs.crops_npz)
-        stream = iter_exemplars_npz(arrays)
-        count = arrays["images"].shape[0]
-        ids = [str(i) for i in arrays["ids"]] if "ids" in arrays else [f"{i:06d}" for i in range(count)]
-        return ids, stream
-    people, dropped = read_coco_keypoints(inputs.keypoints_json, inputs.images_dir)
-    skipped.extend(dropped)
-    return [p.id for p in people], iter_coco_exemplars(people, inputs.images_dir, res=crop_size)
-
-
 def run_fit(
     inputs: FitInputs,
     out_json: Path,
@@ -103,64 +195,89 @@ def run_fit(
     checkpoint: str | None = None,
     body_model_path: str | None = None,
     crop_size: int | None = None,
+    spin_npz: Path | None = None,
+    process_index: int | None = None,
+    process_count: int | None = None,
+    compilation_cache_dir: str | Path | None = None,
 ) -> dict:
-    """Fit `inputs` and write `out_json`. `crop_size` defaults to the regressor's input size."""
+    """Fit this process's share of `inputs`; write `out_json` (and `spin_npz`) when all is done.
+
+    Returns finalize's summary, or {'path': None, 'waiting': n} when other processes still have
+    n exemplars to fit."""
     start = time.perf_counter()
     out_json = Path(out_json)
-    model = body.load(body_model_path)
-    regressor, variables, regressor_source, trained_size = load_regressor(checkpoint, model)
-    crop_size = trained_size if crop_size is None else crop_size
-    engine = EftEngine(regressor, variables, model, config, image_size=crop_size)
+    if process_index is None or process_count is None:
+        process_index, process_count = process_share()
+    if not 0 <= process_index < process_count:
+        raise FitInputError(f"process index {process_index} is not in 0..{process_count - 1}")
+    stream = read_inputs(inputs)  # every input file is checked before anything heavy happens
+    log_path = log_path_for(out_json, process_index, process_count)
 
-    dropped: list[dict] = []
-    order, stream = _exemplars(inputs, crop_size, dropped)
-    log_path = log_path_for(out_json)
-    header = {
-        "input": inputs.describe(),
-        "config": config.to_dict(),
-        "regressor": regressor_source,
-        "body_model": model.source,
-        "crop_size": crop_size,
-    }
-    already = done_ids(log_path) if log_path.exists() else set()
-    progress = Progress(total=len(order), already_done=len(already & set(order)))
-    print(
-        f"eft-jax fit: {len(order)} exemplars from {inputs.describe()}"
-        + (f" ({len(already)} already done, resuming from {log_path})" if already else "")
-        + f"; {engine.batch_size} slots, lowering {engine.lowering}, on {jax.default_backend()}",
-        file=sys.stderr,
-    )
+    with RunLock(log_path):
+        enable_compilation_cache(compilation_cache_dir)
+        model = body.load(body_model_path)
+        regressor, variables, regressor_source, trained_size = load_regressor(checkpoint, model)
+        crop_size = trained_size if crop_size is None else crop_size
+        header = {
+            "input": stream.description,
+            "config": config.to_dict(),
+            "regressor": regressor_source,
+            "body_model": model.source,
+            "crop_size": crop_size,
+        }
+        already = {r["id"] for path in all_log_paths(out_json) for r in read_fit_log(path)}
+        mine = [i for n, i in enumerate(stream.order) if n % process_count == process_index]
+        todo = set(mine) - already
+        if todo:
+            engine = EftEngine(regressor, variables, model, config, image_size=crop_size)
+            _fit_share(stream, todo, engine, log_path, header, crop_size, len(mine), process_index, process_count)
 
-    in_flight: dict[str, dict] = {}
-
-    def fittable() -> Iterator[Exemplar]:
-        for item in stream:
-            if item["id"] in already:
-                continue
-            if is_skip(item):
-                log.append_skip(item)
-                progress.update()
-                continue
-            in_flight[item["id"]] = item
-            yield Exemplar(item["id"], item["image"], item["keypoints"])
-
-    with FitLog(log_path, header=header) as log:
-        for result in fit_stream(fittable(), engine):
-            exemplar = in_flight.pop(result.id)
-            log.append(result, {k: v for k, v in exemplar.items() if k != "image"})
-            progress.update()
-    progress.close()
-
+    missing = set(stream.order) - {r["id"] for path in all_log_paths(out_json) for r in read_fit_log(path)}
+    if missing:
+        print(
+            f"eft-jax fit: process {process_index} of {process_count} is done; {len(missing)} exemplars "
+            f"are still with other processes; the last one to finish writes {out_json}",
+            file=sys.stderr,
+        )
+        return {"path": None, "waiting": len(missing)}
     summary = finalize(
-        log_path,
+        all_log_paths(out_json),
         out_json,
-        order,
+        stream.order,
         body_kind=model.kind,
         body_model=model.source,
-        skipped=dropped,
-        dbname=inputs.describe(),
+        dbname=stream.description,
         meta={"regressor": regressor_source, "config": config.to_dict()},
     )
+    if spin_npz is not None:
+        write_spin_npz(out_json, spin_npz)
     elapsed = time.perf_counter() - start
-    print(f"eft-jax fit: wrote {out_json} ({elapsed:.1f} s); per-exemplar log in {log_path}", file=sys.stderr)
+    print(f"eft-jax fit: wrote {out_json} ({elapsed:.1f} s); per-exemplar logs {out_json.name}.log*.jsonl", file=sys.stderr)
     return summary
+
+
+def _fit_share(stream, todo, engine, log_path, header, crop_size, share_size, process_index, process_count):
+    progress = Progress(total=share_size, already_done=share_size - len(todo))
+    who = f" (process {process_index} of {process_count})" if process_count > 1 else ""
+    print(
+        f"eft-jax fit: {len(stream.order)} exemplars from {stream.description}{who}; {len(todo)} to fit"
+        f"; {engine.batch_size} slots, lowering {engine.lowering}, on {jax.default_backend()}",
+        file=sys.stderr,
+    )
+    in_flight: dict[str, Exemplar] = {}
+    with FitLog(log_path, header=header) as log:
+
+        def fittable() -> Iterator[Exemplar]:
+            for item in stream.exemplars(todo, crop_size):
+                if is_skip(item):
+                    log.append_skip(item)
+                    progress.update()
+                    continue
+                in_flight[str(item.id)] = item
+                yield item
+
+        for result in fit_stream(fittable(), engine):
+            exemplar = in_flight.pop(str(result.id))
+            log.append(result, exemplar.log_fields())
+            progress.update()
+    progress.close()

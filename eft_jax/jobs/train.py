@@ -29,7 +29,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from eft_jax import body, nets
-from eft_jax.datasets.crops import normalize_image
+from eft_jax.geometry.crops import normalize_image
 from eft_jax.datasets.synthetic_tfds import builder_for
 from eft_jax.progress import format_duration
 from eft_jax.train.batches import TrainBatches, read_samples
