@@ -193,3 +193,13 @@ def test_second_run_on_one_output_stops_naming_the_first(tmp_path, capsys, coco_
     error = capsys.readouterr().err
     assert "another run is writing this output" in error and f'"pid": {os.getpid()}' in error
     assert not log_path_for(out).exists()
+
+
+def test_logs_of_another_job_on_the_same_output_are_refused(tmp_path, capsys, coco_folder, checkpoint):
+    images, keypoints = coco_folder
+    out = tmp_path / "fits.json"
+    other = log_path_for(out, 1, 2)
+    other.write_text(json.dumps({"eftjax_fit_log": 1, "header": {"input": "something else"}}) + "\n")
+    argv = ["fit", "--images", str(images), "--keypoints", str(keypoints), "--out", str(out), "--checkpoint", checkpoint]
+    assert cli.main(argv + FAST + ["--process-index", "0", "--process-count", "2", "--compilation-cache", ""]) == 2
+    assert "fits.json.log-1of2.jsonl: written by a different run" in capsys.readouterr().err

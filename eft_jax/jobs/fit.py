@@ -40,7 +40,14 @@ from eft_jax.datasets.registry import DatasetSource, open_coco_files, open_datas
 from eft_jax.fitting import EftEngine, Exemplar, fit_stream
 from eft_jax.formats.exemplar import is_skip
 from eft_jax.formats.exemplar_npz import iter_exemplars_npz, read_exemplars_npz
-from eft_jax.formats.fit_log import FitLog, finalize, read_fit_log
+from eft_jax.formats.fit_log import (
+    FitLog,
+    FitLogError,
+    finalize,
+    read_fit_log,
+    read_fit_log_header,
+    to_jsonable,
+)
 from eft_jax.formats.run_lock import RunLock
 from eft_jax.formats.spin_npz import write_spin_npz
 from eft_jax.progress import Progress
@@ -192,7 +199,9 @@ def run_fit(
     start = time.perf_counter()
     out_json = Path(out_json)
     if process_index is None or process_count is None:
-        process_index, process_count = process_share()
+        default_index, default_count = process_share()
+        process_index = default_index if process_index is None else process_index
+        process_count = default_count if process_count is None else process_count
     if not 0 <= process_index < process_count:
         raise FitInputError(f"process index {process_index} is not in 0..{process_count - 1}")
     stream = read_inputs(inputs)  # every input file is checked before anything heavy happens
@@ -210,6 +219,7 @@ def run_fit(
             "body_model": model.source,
             "crop_size": crop_size,
         }
+        _check_other_logs(out_json, log_path, header)
         already = {r["id"] for path in all_log_paths(out_json) for r in read_fit_log(path)}
         mine = [i for n, i in enumerate(stream.order) if n % process_count == process_index]
         todo = set(mine) - already
@@ -239,6 +249,19 @@ def run_fit(
     elapsed = time.perf_counter() - start
     print(f"eft-jax fit: wrote {out_json} ({elapsed:.1f} s); per-exemplar logs {out_json.name}.log*.jsonl", file=sys.stderr)
     return summary
+
+
+def _check_other_logs(out_json: Path, own_log: Path, header: dict) -> None:
+    """The logs of other processes (or process counts) must come from the same job: their
+    results count as done here."""
+    expected = to_jsonable(header)
+    for path in all_log_paths(out_json):
+        theirs = read_fit_log_header(path)
+        if path != own_log and theirs is not None and theirs != expected:
+            raise FitLogError(
+                f"{path}: written by a different run (header {theirs} != {expected}); "
+                "use another --out or delete the old logs"
+            )
 
 
 def _fit_share(stream, todo, engine, log_path, header, crop_size, share_size, process_index, process_count):
