@@ -162,6 +162,24 @@ def test_fit_coco_root_writes_eft_json_and_spin_npz(tmp_path, checkpoint):
     np.testing.assert_allclose(again.keypoints, original.keypoints, atol=1e-4)
     np.testing.assert_allclose(again.center, original.center)
 
+    # the same people through TFDS (reader -> JPEG crops in array_record -> fit), compiled programs
+    # from the first run's cache
+    from eft_jax.datasets.people_tfds import builder_for, manual
+
+    builder = builder_for("coco", "val2017", "coco-all", crop_size=CROP, data_dir=tmp_path / "tfds")
+    builder.download_and_prepare(download_config=manual(tmp_path / "coco"))
+    out_tfds = tmp_path / "fits_tfds.json"
+    argv_tfds = ["fit", "--dataset", "tfds", "--root", str(builder.data_dir), "--out", str(out_tfds),
+                 "--spin-npz", str(tmp_path / "tfds_spin.npz"), "--checkpoint", checkpoint,
+                 "--compilation-cache", str(tmp_path / "jax_cache")]  # fmt: skip
+    assert cli.main(argv_tfds + FAST) == 0
+    via_tfds = read_eft_json(out_tfds)
+    assert [e["annotId"] for e in via_tfds["data"]] == [1, 2, 3] and not via_tfds["skipped"]
+    for direct, prepared in zip(fits["data"], via_tfds["data"]):
+        assert direct["imageName"] == prepared["imageName"] and direct["bbox_center"] == prepared["bbox_center"]
+        np.testing.assert_allclose(direct["gt_keypoint_2d"], prepared["gt_keypoint_2d"], atol=1e-4)
+    assert (tmp_path / "tfds_spin.npz").exists()
+
 
 @pytest.mark.parametrize(
     "argv, message",

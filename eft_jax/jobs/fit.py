@@ -1,7 +1,8 @@
 """`eft-jax fit`: EFT over a set of exemplars, written as EFT-format JSON (and SPIN's npz).
 
 Inputs (`FitInputs`, exactly one kind): a dataset by name under a root folder (`--dataset coco
---root DIR [--split ...] [--selection ...]`, see `eft_jax.datasets.registry`), a folder of images
+--root DIR [--split ...] [--selection ...]`, see `eft_jax.datasets.registry`; `--dataset tfds` reads
+crops prepared by `eft_jax.datasets.people_tfds`), a folder of images
 with a COCO-format keypoint file, or an `.npz` of crops with SPIN-49 keypoints
 (`eft_jax.formats.exemplar_npz`). Every input folder and annotation file is read and checked
 before the body model, the regressor or the compiler are touched.
@@ -103,12 +104,17 @@ class InputStream:
     description: str
     _source: DatasetSource | None = None
     _arrays: dict | None = None
+    _records: object = None  # a prepared TFDS data source
 
     def exemplars(self, wanted: set[str], crop_size: int) -> Iterator[Exemplar | dict]:
         """Exemplars and skip records of the ids in `wanted`, in input order (only those are
         cropped or decoded)."""
         if self._arrays is not None:
             return (item for item in iter_exemplars_npz(self._arrays) if _item_id(item) in wanted)
+        if self._records is not None:
+            from eft_jax.datasets.people_tfds import record_exemplar  # tfds only when used
+
+            return (record_exemplar(self._records[i]) for i, id_ in enumerate(self.order) if id_ in wanted)
         items = [item for item in self._source.items if _item_id(item) in wanted]
         return iter_exemplars(items, self._source.images_dir, res=crop_size)
 
@@ -122,6 +128,14 @@ def read_inputs(inputs: FitInputs) -> InputStream:
     if inputs.crops_npz is not None:
         arrays = read_exemplars_npz(inputs.crops_npz)
         return InputStream([str(i) for i in arrays["ids"]], str(inputs.crops_npz), _arrays=arrays)
+    if inputs.dataset == "tfds":
+        if inputs.split is not None or inputs.selection is not None:
+            raise FitInputError("a prepared TFDS dataset has no --split or --selection (they were chosen when preparing it)")
+        from eft_jax.datasets.people_tfds import open_prepared  # tfds only when used
+
+        records = open_prepared(inputs.root)
+        order = [record["id"].decode() for record in records]
+        return InputStream(order, f"tfds {inputs.root}", _records=records)
     if inputs.dataset is not None:
         source = open_dataset(inputs.dataset, inputs.root, inputs.split, inputs.selection)
     else:
