@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     fit = commands.add_parser("fit", help="EFT over crops + 2D keypoints, written as EFT JSON (resumable)")
-    fit.add_argument("--dataset", help="dataset by name (with --root): coco, mpii, lspet, openpose, spin-npz, 3dpw, h36m, mpi-inf-3dhp")
+    fit.add_argument("--dataset", help="dataset by name (with --root): coco, mpii, lspet, openpose, spin-npz, 3dpw, h36m, mpi-inf-3dhp, tfds (prepared crops)")
     fit.add_argument("--root", help="the dataset's folder (README, 'Datasets': which files go where)")
     fit.add_argument("--split", help="dataset split, e.g. train2014 (coco), or the .npz file (spin-npz)")
     fit.add_argument(

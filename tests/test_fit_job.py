@@ -162,6 +162,24 @@ def test_fit_coco_root_writes_eft_json_and_spin_npz(tmp_path, checkpoint):
     np.testing.assert_allclose(again.keypoints, original.keypoints, atol=1e-4)
     np.testing.assert_allclose(again.center, original.center)
 
+    # the same people through TFDS (reader -> JPEG crops in array_record -> fit), compiled programs
+    # from the first run's cache
+    from eft_jax.datasets.people_tfds import builder_for, manual
+
+    builder = builder_for("coco", "val2017", "coco-all", crop_size=CROP, data_dir=tmp_path / "tfds")
+    builder.download_and_prepare(download_config=manual(tmp_path / "coco"))
+    out_tfds = tmp_path / "fits_tfds.json"
+    argv_tfds = ["fit", "--dataset", "tfds", "--root", str(builder.data_dir), "--out", str(out_tfds),
+                 "--spin-npz", str(tmp_path / "tfds_spin.npz"), "--checkpoint", checkpoint,
+                 "--compilation-cache", str(tmp_path / "jax_cache")]  # fmt: skip
+    assert cli.main(argv_tfds + FAST) == 0
+    via_tfds = read_eft_json(out_tfds)
+    assert [e["annotId"] for e in via_tfds["data"]] == [1, 2, 3] and not via_tfds["skipped"]
+    for direct, prepared in zip(fits["data"], via_tfds["data"]):
+        assert direct["imageName"] == prepared["imageName"] and direct["bbox_center"] == prepared["bbox_center"]
+        np.testing.assert_allclose(direct["gt_keypoint_2d"], prepared["gt_keypoint_2d"], atol=1e-4)
+    assert (tmp_path / "tfds_spin.npz").exists()
+
 
 @pytest.mark.parametrize(
     "argv, message",
@@ -193,3 +211,13 @@ def test_second_run_on_one_output_stops_naming_the_first(tmp_path, capsys, coco_
     error = capsys.readouterr().err
     assert "another run is writing this output" in error and f'"pid": {os.getpid()}' in error
     assert not log_path_for(out).exists()
+
+
+def test_logs_of_another_job_on_the_same_output_are_refused(tmp_path, capsys, coco_folder, checkpoint):
+    images, keypoints = coco_folder
+    out = tmp_path / "fits.json"
+    other = log_path_for(out, 1, 2)
+    other.write_text(json.dumps({"eftjax_fit_log": 1, "header": {"input": "something else"}}) + "\n")
+    argv = ["fit", "--images", str(images), "--keypoints", str(keypoints), "--out", str(out), "--checkpoint", checkpoint]
+    assert cli.main(argv + FAST + ["--process-index", "0", "--process-count", "2", "--compilation-cache", ""]) == 2
+    assert "fits.json.log-1of2.jsonl: written by a different run" in capsys.readouterr().err

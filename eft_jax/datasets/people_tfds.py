@@ -6,6 +6,7 @@ as tensorflow-datasets builders: crops prepared once, read with random access.
     builder.download_and_prepare(download_config=manual("/data/coco"))   # nothing is downloaded
     source = builder.as_data_source("train")                              # numpy, no TensorFlow
     exemplar = record_exemplar(source[17])                                # an Exemplar
+    eft-jax fit --dataset tfds --root <data_dir>/annotated_people/<config>/1.0.0 ...
 
 The dataset's files are the builder's `manual_dir` (the same root `eft-jax fit --dataset` takes;
 README, "Datasets"). Each record is one person the reader kept, in input order
@@ -100,6 +101,20 @@ def record_exemplar(record: dict) -> Exemplar:
         int(record["annot_id"]),
         _text(record["image_name"]),
     )
+
+
+def open_prepared(path) -> "tfds.core.data_sources.ArrayRecordDataSource":
+    """The records of a prepared dataset folder (`<data_dir>/annotated_people/<config>/1.0.0`),
+    for `eft-jax fit --dataset tfds --root PATH`; DatasetError when it is not one."""
+    from eft_jax.datasets.people import DatasetError, require_dir
+
+    path = require_dir(path, "prepared TFDS dataset folder")
+    if not (path / "dataset_info.json").is_file():
+        raise DatasetError(f"{path}: no dataset_info.json (give the prepared version folder, e.g. .../1.0.0)")
+    try:
+        return tfds.builder_from_directory(str(path)).as_data_source("train")
+    except Exception as error:  # tfds raises several kinds for damaged folders
+        raise DatasetError(f"{path}: not a readable prepared dataset ({type(error).__name__}: {error})") from error
 
 
 class AnnotatedPeople(tfds.core.GeneratorBasedBuilder):

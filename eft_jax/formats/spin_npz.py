@@ -64,7 +64,7 @@ def write_spin_npz(eft_json: str | Path, out_npz: str | Path, image_prefix: str 
     arrays = spin_arrays(read_eft_json(eft_json), image_prefix)
     out_npz = Path(out_npz)
     out_npz.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out_npz.with_name(out_npz.name + ".tmp")
+    temporary = out_npz.with_name(f"{out_npz.name}.{os.getpid()}.tmp")
     with open(temporary, "wb") as handle:
         np.savez(handle, **arrays)
     os.replace(temporary, out_npz)

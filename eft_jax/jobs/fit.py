@@ -1,7 +1,8 @@
 """`eft-jax fit`: EFT over a set of exemplars, written as EFT-format JSON (and SPIN's npz).
 
 Inputs (`FitInputs`, exactly one kind): a dataset by name under a root folder (`--dataset coco
---root DIR [--split ...] [--selection ...]`, see `eft_jax.datasets.registry`), a folder of images
+--root DIR [--split ...] [--selection ...]`, see `eft_jax.datasets.registry`; `--dataset tfds` reads
+crops prepared by `eft_jax.datasets.people_tfds`), a folder of images
 with a COCO-format keypoint file, or an `.npz` of crops with SPIN-49 keypoints
 (`eft_jax.formats.exemplar_npz`). Every input folder and annotation file is read and checked
 before the body model, the regressor or the compiler are touched.
@@ -40,7 +41,14 @@ from eft_jax.datasets.registry import DatasetSource, open_coco_files, open_datas
 from eft_jax.fitting import EftEngine, Exemplar, fit_stream
 from eft_jax.formats.exemplar import is_skip
 from eft_jax.formats.exemplar_npz import iter_exemplars_npz, read_exemplars_npz
-from eft_jax.formats.fit_log import FitLog, finalize, read_fit_log
+from eft_jax.formats.fit_log import (
+    FitLog,
+    FitLogError,
+    finalize,
+    read_fit_log,
+    read_fit_log_header,
+    to_jsonable,
+)
 from eft_jax.formats.run_lock import RunLock
 from eft_jax.formats.spin_npz import write_spin_npz
 from eft_jax.progress import Progress
@@ -96,12 +104,17 @@ class InputStream:
     description: str
     _source: DatasetSource | None = None
     _arrays: dict | None = None
+    _records: object = None  # a prepared TFDS data source
 
     def exemplars(self, wanted: set[str], crop_size: int) -> Iterator[Exemplar | dict]:
         """Exemplars and skip records of the ids in `wanted`, in input order (only those are
         cropped or decoded)."""
         if self._arrays is not None:
             return (item for item in iter_exemplars_npz(self._arrays) if _item_id(item) in wanted)
+        if self._records is not None:
+            from eft_jax.datasets.people_tfds import record_exemplar  # tfds only when used
+
+            return (record_exemplar(self._records[i]) for i, id_ in enumerate(self.order) if id_ in wanted)
         items = [item for item in self._source.items if _item_id(item) in wanted]
         return iter_exemplars(items, self._source.images_dir, res=crop_size)
 
@@ -115,6 +128,14 @@ def read_inputs(inputs: FitInputs) -> InputStream:
     if inputs.crops_npz is not None:
         arrays = read_exemplars_npz(inputs.crops_npz)
         return InputStream([str(i) for i in arrays["ids"]], str(inputs.crops_npz), _arrays=arrays)
+    if inputs.dataset == "tfds":
+        if inputs.split is not None or inputs.selection is not None:
+            raise FitInputError("a prepared TFDS dataset has no --split or --selection (they were chosen when preparing it)")
+        from eft_jax.datasets.people_tfds import open_prepared  # tfds only when used
+
+        records = open_prepared(inputs.root)
+        order = [record["id"].decode() for record in records]
+        return InputStream(order, f"tfds {inputs.root}", _records=records)
     if inputs.dataset is not None:
         source = open_dataset(inputs.dataset, inputs.root, inputs.split, inputs.selection)
     else:
@@ -207,7 +228,9 @@ def run_fit(
     start = time.perf_counter()
     out_json = Path(out_json)
     if process_index is None or process_count is None:
-        process_index, process_count = process_share()
+        default_index, default_count = process_share()
+        process_index = default_index if process_index is None else process_index
+        process_count = default_count if process_count is None else process_count
     if not 0 <= process_index < process_count:
         raise FitInputError(f"process index {process_index} is not in 0..{process_count - 1}")
     stream = read_inputs(inputs)  # every input file is checked before anything heavy happens
@@ -225,6 +248,7 @@ def run_fit(
             "body_model": model.source,
             "crop_size": crop_size,
         }
+        _check_other_logs(out_json, log_path, header)
         already = {r["id"] for path in all_log_paths(out_json) for r in read_fit_log(path)}
         mine = [i for n, i in enumerate(stream.order) if n % process_count == process_index]
         todo = set(mine) - already
@@ -254,6 +278,19 @@ def run_fit(
     elapsed = time.perf_counter() - start
     print(f"eft-jax fit: wrote {out_json} ({elapsed:.1f} s); per-exemplar logs {out_json.name}.log*.jsonl", file=sys.stderr)
     return summary
+
+
+def _check_other_logs(out_json: Path, own_log: Path, header: dict) -> None:
+    """The logs of other processes (or process counts) must come from the same job: their
+    results count as done here."""
+    expected = to_jsonable(header)
+    for path in all_log_paths(out_json):
+        theirs = read_fit_log_header(path)
+        if path != own_log and theirs is not None and theirs != expected:
+            raise FitLogError(
+                f"{path}: written by a different run (header {theirs} != {expected}); "
+                "use another --out or delete the old logs"
+            )
 
 
 def _fit_share(stream, todo, engine, log_path, header, crop_size, share_size, process_index, process_count):
