@@ -74,7 +74,7 @@ def main():
     forward = jax.jit(batched(loss_fn))
     grad = jax.jit(batched(jax.grad(loss_fn)))
     adam = jax.jit(batched(lambda g, o, p: optax.apply_updates(p, engine.optimizer.update(g, o, p)[0])))
-    params, opt_state = slots.params, slots.opt_state
+    params, opt_state = jax.tree.map(jnp.copy, (slots.params, slots.opt_state))  # the step donates slots
     grads = jax.block_until_ready(grad((params, jnp.asarray(images), jnp.asarray(keypoints))))
     state = {"slots": slots}
 
@@ -124,7 +124,7 @@ def main():
         per.update({name: 1 for name in fns if name.startswith("torch")})
 
     times = time_interleaved(fns, args.seconds)
-    compiled = engine._step.lower(slots, engine.frozen).compile()
+    compiled = engine._step.lower(state["slots"], engine.frozen).compile()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     flops = float(cost.get("flops", 0.0)) / batch
