@@ -10,6 +10,9 @@ def get_config():
     config = ml_collections.ConfigDict()
     config.output_dir = "eft_jax_output/demo"
     config.checkpoint = None  # None: the bundled regressor; or an eft-jax regressor checkpoint folder
+    # None: the bundled open body model; or a SMPL model file (.pkl / .npz), needed by regressors
+    # that predict SMPL's parameters (converted SPIN / EFT checkpoints). A mismatch is refused.
+    config.body_model = None
     # Synthetic humans: seeds first_seed .. first_seed + num_exemplars - 1. The bundled regressor
     # was trained on seeds from 0 and validated on seeds from 10,000,000; these are neither.
     config.num_exemplars = 16

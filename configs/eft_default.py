@@ -49,4 +49,9 @@ def get_config():
     config.lowering = "auto"
     config.chunk_size = 4  # slots per vmapped chunk of the "chunked" lowering
     config.shard = True  # spread slots over all local devices (data parallel over exemplars)
+    # Compute the frozen layers before the first trainable group once per exemplar, when it is
+    # loaded into a slot, and iterate only the rest (exact: BatchNorm uses running statistics).
+    config.cache_prefix = True
+    # Pose only the vertices the SPIN-49 joints read (body.joints_model); False: the full mesh.
+    config.joints_only = True
     return config

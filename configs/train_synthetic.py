@@ -1,6 +1,6 @@
 """`eft-jax train`: the bundled regressor, an HMR trained on synthetic humans with SPIN's losses.
 
-A small backbone at a reduced input size, so that it trains on a 2-core CPU in about an hour and
+A small backbone at a reduced input size, so that it trains on a 2-core CPU (time: README.md) and
 EFT with it runs in seconds; every other choice follows SPIN (nkolot/SPIN utils/train_options.py,
 train/trainer.py), which trains a ResNet-50 at 224 px.
 """
@@ -15,8 +15,8 @@ def get_config():
 
     config.data = ml_collections.ConfigDict()
     # The tensorflow-datasets builder eft_jax.datasets.synthetic_tfds.SyntheticHumans (bodies of the
-    # bundled open model), prepared on first use: every sample is rendered once, ~10 min for 40k
-    # at 128 px on 2 cores. The image size is the regressor's input size.
+    # bundled open model), prepared on first use: every sample is rendered once (time: README.md).
+    # The image size is the regressor's input size.
     config.data.image_size = 128
     config.data.data_dir = None  # None: tfds's default (~/tensorflow_datasets)
     config.data.num_train = 40_000
@@ -28,7 +28,7 @@ def get_config():
     config.model.width_divisor = 4  # every width / 4 (head 256 wide)
 
     config.batch_size = 64  # SPIN --batch_size
-    config.total_steps = 10_000
+    config.total_steps = 8_000  # the bundled regressor's run (experiments/results/train_synthetic_log.jsonl)
     # SPIN fine-tunes from ImageNet weights with lr 5e-5; from scratch we start higher and decay.
     config.learning_rate = 1e-3
     config.warmup_steps = 500
@@ -43,6 +43,9 @@ def get_config():
     config.loss.camera_scale_weight = 1.0  # trainer.py: + exp(-10 s)^2
     config.loss.camera_scale_rate = 10.0
     config.loss.overall_scale = 60.0  # trainer.py: loss *= 60
+    # SPIN: True. False: the 2D / 3D keypoint terms do not train the betas (the betas term does);
+    # with True the network shrinks the bodies to hedge its pose errors (eft_jax/train/losses.py).
+    config.loss.keypoints_train_betas = False
 
     config.log_every = 50  # steps between lines of <workdir>/train_log.jsonl and the progress line
     config.checkpoint_every = 500  # steps between resumable checkpoints

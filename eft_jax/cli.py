@@ -11,12 +11,13 @@ import sys
 
 from eft_jax.body import BodyModelFileError, SmplFileError
 from eft_jax.config import ConfigError, default_config_path, load_config
-from eft_jax.datasets.coco_keypoints import CocoFormatError
+from eft_jax.datasets.people import DatasetError
 from eft_jax.formats.eft_json import EftJsonError
 from eft_jax.formats.exemplar_npz import ExemplarFileError
 from eft_jax.formats.fit_log import FitLogError
 from eft_jax.fitting.pose_prior import PosePriorFileError
 from eft_jax.formats.images import ImageReadError
+from eft_jax.formats.run_lock import RunLockedError
 from eft_jax.jobs.fit import FitInputError
 from eft_jax.jobs.render import RenderInputError
 from eft_jax.nets import RegressorCheckpointError, SpinImportError, TorchCheckpointError
@@ -31,7 +32,8 @@ USER_ERRORS = (
     TorchCheckpointError,
     SpinImportError,
     RegressorCheckpointError,
-    CocoFormatError,
+    DatasetError,
+    RunLockedError,
     EftJsonError,
     ExemplarFileError,
     FitLogError,
@@ -54,6 +56,8 @@ def _demo(args: argparse.Namespace) -> None:
         overrides.append(f"output_dir={args.out!r}")
     if args.checkpoint is not None:
         overrides.append(f"checkpoint={args.checkpoint!r}")
+    if args.body is not None:
+        overrides.append(f"body_model={args.body!r}")
     run_demo(
         load_config(args.config or default_config_path("demo"), overrides),
         images_dir=Path(args.images) if args.images else None,
@@ -65,12 +69,33 @@ def _fit_inputs(args: argparse.Namespace):
     """The --images/--keypoints or --crops of a fitting job (fit, smplify)."""
     from pathlib import Path
 
-    from eft_jax.jobs.fitting_io import FitInputs
+    from eft_jax.jobs.fit import FitInputs
 
     return FitInputs(
         images_dir=Path(args.images) if args.images else None,
         keypoints_json=Path(args.keypoints) if args.keypoints else None,
         crops_npz=Path(args.crops) if args.crops else None,
+        dataset=args.dataset,
+        root=Path(args.root) if args.root else None,
+        split=args.split,
+        selection=args.selection,
+    )
+
+
+def _run_options(args: argparse.Namespace) -> dict:
+    """run_fit's keyword arguments from the shared fitting options."""
+    from pathlib import Path
+
+    from eft_jax.jobs.fit import default_cache_dir
+
+    return dict(
+        checkpoint=args.checkpoint,
+        body_model_path=args.body,
+        crop_size=args.crop_size,
+        spin_npz=Path(args.spin_npz) if args.spin_npz else None,
+        process_index=args.process_index,
+        process_count=args.process_count,
+        compilation_cache_dir=default_cache_dir() if args.compilation_cache is None else args.compilation_cache,
     )
 
 
@@ -86,14 +111,7 @@ def _fit(args: argparse.Namespace) -> None:
     if args.max_iters is not None:
         overrides.append(f"max_iters={args.max_iters}")
     config = load_config(args.config or default_config_path("eft_default"), overrides)
-    run_fit(
-        inputs,
-        Path(args.out),
-        config,
-        checkpoint=args.checkpoint,
-        body_model_path=args.body,
-        crop_size=args.crop_size,
-    )
+    run_fit(inputs, Path(args.out), config, **_run_options(args))
 
 
 def _smplify(args: argparse.Namespace) -> None:
@@ -107,9 +125,7 @@ def _smplify(args: argparse.Namespace) -> None:
         if flag is not None:
             overrides.append(f"{key}={flag!r}")
     config = load_config(args.config or default_config_path("smplify"), overrides)
-    run_smplify(
-        inputs, Path(args.out), config, checkpoint=args.checkpoint, body_model_path=args.body, crop_size=args.crop_size
-    )
+    run_smplify(inputs, Path(args.out), config, **_run_options(args))
 
 
 def _render(args: argparse.Namespace) -> None:
@@ -138,6 +154,30 @@ def _convert_spin(args: argparse.Namespace) -> None:
     print(report.summary())
 
 
+def _add_fitting_arguments(parser: argparse.ArgumentParser) -> None:
+    """Inputs, output and run options shared by the fitting jobs (fit, smplify)."""
+    parser.add_argument("--dataset", help="dataset by name (with --root): coco, mpii, lspet, openpose, spin-npz, 3dpw, h36m, mpi-inf-3dhp, tfds (prepared crops)")
+    parser.add_argument("--root", help="the dataset's folder (README, 'Datasets': which files go where)")
+    parser.add_argument("--split", help="dataset split, e.g. train2014 (coco), or the .npz file (spin-npz)")
+    parser.add_argument(
+        "--selection", help="which people: coco-all (>= 6 of 12 limb keypoints, default) or coco-part (all 12)"
+    )
+    parser.add_argument("--images", help="folder of images (with --keypoints)")
+    parser.add_argument("--keypoints", help="COCO-format keypoint annotations (with --images)")
+    parser.add_argument("--crops", help=".npz of crops and SPIN-49 keypoints (instead of --images/--keypoints)")
+    parser.add_argument("--out", required=True, help="EFT JSON to write; its .log.jsonl beside it makes reruns resume")
+    parser.add_argument("--body", help="SMPL model file (.pkl/.npz); default: the bundled open model")
+    parser.add_argument("--batch-size", type=int, help="exemplars fitted at once (config field batch_size)")
+    parser.add_argument("--crop-size", type=int, help="crop side in pixels; default: the regressor's input size")
+    parser.add_argument("--spin-npz", help="also write SPIN's training .npz of the fits here")
+    parser.add_argument("--process-index", type=int, help="this process's share (default: $EFT_JAX_PROCESS_INDEX or jax)")
+    parser.add_argument("--process-count", type=int, help="processes sharing the run (default: $EFT_JAX_PROCESS_COUNT or jax)")
+    parser.add_argument(
+        "--compilation-cache",
+        help="JAX compilation cache folder ('' = off; default $EFT_JAX_COMPILATION_CACHE or ~/.cache/eft-jax)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eft-jax", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -148,23 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--images", help="folder of your images (with --keypoints); default: synthetic humans")
     demo.add_argument("--keypoints", help="COCO-format keypoint annotations of those images")
     demo.add_argument("--checkpoint", help="regressor checkpoint folder; default: the bundled regressor")
+    demo.add_argument(
+        "--body", help="SMPL model file (.pkl/.npz) for regressors that predict SMPL; default: the bundled open body"
+    )
     demo.add_argument("--config", help="config file (default: configs/demo.py)")
     demo.add_argument("--out", help="output folder (config field output_dir)")
     demo.add_argument("overrides", nargs="*", help="config overrides key=value")
     demo.set_defaults(run=_demo)
 
     fit = commands.add_parser("fit", help="EFT over crops + 2D keypoints, written as EFT JSON (resumable)")
-    fit.add_argument("--images", help="folder of images (with --keypoints)")
-    fit.add_argument("--keypoints", help="COCO-format keypoint annotations (with --images)")
-    fit.add_argument("--crops", help=".npz of crops and SPIN-49 keypoints (instead of --images/--keypoints)")
-    fit.add_argument("--out", required=True, help="EFT JSON to write; its .log.jsonl beside it makes reruns resume")
+    _add_fitting_arguments(fit)
     fit.add_argument(
         "--checkpoint", help="regressor checkpoint folder (eft-jax convert-spin / train); default: the bundled one"
     )
-    fit.add_argument("--body", help="SMPL model file (.pkl/.npz); default: the bundled open model")
-    fit.add_argument("--batch-size", type=int, help="exemplars fitted at once (config field batch_size)")
     fit.add_argument("--max-iters", type=int, help="EFT iterations per exemplar at most (config max_iters)")
-    fit.add_argument("--crop-size", type=int, help="crop side in pixels; default: the regressor's input size")
     fit.add_argument("--config", help="config file (default: configs/eft_default.py)")
     fit.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. loss.keypoint_weight=5")
     fit.set_defaults(run=_fit)
@@ -172,16 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     smplify = commands.add_parser(
         "smplify", help="SMPLify (SPIN's port) over crops + 2D keypoints, written as EFT JSON (resumable)"
     )
-    smplify.add_argument("--images", help="folder of images (with --keypoints)")
-    smplify.add_argument("--keypoints", help="COCO-format keypoint annotations (with --images)")
-    smplify.add_argument("--crops", help=".npz of crops and SPIN-49 keypoints (instead of --images/--keypoints)")
-    smplify.add_argument("--out", required=True, help="EFT JSON to write; its .log.jsonl beside it makes reruns resume")
+    _add_fitting_arguments(smplify)
     smplify.add_argument("--init", choices=("regressor", "mean"), help="start from the regressor (default) or the mean pose")
     smplify.add_argument("--checkpoint", help="regressor checkpoint folder for init=regressor; default: the bundled one")
     smplify.add_argument("--pose-prior", help="SMPLify's gmm_08.pkl; default: the bundled GMM (config pose_prior)")
-    smplify.add_argument("--body", help="SMPL model file (.pkl/.npz); default: the bundled open model")
-    smplify.add_argument("--batch-size", type=int, help="exemplars fitted at once (config field batch_size)")
-    smplify.add_argument("--crop-size", type=int, help="crop side in pixels; default: the regressor's input size")
     smplify.add_argument("--config", help="config file (default: configs/smplify.py)")
     smplify.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. body_iters=50")
     smplify.set_defaults(run=_smplify)

@@ -1,6 +1,9 @@
 """Job configurations: `configs/<job>.py` files exposing `get_config()`, plus dotted overrides.
 
-    config = load_config("configs/demo.py", ["output_dir=/tmp/out", "betas_scale=2.0"])
+    config = load_config(default_config_path("demo"), ["output_dir=/tmp/out", "num_exemplars=4"])
+
+The default configs live in the repository's top-level `configs/` folder; an installed eft-jax
+(wheel or `pip install .`) carries the same files as the package `eft_jax.configs`.
 
 Overrides are `key.sub=value`; the value is parsed as a Python literal when it is one (numbers,
 booleans, None, lists, tuples, quoted strings), otherwise kept as a string. An override of a key
@@ -19,18 +22,23 @@ class ConfigError(ValueError):
     """A config file or override that cannot be applied."""
 
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+# Where the default configs are: inside the installed package (pyproject.toml maps configs/ to
+# eft_jax.configs), or the top-level configs/ of a source checkout (editable install, PYTHONPATH).
+CONFIG_DIRS = (
+    Path(__file__).resolve().parent / "configs",
+    Path(__file__).resolve().parent.parent / "configs",
+)
 
 
 def default_config_path(job: str) -> Path:
-    """`configs/<job>.py` of this source tree."""
-    path = CONFIG_DIR / f"{job}.py"
-    if not path.exists():
-        raise FileNotFoundError(
-            f"default config {path} not found: install eft-jax from a source checkout "
-            "(`pip install -e .`) or pass --config PATH"
-        )
-    return path
+    """The default config file of `job` (`configs/<job>.py`), installed or in a source checkout."""
+    for directory in CONFIG_DIRS:
+        path = directory / f"{job}.py"
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"default config {job}.py not found in {' or '.join(map(str, CONFIG_DIRS))}; pass --config PATH"
+    )
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ml_collections.ConfigDict:

@@ -18,6 +18,21 @@ regressor is untrained (random weights); speed does not depend on the weights.
 - memory per slot: XLA's compiled memory analysis of the step (arguments + temporaries) / B.
 - GFLOP/s: XLA's flop count of one exemplar's forward+backward (cost analysis of the sequential
   step) x exemplar-iterations per second.
+
+Against the original PyTorch loop (torch needed; writes bench_eft_torch.md):
+
+    python experiments/bench_eft.py --against-torch [--batches 4 8] [--strategies vmap+im2col]
+        [--rounds 3] [--trainable all] [--torch-threads 2]
+
+EFT's step in PyTorch (experiments/torch_eft.py: batch 1, forward, loss, backward, Adam, as
+EFT's loop runs it) and eft-jax's engine, with the same weights, body model and inputs, take
+turns round after round, so load from other processes falls on both alike; each cell is the
+median seconds per exemplar-iteration over the rounds, and the ratio is torch time / eft-jax
+time (> 1: eft-jax is faster). Both use the same cores: torch.set_num_threads(the cores this
+process may use), and XLA uses those cores. On a machine shared with other jobs, OpenMP's
+barriers (torch) suffer far more from oversubscription than XLA's thread pool; there, pin the
+run to one core (`taskset -c 0 python experiments/bench_eft.py --against-torch`), a per-core
+comparison that load from other processes cannot skew.
 """
 
 from __future__ import annotations
@@ -35,6 +50,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "experiments"))
 
 from eft_jax import body, fitting  # noqa: E402
 from eft_jax.config import load_config  # noqa: E402
@@ -60,7 +76,20 @@ def parse_args():
     parser.add_argument("--stream-exemplars", type=int, default=16)
     parser.add_argument("--stream-lowering", default=None)
     parser.add_argument("--out", default=str(REPO / "experiments" / "results"))
-    return parser.parse_args()
+    parser.add_argument("--against-torch", action="store_true",
+                        help="time eft-jax's engine against EFT's PyTorch loop, side by side")
+    parser.add_argument("--trainable", default="all", help="trainable preset (configs/eft_default.py)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="default: the cores this process may use (XLA uses them all; pin both with taskset)")
+    parser.add_argument("--torch-iters", type=int, default=5, help="torch EFT iterations per round")
+    parser.add_argument("--tag", default="", help="suffix of the output file names")
+    args = parser.parse_args()
+    if args.against_torch and "--batches" not in sys.argv:
+        args.batches = [4, 8]
+    if args.against_torch and "--strategies" not in sys.argv:
+        args.strategies = ["vmap+im2col"]
+    return args
 
 
 def block(tree):
@@ -106,8 +135,109 @@ def step_memory(engine, slots):
     return analysis.argument_size_in_bytes + analysis.temp_size_in_bytes
 
 
+def against_torch(args):
+    """Side by side: EFT's PyTorch loop vs eft-jax's engine, interleaved rounds."""
+    import os
+    import statistics
+
+    import torch
+    from torch_eft import TorchEft
+
+    threads = args.torch_threads or len(os.sched_getaffinity(0))
+    torch.set_num_threads(threads)
+    size = args.image_size
+    regressor = Regressor(RegressorArch.reduced(args.depth, args.width_divisor))
+    variables = regressor.init(jax.random.key(0), size)
+    model = body.load()
+    config = load_config(REPO / "configs" / "eft_default.py",
+                         [f"max_iters={10**6}", "stop_threshold=0.0", f"trainable={args.trainable}"])
+    settings = fitting.LossSettings.from_config(config.loss)
+    exemplars = make_exemplars(max(args.batches), size, lambda image: np.zeros((49, 2)), converged_every=10**9)
+    loop = TorchEft.from_jax(regressor, variables, model, settings, trainable=args.trainable)
+    seq = fitting.SequentialEft(regressor, variables, model, config, image_size=size)
+    first = exemplars[0]
+    (jax_loss, _), _ = seq._loss_and_grad(seq.base, seq.frozen, jnp.asarray(first.image), jnp.asarray(first.keypoints))
+    torch_loss = loop.first_loss(first.image, first.keypoints)
+    parity = abs(float(jax_loss) - torch_loss) / abs(torch_loss)
+    print(f"first-pass loss: eft-jax {float(jax_loss):.6f}, torch {torch_loss:.6f} (relative difference {parity:.1e})")
+
+    engines = {}
+    for strategy in args.strategies:
+        for batch in args.batches:
+            engine = fitting.EftEngine(regressor, variables, model, config, image_size=size, batch_size=batch,
+                                       lowering=strategy)
+            slots = engine.empty_slots()
+            chosen = exemplars[:batch]
+            slots = engine.load(slots, list(range(batch)), np.stack([e.image for e in chosen]),
+                                np.stack([e.keypoints for e in chosen]))
+            slots = block(engine.step(slots))  # compile + first pass
+            engines[(strategy, batch)] = [engine, slots]
+            print(f"compiled {strategy} B={batch}", flush=True)
+
+    def torch_round():
+        optimizer = loop.start()
+        image, target = loop.inputs(first.image, first.keypoints)
+        loop.step(image, target, optimizer)  # the reload and first pass are not timed
+        start = time.perf_counter()
+        for _ in range(args.torch_iters):
+            _, keypoint = loop.step(image, target, optimizer)
+            keypoint.item()
+        return (time.perf_counter() - start) / args.torch_iters
+
+    def jax_round(key):
+        engine, slots = engines[key]
+        start = time.perf_counter()
+        for _ in range(args.timed_steps):
+            slots = engine.step(slots)
+        engine.done_flags(slots)
+        engines[key][1] = slots
+        return (time.perf_counter() - start) / args.timed_steps / key[1]
+
+    torch_round()
+    times = {"torch": [], **{key: [] for key in engines}}
+    for r in range(args.rounds):
+        times["torch"].append(torch_round())
+        for key in engines:
+            times[key].append(jax_round(key))
+        print(f"round {r}: torch {times['torch'][-1]:.3f} s/it; "
+              + ", ".join(f"{k[0]} B={k[1]} {times[k][-1]:.3f}" for k in engines), flush=True)
+
+    torch_median = statistics.median(times["torch"])
+    rows = [dict(impl=f"PyTorch EFT loop (torch {torch.__version__}, {threads} threads)", lowering="-", batch=1,
+                 s_per_it=torch_median, range=(min(times["torch"]), max(times["torch"])), ratio=1.0, ratios=None)]
+    for key in engines:
+        per_round = [t / j for t, j in zip(times["torch"], times[key])]
+        rows.append(dict(impl="eft-jax engine", lowering=key[0], batch=key[1], s_per_it=statistics.median(times[key]),
+                         range=(min(times[key]), max(times[key])), ratio=torch_median / statistics.median(times[key]),
+                         ratios=(min(per_round), max(per_round))))
+    command = "python experiments/bench_eft.py " + " ".join(sys.argv[1:])
+    header = (
+        f"EFT step, eft-jax vs EFT's PyTorch loop, side by side on {jax.default_backend()} ({os.cpu_count()} cores, "
+        f"{platform.processor() or platform.machine()}); jax {jax.__version__}, torch {torch.__version__}; "
+        f"ResNet-{args.depth} (width / {args.width_divisor}) @ {size} px, trainable: {args.trainable}; "
+        f"{args.rounds} interleaved rounds (torch {args.torch_iters} iterations, eft-jax {args.timed_steps} steps each). "
+        f"First-pass loss eft-jax vs torch: relative difference {parity:.1e}.\n\n`{command}`"
+    )
+    lines = [header, "", "| impl | lowering | B | s / exemplar-iteration (median, range) | vs PyTorch (median; per-round range) |",
+             "|---|---|---:|---:|---:|"]
+    for row in rows:
+        ratios = "" if row["ratios"] is None else f" ({row['ratios'][0]:.2f}-{row['ratios'][1]:.2f})"
+        lines.append(f"| {row['impl']} | {row['lowering']} | {row['batch']} | {row['s_per_it']:.3f} "
+                     f"({row['range'][0]:.3f}-{row['range'][1]:.3f}) | {row['ratio']:.2f}x{ratios} |")
+    table = "\n".join(lines) + "\n"
+    print(table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"bench_eft_torch{args.tag}"
+    (out / f"{name}.md").write_text(table)
+    (out / f"{name}.json").write_text(json.dumps({"args": vars(args), "command": command, "parity": parity,
+                                                  "times": {str(k): v for k, v in times.items()}, "rows": rows}, indent=2))
+
+
 def main():
     args = parse_args()
+    if args.against_torch:
+        return against_torch(args)
     backend = jax.default_backend()
     size = args.image_size
     arch = RegressorArch.reduced(args.depth, args.width_divisor)

@@ -15,7 +15,7 @@ torso-based translation guess (computed once by eft-jax).
   losses summed, `torch.optim.Adam(lr=1e-2)`, a new optimiser per stage, the MaxMixturePrior of
   SMPLify-X with the same GMM arrays. torch is imported only here.
 - eft-jax: `eft_jax.fitting.smplify.Smplify` (jit + vmap, both stages in one compiled loop), on the
-  keypoint-only model (default) and on the full mesh (`keypoint_only=False`, as SPIN poses it).
+  joints-only model (default) and on the full mesh (`joints_only=False`, as SPIN poses it).
 
 Times: medians over `--repeats` rounds in which the three implementations run in turn (JAX after
 a warm-up run, so compilation is excluded); wall-clock and process CPU time (all threads), since
@@ -237,16 +237,16 @@ def main():
     rows, checks = [], []
     for batch in args.batches:
         config.batch_size = batch
-        keypoint_only = jsmplify.Smplify(model, config)
-        full_mesh = jsmplify.Smplify(model, config, prior=keypoint_only.prior, keypoint_only=False)
+        joints_only = jsmplify.Smplify(model, config)
+        full_mesh = jsmplify.Smplify(model, config, prior=joints_only.prior, joints_only=False)
         keypoints = make_inputs(model, batch)
-        init = keypoint_only.init_from_mean(keypoints)
-        reference = TorchSmplify(model, keypoint_only.prior, keypoint_only.settings, keypoint_only.slot_mask,
+        init = joints_only.init_from_mean(keypoints)
+        reference = TorchSmplify(model, joints_only.prior, joints_only.settings, joints_only.slot_mask,
                                  np.asarray(model.spin49_available, np.float32))  # fmt: skip
 
         # Sanity: the loss at the first iterate, stage 1 and stage 2, in both implementations.
         torch_camera, torch_body = reference.first_losses(init, keypoints)
-        jax_camera, jax_body = first_losses_jax(keypoint_only, init, keypoints)
+        jax_camera, jax_body = first_losses_jax(joints_only, init, keypoints)
         camera_gap = float(np.max(np.abs(torch_camera - jax_camera) / np.abs(torch_camera)))
         body_gap = float(np.max(np.abs(torch_body - jax_body) / np.abs(torch_body)))
         assert camera_gap < 1e-4 and body_gap < 1e-4, (camera_gap, body_gap)
@@ -265,14 +265,14 @@ def main():
 
         times = interleaved_times(
             {
-                "eft-jax (keypoint-only model)": run_jax(keypoint_only, "keypoint"),
+                "eft-jax (joints-only model)": run_jax(joints_only, "keypoint"),
                 "eft-jax (full mesh)": run_jax(full_mesh, "full"),
                 "torch, SPIN's port (full mesh)": run_torch,
             },
             args.repeats,
         )
         errors = {
-            "eft-jax (keypoint-only model)": float(np.mean(outcome["keypoint"].error_px_after)),
+            "eft-jax (joints-only model)": float(np.mean(outcome["keypoint"].error_px_after)),
             "eft-jax (full mesh)": float(np.mean(outcome["full"].error_px_after)),
             "torch, SPIN's port (full mesh)": float(np.mean(torch_error["px"])),
         }

@@ -7,6 +7,7 @@ import pytest
 from eft_jax import cli
 from eft_jax.body import named_poses
 from eft_jax.config import ConfigError, default_config_path, load_config
+from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.obj_file import read_obj, write_obj
 
 
@@ -51,7 +52,9 @@ def test_named_poses_mean_what_their_names_say():
 def test_a_bad_body_file_is_reported_clearly(tmp_path, capsys):
     bad = tmp_path / "SMPL_NEUTRAL.pkl"
     bad.write_bytes(b"not a pickle")
-    assert cli.main(["fit", "--crops", str(tmp_path / "c.npz"), "--out", str(tmp_path / "o.json"), "--body", str(bad)]) == 2
+    crops = write_exemplars_npz(tmp_path / "c.npz", np.zeros((1, 8, 8, 3), np.uint8), np.zeros((1, 49, 3), np.float32))
+    argv = ["fit", "--crops", str(crops), "--out", str(tmp_path / "o.json"), "--body", str(bad), "--compilation-cache", ""]
+    assert cli.main(argv) == 2
     assert str(bad) in capsys.readouterr().err
 
 

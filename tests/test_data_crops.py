@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from eft_jax.datasets import crops
+from eft_jax.geometry import crops
 
 
 def test_crop_transform_matches_spin_get_transform_without_rounding():

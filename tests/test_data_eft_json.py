@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eft_jax.datasets import crops
+from eft_jax.geometry import crops
 from eft_jax.formats.eft_json import (
     EftJsonError,
     read_eft_json,
@@ -12,7 +12,7 @@ from eft_jax.formats.eft_json import (
     stack_eft_data,
     write_eft_json,
 )
-from eft_jax.formats.exemplar_npz import skip_record
+from eft_jax.formats.exemplar import skip_record
 
 REFERENCE = Path(__file__).parent / "fixtures" / "data_eft_reference.json"
 
@@ -162,7 +162,7 @@ def test_bad_fits_become_skips_and_no_nan_is_written(tmp_path):
     assert "loss_2d_after" in reasons["inf"]
     assert "'annotId' must be an integer" in reasons["annot"]
     assert reasons["img"] == "image unreadable: x.jpg" and "crowd" in reasons["99"]
-    assert not (tmp_path / "fits.json.tmp").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fits.json"]  # no temporary file left
 
 
 def test_reader_round_trip_released_file_and_errors(tmp_path):

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from eft_jax.formats.exemplar_npz import skip_record
+from eft_jax.formats.exemplar import skip_record
 from eft_jax.formats.fit_log import (
     FitLog,
     FitLogError,

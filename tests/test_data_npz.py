@@ -1,11 +1,10 @@
 import numpy as np
 import pytest
 
-from eft_jax.datasets import crops
+from eft_jax.geometry import crops
+from eft_jax.formats.exemplar import exemplar_problem, is_skip
 from eft_jax.formats.exemplar_npz import (
     ExemplarFileError,
-    exemplar_problem,
-    is_skip,
     iter_exemplars_npz,
     read_exemplars_npz,
     write_exemplars_npz,
@@ -22,14 +21,14 @@ def _keypoints(n):
 def test_uint8_round_trip_and_normalisation(tmp_path):
     images = np.random.default_rng(1).integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
     keypoints = _keypoints(3)
-    keypoints[1, 30] = [np.nan, np.nan, 1]  # NaN on a joint with confidence: skipped, with reason
+    keypoints[1, 30] = [np.nan, np.nan, 1]  # NaN on a joint with confidence: the engine's check
     keypoints[2, :, 2] = 0  # no keypoint at all
     path = write_exemplars_npz(
         tmp_path / "crops.data",  # any suffix: written as named
         images,
         keypoints,
         ids=["a", "b", "c"],
-        center=[[100, 50], [10, 10], [0, 0]],
+        center=[[100, 50], [10, 10], [np.nan, 0]],  # no usable box: skipped by the reader
         scale=[1.0, 2.0, 0.5],
         image_names=["x.jpg", "y.jpg", "z.jpg"],
         annot_ids=[5, 6, 7],
@@ -39,20 +38,16 @@ def test_uint8_round_trip_and_normalisation(tmp_path):
     np.testing.assert_array_equal(arrays["images"], images)
     assert arrays["ids"].tolist() == ["a", "b", "c"]
     items = list(iter_exemplars_npz(path))
-    assert [item["id"] for item in items] == ["a", "b", "c"]
+    assert [item.id for item in items[:2]] == ["a", "b"]
     first = items[0]
-    np.testing.assert_allclose(first["image"], crops.normalize_image(images[0]), atol=1e-6)
-    assert (
-        first["image"].dtype == np.float32
-        and first["annotId"] == 5
-        and first["imageName"] == "x.jpg"
-    )
-    np.testing.assert_allclose(first["center"], [100, 50])
-    assert first["scale"] == 1.0
-    assert (
-        is_skip(items[1]) and "NaN" in items[1]["skip_reason"] and "30" in items[1]["skip_reason"]
-    )
-    assert is_skip(items[2]) and "no keypoint" in items[2]["skip_reason"]
+    np.testing.assert_allclose(first.image, crops.normalize_image(images[0]), atol=1e-6)
+    assert first.image.dtype == np.float32 and first.annot_id == 5 and first.image_name == "x.jpg"
+    np.testing.assert_allclose(first.center, [100, 50])
+    assert first.scale == 1.0
+    # the data checks run once, in the engine (`checked_inputs` calls exemplar_problem)
+    problem = exemplar_problem(items[1].image, items[1].keypoints)
+    assert "NaN" in problem and "30" in problem
+    assert is_skip(items[2]) and "invalid box" in items[2]["skip_reason"]
     assert items[2]["annotId"] == 7 and items[2]["imageName"] == "z.jpg"
 
 
@@ -60,13 +55,14 @@ def test_float_images_are_taken_as_normalised_and_defaults(tmp_path):
     images = np.random.default_rng(2).normal(size=(2, 8, 8, 3)).astype(np.float32)
     path = write_exemplars_npz(tmp_path / "f.npz", images, _keypoints(2))
     items = list(iter_exemplars_npz(path))
-    np.testing.assert_array_equal(items[1]["image"], images[1])
-    assert items[1]["id"] == "000001" and items[1]["annotId"] == 0 and items[1]["imageName"] == ""
+    np.testing.assert_array_equal(items[1].image, images[1])
+    assert items[1].id == "000001" and items[1].annot_id == 0 and items[1].image_name == ""
     # without a box the crop is its own image: a keypoint at crop pixel centre (0, 0) maps to
     # the normalised position of that pixel's centre
-    np.testing.assert_allclose(items[0]["center"], [3.5, 3.5])
-    assert items[0]["scale"] == pytest.approx(8 / 200)
-    n = crops.image_to_crop(np.array([[0.0, 0.0]]), items[0]["center"], items[0]["scale"])[0]
+    center, scale = items[0].box()
+    np.testing.assert_allclose(center, [3.5, 3.5])
+    assert scale == pytest.approx(8 / 200)
+    n = crops.image_to_crop(np.array([[0.0, 0.0]]), center, scale)[0]
     np.testing.assert_allclose(n, [2 * 0.5 / 8 - 1] * 2)
 
 

@@ -87,3 +87,20 @@ def test_demo_on_coco_images(tmp_path, capsys):
     assert "errors_3d" not in report and report["fitted"] == 2
     assert str(out) in capsys.readouterr().out
     assert cli.main(["demo", "--images", str(images), "--out", str(out)]) == 2
+
+
+def test_demo_refuses_a_smpl_regressor_with_the_open_body(tmp_path, capsys):
+    """A converted SPIN checkpoint predicts SMPL's parameters: fitting it with the bundled open
+    body would be wrong, so the demo (and fit) stop before any work and name the fix."""
+    from pathlib import Path
+
+    from eft_jax import nets
+
+    fixture = Path(__file__).parent / "fixtures" / "regressor_spin_r18_w16.pt"
+    converted = nets.convert_spin_checkpoint(fixture, tmp_path / "spin").out_dir
+    assert nets.predicted_body_kind(nets.read_config_record(converted)) == "smpl"
+    assert nets.predicted_body_kind(nets.bundled_regressor().record) == "open"
+    assert cli.main(["demo", "--out", str(tmp_path / "demo"), "--checkpoint", str(converted), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "predicts parameters of the smpl body model" in err and "--body" in err
+    assert not (tmp_path / "demo" / "fits.json").exists()

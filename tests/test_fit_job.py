@@ -123,3 +123,101 @@ def test_fit_usage_errors_are_reported(tmp_path, capsys):
     assert "--crops" in capsys.readouterr().err
     assert cli.main(["fit", "--crops", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "x.json")]) == 2
     assert "nope.npz" in capsys.readouterr().err
+
+
+# --- datasets by name, SPIN's npz out, bad input, the run lock -----------------------------------
+
+
+def test_fit_coco_root_writes_eft_json_and_spin_npz(tmp_path, checkpoint):
+    from dataset_builders import make_coco
+
+    from eft_jax.datasets.registry import open_dataset
+
+    make_coco(tmp_path / "coco", "val2017")
+    out, npz = tmp_path / "fits.json", tmp_path / "fits_spin.npz"
+    argv = [
+        "fit", "--dataset", "coco", "--root", str(tmp_path / "coco"), "--split", "val2017",
+        "--selection", "coco-all", "--out", str(out), "--spin-npz", str(npz), "--checkpoint", checkpoint,
+        "--compilation-cache", str(tmp_path / "jax_cache"),
+    ]  # fmt: skip
+    assert cli.main(argv + FAST) == 0
+    fits = read_eft_json(out)
+    assert [entry["annotId"] for entry in fits["data"]] == [1, 2, 3]  # 3: upper body only (COCO-All)
+    reasons = {s["annotId"]: s["skip_reason"] for s in fits["skipped"]}
+    assert sorted(reasons) == [4, 5, 6, 7, 8]
+    assert "crowd" in reasons[4] and "no such image" in reasons[5] and "cannot decode" in reasons[6]
+    assert "far outside" in reasons[7] and "no area" in reasons[8]
+    assert any((tmp_path / "jax_cache").iterdir())  # compiled programs kept for a restart
+
+    # SPIN's npz: one row per fit, keypoints as the EFT file's, readable by eft-jax's SPIN reader
+    with np.load(npz, allow_pickle=False) as data:
+        spin = dict(data)
+    assert spin["imgname"].tolist() == ["a.jpg", "a.jpg", "b.jpg"]
+    keypoints = np.concatenate([spin["openpose"], spin["part"]], 1)
+    np.testing.assert_allclose(keypoints, [entry["gt_keypoint_2d"] for entry in fits["data"]], atol=1e-6)
+    assert spin["has_smpl"].tolist() == [0.0, 0.0, 0.0]  # the bundled open model is not SMPL
+    original = open_dataset("coco", tmp_path / "coco", "val2017").items[0]
+    (tmp_path / "coco" / "val2017" / "train.npz").write_bytes(npz.read_bytes())
+    again = open_dataset("spin-npz", tmp_path / "coco" / "val2017", "train.npz").items[0]
+    np.testing.assert_allclose(again.keypoints, original.keypoints, atol=1e-4)
+    np.testing.assert_allclose(again.center, original.center)
+
+    # the same people through TFDS (reader -> JPEG crops in array_record -> fit), compiled programs
+    # from the first run's cache
+    from eft_jax.datasets.people_tfds import builder_for, manual
+
+    builder = builder_for("coco", "val2017", "coco-all", crop_size=CROP, data_dir=tmp_path / "tfds")
+    builder.download_and_prepare(download_config=manual(tmp_path / "coco"))
+    out_tfds = tmp_path / "fits_tfds.json"
+    argv_tfds = ["fit", "--dataset", "tfds", "--root", str(builder.data_dir), "--out", str(out_tfds),
+                 "--spin-npz", str(tmp_path / "tfds_spin.npz"), "--checkpoint", checkpoint,
+                 "--compilation-cache", str(tmp_path / "jax_cache")]  # fmt: skip
+    assert cli.main(argv_tfds + FAST) == 0
+    via_tfds = read_eft_json(out_tfds)
+    assert [e["annotId"] for e in via_tfds["data"]] == [1, 2, 3] and not via_tfds["skipped"]
+    for direct, prepared in zip(fits["data"], via_tfds["data"]):
+        assert direct["imageName"] == prepared["imageName"] and direct["bbox_center"] == prepared["bbox_center"]
+        np.testing.assert_allclose(direct["gt_keypoint_2d"], prepared["gt_keypoint_2d"], atol=1e-4)
+    assert (tmp_path / "tfds_spin.npz").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--dataset", "coco", "--root", "{tmp}/nowhere"], "COCO root folder does not exist"),
+        (["--images", "{tmp}/nowhere", "--keypoints", "{tmp}/k.json"], "images folder does not exist"),
+        (["--dataset", "coco"], "--dataset and --root go together"),
+        (["--dataset", "lspet", "--root", "{tmp}", "--selection", "coco-all"], "LSPet has one selection"),
+    ],
+)
+def test_bad_inputs_fail_before_fitting(tmp_path, capsys, argv, message):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    out = tmp_path / "x.json"
+    assert cli.main(["fit", *argv, "--out", str(out), "--compilation-cache", ""]) == 2
+    assert message in capsys.readouterr().err
+    assert not log_path_for(out).exists()
+
+
+def test_second_run_on_one_output_stops_naming_the_first(tmp_path, capsys, coco_folder):
+    import os
+
+    from eft_jax.formats.run_lock import RunLock
+
+    images, keypoints = coco_folder
+    out = tmp_path / "fits.json"
+    with RunLock(log_path_for(out)):  # a run in progress
+        argv = ["fit", "--images", str(images), "--keypoints", str(keypoints), "--out", str(out)]
+        assert cli.main(argv + ["--compilation-cache", ""]) == 2
+    error = capsys.readouterr().err
+    assert "another run is writing this output" in error and f'"pid": {os.getpid()}' in error
+    assert not log_path_for(out).exists()
+
+
+def test_logs_of_another_job_on_the_same_output_are_refused(tmp_path, capsys, coco_folder, checkpoint):
+    images, keypoints = coco_folder
+    out = tmp_path / "fits.json"
+    other = log_path_for(out, 1, 2)
+    other.write_text(json.dumps({"eftjax_fit_log": 1, "header": {"input": "something else"}}) + "\n")
+    argv = ["fit", "--images", str(images), "--keypoints", str(keypoints), "--out", str(out), "--checkpoint", checkpoint]
+    assert cli.main(argv + FAST + ["--process-index", "0", "--process-count", "2", "--compilation-cache", ""]) == 2
+    assert "fits.json.log-1of2.jsonl: written by a different run" in capsys.readouterr().err

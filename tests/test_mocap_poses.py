@@ -1,6 +1,6 @@
 """The committed mocap pose asset (pybullet's DeepMimic clips retargeted to SMPL's 24 joints).
 
-No pybullet needed: the asset is built by `python -m eft_jax.datasets.build_mocap_poses`.
+No pybullet needed: the asset is built by `python tools/build_mocap_poses.py`.
 """
 
 import numpy as np

@@ -1,7 +1,7 @@
 """The bundled open body model against SMPL's conventions and against Anny itself.
 
 Anny's side comes from `tests/fixtures/open_body_reference.npz`, written by
-`python -m eft_jax.body.build_open_model` (which needs anny and torch); these tests need neither.
+`python tools/build_open_model.py` (which needs anny and torch); these tests need neither.
 """
 
 import json

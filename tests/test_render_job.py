@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from eft_jax import body
-from eft_jax.datasets.crops import crop_image
+from eft_jax.geometry.crops import crop_image
 from eft_jax.formats.images import load_rgb, save_png
 from eft_jax.formats.obj_file import read_obj
 from eft_jax.jobs.render import RenderInputError, output_stem, run_render

@@ -112,14 +112,15 @@ def test_npz_with_uint32_kintree_and_minus_one_root(model10, tmp_path):
 
 def test_sparse_regressor_rebuilt_like_scipy():
     """Duplicate (row, col) entries add up, as in scipy; csc and csr index differently."""
-    from eft_jax.body.smpl_file import _SmplUnpickler, _sparse_to_dense, _SparseObject
+    from eft_jax.body.smpl_file import _sparse_to_dense, _SparseObject
+    from eft_jax.safe_pickle import inert_class
 
     state = {"_shape": (2, 3), "data": np.array([1.0, 2.0, 5.0]), "indices": np.array([1, 1, 0])}
     for fmt, indptr, expected in (
         ("csc", [0, 2, 3, 3], [[0.0, 5.0, 0.0], [3.0, 0.0, 0.0]]),
         ("csr", [0, 2, 3], [[0.0, 3.0, 0.0], [5.0, 0.0, 0.0]]),
     ):
-        cls = _SmplUnpickler._stand_in(_SparseObject, f"scipy.sparse._{fmt}", f"{fmt}_matrix")
+        cls = inert_class(f"scipy.sparse._{fmt}", f"{fmt}_matrix", _SparseObject)
         obj = cls()
         obj.__setstate__(dict(state, indptr=np.array(indptr)))
         np.testing.assert_array_equal(_sparse_to_dense(obj, "J_regressor", "x.pkl"), expected)

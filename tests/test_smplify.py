@@ -13,7 +13,6 @@ import pytest
 from scipy.stats import multivariate_normal
 
 from eft_jax import body, cli
-from eft_jax.body.keypoint_model import keypoint_model
 from eft_jax.config import default_config_path, load_config
 from eft_jax.datasets.mocap_poses import load_mocap_poses
 from eft_jax.fitting.pose_prior import BUNDLED_POSE_GMM_PATH, load_pose_prior, max_mixture_nll, mixture_nll, read_gmm_file
@@ -22,7 +21,7 @@ from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.fit_log import read_fit_log
 from eft_jax.geometry import perspective_to_weak, similarity_align, weak_to_perspective_translation
-from eft_jax.jobs.fitting_io import log_path_for
+from eft_jax.jobs.fit import log_path_for
 from eft_jax.nets import Regressor, RegressorArch, save_regressor
 
 from random_smpl_model import make_random_smpl, write_npz
@@ -159,20 +158,6 @@ def test_camera_conversions_are_inverse():
     translation = weak_to_perspective_translation(camera)
     np.testing.assert_allclose(perspective_to_weak(translation), camera, rtol=1e-6)
     np.testing.assert_allclose(translation[:, 2], 2 * 5000 / (224 * camera[:, 0]), rtol=1e-6)
-
-
-def test_keypoint_model_gives_the_full_models_keypoints(model, tmp_path):
-    path = tmp_path / "smpl.npz"
-    write_npz(make_random_smpl(seed=3), path)
-    rng = np.random.default_rng(0)
-    pose = rng.normal(scale=0.4, size=(2, 24, 3)).astype(np.float32)
-    betas = rng.normal(size=(2, 10)).astype(np.float32)
-    for full in (model, body.load(str(path))):
-        reduced = keypoint_model(full)
-        assert reduced.num_vertices < full.num_vertices
-        a, b = body.forward(full, pose, betas), body.forward(reduced, pose, betas)
-        np.testing.assert_allclose(b.spin49, a.spin49, atol=2e-5)
-        np.testing.assert_allclose(b.joints, a.joints, atol=2e-5)
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,8 @@
     model = body.load()                      # bundled open model (no SMPL file needed)
     model = body.load("SMPL_NEUTRAL.pkl")    # official SMPL, same code paths
     out = body.forward(model, pose, betas)   # out.vertices, out.joints, out.spin49, out.coco17, ...
+    view = body.joints_model(model)          # once, outside jit: only what joints need
+    out = body.forward_joints(view, pose, betas)   # same joint sets, no mesh (vertices None)
 """
 
 from eft_jax.body.joint_sets import (
@@ -18,7 +20,16 @@ from eft_jax.body.joint_sets import (
 )
 from eft_jax.body.loading import BodyModelFileError, load, open_model_metadata
 from eft_jax.body.smpl_file import SmplFileError, read_smpl_file
-from eft_jax.body.model import BodyModel, BodyOutput, forward, pose_to_rotmats, shaped_rest_vertices
+from eft_jax.body.model import (
+    BodyModel,
+    BodyOutput,
+    JointsModel,
+    forward,
+    forward_joints,
+    joints_model,
+    pose_to_rotmats,
+    shaped_rest_vertices,
+)
 
 __all__ = [
     "BodyModel",
@@ -27,6 +38,7 @@ __all__ = [
     "COCO17_NAMES",
     "EXTRA_JOINT_NAMES",
     "H36M17_NAMES",
+    "JointsModel",
     "LSP14_NAMES",
     "SMPL_JOINT_NAMES",
     "SMPL_PARENTS",
@@ -34,6 +46,8 @@ __all__ = [
     "SmplFileError",
     "VERTEX_KEYPOINT_NAMES",
     "forward",
+    "forward_joints",
+    "joints_model",
     "load",
     "open_model_metadata",
     "pose_to_rotmats",

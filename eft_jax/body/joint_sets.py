@@ -14,6 +14,10 @@ Every joint set is a selection from one *source* array that the forward pass ass
 
 SPIN-49 follows SPIN's `constants.JOINT_NAMES`: 25 OpenPose joints, then 24 "ground-truth"
 joints (a superset of LSP, MPII, H36M and COCO face joints).
+
+The second half of this module is the one home of the datasets' native 2D keypoint orders and
+their SPIN-49 slots (`to_spin49`, `from_spin49`, `joint_validity_openpose18`); the readers in
+`eft_jax.datasets` and the writers in `eft_jax.formats` import them from here.
 """
 
 from __future__ import annotations
@@ -119,8 +123,9 @@ SPIN49_SOURCE = np.array([index for _, index in _SPIN49], dtype=np.int32)
 SPIN49_NEEDS_EXTRA = SPIN49_SOURCE >= _EXTRA_OFFSET
 
 # LSP-14 is SPIN-49's first 14 ground-truth slots (SPIN's J24_TO_J14).
-LSP14_NAMES = SPIN49_NAMES[25:39]
-LSP14_SOURCE = SPIN49_SOURCE[25:39]
+LSP14_SLOTS = np.arange(25, 39, dtype=np.int32)  # SPIN-49 slots of LSP-14, in LSP's order
+LSP14_NAMES = tuple(SPIN49_NAMES[slot] for slot in LSP14_SLOTS)
+LSP14_SOURCE = SPIN49_SOURCE[LSP14_SLOTS]
 
 COCO17_NAMES = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
@@ -158,3 +163,156 @@ H36M17_NAMES = (
     "spine", "thorax", "neck_nose", "head", "left_shoulder", "left_elbow", "left_wrist",
     "right_shoulder", "right_elbow", "right_wrist",
 )  # fmt: skip
+
+
+# --- Native 2D keypoint orders and where they go in SPIN's 49 slots -------------------------------
+#
+# The facts (SPIN's `datasets/preprocess/*.py`):
+# - COCO-17 goes into the ground-truth slots (coco.py, `joints_idx`); COCO's hips go to the LSP hip
+#   slots;
+# - MPII-16 goes into the ground-truth slots (mpii.py; pelvis / thorax to the MPII slots, upper neck
+#   to "Neck (LSP)", head top to "Top of Head (LSP)");
+# - LSP-14 is the first 14 ground-truth slots (lsp_dataset.py, hr_lspet.py);
+# - OpenPose BODY_25 detections are the first 25 slots as they are; OpenPose-18 (its COCO model, the
+#   order of EFT's `joint_validity_openpose18` and of 3DPW's `poses2d`) goes to the same OpenPose
+#   slots by name.
+#
+# `joint_validity_openpose18` is computed as EFT's exporter does it (`eft/utils/exportDB.py`): the
+# ground-truth slots' confidences, picked in OpenPose-18 order through EFT's
+# `JOINT_MAP_SPIN24_TO_OPENPOSE18` (`eft/cores/jointorders.py`), where "OP_Neck" is the LSP neck.
+
+NUM_SPIN49 = len(SPIN49_NAMES)
+NUM_OPENPOSE_SLOTS = 25  # SPIN-49 slots 0..24 are OpenPose BODY_25
+GT_OFFSET = NUM_OPENPOSE_SLOTS  # the 24 ground-truth slots start here
+NUM_GT_SLOTS = NUM_SPIN49 - GT_OFFSET
+
+
+def _slots(names) -> np.ndarray:
+    return np.array([SPIN49_NAMES.index(name) for name in names], dtype=np.int32)
+
+
+COCO17_TO_SPIN49 = _slots(
+    (
+        "Nose", "Left Eye", "Right Eye", "Left Ear", "Right Ear", "Left Shoulder",
+        "Right Shoulder", "Left Elbow", "Right Elbow", "Left Wrist", "Right Wrist", "Left Hip",
+        "Right Hip", "Left Knee", "Right Knee", "Left Ankle", "Right Ankle",
+    )
+)  # fmt: skip
+COCO17_LIMBS = np.arange(5, 17)  # COCO's 12 limb keypoints: shoulders .. ankles
+
+MPII16_NAMES = (
+    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle", "pelvis",
+    "thorax", "upper_neck", "head_top", "right_wrist", "right_elbow", "right_shoulder",
+    "left_shoulder", "left_elbow", "left_wrist",
+)  # fmt: skip
+MPII16_TO_SPIN49 = _slots(
+    (
+        "Right Ankle", "Right Knee", "Right Hip", "Left Hip", "Left Knee", "Left Ankle",
+        "Pelvis (MPII)", "Thorax (MPII)", "Neck (LSP)", "Top of Head (LSP)", "Right Wrist",
+        "Right Elbow", "Right Shoulder", "Left Shoulder", "Left Elbow", "Left Wrist",
+    )
+)  # fmt: skip
+
+OPENPOSE25_NAMES = tuple(name[3:] for name in SPIN49_NAMES[:NUM_OPENPOSE_SLOTS])  # "Nose", "Neck", ...
+OPENPOSE25_TO_SPIN49 = np.arange(NUM_OPENPOSE_SLOTS, dtype=np.int32)
+
+OPENPOSE18_NAMES = (
+    "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "RHip",
+    "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar",
+)  # fmt: skip
+OPENPOSE18_TO_SPIN49 = _slots(tuple("OP " + name for name in OPENPOSE18_NAMES))
+
+# EFT's JOINT_MAP_SPIN24_TO_OPENPOSE18 as SPIN-49 slots: the ground-truth joint standing for each
+# OpenPose-18 joint (EFT names the LSP neck "OP_Neck").
+SPIN49_GT_FOR_OPENPOSE18 = _slots(
+    (
+        "Nose", "Neck (LSP)", "Right Shoulder", "Right Elbow", "Right Wrist", "Left Shoulder",
+        "Left Elbow", "Left Wrist", "Right Hip", "Right Knee", "Right Ankle", "Left Hip",
+        "Left Knee", "Left Ankle", "Right Eye", "Left Eye", "Right Ear", "Left Ear",
+    )
+)  # fmt: skip
+
+# OpenPose slots whose joint also has a ground-truth slot (the same anatomical point, as SPIN places
+# COCO's joints): (OpenPose slot, ground-truth slot) pairs. Neck, mid-hip and the feet have none.
+OPENPOSE_SLOTS_WITH_GT = np.array(
+    [
+        (SPIN49_NAMES.index("OP " + op), SPIN49_NAMES.index(gt))
+        for op, gt in (
+            ("Nose", "Nose"), ("RShoulder", "Right Shoulder"), ("RElbow", "Right Elbow"),
+            ("RWrist", "Right Wrist"), ("LShoulder", "Left Shoulder"), ("LElbow", "Left Elbow"),
+            ("LWrist", "Left Wrist"), ("RHip", "Right Hip"), ("RKnee", "Right Knee"),
+            ("RAnkle", "Right Ankle"), ("LHip", "Left Hip"), ("LKnee", "Left Knee"),
+            ("LAnkle", "Left Ankle"), ("REye", "Right Eye"), ("LEye", "Left Eye"),
+            ("REar", "Right Ear"), ("LEar", "Left Ear"),
+        )
+    ],
+    dtype=np.int32,
+)  # fmt: skip
+
+KEYPOINT_FORMATS = {
+    "coco17": (COCO17_NAMES, COCO17_TO_SPIN49),
+    "mpii16": (MPII16_NAMES, MPII16_TO_SPIN49),
+    "lsp14": (LSP14_NAMES, LSP14_SLOTS),
+    "openpose25": (OPENPOSE25_NAMES, OPENPOSE25_TO_SPIN49),
+    "openpose18": (OPENPOSE18_NAMES, OPENPOSE18_TO_SPIN49),
+    "spin49": (SPIN49_NAMES, np.arange(NUM_SPIN49, dtype=np.int32)),
+}
+
+
+def _keypoint_format(fmt: str):
+    try:
+        return KEYPOINT_FORMATS[fmt]
+    except KeyError:
+        raise ValueError(f"unknown keypoint format {fmt!r}; known: {sorted(KEYPOINT_FORMATS)}") from None
+
+
+def format_names(fmt: str) -> tuple[str, ...]:
+    """Joint names of a native keypoint format, in its order."""
+    return tuple(_keypoint_format(fmt)[0])
+
+
+def spin49_slots(fmt: str) -> np.ndarray:
+    """(K,) SPIN-49 slot of each native joint."""
+    return _keypoint_format(fmt)[1].copy()
+
+
+def to_spin49(keypoints, fmt: str) -> np.ndarray:
+    """Native keypoints (..., K, 3) [x, y, confidence] -> (..., 49, 3) in SPIN's slots.
+
+    Slots the format does not provide are (0, 0, 0). Coordinates are copied unchanged (image
+    pixels stay image pixels). Native confidences are kept; COCO visibility flags should be
+    turned into 0 / 1 first (see `eft_jax.datasets.coco`).
+    """
+    names, slots = _keypoint_format(fmt)
+    keypoints = np.asarray(keypoints, np.float64)
+    if keypoints.ndim < 2 or keypoints.shape[-2:] != (len(names), 3):
+        raise ValueError(f"{fmt} keypoints must have shape (..., {len(names)}, 3); got {keypoints.shape}")
+    out = np.zeros(keypoints.shape[:-2] + (NUM_SPIN49, 3), np.float64)
+    out[..., slots, :] = keypoints
+    return out
+
+
+def from_spin49(spin49, fmt: str) -> np.ndarray:
+    """(..., 49, D) -> (..., K, D) in a native order (the inverse selection of `to_spin49`)."""
+    _, slots = _keypoint_format(fmt)
+    spin49 = np.asarray(spin49)
+    if spin49.ndim < 2 or spin49.shape[-2] != NUM_SPIN49:
+        raise ValueError(f"expected (..., 49, D) keypoints; got {spin49.shape}")
+    return spin49[..., slots, :]
+
+
+def joint_validity_openpose18(spin49, include_openpose: bool = False) -> np.ndarray:
+    """(..., 49, 3) keypoints -> (..., 18) validity in OpenPose-18 order, as EFT exports it.
+
+    EFT takes the ground-truth slots' confidences (0 / 1 for annotated data sets) through
+    `JOINT_MAP_SPIN24_TO_OPENPOSE18`; here they are made binary (confidence > 0 -> 1.0, else
+    0.0). With include_openpose, a joint is also valid when its OpenPose slot has confidence
+    (useful for inputs that are OpenPose detections only, which EFT's rule marks all invalid).
+    """
+    spin49 = np.asarray(spin49, np.float64)
+    if spin49.ndim < 2 or spin49.shape[-2:] != (NUM_SPIN49, 3):
+        raise ValueError(f"expected (..., 49, 3) keypoints; got {spin49.shape}")
+    valid = spin49[..., SPIN49_GT_FOR_OPENPOSE18, 2] > 0
+    if include_openpose:
+        valid |= spin49[..., OPENPOSE18_TO_SPIN49, 2] > 0
+    return valid.astype(np.float64)

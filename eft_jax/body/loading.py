@@ -89,7 +89,7 @@ def _read_open_model() -> dict:
     if not OPEN_MODEL_PATH.exists():
         raise BodyModelFileError(
             f"the bundled open body model is missing: {OPEN_MODEL_PATH}. Reinstall eft-jax, or "
-            "rebuild it with `python -m eft_jax.body.build_open_model` (needs anny and torch)."
+            "rebuild it with `python tools/build_open_model.py` (needs anny and torch)."
         )
     with np.load(OPEN_MODEL_PATH, allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files}

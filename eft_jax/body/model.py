@@ -24,8 +24,25 @@ from eft_jax.body import joint_sets
 from eft_jax.geometry import axis_angle_to_rotmat
 
 
+class _JointSource:
+    """What BodyModel and its joints-only view share: shape space and joint-set availability."""
+
+    @property
+    def num_betas(self) -> int:
+        return self.shapedirs.shape[-1]
+
+    @property
+    def has_extra_joints(self) -> bool:
+        return self.J_regressor_extra is not None
+
+    @property
+    def spin49_available(self) -> np.ndarray:
+        """(49,) bool: which SPIN-49 slots this model can produce."""
+        return ~joint_sets.SPIN49_NEEDS_EXTRA | self.has_extra_joints
+
+
 @struct.dataclass
-class BodyModel:
+class BodyModel(_JointSource):
     """Arrays of a SMPL-layout body model (V vertices, 24 joints, S shape components).
 
     v_template: (V, 3) rest-pose (T-pose) vertices of the mean shape, metres.
@@ -62,25 +79,13 @@ class BodyModel:
     def num_vertices(self) -> int:
         return self.v_template.shape[0]
 
-    @property
-    def num_betas(self) -> int:
-        return self.shapedirs.shape[-1]
-
-    @property
-    def has_extra_joints(self) -> bool:
-        return self.J_regressor_extra is not None
-
-    @property
-    def spin49_available(self) -> np.ndarray:
-        """(49,) bool: which SPIN-49 slots this model can produce."""
-        return ~joint_sets.SPIN49_NEEDS_EXTRA | self.has_extra_joints
 
 
 @struct.dataclass
 class BodyOutput:
     """Posed body. Leading dimensions are those of the inputs.
 
-    vertices: (..., V, 3). joints: (..., 24, 3), SMPL's skeleton joints after skinning.
+    vertices: (..., V, 3), or None from `forward_joints`. joints: (..., 24, 3), SMPL's skeleton joints after skinning.
     spin49: (..., 49, 3); slots that need the extra regressor are zero when the model lacks it
         (see `BodyModel.spin49_available`). coco17: (..., 17, 3).
     lsp14: (..., 14, 3) or None without the extra regressor.
@@ -110,7 +115,7 @@ def pose_to_rotmats(pose) -> jax.Array:
     )
 
 
-def _checked_betas(model: BodyModel, betas) -> jax.Array:
+def _checked_betas(model: BodyModel | JointsModel, betas) -> jax.Array:
     betas = jnp.asarray(betas)
     if betas.shape[-1:] != (model.num_betas,):
         raise ValueError(
@@ -124,7 +129,7 @@ def shaped_rest_vertices(model: BodyModel, betas) -> jax.Array:
     return _blend_shapes(model, _checked_betas(model, betas))
 
 
-def _blend_shapes(model: BodyModel, betas) -> jax.Array:
+def _blend_shapes(model: BodyModel | JointsModel, betas) -> jax.Array:
     return model.v_template + jnp.einsum("vcs,...s->...vc", model.shapedirs, betas)
 
 
@@ -221,9 +226,7 @@ def _forward(model: BodyModel, rotmats, betas) -> BodyOutput:
     rest_joints = regress_joints(model.J_regressor, v_shaped)
 
     if model.posedirs is not None:
-        eye = jnp.eye(3, dtype=rotmats.dtype)
-        pose_feature = (rotmats[..., 1:, :, :] - eye).reshape(rotmats.shape[:-3] + (-1,))
-        v_posed = v_shaped + jnp.einsum("vcp,...p->...vc", model.posedirs, pose_feature)
+        v_posed = v_shaped + _pose_blend(model.posedirs, rotmats)
     else:
         v_posed = v_shaped
 
@@ -233,7 +236,103 @@ def _forward(model: BodyModel, rotmats, betas) -> BodyOutput:
     return _joint_sets(model, vertices, posed_joints)
 
 
-def _joint_sets(model: BodyModel, vertices, joints) -> BodyOutput:
+@struct.dataclass
+class JointsModel(_JointSource):
+    """A body model cut down to what its joints need (see `joints_model`).
+
+    Losses that read joints and a few keypoint vertices (EFT's, SMPLify's) need the posed mesh
+    only at the vertices the extra joint regressors touch (their non-zero columns) and at the
+    keypoint vertices. This view keeps those K vertices (K = 920 of the bundled model's 13,718)
+    and the rest joints as a linear function of betas, so that `forward_joints` skins K
+    vertices instead of V and never forms the shaped mesh.
+
+    joints_template: (24, 3) J_regressor @ v_template; joints_shapedirs: (24, 3, S) J_regressor
+    @ shapedirs. v_template, shapedirs, posedirs, weights: the kept rows. vertex_keypoint_ids:
+    the keypoint vertices' rows among the kept ones. J_regressor_extra / J_regressor_h36m: the
+    kept columns. vertex_ids: (K,) the kept vertices' indices in the full mesh.
+    """
+
+    joints_template: jax.Array
+    joints_shapedirs: jax.Array
+    v_template: jax.Array
+    shapedirs: jax.Array
+    posedirs: Optional[jax.Array]
+    weights: jax.Array
+    vertex_keypoint_ids: jax.Array
+    vertex_ids: jax.Array
+    J_regressor_extra: Optional[jax.Array] = None
+    J_regressor_h36m: Optional[jax.Array] = None
+    parents: tuple = struct.field(pytree_node=False, default=joint_sets.SMPL_PARENTS)
+    kind: str = struct.field(pytree_node=False, default="smpl")
+    gender: str = struct.field(pytree_node=False, default="unknown")
+    source: str = struct.field(pytree_node=False, default="")
+
+
+
+def joints_model(model: BodyModel | JointsModel, *, include_h36m: bool = True) -> JointsModel:
+    """The joints-only view of `model` (built from concrete arrays, outside `jit`).
+
+    include_h36m=False leaves the Human3.6M regressor out (its vertices are not kept), for
+    losses that read SPIN-49 / COCO-17 / LSP-14 only."""
+    if isinstance(model, JointsModel):
+        return model
+    if isinstance(model.v_template, jax.core.Tracer):
+        raise ValueError("joints_model needs concrete arrays: build it outside jit and pass the view in")
+    as_np = lambda x: None if x is None else np.asarray(x)  # noqa: E731
+    extra, h36m = as_np(model.J_regressor_extra), as_np(model.J_regressor_h36m) if include_h36m else None
+    keypoint_ids = as_np(model.vertex_keypoint_ids).astype(np.int64)
+    needed = [keypoint_ids] + [np.nonzero(np.any(r != 0, axis=0))[0] for r in (extra, h36m) if r is not None]
+    ids = np.unique(np.concatenate(needed))
+    rows = lambda x: None if x is None else jnp.asarray(np.asarray(x)[ids])  # noqa: E731
+    columns = lambda r: None if r is None else jnp.asarray(r[:, ids])  # noqa: E731
+    regressor, shapedirs = as_np(model.J_regressor), as_np(model.shapedirs)
+    return JointsModel(
+        joints_template=jnp.asarray(regressor @ as_np(model.v_template)),
+        joints_shapedirs=jnp.asarray(np.einsum("jv,vcs->jcs", regressor, shapedirs)),
+        v_template=rows(model.v_template),
+        shapedirs=rows(shapedirs),
+        posedirs=rows(model.posedirs),
+        weights=rows(model.weights),
+        vertex_keypoint_ids=jnp.asarray(np.searchsorted(ids, keypoint_ids).astype(np.int32)),
+        vertex_ids=jnp.asarray(ids.astype(np.int32)),
+        J_regressor_extra=columns(extra),
+        J_regressor_h36m=columns(h36m),
+        parents=model.parents,
+        kind=model.kind,
+        gender=model.gender,
+        source=model.source,
+    )
+
+
+def forward_joints(model: BodyModel | JointsModel, pose, betas) -> BodyOutput:
+    """`forward` without the mesh: the same joints, spin49, coco17, lsp14 and h36m17 (equal to
+    `forward`'s to float rounding), and `vertices` None.
+
+    With a `JointsModel` (from `joints_model`, built once outside `jit`) only the vertices the
+    joint sets read are posed; a `BodyModel` is converted on the spot (so it must not be a
+    traced argument of a jitted function; pass the view instead)."""
+    model = joints_model(model)
+    rotmats = pose_to_rotmats(pose)
+    betas = _checked_betas(model, betas)
+    batch_shape = jnp.broadcast_shapes(rotmats.shape[:-3], betas.shape[:-1])
+    rotmats = jnp.broadcast_to(rotmats, batch_shape + rotmats.shape[-3:])
+    betas = jnp.broadcast_to(betas, batch_shape + betas.shape[-1:])
+    rest_joints = model.joints_template + jnp.einsum("jcs,...s->...jc", model.joints_shapedirs, betas)
+    v_posed = _blend_shapes(model, betas)
+    if model.posedirs is not None:
+        v_posed = v_posed + _pose_blend(model.posedirs, rotmats)
+    rot, trans, posed_joints = _kinematic_chain(rotmats, rest_joints, model.parents)
+    vertices = _skin(model.weights, rot, trans, v_posed)
+    return _joint_sets(model, vertices, posed_joints).replace(vertices=None)
+
+
+def _pose_blend(posedirs, rotmats):
+    eye = jnp.eye(3, dtype=rotmats.dtype)
+    pose_feature = (rotmats[..., 1:, :, :] - eye).reshape(rotmats.shape[:-3] + (-1,))
+    return jnp.einsum("vcp,...p->...vc", posedirs, pose_feature)
+
+
+def _joint_sets(model: BodyModel | JointsModel, vertices, joints) -> BodyOutput:
     keypoints = jnp.take(vertices, model.vertex_keypoint_ids, axis=-2)
     if model.J_regressor_extra is not None:
         extra = regress_joints(model.J_regressor_extra, vertices)

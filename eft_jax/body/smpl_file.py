@@ -16,9 +16,11 @@ What the stand-ins rely on:
   ``indptr`` and the shape as ``_shape`` (``shape`` in very old scipy), for the
   csc and csr formats; ``row``/``col`` (or ``coords``) for coo.
 
-Only numpy's reconstruction functions and a few builtins are resolved for real;
-every other class named in the pickle becomes an inert stand-in, so reading a
-model file never runs code named by the file.
+The file is read with `eft_jax.safe_pickle`: only numpy's reconstruction
+functions and a few builtins are resolved; every other class from outside
+Python's standard library becomes an inert stand-in, and any other
+standard-library name (``os.system``, ...) is refused, so reading a model file
+never runs code named by the file.
 
 ``.npz`` files use the same key names (as smplx and many conversions write
 them); there ``J_regressor`` is usually dense.
@@ -26,13 +28,15 @@ them); there ``J_regressor`` is usually dense.
 
 from __future__ import annotations
 
+import copyreg
 import os
-import pickle
 import re
 import zipfile
 from typing import Any
 
 import numpy as np
+
+from eft_jax import safe_pickle
 
 NUM_JOINTS = 24
 NUM_POSE_CORRECTIVES = 9 * (NUM_JOINTS - 1)  # 207: (R - I) of the 23 non-root joints
@@ -106,6 +110,8 @@ def _read_pkl(path: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
             data = _SmplUnpickler(f).load()
+    except safe_pickle.UnsafePickleError as e:
+        raise SmplFileError(f"refused to read SMPL model file {path!r}: {e}") from e
     except Exception as e:  # truncated or corrupt pickles raise many different types
         raise SmplFileError(
             f"could not unpickle SMPL model file {path!r} (truncated or corrupt?): {type(e).__name__}: {e}"
@@ -133,22 +139,7 @@ def _read_npz(path: str) -> dict[str, Any]:
         ) from e
 
 
-class _PickledObject:
-    """Inert stand-in for a class named in a pickle: keeps constructor args and state."""
-
-    pickled_module = ""
-    pickled_name = ""
-    args: tuple = ()
-    state: Any = None  # stays None when the pickle carries no state (no BUILD)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args = args
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-    def __repr__(self) -> str:
-        return f"<stand-in for {self.pickled_module}.{self.pickled_name}>"
+_PickledObject = safe_pickle.InertObject  # stand-in for a class named in a pickle
 
 
 class _ChumpyObject(_PickledObject):
@@ -159,69 +150,32 @@ class _SparseObject(_PickledObject):
     """Stand-in for a scipy.sparse matrix / array class."""
 
 
-class _OpaqueObject(_PickledObject):
-    """Stand-in for any other class; its value is never used for the model arrays."""
-
-
-# Globals that are resolved for real: what numpy arrays, dtypes and scalars, and a few
-# builtin containers, need to unpickle. Module names are as written by Python 2 / numpy 1
-# (the unpickler's fix_imports maps __builtin__ and copy_reg to their Python-3 names).
+# Globals that are resolved, besides numpy's rebuilders: a few builtin containers. Module names
+# are as written by Python 2 (__builtin__, copy_reg) and Python 3.
 _ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("builtins", "set"),
-    ("builtins", "frozenset"),
-    ("builtins", "object"),
-    ("builtins", "complex"),
-    ("builtins", "slice"),
-    ("builtins", "bytearray"),
-    ("__builtin__", "set"),
-    ("__builtin__", "frozenset"),
-    ("__builtin__", "object"),
-    ("__builtin__", "complex"),
-    ("__builtin__", "slice"),
-    ("__builtin__", "bytearray"),
-    ("copy_reg", "_reconstructor"),
-    ("copyreg", "_reconstructor"),
-    ("_codecs", "encode"),
+    (module, obj.__name__): obj
+    for module in ("builtins", "__builtin__")
+    for obj in (set, frozenset, object, complex, slice, bytearray)
 }
+_ALLOWED_GLOBALS.update({
+    ("copy_reg", "_reconstructor"): copyreg._reconstructor,
+    ("copyreg", "_reconstructor"): copyreg._reconstructor,
+})
 
 
-class _SmplUnpickler(pickle.Unpickler):
+def _stand_in_base(module: str, name: str) -> type:
+    if module == "chumpy" or module.startswith("chumpy."):
+        return _ChumpyObject
+    if module.startswith("scipy.sparse"):
+        return _SparseObject
+    return _PickledObject
+
+
+class _SmplUnpickler(safe_pickle.RestrictedUnpickler):
     """Unpickler for Python-2 SMPL pickles that needs neither chumpy nor scipy."""
 
-    _stand_ins: dict[tuple[str, str], type] = {}
-
     def __init__(self, file: Any) -> None:
-        super().__init__(file, encoding="latin1")
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _ALLOWED_GLOBALS:
-            if module.startswith("numpy.core."):
-                # numpy >= 2 keeps numpy.core only as a deprecated alias of numpy._core.
-                try:
-                    return super().find_class("numpy._core." + module[len("numpy.core.") :], name)
-                except (ImportError, AttributeError):
-                    pass
-            return super().find_class(module, name)
-        if module == "chumpy" or module.startswith("chumpy."):
-            base: type = _ChumpyObject
-        elif module.startswith("scipy.sparse"):
-            base = _SparseObject
-        else:
-            base = _OpaqueObject
-        return self._stand_in(base, module, name)
-
-    @classmethod
-    def _stand_in(cls, base: type, module: str, name: str) -> type:
-        key = (module, name)
-        if key not in cls._stand_ins:
-            cls._stand_ins[key] = type(name, (base,), {"pickled_module": module, "pickled_name": name})
-        return cls._stand_ins[key]
+        super().__init__(file, resolve=_ALLOWED_GLOBALS, stand_ins=_stand_in_base, encoding="latin1")
 
 
 # --------------------------------------------------------------------------------------

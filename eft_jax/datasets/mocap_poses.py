@@ -2,7 +2,7 @@
 
 The committed asset `assets/mocap_poses.npz` holds pybullet's DeepMimic humanoid clips (walk, run,
 jump, kick, punch, roll, spin, crawl, dance_a, getup_faceup) retargeted to SMPL's joints by
-`python -m eft_jax.datasets.build_mocap_poses` (see that module for the retargeting, and
+`python tools/build_mocap_poses.py` (see that module for the retargeting, and
 `assets/MOCAP_NOTICE.md` for provenance and licence). The pelvis row is the clip's global root
 orientation in SMPL's frame (y up; a body facing +z has an identity pelvis).
 

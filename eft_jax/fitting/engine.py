@@ -17,6 +17,12 @@ weights never travel from the host, and a refill costs one copy of the weights p
 weights and moments at every step: with ResNet-50 @224, B = 16, vmap+im2col on this project's
 2-core CPU, a step took 4.69 s that way and 4.03 s with the reset here.)
 `fit_stream` (stream.py) drives this loop from Python.
+
+Frozen-prefix caching (config.cache_prefix): when the trainable subset leaves the first layers
+frozen (presets "layer3+", "layer4+head", "head", "decoders"), `load` runs those layers once per
+exemplar and the slot keeps their output; every step then starts the regressor there
+(`EftEngine.entry`). Exact, since BatchNorm uses running statistics and frozen weights never
+change; the prefix's forward pass leaves the per-iteration cost.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from eft_jax.fitting import lowering as lowering_lib
 from eft_jax.fitting import sharding
 from eft_jax.fitting.objective import Frozen, Prediction, exemplar_loss, split_for_fitting
 from eft_jax.fitting.result import CONVERGED, MAX_ITERS, FitResult
-from eft_jax.nets import Regressor
+from eft_jax.nets import Regressor, entry_point, merge
 
 RUNNING, STOP_CONVERGED, STOP_MAX_ITERS, STOP_NON_FINITE = 0, 1, 2, 3
 
@@ -46,7 +52,9 @@ class Slots:
 
     params: Any  # trainable subset, per slot
     opt_state: Any
-    images: jax.Array  # (B, S, S, 3)
+    # (B, S, S, 3) crops, or with frozen-prefix caching (EftEngine.entry != "image") the
+    # activation the frozen prefix computed from them: (B, h, w, c) or (B, features).
+    images: jax.Array
     keypoints: jax.Array  # (B, 49, 3)
     done: jax.Array  # (B,) bool: empty, or its fit has stopped
     iteration: jax.Array  # (B,) int32: forward/backward passes run on the current exemplar
@@ -100,6 +108,9 @@ class EftEngine:
             raise ValueError(f"max_iters must be at least 1, got {self.max_iters}")
 
         base, frozen, self.settings = split_for_fitting(variables, body_model, config)
+        # Where each step starts the regressor; the frozen layers before it run once, in `load`.
+        self.entry = entry_point(config.trainable) if config.get("cache_prefix", True) else "image"
+        self._im2col = im2col
         self.slot_weights = np.asarray(frozen.slot_weights)
         self.optimizer = make_optimizer(config)
 
@@ -125,10 +136,10 @@ class EftEngine:
 
     def _slot_step_fn(self, im2col: bool):
         regressor, settings, optimizer = self.regressor, self.settings, self.optimizer
-        max_iters, threshold = self.max_iters, self.stop_threshold
+        max_iters, threshold, entry = self.max_iters, self.stop_threshold, self.entry
 
         def loss_fn(params, frozen, image, keypoints):
-            return exemplar_loss(params, frozen, image, keypoints, regressor=regressor, settings=settings)
+            return exemplar_loss(params, frozen, image, keypoints, regressor=regressor, settings=settings, start=entry)
 
         def slot_step(slot: Slots, frozen: Frozen) -> Slots:
             params, opt_state, iteration = slot.params, slot.opt_state, slot.iteration
@@ -171,12 +182,12 @@ class EftEngine:
         def stack(tree):
             return jax.tree.map(lambda x: jnp.zeros((count,) + x.shape, x.dtype) + x, tree)
 
-        size = self.image_size
         zeros = jnp.zeros((count,), jnp.float32)
+        inputs = jax.eval_shape(self._prefix, base, self.frozen, jnp.zeros((1, self.image_size, self.image_size, 3)))
         return Slots(
             params=stack(base),
             opt_state=stack(self.optimizer.init(base)),
-            images=jnp.zeros((count, size, size, 3), jnp.float32),
+            images=jnp.zeros((count,) + inputs.shape[1:], inputs.dtype),
             keypoints=jnp.zeros((count, 49, 3), jnp.float32),
             done=jnp.ones((count,), bool),
             iteration=jnp.zeros((count,), jnp.int32),
@@ -210,9 +221,17 @@ class EftEngine:
         ids[:count] = slot_ids
         images = np.concatenate([images, np.zeros((padded - count,) + images.shape[1:], np.float32)])
         keypoints = np.concatenate([keypoints, np.zeros((padded - count, 49, 3), np.float32)])
-        return self._load(slots, self.base, ids, images, keypoints)
+        return self._load(slots, self.base, self.frozen, ids, images, keypoints)
 
-    def _load_slots(self, slots: Slots, base, ids, images, keypoints) -> Slots:
+    def _prefix(self, base, frozen: Frozen, images):
+        """What a slot keeps of its crops: the crops, or the frozen prefix's output."""
+        if self.entry == "image":
+            return images
+        variables = {"params": merge(base, frozen.params), "batch_stats": frozen.batch_stats}
+        with lowering_lib.conv_lowering(self._im2col):
+            return self.regressor.prefix(variables, images, self.entry)
+
+    def _load_slots(self, slots: Slots, base, frozen: Frozen, ids, images, keypoints) -> Slots:
         def put(stacked, value):
             rows = jnp.broadcast_to(value, (len(ids),) + value.shape)
             return stacked.at[ids].set(rows, mode="drop")
@@ -220,7 +239,7 @@ class EftEngine:
         return slots.replace(
             params=jax.tree.map(put, slots.params, base),
             opt_state=jax.tree.map(put, slots.opt_state, self.optimizer.init(base)),
-            images=slots.images.at[ids].set(images, mode="drop"),
+            images=slots.images.at[ids].set(self._prefix(base, frozen, images), mode="drop"),
             keypoints=slots.keypoints.at[ids].set(keypoints, mode="drop"),
             done=slots.done.at[ids].set(False, mode="drop"),
             iteration=slots.iteration.at[ids].set(0, mode="drop"),

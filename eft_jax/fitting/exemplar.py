@@ -1,39 +1,29 @@
-"""What EFT fits: one person crop and its SPIN-49 keypoints, and the checks that decide whether
-it can be fitted at all (a bad exemplar is skipped with its reason, never fitted into NaNs)."""
+"""What EFT fits (`Exemplar`, one person crop and its SPIN-49 keypoints: the record every reader
+yields, defined in `eft_jax.formats.exemplar`) and the checks that decide whether it can be fitted
+at all (a bad exemplar is skipped with its reason, never fitted into NaNs)."""
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Hashable
-
 import numpy as np
 
-from eft_jax.formats.exemplar_npz import exemplar_problem
+from eft_jax.body.joint_sets import NUM_SPIN49
+from eft_jax.formats.exemplar import Exemplar, exemplar_problem
 
-
-@dataclasses.dataclass
-class Exemplar:
-    """id: any hashable key (written with the result; used to resume).
-    image: (S, S, 3) float32 crop, RGB, ImageNet-normalised (DESIGN.md §4).
-    keypoints: (49, 3) SPIN-49 slots: x, y in [-1, 1] of the crop, confidence (0 = missing)."""
-
-    id: Hashable
-    image: np.ndarray
-    keypoints: np.ndarray
+__all__ = ["Exemplar", "checked_inputs"]
 
 
 def checked_inputs(exemplar: Exemplar, image_size: int, slot_weights: np.ndarray):
     """(image, keypoints) as float32 ready for fitting, or (None, reason) when the exemplar
-    cannot be fitted. On top of the data checks every reader applies (`exemplar_problem`), the
-    engine needs its crop size, a non-blank image and a keypoint that EFT's slot weights use.
+    cannot be fitted: the data checks (`exemplar_problem`, run here once for every reader), the
+    engine's crop size, a non-blank image and a keypoint that EFT's slot weights use.
     Coordinates of zero-confidence slots are set to 0, so a missing joint marked with NaN
     coordinates is harmless."""
     image = np.asarray(exemplar.image, np.float32)
     keypoints = np.array(exemplar.keypoints, np.float32)
     if image.shape != (image_size, image_size, 3):
         return None, f"image has shape {image.shape}, expected ({image_size}, {image_size}, 3)"
-    if keypoints.shape != (49, 3):
-        return None, f"keypoints have shape {keypoints.shape}, expected (49, 3) SPIN-49 slots"
+    if keypoints.shape != (NUM_SPIN49, 3):
+        return None, f"keypoints have shape {keypoints.shape}, expected ({NUM_SPIN49}, 3) SPIN-49 slots"
     if image.max() == image.min():
         return None, "blank image (every pixel has the same value)"
     confidence = keypoints[:, 2]

@@ -32,26 +32,37 @@ class Frozen:
 
     params: dict  # the regressor parameters outside the trainable subset
     batch_stats: dict
-    body_model: body.BodyModel
+    body_model: body.BodyModel | body.JointsModel  # the joints-only view unless config.joints_only is False
     slot_weights: jax.Array  # (49,) LossSettings.slot_weights of this body model
 
 
 def split_for_fitting(variables: dict, body_model: body.BodyModel, config: ml_collections.ConfigDict):
     """(base trainable params, Frozen, LossSettings) of EFT with `config` on `body_model`.
 
-    BatchNorm scale and bias stay frozen, as EFT keeps them (eftFitter.py:191-206)."""
+    BatchNorm scale and bias stay frozen, as EFT keeps them (eftFitter.py:191-206). The loss
+    reads SPIN-49 joints only, so the body model becomes its joints-only view
+    (`body.joints_model`: the bundled model skins 920 of its 13,718 vertices) unless
+    `config.joints_only` is False."""
     settings = LossSettings.from_config(config.loss)
     base, frozen_params = partition(variables["params"], config.trainable, include_batchnorm=False)
     slot_weights = jnp.asarray(settings.slot_weights(body_model.spin49_available))
+    if config.get("joints_only", True):
+        body_model = body.joints_model(body_model, include_h36m=False)
     return base, Frozen(frozen_params, variables["batch_stats"], body_model, slot_weights), settings
 
 
-def exemplar_loss(trainable, frozen: Frozen, image, keypoints, *, regressor: Regressor, settings: LossSettings):
-    """(total loss, (LossTerms, Prediction)) for one (H, W, 3) image and (49, 3) keypoints."""
+def exemplar_loss(
+    trainable, frozen: Frozen, image, keypoints, *, regressor: Regressor, settings: LossSettings, start: str = "image"
+):
+    """(total loss, (LossTerms, Prediction)) for one (H, W, 3) image and (49, 3) keypoints.
+
+    With `start` (nets.resnet.ENTRY_POINTS), `image` is the activation entering that point of
+    the regressor, as `Regressor.prefix` computes it (frozen-prefix caching)."""
     variables = {"params": merge(trainable, frozen.params), "batch_stats": frozen.batch_stats}
-    out = regressor.apply(variables, image[None], train=False)
+    out = regressor.apply(variables, image[None], train=False, start=start)
     rotmats, betas, camera = out.rotmats[0], out.betas[0], out.camera[0]
-    joints = body.forward(frozen.body_model, rotmats, betas).spin49
+    pose = body.forward_joints if isinstance(frozen.body_model, body.JointsModel) else body.forward
+    joints = pose(frozen.body_model, rotmats, betas).spin49
     projected = weak_perspective(joints, camera)
     terms: LossTerms = eft_loss(projected, keypoints, betas, camera, frozen.slot_weights, settings)
     prediction = Prediction(rotmats, rotmat_to_axis_angle(rotmats), betas, camera, projected)

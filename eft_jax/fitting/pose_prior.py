@@ -16,7 +16,7 @@ Where the mixture comes from:
   it: `load_pose_prior("models/gmm_08.pkl")`. It is read with the project's restricted unpickler
   (no code in the file is run; only numpy arrays are rebuilt);
 - otherwise the bundled `assets/pose_gmm_08.npz`: 8 components fitted by
-  `python -m eft_jax.fitting.build_pose_gmm` to the bundled motion-capture poses (allowed training
+  `python tools/build_pose_gmm.py` to the bundled motion-capture poses (allowed training
   clips only) and their mirror images; see `assets/POSE_GMM_NOTICE.md`.
 """
 
@@ -30,6 +30,8 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from eft_jax.safe_pickle import PickleFileError, load_data_pickle
 
 BUNDLED_POSE_GMM_PATH = Path(__file__).resolve().parent / "assets" / "pose_gmm_08.npz"
 BODY_POSE_DIM = 69  # joints 1..23, axis-angle
@@ -104,15 +106,12 @@ def read_gmm_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def _read_pickled_gmm(path: str) -> dict:
-    # The project's restricted unpickler: only numpy's array-rebuilding globals resolve; any other
-    # class named in the file becomes an inert stand-in, so reading the file runs none of its code.
-    from eft_jax.body.smpl_file import _SmplUnpickler
-
+    # The project's one restricted unpickler: numpy arrays and plain containers only; nothing the
+    # file names is imported or called.
     try:
-        with open(path, "rb") as handle:
-            data = _SmplUnpickler(handle).load()
-    except Exception as error:  # corrupt pickles raise many different types
-        raise PosePriorFileError(f"{path}: could not unpickle ({type(error).__name__}: {error})") from error
+        data = load_data_pickle(path)
+    except PickleFileError as error:
+        raise PosePriorFileError(str(error)) from error
     if not isinstance(data, dict):
         raise PosePriorFileError(f"{path}: holds a pickled {type(data).__name__}, expected a dict of arrays")
     return {key.decode() if isinstance(key, bytes) else key: value for key, value in data.items()}

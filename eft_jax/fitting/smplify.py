@@ -45,11 +45,10 @@ import numpy as np
 import optax
 
 from eft_jax import body
-from eft_jax.body.keypoint_model import keypoint_model
 from eft_jax.fitting.exemplar import Exemplar
 from eft_jax.fitting.pose_prior import PosePrior, load_pose_prior, max_mixture_nll
 from eft_jax.fitting.result import MAX_ITERS, FitResult
-from eft_jax.formats.exemplar_npz import exemplar_problem
+from eft_jax.formats.exemplar import exemplar_problem
 from eft_jax.geometry import (
     axis_angle_to_rotmat,
     perspective_to_weak,
@@ -129,7 +128,7 @@ class SmplifySettings:
 class Shared:
     """What every exemplar's fit reads and never changes."""
 
-    body_model: body.BodyModel
+    body_model: body.BodyModel | body.JointsModel  # the joints-only view unless joints_only=False
     prior: PosePrior
     available: jax.Array  # (49,) float: slots the body model produces
     slot_mask: jax.Array  # (49,) float: slots stage 2 uses
@@ -182,6 +181,8 @@ def _full_pose(params) -> jax.Array:
 
 
 def _joints(params, shared: Shared):
+    if isinstance(shared.body_model, body.JointsModel):
+        return body.forward_joints(shared.body_model, _full_pose(params), params["betas"]).spin49
     return body.forward(shared.body_model, _full_pose(params), params["betas"]).spin49
 
 
@@ -336,7 +337,7 @@ def keypoints_problem(keypoints: np.ndarray, slot_mask: np.ndarray) -> str | Non
 class Smplify:
     """SMPLify over batches of exemplars for one body model, pose prior and config.
 
-    `keypoint_only=True` (default) fits on `body.keypoint_model(body_model)`, which gives the same
+    `joints_only=True` (default) fits on `body.joints_model(body_model)`, which gives the same
     keypoints without posing the whole mesh (results are the same up to float rounding).
     """
 
@@ -346,7 +347,7 @@ class Smplify:
         config: ml_collections.ConfigDict,
         *,
         prior: PosePrior | None = None,
-        keypoint_only: bool = True,
+        joints_only: bool = True,
     ):
         self.config = config
         self.settings = SmplifySettings.from_config(config)
@@ -354,7 +355,7 @@ class Smplify:
             raise ValueError("camera_iters and body_iters must be non-negative")
         self.body_model = body_model
         self.prior = load_pose_prior(config.pose_prior) if prior is None else prior
-        fitted_model = keypoint_model(body_model) if keypoint_only else body_model
+        fitted_model = body.joints_model(body_model, include_h36m=False) if joints_only else body_model
         available = np.asarray(body_model.spin49_available, np.float32)
         self.slot_mask = self.settings.slot_mask(available)
         self.shared = Shared(fitted_model, self.prior, jnp.asarray(available), jnp.asarray(self.slot_mask))

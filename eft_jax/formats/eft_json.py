@@ -12,7 +12,7 @@ read (`demo/visEFTFit.py`, `demo/visEFTFit_coco.py`, `docs/README_dataformat.md`
          "bbox_center": [x, y],                     # image pixels
          "gt_keypoint_2d": 49 x 3 nested lists,     # input keypoints, SPIN-49, image pixels + conf
                                                     # (missing joints: 0, 0, 0)
-         "joint_validity_openpose18": 18 floats,    # 1.0 / 0.0, see keypoint_formats
+         "joint_validity_openpose18": 18 floats,    # 1.0 / 0.0, see body/joint_sets.py
          "smpltype": str,                           # "smpl", or "eftjax_open" (bundled open model)
          "annotId": int,                            # COCO annotation id; 0 when there is none
          "imageName": str,                          # image file, relative to the images folder
@@ -43,9 +43,9 @@ from pathlib import Path
 
 import numpy as np
 
-from eft_jax.datasets.crops import crop_to_image
-from eft_jax.formats.exemplar_npz import is_skip, skip_record
-from eft_jax.datasets.keypoint_formats import joint_validity_openpose18
+from eft_jax.body.joint_sets import joint_validity_openpose18
+from eft_jax.formats.exemplar import is_skip, skip_record
+from eft_jax.geometry.crops import crop_to_image
 
 EFT_VERSION = 0.1  # the "ver" of EFT's released files
 SMPLTYPES = {"smpl": "smpl", "open": "eftjax_open"}
@@ -182,7 +182,7 @@ def write_eft_json(
 ) -> dict:
     """Write an EFT JSON file from fit records (and skip records) in input order.
 
-    `fits` may mix fit records and skip records (`exemplar_npz.is_skip`); `skipped` adds skip
+    `fits` may mix fit records and skip records (`formats.exemplar.is_skip`); `skipped` adds skip
     records that never reached fitting (listed after the others). A fit that cannot be written
     (NaN, missing field) becomes a skip with the reason. The file is written to a temporary name
     and renamed, so a reader never sees half a file. Returns a summary {'path', 'written', 'skipped'}.
@@ -219,7 +219,7 @@ def write_eft_json(
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: two merging processes never share it
     with open(temporary, "w", encoding="utf-8") as handle:
         json.dump(document, handle, allow_nan=False)
         handle.flush()

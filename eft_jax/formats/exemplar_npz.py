@@ -1,19 +1,4 @@
-"""Exemplars: the record layout every reader yields, their validation, and the `.npz` file of crops.
-
-An *exemplar* is a dict
-
-    {'id': str, 'image': (res, res, 3) float32 (ImageNet-normalised RGB crop),
-     'keypoints': (49, 3) float32 (x, y in [-1, 1] of the crop, confidence),
-     'center': (2,) float64 image pixels, 'scale': float (box side / 200 px),
-     'annotId': int (COCO annotation id; 0 when there is none, as EFT writes it),
-     'imageName': str (the source image, relative to its images folder; '' when unknown)}
-
-and an exemplar that cannot be fitted is a *skip record*
-
-    {'id': str, 'skip_reason': str, 'annotId': int, 'imageName': str}
-
-Readers yield one or the other for every input person, in input order (`is_skip` tells them
-apart), so nothing is silently lost.
+"""The `.npz` file of exemplar crops (records: `eft_jax.formats.exemplar`).
 
 The `.npz` file (`write_exemplars_npz` / `read_exemplars_npz`):
 
@@ -38,58 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from eft_jax.datasets.crops import normalize_image
+from eft_jax.body.joint_sets import NUM_SPIN49 as NUM_KEYPOINTS
+from eft_jax.formats.exemplar import Exemplar, skip_record
+from eft_jax.geometry.crops import normalize_image
 
-NUM_KEYPOINTS = 49
 OPTIONAL_KEYS = ("ids", "center", "scale", "image_names", "annot_ids")
 
 
 class ExemplarFileError(ValueError):
     """A malformed exemplar `.npz` file or arrays."""
-
-
-def skip_record(exemplar_id: str, reason: str, annot_id: int = 0, image_name: str = "") -> dict:
-    """The record of an exemplar that was not fitted, with why."""
-    return {
-        "id": str(exemplar_id),
-        "skip_reason": str(reason),
-        "annotId": int(annot_id),
-        "imageName": str(image_name),
-    }
-
-
-def is_skip(item: dict) -> bool:
-    """True for a skip record, False for an exemplar or a fit result."""
-    return "skip_reason" in item
-
-
-def exemplar_problem(image, keypoints) -> str | None:
-    """Why an exemplar cannot be fitted, or None when it can.
-
-    Checks: image shape (H, W, 3) and finite values; keypoints (49, 3); finite coordinates on
-    every joint with confidence; finite, non-negative confidences; at least one joint with
-    confidence > 0.
-    """
-    image = np.asarray(image)
-    keypoints = np.asarray(keypoints)
-    if image.ndim != 3 or image.shape[2] != 3:
-        return f"image has shape {image.shape}, expected (H, W, 3)"
-    if np.issubdtype(image.dtype, np.floating) and not np.all(np.isfinite(image)):
-        return "image has NaN or infinite values"
-    if keypoints.shape != (NUM_KEYPOINTS, 3):
-        return f"keypoints have shape {keypoints.shape}, expected ({NUM_KEYPOINTS}, 3)"
-    confidence = keypoints[:, 2]
-    if not np.all(np.isfinite(confidence)):
-        return "keypoint confidences have NaN or infinite values"
-    if np.any(confidence < 0):
-        return "keypoint confidences are negative"
-    used = confidence > 0
-    if not np.any(used):
-        return "no keypoint has confidence > 0"
-    if not np.all(np.isfinite(keypoints[used, :2])):
-        bad = np.flatnonzero(used & ~np.all(np.isfinite(keypoints[:, :2]), axis=1))
-        return f"keypoints with confidence have NaN or infinite coordinates (slots {bad.tolist()})"
-    return None
 
 
 def write_exemplars_npz(
@@ -127,24 +69,29 @@ def write_exemplars_npz(
     return path
 
 
-def read_exemplars_npz(path: str | Path) -> dict:
-    """Read and validate an exemplar file; returns its arrays, with `ids` always present."""
+def load_npz_arrays(path: str | Path, error_type: type[Exception], what: str) -> dict:
+    """Every array of an `.npz` file, read without pickle; `error_type` naming the file and the
+    problem for a missing, truncated or pickled file (`what` names the kind of file)."""
     path = Path(path)
     if not path.is_file():
-        raise ExemplarFileError(f"{path}: no such exemplar file")
+        raise error_type(f"{path}: no such {what}")
     if not zipfile.is_zipfile(path):
-        raise ExemplarFileError(f"{path}: not a readable .npz file (not a zip archive)")
+        raise error_type(f"{path}: not a readable .npz file (not a zip archive; truncated?)")
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
+            return {key: data[key] for key in data.files}
     except ValueError as error:
-        raise ExemplarFileError(
+        raise error_type(
             f"{path}: cannot read without pickle (object arrays? store strings as unicode): {error}"
         ) from error
     except Exception as error:
-        raise ExemplarFileError(
-            f"{path}: not a readable .npz file ({type(error).__name__}: {error})"
-        ) from error
+        raise error_type(f"{path}: not a readable .npz file ({type(error).__name__}: {error})") from error
+
+
+def read_exemplars_npz(path: str | Path) -> dict:
+    """Read and validate an exemplar file; returns its arrays, with `ids` always present."""
+    path = Path(path)
+    arrays = load_npz_arrays(path, ExemplarFileError, "exemplar file")
     _validate(arrays, str(path))
     if "ids" not in arrays:
         arrays["ids"] = np.array([f"{i:06d}" for i in range(len(arrays["images"]))])
@@ -196,41 +143,31 @@ def _validate(arrays: dict, where: str) -> None:
         raise ExemplarFileError(f"{where}: 'center' and 'scale' go together; only one is present")
 
 
-def iter_exemplars_npz(source: str | Path | dict) -> Iterator[dict]:
-    """Yield an exemplar (or a skip record with its reason) per row of an exemplar file.
+def iter_exemplars_npz(source: str | Path | dict) -> Iterator[Exemplar | dict]:
+    """Yield an `Exemplar` (or a skip record with its reason) per row of an exemplar file.
 
     `source` is a path or the dict `read_exemplars_npz` returns. uint8 crops are normalised;
-    float crops are taken as already normalised.
+    float crops are taken as already normalised. Rows with an invalid box are skipped here; the
+    data checks on crops and keypoints are the engine's (`formats.exemplar.exemplar_problem`).
     """
     arrays = read_exemplars_npz(source) if not isinstance(source, dict) else source
     if isinstance(source, dict):
         _validate(arrays, "exemplar arrays")
     images, keypoints = arrays["images"], arrays["keypoints"]
-    n, res = images.shape[0], images.shape[1]
+    n = images.shape[0]
     ids = arrays["ids"] if "ids" in arrays else np.array([f"{i:06d}" for i in range(n)])
     for i in range(n):
         annot_id = int(arrays["annot_ids"][i]) if "annot_ids" in arrays else 0
         image_name = str(arrays["image_names"][i]) if "image_names" in arrays else ""
+        center, scale = None, None
         if "center" in arrays:
             center = np.asarray(arrays["center"][i], np.float64)
             scale = float(arrays["scale"][i])
-        else:
-            center, scale = np.full(2, (res - 1) / 2.0), res / 200.0
+            if not (np.all(np.isfinite(center)) and scale > 0):
+                yield skip_record(
+                    ids[i], f"invalid box: center {center.tolist()}, scale {scale}", annot_id, image_name
+                )
+                continue
         image = images[i]
         image = normalize_image(image) if image.dtype == np.uint8 else image.astype(np.float32)
-        kps = keypoints[i].astype(np.float32)
-        problem = exemplar_problem(image, kps)
-        if problem is None and not (np.all(np.isfinite(center)) and scale > 0):
-            problem = f"invalid box: center {center.tolist()}, scale {scale}"
-        if problem is not None:
-            yield skip_record(ids[i], problem, annot_id, image_name)
-            continue
-        yield {
-            "id": str(ids[i]),
-            "image": image,
-            "keypoints": kps,
-            "center": center,
-            "scale": scale,
-            "annotId": annot_id,
-            "imageName": image_name,
-        }
+        yield Exemplar(str(ids[i]), image, keypoints[i].astype(np.float32), center, scale, annot_id, image_name)

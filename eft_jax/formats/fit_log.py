@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from eft_jax.formats.eft_json import write_eft_json
-from eft_jax.formats.exemplar_npz import is_skip, skip_record
+from eft_jax.formats.exemplar import is_skip, skip_record
 
 LOG_MAGIC = "eftjax_fit_log"
 EXEMPLAR_META = ("center", "scale", "keypoints", "annotId", "imageName")
@@ -219,7 +219,7 @@ class FitLog:
         return record
 
     def append_skip(self, skip: dict) -> dict:
-        """Log an exemplar that was not fitted (a skip record, see `exemplar_npz.skip_record`)."""
+        """Log an exemplar that was not fitted (a skip record, see `formats.exemplar.skip_record`)."""
         if not is_skip(skip):
             raise ValueError("append_skip needs a skip record with 'skip_reason'")
         record = {"status": "skipped", **to_jsonable(dict(skip))}
@@ -239,7 +239,7 @@ class FitLog:
 
 
 def finalize(
-    log_path: str | Path,
+    log_path: str | Path | Sequence[str | Path],
     json_path: str | Path,
     order: Sequence[str],
     *,
@@ -251,7 +251,7 @@ def finalize(
     meta: dict | None = None,
     decimals: int | None = 7,
 ) -> dict:
-    """Assemble the EFT JSON from a log, in input order.
+    """Assemble the EFT JSON from a log (or the logs of several processes), in input order.
 
     order: the ids of all input exemplars, in input order (fitted or skipped by the run).
     skipped: skip records of inputs that never reached the run (e.g. annotations the COCO reader
@@ -263,11 +263,13 @@ def finalize(
     order = [str(i) for i in order]
     if len(set(order)) != len(order):
         raise FitLogError("the input order has repeated ids")
+    log_paths = [log_path] if isinstance(log_path, (str, Path)) else list(log_path)
     latest, duplicates = {}, []
-    for record in read_fit_log(log_path):
-        if record["id"] in latest:
-            duplicates.append(record["id"])
-        latest[record["id"]] = record
+    for path in log_paths:
+        for record in read_fit_log(path):
+            if record["id"] in latest:
+                duplicates.append(record["id"])
+            latest[record["id"]] = record
     unknown = set(latest) - set(order)
     if unknown:
         raise FitLogError(

@@ -29,10 +29,12 @@ import ml_collections
 import numpy as np
 
 from eft_jax import body, render
-from eft_jax.datasets.coco_keypoints import iter_coco_exemplars, read_coco_keypoints
-from eft_jax.datasets.crops import crop_image, denormalize_image, normalize_image
+from eft_jax.datasets.people import iter_exemplars
+from eft_jax.datasets.registry import open_coco_files
+from eft_jax.geometry.crops import crop_image, denormalize_image, normalize_image
 from eft_jax.formats.eft_json import read_eft_json
-from eft_jax.formats.exemplar_npz import is_skip, write_exemplars_npz
+from eft_jax.formats.exemplar import is_skip
+from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.images import save_png
 from eft_jax.datasets.synthetic import make_samples
 from eft_jax.fitting import Exemplar, SequentialEft
@@ -60,13 +62,13 @@ def _synthetic_inputs(config, out_dir: Path, size: int):
 
 
 def _coco_exemplars(images_dir: Path, keypoints_json: Path, size: int, count: int) -> list[Exemplar]:
-    people, _ = read_coco_keypoints(keypoints_json, images_dir)
+    source = open_coco_files(images_dir, keypoints_json)
     exemplars = []
-    for item in iter_coco_exemplars(people, images_dir, res=size):
+    for item in iter_exemplars(source.items, source.images_dir, res=size):
         if len(exemplars) == count:
             break
         if not is_skip(item):
-            exemplars.append(Exemplar(item["id"], item["image"], item["keypoints"]))
+            exemplars.append(item)
     return exemplars
 
 
@@ -166,8 +168,8 @@ def run_demo(
     start = time.perf_counter()
     out_dir = Path(config.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = body.load()
-    regressor, variables, regressor_source, size = load_regressor(config.checkpoint)
+    model = body.load(config.body_model)
+    regressor, variables, regressor_source, size = load_regressor(config.checkpoint, model)
 
     if images_dir is None:
         inputs, pictures_from, exemplars, truth = _synthetic_inputs(config, out_dir, size)
@@ -179,11 +181,15 @@ def run_demo(
 
     fits_json = out_dir / "fits.json"
     tick = time.perf_counter()
-    run_fit(inputs, fits_json, config.eft, checkpoint=config.checkpoint, crop_size=size)
+    run_fit(
+        inputs, fits_json, config.eft, checkpoint=config.checkpoint, body_model_path=config.body_model, crop_size=size
+    )
     fit_seconds = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    drawn = run_render(fits_json, pictures_from, out_dir / "pictures", crop_size=config.picture_size)
+    drawn = run_render(
+        fits_json, pictures_from, out_dir / "pictures", body_model_path=config.body_model, crop_size=config.picture_size
+    )
     picture_seconds = time.perf_counter() - tick
 
     tick = time.perf_counter()
@@ -205,7 +211,9 @@ def run_demo(
         "keypoint_error_px": [_mean(f[f"keypoint_error_px_{when}"] for f in fits) for when in ("before", "after")],
         "keypoint_loss": [_mean(f[f"loss_2d_{when}"] for f in fits) for when in ("before", "after")],
     }
-    if truth is not None and fits:
+    # The synthetic ground truth is joints of the bundled open body: 3D errors of another body
+    # model's fits would mix two skeletons, so they are reported only for the open model.
+    if truth is not None and fits and model.kind == "open":
         report["errors_3d"] = _errors_3d(model, regressor, variables, exemplars, fits, truth)
     report["seconds"] = {
         "total": time.perf_counter() - start,

@@ -11,7 +11,7 @@ For every fit (a `data` entry of the EFT JSON) it writes, in `out_dir`:
   (as in SPIN / EFT) the fit's root rotation includes to stand the body upright in the image,
   whose y axis points down.
 
-The crop is SPIN's (`bbox_center`, `bbox_scale`, `eft_jax.datasets.crops.crop_image`) and the camera
+The crop is SPIN's (`bbox_center`, `bbox_scale`, `eft_jax.geometry.crops.crop_image`) and the camera
 is the fit's weak-perspective crop camera `parm_cam` = [s, tx, ty] in EFT's convention
 (`eft_jax.geometry.cameras`), so the drawn body lies exactly where the fit's keypoints project.
 
@@ -31,7 +31,7 @@ import jax
 import numpy as np
 
 from eft_jax import body, render
-from eft_jax.datasets.crops import crop_image
+from eft_jax.geometry.crops import crop_image
 from eft_jax.formats.eft_json import SMPLTYPES, read_eft_json
 from eft_jax.formats.images import ImageReadError, load_rgb, save_png
 from eft_jax.formats.glb_file import write_glb

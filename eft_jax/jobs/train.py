@@ -29,7 +29,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from eft_jax import body, nets
-from eft_jax.datasets.crops import normalize_image
+from eft_jax.geometry.crops import normalize_image
 from eft_jax.datasets.synthetic_tfds import builder_for
 from eft_jax.progress import format_duration
 from eft_jax.train.batches import TrainBatches, read_samples
@@ -159,6 +159,7 @@ def run_train(config: ml_collections.ConfigDict) -> Path:
     record.update(
         {
             "image_size": size,
+            "body_model_kind": model.kind,
             "source": f"eft-jax train, {builder.name}/{builder.builder_config.name}, {total} steps",
             "evaluation": scores,
         }

@@ -13,13 +13,14 @@ from eft_jax.nets.checkpoint import (
     RestoredRegressor,
     bundled_regressor,
     input_size,
+    predicted_body_kind,
     read_config_record,
     restore_regressor,
     save_regressor,
 )
 from eft_jax.nets.hmr import Regressor, RegressorArch, RegressorOutput
 from eft_jax.nets.mean_params import MeanParams, bundled_mean_params, load_mean_params, open_body_mean_params
-from eft_jax.nets.param_groups import GROUPS, PRESETS, merge, partition, resolve_groups, select_params
+from eft_jax.nets.param_groups import GROUPS, PRESETS, entry_point, merge, partition, resolve_groups, select_params
 from eft_jax.nets.resnet import ResNetArch
 from eft_jax.nets.spin_import import ConversionReport, SpinImportError, convert_spin_checkpoint
 from eft_jax.nets.torch_checkpoint import TorchCheckpoint, TorchCheckpointError, read_torch_checkpoint
@@ -42,11 +43,13 @@ __all__ = [
     "bundled_mean_params",
     "bundled_regressor",
     "convert_spin_checkpoint",
+    "entry_point",
     "input_size",
     "load_mean_params",
     "merge",
     "open_body_mean_params",
     "partition",
+    "predicted_body_kind",
     "read_config_record",
     "read_torch_checkpoint",
     "resolve_groups",

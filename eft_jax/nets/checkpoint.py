@@ -92,6 +92,21 @@ def _read_metadata(directory: Path):
     return record, metadata.item_metadata.tree
 
 
+def predicted_body_kind(record: dict) -> str | None:
+    """Whose parameters the regressor of `record` predicts: 'smpl', 'open' (the bundled open body
+    model) or None when the record does not say. Records written since this field exists carry
+    `body_model_kind`; older ones are recognised by their source (SPIN/EFT conversions predict
+    SMPL's parameters, `eft-jax train` trains on the bundled open model)."""
+    if "body_model_kind" in record:
+        return record["body_model_kind"]
+    source = record.get("source")
+    if isinstance(source, dict) and source.get("format") == "spin":
+        return "smpl"
+    if isinstance(source, str) and source.startswith("eft-jax train"):
+        return "open"
+    return None
+
+
 def read_config_record(directory: str | Path) -> dict:
     return _read_metadata(Path(directory).absolute())[0]
 

@@ -94,8 +94,13 @@ class HMR(nn.Module):
     init_cam: tuple[float, ...]
 
     @nn.compact
-    def __call__(self, images, train: bool = False) -> RegressorOutput:
-        features = resnet_features(self.arch.backbone, images, train)
+    def __call__(self, images, train: bool = False, start: str = "image", stop: str | None = None):
+        """images -> RegressorOutput. With `start` / `stop` (resnet.ENTRY_POINTS): `images` is
+        the activation entering `start`, and with `stop` the activation entering `stop` is
+        returned instead of the output (frozen-prefix caching)."""
+        features = resnet_features(self.arch.backbone, images, train, start, stop or "features")
+        if stop is not None:
+            return features
         batch = images.shape[0]
         state_width = POSE_DIM + NUM_BETAS + CAM_DIM
         width = self.arch.head_width
@@ -149,23 +154,36 @@ class Regressor:
         images = jax.ShapeDtypeStruct((1, image_size, image_size, 3), jnp.float32)
         return dict(jax.eval_shape(self.module.init, jax.random.key(0), images))
 
-    def apply(self, variables: dict, images: jax.Array, train: bool = False, rng: jax.Array | None = None):
-        """Regress SMPL parameters from normalised NHWC images.
+    def apply(
+        self, variables: dict, images: jax.Array, train: bool = False, rng: jax.Array | None = None, start: str = "image"
+    ):
+        """Regress SMPL parameters from normalised NHWC images (or, with `start`, from the
+        activation entering that point of the network, as `prefix` computes it).
 
         train=False: BatchNorm running statistics, no dropout; returns a RegressorOutput.
         train=True: batch statistics and dropout (needs `rng`); returns (RegressorOutput, updated
         batch_stats), the running statistics moved as torch's momentum 0.1 would.
         """
-        if images.ndim != 4 or images.shape[-1] != 3:
+        if start == "image" and (images.ndim != 4 or images.shape[-1] != 3):
             raise ValueError(f"images must be (batch, height, width, 3) NHWC RGB, got shape {images.shape}")
         variables = {"params": variables["params"], "batch_stats": variables["batch_stats"]}
         if not train:
-            return self.module.apply(variables, images, train=False)
+            return self.module.apply(variables, images, train=False, start=start)
+        if start != "image":
+            raise ValueError("apply(train=True) runs from the image only")
         if rng is None and self.arch.dropout_rate > 0:
             raise ValueError("apply(train=True) needs an rng for dropout")
         rngs = {} if rng is None else {"dropout": rng}
         out, updates = self.module.apply(variables, images, train=True, rngs=rngs, mutable=["batch_stats"])
         return out, updates["batch_stats"]
+
+    def prefix(self, variables: dict, images: jax.Array, stop: str) -> jax.Array:
+        """The activation entering `stop` (resnet.ENTRY_POINTS) in eval mode: what
+        `apply(..., start=stop)` continues from. Reads only the parameters before `stop`."""
+        if images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(f"images must be (batch, height, width, 3) NHWC RGB, got shape {images.shape}")
+        variables = {"params": variables["params"], "batch_stats": variables["batch_stats"]}
+        return self.module.apply(variables, images, train=False, stop=stop)
 
     def config_record(self) -> dict:
         """What `checkpoint.save_regressor` stores to rebuild this regressor."""

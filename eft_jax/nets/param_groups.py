@@ -42,6 +42,22 @@ PRESETS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Where each group's computation starts (nets.resnet.ENTRY_POINTS): everything before the first
+# trainable group's entry point is a frozen prefix that EFT can compute once per exemplar.
+GROUP_ENTRY = {"stem": "image", "layer1": "layer1", "layer2": "layer2", "layer3": "layer3", "layer4": "layer4"}
+
+
+def entry_point(selection: str | Iterable[str]) -> str:
+    """Where the network must start for the groups of `selection` to get gradients: "image" when
+    the stem is trainable, "layerK" when layerK is the first trainable stage, "features" when
+    only head groups are (the head's feedback loop reads the pooled features)."""
+    groups = resolve_groups(selection)
+    for group, entry in GROUP_ENTRY.items():
+        if group in groups:
+            return entry
+    return "features"
+
+
 def resolve_groups(selection: str | Iterable[str]) -> tuple[str, ...]:
     """Group names of a preset, a group, or a list of presets and groups (sorted as GROUPS)."""
     names = [selection] if isinstance(selection, str) else list(selection)

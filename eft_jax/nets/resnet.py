@@ -146,17 +146,33 @@ class ResNetStage(nn.Module):
         return x
 
 
-def resnet_features(arch: ResNetArch, x, train: bool):
+# Where an activation enters the backbone: the image, the input of each stage, or the pooled
+# features (what the head reads). Frozen-prefix caching starts the network at one of these.
+ENTRY_POINTS = ("image", "layer1", "layer2", "layer3", "layer4", "features")
+
+
+def resnet_features(arch: ResNetArch, x, train: bool, start: str = "image", stop: str = "features"):
     """The backbone, built inline in the calling compact module (names conv1 ... layer4 land at
     the caller's top level, as in SPIN's state dict). Returns globally average-pooled features.
+
+    `start` / `stop` (ENTRY_POINTS) run only the part between two entry points: `x` is the
+    activation entering `start`, and the activation entering `stop` is returned (e.g. start
+    "image", stop "layer4": the output of layer3; start "layer4": layer4 and the pooling).
 
     SPIN pools with AvgPool2d(7), which is the global average at its 224x224 input; the global
     average is what generalises to other input sizes.
     """
-    x = conv(arch.stem_width, 7, 2, "conv1")(x)
-    x = nn.relu(batch_norm(train, "bn1")(x))
-    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+    first, last = ENTRY_POINTS.index(start), ENTRY_POINTS.index(stop)
+    if first > last:
+        raise ValueError(f"cannot run the backbone from {start!r} to {stop!r}")
+    if first == 0 and last > 0:
+        x = conv(arch.stem_width, 7, 2, "conv1")(x)
+        x = nn.relu(batch_norm(train, "bn1")(x))
+        x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
     for stage, (planes, blocks) in enumerate(zip(arch.stage_widths, arch.blocks_per_stage)):
-        stride = 1 if stage == 0 else 2
-        x = ResNetStage(arch.block, planes, blocks, stride, name=f"layer{stage + 1}")(x, train)
-    return jnp.mean(x, axis=(1, 2))
+        if first <= stage + 1 < last:
+            stride = 1 if stage == 0 else 2
+            x = ResNetStage(arch.block, planes, blocks, stride, name=f"layer{stage + 1}")(x, train)
+    if first < 5 == last:
+        x = jnp.mean(x, axis=(1, 2))
+    return x

@@ -202,5 +202,6 @@ def convert_spin_checkpoint(
     variables, unknown = state_dict_to_variables(state, regressor)
     record = regressor.config_record()
     record["source"] = {"file": Path(pt_path).name, "format": "spin", **training}
+    record["body_model_kind"] = "smpl"  # SPIN and EFT regress SMPL's parameters
     out_dir = save_regressor(out_dir, variables, record, overwrite=overwrite)
     return ConversionReport(out_dir, arch, source, unknown, training)

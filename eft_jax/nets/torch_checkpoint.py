@@ -11,10 +11,13 @@ Two on-disk formats exist:
   `('storage', type, key, location, numel, view)`), then the list of storage keys, then each
   storage as an int64 element count followed by its raw bytes, in that order.
 
-Unpickling resolves only a fixed list of harmless globals (tensor rebuilders, storage types,
-OrderedDict, numpy arrays); anything else (e.g. classes in an optimizer's state) becomes an inert
-`OpaqueObject`, so untrusted files never import or run code. Tensors are read lazily: only the
-entry asked for (e.g. `model`) is materialised as numpy arrays.
+Every pickle in the file - the legacy header (magic number, protocol, system info) and storage key
+list included - is read with `eft_jax.safe_pickle`: the header may name no global at all; the
+object resolves only a fixed list of harmless globals (tensor rebuilders, storage types,
+OrderedDict, numpy arrays); other classes from outside Python's standard library (e.g. in an
+optimizer's state) become inert stand-ins (`OpaqueObject`), and any other standard-library name
+(`os.system`, ...) is refused, so untrusted files never import or run code. Tensors are read
+lazily: only the entry asked for (e.g. `model`) is materialised as numpy arrays.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from pathlib import Path
 
 import ml_dtypes
 import numpy as np
+
+from eft_jax import safe_pickle
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -58,9 +63,6 @@ TORCH_DTYPES = {
     "int16": np.int16, "short": np.int16, "int8": np.int8, "uint8": np.uint8, "bool": np.bool_,
     "complex64": np.complex64, "complex128": np.complex128,
 }  # fmt: skip
-
-_NUMPY_GLOBALS = {"_reconstruct", "scalar", "ndarray", "dtype"}
-
 
 class TorchCheckpointError(ValueError):
     """A file that is not a readable PyTorch checkpoint (corrupt, truncated, unsupported)."""
@@ -122,37 +124,8 @@ class LazyTensor:
         return np.array(view)
 
 
-class OpaqueObject:
-    """An instance of a class this reader does not resolve; keeps what the pickle gave it."""
-
-    qualname = "?"
-
-    def __new__(cls, *args, **kwargs):
-        obj = super().__new__(cls)
-        obj.args, obj.state, obj.items = args, None, []
-        return obj
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __setstate__(self, state):
-        self.state = state
-
-    def __setitem__(self, key, value):
-        self.items.append((key, value))
-
-    def append(self, value):
-        self.items.append(value)
-
-    def extend(self, values):
-        self.items.extend(values)
-
-    def __repr__(self) -> str:
-        return f"<opaque {self.qualname}>"
-
-
-def _opaque_class(module: str, name: str) -> type:
-    return type(name, (OpaqueObject,), {"qualname": f"{module}.{name}"})
+# An instance of a class this reader does not resolve; keeps what the pickle gave it.
+OpaqueObject = safe_pickle.InertObject
 
 
 def _rebuild_tensor_v2(storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
@@ -177,22 +150,15 @@ _TORCH_GLOBALS = {
 }
 
 
-class _Unpickler(pickle.Unpickler):
+_TORCH_GLOBALS.update({(module, name): StorageType(name) for module in ("torch", "torch.cuda") for name in STORAGE_DTYPES})
+_TORCH_GLOBALS.update({("torch", name): np.dtype(dtype) for name, dtype in TORCH_DTYPES.items()})
+
+
+class _Unpickler(safe_pickle.RestrictedUnpickler):
     def __init__(self, file, storage_reader):
-        super().__init__(file)
+        super().__init__(file, resolve=_TORCH_GLOBALS, stand_ins=True)
         self._storage_reader = storage_reader
         self.storages: dict[str, Storage] = {}
-
-    def find_class(self, module, name):
-        if (module, name) in _TORCH_GLOBALS:
-            return _TORCH_GLOBALS[module, name]
-        if module in ("torch", "torch.cuda") and name in STORAGE_DTYPES:
-            return StorageType(name)
-        if module == "torch" and name in TORCH_DTYPES:
-            return np.dtype(TORCH_DTYPES[name])
-        if module.split(".")[0] == "numpy" and name in _NUMPY_GLOBALS:
-            return super().find_class(module, name)
-        return _opaque_class(module, name)
 
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
@@ -229,12 +195,19 @@ def _errors_named(path: Path):
         yield
     except TorchCheckpointError:
         raise
+    except safe_pickle.UnsafePickleError as error:
+        raise TorchCheckpointError(f"{path}: refused to read this file: {error}") from error
     except (zipfile.BadZipFile, pickle.UnpicklingError, EOFError, struct.error, KeyError, ValueError,
             TypeError, AttributeError, IndexError, OSError, zlib.error) as error:  # fmt: skip
         raise TorchCheckpointError(
             f"{path}: cannot read as a PyTorch checkpoint ({type(error).__name__}: {error}); "
             "the file may be truncated or corrupt"
         ) from error
+
+
+def _load_plain(f):
+    """A pickle of plain values only (numbers, strings, lists, dicts): names no global at all."""
+    return safe_pickle.load(f, numpy=False)
 
 
 def _starts_like_zip(path: Path) -> bool:
@@ -307,7 +280,9 @@ class TorchCheckpoint:
     def _open_legacy(self):
         f = self._stack.enter_context(open(self.path, "rb"))
         try:
-            magic = pickle.load(f)
+            magic = _load_plain(f)
+        except safe_pickle.UnsafePickleError:
+            raise
         except Exception as error:  # any garbage fails here, in any of many ways
             raise TorchCheckpointError(
                 f"{self.path}: not a PyTorch checkpoint (neither a zip archive nor a legacy torch.save "
@@ -315,13 +290,15 @@ class TorchCheckpoint:
             ) from error
         if magic != LEGACY_MAGIC:
             raise TorchCheckpointError(f"{self.path}: not a PyTorch checkpoint (bad magic number)")
-        protocol = pickle.load(f)
+        protocol = _load_plain(f)
         if protocol != LEGACY_PROTOCOL:
             raise TorchCheckpointError(
                 f"{self.path}: unsupported legacy protocol version {protocol}; re-save the file with "
                 "a recent torch (`torch.save(torch.load(path), path)`)"
             )
-        sys_info = pickle.load(f)
+        sys_info = _load_plain(f)
+        if not isinstance(sys_info, dict):
+            raise TorchCheckpointError(f"{self.path}: legacy header holds {type(sys_info).__name__}, not system info")
         byteorder = "little" if sys_info.get("little_endian", True) else "big"
         offsets: dict[str, int] = {}
 
@@ -337,7 +314,7 @@ class TorchCheckpoint:
         root = unpickler.load()
         # The storages follow, in the order of the pickled key list, each after its element count.
         size_format = "<q" if byteorder == "little" else ">q"
-        for key in map(str, pickle.load(f)):
+        for key in map(str, _load_plain(f)):
             (numel,) = struct.unpack(size_format, f.read(8))
             storage = unpickler.storages[key]
             if numel != storage.numel:

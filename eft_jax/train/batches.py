@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from eft_jax.datasets.crops import normalize_image
+from eft_jax.geometry.crops import normalize_image
 
 TARGET_KEYS = ("keypoints", "joints3d_spin49", "rotmats", "betas")
 

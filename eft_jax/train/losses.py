@@ -11,6 +11,14 @@ with the camera in eft-jax's (EFT's) weak-perspective convention:
 - pose: squared error of the 24 rotation matrices; betas: squared error of the shape;
 - the camera term keeps the weak-perspective scale positive.
 
+One departure from SPIN, `loss.keypoints_train_betas` (False in configs/train_synthetic.py): the
+keypoint terms are computed with the predicted betas but their gradient does not reach the betas,
+which learn from the betas term only. SPIN lets the keypoint terms move the shape too; trained so
+on synthetic humans, the network learned to shrink every body (the first shape component, the
+stature, drifted to +2.5) because, while the pose is uncertain, a smaller skeleton has a smaller
+expected squared 3D joint error - the betas hedged the pose instead of describing the body, and
+their error rose from 1.0 (zero betas) to 2.5 over training (docs/ARCHITECTURE.md, "Training").
+
 Every weight is a field of the training config's `loss`.
 """
 
@@ -48,7 +56,8 @@ def slot_weights(config: ml_collections.ConfigDict, available) -> np.ndarray:
 def spin_loss(out: RegressorOutput, batch: dict, model: body.BodyModel, weights, config) -> TrainLossTerms:
     """The loss of a batch: `batch` holds keypoints (B, 49, 3), joints3d_spin49 (B, 49, 3),
     rotmats (B, 24, 3, 3) and betas (B, 10); `weights` is `slot_weights(...)`."""
-    joints = body.forward(model, out.rotmats, out.betas).spin49
+    betas_for_keypoints = out.betas if config.keypoints_train_betas else jax.lax.stop_gradient(out.betas)
+    joints = body.forward(model, out.rotmats, betas_for_keypoints).spin49
     projected = weak_perspective(joints, out.camera)
     confidence = batch["keypoints"][..., 2] * weights
     keypoints_2d = jnp.mean(confidence[..., None] * (projected - batch["keypoints"][..., :2]) ** 2)

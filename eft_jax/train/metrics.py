@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from eft_jax.body.joint_sets import LSP14_SLOTS
 from eft_jax.fitting.losses import LEFT_HIP, RIGHT_HIP
 from eft_jax.geometry.procrustes import similarity_align
-
-LSP14_SLOTS = tuple(range(25, 39))
-
 
 def hip_centred(joints_spin49):
     """(..., 49, 3) SPIN-49 joints minus the midpoint of their right and left hip (slots 27, 28)."""

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from eft_jax.body import SPIN49_NAMES
-from eft_jax.datasets import keypoint_formats as kf
+from eft_jax.body import joint_sets as kf
 
 
 def test_tables_match_spin_preprocessing_indices():
@@ -13,7 +13,7 @@ def test_tables_match_spin_preprocessing_indices():
     np.testing.assert_array_equal(
         kf.MPII16_TO_SPIN49 - 25, [0, 1, 2, 3, 4, 5, 14, 15, 12, 13, 6, 7, 8, 9, 10, 11]
     )
-    np.testing.assert_array_equal(kf.LSP14_TO_SPIN49, np.arange(25, 39))
+    np.testing.assert_array_equal(kf.LSP14_SLOTS, np.arange(25, 39))
     np.testing.assert_array_equal(kf.OPENPOSE25_TO_SPIN49, np.arange(25))
     # EFT eft/cores/jointorders.py: JOINT_MAP_SPIN49_TO_OPENPOSE18 and JOINT_MAP_SPIN24_TO_OPENPOSE18
     np.testing.assert_array_equal(
@@ -31,14 +31,14 @@ def test_names_line_up_with_spin49_names():
         slots = kf.spin49_slots(fmt)
         assert len(names) == len(slots) == len(set(slots.tolist()))
     # left / right and joint kind agree between each native name and its SPIN slot
-    for name, slot in zip(kf.COCO17_ORDER, kf.COCO17_TO_SPIN49):
+    for name, slot in zip(kf.COCO17_NAMES, kf.COCO17_TO_SPIN49):
         side, _, joint = name.partition("_")
         target = SPIN49_NAMES[slot].lower()
         if side in ("left", "right"):
             assert target.startswith(side) and joint in target.replace(" ", "_"), (name, target)
         else:
             assert target == "nose"
-    for name, slot in zip(kf.OPENPOSE25_ORDER, kf.OPENPOSE25_TO_SPIN49):
+    for name, slot in zip(kf.OPENPOSE25_NAMES, kf.OPENPOSE25_TO_SPIN49):
         assert SPIN49_NAMES[slot] == "OP " + name
 
 

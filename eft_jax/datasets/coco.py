@@ -1,62 +1,44 @@
-"""COCO keypoint annotation files (person_keypoints_*.json) -> exemplars.
+"""COCO keypoint annotations (person_keypoints_{train,val}{2014,2017}.json) -> annotated people.
 
-What is kept (SPIN `datasets/preprocess/coco.py`, which EFT's `eft/db_processing/coco.py`
-repeats for its COCO2014-Part set):
+Joint mapping: COCO-17 -> SPIN-49 ground-truth slots (`body.joint_sets.COCO17_TO_SPIN49`, SPIN's
+`datasets/preprocess/coco.py` `joints_idx`; COCO's hips go to the LSP hip slots).
+
+What is kept (SPIN's coco.py and EFT's `eft/db_processing/coco.py`):
 
 - visibility flags v = 1, 2 become confidence 1, v = 0 confidence 0;
-- an annotation is kept when at least `min_body_keypoints` of the 12 body keypoints (COCO
-  indices 5..16: shoulders, elbows, wrists, hips, knees, ankles) are annotated; SPIN and EFT
-  use 12, all of them. (EFT's larger COCO2014-All set lowered the bar to about 6 keypoints;
-  `min_body_keypoints=6` approximates it);
+- `selection`: "coco-part" (SPIN's set, EFT's COCO2014-Part, 28k people in train2014) keeps a
+  person when all 12 limb keypoints (COCO indices 5..16: shoulders, elbows, wrists, hips, knees,
+  ankles) are annotated; "coco-all" (EFT's COCO2014-All, 79k) when 6 or more of them are (EFT's
+  comment in coco.py: `sum(keypoints[5:,2]>0) < 6`);
 - the box is the annotation's `bbox` [x, y, w, h]: center = its centre, scale =
   1.2 * max(w, h) / 200. `box="keypoints"` uses the annotated keypoints' bounding box instead.
 
-Crowd annotations (iscrowd = 1) are dropped too (SPIN drops them implicitly: they carry no
+Crowd annotations (iscrowd = 1) are dropped (SPIN drops them implicitly: they carry no
 keypoints). Every dropped annotation becomes a skip record with its reason. A file that is not a
 COCO keypoint file at all raises `CocoFormatError` naming the file and the problem.
+
+Layout under a root (`read_split`): root/annotations/person_keypoints_<split>.json and the images
+in root/<split>/ (COCO's own layout; imageName is the file name, as in EFT's files).
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from eft_jax.datasets.crops import (
-    BOX_RESCALE,
-    box_from_keypoints,
-    box_from_xywh,
-    crop_exemplar,
-)
-from eft_jax.formats.exemplar_npz import exemplar_problem, skip_record
-from eft_jax.formats.images import ImageReadError, load_rgb
-from eft_jax.datasets.keypoint_formats import to_spin49
-from eft_jax.geometry import CROP_SIZE
+from eft_jax.body.joint_sets import COCO17_LIMBS, to_spin49
+from eft_jax.datasets.people import AnnotatedPerson, DatasetError, person_or_skip, require_dir, require_file
+from eft_jax.formats.exemplar import skip_record
+from eft_jax.geometry.crops import BOX_RESCALE, box_from_keypoints, box_from_xywh
 
-BODY_KEYPOINTS = slice(5, 17)  # COCO's 12 limb keypoints
+SELECTIONS = {"coco-all": 6, "coco-part": 12}  # limb keypoints a person needs (of 12)
+SPLITS = ("train2014", "val2014", "train2017", "val2017")
 
 
-class CocoFormatError(ValueError):
+class CocoFormatError(DatasetError):
     """A COCO annotation file that cannot be read as one."""
-
-
-@dataclass(frozen=True)
-class CocoPerson:
-    """One annotated person: SPIN-49 keypoints in image pixels and SPIN's crop box."""
-
-    id: str  # exemplar id: str(annot_id)
-    annot_id: int
-    image_id: int
-    image_name: str  # the image's file_name
-    image_path: Path | None  # images_dir / file_name, when an images folder was given
-    keypoints: np.ndarray  # (49, 3) image pixels, confidence 0 / 1
-    center: np.ndarray  # (2,)
-    scale: float
-    bbox: tuple  # the annotation's [x, y, w, h]
 
 
 def _load_json(path: Path):
@@ -79,18 +61,19 @@ def _is_number(value) -> bool:
 
 def read_coco_keypoints(
     path: str | Path,
-    images_dir: str | Path | None = None,
     *,
-    min_body_keypoints: int = 12,
+    selection: str = "coco-all",
     box: str = "bbox",
     rescale: float = BOX_RESCALE,
-) -> tuple[list[CocoPerson], list[dict]]:
-    """Read a COCO keypoint file: (people kept, in annotation order; skip records, with reasons)."""
+) -> list[AnnotatedPerson | dict]:
+    """Read a COCO keypoint file: an AnnotatedPerson or a skip record (with its reason) per
+    annotation, in annotation order. `selection`: "coco-all" or "coco-part" (module docstring)."""
     path = Path(path)
     if box not in ("bbox", "keypoints"):
         raise ValueError(f"box must be 'bbox' or 'keypoints'; got {box!r}")
-    if not 0 <= min_body_keypoints <= 12:
-        raise ValueError(f"min_body_keypoints must be in 0..12; got {min_body_keypoints}")
+    if selection not in SELECTIONS:
+        raise DatasetError(f"unknown COCO selection {selection!r}; known: {sorted(SELECTIONS)}")
+    min_body_keypoints = SELECTIONS[selection]
     data = _load_json(path)
     if not isinstance(data, dict):
         raise CocoFormatError(f"{path}: top level is a {type(data).__name__}, expected an object")
@@ -123,9 +106,8 @@ def read_coco_keypoints(
             "(person_keypoints_*.json, not instances_*.json)"
         )
 
-    people, skipped = [], []
+    items = []
     seen = set()
-    images_dir = Path(images_dir) if images_dir is not None else None
     for index, annotation in enumerate(annotations):
         if not isinstance(annotation, dict):
             raise CocoFormatError(f"{path}: annotations[{index}] is a {type(annotation).__name__}")
@@ -143,7 +125,7 @@ def read_coco_keypoints(
         image_name = images.get(image_id, "")
 
         def skip(reason, annot_id=annot_id, image_name=image_name):
-            skipped.append(skip_record(str(annot_id), reason, annot_id, image_name))
+            items.append(skip_record(str(annot_id), reason, annot_id, image_name))
 
         if image_id not in images:
             skip(f"image_id {annotation.get('image_id')!r} is not in 'images'")
@@ -160,9 +142,9 @@ def read_coco_keypoints(
             skip("keypoints have NaN or infinite values")
             continue
         coco[:, 2] = (coco[:, 2] > 0).astype(np.float64)
-        body = int(coco[BODY_KEYPOINTS, 2].sum())
+        body = int(coco[COCO17_LIMBS, 2].sum())
         if body < min_body_keypoints:
-            skip(f"{body} of 12 body keypoints annotated (need {min_body_keypoints})")
+            skip(f"{body} of 12 limb keypoints annotated ({selection} needs {min_body_keypoints})")
             continue
         bbox = annotation.get("bbox")
         try:
@@ -179,74 +161,25 @@ def read_coco_keypoints(
         except ValueError as error:
             skip(f"no crop box: {error}")
             continue
-        if not (math.isfinite(scale) and scale > 0):
-            skip(f"no crop box: scale {scale}")
-            continue
-        people.append(
-            CocoPerson(
-                id=str(annot_id),
-                annot_id=annot_id,
-                image_id=image_id,
-                image_name=image_name,
-                image_path=images_dir / image_name if images_dir is not None else None,
-                keypoints=to_spin49(coco, "coco17"),
-                center=center,
-                scale=float(scale),
-                bbox=tuple(float(v) for v in bbox) if isinstance(bbox, list) else (),
+        items.append(
+            person_or_skip(
+                annot_id, image_name, to_spin49(coco, "coco17"), box=(center, scale), annot_id=annot_id
             )
         )
-    return people, skipped
+    return items
 
 
-def iter_coco_exemplars(
-    people: list[CocoPerson],
-    images_dir: str | Path | None = None,
-    *,
-    res: int = CROP_SIZE,
-    antialias: bool = True,
-    image_loader: Callable[[Path], np.ndarray] = load_rgb,
-) -> Iterator[dict]:
-    """Yield an exemplar (see `exemplar_npz`) or a skip record per person, in order.
-
-    Images come from `images_dir / image_name` (or each person's `image_path` when images_dir
-    is None). A missing or unreadable image, or unusable keypoints, gives a skip record.
-    Consecutive people in the same image decode it once.
-    """
-    cached_path, cached_image = None, None
-    for person in people:
-        if images_dir is not None:
-            image_path = Path(images_dir) / person.image_name
-        elif person.image_path is not None:
-            image_path = person.image_path
-        else:
-            raise ValueError(
-                "no images folder: pass images_dir (or read_coco_keypoints(..., images_dir))"
-            )
-        if image_path != cached_path:
-            try:
-                cached_image = image_loader(image_path)
-            except ImageReadError as error:
-                cached_path, cached_image = image_path, error
-            else:
-                cached_path = image_path
-        if isinstance(cached_image, Exception):
-            yield skip_record(
-                person.id, f"image unreadable: {cached_image}", person.annot_id, person.image_name
-            )
-            continue
-        crop, keypoints = crop_exemplar(
-            cached_image, person.keypoints, person.center, person.scale, res, antialias=antialias
-        )
-        problem = exemplar_problem(crop, keypoints)
-        if problem is not None:
-            yield skip_record(person.id, problem, person.annot_id, person.image_name)
-            continue
-        yield {
-            "id": person.id,
-            "image": crop,
-            "keypoints": keypoints,
-            "center": np.asarray(person.center, np.float64),
-            "scale": float(person.scale),
-            "annotId": person.annot_id,
-            "imageName": person.image_name,
-        }
+def read_split(root: str | Path, split: str | None = None, selection: str | None = None):
+    """(items, images folder) of COCO's layout under `root` (module docstring); split defaults
+    to train2014 (EFT's released sets), selection to coco-all."""
+    root = require_dir(root, "COCO root folder")
+    split, selection = split or "train2014", selection or "coco-all"
+    if split not in SPLITS:
+        raise DatasetError(f"unknown COCO split {split!r}; known: {list(SPLITS)}")
+    if selection not in SELECTIONS:
+        raise DatasetError(f"unknown COCO selection {selection!r}; known: {sorted(SELECTIONS)}")
+    annotations = require_file(
+        root / "annotations" / f"person_keypoints_{split}.json", f"COCO {split} keypoint annotations"
+    )
+    images_dir = require_dir(root / split, f"COCO {split} images folder")
+    return read_coco_keypoints(annotations, selection=selection), images_dir

@@ -1,10 +1,10 @@
-"""Build `assets/mocap_poses.npz`: pybullet's DeepMimic humanoid clips retargeted to SMPL's 24 joints.
+"""Build `eft_jax/datasets/assets/mocap_poses.npz`: pybullet's DeepMimic humanoid clips retargeted to SMPL's 24 joints.
 
     pip install pybullet          # build time only; never a runtime dependency
-    python -m eft_jax.datasets.build_mocap_poses
+    python tools/build_mocap_poses.py
 
 Source: `pybullet_data/data/motions/humanoid3d_<clip>.txt` (DeepMimic motion files, zlib licence,
-see `assets/MOCAP_NOTICE.md`). Only the clips in `CLIPS` are read; the others are reserved.
+see `eft_jax/datasets/assets/MOCAP_NOTICE.md`). Only the clips in `CLIPS` are read; the others are reserved.
 
 Frame layout (44 numbers), as read by pybullet's own
 `pybullet_envs/deep_mimic/env/humanoid_pose_interpolator.py` (`Slerp`, which reorders each
@@ -49,7 +49,7 @@ from eft_jax.body.joint_sets import SMPL_JOINT_NAMES
 CLIPS = ("walk", "run", "jump", "kick", "punch", "roll", "spin", "crawl", "dance_a", "getup_faceup")
 STRIDE = 2
 DEDUPE_RAD = 0.05
-ASSET_PATH = Path(__file__).parent / "assets" / "mocap_poses.npz"
+ASSET_PATH = Path(__file__).resolve().parents[1] / "eft_jax" / "datasets" / "assets" / "mocap_poses.npz"
 
 # DeepMimic axes -> SMPL axes: columns are the images of DeepMimic's x, y, z.
 C = np.array([[0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])

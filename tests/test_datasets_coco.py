@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from eft_jax.body import SPIN49_NAMES
-from eft_jax.datasets import crops
-from eft_jax.datasets.coco_keypoints import CocoFormatError, iter_coco_exemplars, read_coco_keypoints
-from eft_jax.formats.exemplar_npz import is_skip
+from eft_jax.geometry import crops
+from eft_jax.datasets.coco import CocoFormatError, read_coco_keypoints
+from eft_jax.datasets.people import iter_exemplars
+from eft_jax.formats.exemplar import is_skip
 from eft_jax.formats.images import save_png
 
 
@@ -127,61 +128,60 @@ def _write_dataset(tmp_path):
     return path, images_dir
 
 
+def _split(items):
+    return [i for i in items if not is_skip(i)], [i for i in items if is_skip(i)]
+
+
 def test_reader_keeps_spin_rule_and_records_every_drop(tmp_path):
     path, images_dir = _write_dataset(tmp_path)
-    people, skipped = read_coco_keypoints(path, images_dir)
+    items = read_coco_keypoints(path, selection="coco-part")
+    assert [i["id"] if is_skip(i) else i.id for i in items] == [str(n) for n in range(11, 21)]  # input order
+    people, skipped = _split(items)
     assert [p.id for p in people] == ["11", "14", "18", "19"]
     reasons = {s["id"]: s["skip_reason"] for s in skipped}
     assert set(reasons) == {"12", "13", "15", "16", "17", "20"}
     assert "crowd" in reasons["12"]
-    assert "11 of 12 body keypoints" in reasons["13"]
+    assert "11 of 12 limb keypoints annotated (coco-part needs 12)" in reasons["13"]
     assert "NaN" in reasons["15"]
     assert "no crop box" in reasons["16"]
     assert "not in 'images'" in reasons["17"]
     assert "51 numbers" in reasons["20"]
     assert len(people) + len(skipped) == 10  # nothing silently lost
     first = people[0]
-    assert (
-        first.annot_id == 11
-        and first.image_name == "a.png"
-        and first.image_path == images_dir / "a.png"
-    )
+    assert first.annot_id == 11 and first.image_name == "a.png"
     np.testing.assert_allclose(first.center, [79, 60])  # SPIN: bbox centre
     assert first.scale == pytest.approx(1.2 * 100 / 200)  # SPIN: 1.2 * max(w, h) / 200
     assert first.keypoints.shape == (49, 3)
     assert first.keypoints[SPIN49_NAMES.index("Left Hip")].tolist() == [71, 70, 1]
     assert first.keypoints[:25].sum() == 0  # nothing in the OpenPose slots
     assert people[3].keypoints[25:, 2].max() == 1  # v=1 -> confidence 1
-    # A looser bar keeps the 11-keypoint person; box="keypoints" uses the keypoints' extent.
-    people6, _ = read_coco_keypoints(path, images_dir, min_body_keypoints=6, box="keypoints")
+    # EFT's COCO-All keeps the 11-keypoint person; box="keypoints" uses the keypoints' extent.
+    people6, _ = _split(read_coco_keypoints(path, selection="coco-all", box="keypoints"))
     assert "13" in [p.id for p in people6]
     assert people6[0].scale == pytest.approx(1.2 * 93 / 200)
 
 
 def test_loader_yields_crops_or_skips_in_order(tmp_path):
     path, images_dir = _write_dataset(tmp_path)
-    people, _ = read_coco_keypoints(path, images_dir)
-    items = list(iter_coco_exemplars(people, res=64))
-    assert [item["id"] for item in items] == ["11", "14", "18", "19"]
+    people, _ = _split(read_coco_keypoints(path, selection="coco-part"))
+    items = list(iter_exemplars(people, images_dir, res=64))
+    assert [item["id"] if is_skip(item) else item.id for item in items] == ["11", "14", "18", "19"]
     assert is_skip(items[1]) and "no such image file" in items[1]["skip_reason"]
     assert is_skip(items[2]) and "cannot decode" in items[2]["skip_reason"]
     assert items[1]["imageName"] == "missing.jpg" and items[1]["annotId"] == 14
     exemplar = items[0]
     assert not is_skip(exemplar)
-    assert exemplar["image"].shape == (64, 64, 3) and exemplar["image"].dtype == np.float32
-    assert exemplar["keypoints"].shape == (49, 3) and exemplar["keypoints"].dtype == np.float32
-    assert exemplar["annotId"] == 11 and exemplar["imageName"] == "a.png"
+    assert exemplar.image.shape == (64, 64, 3) and exemplar.image.dtype == np.float32
+    assert exemplar.keypoints.shape == (49, 3) and exemplar.keypoints.dtype == np.float32
+    assert exemplar.annot_id == 11 and exemplar.image_name == "a.png"
     expected = crops.image_to_crop(people[0].keypoints, people[0].center, people[0].scale)
-    np.testing.assert_allclose(exemplar["keypoints"], expected, atol=1e-6)
+    np.testing.assert_allclose(exemplar.keypoints, expected, atol=1e-6)
     # the green marker at image (71, 81) shows up in the crop where that point maps to
     u = (
         crops.image_to_crop(np.array([[71.0, 81.0]]), people[0].center, people[0].scale)[0] + 1
     ) * 32
-    rgb = crops.denormalize_image(exemplar["image"][int(u[1]), int(u[0])])
+    rgb = crops.denormalize_image(exemplar.image[int(u[1]), int(u[0])])
     assert rgb[1] > 200 and rgb[0] < 30
-    # the same images folder can be given to the loader instead
-    again = list(iter_coco_exemplars(people[:1], images_dir, res=64))
-    np.testing.assert_array_equal(again[0]["image"], exemplar["image"])
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
-"""Build `assets/pose_gmm_08.npz`: an 8-component Gaussian mixture over body poses for SMPLify's
+"""Build `eft_jax/fitting/assets/pose_gmm_08.npz`: an 8-component Gaussian mixture over body poses for SMPLify's
 pose prior, fitted to the bundled motion-capture poses, for users without SMPLify's `gmm_08.pkl`.
 
-    python -m eft_jax.fitting.build_pose_gmm        # build time only; the runtime never imports this
+    python tools/build_pose_gmm.py        # build time only; the runtime never imports this
 
 Data: the body poses (joints 1..23, 69 axis-angle numbers) of every pose in
 `eft_jax/datasets/assets/mocap_poses.npz` (the allowed training clips; the reserved evaluation

@@ -1,0 +1,179 @@
+"""Annotated-people datasets (COCO, MPII, LSPet, OpenPose, SPIN npz, 3DPW, H36M, MPI-INF-3DHP)
+as tensorflow-datasets builders: crops prepared once, read with random access.
+
+    builder = builder_for("coco", split="train2014", selection="coco-all", crop_size=224,
+                          data_dir="~/tensorflow_datasets")
+    builder.download_and_prepare(download_config=manual("/data/coco"))   # nothing is downloaded
+    source = builder.as_data_source("train")                              # numpy, no TensorFlow
+    exemplar = record_exemplar(source[17])                                # an Exemplar
+    eft-jax fit --dataset tfds --root <data_dir>/annotated_people/<config>/1.0.0 ...
+
+The dataset's files are the builder's `manual_dir` (the same root `eft-jax fit --dataset` takes;
+README, "Datasets"). Each record is one person the reader kept, in input order
+(`disable_shuffling`): people the reader or the cropper skips are not written (the count is in
+the builder's info). Fields:
+
+    image_jpeg      (n,) uint8      the crop (crop_size x crop_size RGB) as JPEG bytes
+    keypoints       (49, 3) float32 SPIN-49 in the crop, x, y in [-1, 1], confidence
+    keypoints_image (49, 3) float32 the same in image pixels (the reference, for other crops)
+    center (2,) float64, scale float64: the box; image_name, id: text; annot_id int64
+
+Records are array_record and every feature is numpy-encodable (the JPEG bytes are a uint8
+tensor), so preparing and reading need no TensorFlow. `process_split(i, n)` is the part of the
+split process i of n reads: contiguous, deterministic, covering every record once
+(`tfds.even_splits`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from eft_jax.body.joint_sets import NUM_SPIN49
+from eft_jax.datasets.people import iter_exemplars
+from eft_jax.datasets.registry import READERS, open_dataset
+from eft_jax.formats.exemplar import Exemplar, is_skip
+from eft_jax.geometry.crops import crop_to_image, denormalize_image, normalize_image
+
+JPEG_QUALITY = 95
+
+
+@dataclasses.dataclass
+class PeopleConfig(tfds.core.BuilderConfig):
+    dataset: str = "coco"
+    source_split: str | None = None
+    selection: str | None = None
+    crop_size: int = 224
+
+
+def builder_for(dataset: str, split: str | None = None, selection: str | None = None, crop_size: int = 224,
+                data_dir=None) -> "AnnotatedPeople":  # fmt: skip
+    """The builder of one dataset / split / selection / crop size (a config named after them)."""
+    if dataset not in READERS:
+        raise ValueError(f"unknown dataset {dataset!r}; known: {sorted(READERS)}")
+    parts = [dataset, split, selection, f"{crop_size}px"]
+    name = "_".join(str(p).replace("/", "-").replace(".", "-") for p in parts if p)
+    config = PeopleConfig(name=name, dataset=dataset, source_split=split, selection=selection, crop_size=crop_size)
+    return AnnotatedPeople(config=config, data_dir=data_dir)
+
+
+def manual(root) -> tfds.download.DownloadConfig:
+    """The download config that points the builder at a dataset root (nothing is downloaded)."""
+    return tfds.download.DownloadConfig(manual_dir=str(root))
+
+
+def process_split(index: int, count: int, split: str = "train"):
+    """The share of `split` process `index` of `count` reads (contiguous, deterministic)."""
+    return tfds.even_splits(split, n=count)[index]
+
+
+def encode_jpeg(crop_rgb: np.ndarray) -> np.ndarray:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(crop_rgb).save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return np.frombuffer(buffer.getvalue(), np.uint8)
+
+
+def decode_jpeg(data: np.ndarray) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(np.asarray(data, np.uint8).tobytes())) as image:
+        return np.asarray(image.convert("RGB"), np.uint8)
+
+
+def _text(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def record_exemplar(record: dict) -> Exemplar:
+    """A prepared record -> an Exemplar (the JPEG decoded and normalised)."""
+    return Exemplar(
+        _text(record["id"]),
+        normalize_image(decode_jpeg(record["image_jpeg"])),
+        np.asarray(record["keypoints"], np.float32),
+        np.asarray(record["center"], np.float64),
+        float(record["scale"]),
+        int(record["annot_id"]),
+        _text(record["image_name"]),
+    )
+
+
+def open_prepared(path) -> "tfds.core.data_sources.ArrayRecordDataSource":
+    """The records of a prepared dataset folder (`<data_dir>/annotated_people/<config>/1.0.0`),
+    for `eft-jax fit --dataset tfds --root PATH`; DatasetError when it is not one."""
+    from eft_jax.datasets.people import DatasetError, require_dir
+
+    path = require_dir(path, "prepared TFDS dataset folder")
+    if not (path / "dataset_info.json").is_file():
+        raise DatasetError(f"{path}: no dataset_info.json (give the prepared version folder, e.g. .../1.0.0)")
+    try:
+        return tfds.builder_from_directory(str(path)).as_data_source("train")
+    except Exception as error:  # tfds raises several kinds for damaged folders
+        raise DatasetError(f"{path}: not a readable prepared dataset ({type(error).__name__}: {error})") from error
+
+
+class AnnotatedPeople(tfds.core.GeneratorBasedBuilder):
+    """People with 2D keypoints from one of eft-jax's dataset readers, as SPIN-style crops."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "First release: JPEG crops, SPIN-49 keypoints, boxes and ids."}
+    MANUAL_DOWNLOAD_INSTRUCTIONS = (
+        "Point manual_dir at the dataset's root folder, laid out as `eft-jax fit --dataset` "
+        "expects it (README, 'Datasets'); nothing is downloaded."
+    )
+
+    @tfds.core.utils.classproperty
+    @classmethod
+    def _checksums_path(cls):  # nothing is downloaded (see synthetic_tfds.py)
+        return None
+
+    def __init__(self, *, file_format: str = "array_record", **kwargs):
+        super().__init__(file_format=file_format, **kwargs)
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=__doc__,
+            features=tfds.features.FeaturesDict(
+                {
+                    "image_jpeg": tfds.features.Tensor(shape=(None,), dtype=np.uint8),
+                    "keypoints": tfds.features.Tensor(shape=(NUM_SPIN49, 3), dtype=np.float32),
+                    "keypoints_image": tfds.features.Tensor(shape=(NUM_SPIN49, 3), dtype=np.float32),
+                    "center": tfds.features.Tensor(shape=(2,), dtype=np.float64),
+                    "scale": tfds.features.Scalar(dtype=np.float64),
+                    "image_name": tfds.features.Text(),
+                    "id": tfds.features.Text(),
+                    "annot_id": tfds.features.Scalar(dtype=np.int64),
+                }
+            ),
+            disable_shuffling=True,
+        )
+
+    def _split_generators(self, dl_manager):
+        config = self.builder_config
+        source = open_dataset(config.dataset, Path(dl_manager.manual_dir), config.source_split, config.selection)
+        return {"train": self._generate_examples(source)}
+
+    def _generate_examples(self, source):
+        size = self.builder_config.crop_size
+        for index, item in enumerate(iter_exemplars(source.items, source.images_dir, res=size)):
+            if is_skip(item):
+                continue
+            center, scale = item.box()
+            pixels = crop_to_image(item.keypoints, center, scale)
+            pixels[item.keypoints[:, 2] <= 0] = 0.0
+            yield index, {
+                "image_jpeg": encode_jpeg(denormalize_image(item.image)),
+                "keypoints": item.keypoints.astype(np.float32),
+                "keypoints_image": pixels.astype(np.float32),
+                "center": center,
+                "scale": scale,
+                "image_name": item.image_name,
+                "id": str(item.id),
+                "annot_id": int(item.annot_id),
+            }

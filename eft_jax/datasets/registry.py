@@ -1,0 +1,59 @@
+"""Datasets by name: `--dataset NAME --root DIR [--split S] [--selection R]` -> annotated people.
+
+    source = open_dataset("coco", "/data/coco", split="train2014", selection="coco-all")
+    source.items        # AnnotatedPerson or skip record per input person, in input order
+    source.images_dir   # where their image_name are relative to
+    exemplars = iter_exemplars(source.items, source.images_dir, res=224)
+
+Every reader checks its folders and annotation files before returning, so a missing root, a
+missing images folder or a malformed file is a `DatasetError` before anything is fitted. The
+files each dataset needs, and where, are in the README ("Datasets") and in each module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from eft_jax.datasets import coco, lspet, mpii, openpose, pw3d, spin_npz
+from eft_jax.datasets.people import AnnotatedPerson, DatasetError, require_dir
+
+READERS = {
+    "coco": coco.read_split,
+    "mpii": mpii.read_split,
+    "lspet": lspet.read_split,
+    "openpose": openpose.read_split,
+    "spin-npz": spin_npz.read_split,
+    "3dpw": pw3d.read_split,
+    "h36m": spin_npz.evaluation_reader("h36m"),
+    "mpi-inf-3dhp": spin_npz.evaluation_reader("mpi-inf-3dhp"),
+}
+
+
+@dataclasses.dataclass
+class DatasetSource:
+    """What a reader found: items in input order, their images folder, a one-line description."""
+
+    items: list[AnnotatedPerson | dict]
+    images_dir: Path
+    description: str
+
+    @property
+    def ids(self) -> list[str]:
+        return [item["id"] if isinstance(item, dict) else item.id for item in self.items]
+
+
+def open_dataset(name: str, root, split: str | None = None, selection: str | None = None) -> DatasetSource:
+    """Read dataset `name` under `root` (see READERS for the names)."""
+    if name not in READERS:
+        raise DatasetError(f"unknown dataset {name!r}; known: {sorted(READERS)}")
+    items, images_dir = READERS[name](Path(root), split, selection)
+    parts = [name, str(root)] + [f"{k}={v}" for k, v in (("split", split), ("selection", selection)) if v]
+    return DatasetSource(items, Path(images_dir), " ".join(parts))
+
+
+def open_coco_files(images_dir, keypoints_json, selection: str | None = None) -> DatasetSource:
+    """The user's own data: a folder of images and a COCO-format keypoint file."""
+    images_dir = require_dir(images_dir, "images folder")
+    items = coco.read_coco_keypoints(keypoints_json, selection=selection or "coco-all")
+    return DatasetSource(items, images_dir, f"{keypoints_json} (images in {images_dir})")

@@ -1,0 +1,112 @@
+"""The exemplar record: what every reader yields, what the engine fits and what the writers keep.
+
+One type flows from the readers (`eft_jax.datasets`, `exemplar_npz`) to the engine
+(`eft_jax.fitting.fit_stream`) and, without its image, into the fit log and the EFT JSON:
+
+    Exemplar(id, image, keypoints, center=None, scale=None, annot_id=0, image_name="")
+
+    id          str (or any hashable): unique within a run; results and resumes are keyed by it
+    image       (S, S, 3) float32 crop, RGB, ImageNet-normalised (geometry/crops.py)
+    keypoints   (49, 3) SPIN-49 slots: x, y in [-1, 1] of the crop, confidence (0 = missing)
+    center      (2,) image pixels of the crop box's centre; None: the crop is its own image
+    scale       box side / 200 px; None with center None
+    annot_id    COCO annotation id (0 when there is none, as EFT writes it)
+    image_name  the source image, relative to its images folder ('' when unknown)
+
+An input person that cannot become an exemplar is a *skip record*, a dict that is also the
+layout of the EFT JSON's "skipped" list:
+
+    {'id': str, 'skip_reason': str, 'annotId': int, 'imageName': str}
+
+Readers yield one or the other for every input person, in input order, so nothing is silently
+lost. The data checks on an exemplar (`exemplar_problem`) run once, where the engine takes it in
+(`eft_jax.fitting.exemplar.checked_inputs`); readers check only what they alone can see (the box,
+the keypoints in image pixels, the image file).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Hashable
+
+import numpy as np
+
+from eft_jax.body.joint_sets import NUM_SPIN49
+from eft_jax.geometry.crops import SCALE_UNIT
+
+
+@dataclasses.dataclass
+class Exemplar:
+    """One person crop and its SPIN-49 keypoints (see the module docstring for the fields)."""
+
+    id: Hashable
+    image: np.ndarray
+    keypoints: np.ndarray
+    center: np.ndarray | None = None
+    scale: float | None = None
+    annot_id: int = 0
+    image_name: str = ""
+
+    def box(self) -> tuple[np.ndarray, float]:
+        """(center, scale) of the crop in its source image; a crop without one is its own image:
+        center ((S - 1) / 2, (S - 1) / 2), scale S / 200."""
+        if self.center is None:
+            size = int(np.shape(self.image)[0])
+            return np.full(2, (size - 1) / 2.0), size / SCALE_UNIT
+        return np.asarray(self.center, np.float64).reshape(2), float(self.scale)
+
+    def log_fields(self) -> dict:
+        """What the fit log keeps of the exemplar (everything but the image)."""
+        center, scale = self.box()
+        return {
+            "id": str(self.id),
+            "center": center,
+            "scale": scale,
+            "keypoints": np.asarray(self.keypoints),
+            "annotId": int(self.annot_id),
+            "imageName": str(self.image_name),
+        }
+
+
+def skip_record(exemplar_id, reason: str, annot_id: int = 0, image_name: str = "") -> dict:
+    """The record of an exemplar that was not fitted, with why."""
+    return {
+        "id": str(exemplar_id),
+        "skip_reason": str(reason),
+        "annotId": int(annot_id),
+        "imageName": str(image_name),
+    }
+
+
+def is_skip(item) -> bool:
+    """True for a skip record; False for an Exemplar or a fit record."""
+    return isinstance(item, dict) and "skip_reason" in item
+
+
+def exemplar_problem(image, keypoints) -> str | None:
+    """Why an exemplar cannot be fitted, or None when it can.
+
+    Checks: image shape (H, W, 3) and finite values; keypoints (49, 3); finite coordinates on
+    every joint with confidence; finite, non-negative confidences; at least one joint with
+    confidence > 0.
+    """
+    image = np.asarray(image)
+    keypoints = np.asarray(keypoints)
+    if image.ndim != 3 or image.shape[2] != 3:
+        return f"image has shape {image.shape}, expected (H, W, 3)"
+    if np.issubdtype(image.dtype, np.floating) and not np.all(np.isfinite(image)):
+        return "image has NaN or infinite values"
+    if keypoints.shape != (NUM_SPIN49, 3):
+        return f"keypoints have shape {keypoints.shape}, expected ({NUM_SPIN49}, 3)"
+    confidence = keypoints[:, 2]
+    if not np.all(np.isfinite(confidence)):
+        return "keypoint confidences have NaN or infinite values"
+    if np.any(confidence < 0):
+        return "keypoint confidences are negative"
+    used = confidence > 0
+    if not np.any(used):
+        return "no keypoint has confidence > 0"
+    if not np.all(np.isfinite(keypoints[used, :2])):
+        bad = np.flatnonzero(used & ~np.all(np.isfinite(keypoints[:, :2]), axis=1))
+        return f"keypoints with confidence have NaN or infinite coordinates (slots {bad.tolist()})"
+    return None

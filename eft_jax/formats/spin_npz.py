@@ -1,0 +1,71 @@
+"""SPIN's training `.npz` from EFT JSON, so SPIN-style trainers read eft-jax pseudo ground truth.
+
+Fields, as SPIN's `datasets/base_dataset.py` reads them (one row per EFT `data` entry, in order):
+
+    imgname   (N,) str         image_prefix + imageName (SPIN joins it to the dataset's folder)
+    center    (N, 2) float64   bbox_center, image pixels
+    scale     (N,) float64     bbox_scale (box side / 200 px)
+    part      (N, 24, 3)       gt_keypoint_2d[25:]: the 24 ground-truth joints, pixels + confidence
+    openpose  (N, 25, 3)       gt_keypoint_2d[:25]: the OpenPose slots (zeros for annotated sets)
+    pose      (N, 72) float64  parm_pose as axis-angle (24 x 3, root first), SMPL's layout
+    shape     (N, 10) float64  parm_shape (betas)
+    has_smpl  (N,) float64     1.0 where smpltype is "smpl", else 0.0 (see below)
+    smpltype  (N,) str         extra (SPIN ignores it): the body model the parameters belong to
+
+SPIN's `BaseDataset` builds its keypoints as `concatenate([openpose, part])`, i.e. exactly the
+EFT file's `gt_keypoint_2d` (SPIN-49). Fits made with the bundled open body model are not SMPL
+parameters: their rows get has_smpl = 0, so a SPIN trainer uses their 2D keypoints and never
+mistakes the open model's pose and shape for SMPL's. No `S` (3D joints) is written, so SPIN's
+`has_pose_3d` is 0. Written with plain arrays (readable with allow_pickle=False).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from eft_jax.body.joint_sets import GT_OFFSET, NUM_SPIN49
+from eft_jax.formats.eft_json import EftJsonError, read_eft_json
+from eft_jax.geometry import rotmat_to_axis_angle
+
+
+def spin_arrays(document: dict, image_prefix: str = "") -> dict:
+    """The arrays of a SPIN training `.npz` from an EFT JSON document (`read_eft_json`)."""
+    data = document["data"]
+    n = len(data)
+    keypoints = np.zeros((n, NUM_SPIN49, 3))
+    for i, entry in enumerate(data):
+        if "gt_keypoint_2d" not in entry:
+            raise EftJsonError(f"data[{i}] has no 'gt_keypoint_2d' (SPIN's part / openpose come from it)")
+        value = np.asarray(entry["gt_keypoint_2d"], np.float64)
+        if value.shape != (NUM_SPIN49, 3):
+            raise EftJsonError(f"data[{i}]: 'gt_keypoint_2d' must be (49, 3); got {value.shape}")
+        keypoints[i] = value
+    rotmats = np.asarray([entry["parm_pose"] for entry in data], np.float64).reshape(n, 24, 3, 3)
+    pose = np.asarray(rotmat_to_axis_angle(rotmats.astype(np.float32)), np.float64).reshape(n, 72)
+    smpltype = np.asarray([str(entry.get("smpltype", "smpl")) for entry in data], dtype=str).reshape(n)
+    return {
+        "imgname": np.asarray([image_prefix + entry["imageName"] for entry in data], dtype=str).reshape(n),
+        "center": np.asarray([entry["bbox_center"] for entry in data], np.float64).reshape(n, 2),
+        "scale": np.asarray([entry["bbox_scale"] for entry in data], np.float64).reshape(n),
+        "part": keypoints[:, GT_OFFSET:],
+        "openpose": keypoints[:, :GT_OFFSET],
+        "pose": pose,
+        "shape": np.asarray([entry["parm_shape"] for entry in data], np.float64).reshape(n, 10),
+        "has_smpl": (smpltype == "smpl").astype(np.float64),
+        "smpltype": smpltype,
+    }
+
+
+def write_spin_npz(eft_json: str | Path, out_npz: str | Path, image_prefix: str = "") -> Path:
+    """Write SPIN's training `.npz` for an EFT JSON file (temporary name, then renamed)."""
+    arrays = spin_arrays(read_eft_json(eft_json), image_prefix)
+    out_npz = Path(out_npz)
+    out_npz.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out_npz.with_name(f"{out_npz.name}.{os.getpid()}.tmp")
+    with open(temporary, "wb") as handle:
+        np.savez(handle, **arrays)
+    os.replace(temporary, out_npz)
+    return out_npz

@@ -1,0 +1,51 @@
+"""Readers -> TFDS (array_record, no TensorFlow) -> crops: the prepared records are the reader's
+exemplars, in order, and per-process splits cover every record once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from dataset_builders import make_coco, make_lspet
+
+from eft_jax.datasets.people import iter_exemplars
+from eft_jax.datasets.people_tfds import (
+    builder_for,
+    decode_jpeg,
+    encode_jpeg,
+    manual,
+    process_split,
+    record_exemplar,
+)
+from eft_jax.datasets.registry import open_dataset
+from eft_jax.formats.exemplar import is_skip
+from eft_jax.geometry.crops import denormalize_image, normalize_image
+
+
+@pytest.mark.parametrize("dataset, split, make", [("coco", "val2017", make_coco), ("lspet", None, make_lspet)])
+def test_prepared_records_are_the_readers_exemplars(tmp_path, dataset, split, make):
+    root = tmp_path / "root"
+    make(root, split) if split else make(root)
+    builder = builder_for(dataset, split=split, crop_size=32, data_dir=tmp_path / "tfds")
+    builder.download_and_prepare(download_config=manual(root))
+    source = builder.as_data_source("train")
+    direct = [
+        item
+        for item in iter_exemplars(*_source(open_dataset(dataset, root, split)), res=32)
+        if not is_skip(item)
+    ]
+    assert len(source) == len(direct) > 0
+    for index, expected in enumerate(direct):
+        exemplar = record_exemplar(source[index])
+        assert exemplar.id == expected.id and exemplar.image_name == expected.image_name
+        np.testing.assert_array_equal(exemplar.keypoints, expected.keypoints)
+        np.testing.assert_allclose(exemplar.center, expected.center)
+        # the crop went through JPEG once: the same as encoding the reader's crop here
+        jpeg = normalize_image(decode_jpeg(encode_jpeg(denormalize_image(expected.image))))
+        np.testing.assert_array_equal(exemplar.image, jpeg)
+    shares = [builder.as_data_source(process_split(i, 2)) for i in range(2)]
+    ids = [record_exemplar(share[i]).id for share in shares for i in range(len(share))]
+    assert ids == [e.id for e in direct]  # contiguous shares, every record once, in order
+
+
+def _source(source):
+    return source.items, source.images_dir
