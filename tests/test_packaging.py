@@ -15,7 +15,7 @@ from eft_jax import config as config_module
 from eft_jax.config import default_config_path, load_config
 
 REPO = Path(__file__).resolve().parents[1]
-JOBS = ("demo", "eft_default", "train_synthetic")
+JOBS = ("demo", "eft_default", "smplify", "train_synthetic")
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +38,11 @@ def test_configs_ship_inside_the_package(setuptools_table):
 
 
 def test_build_only_code_is_outside_the_package():
-    """The open-body and mocap builders need anny / torch / pybullet / scipy: tools/, not eft_jax/."""
-    assert sorted(p.name for p in (REPO / "tools").glob("build_*.py")) == ["build_mocap_poses.py", "build_open_model.py"]
+    """The open-body, mocap and pose-GMM builders (anny / torch / pybullet / scipy, or build-only
+    EM): tools/, not eft_jax/."""
+    assert sorted(p.name for p in (REPO / "tools").glob("build_*.py")) == [
+        "build_mocap_poses.py", "build_open_model.py", "build_pose_gmm.py",
+    ]  # fmt: skip
     assert not list((REPO / "eft_jax").rglob("build_*.py"))
 
 
