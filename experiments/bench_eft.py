@@ -86,6 +86,8 @@ def parse_args():
     parser.add_argument("--tag", default="", help="suffix of the output file names")
     parser.add_argument("--compare-cache", action="store_true",
                         help="also time each engine without frozen-prefix caching (config.cache_prefix=False)")
+    parser.add_argument("--compare-joints", action="store_true",
+                        help="also time each engine posing the full mesh (config.joints_only=False)")
     args = parser.parse_args()
     if args.against_torch and "--batches" not in sys.argv:
         args.batches = [4, 8]
@@ -164,10 +166,10 @@ def against_torch(args):
     print(f"first-pass loss: eft-jax {float(jax_loss):.6f}, torch {torch_loss:.6f} (relative difference {parity:.1e})")
 
     engines = {}
-    caching = [True, False] if args.compare_cache else [True]
-    variants = [(s, b, c) for s in args.strategies for b in args.batches for c in caching]
-    for strategy, batch, cache in variants:
-        engine_config = load_config(REPO / "configs" / "eft_default.py", overrides + [f"cache_prefix={cache}"])
+    options = [()] + [("cache_prefix=False",)] * args.compare_cache + [("joints_only=False",)] * args.compare_joints
+    variants = [(s, b, o) for s in args.strategies for b in args.batches for o in options]
+    for strategy, batch, option in variants:
+        engine_config = load_config(REPO / "configs" / "eft_default.py", overrides + list(option))
         engine = fitting.EftEngine(regressor, variables, model, engine_config, image_size=size, batch_size=batch,
                                    lowering=strategy)
         slots = engine.empty_slots()
@@ -175,9 +177,10 @@ def against_torch(args):
         slots = engine.load(slots, list(range(batch)), np.stack([e.image for e in chosen]),
                             np.stack([e.keypoints for e in chosen]))
         slots = block(engine.step(slots))  # compile + first pass
-        key = (strategy, batch, engine.entry)
+        body_path = "joints-only" if engine_config.joints_only else "full mesh"
+        key = (strategy, batch, f"{engine.entry}, {body_path}")
         engines[key] = [engine, slots]
-        print(f"compiled {strategy} B={batch} entry={engine.entry}", flush=True)
+        print(f"compiled {strategy} B={batch} {key[2]}", flush=True)
 
     def torch_round():
         optimizer = loop.start()
@@ -208,7 +211,8 @@ def against_torch(args):
               + ", ".join(f"{k[0]} B={k[1]} from {k[2]} {times[k][-1]:.3f}" for k in engines), flush=True)
 
     torch_median = statistics.median(times["torch"])
-    rows = [dict(impl=f"PyTorch EFT loop (torch {torch.__version__}, {threads} threads)", lowering="-", batch=1, entry="image",
+    rows = [dict(impl=f"PyTorch EFT loop (torch {torch.__version__}, {threads} threads)", lowering="-", batch=1,
+                 entry="image, full mesh",
                  s_per_it=torch_median, range=(min(times["torch"]), max(times["torch"])), ratio=1.0, ratios=None)]
     for key in engines:
         per_round = [t / j for t, j in zip(times["torch"], times[key])]
@@ -224,7 +228,7 @@ def against_torch(args):
         f"{args.rounds} interleaved rounds (torch {args.torch_iters} iterations, eft-jax {args.timed_steps} steps each). "
         f"First-pass loss eft-jax vs torch: relative difference {parity:.1e}.\n\n`{command}`"
     )
-    lines = [header, "", "| impl | lowering | B | starts at | s / exemplar-iteration (median, range) | vs PyTorch (median; per-round range) |",
+    lines = [header, "", "| impl | lowering | B | starts at, body | s / exemplar-iteration (median, range) | vs PyTorch (median; per-round range) |",
              "|---|---|---:|---|---:|---:|"]
     for row in rows:
         ratios = "" if row["ratios"] is None else f" ({row['ratios'][0]:.2f}-{row['ratios'][1]:.2f})"
