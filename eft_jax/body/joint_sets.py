@@ -10,7 +10,7 @@ Every joint set is a selection from one *source* array that the forward pass ass
   `VERTEX_KEYPOINT_NAMES` order (SMPL: the vertex ids smplx uses; open model: its own ids);
 - extra joints: SPIN's `J_regressor_extra.npy` (9 x V), in `EXTRA_JOINT_NAMES` order. The
   official SMPL file has no such regressor: the user supplies SPIN's file, and without it the
-  slots that need it are marked unavailable (never approximated silently).
+  keypoints that need it are marked unavailable (never approximated silently).
 
 SPIN-49 follows SPIN's `constants.JOINT_NAMES`: 25 OpenPose joints, then 24 "ground-truth"
 joints (a superset of LSP, MPII, H36M and COCO face joints).
@@ -118,7 +118,7 @@ SPIN49_NAMES = tuple(name for name, _ in _SPIN49)
 SPIN49_SOURCE = np.array([index for _, index in _SPIN49], dtype=np.int32)
 SPIN49_NEEDS_EXTRA = SPIN49_SOURCE >= _EXTRA_OFFSET
 
-# LSP-14 is SPIN-49's first 14 ground-truth slots (SPIN's J24_TO_J14).
+# LSP-14 is SPIN-49's first 14 ground-truth keypoints (SPIN's J24_TO_J14).
 LSP14_NAMES = SPIN49_NAMES[25:39]
 LSP14_SOURCE = SPIN49_SOURCE[25:39]
 
@@ -133,7 +133,7 @@ def coco17_source(has_extra: bool) -> np.ndarray:
     """Source indices of COCO-17.
 
     COCO's hip keypoints sit lower and wider than SMPL's hip joints; SPIN places them in the
-    LSP hip slots, which need the extra regressor. Without it the SMPL hip joints stand in
+    LSP hip keypoints, which need the extra regressor. Without it the SMPL hip joints stand in
     (an approximation of a few centimetres, stated here and in the README).
     """
     hips = (
