@@ -103,8 +103,11 @@ def run_fit(
     checkpoint: str | None = None,
     body_model_path: str | None = None,
     crop_size: int | None = None,
+    record: dict | None = None,
+    on_point=None,
 ) -> dict:
-    """Fit `inputs` and write `out_json`. `crop_size` defaults to the regressor's input size."""
+    """Fit `inputs` and write `out_json`. `crop_size` defaults to the regressor's input size.
+    `record` and `on_point` pass trajectory points of chosen exemplars on (`fitting.fit_stream`)."""
     start = time.perf_counter()
     out_json = Path(out_json)
     model = body.load(body_model_path)
@@ -145,7 +148,7 @@ def run_fit(
             yield Exemplar(item["id"], item["image"], item["keypoints"])
 
     with FitLog(log_path, header=header) as log:
-        for result in fit_stream(fittable(), engine):
+        for result in fit_stream(fittable(), engine, record=record, on_point=on_point):
             exemplar = in_flight.pop(result.id)
             log.append(result, {k: v for k, v in exemplar.items() if k != "image"})
             progress.update()
