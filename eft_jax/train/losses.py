@@ -18,7 +18,8 @@ which learn from the betas term only. SPIN lets the keypoint terms move the shap
 on synthetic humans, the network learned to shrink every body (the first shape component, the
 stature, drifted to +2.5) because, while the pose is uncertain, a smaller skeleton has a smaller
 expected squared 3D joint error - the betas hedged the pose instead of describing the body, and
-their error rose from 1.0 (zero betas) to 2.5 over training (docs/ARCHITECTURE.md, "Training").
+their error rose from 1.0 (zero betas) to 2.5 over training (docs/ARCHITECTURE.md, "Training";
+experiments/results/betas_defect.md).
 
 Every weight is a field of the training config's `loss`.
 """
