@@ -14,7 +14,7 @@ from eft_jax.formats.exemplar_npz import exemplar_problem
 @dataclasses.dataclass
 class Exemplar:
     """id: any hashable key (written with the result; used to resume).
-    image: (S, S, 3) float32 crop, RGB, ImageNet-normalised (DESIGN.md §4).
+    image: (S, S, 3) float32 crop, RGB, ImageNet-normalised (docs/ARCHITECTURE.md §4).
     keypoints: (49, 3) SPIN-49 slots: x, y in [-1, 1] of the crop, confidence (0 = missing)."""
 
     id: Hashable
