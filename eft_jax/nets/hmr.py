@@ -12,7 +12,7 @@ nonlinearity in between, as in SPIN) and adds the outputs of three linear decode
 decshape, deccam) to the estimate. Module names are SPIN's, so `params` has the top-level keys
 conv1, bn1, layer1..layer4, fc1, fc2, decpose, decshape, deccam (see `param_groups`).
 
-Images are NHWC, RGB, normalised with ImageNet mean and std (DESIGN.md §4). `apply` with
+Images are NHWC, RGB, normalised with ImageNet mean and std (docs/ARCHITECTURE.md §4). `apply` with
 `train=False` uses BatchNorm running statistics and no dropout, and is a pure function of
 (variables, images): it composes with `jit`, `grad` and `vmap` over parameter copies.
 """
