@@ -54,4 +54,7 @@ def get_config():
     config.cache_prefix = True
     # Pose only the vertices the SPIN-49 joints read (body.joints_model); False: the full mesh.
     config.joints_only = True
+    # Computation dtype of the regressor's convolutions and matmuls: "float32" or "bfloat16"
+    # (for accelerators; weights and Adam state stay float32).
+    config.compute_dtype = "float32"
     return config

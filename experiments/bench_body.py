@@ -9,8 +9,11 @@ Three rows per batch size:
 - eft-jax on the bundled open model (13,718 vertices, no pose correctives).
 
 "forward" maps (pose, betas) to vertices and joints; "forward+grad" also differentiates a scalar
-of the vertices and joints with respect to pose and betas (what fitting needs). Times are the
-median of repeated calls after warm-up (and compilation, for JAX). The ratio column is
+of the vertices and joints with respect to pose and betas (what fitting needs).
+Rows "SPIN-49 only" time what a keypoint loss needs (SPIN-49 joints, and the gradient of a
+scalar of them) through the full forward pass and through the joints-only path
+(`body.joints_model` + `body.forward_joints`, which poses only the vertices the joints read).
+Times are the median of repeated calls after warm-up (and compilation, for JAX). The ratio column is
 eft-jax / smplx throughput measured in this run.
 """
 
@@ -58,6 +61,23 @@ def jax_timers(model, batch: int, seconds: float):
     run_grad = jax.jit(jax.grad(objective, argnums=(0, 1)))
     fwd = time_call(lambda: jax.block_until_ready(run_forward(pose, betas)), seconds)
     grad = time_call(lambda: jax.block_until_ready(run_grad(pose, betas)), seconds)
+    return fwd, grad
+
+
+def joint_loss_timers(model, batch: int, seconds: float, joints_only: bool):
+    """What a keypoint loss needs: SPIN-49 joints (forward) and the gradient of a scalar of them,
+    through the full forward pass or the joints-only path (body.joints_model/forward_joints)."""
+    pose, betas = (jnp.asarray(a) for a in random_inputs(batch, model.num_betas))
+    source = body.joints_model(model) if joints_only else model
+    pose_fn = body.forward_joints if joints_only else body.forward
+
+    def spin49(source, pose, betas):
+        return pose_fn(source, pose, betas).spin49
+
+    run_forward = jax.jit(spin49)
+    run_grad = jax.jit(jax.grad(lambda s, p, b: jnp.sum(spin49(s, p, b) ** 2), argnums=(1, 2)))
+    fwd = time_call(lambda: jax.block_until_ready(run_forward(source, pose, betas)), seconds)
+    grad = time_call(lambda: jax.block_until_ready(run_grad(source, pose, betas)), seconds)
     return fwd, grad
 
 
@@ -119,6 +139,11 @@ def main() -> None:
             rows.append({"impl": "smplx", "model": "SMPL layout", "batch": batch, "forward_s": fwd, "grad_s": grad})
         fwd, grad = jax_timers(open_model, batch, args.seconds)
         rows.append({"impl": "eft-jax", "model": "open (13,718 v)", "batch": batch, "forward_s": fwd, "grad_s": grad})
+        for name, model in (("SMPL layout", smpl_model), ("open (13,718 v)", open_model)):
+            for joints_only in (False, True):
+                fwd, grad = joint_loss_timers(model, batch, args.seconds, joints_only)
+                impl = "eft-jax SPIN-49 only, " + ("joints-only path" if joints_only else "full forward")
+                rows.append({"impl": impl, "model": name, "batch": batch, "forward_s": fwd, "grad_s": grad})
 
     reference = {r["batch"]: r for r in rows if r["impl"] == "smplx"}
     lines = [

@@ -84,6 +84,10 @@ def parse_args():
                         help="default: the cores this process may use (XLA uses them all; pin both with taskset)")
     parser.add_argument("--torch-iters", type=int, default=5, help="torch EFT iterations per round")
     parser.add_argument("--tag", default="", help="suffix of the output file names")
+    parser.add_argument("--compare-cache", action="store_true",
+                        help="also time each engine without frozen-prefix caching (config.cache_prefix=False)")
+    parser.add_argument("--compare-joints", action="store_true",
+                        help="also time each engine posing the full mesh (config.joints_only=False)")
     args = parser.parse_args()
     if args.against_torch and "--batches" not in sys.argv:
         args.batches = [4, 8]
@@ -149,8 +153,8 @@ def against_torch(args):
     regressor = Regressor(RegressorArch.reduced(args.depth, args.width_divisor))
     variables = regressor.init(jax.random.key(0), size)
     model = body.load()
-    config = load_config(REPO / "configs" / "eft_default.py",
-                         [f"max_iters={10**6}", "stop_threshold=0.0", f"trainable={args.trainable}"])
+    overrides = [f"max_iters={10**6}", "stop_threshold=0.0", f"trainable={args.trainable}"]
+    config = load_config(REPO / "configs" / "eft_default.py", overrides)
     settings = fitting.LossSettings.from_config(config.loss)
     exemplars = make_exemplars(max(args.batches), size, lambda image: np.zeros((49, 2)), converged_every=10**9)
     loop = TorchEft.from_jax(regressor, variables, model, settings, trainable=args.trainable)
@@ -162,17 +166,21 @@ def against_torch(args):
     print(f"first-pass loss: eft-jax {float(jax_loss):.6f}, torch {torch_loss:.6f} (relative difference {parity:.1e})")
 
     engines = {}
-    for strategy in args.strategies:
-        for batch in args.batches:
-            engine = fitting.EftEngine(regressor, variables, model, config, image_size=size, batch_size=batch,
-                                       lowering=strategy)
-            slots = engine.empty_slots()
-            chosen = exemplars[:batch]
-            slots = engine.load(slots, list(range(batch)), np.stack([e.image for e in chosen]),
-                                np.stack([e.keypoints for e in chosen]))
-            slots = block(engine.step(slots))  # compile + first pass
-            engines[(strategy, batch)] = [engine, slots]
-            print(f"compiled {strategy} B={batch}", flush=True)
+    options = [()] + [("cache_prefix=False",)] * args.compare_cache + [("joints_only=False",)] * args.compare_joints
+    variants = [(s, b, o) for s in args.strategies for b in args.batches for o in options]
+    for strategy, batch, option in variants:
+        engine_config = load_config(REPO / "configs" / "eft_default.py", overrides + list(option))
+        engine = fitting.EftEngine(regressor, variables, model, engine_config, image_size=size, batch_size=batch,
+                                   lowering=strategy)
+        slots = engine.empty_slots()
+        chosen = exemplars[:batch]
+        slots = engine.load(slots, list(range(batch)), np.stack([e.image for e in chosen]),
+                            np.stack([e.keypoints for e in chosen]))
+        slots = block(engine.step(slots))  # compile + first pass
+        body_path = "joints-only" if engine_config.joints_only else "full mesh"
+        key = (strategy, batch, f"{engine.entry}, {body_path}")
+        engines[key] = [engine, slots]
+        print(f"compiled {strategy} B={batch} {key[2]}", flush=True)
 
     def torch_round():
         optimizer = loop.start()
@@ -200,14 +208,16 @@ def against_torch(args):
         for key in engines:
             times[key].append(jax_round(key))
         print(f"round {r}: torch {times['torch'][-1]:.3f} s/it; "
-              + ", ".join(f"{k[0]} B={k[1]} {times[k][-1]:.3f}" for k in engines), flush=True)
+              + ", ".join(f"{k[0]} B={k[1]} from {k[2]} {times[k][-1]:.3f}" for k in engines), flush=True)
 
     torch_median = statistics.median(times["torch"])
     rows = [dict(impl=f"PyTorch EFT loop (torch {torch.__version__}, {threads} threads)", lowering="-", batch=1,
+                 entry="image, full mesh",
                  s_per_it=torch_median, range=(min(times["torch"]), max(times["torch"])), ratio=1.0, ratios=None)]
     for key in engines:
         per_round = [t / j for t, j in zip(times["torch"], times[key])]
-        rows.append(dict(impl="eft-jax engine", lowering=key[0], batch=key[1], s_per_it=statistics.median(times[key]),
+        rows.append(dict(impl="eft-jax engine", lowering=key[0], batch=key[1], entry=key[2],
+                         s_per_it=statistics.median(times[key]),
                          range=(min(times[key]), max(times[key])), ratio=torch_median / statistics.median(times[key]),
                          ratios=(min(per_round), max(per_round))))
     command = "python experiments/bench_eft.py " + " ".join(sys.argv[1:])
@@ -218,11 +228,11 @@ def against_torch(args):
         f"{args.rounds} interleaved rounds (torch {args.torch_iters} iterations, eft-jax {args.timed_steps} steps each). "
         f"First-pass loss eft-jax vs torch: relative difference {parity:.1e}.\n\n`{command}`"
     )
-    lines = [header, "", "| impl | lowering | B | s / exemplar-iteration (median, range) | vs PyTorch (median; per-round range) |",
-             "|---|---|---:|---:|---:|"]
+    lines = [header, "", "| impl | lowering | B | starts at, body | s / exemplar-iteration (median, range) | vs PyTorch (median; per-round range) |",
+             "|---|---|---:|---|---:|---:|"]
     for row in rows:
         ratios = "" if row["ratios"] is None else f" ({row['ratios'][0]:.2f}-{row['ratios'][1]:.2f})"
-        lines.append(f"| {row['impl']} | {row['lowering']} | {row['batch']} | {row['s_per_it']:.3f} "
+        lines.append(f"| {row['impl']} | {row['lowering']} | {row['batch']} | {row['entry']} | {row['s_per_it']:.3f} "
                      f"({row['range'][0]:.3f}-{row['range'][1]:.3f}) | {row['ratio']:.2f}x{ratios} |")
     table = "\n".join(lines) + "\n"
     print(table)

@@ -368,3 +368,15 @@ class _OfficialPickler(pickle._Pickler):
                 return
             return self.save_py2_dtype(obj)
         return super().save(obj, save_persistent_id)
+
+
+def model_fingerprint(arrays: dict) -> np.ndarray:
+    """A few float64 sums of the model arrays; the tests compare them to catch a changed model."""
+    keys = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights")
+    sums = []
+    for key in keys:
+        a = np.asarray(arrays[key], np.float64)
+        ramp = np.linspace(1.0, 2.0, a.size).reshape(a.shape)  # position-sensitive
+        sums.append(np.sum(a * ramp))
+    sums.append(float(np.sum(np.asarray(arrays["f"], np.int64))))
+    return np.array(sums, dtype=np.float64)

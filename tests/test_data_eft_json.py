@@ -4,6 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fake_records import fake_fit
+
 from eft_jax.geometry import crops
 from eft_jax.formats.eft_json import (
     EftJsonError,
@@ -15,34 +17,6 @@ from eft_jax.formats.eft_json import (
 from eft_jax.formats.exemplar import skip_record
 
 REFERENCE = Path(__file__).parent / "fixtures" / "data_eft_reference.json"
-
-
-def fake_fit(exemplar_id, seed=0, annot_id=0, image_name="img.jpg"):
-    """A fit record as the fit log stores it: engine result + exemplar metadata."""
-    rng = np.random.default_rng(seed)
-    q, _ = np.linalg.qr(rng.normal(size=(24, 3, 3)))
-    rotmats = q * np.sign(np.linalg.det(q))[:, None, None]
-    keypoints = np.zeros((49, 3), np.float32)
-    keypoints[25:, :2] = rng.uniform(-0.9, 0.9, (24, 2))
-    keypoints[25:37, 2] = 1
-    keypoints[44:, 2] = 1
-    return {
-        "id": exemplar_id,
-        "rotmats": rotmats.astype(np.float32),
-        "pose": rng.normal(size=(24, 3)).astype(np.float32),
-        "betas": rng.normal(size=10).astype(np.float32),
-        "camera": np.array([0.9, 0.01, 0.1], np.float32),
-        "iterations": np.int32(7),
-        "loss_2d_before": np.float32(3.2e-3),
-        "loss_2d_after": np.float32(9.5e-5),
-        "stop_reason": "converged",
-        "pred_keypoints_2d": rng.uniform(-1, 1, (49, 2)).astype(np.float32),
-        "center": np.array([250.0, 240.5]),
-        "scale": 1.62,
-        "keypoints": keypoints,
-        "annotId": annot_id,
-        "imageName": image_name,
-    }
 
 
 def signature(value):

@@ -1,10 +1,9 @@
 import dataclasses
 import json
-import os
-import sys
 
 import numpy as np
 import pytest
+from fake_records import fake_fit
 
 from eft_jax.formats.exemplar import skip_record
 from eft_jax.formats.fit_log import (
@@ -16,8 +15,6 @@ from eft_jax.formats.fit_log import (
     read_fit_log_header,
 )
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_data_eft_json import fake_fit  # noqa: E402
 
 META_KEYS = ("center", "scale", "keypoints", "annotId", "imageName")
 

@@ -7,13 +7,13 @@ import json
 
 import numpy as np
 import pytest
+from fake_records import coco_person
 from PIL import Image
 
 from eft_jax import cli
 from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.glb_file import read_glb
 from eft_jax.formats.obj_file import read_obj
-from test_fit_job import coco_person
 
 FAST = ["num_exemplars=3", "strips=1", "strip_iterations=(0, 2)", "eft.max_iters=4", "eft.batch_size=2", "picture_size=64"]
 

@@ -8,6 +8,7 @@ import json
 import jax
 import numpy as np
 import pytest
+from fake_records import coco_person
 from PIL import Image
 
 from eft_jax import cli
@@ -26,17 +27,6 @@ def checkpoint(tmp_path_factory):
     regressor = Regressor(RegressorArch.reduced(18, 16))
     variables = regressor.init(jax.random.key(0), CROP)
     return str(save_regressor(tmp_path_factory.mktemp("ckpt") / "tiny", variables, regressor.config_record()))
-
-
-def coco_person(annot_id, image_id, x0, y0, size):
-    """A standing figure's 17 COCO keypoints inside the box (x0, y0, size, size), all visible."""
-    rng = np.random.default_rng(annot_id)
-    points = np.stack([x0 + rng.uniform(0.2, 0.8, 17) * size, y0 + np.linspace(0.1, 0.9, 17) * size], 1)
-    keypoints = np.concatenate([points, np.full((17, 1), 2.0)], 1).ravel().tolist()
-    return {
-        "id": annot_id, "image_id": image_id, "keypoints": keypoints, "num_keypoints": 17,
-        "bbox": [x0, y0, size, size], "iscrowd": 0, "category_id": 1, "area": size * size,
-    }  # fmt: skip
 
 
 @pytest.fixture()

@@ -10,12 +10,12 @@ import pytest
 from eft_jax import fitting
 from eft_jax.config import load_config
 from eft_jax.nets import entry_point
-from test_fitting_engine import IMAGE_SIZE, OVERRIDES, assert_results_close, tiny_exemplars, tiny_setup
+from tiny_eft import IMAGE_SIZE, OVERRIDES, assert_results_close, eft_config, tiny_exemplars
 
 
 @pytest.fixture(scope="module")
-def setup():
-    return tiny_setup()
+def setup(tiny_regressor):
+    return (*tiny_regressor, eft_config(OVERRIDES))
 
 
 def test_entry_points_of_the_presets():

@@ -14,15 +14,21 @@ REPO = Path(__file__).resolve().parent.parent
 
 SCRIPT = textwrap.dedent(
     """
-    import sys
-    sys.path.insert(0, "tests")
     import jax
-    from test_fitting_engine import IMAGE_SIZE, assert_results_close, tiny_exemplars, tiny_setup
+    import numpy as np
+    from tiny_eft import IMAGE_SIZE, assert_results_close, eft_config, exemplar, initial_keypoints, tiny_regressor
     from eft_jax import fitting
 
     assert len(jax.local_devices()) == 2, jax.local_devices()
-    regressor, variables, model, config = tiny_setup()
-    exemplars = tiny_exemplars(regressor, variables, model)
+    regressor, variables, model = tiny_regressor()
+    config = eft_config(["max_iters=6", "stop_threshold=2.05e-3", "batch_size=4"])
+    predict = initial_keypoints(regressor, variables, model)
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(7, IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.float32)
+    exemplars = [
+        exemplar(f"ex{i}", image, np.asarray(predict(image)) + rng.normal(size=(49, 2)) * 0.03 * (i + 1))
+        for i, image in enumerate(images)
+    ]
     for lowering in ("vmap+im2col", "map"):
         engine = fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE, lowering=lowering)
         slots = engine.empty_slots()
@@ -39,5 +45,7 @@ SCRIPT = textwrap.dedent(
 
 def test_slots_sharded_over_two_devices_match_reference():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    # The script imports the tests' shared setup (tests/tiny_eft.py) and this tree's eft_jax.
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "tests"), str(REPO), env.get("PYTHONPATH", "")])
     run = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0 and "SHARDED-OK" in run.stdout, run.stdout[-3000:] + run.stderr[-3000:]

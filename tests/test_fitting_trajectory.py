@@ -6,38 +6,29 @@ few passes or large enough to run to max_iters."""
 
 from __future__ import annotations
 
-import dataclasses
-
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from tiny_eft import IMAGE_SIZE, PREDICTION_FIELDS, assert_results_identical, eft_config, exemplar, initial_keypoints
 
 from eft_jax import body, fitting
-from eft_jax.config import load_config
-from eft_jax.fitting.objective import exemplar_loss
 from eft_jax.geometry import rotmat_to_axis_angle, weak_perspective
-from eft_jax.nets import Regressor, RegressorArch
 
-IMAGE_SIZE = 32
 MAX_ITERS = 6
-OVERRIDES = ["optimizer.learning_rate=3e-4", f"max_iters={MAX_ITERS}", "stop_threshold=7e-4"]
+OVERRIDES = [f"max_iters={MAX_ITERS}", "stop_threshold=7e-4"]
 # Target noise of the three exemplars: with this learning rate and threshold (calibrated, margins
 # of 8 % or more) they stop after 1, 3 and 6 (max_iters) forward passes.
 NOISES = (0.0, 0.05, 0.2)
-PREDICTION_FIELDS = ("rotmats", "pose_axis_angle", "betas", "camera", "keypoints_2d")
 
 
 def make_eft(setup, overrides=()):
     regressor, variables, model = setup
-    config = load_config("configs/eft_default.py", OVERRIDES + list(overrides))
-    return fitting.SequentialEft(regressor, variables, model, config, image_size=IMAGE_SIZE)
+    return fitting.SequentialEft(regressor, variables, model, eft_config(OVERRIDES + list(overrides)), image_size=IMAGE_SIZE)
 
 
 @pytest.fixture(scope="module")
-def setup():
-    regressor = Regressor(RegressorArch.reduced(18, 16))
-    return regressor, regressor.init(jax.random.key(0), IMAGE_SIZE), body.load()
+def setup(tiny_regressor):
+    return tiny_regressor
 
 
 @pytest.fixture(scope="module")
@@ -46,21 +37,14 @@ def eft(setup):
 
 
 @pytest.fixture(scope="module")
-def exemplars(setup, eft):
+def exemplars(setup):
     """{noise: exemplar}: targets at the regressor's initial keypoints plus noise of that size."""
-    regressor = setup[0]
-    predict = jax.jit(
-        lambda image: exemplar_loss(
-            eft.base, eft.frozen, image, jnp.zeros((49, 3)), regressor=regressor, settings=fitting.LossSettings()
-        )[1][1].keypoints_2d
-    )
+    predict = initial_keypoints(*setup)
     out = {}
     for i, noise in enumerate(NOISES):
         rng = np.random.default_rng(i)
         image = rng.normal(size=(IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.float32)
-        target = np.asarray(predict(image)) + rng.normal(size=(49, 2)) * noise
-        keypoints = np.concatenate([target, np.ones((49, 1))], axis=-1).astype(np.float32)
-        out[noise] = fitting.Exemplar(f"ex{i}", image, keypoints)
+        out[noise] = exemplar(f"ex{i}", image, np.asarray(predict(image)) + rng.normal(size=(49, 2)) * noise)
     return out
 
 
@@ -69,15 +53,6 @@ def long_exemplar(eft, exemplars):
     exemplar = exemplars[0.2]
     assert eft.fit(exemplar).stop_reason == "max_iters"
     return exemplar
-
-
-def assert_identical(actual, expected):
-    for field in dataclasses.fields(expected):
-        a, e = getattr(actual, field.name), getattr(expected, field.name)
-        if isinstance(e, np.ndarray):
-            assert np.array_equal(a, e), field.name
-        else:
-            assert a == e, field.name
 
 
 def assert_prediction_equal(point, result):
@@ -92,7 +67,7 @@ def test_trajectory_result_is_fit_result(eft, exemplars):
     for exemplar in exemplars.values():
         expected = eft.fit(exemplar)
         stops.add((expected.stop_reason, expected.iterations))
-        assert_identical(eft.trajectory(exemplar).result, expected)
+        assert_results_identical(eft.trajectory(exemplar).result, expected)
     assert stops == {("converged", 1), ("converged", 3), ("max_iters", MAX_ITERS)}
 
 
@@ -148,9 +123,35 @@ def test_skipped_exemplar_has_no_points(eft, exemplars):
     trajectory = eft.trajectory(blank)
     assert trajectory.points == []
     assert trajectory.result.skipped
-    assert_identical(trajectory.result, eft.fit(blank))
+    assert_results_identical(trajectory.result, eft.fit(blank))
 
 
 def test_negative_record_is_rejected(eft, exemplars):
     with pytest.raises(ValueError, match="negative"):
         eft.trajectory(exemplars[0.0], record=(0, -1))
+
+
+def test_the_engine_records_the_same_points_in_one_run(setup, eft, exemplars):
+    """fit_stream(record=..., on_point=...) hands out the points SequentialEft.trajectory records
+    (equal up to float32 reassociation), for the recorded exemplars only, in the same run."""
+    regressor, variables, model = setup
+    engine = fitting.EftEngine(regressor, variables, model, eft_config(OVERRIDES + ["batch_size=2"]), image_size=IMAGE_SIZE)
+    wanted = (0, 2, 5, 10)
+    recorded = {}
+    chosen = [exemplars[0.05], exemplars[0.2]]
+    results = list(
+        fitting.fit_stream(
+            exemplars.values(), engine, record={e.id: wanted for e in chosen},
+            on_point=lambda exemplar_id, point: recorded.setdefault(exemplar_id, []).append(point),
+        )
+    )  # fmt: skip
+    assert len(results) == 3 and set(recorded) == {e.id for e in chosen}
+    for exemplar in chosen:
+        expected = eft.trajectory(exemplar, record=wanted).points
+        points = recorded[exemplar.id]
+        assert [p.updates for p in points] == [p.updates for p in expected]
+        for point, reference in zip(points, expected):
+            for name in PREDICTION_FIELDS:
+                a, e = getattr(point.prediction, name), getattr(reference.prediction, name)
+                np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-5 * np.abs(e).max(), err_msg=name)
+            np.testing.assert_allclose(point.keypoint_loss, reference.keypoint_loss, rtol=1e-5)

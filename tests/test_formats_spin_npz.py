@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_data_eft_json import fake_fit
+from fake_records import fake_fit
 
 from eft_jax.formats.eft_json import EftJsonError, read_eft_json, write_eft_json
 from eft_jax.formats.spin_npz import write_spin_npz

@@ -16,8 +16,8 @@ ALLOWED = {"walk", "run", "jump", "kick", "punch", "roll", "spin", "crawl", "dan
 
 
 @pytest.fixture(scope="module")
-def model():
-    return body.load()
+def model(open_body):
+    return open_body
 
 
 def _joints(model, poses):

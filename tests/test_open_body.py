@@ -26,8 +26,8 @@ def asset():
 
 
 @pytest.fixture(scope="module")
-def model():
-    return body.load()
+def model(open_body):
+    return open_body
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,6 @@ missing images skipped with a reason, and fits never drawn with another body mod
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import numpy as np
 import pytest
@@ -16,7 +14,6 @@ from eft_jax.formats.images import load_rgb, save_png
 from eft_jax.formats.obj_file import read_obj
 from eft_jax.jobs.render import RenderInputError, output_stem, run_render
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from random_smpl_model import make_random_smpl, write_npz
 
 CROP = 96

@@ -15,8 +15,7 @@ import pytest
 
 from eft_jax.body.smpl_file import SmplFileError, gender_from_filename, read_smpl_file
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from random_smpl_model import SMPL_PARENTS, make_random_smpl, write_npz, write_official_pkl  # noqa: E402
+from random_smpl_model import SMPL_PARENTS, make_random_smpl, write_npz, write_official_pkl
 
 FLOAT_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights")
 

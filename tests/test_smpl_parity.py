@@ -16,7 +16,6 @@ more.
 from __future__ import annotations
 
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -25,9 +24,7 @@ import pytest
 
 import eft_jax.body as body
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_smpl_goldens import model_fingerprint  # noqa: E402
-from random_smpl_model import make_random_smpl, write_official_pkl  # noqa: E402
+from random_smpl_model import make_random_smpl, model_fingerprint, write_official_pkl
 
 GOLDEN_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "smpl_parity.npz")
 ATOL = 1e-5

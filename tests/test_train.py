@@ -15,7 +15,7 @@ from eft_jax.geometry.procrustes import similarity_align
 from eft_jax.geometry.rotations import axis_angle_to_rotmat
 from eft_jax.nets.hmr import RegressorOutput
 from eft_jax.train.batches import TrainBatches
-from eft_jax.train.losses import slot_weights, spin_loss
+from eft_jax.train.losses import keypoint_weights, spin_loss
 from eft_jax.train.metrics import mpjpe_mm, pa_mpjpe_mm
 from eft_jax.train.trainer import learning_rate_schedule
 
@@ -56,8 +56,8 @@ def test_mpjpe_centres_on_the_hips_and_pa_removes_rotation_and_scale():
 
 
 @pytest.fixture(scope="module")
-def model():
-    return body.load()
+def model(open_body):
+    return open_body
 
 
 def test_spin_loss_is_zero_at_the_truth_and_weights_each_term(model):
@@ -69,7 +69,7 @@ def test_spin_loss_is_zero_at_the_truth_and_weights_each_term(model):
     joints = body.forward(model, rotmats, betas).spin49
     keypoints = jnp.concatenate([camera[:, None, :1] * joints[..., :2] + camera[:, None, 1:], jnp.ones((2, 49, 1))], -1)
     batch = {"keypoints": keypoints, "joints3d_spin49": joints - 5.0, "rotmats": rotmats, "betas": betas}
-    weights = jnp.asarray(slot_weights(config, model.spin49_available))
+    weights = jnp.asarray(keypoint_weights(config, model.spin49_available))
     out = RegressorOutput(rotmats, jnp.zeros((2, 144)), betas, camera, jnp.zeros((2, 8)))
     terms = spin_loss(out, batch, model, weights, config)
     for name in ("keypoints_2d", "keypoints_3d", "pose", "betas"):
@@ -101,7 +101,7 @@ def test_the_true_shape_stays_optimal_when_the_pose_is_wrong(model):
     camera = jnp.tile(jnp.asarray([[0.9, 0.0, 0.0]], jnp.float32), (8, 1))
     keypoints = jnp.concatenate([0.9 * joints[..., :2], jnp.ones((8, 49, 1))], -1)
     batch = {"keypoints": keypoints, "joints3d_spin49": joints, "rotmats": true_rotmats, "betas": betas}
-    weights = jnp.asarray(slot_weights(config, model.spin49_available))
+    weights = jnp.asarray(keypoint_weights(config, model.spin49_available))
     wrong_rotmats = axis_angle_to_rotmat(jnp.asarray(wrong_pose, jnp.float32))
 
     def total(b, loss_config):

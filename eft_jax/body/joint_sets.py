@@ -10,7 +10,7 @@ Every joint set is a selection from one *source* array that the forward pass ass
   `VERTEX_KEYPOINT_NAMES` order (SMPL: the vertex ids smplx uses; open model: its own ids);
 - extra joints: SPIN's `J_regressor_extra.npy` (9 x V), in `EXTRA_JOINT_NAMES` order. The
   official SMPL file has no such regressor: the user supplies SPIN's file, and without it the
-  slots that need it are marked unavailable (never approximated silently).
+  keypoints that need it are marked unavailable (never approximated silently).
 
 SPIN-49 follows SPIN's `constants.JOINT_NAMES`: 25 OpenPose joints, then 24 "ground-truth"
 joints (a superset of LSP, MPII, H36M and COCO face joints).
@@ -138,7 +138,7 @@ def coco17_source(has_extra: bool) -> np.ndarray:
     """Source indices of COCO-17.
 
     COCO's hip keypoints sit lower and wider than SMPL's hip joints; SPIN places them in the
-    LSP hip slots, which need the extra regressor. Without it the SMPL hip joints stand in
+    LSP hip keypoints, which need the extra regressor. Without it the SMPL hip joints stand in
     (an approximation of a few centimetres, stated here and in the README).
     """
     hips = (

@@ -34,7 +34,7 @@ def load(
         v1.0.0 / v1.1.0 layouts, or `.npz`), neutral, male or female.
     num_betas: number of shape components to keep (SMPL v1.1.0 files hold 300).
     joint_regressor_extra: SPIN's `J_regressor_extra.npy` (9 x V). Enables SPIN-49's LSP / MPII /
-        H36M slots and LSP-14 on SMPL. The open model carries its own.
+        H36M keypoints and LSP-14 on SMPL. The open model carries its own.
     joint_regressor_h36m: SPIN's `J_regressor_h36m.npy` (17 x V). Enables H36M-17.
     """
     if path is None:

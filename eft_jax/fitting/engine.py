@@ -95,7 +95,10 @@ class EftEngine:
         lowering: str | None = None,
         devices: Sequence[jax.Device] | None = None,
     ):
-        self.regressor = regressor
+        # config.compute_dtype "bfloat16": convolutions and matmuls in bfloat16 (weights, Adam
+        # state, BatchNorm, body model and loss stay float32).
+        dtype = config.get("compute_dtype", "float32")
+        self.regressor = regressor if dtype == "float32" else regressor.with_dtype(jnp.dtype(dtype))
         self.config = config
         self.image_size = image_size
         self.batch_size = int(batch_size or config.batch_size)

@@ -77,6 +77,8 @@ def map_over_slots(slot_fn: Callable, mapping: str, chunk_size: int) -> Callable
 def _conv_as_matmul(module: nn.Conv, x):
     """nn.Conv (explicit padding, no dilation or groups) as patches @ reshaped kernel."""
     kernel = module.get_variable("params", "kernel")
+    if module.dtype is not None:  # the module's computation dtype (weights stay float32)
+        kernel, x = kernel.astype(module.dtype), x.astype(module.dtype)
     kh, kw, cin, cout = kernel.shape
     sh, sw = module.strides
     (top, bottom), (left, right) = module.padding
@@ -96,7 +98,7 @@ def _conv_as_matmul(module: nn.Conv, x):
         patches = jnp.concatenate(columns, axis=-1)  # (N, H', W', kh*kw*cin), kernel's HWI order
         y = jnp.einsum("nhwk,ko->nhwo", patches, kernel.reshape(kh * kw * cin, cout))
     if module.use_bias:
-        y = y + module.get_variable("params", "bias")
+        y = y + module.get_variable("params", "bias").astype(y.dtype)
     return y
 
 

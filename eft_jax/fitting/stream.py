@@ -9,18 +9,25 @@ refilled with the next exemplar before the next step, so the batch stays full wh
 stop at different iterations. Static batching: B exemplars are loaded together and the next B
 only when all of them have stopped (the way a plain batched loop runs; kept for comparison).
 
-Per step only the `done` flags come back from the device; the small result arrays come back
+With `record` and `on_point`, the stream also hands out the trajectory points of chosen exemplars
+(the predictions after given numbers of Adam updates, as `SequentialEft.trajectory` records them)
+from the same run: the Figure-1 strips need no second fit.
+
+Per step only the `done` flags come back from the device (and, while a recorded exemplar is in a
+slot, the iteration counts); the small result arrays come back
 only in steps where some slot finished, and only new images and keypoints go to the device.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Iterable, Iterator
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
 
+import jax
 import numpy as np
 
 from eft_jax.fitting.engine import EftEngine
 from eft_jax.fitting.exemplar import Exemplar, checked_inputs
+from eft_jax.fitting.reference import TrajectoryPoint
 from eft_jax.fitting.result import FitResult
 
 
@@ -30,12 +37,21 @@ def fit_stream(
     *,
     continuous: bool | None = None,
     skip_ids: Collection[Hashable] = (),
+    record: Mapping[Hashable, Collection[int]] | None = None,
+    on_point: Callable[[Hashable, TrajectoryPoint], None] | None = None,
 ) -> Iterator[FitResult]:
     """Fit every exemplar once; yield a FitResult per exemplar (fits and skips) as each finishes.
 
     Exemplars whose id is in `skip_ids` are passed over without a result. Exemplars that cannot
     be fitted (see `exemplar.checked_inputs`) are yielded at once as skips and never occupy a slot.
+    `record` maps exemplar ids to numbers of Adam updates: each forward pass of such an exemplar
+    with one of those numbers of updates behind it goes to `on_point(id, TrajectoryPoint)` as it
+    happens, before the exemplar's result (a pass with a non-finite loss included: its result is
+    then a skip).
     """
+    record = {k: {int(u) for u in v} for k, v in (record or {}).items()}
+    if record and on_point is None:
+        raise ValueError("record needs on_point, which receives the recorded points")
     continuous = engine.config.continuous if continuous is None else continuous
     batch_size = engine.batch_size
     source = iter(exemplars)
@@ -70,9 +86,24 @@ def fit_stream(
         if not occupants:
             return
         slots = engine.step(slots)
+        watched = {slot: exemplar_id for slot, exemplar_id in occupants.items() if exemplar_id in record}
+        if watched:
+            _hand_out_points(slots, watched, record, on_point)
         done = engine.done_flags(slots)
         finished = {slot: exemplar_id for slot, exemplar_id in occupants.items() if done[slot]}
         if finished:
             yield from engine.results(slots, finished)
             for slot in finished:
                 del occupants[slot]
+
+
+def _hand_out_points(slots, watched: dict[int, Hashable], record, on_point) -> None:
+    """After a step, every watched slot ran one forward pass (a slot that had stopped is no longer
+    watched): `kept` is its prediction, made with `iteration - 1` updates behind it."""
+    iteration = np.asarray(slots.iteration)
+    for slot, exemplar_id in watched.items():
+        updates = int(iteration[slot]) - 1
+        if updates in record[exemplar_id]:
+            prediction = jax.device_get(jax.tree.map(lambda leaf: leaf[slot], slots.kept))
+            loss, error = jax.device_get((slots.keypoint_loss[slot], slots.keypoint_error_px[slot]))
+            on_point(exemplar_id, TrajectoryPoint(updates, prediction, float(loss), float(error)))

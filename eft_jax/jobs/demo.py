@@ -11,7 +11,8 @@ In `output_dir` it writes:
 - `pictures/<name>.png`: [crop | fit over the crop | side view], and `.obj` / `.glb` meshes
   (`eft-jax render`);
 - `strips/<name>.png`: the paper's Figure-1 strip for the first `strips` exemplars: the input
-  with its keypoints, the body after a few EFT iterations, the final fit and its side view;
+  with its keypoints, the body after a few EFT iterations (recorded by the fit itself,
+  `fitting.fit_stream(record=...)`), the final fit and its side view;
 - `report.md` / `report.json`: 2D keypoint error before and after EFT, and for synthetic humans
   the 3D error against ground truth (MPJPE and PA-MPJPE over the LSP-14 joints), and the time.
   Synthetic inputs also leave `images/` (the crops) and `exemplars.npz` (crops + keypoints).
@@ -38,7 +39,7 @@ from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.images import save_png
 from eft_jax.datasets.synthetic import make_samples
 from eft_jax.fitting import Exemplar, SequentialEft
-from eft_jax.jobs.fit import FitInputs, load_regressor, run_fit
+from eft_jax.jobs.fit import FitInputs, eft_method, load_regressor, run_fit
 from eft_jax.jobs.render import run_render
 from eft_jax.train.metrics import mpjpe_mm, pa_mpjpe_mm
 
@@ -79,26 +80,34 @@ def _resized(crop, size: int) -> np.ndarray:
     return np.clip(np.round(resized), 0, 255).astype(np.uint8)
 
 
-def _strips(exemplars, regressor, variables, model, config, size: int, out_dir: Path) -> list[Path]:
-    """Figure-1 strips: EFT on each exemplar alone, recording the body at a few iterations."""
+def _strips(exemplars, recorded, fits, regressor, variables, model, config, size: int, out_dir: Path) -> list[Path]:
+    """Figure-1 strips from the points the fit recorded (`recorded`: id -> TrajectoryPoints) and
+    the final fits (`fits`: EFT JSON entries). An exemplar fitted by an earlier run that this one
+    resumed has no points: it alone is fitted again."""
     if not exemplars:
         return []
-    reference = SequentialEft(regressor, variables, model, config.eft, image_size=size)
+    reference = None
     pose = jax.jit(body.forward)
     faces = np.asarray(model.faces)
 
-    def vertices(prediction):
-        return np.asarray(pose(model, jnp.asarray(prediction.rotmats), jnp.asarray(prediction.betas)).vertices)
+    def vertices(rotmats, betas):
+        return np.asarray(pose(model, jnp.asarray(rotmats, jnp.float32), jnp.asarray(betas, jnp.float32)).vertices)
 
+    by_id = {f["exemplar_id"]: f for f in fits}
     paths = []
     for exemplar in exemplars:
-        trajectory = reference.trajectory(exemplar, record=tuple(config.strip_iterations))
-        if trajectory.result.skipped:
+        fit, points = by_id.get(str(exemplar.id)), recorded.get(exemplar.id)
+        if fit is None:  # skipped
             continue
-        panels = [(f"iter {p.updates}", vertices(p.prediction), p.prediction.camera) for p in trajectory.points]
-        final = trajectory.result
-        final_vertices = vertices(final)
-        panels.append((f"final ({final.iterations} it)", final_vertices, final.camera))
+        if not points:  # fitted by an earlier run that this one resumed
+            reference = reference or SequentialEft(regressor, variables, model, config.eft, image_size=size)
+            points = reference.trajectory(exemplar, record=tuple(config.strip_iterations)).points
+        panels = [
+            (f"iter {p.updates}", vertices(p.prediction.rotmats, p.prediction.betas), p.prediction.camera)
+            for p in points
+        ]
+        final_vertices = vertices(fit["parm_pose"], fit["parm_shape"])
+        panels.append((f"final ({fit['iterations']} it)", final_vertices, np.asarray(fit["parm_cam"], np.float32)))
         strip = render.figure_strip(
             _resized(denormalize_image(exemplar.image), config.picture_size),
             exemplar.keypoints,
@@ -180,11 +189,20 @@ def run_demo(
         description = f"{keypoints_json} (images in {images_dir})"
 
     fits_json = out_dir / "fits.json"
+    strip_exemplars = exemplars[: config.strips]
+    recorded: dict = {}  # exemplar id -> the TrajectoryPoints the fit recorded for its strip
     tick = time.perf_counter()
     run_fit(
-        inputs, fits_json, config.eft, checkpoint=config.checkpoint, body_model_path=config.body_model, crop_size=size
-    )
+        inputs, fits_json, config.eft, checkpoint=config.checkpoint, body_model_path=config.body_model, crop_size=size,
+        method=eft_method(
+            config.eft,
+            record={e.id: tuple(config.strip_iterations) for e in strip_exemplars},
+            on_point=lambda exemplar_id, point: recorded.setdefault(exemplar_id, []).append(point),
+        ),
+    )  # fmt: skip
     fit_seconds = time.perf_counter() - tick
+    document = read_eft_json(fits_json)
+    fits = document["data"]
 
     tick = time.perf_counter()
     drawn = run_render(
@@ -193,11 +211,8 @@ def run_demo(
     picture_seconds = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    strips = _strips(exemplars[: config.strips], regressor, variables, model, config, size, out_dir)
+    strips = _strips(strip_exemplars, recorded, fits, regressor, variables, model, config, size, out_dir)
     strip_seconds = time.perf_counter() - tick
-
-    document = read_eft_json(fits_json)
-    fits = document["data"]
     report = {
         "inputs": description,
         "exemplars": len(fits) + len(document["skipped"]),

@@ -224,11 +224,14 @@ class FitMethod:
     header: dict = dataclasses.field(default_factory=dict)
 
 
-def eft_method(config: ml_collections.ConfigDict) -> FitMethod:
+def eft_method(config: ml_collections.ConfigDict, *, record: dict | None = None, on_point=None) -> FitMethod:
+    """EFT with the batched engine. `record` and `on_point` pass trajectory points of chosen
+    exemplars on (`fitting.fit_stream`; the demo's Figure-1 strips)."""
+
     def build(model, regressor, variables, crop_size):
         engine = EftEngine(regressor, variables, model, config, image_size=crop_size)
         description = f"{engine.batch_size} slots, lowering {engine.lowering}, on {jax.default_backend()}"
-        return (lambda exemplars: fit_stream(exemplars, engine)), description
+        return (lambda exemplars: fit_stream(exemplars, engine, record=record, on_point=on_point)), description
 
     return FitMethod("fit", build)
 

@@ -12,7 +12,7 @@ nonlinearity in between, as in SPIN) and adds the outputs of three linear decode
 decshape, deccam) to the estimate. Module names are SPIN's, so `params` has the top-level keys
 conv1, bn1, layer1..layer4, fc1, fc2, decpose, decshape, deccam (see `param_groups`).
 
-Images are NHWC, RGB, normalised with ImageNet mean and std (DESIGN.md §4). `apply` with
+Images are NHWC, RGB, normalised with ImageNet mean and std (docs/ARCHITECTURE.md §4). `apply` with
 `train=False` uses BatchNorm running statistics and no dropout, and is a pure function of
 (variables, images): it composes with `jit`, `grad` and `vmap` over parameter copies.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import flax.linen as nn
 import flax.struct
@@ -71,7 +72,9 @@ class RegressorOutput:
     features: jax.Array  # (B, feature_width) pooled backbone features
 
 
-def torch_linear(features: int, fan_in: int, name: str, weight_gain: float | None = None) -> nn.Dense:
+def torch_linear(
+    features: int, fan_in: int, name: str, weight_gain: float | None = None, dtype: Any = None
+) -> nn.Dense:
     """nn.Dense initialised like torch's nn.Linear (uniform +-1/sqrt(fan_in) for weight and bias);
     with `weight_gain`, the weight is xavier-uniform with that gain instead (SPIN's decoders)."""
     bound = 1.0 / math.sqrt(fan_in)
@@ -83,7 +86,7 @@ def torch_linear(features: int, fan_in: int, name: str, weight_gain: float | Non
     def bias_init(key, shape, dtype=jnp.float32):
         return jax.random.uniform(key, shape, dtype, -bound, bound)
 
-    return nn.Dense(features, kernel_init=kernel_init, bias_init=bias_init, name=name)
+    return nn.Dense(features, kernel_init=kernel_init, bias_init=bias_init, name=name, dtype=dtype)
 
 
 class HMR(nn.Module):
@@ -92,23 +95,24 @@ class HMR(nn.Module):
     init_pose: tuple[float, ...]
     init_shape: tuple[float, ...]
     init_cam: tuple[float, ...]
+    dtype: Any = None  # computation dtype of convolutions and matmuls (weights stay float32)
 
     @nn.compact
     def __call__(self, images, train: bool = False, start: str = "image", stop: str | None = None):
         """images -> RegressorOutput. With `start` / `stop` (resnet.ENTRY_POINTS): `images` is
         the activation entering `start`, and with `stop` the activation entering `stop` is
         returned instead of the output (frozen-prefix caching)."""
-        features = resnet_features(self.arch.backbone, images, train, start, stop or "features")
+        features = resnet_features(self.arch.backbone, images, train, start, stop or "features", self.dtype)
         if stop is not None:
             return features
         batch = images.shape[0]
         state_width = POSE_DIM + NUM_BETAS + CAM_DIM
         width = self.arch.head_width
-        fc1 = torch_linear(width, features.shape[-1] + state_width, "fc1")
-        fc2 = torch_linear(width, width, "fc2")
-        decpose = torch_linear(POSE_DIM, width, "decpose", weight_gain=0.01)
-        decshape = torch_linear(NUM_BETAS, width, "decshape", weight_gain=0.01)
-        deccam = torch_linear(CAM_DIM, width, "deccam", weight_gain=0.01)
+        fc1 = torch_linear(width, features.shape[-1] + state_width, "fc1", dtype=self.dtype)
+        fc2 = torch_linear(width, width, "fc2", dtype=self.dtype)
+        decpose = torch_linear(POSE_DIM, width, "decpose", weight_gain=0.01, dtype=self.dtype)
+        decshape = torch_linear(NUM_BETAS, width, "decshape", weight_gain=0.01, dtype=self.dtype)
+        deccam = torch_linear(CAM_DIM, width, "deccam", weight_gain=0.01, dtype=self.dtype)
         drop1 = nn.Dropout(self.arch.dropout_rate, deterministic=not train)
         drop2 = nn.Dropout(self.arch.dropout_rate, deterministic=not train)
 
@@ -119,9 +123,9 @@ class HMR(nn.Module):
         for _ in range(self.arch.iterations):
             x = jnp.concatenate([features, pose, shape, cam], axis=-1)
             x = drop2(fc2(drop1(fc1(x))))
-            pose = pose + decpose(x)
-            shape = shape + decshape(x)
-            cam = cam + deccam(x)
+            pose = pose + decpose(x).astype(pose.dtype)
+            shape = shape + decshape(x).astype(shape.dtype)
+            cam = cam + deccam(x).astype(cam.dtype)
         rotmats = rot6d_to_rotmat(pose.reshape(batch, NUM_JOINTS, 6))
         return RegressorOutput(rotmats=rotmats, pose6d=pose, betas=shape, camera=cam, features=features)
 
@@ -130,16 +134,25 @@ class Regressor:
     """An architecture and its mean parameters; `init` and `apply` are pure functions of their
     arguments (the object holds no weights)."""
 
-    def __init__(self, arch: RegressorArch | None = None, mean_params: MeanParams | None = None):
-        """Default: SPIN's ResNet-50 regressor, started from the bundled open model's mean."""
+    def __init__(self, arch: RegressorArch | None = None, mean_params: MeanParams | None = None, dtype: Any = None):
+        """Default: SPIN's ResNet-50 regressor, started from the bundled open model's mean.
+
+        dtype: computation dtype of the convolutions and matrix products (e.g. jnp.bfloat16 on
+        accelerators); weights, BatchNorm and the outputs stay float32. None: float32."""
         self.arch = RegressorArch() if arch is None else arch
         self.mean_params = bundled_mean_params() if mean_params is None else mean_params
+        self.dtype = dtype
         self.module = HMR(
             self.arch,
             tuple(float(v) for v in self.mean_params.pose),
             tuple(float(v) for v in self.mean_params.shape),
             tuple(float(v) for v in self.mean_params.cam),
+            dtype,
         )
+
+    def with_dtype(self, dtype: Any) -> Regressor:
+        """The same regressor computing its convolutions and matmuls in `dtype` (same variables)."""
+        return Regressor(self.arch, self.mean_params, dtype)
 
     def __repr__(self) -> str:
         return f"Regressor({self.arch})"

@@ -12,7 +12,7 @@ widths are explicit so that reduced-width networks read from a checkpoint run un
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Any, Literal
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -78,7 +78,8 @@ def batch_norm(train: bool, name: str) -> nn.BatchNorm:
     return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, name=name)
 
 
-def conv(features: int, kernel: int, stride: int, name: str) -> nn.Conv:
+def conv(features: int, kernel: int, stride: int, name: str, dtype: Any = None) -> nn.Conv:
+    """torch's Conv2d(bias=False); `dtype` is the computation dtype (weights stay float32)."""
     pad = (kernel - 1) // 2
     return nn.Conv(
         features,
@@ -87,6 +88,7 @@ def conv(features: int, kernel: int, stride: int, name: str) -> nn.Conv:
         padding=((pad, pad), (pad, pad)),
         use_bias=False,
         kernel_init=conv_init,
+        dtype=dtype,
         name=name,
     )
 
@@ -96,37 +98,40 @@ class Downsample(nn.Module):
 
     features: int
     stride: int
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, x, train: bool):
-        x = conv(self.features, 1, self.stride, "0")(x)
+        x = conv(self.features, 1, self.stride, "0", self.dtype)(x)
         return batch_norm(train, "1")(x)
 
 
 class BasicBlock(nn.Module):
     planes: int
     stride: int = 1
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, x, train: bool):
-        out = nn.relu(batch_norm(train, "bn1")(conv(self.planes, 3, self.stride, "conv1")(x)))
-        out = batch_norm(train, "bn2")(conv(self.planes, 3, 1, "conv2")(out))
+        out = nn.relu(batch_norm(train, "bn1")(conv(self.planes, 3, self.stride, "conv1", self.dtype)(x)))
+        out = batch_norm(train, "bn2")(conv(self.planes, 3, 1, "conv2", self.dtype)(out))
         if self.stride != 1 or x.shape[-1] != self.planes:
-            x = Downsample(self.planes, self.stride, name="downsample")(x, train)
+            x = Downsample(self.planes, self.stride, self.dtype, name="downsample")(x, train)
         return nn.relu(out + x)
 
 
 class Bottleneck(nn.Module):
     planes: int
     stride: int = 1
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, x, train: bool):
-        out = nn.relu(batch_norm(train, "bn1")(conv(self.planes, 1, 1, "conv1")(x)))
-        out = nn.relu(batch_norm(train, "bn2")(conv(self.planes, 3, self.stride, "conv2")(out)))
-        out = batch_norm(train, "bn3")(conv(4 * self.planes, 1, 1, "conv3")(out))
+        out = nn.relu(batch_norm(train, "bn1")(conv(self.planes, 1, 1, "conv1", self.dtype)(x)))
+        out = nn.relu(batch_norm(train, "bn2")(conv(self.planes, 3, self.stride, "conv2", self.dtype)(out)))
+        out = batch_norm(train, "bn3")(conv(4 * self.planes, 1, 1, "conv3", self.dtype)(out))
         if self.stride != 1 or x.shape[-1] != 4 * self.planes:
-            x = Downsample(4 * self.planes, self.stride, name="downsample")(x, train)
+            x = Downsample(4 * self.planes, self.stride, self.dtype, name="downsample")(x, train)
         return nn.relu(out + x)
 
 
@@ -137,12 +142,13 @@ class ResNetStage(nn.Module):
     planes: int
     blocks: int
     stride: int
+    dtype: Any = None
 
     @nn.compact
     def __call__(self, x, train: bool):
         block_cls = Bottleneck if self.block == "bottleneck" else BasicBlock
         for index in range(self.blocks):
-            x = block_cls(self.planes, self.stride if index == 0 else 1, name=str(index))(x, train)
+            x = block_cls(self.planes, self.stride if index == 0 else 1, self.dtype, name=str(index))(x, train)
         return x
 
 
@@ -151,7 +157,9 @@ class ResNetStage(nn.Module):
 ENTRY_POINTS = ("image", "layer1", "layer2", "layer3", "layer4", "features")
 
 
-def resnet_features(arch: ResNetArch, x, train: bool, start: str = "image", stop: str = "features"):
+def resnet_features(
+    arch: ResNetArch, x, train: bool, start: str = "image", stop: str = "features", dtype: Any = None
+):
     """The backbone, built inline in the calling compact module (names conv1 ... layer4 land at
     the caller's top level, as in SPIN's state dict). Returns globally average-pooled features.
 
@@ -160,19 +168,20 @@ def resnet_features(arch: ResNetArch, x, train: bool, start: str = "image", stop
     "image", stop "layer4": the output of layer3; start "layer4": layer4 and the pooling).
 
     SPIN pools with AvgPool2d(7), which is the global average at its 224x224 input; the global
-    average is what generalises to other input sizes.
+    average is what generalises to other input sizes. `dtype`: the convolutions' computation
+    dtype (None: that of the inputs and weights); BatchNorm computes in float32.
     """
     first, last = ENTRY_POINTS.index(start), ENTRY_POINTS.index(stop)
     if first > last:
         raise ValueError(f"cannot run the backbone from {start!r} to {stop!r}")
     if first == 0 and last > 0:
-        x = conv(arch.stem_width, 7, 2, "conv1")(x)
+        x = conv(arch.stem_width, 7, 2, "conv1", dtype)(x)
         x = nn.relu(batch_norm(train, "bn1")(x))
         x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
     for stage, (planes, blocks) in enumerate(zip(arch.stage_widths, arch.blocks_per_stage)):
         if first <= stage + 1 < last:
             stride = 1 if stage == 0 else 2
-            x = ResNetStage(arch.block, planes, blocks, stride, name=f"layer{stage + 1}")(x, train)
+            x = ResNetStage(arch.block, planes, blocks, stride, dtype, name=f"layer{stage + 1}")(x, train)
     if first < 5 == last:
-        x = jnp.mean(x, axis=(1, 2))
+        x = jnp.mean(x.astype(jnp.float32), axis=(1, 2))
     return x

@@ -25,7 +25,7 @@ from eft_jax.render.cameras import crop_to_pixels
 from eft_jax.render.compose import overlay, side_panel
 
 # LSP-14's limbs (legs, arms, hips, shoulders, torso sides, neck to head top), between SPIN-49's
-# ground-truth slots, which every dataset reader fills when it has the joint.
+# ground-truth keypoints, which every dataset reader fills when it has the joint.
 _LSP_LIMBS = (
     ("Right Ankle", "Right Knee"), ("Right Knee", "Right Hip"),
     ("Left Ankle", "Left Knee"), ("Left Knee", "Left Hip"),
@@ -60,7 +60,7 @@ def figure_strip(
     """[input | panel ... | side view] above their labels -> (S + label_height, S n, 3) uint8.
 
     crop: (S, S, 3) uint8 (any H x W works the same way). keypoints: (49, 3) SPIN-49, x, y in
-    [-1, 1] of the crop, confidence; only slots with confidence > 0 are drawn (dots, and bones
+    [-1, 1] of the crop, confidence; only keypoints with confidence > 0 are drawn (dots, and bones
     of the LSP-14 skeleton whose two ends are both drawn). panels: (label, vertices (V, 3),
     camera [s, tx, ty]) each drawn over the crop with `overlay`. side_vertices: a body (normally
     the last panel's) shown from its side with the last panel's camera (`side_panel`). Extra
@@ -71,7 +71,7 @@ def figure_strip(
         raise ValueError(f"figure_strip needs an (S, S, 3) uint8 crop; got {crop.shape} {crop.dtype}")
     keypoints = np.asarray(keypoints, np.float32)
     if keypoints.shape != (len(SPIN49_NAMES), 3):
-        raise ValueError(f"keypoints must be (49, 3) SPIN-49 slots; got {keypoints.shape}")
+        raise ValueError(f"keypoints must be (49, 3) SPIN-49 keypoints; got {keypoints.shape}")
     if side_vertices is not None and not panels:
         raise ValueError("a side view shows the last panel's body: give at least one panel")
     height, width = crop.shape[:2]

@@ -3,10 +3,11 @@ with the camera in eft-jax's (EFT's) weak-perspective convention:
 
     60 * ( 5 * keypoints_2d + 5 * keypoints_3d + 1 * pose + 0.001 * betas + exp(-10 s)^2 )
 
-- keypoints_2d: confidence-weighted squared error of the projected SPIN-49 joints, averaged over
-  every (sample, slot, coordinate); the slots' confidences are multiplied by 0 for the 25 OpenPose
-  slots and 1 for the 24 ground-truth slots (--openpose_train_weight, --gt_train_weight);
-- keypoints_3d: squared error of the 24 ground-truth-slot joints, both skeletons centred on the
+- keypoints_2d: confidence-weighted squared error of the projected SPIN-49 keypoints, averaged
+  over every (sample, keypoint, coordinate); the confidences are multiplied by 0 for the 25
+  OpenPose keypoints and 1 for the 24 ground-truth keypoints (--openpose_train_weight,
+  --gt_train_weight);
+- keypoints_3d: squared error of the 24 ground-truth keypoints in 3D, both skeletons centred on the
   midpoint of their hips (SPIN's `keypoint_3d_loss`);
 - pose: squared error of the 24 rotation matrices; betas: squared error of the shape;
 - the camera term keeps the weak-perspective scale positive.
@@ -17,7 +18,8 @@ which learn from the betas term only. SPIN lets the keypoint terms move the shap
 on synthetic humans, the network learned to shrink every body (the first shape component, the
 stature, drifted to +2.5) because, while the pose is uncertain, a smaller skeleton has a smaller
 expected squared 3D joint error - the betas hedged the pose instead of describing the body, and
-their error rose from 1.0 (zero betas) to 2.5 over training (docs/ARCHITECTURE.md, "Training").
+their error rose from 1.0 (zero betas) to 2.5 over training (docs/ARCHITECTURE.md, "Training";
+experiments/results/betas_defect.md).
 
 Every weight is a field of the training config's `loss`.
 """
@@ -48,14 +50,14 @@ class TrainLossTerms:
     camera: jax.Array
 
 
-def slot_weights(config: ml_collections.ConfigDict, available) -> np.ndarray:
-    """(49,) multipliers of the keypoint confidences (the training config's `loss`)."""
+def keypoint_weights(config: ml_collections.ConfigDict, available) -> np.ndarray:
+    """(49,) multipliers of the SPIN-49 keypoint confidences (the training config's `loss`)."""
     return openpose_gt_weights(config.openpose_weight, config.gt_weight, available)
 
 
 def spin_loss(out: RegressorOutput, batch: dict, model: body.BodyModel, weights, config) -> TrainLossTerms:
     """The loss of a batch: `batch` holds keypoints (B, 49, 3), joints3d_spin49 (B, 49, 3),
-    rotmats (B, 24, 3, 3) and betas (B, 10); `weights` is `slot_weights(...)`."""
+    rotmats (B, 24, 3, 3) and betas (B, 10); `weights` is `keypoint_weights(...)`."""
     betas_for_keypoints = out.betas if config.keypoints_train_betas else jax.lax.stop_gradient(out.betas)
     joints = body.forward(model, out.rotmats, betas_for_keypoints).spin49
     projected = weak_perspective(joints, out.camera)

@@ -24,7 +24,7 @@ from eft_jax import body
 from eft_jax.config import ConfigError
 from eft_jax.geometry import rot6d_to_rotmat
 from eft_jax.nets import Regressor
-from eft_jax.train.losses import TrainLossTerms, slot_weights, spin_loss
+from eft_jax.train.losses import TrainLossTerms, keypoint_weights, spin_loss
 from eft_jax.train.metrics import mpjpe_mm, pa_mpjpe_mm
 
 
@@ -60,7 +60,7 @@ class Trainer:
         self.model = model
         self.config = config
         self.optimizer = optax.adam(learning_rate_schedule(config))
-        self.weights = jnp.asarray(slot_weights(config.loss, model.spin49_available))
+        self.weights = jnp.asarray(keypoint_weights(config.loss, model.spin49_available))
         self.step = jax.jit(self._step, donate_argnums=0)
         self._predict_joints = jax.jit(self._joints_of_images)
 

@@ -1,0 +1,24 @@
+"""Fixtures shared by the test files. Helpers that test files import as modules live beside this
+file: `tiny_eft` (the EFT engine and trajectory setup), `fake_records` (COCO annotations and fit
+records) and `random_smpl_model` (SMPL-format files with random contents); pytest puts this
+folder on the import path. Test files never import each other."""
+
+from __future__ import annotations
+
+import pytest
+import tiny_eft
+
+from eft_jax import body
+
+
+@pytest.fixture(scope="session")
+def open_body():
+    """The bundled open body model (`body.load()`)."""
+    return body.load()
+
+
+@pytest.fixture(scope="session")
+def tiny_regressor():
+    """(regressor, variables, open body model): a ResNet-18 at 1/16 width for 32 px crops,
+    untrained (tests/tiny_eft.py)."""
+    return tiny_eft.tiny_regressor()
