@@ -22,7 +22,8 @@ from eft_jax import body, nets
 from eft_jax.datasets.coco_keypoints import iter_coco_exemplars, read_coco_keypoints
 from eft_jax.formats.exemplar_npz import is_skip, iter_exemplars_npz, read_exemplars_npz
 from eft_jax.formats.fit_log import FitLog, done_ids, finalize
-from eft_jax.fitting import EftEngine, Exemplar, fit_stream
+from eft_jax.fitting import Exemplar
+from eft_jax.fitting.multistart import MultiStartEft
 from eft_jax.progress import Progress
 
 
@@ -95,7 +96,8 @@ def run_fit(
     model = body.load(body_model_path)
     regressor, variables, regressor_source, trained_size = load_regressor(checkpoint)
     crop_size = trained_size if crop_size is None else crop_size
-    engine = EftEngine(regressor, variables, model, config, image_size=crop_size)
+    # Plain EFT when config.hypotheses == 1 (the engine's own stream); multi-start EFT otherwise.
+    fitter = MultiStartEft(regressor, variables, model, config, image_size=crop_size)
 
     dropped: list[dict] = []
     order, stream = _exemplars(inputs, crop_size, dropped)
@@ -112,7 +114,8 @@ def run_fit(
     print(
         f"eft-jax fit: {len(order)} exemplars from {inputs.describe()}"
         + (f" ({len(already)} already done, resuming from {log_path})" if already else "")
-        + f"; {engine.batch_size} slots, lowering {engine.lowering}, on {jax.default_backend()}",
+        + f"; {fitter.batch_size} slots, lowering {fitter.engine.lowering}, {len(fitter.hypotheses)} hypotheses, "
+        f"on {jax.default_backend()}",
         file=sys.stderr,
     )
 
@@ -130,7 +133,7 @@ def run_fit(
             yield Exemplar(item["id"], item["image"], item["keypoints"])
 
     with FitLog(log_path, header=header) as log:
-        for result in fit_stream(fittable(), engine):
+        for result in fitter.fit_stream(fittable()):
             exemplar = in_flight.pop(result.id)
             log.append(result, {k: v for k, v in exemplar.items() if k != "image"})
             progress.update()
