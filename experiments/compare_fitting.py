@@ -18,6 +18,7 @@ Writes experiments/results/compare_fitting.md, .csv, _per_exemplar.npz and .png 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import time
 
@@ -117,19 +118,56 @@ def main(argv=None) -> int:
     parser.add_argument("--count", type=int, default=500, help="held-out synthetic humans")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--name", default="compare_fitting", help="output name in experiments/results/")
+    parser.add_argument(
+        "--merge", nargs="+", metavar="NAME",
+        help="run nothing: combine earlier runs' results (experiments/results/NAME.csv and "
+        "NAME_per_exemplar.npz, same --count) into one table and plot under --name",
+    )
     args = parser.parse_args(argv)
 
     restored, model, size = bundled_setup()
-    data = evaluation_set("heldout", args.count, size)
     eft = default_config_path("eft_default")
     configs = {
         "eft_paper": resolve_config(eft, ["recipe=paper"], restored.record),
         "eft_tuned": resolve_config(eft, [], restored.record),
         "eft_multistart": resolve_config(eft, ["hypotheses=4"], restored.record),
     }
+    if args.merge:
+        rows, per_exemplar, seeds = merged(args.merge)
+        command = "python experiments/compare_fitting.py --merge " + " ".join(args.merge)
+    else:
+        data = evaluation_set("heldout", args.count, size)
+        rows, per_exemplar = run_methods(args.methods, restored, model, configs, data, size)
+        seeds = data["seed"]
+        command = "python experiments/compare_fitting.py" + ("" if args.count == 500 else f" --count {args.count}")
+        command += " --methods " + " ".join(args.methods) if list(args.methods) != list(METHODS) else ""
+    order = {TITLES[m]: i for i, m in enumerate(METHODS)}
+    rows.sort(key=lambda row: order.get(str(row["method"]).split(" (")[0], len(order)))
+    header = [
+        "# Fitting methods compared",
+        "",
+        f"{describe_set('heldout', len(seeds))}, 128 px crops; bundled regressor and open body model.",
+        f"EFT paper recipe: EFT's constants (lr 5e-6, 20 iterations). Tuned: {describe_recipe(configs['eft_tuned'], restored.record)}.",
+        "2D px: visible LSP-14 keypoints, px of a 224 px crop. MPJPE / PA-MPJPE (LSP-14, hip-centred), PVE (hip-centred) in mm.",
+        "Facing > 90°: torso normal more than 90° from the truth's. Iterations: forward/backward passes per exemplar",
+        "(all hypotheses for multi-start). Time: batched wall time per exemplar on this shared 2-core CPU, compilation excluded.",
+    ]
+    text = write_table(args.name, header, rows, command)
+    np.savez_compressed(RESULTS / f"{args.name}_per_exemplar.npz", seeds=seeds, **per_exemplar)
+    series = [
+        (TITLES[m], per_exemplar[f"{m}/error_2d_px"], per_exemplar[f"{m}/pa_mpjpe_mm"])
+        for m in METHODS
+        if f"{m}/error_2d_px" in per_exemplar
+    ]
+    if series:
+        scatter_png(RESULTS / f"{args.name}.png", series)
+    print(text)
+    return 0
 
-    rows, per_exemplar, series = [], {}, []
-    for method in args.methods:
+
+def run_methods(methods, restored, model, configs, data, size) -> tuple[list[dict], dict]:
+    rows, per_exemplar = [], {}
+    for method in methods:
         tick = time.perf_counter()
         if method == "regressor":
             run = run_regressor(restored.regressor, restored.variables, data)
@@ -146,26 +184,23 @@ def main(argv=None) -> int:
         rows.append(row)
         per_exemplar.update({f"{method}/{k}": v for k, v in per.items()})
         per_exemplar[f"{method}/iterations"] = run.iterations
-        series.append((TITLES[method], per["error_2d_px"], per["pa_mpjpe_mm"]))
         print(f"{method}: PA-MPJPE {row['pa_mpjpe_mm']:.1f} mm, 2D {row['mean_2d_px']:.2f} px "
               f"({time.perf_counter() - tick:.0f} s)", file=sys.stderr, flush=True)
+    return rows, per_exemplar
 
-    command = "python experiments/compare_fitting.py" + ("" if args.count == 500 else f" --count {args.count}")
-    header = [
-        "# Fitting methods compared",
-        "",
-        f"{describe_set('heldout', args.count)}, 128 px crops; bundled regressor and open body model.",
-        f"EFT paper recipe: EFT's constants (lr 5e-6, 20 iterations). Tuned: {describe_recipe(configs['eft_tuned'], restored.record)}.",
-        "2D px: visible LSP-14 keypoints, px of a 224 px crop. MPJPE / PA-MPJPE (LSP-14, hip-centred), PVE (hip-centred) in mm.",
-        "Facing > 90°: torso normal more than 90° from the truth's. Iterations: forward/backward passes per exemplar",
-        "(all hypotheses for multi-start). Time: batched wall time per exemplar on this shared 2-core CPU, compilation excluded.",
-    ]
-    text = write_table(args.name, header, rows, command)
-    np.savez_compressed(RESULTS / f"{args.name}_per_exemplar.npz", seeds=data["seed"], **per_exemplar)
-    if series:
-        scatter_png(RESULTS / f"{args.name}.png", series)
-    print(text)
-    return 0
+
+def merged(names: list[str]) -> tuple[list[dict], dict, np.ndarray]:
+    rows, per_exemplar, seeds = [], {}, None
+    for name in names:
+        with open(RESULTS / f"{name}.csv") as f:
+            for row in csv.DictReader(f):
+                rows.append({k: (float(v) if k != "method" and v not in ("", None) else (v or None)) for k, v in row.items()})
+        with np.load(RESULTS / f"{name}_per_exemplar.npz") as data:
+            if seeds is not None and not np.array_equal(seeds, data["seeds"]):
+                raise SystemExit(f"{name} was run on other exemplars than {names[0]}")
+            seeds = data["seeds"]
+            per_exemplar.update({k: data[k] for k in data.files if k != "seeds"})
+    return rows, per_exemplar, seeds
 
 
 if __name__ == "__main__":

@@ -39,9 +39,10 @@ def evaluation_set(split: str, count: int, image_size: int) -> dict:
     """Synthetic humans of seeds SPLITS[split] .. + count - 1 (images, keypoints, 3D truth)."""
     first = SPLITS[split]
     path = CACHE / f"{split}_{first}_{count}_{image_size}px.npz"
-    if path.exists():
-        with np.load(path) as data:
-            return {k: data[k] for k in data.files}
+    for cached in sorted(CACHE.glob(f"{split}_{first}_*_{image_size}px.npz")):
+        if int(cached.name.split("_")[2]) >= count:  # a larger set starts with the same seeds
+            with np.load(cached) as data:
+                return {k: data[k][:count] for k in data.files}
     keys = ("image", "keypoints", "joints3d_spin49", "vertices", "rotmats", "betas", "camera", "clip", "seed")
     data = {k: [] for k in keys}
     for start in range(0, count, 50):  # in pieces: vertices are ~165 KB a sample

@@ -66,3 +66,20 @@ def test_bundled_regressor_carries_a_tuned_recipe():
     config = resolve_config(EFT, [], record)
     assert record[RECIPE_KEY] and config.to_dict() != load_config(EFT).to_dict()
     assert without_recipe_field(resolve_config(EFT, ["recipe=paper"], record)) == without_recipe_field(load_config(EFT))
+
+
+def test_a_recipe_written_into_a_checkpoint_is_resolved_and_leaves_the_weights_alone(tmp_path):
+    import jax
+    import numpy as np
+
+    regressor = nets.Regressor(nets.RegressorArch.reduced(18, 16))
+    variables = regressor.init(jax.random.key(0), 32)
+    path = nets.save_regressor(tmp_path / "ckpt", variables, regressor.config_record())
+    assert resolve_config(EFT, [], nets.read_config_record(path)).to_dict() == load_config(EFT).to_dict()
+    nets.update_config_record(path, {RECIPE_KEY: {"max_iters": 30}})
+    restored = nets.restore_regressor(path)
+    assert resolve_config(EFT, [], restored.record).max_iters == 30
+    same = jax.tree.map(lambda a, b: bool(np.array_equal(a, b)), restored.variables, dict(variables))
+    assert all(jax.tree.leaves(same))
+    with pytest.raises(nets.RegressorCheckpointError, match="may not change"):
+        nets.update_config_record(path, {"arch": {}})
