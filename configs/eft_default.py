@@ -9,6 +9,10 @@ import ml_collections
 def get_config():
     config = ml_collections.ConfigDict()
 
+    # "checkpoint": a regressor's own tuned overrides (its metadata's `eft_recipe`) on top of these
+    # constants; "paper": these constants exactly. See eft_jax/fitting/recipe.py.
+    config.recipe = "checkpoint"
+
     # Which regressor weights each exemplar fine-tunes: a preset of eft_jax.nets.PRESETS ("all",
     # "layer4+head", "layer3+", "head" = fc1 fc2 + decoders, "decoders", "backbone") or a list of
     # groups. BatchNorm scale/bias stay frozen and running statistics are used, dropout is off
@@ -40,6 +44,14 @@ def get_config():
     config.loss.overall_scale = 60.0  # EF:341 `loss *= 60`
     config.loss.use_hips = False  # TO:142 --eft_withHip2D; EF:278-281 zero LSP hips + MPII pelvis
     config.loss.use_ankles = False  # EF:311-312 zero both ankles in the keypoint term
+
+    # Multi-start (eft_jax/fitting/multistart.py): fit K hypotheses per exemplar and keep the one
+    # with the lowest final 2D keypoint loss. 1: plain EFT. 2: + the mirrored crop. 3: + the
+    # initial global orientation turned 180 degrees about the vertical axis. 4: + both.
+    config.hypotheses = 1
+    # Hypotheses whose keypoint loss is within this fraction of the best are tied; the pose prior
+    # picks among them.
+    config.hypothesis_tie_tolerance = 0.05
 
     # Engine: slots per step, continuous batching (refill a slot as soon as its exemplar stops)
     # or static batches, and how the per-slot computation is lowered ("auto" picks per backend,

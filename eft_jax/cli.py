@@ -12,6 +12,7 @@ import sys
 from eft_jax.body import BodyModelFileError, SmplFileError
 from eft_jax.config import ConfigError, default_config_path, load_config
 from eft_jax.datasets.people import DatasetError
+from eft_jax.fitting.recipe import resolve_config
 from eft_jax.formats.eft_json import EftJsonError
 from eft_jax.formats.exemplar_npz import ExemplarFileError
 from eft_jax.formats.fit_log import FitLogError
@@ -44,6 +45,14 @@ USER_ERRORS = (
 )
 
 
+def _checkpoint_record(checkpoint: str | None) -> dict:
+    """The metadata record of a regressor checkpoint (default: the bundled one), whose
+    `eft_recipe` sits between EFT's constants and the command line (eft_jax/fitting/recipe.py)."""
+    from eft_jax import nets
+
+    return nets.read_config_record(checkpoint if checkpoint is not None else nets.BUNDLED_REGRESSOR_DIR)
+
+
 def _demo(args: argparse.Namespace) -> None:
     from pathlib import Path
 
@@ -58,8 +67,10 @@ def _demo(args: argparse.Namespace) -> None:
         overrides.append(f"checkpoint={args.checkpoint!r}")
     if args.body is not None:
         overrides.append(f"body_model={args.body!r}")
+    config_path = args.config or default_config_path("demo")
+    checkpoint = load_config(config_path, overrides).checkpoint
     run_demo(
-        load_config(args.config or default_config_path("demo"), overrides),
+        resolve_config(config_path, overrides, _checkpoint_record(checkpoint), prefix="eft."),
         images_dir=Path(args.images) if args.images else None,
         keypoints_json=Path(args.keypoints) if args.keypoints else None,
     )
@@ -110,7 +121,9 @@ def _fit(args: argparse.Namespace) -> None:
         overrides.append(f"batch_size={args.batch_size}")
     if args.max_iters is not None:
         overrides.append(f"max_iters={args.max_iters}")
-    config = load_config(args.config or default_config_path("eft_default"), overrides)
+    config = resolve_config(
+        args.config or default_config_path("eft_default"), overrides, _checkpoint_record(args.checkpoint)
+    )
     run_fit(inputs, Path(args.out), config, **_run_options(args))
 
 

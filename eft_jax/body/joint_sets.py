@@ -122,6 +122,18 @@ SPIN49_NAMES = tuple(name for name, _ in _SPIN49)
 SPIN49_SOURCE = np.array([index for _, index in _SPIN49], dtype=np.int32)
 SPIN49_NEEDS_EXTRA = SPIN49_SOURCE >= _EXTRA_OFFSET
 
+def _mirrored_name(name: str) -> str:
+    """A SPIN-49 name with left and right exchanged ("OP RHip" <-> "OP LHip", "Right Knee" <->
+    "Left Knee"); central joints keep their name."""
+    if name.startswith("OP ") and name[3] in "RL" and name[4].isupper():
+        return "OP " + {"R": "L", "L": "R"}[name[3]] + name[4:]
+    return name.replace("Right", "@").replace("Left", "Right").replace("@", "Left")
+
+
+# SPIN-49 slot -> the slot of its left/right counterpart (itself for central joints): the slot a
+# keypoint moves to when the image is mirrored horizontally (SPIN's constants.J49_FLIP_PERM).
+SPIN49_MIRROR = np.array([SPIN49_NAMES.index(_mirrored_name(n)) for n in SPIN49_NAMES], dtype=np.int32)
+
 # LSP-14 is SPIN-49's first 14 ground-truth slots (SPIN's J24_TO_J14).
 LSP14_SLOTS = np.arange(25, 39, dtype=np.int32)  # SPIN-49 slots of LSP-14, in LSP's order
 LSP14_NAMES = tuple(SPIN49_NAMES[slot] for slot in LSP14_SLOTS)

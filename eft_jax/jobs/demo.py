@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from eft_jax import body, render
+from eft_jax import body, nets, render
 from eft_jax.datasets.people import iter_exemplars
 from eft_jax.datasets.registry import open_coco_files
 from eft_jax.geometry.crops import crop_image, denormalize_image, normalize_image
@@ -39,6 +39,7 @@ from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.images import save_png
 from eft_jax.datasets.synthetic import make_samples
 from eft_jax.fitting import Exemplar, SequentialEft
+from eft_jax.fitting.recipe import describe_recipe
 from eft_jax.jobs.fit import FitInputs, eft_method, load_regressor, run_fit
 from eft_jax.jobs.render import run_render
 from eft_jax.train.metrics import mpjpe_mm, pa_mpjpe_mm
@@ -157,7 +158,8 @@ def _report_markdown(report: dict) -> str:
         "",
         f"{report['fitted']} of {report['exemplars']} exemplars fitted ({report['inputs']}), "
         f"{report['crop_size']} px crops; regressor: {report['regressor']}; body model: {report['body_model']}.",
-        f"EFT: at most {report['max_iters']} iterations, {report['converged']} converged under the threshold, "
+        f"EFT with {report['recipe']}: at most {report['max_iters']} iterations, "
+        f"{report['converged']} of {report['fitted']} converged under the threshold, "
         f"{report['mean_iterations']:.1f} iterations on average.",
         "",
         "| | before EFT | after EFT |",
@@ -220,6 +222,7 @@ def run_demo(
         "crop_size": size,
         "regressor": regressor_source,
         "body_model": model.source,
+        "recipe": describe_recipe(config.eft, nets.read_config_record(config.checkpoint or nets.BUNDLED_REGRESSOR_DIR)),
         "max_iters": int(config.eft.max_iters),
         "converged": sum(f["stop_reason"] == "converged" for f in fits),
         "mean_iterations": _mean(f["iterations"] for f in fits),

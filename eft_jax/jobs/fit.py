@@ -39,6 +39,7 @@ from eft_jax import body, nets
 from eft_jax.datasets.people import iter_exemplars
 from eft_jax.datasets.registry import DatasetSource, open_coco_files, open_dataset
 from eft_jax.fitting import EftEngine, Exemplar, fit_stream
+from eft_jax.fitting.multistart import MultiStartEft
 from eft_jax.formats.exemplar import is_skip
 from eft_jax.formats.exemplar_npz import iter_exemplars_npz, read_exemplars_npz
 from eft_jax.formats.fit_log import (
@@ -229,9 +230,17 @@ def eft_method(config: ml_collections.ConfigDict, *, record: dict | None = None,
     exemplars on (`fitting.fit_stream`; the demo's Figure-1 strips)."""
 
     def build(model, regressor, variables, crop_size):
-        engine = EftEngine(regressor, variables, model, config, image_size=crop_size)
-        description = f"{engine.batch_size} slots, lowering {engine.lowering}, on {jax.default_backend()}"
-        return (lambda exemplars: fit_stream(exemplars, engine, record=record, on_point=on_point)), description
+        if int(config.get("hypotheses", 1)) > 1:  # multi-start EFT (fitting/multistart.py)
+            fitter = MultiStartEft(regressor, variables, model, config, image_size=crop_size)
+            engine, fit = fitter.engine, fitter.fit_stream
+        else:
+            engine = EftEngine(regressor, variables, model, config, image_size=crop_size)
+            fit = lambda exemplars: fit_stream(exemplars, engine, record=record, on_point=on_point)  # noqa: E731
+        description = (
+            f"{engine.batch_size} slots, lowering {engine.lowering}, {config.get('hypotheses', 1)} hypotheses, "
+            f"on {jax.default_backend()}"
+        )
+        return fit, description
 
     return FitMethod("fit", build)
 

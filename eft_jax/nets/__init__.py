@@ -17,6 +17,7 @@ from eft_jax.nets.checkpoint import (
     read_config_record,
     restore_regressor,
     save_regressor,
+    update_config_record,
 )
 from eft_jax.nets.hmr import Regressor, RegressorArch, RegressorOutput
 from eft_jax.nets.mean_params import MeanParams, bundled_mean_params, load_mean_params, open_body_mean_params
@@ -56,4 +57,5 @@ __all__ = [
     "restore_regressor",
     "save_regressor",
     "select_params",
+    "update_config_record",
 ]

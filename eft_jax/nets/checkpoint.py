@@ -11,6 +11,7 @@ weights came from).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import NamedTuple
 
@@ -109,6 +110,24 @@ def predicted_body_kind(record: dict) -> str | None:
 
 def read_config_record(directory: str | Path) -> dict:
     return _read_metadata(Path(directory).absolute())[0]
+
+
+def update_config_record(directory: str | Path, changes: dict) -> dict:
+    """Merge `changes` into a checkpoint's record (its orbax custom metadata, in
+    `_CHECKPOINT_METADATA`) in place and return the new record; a key mapped to None is removed.
+    The stored variables are not touched. Used to give a regressor its tuned EFT recipe
+    (`eft_recipe`, see eft_jax/fitting/recipe.py)."""
+    directory = Path(directory).absolute()
+    record, _ = _read_metadata(directory)
+    protected = {"format", "format_version", "arch", "mean_params"} & set(changes)
+    if protected:
+        raise RegressorCheckpointError(f"update_config_record may not change {sorted(protected)}")
+    path = directory / "_CHECKPOINT_METADATA"
+    metadata = json.loads(path.read_text())
+    record = {**record, **changes}
+    metadata["custom_metadata"] = {k: v for k, v in record.items() if v is not None}
+    path.write_text(json.dumps(metadata))
+    return metadata["custom_metadata"]
 
 
 def restore_regressor(directory: str | Path, expected_arch: RegressorArch | None = None) -> RestoredRegressor:

@@ -35,3 +35,77 @@ def pa_mpjpe_mm(predicted_spin49, true_spin49):
     pred, true = lsp14_hip_centred(predicted_spin49), lsp14_hip_centred(true_spin49)
     aligned = similarity_align(pred, true)
     return 1000.0 * jnp.linalg.norm(aligned - true, axis=-1).mean(axis=-1)
+
+
+# -- beyond MPJPE: surfaces, 2D, facing and left/right ------------------------------------------
+
+# SPIN-49 ground-truth slots of the torso corners (LSP order: r hip 27, l hip 28, r shoulder 33,
+# l shoulder 34) and the six left/right pairs of LSP-14 limb joints (right slot, left slot).
+RIGHT_SHOULDER, LEFT_SHOULDER = 33, 34
+LSP14_LIMB_PAIRS = ((25, 30), (26, 29), (27, 28), (31, 36), (32, 35), (33, 34))  # ankles knees hips wrists elbows shoulders
+
+
+def pve_mm(predicted_vertices, true_vertices, predicted_spin49, true_spin49):
+    """(...,) per-vertex error in mm: mean distance between corresponding vertices of two meshes
+    of the same body model (inputs in metres), each mesh first moved so that the midpoint of its
+    own LSP hips (SPIN-49 slots 27, 28) is at the origin, as for MPJPE. No rotation alignment."""
+    def centred(vertices, joints):
+        joints = jnp.asarray(joints)
+        return jnp.asarray(vertices) - joints[..., (RIGHT_HIP, LEFT_HIP), :].mean(axis=-2, keepdims=True)
+
+    pred, true = centred(predicted_vertices, predicted_spin49), centred(true_vertices, true_spin49)
+    return 1000.0 * jnp.linalg.norm(pred - true, axis=-1).mean(axis=-1)
+
+
+def torso_normal(joints_spin49):
+    """(..., 3) unit normal of the torso: leftward x up, where up runs from the hip midpoint to
+    the shoulder midpoint and leftward from the right hip + shoulder to the left hip + shoulder.
+    For a body in SMPL's frame (y up, left on +x) this is +z, the way it faces."""
+    joints = jnp.asarray(joints_spin49)
+    hips = joints[..., (RIGHT_HIP, LEFT_HIP), :].mean(axis=-2)
+    shoulders = joints[..., (RIGHT_SHOULDER, LEFT_SHOULDER), :].mean(axis=-2)
+    leftward = (joints[..., LEFT_HIP, :] + joints[..., LEFT_SHOULDER, :]) - (
+        joints[..., RIGHT_HIP, :] + joints[..., RIGHT_SHOULDER, :]
+    )
+    normal = jnp.cross(leftward, shoulders - hips)
+    return normal / jnp.maximum(jnp.linalg.norm(normal, axis=-1, keepdims=True), 1e-12)
+
+
+def facing_error_deg(predicted_spin49, true_spin49):
+    """(...,) angle in degrees between the predicted and the true torso normals (`torso_normal`),
+    both in the camera frame (no alignment): 0 when the fit faces the way the person does, 180
+    when it faces the opposite way. Over 90 counts as facing the wrong way."""
+    cosine = jnp.sum(torso_normal(predicted_spin49) * torso_normal(true_spin49), axis=-1)
+    return jnp.degrees(jnp.arccos(jnp.clip(cosine, -1.0, 1.0)))
+
+
+def left_right_swaps(predicted_spin49, true_spin49):
+    """(..., 6) bool: which of the six left/right pairs of LSP-14 limb joints (ankles, knees,
+    hips, wrists, elbows, shoulders) the fit has swapped. Both skeletons hip-centred, in the
+    camera frame, no rotation alignment; a pair (r, l) is swapped when exchanging the predicted
+    joints brings them closer to the truth:
+        |p_r - t_l| + |p_l - t_r|  <  |p_r - t_r| + |p_l - t_l|.
+    The left/right swap rate of a set of fits is the mean of this over fits and pairs."""
+    pred, true = hip_centred(predicted_spin49), hip_centred(true_spin49)
+    right, left = (jnp.asarray([pair[i] for pair in LSP14_LIMB_PAIRS]) for i in (0, 1))
+
+    def distance(a, b):
+        return jnp.linalg.norm(jnp.take(pred, a, axis=-2) - jnp.take(true, b, axis=-2), axis=-1)
+
+    kept = distance(right, right) + distance(left, left)
+    exchanged = distance(right, left) + distance(left, right)
+    return exchanged < kept
+
+
+def keypoint_error_px(predicted_2d, keypoints, slots=LSP14_SLOTS, crop_size: int = 224):
+    """(...,) mean distance in pixels of a `crop_size` crop between predicted 2D keypoints
+    (..., 49, 2) and the target keypoints (..., 49, 3: x, y in [-1, 1], confidence) over the
+    given SPIN-49 slots (default LSP-14) where the confidence is positive; NaN where none is."""
+    keypoints = jnp.asarray(keypoints)
+    index = jnp.asarray(slots)
+    predicted = jnp.take(jnp.asarray(predicted_2d), index, axis=-2)
+    target = jnp.take(keypoints, index, axis=-2)
+    visible = (target[..., 2] > 0).astype(predicted.dtype)
+    distance = jnp.linalg.norm(predicted - target[..., :2], axis=-1) * (crop_size / 2)
+    count = visible.sum(axis=-1)
+    return jnp.where(count > 0, (visible * distance).sum(axis=-1) / jnp.maximum(count, 1), jnp.nan)
