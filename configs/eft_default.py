@@ -34,8 +34,8 @@ def get_config():
 
     config.loss = ml_collections.ConfigDict()
     config.loss.keypoint_weight = 5.0  # TO:46 --keypoint_loss_weight (EF:330)
-    config.loss.openpose_weight = 0.0  # TO:49 --openpose_train_weight: OpenPose slots 0-24 (TR:123)
-    config.loss.gt_weight = 1.0  # TO:50 --gt_train_weight: ground-truth slots 25-48 (TR:124)
+    config.loss.openpose_weight = 0.0  # TO:49 --openpose_train_weight: OpenPose keypoints 0-24 (TR:123)
+    config.loss.gt_weight = 1.0  # TO:50 --gt_train_weight: ground-truth keypoints 25-48 (TR:124)
     config.loss.betas_weight = 0.001  # TO:48 --beta_loss_weight (EF:328, 331)
     config.loss.camera_scale_weight = 1.0  # EF:332, exp(-10 s)^2 added with weight 1
     config.loss.camera_scale_rate = 10.0  # EF:332

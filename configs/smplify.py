@@ -44,7 +44,7 @@ def get_config():
     config.loss.angle_prior_weight = 15.2  # SL:29, squared in SL:48
     config.loss.shape_prior_weight = 5.0  # SL:29, squared in SL:51
     # Joints SMPLify ignores in stage 2 (SF:28-29, 105): OP Neck, OP RHip, OP LHip, Right Hip,
-    # Left Hip. SPIN-49 slots the body model cannot produce are ignored as well.
+    # Left Hip. SPIN-49 keypoints the body model cannot produce are ignored as well.
     config.loss.ignored_joints = ("OP Neck", "OP RHip", "OP LHip", "Right Hip", "Left Hip")
 
     # Exemplars optimised together (vmapped); the last batch is padded.

@@ -175,4 +175,4 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 def bundled_setup():
     restored = nets.bundled_regressor()
-    return restored, body.load(), nets.input_size(restored.record)
+    return restored, body.load(), nets.trained_input_size(restored.record)

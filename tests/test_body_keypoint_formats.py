@@ -6,14 +6,14 @@ from eft_jax.body import joint_sets as kf
 
 
 def test_tables_match_spin_preprocessing_indices():
-    # SPIN datasets/preprocess/coco.py and mpii.py `joints_idx` (into the 24 ground-truth slots).
+    # SPIN datasets/preprocess/coco.py and mpii.py `joints_idx` (into the 24 ground-truth keypoints).
     np.testing.assert_array_equal(
         kf.COCO17_TO_SPIN49 - 25, [19, 20, 21, 22, 23, 9, 8, 10, 7, 11, 6, 3, 2, 4, 1, 5, 0]
     )
     np.testing.assert_array_equal(
         kf.MPII16_TO_SPIN49 - 25, [0, 1, 2, 3, 4, 5, 14, 15, 12, 13, 6, 7, 8, 9, 10, 11]
     )
-    np.testing.assert_array_equal(kf.LSP14_SLOTS, np.arange(25, 39))
+    np.testing.assert_array_equal(kf.LSP14_IN_SPIN49, np.arange(25, 39))
     np.testing.assert_array_equal(kf.OPENPOSE25_TO_SPIN49, np.arange(25))
     # EFT eft/cores/jointorders.py: JOINT_MAP_SPIN49_TO_OPENPOSE18 and JOINT_MAP_SPIN24_TO_OPENPOSE18
     np.testing.assert_array_equal(
@@ -28,7 +28,7 @@ def test_tables_match_spin_preprocessing_indices():
 def test_names_line_up_with_spin49_names():
     for fmt in ("coco17", "mpii16", "lsp14", "openpose25", "openpose18"):
         names = kf.format_names(fmt)
-        slots = kf.spin49_slots(fmt)
+        slots = kf.spin49_indices(fmt)
         assert len(names) == len(slots) == len(set(slots.tolist()))
     # left / right and joint kind agree between each native name and its SPIN slot
     for name, slot in zip(kf.COCO17_NAMES, kf.COCO17_TO_SPIN49):

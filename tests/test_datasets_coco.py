@@ -153,7 +153,7 @@ def test_reader_keeps_spin_rule_and_records_every_drop(tmp_path):
     assert first.scale == pytest.approx(1.2 * 100 / 200)  # SPIN: 1.2 * max(w, h) / 200
     assert first.keypoints.shape == (49, 3)
     assert first.keypoints[SPIN49_NAMES.index("Left Hip")].tolist() == [71, 70, 1]
-    assert first.keypoints[:25].sum() == 0  # nothing in the OpenPose slots
+    assert first.keypoints[:25].sum() == 0  # nothing in the OpenPose keypoints
     assert people[3].keypoints[25:, 2].max() == 1  # v=1 -> confidence 1
     # EFT's COCO-All keeps the 11-keypoint person; box="keypoints" uses the keypoints' extent.
     people6, _ = _split(read_coco_keypoints(path, selection="coco-all", box="keypoints"))

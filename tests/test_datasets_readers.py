@@ -98,7 +98,7 @@ def test_openpose_body25_and_coco18_several_people(tmp_path):
     assert "no OpenPose file" in reasons["c"]
     body25, coco18 = source.items[0], source.items[2]
     assert body25.keypoints[:25, 2].tolist() == [pytest.approx(0.9)] * 25
-    # detected joints are copied to their ground-truth slots (EFT weights OpenPose slots 0)
+    # detected joints are copied to their ground-truth keypoints (EFT weights OpenPose keypoints 0)
     np.testing.assert_array_equal(
         body25.keypoints[SPIN49_NAMES.index("Left Knee")], body25.keypoints[SPIN49_NAMES.index("OP LKnee")]
     )

@@ -33,14 +33,14 @@ def test_unknown_loss_setting_is_an_error():
 
 
 def test_slot_weights_switch_off_openpose_hips_ankles_and_unavailable_slots():
-    weights = LossSettings().slot_weights(ALL_AVAILABLE)
+    weights = LossSettings().keypoint_weights(ALL_AVAILABLE)
     off = set(range(25)) | {25, 27, 28, 30, 39}  # OpenPose, R ankle, LSP hips, L ankle, MPII pelvis
     assert all(weights[i] == 0 for i in off)
     assert all(weights[i] == 1 for i in set(range(49)) - off)
     available = ALL_AVAILABLE.copy()
     available[[37, 38]] = False
-    assert LossSettings().slot_weights(available)[[37, 38]].tolist() == [0, 0]
-    with_everything = LossSettings(openpose_weight=0.5, use_hips=True, use_ankles=True).slot_weights(ALL_AVAILABLE)
+    assert LossSettings().keypoint_weights(available)[[37, 38]].tolist() == [0, 0]
+    with_everything = LossSettings(openpose_weight=0.5, use_hips=True, use_ankles=True).keypoint_weights(ALL_AVAILABLE)
     assert with_everything[:25].tolist() == [0.5] * 25 and with_everything[25:].tolist() == [1.0] * 24
 
 
@@ -75,7 +75,7 @@ def _inputs():
 def test_loss_matches_hand_computation():
     predicted, keypoints, betas, camera = _inputs()
     settings = LossSettings()
-    terms = eft_loss(*map(jnp.asarray, (predicted, keypoints, betas, camera)), jnp.asarray(settings.slot_weights(ALL_AVAILABLE)), settings)
+    terms = eft_loss(*map(jnp.asarray, (predicted, keypoints, betas, camera)), jnp.asarray(settings.keypoint_weights(ALL_AVAILABLE)), settings)
     keypoint = 0.5 * (0.1**2 + 0.2**2) / 98  # the right wrist only, mean over 49 x 2
     betas_term = sum((i / 10) ** 2 for i in range(10)) / 10
     camera_term = math.exp(-10 * 0.2) ** 2
@@ -95,7 +95,7 @@ def test_leg_term_is_zero_when_directions_agree_and_gradients_are_finite():
     predicted[30] = [0.0, 0.25]  # same direction as the left target leg, half the length
     predicted[25] = predicted[26]  # a zero-length predicted right leg
     settings = LossSettings()
-    weights = jnp.asarray(settings.slot_weights(ALL_AVAILABLE))
+    weights = jnp.asarray(settings.keypoint_weights(ALL_AVAILABLE))
 
     def total(p):
         return eft_loss(p, jnp.asarray(keypoints), jnp.asarray(betas), jnp.asarray(camera), weights, settings).total

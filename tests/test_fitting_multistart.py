@@ -12,11 +12,16 @@ from eft_jax import body, fitting
 from eft_jax.body.joint_sets import SPIN49_MIRROR
 from eft_jax.fitting import multistart
 from eft_jax.geometry import weak_perspective
-from test_fitting_engine import IMAGE_SIZE, assert_results_identical, setup, tiny_exemplars  # noqa: F401 (fixture)
+from tiny_eft import IMAGE_SIZE, OVERRIDES, assert_results_identical, eft_config, tiny_exemplars
 
 # SPIN's constants.py: OpenPose and 24-joint flip permutations (J49_FLIP_PERM = OP + 25 + J24).
 SPIN_OP_FLIP = [0, 1, 5, 6, 7, 2, 3, 4, 8, 12, 13, 14, 9, 10, 11, 16, 15, 18, 17, 22, 23, 24, 19, 20, 21]
 SPIN_J24_FLIP = [5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6, 12, 13, 14, 15, 16, 17, 18, 19, 21, 20, 23, 22]
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_regressor):
+    return (*tiny_regressor, eft_config(OVERRIDES))
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,7 @@ def keypoints():
     k[slot("Right Knee")] = [-0.5, -0.25, 0.7]  # a bone to the ankle
     k[slot("Left Knee")] = [0.5, -0.25, 1.0]
     k[slot("Left Ankle")] = [0.5, 0.5, 0.0]  # missing: no dot, no bone to the knee
-    k[slot("OP Nose")] = [0.123, -0.789, 1.0]  # off the pixel grid; OpenPose slots have no bones
+    k[slot("OP Nose")] = [0.123, -0.789, 1.0]  # off the pixel grid; OpenPose keypoints have no bones
     k[slot("Nose")] = [np.nan, np.nan, 0.0]  # missing and NaN: ignored
     return k
 

@@ -80,7 +80,7 @@ def test_spin_loss_is_zero_at_the_truth_and_weights_each_term(model):
     off = RegressorOutput(rotmats, out.pose6d, betas + 1.0, camera, out.features)
     terms_off = spin_loss(off, batch, model, weights, config)
     np.testing.assert_allclose(float(terms_off.betas), 1.0, rtol=1e-6)
-    # OpenPose slots carry weight 0 (SPIN's --openpose_train_weight): moving them changes nothing.
+    # OpenPose keypoints carry weight 0 (SPIN's --openpose_train_weight): moving them changes nothing.
     moved = dict(batch, keypoints=batch["keypoints"].at[:, :25, :2].add(0.3))
     assert float(spin_loss(out, moved, model, weights, config).keypoints_2d) < 1e-10
 

@@ -9,7 +9,7 @@ from scipy.linalg import orthogonal_procrustes
 from scipy.spatial.transform import Rotation
 
 from eft_jax.train import metrics
-from eft_jax.train.metrics import LSP14_SLOTS, lsp14_hip_centred
+from eft_jax.train.metrics import LSP14_IN_SPIN49, lsp14_hip_centred
 
 
 def skeleton(seed=0):
@@ -87,7 +87,7 @@ def test_left_right_swaps_by_hand():
 
 def test_keypoint_error_px_over_visible_lsp14():
     target = np.zeros((49, 3), np.float32)
-    target[list(LSP14_SLOTS), 2] = 1.0
+    target[list(LSP14_IN_SPIN49), 2] = 1.0
     target[25, 2] = 0.0  # right ankle invisible: ignored even though far off
     predicted = np.zeros((49, 2), np.float32)
     predicted[25] = (1.0, 1.0)

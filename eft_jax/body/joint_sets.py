@@ -16,7 +16,7 @@ SPIN-49 follows SPIN's `constants.JOINT_NAMES`: 25 OpenPose joints, then 24 "gro
 joints (a superset of LSP, MPII, H36M and COCO face joints).
 
 The second half of this module is the one home of the datasets' native 2D keypoint orders and
-their SPIN-49 slots (`to_spin49`, `from_spin49`, `joint_validity_openpose18`); the readers in
+their SPIN-49 keypoints (`to_spin49`, `from_spin49`, `joint_validity_openpose18`); the readers in
 `eft_jax.datasets` and the writers in `eft_jax.formats` import them from here.
 """
 
@@ -130,14 +130,14 @@ def _mirrored_name(name: str) -> str:
     return name.replace("Right", "@").replace("Left", "Right").replace("@", "Left")
 
 
-# SPIN-49 slot -> the slot of its left/right counterpart (itself for central joints): the slot a
+# SPIN-49 keypoint -> the index of its left/right counterpart (itself for central joints): the keypoint a
 # keypoint moves to when the image is mirrored horizontally (SPIN's constants.J49_FLIP_PERM).
 SPIN49_MIRROR = np.array([SPIN49_NAMES.index(_mirrored_name(n)) for n in SPIN49_NAMES], dtype=np.int32)
 
-# LSP-14 is SPIN-49's first 14 ground-truth slots (SPIN's J24_TO_J14).
-LSP14_SLOTS = np.arange(25, 39, dtype=np.int32)  # SPIN-49 slots of LSP-14, in LSP's order
-LSP14_NAMES = tuple(SPIN49_NAMES[slot] for slot in LSP14_SLOTS)
-LSP14_SOURCE = SPIN49_SOURCE[LSP14_SLOTS]
+# LSP-14 is SPIN-49's first 14 ground-truth keypoints (SPIN's J24_TO_J14).
+LSP14_IN_SPIN49 = np.arange(25, 39, dtype=np.int32)  # SPIN-49 keypoints of LSP-14, in LSP's order
+LSP14_NAMES = tuple(SPIN49_NAMES[slot] for slot in LSP14_IN_SPIN49)
+LSP14_SOURCE = SPIN49_SOURCE[LSP14_IN_SPIN49]
 
 COCO17_NAMES = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
@@ -177,33 +177,33 @@ H36M17_NAMES = (
 )  # fmt: skip
 
 
-# --- Native 2D keypoint orders and where they go in SPIN's 49 slots -------------------------------
+# --- Native 2D keypoint orders and where they go in SPIN's 49 keypoints -------------------------------
 #
 # The facts (SPIN's `datasets/preprocess/*.py`):
-# - COCO-17 goes into the ground-truth slots (coco.py, `joints_idx`); COCO's hips go to the LSP hip
-#   slots;
-# - MPII-16 goes into the ground-truth slots (mpii.py; pelvis / thorax to the MPII slots, upper neck
+# - COCO-17 goes into the ground-truth keypoints (coco.py, `joints_idx`); COCO's hips go to the LSP
+#   hips;
+# - MPII-16 goes into the ground-truth keypoints (mpii.py; pelvis / thorax to the MPII keypoints, upper neck
 #   to "Neck (LSP)", head top to "Top of Head (LSP)");
-# - LSP-14 is the first 14 ground-truth slots (lsp_dataset.py, hr_lspet.py);
-# - OpenPose BODY_25 detections are the first 25 slots as they are; OpenPose-18 (its COCO model, the
+# - LSP-14 is the first 14 ground-truth keypoints (lsp_dataset.py, hr_lspet.py);
+# - OpenPose BODY_25 detections are the first 25 keypoints as they are; OpenPose-18 (its COCO model, the
 #   order of EFT's `joint_validity_openpose18` and of 3DPW's `poses2d`) goes to the same OpenPose
-#   slots by name.
+#   keypoints by name.
 #
 # `joint_validity_openpose18` is computed as EFT's exporter does it (`eft/utils/exportDB.py`): the
-# ground-truth slots' confidences, picked in OpenPose-18 order through EFT's
+# ground-truth keypoints' confidences, picked in OpenPose-18 order through EFT's
 # `JOINT_MAP_SPIN24_TO_OPENPOSE18` (`eft/cores/jointorders.py`), where "OP_Neck" is the LSP neck.
 
 NUM_SPIN49 = len(SPIN49_NAMES)
-NUM_OPENPOSE_SLOTS = 25  # SPIN-49 slots 0..24 are OpenPose BODY_25
-GT_OFFSET = NUM_OPENPOSE_SLOTS  # the 24 ground-truth slots start here
-NUM_GT_SLOTS = NUM_SPIN49 - GT_OFFSET
+NUM_OPENPOSE_KEYPOINTS = 25  # SPIN-49 keypoints 0..24 are OpenPose BODY_25
+GT_OFFSET = NUM_OPENPOSE_KEYPOINTS  # the 24 ground-truth keypoints start here
+NUM_GT_KEYPOINTS = NUM_SPIN49 - GT_OFFSET
 
 
-def _slots(names) -> np.ndarray:
+def _spin49_indices(names) -> np.ndarray:
     return np.array([SPIN49_NAMES.index(name) for name in names], dtype=np.int32)
 
 
-COCO17_TO_SPIN49 = _slots(
+COCO17_TO_SPIN49 = _spin49_indices(
     (
         "Nose", "Left Eye", "Right Eye", "Left Ear", "Right Ear", "Left Shoulder",
         "Right Shoulder", "Left Elbow", "Right Elbow", "Left Wrist", "Right Wrist", "Left Hip",
@@ -217,7 +217,7 @@ MPII16_NAMES = (
     "thorax", "upper_neck", "head_top", "right_wrist", "right_elbow", "right_shoulder",
     "left_shoulder", "left_elbow", "left_wrist",
 )  # fmt: skip
-MPII16_TO_SPIN49 = _slots(
+MPII16_TO_SPIN49 = _spin49_indices(
     (
         "Right Ankle", "Right Knee", "Right Hip", "Left Hip", "Left Knee", "Left Ankle",
         "Pelvis (MPII)", "Thorax (MPII)", "Neck (LSP)", "Top of Head (LSP)", "Right Wrist",
@@ -225,18 +225,18 @@ MPII16_TO_SPIN49 = _slots(
     )
 )  # fmt: skip
 
-OPENPOSE25_NAMES = tuple(name[3:] for name in SPIN49_NAMES[:NUM_OPENPOSE_SLOTS])  # "Nose", "Neck", ...
-OPENPOSE25_TO_SPIN49 = np.arange(NUM_OPENPOSE_SLOTS, dtype=np.int32)
+OPENPOSE25_NAMES = tuple(name[3:] for name in SPIN49_NAMES[:NUM_OPENPOSE_KEYPOINTS])  # "Nose", "Neck", ...
+OPENPOSE25_TO_SPIN49 = np.arange(NUM_OPENPOSE_KEYPOINTS, dtype=np.int32)
 
 OPENPOSE18_NAMES = (
     "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "RHip",
     "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar",
 )  # fmt: skip
-OPENPOSE18_TO_SPIN49 = _slots(tuple("OP " + name for name in OPENPOSE18_NAMES))
+OPENPOSE18_TO_SPIN49 = _spin49_indices(tuple("OP " + name for name in OPENPOSE18_NAMES))
 
-# EFT's JOINT_MAP_SPIN24_TO_OPENPOSE18 as SPIN-49 slots: the ground-truth joint standing for each
+# EFT's JOINT_MAP_SPIN24_TO_OPENPOSE18 as SPIN-49 keypoints: the ground-truth joint standing for each
 # OpenPose-18 joint (EFT names the LSP neck "OP_Neck").
-SPIN49_GT_FOR_OPENPOSE18 = _slots(
+SPIN49_GT_FOR_OPENPOSE18 = _spin49_indices(
     (
         "Nose", "Neck (LSP)", "Right Shoulder", "Right Elbow", "Right Wrist", "Left Shoulder",
         "Left Elbow", "Left Wrist", "Right Hip", "Right Knee", "Right Ankle", "Left Hip",
@@ -244,9 +244,9 @@ SPIN49_GT_FOR_OPENPOSE18 = _slots(
     )
 )  # fmt: skip
 
-# OpenPose slots whose joint also has a ground-truth slot (the same anatomical point, as SPIN places
-# COCO's joints): (OpenPose slot, ground-truth slot) pairs. Neck, mid-hip and the feet have none.
-OPENPOSE_SLOTS_WITH_GT = np.array(
+# OpenPose keypoints whose joint also has a ground-truth keypoint (the same anatomical point, as SPIN places
+# COCO's joints): (OpenPose keypoint, ground-truth keypoint) pairs. Neck, mid-hip and the feet have none.
+OPENPOSE_INDICES_WITH_GT = np.array(
     [
         (SPIN49_NAMES.index("OP " + op), SPIN49_NAMES.index(gt))
         for op, gt in (
@@ -264,7 +264,7 @@ OPENPOSE_SLOTS_WITH_GT = np.array(
 KEYPOINT_FORMATS = {
     "coco17": (COCO17_NAMES, COCO17_TO_SPIN49),
     "mpii16": (MPII16_NAMES, MPII16_TO_SPIN49),
-    "lsp14": (LSP14_NAMES, LSP14_SLOTS),
+    "lsp14": (LSP14_NAMES, LSP14_IN_SPIN49),
     "openpose25": (OPENPOSE25_NAMES, OPENPOSE25_TO_SPIN49),
     "openpose18": (OPENPOSE18_NAMES, OPENPOSE18_TO_SPIN49),
     "spin49": (SPIN49_NAMES, np.arange(NUM_SPIN49, dtype=np.int32)),
@@ -283,13 +283,13 @@ def format_names(fmt: str) -> tuple[str, ...]:
     return tuple(_keypoint_format(fmt)[0])
 
 
-def spin49_slots(fmt: str) -> np.ndarray:
-    """(K,) SPIN-49 slot of each native joint."""
+def spin49_indices(fmt: str) -> np.ndarray:
+    """(K,) SPIN-49 keypoint of each native joint."""
     return _keypoint_format(fmt)[1].copy()
 
 
 def to_spin49(keypoints, fmt: str) -> np.ndarray:
-    """Native keypoints (..., K, 3) [x, y, confidence] -> (..., 49, 3) in SPIN's slots.
+    """Native keypoints (..., K, 3) [x, y, confidence] -> (..., 49, 3) in SPIN-49 order.
 
     Slots the format does not provide are (0, 0, 0). Coordinates are copied unchanged (image
     pixels stay image pixels). Native confidences are kept; COCO visibility flags should be
@@ -316,9 +316,9 @@ def from_spin49(spin49, fmt: str) -> np.ndarray:
 def joint_validity_openpose18(spin49, include_openpose: bool = False) -> np.ndarray:
     """(..., 49, 3) keypoints -> (..., 18) validity in OpenPose-18 order, as EFT exports it.
 
-    EFT takes the ground-truth slots' confidences (0 / 1 for annotated data sets) through
+    EFT takes the ground-truth keypoints' confidences (0 / 1 for annotated data sets) through
     `JOINT_MAP_SPIN24_TO_OPENPOSE18`; here they are made binary (confidence > 0 -> 1.0, else
-    0.0). With include_openpose, a joint is also valid when its OpenPose slot has confidence
+    0.0). With include_openpose, a joint is also valid when its OpenPose keypoint has confidence
     (useful for inputs that are OpenPose detections only, which EFT's rule marks all invalid).
     """
     spin49 = np.asarray(spin49, np.float64)

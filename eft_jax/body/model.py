@@ -37,7 +37,7 @@ class _JointSource:
 
     @property
     def spin49_available(self) -> np.ndarray:
-        """(49,) bool: which SPIN-49 slots this model can produce."""
+        """(49,) bool: which SPIN-49 keypoints this model can produce."""
         return ~joint_sets.SPIN49_NEEDS_EXTRA | self.has_extra_joints
 
 
@@ -86,7 +86,7 @@ class BodyOutput:
     """Posed body. Leading dimensions are those of the inputs.
 
     vertices: (..., V, 3), or None from `forward_joints`. joints: (..., 24, 3), SMPL's skeleton joints after skinning.
-    spin49: (..., 49, 3); slots that need the extra regressor are zero when the model lacks it
+    spin49: (..., 49, 3); keypoints that need the extra regressor are zero when the model lacks it
         (see `BodyModel.spin49_available`). coco17: (..., 17, 3).
     lsp14: (..., 14, 3) or None without the extra regressor.
     h36m17: (..., 17, 3) or None without the Human3.6M regressor.

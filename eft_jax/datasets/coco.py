@@ -1,7 +1,7 @@
 """COCO keypoint annotations (person_keypoints_{train,val}{2014,2017}.json) -> annotated people.
 
-Joint mapping: COCO-17 -> SPIN-49 ground-truth slots (`body.joint_sets.COCO17_TO_SPIN49`, SPIN's
-`datasets/preprocess/coco.py` `joints_idx`; COCO's hips go to the LSP hip slots).
+Joint mapping: COCO-17 -> SPIN-49 ground-truth keypoints (`body.joint_sets.COCO17_TO_SPIN49`, SPIN's
+`datasets/preprocess/coco.py` `joints_idx`; COCO's hips go to the LSP hips).
 
 What is kept (SPIN's coco.py and EFT's `eft/db_processing/coco.py`):
 

@@ -3,7 +3,7 @@ annotated people.
 
 Joint mapping: LSP-14 (r ankle, r knee, r hip, l hip, l knee, l ankle, r wrist, r elbow,
 r shoulder, l shoulder, l elbow, l wrist, neck, head top) -> the first 14 SPIN-49 ground-truth
-slots (`body.joint_sets.LSP14_SLOTS`; SPIN's `datasets/preprocess/hr_lspet.py`).
+keypoints (`body.joint_sets.LSP14_IN_SPIN49`; SPIN's `datasets/preprocess/hr_lspet.py`).
 
 `joints.mat` holds `joints`, 14 x 3 x N: x, y and a flag per joint, for the N images sorted by
 name (SPIN pairs them the same way: `sorted(glob('*.png'))[i]` with `joints[:, :, i]`). The box is

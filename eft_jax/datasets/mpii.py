@@ -2,8 +2,8 @@
 
 Joint mapping: MPII-16 (point ids 0..15: r ankle, r knee, r hip, l hip, l knee, l ankle, pelvis,
 thorax, upper neck, head top, r wrist, r elbow, r shoulder, l shoulder, l elbow, l wrist) ->
-SPIN-49 ground-truth slots (`body.joint_sets.MPII16_TO_SPIN49`, SPIN's
-`datasets/preprocess/mpii.py` `joints_idx`: pelvis / thorax to the MPII slots, upper neck to
+SPIN-49 ground-truth keypoints (`body.joint_sets.MPII16_TO_SPIN49`, SPIN's
+`datasets/preprocess/mpii.py` `joints_idx`: pelvis / thorax to the MPII keypoints, upper neck to
 "Neck (LSP)", head top to "Top of Head (LSP)").
 
 What is kept (SPIN's and EFT's mpii.py, which read the same fields from pose-hg-train's

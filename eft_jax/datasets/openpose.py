@@ -1,12 +1,12 @@
 """OpenPose JSON (`<image>_keypoints.json`, one file per image, several people each) -> annotated
 people.
 
-Joint mapping: BODY_25 (75 numbers per person) goes into SPIN-49's OpenPose slots 0..24 as it is;
-COCO-18 (54 numbers, OpenPose's COCO model) into the same slots by name
+Joint mapping: BODY_25 (75 numbers per person) goes into SPIN-49's OpenPose keypoints 0..24 as it is;
+COCO-18 (54 numbers, OpenPose's COCO model) into the same keypoints by name
 (`body.joint_sets.OPENPOSE18_TO_SPIN49`). Confidences are OpenPose's. Each detected joint with a
-ground-truth counterpart (`body.joint_sets.OPENPOSE_SLOTS_WITH_GT`: nose, eyes, ears, shoulders,
-elbows, wrists, hips, knees, ankles) is copied into that ground-truth slot too, with its
-confidence: EFT's loss gives the OpenPose slots weight 0 (`loss.openpose_weight`, EFT's
+ground-truth counterpart (`body.joint_sets.OPENPOSE_INDICES_WITH_GT`: nose, eyes, ears, shoulders,
+elbows, wrists, hips, knees, ankles) is copied into that ground-truth keypoint too, with its
+confidence: EFT's loss gives the OpenPose keypoints weight 0 (`loss.openpose_weight`, EFT's
 `--openpose_train_weight 0`), so without the copy a detection-only exemplar would have nothing to
 fit.
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eft_jax.body.joint_sets import OPENPOSE_SLOTS_WITH_GT, to_spin49
+from eft_jax.body.joint_sets import OPENPOSE_INDICES_WITH_GT, to_spin49
 from eft_jax.datasets.people import AnnotatedPerson, DatasetError, person_or_skip, require_dir
 from eft_jax.formats.exemplar import skip_record
 from eft_jax.geometry.crops import box_from_keypoints
@@ -38,10 +38,10 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 def openpose_to_spin49(keypoints, fmt: str) -> np.ndarray:
-    """(K, 3) OpenPose joints -> (49, 3): the OpenPose slots, plus the ground-truth copies."""
+    """(K, 3) OpenPose joints -> (49, 3): the OpenPose keypoints, plus the ground-truth copies."""
     spin = to_spin49(keypoints, fmt)
-    op_slots, gt_slots = OPENPOSE_SLOTS_WITH_GT.T
-    spin[gt_slots] = spin[op_slots]
+    op_indices, gt_indices = OPENPOSE_INDICES_WITH_GT.T
+    spin[gt_indices] = spin[op_indices]
     return spin
 
 

@@ -157,7 +157,7 @@ def iter_exemplars(
         if far.any():
             worst = float(np.abs(keypoints[far, :2]).max())
             yield skip(
-                f"keypoints far outside the crop (slots {np.flatnonzero(far).tolist()}, up to "
+                f"keypoints far outside the crop (keypoints {np.flatnonzero(far).tolist()}, up to "
                 f"{worst:.3g} crop half-widths from its centre; limit {max_offset})"
             )
             continue

@@ -7,8 +7,8 @@ Fields read per sequence file (as SPIN's `datasets/preprocess/pw3d.py` reads the
 The files are Python pickles; they are read with eft-jax's restricted unpickler
 (`eft_jax.safe_pickle`), so a crafted file cannot run code.
 
-Joint mapping: COCO-18 (`body.joint_sets.OPENPOSE18_TO_SPIN49`) into the OpenPose slots, copied to
-the ground-truth slots as for OpenPose input (`datasets.openpose.openpose_to_spin49`).
+Joint mapping: COCO-18 (`body.joint_sets.OPENPOSE18_TO_SPIN49`) into the OpenPose keypoints, copied to
+the ground-truth keypoints as for OpenPose input (`datasets.openpose.openpose_to_spin49`).
 Kept, as SPIN: frames where the camera pose is valid for that person; the box is the bounding
 box of the joints with confidence > 0 (centre, 1.2 x longer side / 200). Ground truth per kept
 person (`Pw3dSet.truth`, for evaluation): pose (72, the global orientation rotated into the

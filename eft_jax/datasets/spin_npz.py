@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eft_jax.body.joint_sets import GT_OFFSET, NUM_GT_SLOTS, NUM_SPIN49
+from eft_jax.body.joint_sets import GT_OFFSET, NUM_GT_KEYPOINTS, NUM_SPIN49
 from eft_jax.formats.exemplar_npz import load_npz_arrays
 from eft_jax.datasets.people import AnnotatedPerson, DatasetError, person_or_skip, require_dir
 
@@ -40,7 +40,7 @@ def load_spin_npz(path: str | Path, required=("imgname", "center", "scale")) -> 
         raise DatasetError(f"{path}: missing {missing} (has {sorted(arrays)})")
     n = len(arrays[required[0]])
     shapes = {
-        "imgname": (n,), "center": (n, 2), "scale": (n,), "part": (n, NUM_GT_SLOTS, 3),
+        "imgname": (n,), "center": (n, 2), "scale": (n,), "part": (n, NUM_GT_KEYPOINTS, 3),
         "openpose": (n, GT_OFFSET, 3), "pose": (n, 72), "shape": (n, 10), "has_smpl": (n,),
     }  # fmt: skip
     for key, shape in shapes.items():
@@ -88,7 +88,7 @@ def read_split(root: str | Path, split: str | None = None, selection: str | None
 #
 # Layouts (SPIN's datasets/preprocess/h36m.py and mpi_inf_3dhp.py, which write them to
 # `dataset_extras/`): imgname, center, scale and S (N, 24, 4): 3D joints in metres in the 24
-# ground-truth slots of SPIN-49 (root-relative, 4th column = 1 for the joints the set has);
+# ground-truth keypoints of SPIN-49 (root-relative, 4th column = 1 for the joints the set has);
 # MPI-INF-3DHP's test file adds part (N, 24, 3), its 2D joints. Human3.6M's files have no 2D
 # joints: its people are cropped for evaluation but have nothing EFT could fit.
 
@@ -98,7 +98,7 @@ EVALUATION_FILES = {"h36m": "h36m_valid_protocol1.npz", "mpi-inf-3dhp": "mpi_inf
 @dataclasses.dataclass
 class EvaluationSet:
     items: list[AnnotatedPerson | dict]  # every row, keypoints or not (a crop for the regressor)
-    joints3d: dict  # person id -> (24, 4) ground-truth joints (SPIN's 24 slots) + validity
+    joints3d: dict  # person id -> (24, 4) ground-truth joints (SPIN's 24 ground-truth joints) + validity
 
 
 def read_evaluation_npz(path: str | Path) -> EvaluationSet:
@@ -106,8 +106,8 @@ def read_evaluation_npz(path: str | Path) -> EvaluationSet:
     path = Path(path)
     arrays = load_spin_npz(path, required=("imgname", "center", "scale", "S"))
     n = len(arrays["imgname"])
-    if arrays["S"].shape != (n, NUM_GT_SLOTS, 4):
-        raise DatasetError(f"{path}: 'S' must have shape {(n, NUM_GT_SLOTS, 4)}; got {arrays['S'].shape}")
+    if arrays["S"].shape != (n, NUM_GT_KEYPOINTS, 4):
+        raise DatasetError(f"{path}: 'S' must have shape {(n, NUM_GT_KEYPOINTS, 4)}; got {arrays['S'].shape}")
     keypoints = np.zeros((n, NUM_SPIN49, 3))
     if "part" in arrays:
         keypoints[:, GT_OFFSET:] = arrays["part"]

@@ -29,7 +29,7 @@ Keypoints are `forward(...).spin49` projected with the camera, in [-1, 1] (x rig
 Visibility (third column) is 1 iff the keypoint is inside the crop, lands on a body pixel, is not
 behind the body's own surface there by more than `DEPTH_TOLERANCE` metres (the rasteriser's depth
 buffer; joints lie inside the body, hence the tolerance), is not under an occluder, and the model
-can produce the slot (`model.spin49_available`).
+can produce the keypoint (`model.spin49_available`).
 
 Ground truth: `pose` (24, 3) axis-angle and `rotmats` (24, 3, 3) (root included: the upright
 turn and yaw), `betas` (10,), `camera` (3,), `joints` (24, 3) SMPL joints and `joints3d_spin49`

@@ -114,7 +114,7 @@ class EftEngine:
         # Where each step starts the regressor; the frozen layers before it run once, in `load`.
         self.entry = entry_point(config.trainable) if config.get("cache_prefix", True) else "image"
         self._im2col = im2col
-        self.slot_weights = np.asarray(frozen.slot_weights)
+        self.keypoint_weights = np.asarray(frozen.keypoint_weights)
         self.optimizer = make_optimizer(config)
 
         self.mesh = sharding.slot_mesh(devices) if config.shard else None

@@ -12,7 +12,7 @@ from eft_jax.formats.exemplar import Exemplar, exemplar_problem
 __all__ = ["Exemplar", "checked_inputs"]
 
 
-def checked_inputs(exemplar: Exemplar, image_size: int, slot_weights: np.ndarray):
+def checked_inputs(exemplar: Exemplar, image_size: int, keypoint_weights: np.ndarray):
     """(image, keypoints) as float32 ready for fitting, or (None, reason) when the exemplar
     cannot be fitted: the data checks (`exemplar_problem`, run here once for every reader), the
     engine's crop size, a non-blank image and a keypoint that EFT's slot weights use.
@@ -23,11 +23,11 @@ def checked_inputs(exemplar: Exemplar, image_size: int, slot_weights: np.ndarray
     if image.shape != (image_size, image_size, 3):
         return None, f"image has shape {image.shape}, expected ({image_size}, {image_size}, 3)"
     if keypoints.shape != (NUM_SPIN49, 3):
-        return None, f"keypoints have shape {keypoints.shape}, expected ({NUM_SPIN49}, 3) SPIN-49 slots"
+        return None, f"keypoints have shape {keypoints.shape}, expected ({NUM_SPIN49}, 3) SPIN-49 keypoints"
     if image.max() == image.min():
         return None, "blank image (every pixel has the same value)"
     confidence = keypoints[:, 2]
-    if not (confidence * slot_weights > 0).any():
+    if not (confidence * keypoint_weights > 0).any():
         return None, "no keypoint has weight in the loss (all confidences zero where EFT's slot weights are not)"
     problem = exemplar_problem(image, keypoints)
     if problem is not None:

@@ -29,18 +29,18 @@ import numpy as np
 
 from eft_jax.geometry import CROP_SIZE
 
-NUM_OPENPOSE = 25  # SPIN-49: 25 OpenPose slots, then 24 ground-truth slots
+NUM_OPENPOSE = 25  # SPIN-49: 25 OpenPose keypoints, then 24 ground-truth keypoints
 # Ground-truth slots of SPIN-49 (25 + EFT's index into the 24).
 RIGHT_ANKLE, RIGHT_KNEE, RIGHT_HIP, LEFT_HIP, LEFT_KNEE, LEFT_ANKLE = 25, 26, 27, 28, 29, 30
 PELVIS_MPII = 39
-HIP_SLOTS = (RIGHT_HIP, LEFT_HIP, PELVIS_MPII)  # eftFitter.py:279-281
-ANKLE_SLOTS = (LEFT_ANKLE, RIGHT_ANKLE)  # "Disable Foots", eftFitter.py:311-312
+HIP_KEYPOINTS = (RIGHT_HIP, LEFT_HIP, PELVIS_MPII)  # eftFitter.py:279-281
+ANKLE_KEYPOINTS = (LEFT_ANKLE, RIGHT_ANKLE)  # "Disable Foots", eftFitter.py:311-312
 LOWER_LEGS = ((LEFT_ANKLE, LEFT_KNEE), (RIGHT_ANKLE, RIGHT_KNEE))  # eftFitter.py:284, 296
 
 
 def openpose_gt_weights(openpose_weight: float, gt_weight: float, available) -> np.ndarray:
-    """(49,) float32: `openpose_weight` on the 25 OpenPose slots, `gt_weight` on the 24
-    ground-truth slots, 0 where the body model cannot produce the joint (SPIN's and EFT's
+    """(49,) float32: `openpose_weight` on the 25 OpenPose keypoints, `gt_weight` on the 24
+    ground-truth keypoints, 0 where the body model cannot produce the joint (SPIN's and EFT's
     --openpose_train_weight / --gt_train_weight)."""
     weights = np.where(np.arange(49) < NUM_OPENPOSE, openpose_weight, gt_weight)
     return (weights * np.asarray(available, bool)).astype(np.float32)
@@ -70,13 +70,13 @@ class LossSettings:
             raise ValueError(f"unknown loss settings {sorted(unknown)}; known: {sorted(fields)}")
         return cls(**{k: config[k] for k in config.keys()})
 
-    def slot_weights(self, available: np.ndarray) -> np.ndarray:
+    def keypoint_weights(self, available: np.ndarray) -> np.ndarray:
         """(49,) per-slot multipliers of the confidences in the keypoint term."""
         weights = openpose_gt_weights(self.openpose_weight, self.gt_weight, available)
         if not self.use_hips:
-            weights[list(HIP_SLOTS)] = 0.0
+            weights[list(HIP_KEYPOINTS)] = 0.0
         if not self.use_ankles:
-            weights[list(ANKLE_SLOTS)] = 0.0
+            weights[list(ANKLE_KEYPOINTS)] = 0.0
         return weights
 
 
@@ -114,13 +114,13 @@ def eft_loss(
     keypoints: jax.Array,
     betas: jax.Array,
     camera: jax.Array,
-    slot_weights: jax.Array,
+    keypoint_weights: jax.Array,
     settings: LossSettings,
 ) -> LossTerms:
     """predicted: (49, 2) projected model keypoints; keypoints: (49, 3) target x, y (crop
     coordinates in [-1, 1]) and confidence; betas (10,); camera (3,) [s, tx, ty]."""
     target, confidence = keypoints[:, :2], keypoints[:, 2]
-    weights = confidence * slot_weights
+    weights = confidence * keypoint_weights
     keypoint = jnp.mean(weights[:, None] * (predicted - target) ** 2)
     betas_term = jnp.mean(betas**2)
     camera_scale = jnp.exp(-camera[0] * settings.camera_scale_rate) ** 2

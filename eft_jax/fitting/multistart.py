@@ -182,12 +182,12 @@ class MultiStartEft:
                 TurnedRegressor(regressor), variables, body_model, config, image_size=image_size, **engine_options
             )
         self.chunk_size = int(chunk_size or 4 * self.engine.batch_size)
-        settings, slot_weights = self.engine.settings, self.engine.frozen.slot_weights
+        settings, keypoint_weights = self.engine.settings, self.engine.frozen.keypoint_weights
 
         def score(rotmats, betas, camera, keypoints):
             joints = body.forward(body_model, rotmats, betas).spin49
             projected = weak_perspective(joints, camera)
-            terms = eft_loss(projected, keypoints, betas, camera, slot_weights, settings)
+            terms = eft_loss(projected, keypoints, betas, camera, keypoint_weights, settings)
             return terms.keypoint, terms.keypoint_error_px, projected
 
         self._score = jax.jit(score)

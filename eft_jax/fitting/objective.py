@@ -33,7 +33,7 @@ class Frozen:
     params: dict  # the regressor parameters outside the trainable subset
     batch_stats: dict
     body_model: body.BodyModel | body.JointsModel  # the joints-only view unless config.joints_only is False
-    slot_weights: jax.Array  # (49,) LossSettings.slot_weights of this body model
+    keypoint_weights: jax.Array  # (49,) LossSettings.keypoint_weights of this body model
 
 
 def split_for_fitting(variables: dict, body_model: body.BodyModel, config: ml_collections.ConfigDict):
@@ -45,10 +45,10 @@ def split_for_fitting(variables: dict, body_model: body.BodyModel, config: ml_co
     `config.joints_only` is False."""
     settings = LossSettings.from_config(config.loss)
     base, frozen_params = partition(variables["params"], config.trainable, include_batchnorm=False)
-    slot_weights = jnp.asarray(settings.slot_weights(body_model.spin49_available))
+    keypoint_weights = jnp.asarray(settings.keypoint_weights(body_model.spin49_available))
     if config.get("joints_only", True):
         body_model = body.joints_model(body_model, include_h36m=False)
-    return base, Frozen(frozen_params, variables["batch_stats"], body_model, slot_weights), settings
+    return base, Frozen(frozen_params, variables["batch_stats"], body_model, keypoint_weights), settings
 
 
 def exemplar_loss(
@@ -64,6 +64,6 @@ def exemplar_loss(
     pose = body.forward_joints if isinstance(frozen.body_model, body.JointsModel) else body.forward
     joints = pose(frozen.body_model, rotmats, betas).spin49
     projected = weak_perspective(joints, camera)
-    terms: LossTerms = eft_loss(projected, keypoints, betas, camera, frozen.slot_weights, settings)
+    terms: LossTerms = eft_loss(projected, keypoints, betas, camera, frozen.keypoint_weights, settings)
     prediction = Prediction(rotmats, rotmat_to_axis_angle(rotmats), betas, camera, projected)
     return terms.total, (terms, prediction)

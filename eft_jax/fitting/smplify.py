@@ -149,7 +149,7 @@ class SmplifyOutcome:
 
     params: dict  # global_orient (3,), body_pose (69,), betas (10,), translation (3,)
     keypoints_2d: jax.Array  # (49, 2) fitted keypoints in crop coordinates [-1, 1]
-    loss_2d_before: jax.Array  # SPIN's fit quality: mean over the 49 slots of c^2 gmof (trainer.py:151-153)
+    loss_2d_before: jax.Array  # SPIN's fit quality: mean over the 49 keypoints of c^2 gmof (trainer.py:151-153)
     loss_2d_after: jax.Array
     error_px_before: jax.Array  # confidence-weighted mean distance, pixels of the 224 crop
     error_px_after: jax.Array

@@ -7,7 +7,7 @@ One type flows from the readers (`eft_jax.datasets`, `exemplar_npz`) to the engi
 
     id          str (or any hashable): unique within a run; results and resumes are keyed by it
     image       (S, S, 3) float32 crop, RGB, ImageNet-normalised (geometry/crops.py)
-    keypoints   (49, 3) SPIN-49 slots: x, y in [-1, 1] of the crop, confidence (0 = missing)
+    keypoints   (49, 3) SPIN-49 keypoints: x, y in [-1, 1] of the crop, confidence (0 = missing)
     center      (2,) image pixels of the crop box's centre; None: the crop is its own image
     scale       box side / 200 px; None with center None
     annot_id    COCO annotation id (0 when there is none, as EFT writes it)
@@ -108,5 +108,5 @@ def exemplar_problem(image, keypoints) -> str | None:
         return "no keypoint has confidence > 0"
     if not np.all(np.isfinite(keypoints[used, :2])):
         bad = np.flatnonzero(used & ~np.all(np.isfinite(keypoints[:, :2]), axis=1))
-        return f"keypoints with confidence have NaN or infinite coordinates (slots {bad.tolist()})"
+        return f"keypoints with confidence have NaN or infinite coordinates (keypoints {bad.tolist()})"
     return None

@@ -6,7 +6,7 @@ Fields, as SPIN's `datasets/base_dataset.py` reads them (one row per EFT `data` 
     center    (N, 2) float64   bbox_center, image pixels
     scale     (N,) float64     bbox_scale (box side / 200 px)
     part      (N, 24, 3)       gt_keypoint_2d[25:]: the 24 ground-truth joints, pixels + confidence
-    openpose  (N, 25, 3)       gt_keypoint_2d[:25]: the OpenPose slots (zeros for annotated sets)
+    openpose  (N, 25, 3)       gt_keypoint_2d[:25]: the OpenPose keypoints (zeros for annotated sets)
     pose      (N, 72) float64  parm_pose as axis-angle (24 x 3, root first), SMPL's layout
     shape     (N, 10) float64  parm_shape (betas)
     has_smpl  (N,) float64     1.0 where smpltype is "smpl", else 0.0 (see below)

@@ -207,7 +207,7 @@ def load_regressor(checkpoint: str | None, model: body.BodyModel | None = None):
             f"the regressor {source} predicts parameters of the {predicts} body model, but the body "
             f"model is {model.source} ({model.kind}); {BODY_OPTION_HINT.get(predicts, 'choose the matching --body')}"
         )
-    return restored.regressor, restored.variables, source, nets.input_size(restored.record)
+    return restored.regressor, restored.variables, source, nets.trained_input_size(restored.record)
 
 
 @dataclasses.dataclass

@@ -156,7 +156,7 @@ def restore_regressor(directory: str | Path, expected_arch: RegressorArch | None
     return RestoredRegressor(regressor, dict(variables), record)
 
 
-def input_size(record: dict) -> int:
+def trained_input_size(record: dict) -> int:
     """The crop side the checkpoint's regressor was trained at (SPIN's 224 unless recorded)."""
     return int(record.get("image_size", DEFAULT_IMAGE_SIZE))
 

@@ -7,7 +7,7 @@
 Per exemplar (see eft_jax.train.metrics for each definition):
 
 - error_2d_px: mean distance in pixels of a 224 px crop between the fit's projected LSP-14
-  keypoints and the input keypoints, over those visible (the same slots for every method: EFT's
+  keypoints and the input keypoints, over those visible (the same keypoints for every method: EFT's
   loss leaves hips and ankles out, SMPLify's does not);
 - mpjpe_mm, pa_mpjpe_mm: LSP-14 joints, hip-centred (SPIN's protocol);
 - pve_mm: mean vertex distance, same body model, hip-centred, no rotation alignment;

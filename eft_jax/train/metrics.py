@@ -1,7 +1,7 @@
 """3D pose errors, as SPIN reports them: MPJPE and PA-MPJPE in millimetres over the 14 LSP
 joints, both skeletons centred on the midpoint of their hips first.
 
-The LSP-14 joints are SPIN-49 slots 25-38 (ankles, knees, hips, wrists, elbows, shoulders, neck,
+The LSP-14 joints are SPIN-49 keypoints 25-38 (ankles, knees, hips, wrists, elbows, shoulders, neck,
 head top); SPIN's Human3.6M evaluation (eval.py) uses the same 14 joints and the same centring.
 """
 
@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from eft_jax.body.joint_sets import LSP14_SLOTS
+from eft_jax.body.joint_sets import LSP14_IN_SPIN49
 from eft_jax.fitting.losses import LEFT_HIP, RIGHT_HIP
 from eft_jax.geometry.procrustes import similarity_align
 
 def hip_centred(joints_spin49):
-    """(..., 49, 3) SPIN-49 joints minus the midpoint of their right and left hip (slots 27, 28)."""
+    """(..., 49, 3) SPIN-49 joints minus the midpoint of their right and left hip (keypoints 27, 28)."""
     joints = jnp.asarray(joints_spin49)
     return joints - joints[..., (RIGHT_HIP, LEFT_HIP), :].mean(axis=-2, keepdims=True)
 
 
 def lsp14_hip_centred(joints_spin49):
     """(..., 49, 3) SPIN-49 joints -> (..., 14, 3) LSP-14 joints minus their hip midpoint."""
-    return jnp.take(hip_centred(joints_spin49), jnp.asarray(LSP14_SLOTS), axis=-2)
+    return jnp.take(hip_centred(joints_spin49), jnp.asarray(LSP14_IN_SPIN49), axis=-2)
 
 
 def mpjpe_mm(predicted_spin49, true_spin49):
@@ -39,8 +39,8 @@ def pa_mpjpe_mm(predicted_spin49, true_spin49):
 
 # -- beyond MPJPE: surfaces, 2D, facing and left/right ------------------------------------------
 
-# SPIN-49 ground-truth slots of the torso corners (LSP order: r hip 27, l hip 28, r shoulder 33,
-# l shoulder 34) and the six left/right pairs of LSP-14 limb joints (right slot, left slot).
+# SPIN-49 ground-truth keypoints of the torso corners (LSP order: r hip 27, l hip 28, r shoulder 33,
+# l shoulder 34) and the six left/right pairs of LSP-14 limb joints (right, left SPIN-49 indices).
 RIGHT_SHOULDER, LEFT_SHOULDER = 33, 34
 LSP14_LIMB_PAIRS = ((25, 30), (26, 29), (27, 28), (31, 36), (32, 35), (33, 34))  # ankles knees hips wrists elbows shoulders
 
@@ -48,7 +48,7 @@ LSP14_LIMB_PAIRS = ((25, 30), (26, 29), (27, 28), (31, 36), (32, 35), (33, 34)) 
 def pve_mm(predicted_vertices, true_vertices, predicted_spin49, true_spin49):
     """(...,) per-vertex error in mm: mean distance between corresponding vertices of two meshes
     of the same body model (inputs in metres), each mesh first moved so that the midpoint of its
-    own LSP hips (SPIN-49 slots 27, 28) is at the origin, as for MPJPE. No rotation alignment."""
+    own LSP hips (SPIN-49 keypoints 27, 28) is at the origin, as for MPJPE. No rotation alignment."""
     def centred(vertices, joints):
         joints = jnp.asarray(joints)
         return jnp.asarray(vertices) - joints[..., (RIGHT_HIP, LEFT_HIP), :].mean(axis=-2, keepdims=True)
@@ -97,10 +97,10 @@ def left_right_swaps(predicted_spin49, true_spin49):
     return exchanged < kept
 
 
-def keypoint_error_px(predicted_2d, keypoints, slots=LSP14_SLOTS, crop_size: int = 224):
+def keypoint_error_px(predicted_2d, keypoints, slots=LSP14_IN_SPIN49, crop_size: int = 224):
     """(...,) mean distance in pixels of a `crop_size` crop between predicted 2D keypoints
     (..., 49, 2) and the target keypoints (..., 49, 3: x, y in [-1, 1], confidence) over the
-    given SPIN-49 slots (default LSP-14) where the confidence is positive; NaN where none is."""
+    given SPIN-49 keypoints (default LSP-14) where the confidence is positive; NaN where none is."""
     keypoints = jnp.asarray(keypoints)
     index = jnp.asarray(slots)
     predicted = jnp.take(jnp.asarray(predicted_2d), index, axis=-2)
