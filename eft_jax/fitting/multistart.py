@@ -101,8 +101,11 @@ class TurnedRegressor:
         pose6d = rotmat_to_rot6d(rotmats).reshape(out.pose6d.shape)
         return out.replace(rotmats=rotmats, pose6d=pose6d)
 
-    def apply(self, variables, images, train: bool = False, rng=None):
-        out = self.regressor.apply(variables, images, train=train, rng=rng)
+    def with_dtype(self, dtype) -> "TurnedRegressor":
+        return TurnedRegressor(self.regressor.with_dtype(dtype), np.asarray(self.turn))
+
+    def apply(self, variables, images, train: bool = False, rng=None, start: str = "image"):
+        out = self.regressor.apply(variables, images, train=train, rng=rng, start=start)
         if train:
             out, batch_stats = out
             return self._turned(out), batch_stats
