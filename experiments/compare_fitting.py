@@ -36,8 +36,11 @@ from fitting_runs import (
 )
 from PIL import Image, ImageDraw
 
-from eft_jax.config import default_config_path
+from eft_jax.config import default_config_path, load_config
+from eft_jax.fitting import Exemplar
 from eft_jax.fitting.recipe import describe_recipe, resolve_config
+from eft_jax.fitting.smplify import Smplify, smplify_stream
+from eft_jax.geometry.crops import normalize_image
 
 METHODS = ("regressor", "smplify_mean", "smplify_regressor", "eft_paper", "eft_tuned", "eft_multistart")
 TITLES = {
@@ -50,23 +53,39 @@ TITLES = {
 }
 
 
-def run_smplify(method: str, restored, model, data: dict, size: int) -> Run | None:
-    """SMPLify rows; None while eft_jax.fitting.smplify does not exist on this branch.
+def run_smplify(method: str, restored, model, data: dict, size: int) -> Run:
+    """SMPLify (configs/smplify.py, SPIN's constants) over the set, batched: from the mean pose
+    (`smplify_mean`) or from the bundled regressor's prediction (`smplify_regressor`, SPIN's way)."""
+    import jax
 
-    Expected interface (to be wired when SMPLify is merged): a batched function taking the
-    exemplars (crops' SPIN-49 keypoints, optionally the crops), the body model and SMPLify's
-    config (configs/smplify.py), initialised from the mean pose or from the regressor's
-    prediction (rotmats, betas, camera, as SPIN does), returning per exemplar the pose as
-    rotation matrices (24, 3, 3), betas (10,) and a weak-perspective camera [s, tx, ty] in the
-    crop (convert from SPIN's perspective translation with focal length 5000 px at 224 px), and
-    the iterations it ran. Build a `Run` from those and time the batched call, compilation
-    excluded, as run_eft does.
-    """
-    try:
-        from eft_jax.fitting import smplify  # noqa: F401
-    except ImportError:
-        return None
-    raise NotImplementedError(f"{method}: eft_jax.fitting.smplify exists; wire it here (see the docstring)")
+    config = load_config(default_config_path("smplify"))
+    smplify = Smplify(model, config)
+    predict = None
+    if method == "smplify_regressor":
+        apply = jax.jit(lambda images: restored.regressor.apply(restored.variables, images))
+
+        def predict(images):
+            out = apply(images)
+            return out.rotmats, out.betas, out.camera
+
+    images = normalize_image(data["image"])
+    exemplars = [Exemplar(i, images[i], data["keypoints"][i]) for i in range(len(images))]
+    list(smplify_stream(exemplars[:1], smplify, predict=predict, image_size=size))  # compile
+    start = time.perf_counter()
+    results = {r.id: r for r in smplify_stream(exemplars, smplify, predict=predict, image_size=size)}
+    seconds = time.perf_counter() - start
+    ordered = [results[i] for i in range(len(images))]
+    skipped = [r for r in ordered if r.skipped]
+    if skipped:
+        raise RuntimeError(f"{method}: {len(skipped)} exemplars skipped, e.g. {skipped[0].stop_reason}")
+    return Run(
+        method,
+        np.stack([r.rotmats for r in ordered]),
+        np.stack([r.betas for r in ordered]),
+        np.stack([r.camera for r in ordered]),
+        np.array([r.iterations for r in ordered]),
+        seconds,
+    )
 
 
 COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
@@ -173,10 +192,6 @@ def run_methods(methods, restored, model, configs, data, size) -> tuple[list[dic
             run = run_regressor(restored.regressor, restored.variables, data)
         elif method.startswith("smplify"):
             run = run_smplify(method, restored, model, data, size)
-            if run is None:
-                rows.append({"method": TITLES[method] + " (not available on this branch)"})
-                print(f"{method}: not available (eft_jax.fitting.smplify missing)", file=sys.stderr)
-                continue
         else:
             run = run_eft(method, restored.regressor, restored.variables, model, configs[method], data, size)
         per, row = score(run, model, data)

@@ -11,7 +11,7 @@ experiments/results/betas_defect.md.
 import time, numpy as np, jax, jax.numpy as jnp
 from eft_jax import body, nets
 from eft_jax.datasets.synthetic import make_samples
-from eft_jax.datasets.crops import normalize_image
+from eft_jax.geometry.crops import normalize_image
 from eft_jax.train.metrics import hip_centred
 t=time.time()
 model = body.load()

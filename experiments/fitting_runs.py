@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from eft_jax import body, nets
-from eft_jax.datasets.crops import normalize_image
+from eft_jax.geometry.crops import normalize_image
 from eft_jax.datasets.synthetic import make_samples
 from eft_jax.datasets.synthetic_tfds import VALIDATION_SEED_OFFSET
 from eft_jax.fitting import Exemplar

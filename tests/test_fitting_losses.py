@@ -32,7 +32,7 @@ def test_unknown_loss_setting_is_an_error():
         LossSettings.from_config(config.loss)
 
 
-def test_slot_weights_switch_off_openpose_hips_ankles_and_unavailable_slots():
+def test_keypoint_weights_switch_off_openpose_hips_ankles_and_unavailable_keypoints():
     weights = LossSettings().keypoint_weights(ALL_AVAILABLE)
     off = set(range(25)) | {25, 27, 28, 30, 39}  # OpenPose, R ankle, LSP hips, L ankle, MPII pelvis
     assert all(weights[i] == 0 for i in off)
