@@ -22,3 +22,9 @@ def tiny_regressor():
     """(regressor, variables, open body model): a ResNet-18 at 1/16 width for 32 px crops,
     untrained (tests/tiny_eft.py)."""
     return tiny_eft.tiny_regressor()
+
+
+@pytest.fixture(scope="module")
+def eft_setup(tiny_regressor):
+    """(regressor, variables, body model, EFT config with tests/tiny_eft.py's OVERRIDES)."""
+    return (*tiny_regressor, tiny_eft.eft_config(tiny_eft.OVERRIDES))

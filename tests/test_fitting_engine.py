@@ -24,25 +24,20 @@ from eft_jax import fitting
 # A threshold that the calibrated exemplars below cross at different iterations (with margins of
 # a few per cent, far above float32 noise).
 @pytest.fixture(scope="module")
-def setup(tiny_regressor):
-    return (*tiny_regressor, eft_config(OVERRIDES))
-
-
-@pytest.fixture(scope="module")
-def exemplars(setup):
-    regressor, variables, model, _ = setup
+def exemplars(eft_setup):
+    regressor, variables, model, _ = eft_setup
     return tiny_exemplars(regressor, variables, model)
 
 
 @pytest.fixture(scope="module")
-def reference_results(setup, exemplars):
-    regressor, variables, model, config = setup
+def reference_results(eft_setup, exemplars):
+    regressor, variables, model, config = eft_setup
     return list(fitting.SequentialEft(regressor, variables, model, config, image_size=IMAGE_SIZE).fit_all(exemplars))
 
 
 @pytest.fixture(scope="module")
-def engine(setup):
-    regressor, variables, model, config = setup
+def engine(eft_setup):
+    regressor, variables, model, config = eft_setup
     return fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE)
 
 
@@ -71,8 +66,8 @@ def test_continuous_batching_emits_in_completion_order(engine, exemplars):
 
 
 @pytest.mark.parametrize("lowering", ["vmap", "map", "chunked", "vmap+im2col"])
-def test_lowerings_agree_with_reference(setup, exemplars, reference_results, lowering):
-    regressor, variables, model, config = setup
+def test_lowerings_agree_with_reference(eft_setup, exemplars, reference_results, lowering):
+    regressor, variables, model, config = eft_setup
     engine = fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE, lowering=lowering)
     by_id = {r.id: r for r in fitting.fit_stream(exemplars[:5], engine)}
     for expected in reference_results[:5]:
@@ -80,8 +75,8 @@ def test_lowerings_agree_with_reference(setup, exemplars, reference_results, low
 
 
 @pytest.mark.parametrize("lowering, convolutions", [("vmap", True), ("vmap+im2col", False)])
-def test_im2col_lowering_leaves_no_convolution(setup, lowering, convolutions):
-    regressor, variables, model, config = setup
+def test_im2col_lowering_leaves_no_convolution(eft_setup, lowering, convolutions):
+    regressor, variables, model, config = eft_setup
     engine = fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE, lowering=lowering)
     jaxpr = str(jax.make_jaxpr(engine._step)(engine.empty_slots(), engine.frozen))
     assert ("conv_general_dilated" in jaxpr) == convolutions
@@ -144,8 +139,8 @@ def test_skip_ids_resume_a_stream(engine, exemplars):
     assert sorted(r.id for r in results) == sorted(e.id for e in exemplars if e.id not in done)
 
 
-def test_trainable_subset_keeps_other_weights_shared(setup, exemplars):
-    regressor, variables, model, config = setup
+def test_trainable_subset_keeps_other_weights_shared(eft_setup, exemplars):
+    regressor, variables, model, config = eft_setup
     config = eft_config(OVERRIDES + ["trainable='decoders'"])
     engine = fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE)
     assert set(engine.base) == {"decpose", "decshape", "deccam"}

@@ -12,7 +12,7 @@ from eft_jax import body, fitting
 from eft_jax.body.joint_sets import SPIN49_MIRROR
 from eft_jax.fitting import multistart
 from eft_jax.geometry import weak_perspective
-from tiny_eft import IMAGE_SIZE, OVERRIDES, assert_results_identical, eft_config, tiny_exemplars
+from tiny_eft import IMAGE_SIZE, assert_results_identical, tiny_exemplars
 
 # SPIN's constants.py: OpenPose and 24-joint flip permutations (J49_FLIP_PERM = OP + 25 + J24).
 SPIN_OP_FLIP = [0, 1, 5, 6, 7, 2, 3, 4, 8, 12, 13, 14, 9, 10, 11, 16, 15, 18, 17, 22, 23, 24, 19, 20, 21]
@@ -20,18 +20,13 @@ SPIN_J24_FLIP = [5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6, 12, 13, 14, 15, 16, 17, 1
 
 
 @pytest.fixture(scope="module")
-def setup(tiny_regressor):
-    return (*tiny_regressor, eft_config(OVERRIDES))
-
-
-@pytest.fixture(scope="module")
-def exemplars(setup):
-    regressor, variables, model, _ = setup
+def exemplars(eft_setup):
+    regressor, variables, model, _ = eft_setup
     return tiny_exemplars(regressor, variables, model, count=5)
 
 
-def test_one_hypothesis_is_plain_eft_bit_for_bit(setup, exemplars):
-    regressor, variables, model, config = setup
+def test_one_hypothesis_is_plain_eft_bit_for_bit(eft_setup, exemplars):
+    regressor, variables, model, config = eft_setup
     assert config.hypotheses == 1
     plain = list(fitting.fit_stream(exemplars, fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE)))
     fitter = multistart.MultiStartEft(regressor, variables, model, config, image_size=IMAGE_SIZE)
@@ -81,8 +76,8 @@ def test_mirrored_fit_projects_onto_mirrored_keypoints():
     assert np.abs(original - mirrored)[available].max() * 112 > 5
 
 
-def test_turned_regressor_turns_only_the_root(setup):
-    regressor, variables, _, _ = setup
+def test_turned_regressor_turns_only_the_root(eft_setup):
+    regressor, variables, _, _ = eft_setup
     images = jnp.asarray(np.random.default_rng(0).normal(size=(2, IMAGE_SIZE, IMAGE_SIZE, 3)), jnp.float32)
     plain = regressor.apply(variables, images)
     turned = multistart.TurnedRegressor(regressor).apply(variables, images)
@@ -102,8 +97,8 @@ def test_choose_by_loss_then_prior():
 
 
 @pytest.mark.parametrize("count", [3])
-def test_multistart_keeps_the_best_rescored_hypothesis(setup, exemplars, count):
-    regressor, variables, model, config = setup
+def test_multistart_keeps_the_best_rescored_hypothesis(eft_setup, exemplars, count):
+    regressor, variables, model, config = eft_setup
     config = config.copy_and_resolve_references()
     config.hypotheses = count
     config.hypothesis_tie_tolerance = 0.0

@@ -10,12 +10,7 @@ import pytest
 from eft_jax import fitting
 from eft_jax.config import load_config
 from eft_jax.nets import entry_point
-from tiny_eft import IMAGE_SIZE, OVERRIDES, assert_results_close, eft_config, tiny_exemplars
-
-
-@pytest.fixture(scope="module")
-def setup(tiny_regressor):
-    return (*tiny_regressor, eft_config(OVERRIDES))
+from tiny_eft import IMAGE_SIZE, OVERRIDES, assert_results_close, tiny_exemplars
 
 
 def test_entry_points_of_the_presets():
@@ -27,8 +22,8 @@ def test_entry_points_of_the_presets():
 
 
 @pytest.mark.parametrize("stop", ["layer2", "layer4", "features"])
-def test_prefix_then_suffix_equals_the_whole_regressor(setup, stop):
-    regressor, variables, _, _ = setup
+def test_prefix_then_suffix_equals_the_whole_regressor(eft_setup, stop):
+    regressor, variables, _, _ = eft_setup
     images = np.random.default_rng(0).normal(size=(2, IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.float32)
     whole = regressor.apply(variables, images)
     split = regressor.apply(variables, regressor.prefix(variables, images, stop), start=stop)
@@ -37,8 +32,8 @@ def test_prefix_then_suffix_equals_the_whole_regressor(setup, stop):
 
 
 @pytest.mark.parametrize("trainable, entry", [("layer4+head", "layer4"), ("decoders", "features")])
-def test_cached_engine_equals_uncached(setup, trainable, entry):
-    regressor, variables, model, _ = setup
+def test_cached_engine_equals_uncached(eft_setup, trainable, entry):
+    regressor, variables, model, _ = eft_setup
     exemplars = tiny_exemplars(regressor, variables, model, count=5)
     results = {}
     for cache in (True, False):
