@@ -231,6 +231,11 @@ def eft_method(config: ml_collections.ConfigDict, *, record: dict | None = None,
 
     def build(model, regressor, variables, crop_size):
         if int(config.get("hypotheses", 1)) > 1:  # multi-start EFT (fitting/multistart.py)
+            if record:
+                raise FitInputError(
+                    "trajectories (the demo's Figure-1 strips) are recorded by single-start EFT only: "
+                    "set hypotheses=1 or strips=0"
+                )
             fitter = MultiStartEft(regressor, variables, model, config, image_size=crop_size)
             engine, fit = fitter.engine, fitter.fit_stream
         else:
