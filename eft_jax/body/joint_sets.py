@@ -176,6 +176,18 @@ H36M17_NAMES = (
     "right_shoulder", "right_elbow", "right_wrist",
 )  # fmt: skip
 
+# SPIN's evaluation joint sets (nkolot/SPIN constants.py, used by eval.py). A prediction's joints
+# are its H36M-17 joints (J_regressor_h36m on the mesh) picked with H36M_TO_J17 / J14; the
+# benchmarks' 3D truth `S` (N, 24, 4) is in SPIN-49's 24 ground-truth keypoints, picked with
+# J24_TO_J17 / J14. MPI-INF-3DHP uses all 17; Human3.6M and 3DPW the first 14 (LSP-14's order).
+# Both are centred on their pelvis first: H36M-17 joint 0, ground-truth keypoint 14 (Pelvis (MPII)).
+H36M_TO_J17 = np.array([6, 5, 4, 1, 2, 3, 16, 15, 14, 11, 12, 13, 8, 10, 0, 7, 9], dtype=np.int32)
+H36M_TO_J14 = H36M_TO_J17[:14]
+J24_TO_J17 = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 18, 14, 16, 17], dtype=np.int32)
+J24_TO_J14 = J24_TO_J17[:14]
+H36M_PELVIS = 0
+J24_PELVIS = 14
+
 
 # --- Native 2D keypoint orders and where they go in SPIN's 49 keypoints -------------------------------
 #
