@@ -24,13 +24,13 @@ import numpy as np
 
 from eft_jax import body, nets
 from eft_jax.geometry.crops import normalize_image
-from eft_jax.datasets.synthetic import make_samples
+from eft_jax.datasets.synthetic import HELDOUT_SEED_OFFSET, make_samples
 from eft_jax.datasets.synthetic_tfds import VALIDATION_SEED_OFFSET
 from eft_jax.fitting import Exemplar
 from eft_jax.fitting.multistart import MultiStartEft
 from eft_jax.train.evaluation import evaluate_fits, summarize
 
-SPLITS = {"validation": VALIDATION_SEED_OFFSET, "heldout": 30_000_000}
+SPLITS = {"validation": VALIDATION_SEED_OFFSET, "heldout": HELDOUT_SEED_OFFSET}
 CACHE = Path("eft_jax_output/evaluation_sets")
 RESULTS = Path(__file__).resolve().parent / "results"
 

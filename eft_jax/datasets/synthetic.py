@@ -64,6 +64,9 @@ CENTER_JITTER = 0.05  # fraction of the crop side
 DEPTH_TOLERANCE = 0.15  # metres a keypoint may lie behind the visible surface at its pixel
 MAX_OCCLUDERS = 2
 MAX_OCCLUDED_FRACTION = 0.25
+# First seed of the held-out humans (`eft-jax evaluate --dataset synthetic`, the fitting
+# comparison): disjoint from training (0..), validation (10,000,000..) and the demo (20,000,000..).
+HELDOUT_SEED_OFFSET = 30_000_000
 
 
 @lru_cache(maxsize=4)
