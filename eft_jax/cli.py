@@ -19,6 +19,7 @@ from eft_jax.formats.fit_log import FitLogError
 from eft_jax.fitting.pose_prior import PosePriorFileError
 from eft_jax.formats.images import ImageReadError
 from eft_jax.formats.run_lock import RunLockedError
+from eft_jax.jobs.evaluate import EvaluateInputError
 from eft_jax.jobs.fit import FitInputError
 from eft_jax.jobs.render import RenderInputError
 from eft_jax.nets import RegressorCheckpointError, SpinImportError, TorchCheckpointError
@@ -40,6 +41,7 @@ USER_ERRORS = (
     FitLogError,
     ImageReadError,
     FitInputError,
+    EvaluateInputError,
     RenderInputError,
     PosePriorFileError,
 )
@@ -158,6 +160,16 @@ def _train(args: argparse.Namespace) -> None:
     run_train(load_config(args.config or default_config_path("train_synthetic"), overrides))
 
 
+def _evaluate(args: argparse.Namespace) -> None:
+    from eft_jax.jobs.evaluate import run_evaluate
+
+    run_evaluate(
+        args.dataset, root=args.root, split=args.split, checkpoint=args.checkpoint, body_model_path=args.body,
+        h36m_regressor=args.h36m_regressor, male_body=args.body_male, female_body=args.body_female,
+        out_dir=args.out, limit=args.limit, batch_size=args.batch_size, worst=args.worst,
+    )  # fmt: skip
+
+
 def _convert_spin(args: argparse.Namespace) -> None:
     from eft_jax.nets import convert_spin_checkpoint
 
@@ -250,6 +262,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--workdir", help="folder for checkpoints, log and the final regressor (config workdir)")
     train.add_argument("overrides", nargs="*", help="config overrides key=value, e.g. total_steps=2000")
     train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="a regressor's MPJPE / PA-MPJPE / PVE on a 3D benchmark by SPIN's protocols"
+    )
+    evaluate.add_argument("--dataset", required=True, help="3dpw, h36m-p1, h36m-p2, mpi-inf-3dhp or synthetic")
+    evaluate.add_argument("--root", help="the benchmark's folder (README, 'eft-jax evaluate': which files go where)")
+    evaluate.add_argument("--split", help="another evaluation .npz (h36m, mpi-inf-3dhp) or 3DPW split than the default")
+    evaluate.add_argument("--checkpoint", help="regressor checkpoint folder; default: the bundled one")
+    evaluate.add_argument("--body", help="SMPL model file (.pkl/.npz) for regressors that predict SMPL (the real benchmarks)")
+    evaluate.add_argument("--h36m-regressor", help="SPIN's J_regressor_h36m.npy; default: beside --body or one folder up")
+    evaluate.add_argument("--body-male", help="SMPL's male model for 3DPW's true meshes; default: found beside --body")
+    evaluate.add_argument("--body-female", help="SMPL's female model for 3DPW's true meshes; default: found beside --body")
+    evaluate.add_argument("--out", help="output folder; default eft_jax_output/evaluate/<dataset>")
+    evaluate.add_argument("--limit", type=int, help="score only the first N exemplars (synthetic: N humans, default 500)")
+    evaluate.add_argument("--batch-size", type=int, default=32, help="crops per regressor call")
+    evaluate.add_argument("--worst", type=int, default=8, help="render this many exemplars of largest PA-MPJPE")
+    evaluate.set_defaults(run=_evaluate)
 
     convert = commands.add_parser(
         "convert-spin",
