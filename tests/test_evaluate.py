@@ -163,10 +163,12 @@ H36M_NAMES = [
 ]
 
 
-def make_h36m_npz(root, name, names=H36M_NAMES):
+def make_h36m_npz(root, name, names=H36M_NAMES, nan_pelvis_row=None):
     """SPIN's Human3.6M evaluation layout (imgname, center, scale, S) with images of every row."""
     save_images(root / "images", [n.split("/")[-1] for n in names])
     s = np.stack([s24_from_h36m17(h36m17(i)) for i in range(len(names))])
+    if nan_pelvis_row is not None:
+        s[nan_pelvis_row, J24_PELVIS, :3] = np.nan
     np.savez(root / name, imgname=np.array(names), center=np.tile([80.0, 60.0], (len(names), 1)),
              scale=np.full(len(names), 0.5), S=s)  # fmt: skip
 
@@ -273,7 +275,7 @@ def test_the_command_on_each_benchmark_format(dataset, checkpoints, smpl_files, 
         make_pw3d(root)
         (root / "imageFiles" / "seq_a" / "image_00002.jpg").unlink()  # two people's frame 2: skipped
     elif dataset == "h36m-p2":
-        make_h36m_npz(root, "h36m_valid_protocol2.npz")
+        make_h36m_npz(root, "h36m_valid_protocol2.npz", nan_pelvis_row=2)  # S9 Directions_1, frontal
     else:
         names = [f"mpi_inf_3dhp_test_set/TS{1 + i % 2}/imageSequence/img_{i:06d}.jpg" for i in range(3)]
         for name in names:
@@ -289,7 +291,7 @@ def test_the_command_on_each_benchmark_format(dataset, checkpoints, smpl_files, 
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
     groups = {row["group"]: row["exemplars"] for row in summary["per_sequence"]}
-    expected = {"h36m-p2": {"S9 Directions": 2, "S11 Eating": 1}, "mpi-inf-3dhp": {"TS1": 2, "TS2": 1}, "3dpw": {"seq_a": 3}}
+    expected = {"h36m-p2": {"S9 Directions": 1, "S11 Eating": 1}, "mpi-inf-3dhp": {"TS1": 2, "TS2": 1}, "3dpw": {"seq_a": 3}}
     assert groups == expected[dataset]
     columns = {k for k, v in summary["overall"].items() if v is not None}
     assert ("pve_mm" in columns) == (dataset == "3dpw") and ("auc_pct" in columns) == (dataset == "mpi-inf-3dhp")
@@ -298,6 +300,8 @@ def test_the_command_on_each_benchmark_format(dataset, checkpoints, smpl_files, 
     if dataset == "3dpw":
         assert "SMPL_MALE.npz" in summary["body_models"] and "SMPL_FEMALE.npz" in summary["body_models"]
         assert [s["reason"].split(":")[0] for s in summary["skipped"]] == ["image unreadable"] * 2
+    if dataset == "h36m-p2":
+        assert summary["skipped"] == [{"id": "000002", "reason": "ground-truth joints ['Pelvis (MPII)'] missing or non-finite in S"}]
 
 
 def test_the_command_says_what_to_bring(checkpoints, smpl_files, tmp_path, capsys):
