@@ -42,6 +42,12 @@ def test_names_line_up_with_spin49_names():
         assert SPIN49_NAMES[slot] == "OP " + name
 
 
+def test_h36m_names_agree_with_spins_evaluation_mapping():
+    # H36M_TO_J14 picks, in LSP-14's order, the regressor rows whose names must be those joints.
+    picked = [kf.H36M17_NAMES[row] for row in kf.H36M_TO_J14[:12]]
+    assert picked == [name.lower().replace(" ", "_") for name in kf.LSP14_NAMES[:12]]
+
+
 def test_to_spin49_places_joints_and_zeroes_the_rest():
     rng = np.random.default_rng(0)
     coco = np.concatenate([rng.uniform(0, 500, (2, 17, 2)), np.ones((2, 17, 1))], -1)

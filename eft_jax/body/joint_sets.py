@@ -170,8 +170,11 @@ def coco17_source(has_extra: bool) -> np.ndarray:
     )  # fmt: skip
 
 
+# The rows of SPIN's J_regressor_h36m.npy. Its legs are the reverse of Human3.6M's usual labels
+# (rows 1-3 the left leg, 4-6 the right): SPIN's H36M_TO_J17 below takes LSP's right hip from row 4
+# and its left hip from row 1.
 H36M17_NAMES = (
-    "pelvis", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
+    "pelvis", "left_hip", "left_knee", "left_ankle", "right_hip", "right_knee", "right_ankle",
     "spine", "thorax", "neck_nose", "head", "left_shoulder", "left_elbow", "left_wrist",
     "right_shoulder", "right_elbow", "right_wrist",
 )  # fmt: skip
