@@ -174,8 +174,8 @@ def against_torch(args):
                                    lowering=strategy)
         slots = engine.empty_slots()
         chosen = exemplars[:batch]
-        slots = engine.load(slots, list(range(batch)), np.stack([e.image for e in chosen]),
-                            np.stack([e.keypoints for e in chosen]))
+        slots = engine.put_exemplars(slots, list(range(batch)), np.stack([e.image for e in chosen]),
+                                     np.stack([e.keypoints for e in chosen]))
         slots = block(engine.step(slots))  # compile + first pass
         body_path = "joints-only" if engine_config.joints_only else "full mesh"
         key = (strategy, batch, f"{engine.entry}, {body_path}")
@@ -296,8 +296,8 @@ def main():
                 rows.append(dict(mode="batched", lowering=strategy, batch=batch, skipped=f"needs {memory / 2**30:.1f} GiB"))
                 continue
             batch_exemplars = exemplars[:batch]
-            slots = engine.load(slots, list(range(batch)), np.stack([e.image for e in batch_exemplars]),
-                                np.stack([e.keypoints for e in batch_exemplars]))
+            slots = engine.put_exemplars(slots, list(range(batch)), np.stack([e.image for e in batch_exemplars]),
+                                         np.stack([e.keypoints for e in batch_exemplars]))
             slots = block(engine.step(slots))  # compile + first pass
             start = time.perf_counter()
             for _ in range(args.timed_steps):
@@ -320,8 +320,8 @@ def main():
     slots = engine.empty_slots()
     count = 1
     while count <= args.stream_batch:  # compile every padded size of the refill scatter
-        slots = engine.load(slots, list(range(count)), np.stack([e.image for e in stream[:count]]),
-                            np.stack([e.keypoints for e in stream[:count]]))
+        slots = engine.put_exemplars(slots, list(range(count)), np.stack([e.image for e in stream[:count]]),
+                                     np.stack([e.keypoints for e in stream[:count]]))
         count *= 2
     block(engine.step(slots))
     del slots
