@@ -96,6 +96,13 @@ def parse_args():
     return args
 
 
+def recorded_args(args) -> dict:
+    """The arguments as the result files record them: an output folder inside the repository
+    relative to it, so the files name no path of the machine that ran them."""
+    out = Path(args.out).resolve()
+    return dict(vars(args), out=str(out.relative_to(REPO)) if out.is_relative_to(REPO) else args.out)
+
+
 def block(tree):
     return jax.block_until_ready(tree)
 
@@ -240,7 +247,7 @@ def against_torch(args):
     out.mkdir(parents=True, exist_ok=True)
     name = f"bench_eft_torch{args.tag}"
     (out / f"{name}.md").write_text(table)
-    (out / f"{name}.json").write_text(json.dumps({"args": vars(args), "command": command, "parity": parity,
+    (out / f"{name}.json").write_text(json.dumps({"args": recorded_args(args), "command": command, "parity": parity,
                                                   "times": {str(k): v for k, v in times.items()}, "rows": rows}, indent=2))
 
 
@@ -367,7 +374,7 @@ def write(args, rows, flops, backend):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench_eft.md").write_text(table)
-    (out / "bench_eft.json").write_text(json.dumps({"args": vars(args), "backend": backend, "flops_per_iteration": flops,
+    (out / "bench_eft.json").write_text(json.dumps({"args": recorded_args(args), "backend": backend, "flops_per_iteration": flops,
                                                     "rows": rows}, indent=2))
 
 
