@@ -45,6 +45,8 @@ def get_config():
     config.loss.overall_scale = 60.0  # trainer.py: loss *= 60
     # SPIN: True. False: the 2D / 3D keypoint terms do not train the betas (the betas term does);
     # with True the network shrinks the bodies to hedge its pose errors (eft_jax/train/losses.py).
+    # The bundled regressor was trained with True, before this field existed: every other default
+    # here is its run's, so `eft-jax train loss.keypoints_train_betas=True` repeats that run.
     config.loss.keypoints_train_betas = False
 
     config.log_every = 50  # steps between lines of <workdir>/train_log.jsonl and the progress line

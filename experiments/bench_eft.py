@@ -96,6 +96,13 @@ def parse_args():
     return args
 
 
+def recorded_args(args) -> dict:
+    """The arguments as the result files record them: an output folder inside the repository
+    relative to it, so the files name no path of the machine that ran them."""
+    out = Path(args.out).resolve()
+    return dict(vars(args), out=str(out.relative_to(REPO)) if out.is_relative_to(REPO) else args.out)
+
+
 def block(tree):
     return jax.block_until_ready(tree)
 
@@ -174,8 +181,8 @@ def against_torch(args):
                                    lowering=strategy)
         slots = engine.empty_slots()
         chosen = exemplars[:batch]
-        slots = engine.load(slots, list(range(batch)), np.stack([e.image for e in chosen]),
-                            np.stack([e.keypoints for e in chosen]))
+        slots = engine.put_exemplars(slots, list(range(batch)), np.stack([e.image for e in chosen]),
+                                     np.stack([e.keypoints for e in chosen]))
         slots = block(engine.step(slots))  # compile + first pass
         body_path = "joints-only" if engine_config.joints_only else "full mesh"
         key = (strategy, batch, f"{engine.entry}, {body_path}")
@@ -240,7 +247,7 @@ def against_torch(args):
     out.mkdir(parents=True, exist_ok=True)
     name = f"bench_eft_torch{args.tag}"
     (out / f"{name}.md").write_text(table)
-    (out / f"{name}.json").write_text(json.dumps({"args": vars(args), "command": command, "parity": parity,
+    (out / f"{name}.json").write_text(json.dumps({"args": recorded_args(args), "command": command, "parity": parity,
                                                   "times": {str(k): v for k, v in times.items()}, "rows": rows}, indent=2))
 
 
@@ -296,8 +303,8 @@ def main():
                 rows.append(dict(mode="batched", lowering=strategy, batch=batch, skipped=f"needs {memory / 2**30:.1f} GiB"))
                 continue
             batch_exemplars = exemplars[:batch]
-            slots = engine.load(slots, list(range(batch)), np.stack([e.image for e in batch_exemplars]),
-                                np.stack([e.keypoints for e in batch_exemplars]))
+            slots = engine.put_exemplars(slots, list(range(batch)), np.stack([e.image for e in batch_exemplars]),
+                                         np.stack([e.keypoints for e in batch_exemplars]))
             slots = block(engine.step(slots))  # compile + first pass
             start = time.perf_counter()
             for _ in range(args.timed_steps):
@@ -320,8 +327,8 @@ def main():
     slots = engine.empty_slots()
     count = 1
     while count <= args.stream_batch:  # compile every padded size of the refill scatter
-        slots = engine.load(slots, list(range(count)), np.stack([e.image for e in stream[:count]]),
-                            np.stack([e.keypoints for e in stream[:count]]))
+        slots = engine.put_exemplars(slots, list(range(count)), np.stack([e.image for e in stream[:count]]),
+                                     np.stack([e.keypoints for e in stream[:count]]))
         count *= 2
     block(engine.step(slots))
     del slots
@@ -367,7 +374,7 @@ def write(args, rows, flops, backend):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench_eft.md").write_text(table)
-    (out / "bench_eft.json").write_text(json.dumps({"args": vars(args), "backend": backend, "flops_per_iteration": flops,
+    (out / "bench_eft.json").write_text(json.dumps({"args": recorded_args(args), "backend": backend, "flops_per_iteration": flops,
                                                     "rows": rows}, indent=2))
 
 

@@ -272,8 +272,8 @@ def main():
             args.repeats,
         )
         errors = {
-            "eft-jax (joints-only model)": float(np.mean(outcome["keypoint"].error_px_after)),
-            "eft-jax (full mesh)": float(np.mean(outcome["full"].error_px_after)),
+            "eft-jax (joints-only model)": float(np.mean(outcome["keypoint"].keypoint_error_px_after)),
+            "eft-jax (full mesh)": float(np.mean(outcome["full"].keypoint_error_px_after)),
             "torch, SPIN's port (full mesh)": float(np.mean(torch_error["px"])),
         }
         torch_wall, torch_cpu = times["torch, SPIN's port (full mesh)"]
@@ -285,7 +285,7 @@ def main():
             print(f"B={batch} {impl}: {seconds:.3f} s ({cpu_seconds:.3f} CPU s), {batch / seconds:.2f} exemplars/s, "
                   f"final 2D error {errors[impl]:.2f} px", flush=True)  # fmt: skip
         checks.append(dict(batch=batch, camera_loss_rel_gap=camera_gap, body_loss_rel_gap=body_gap,
-                           error_px_before=float(np.mean(outcome["keypoint"].error_px_before))))  # fmt: skip
+                           error_px_before=float(np.mean(outcome["keypoint"].keypoint_error_px_before))))  # fmt: skip
     write(args, rows, checks, torch.__version__)
 
 

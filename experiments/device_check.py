@@ -54,7 +54,7 @@ def measure_engine(regressor, variables, model, size, iters, batch, lowering, dt
     rng = np.random.default_rng(0)
     images = rng.normal(size=(batch, size, size, 3)).astype(np.float32)
     keypoints = np.concatenate([rng.uniform(-0.8, 0.8, (batch, 49, 2)), np.ones((batch, 49, 1))], -1).astype(np.float32)
-    slots = engine.load(engine.empty_slots(), list(range(batch)), images, keypoints)
+    slots = engine.put_exemplars(engine.empty_slots(), list(range(batch)), images, keypoints)
     compiled = engine._step.lower(slots, engine.frozen).compile()
     memory = compiled.memory_analysis()
     cost = compiled.cost_analysis()

@@ -24,6 +24,16 @@ def tiny_regressor():
     return tiny_eft.tiny_regressor()
 
 
+@pytest.fixture(scope="session")
+def calibrated_eft(tiny_regressor):
+    """(regressor, variables, body model, EFT config, exemplars): the engine and trajectory tests'
+    one setup. tests/tiny_eft.py's seven exemplars and a stop threshold calibrated on them
+    (`tiny_eft.calibrated_config`), so that their fits stop after different numbers of passes."""
+    regressor, variables, model = tiny_regressor
+    exemplars = tiny_eft.tiny_exemplars(regressor, variables, model)
+    return regressor, variables, model, tiny_eft.calibrated_config(regressor, variables, model, exemplars), exemplars
+
+
 @pytest.fixture(scope="module")
 def eft_setup(tiny_regressor):
     """(regressor, variables, body model, EFT config with tests/tiny_eft.py's OVERRIDES)."""

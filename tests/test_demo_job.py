@@ -11,9 +11,11 @@ from fake_records import coco_person
 from PIL import Image
 
 from eft_jax import cli
+from eft_jax.datasets.synthetic import make_samples
 from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.glb_file import read_glb
 from eft_jax.formats.obj_file import read_obj
+from eft_jax.train.evaluation import evaluate_fits, summarize
 
 FAST = ["num_exemplars=3", "strips=1", "strip_iterations=(0, 2)", "eft.max_iters=4", "eft.batch_size=2", "picture_size=64"]
 
@@ -50,9 +52,51 @@ def test_demo_writes_fits_pictures_meshes_strips_and_report(synthetic_demo, caps
     assert report["fitted"] == 3 and report["crop_size"] == 128
     before, after = report["keypoint_error_px"]
     assert after < before
-    assert set(report["errors_3d"]) == {"mpjpe_mm", "pa_mpjpe_mm"}
-    assert all(np.isfinite(v).all() and min(v) > 0 for v in report["errors_3d"].values())
+    assert set(report["evaluation"]) == {"before", "after"}
+    for summary in report["evaluation"].values():
+        assert summary["exemplars"] == 3
+        assert all(np.isfinite(v) for v in summary.values()) and summary["mpjpe_mm"] > 0
     assert "| MPJPE, LSP-14 (mm) |" in (out / "report.md").read_text()
+
+
+def test_demo_scores_its_fits_with_the_one_evaluator(synthetic_demo, open_body):
+    """The report's "after" column is `train.evaluation` over the written fits and the synthetic
+    truth of the demo's seeds, number for number."""
+    report = json.loads((synthetic_demo / "report.json").read_text())
+    fits = read_eft_json(synthetic_demo / "fits.json")["data"]
+    truth = make_samples(range(20_000_000, 20_000_003), image_size=report["crop_size"], with_vertices=True)
+    per = evaluate_fits(
+        open_body, np.stack([f["parm_pose"] for f in fits]), np.stack([f["parm_shape"] for f in fits]),
+        np.stack([f["parm_cam"] for f in fits]), truth["keypoints"], truth["joints3d_spin49"], truth["vertices"],
+    )  # fmt: skip
+    assert report["evaluation"]["after"] == pytest.approx(summarize(per), rel=1e-5)
+
+
+def test_a_rerun_fits_afresh_and_draws_its_strips_from_its_own_fit(tmp_path, monkeypatch):
+    """A second demo into the same folder fits every exemplar again (nothing resumed from the
+    first run's log), and its strips come from the points that fit recorded: EFT never runs one
+    exemplar at a time for them."""
+    from eft_jax import fitting
+    from eft_jax.jobs import fit as fit_job
+
+    out = tmp_path / "demo"
+    argv = ["demo", "--out", str(out), "num_exemplars=2", *FAST[1:]]
+    assert cli.main(argv) == 0
+    fitted = []
+    stream = fit_job.fit_stream
+
+    def counting_stream(*args, **kwargs):
+        for result in stream(*args, **kwargs):
+            fitted.append(result.id)
+            yield result
+
+    monkeypatch.setattr(fit_job, "fit_stream", counting_stream)
+    monkeypatch.setattr(fitting.SequentialEft, "__init__", lambda *a, **k: pytest.fail("EFT re-run for a strip"))
+    assert cli.main(argv) == 0
+    assert sorted(fitted) == ["synthetic_20000000", "synthetic_20000001"]
+    log = [json.loads(line) for line in (out / "fits.json.log.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in log if "id" in r) == sorted(fitted)
+    assert len(list((out / "strips").glob("*.png"))) == 1
 
 
 def test_bundled_regressor_beats_the_mean_pose_on_the_demo_batch(synthetic_demo):
@@ -62,7 +106,7 @@ def test_bundled_regressor_beats_the_mean_pose_on_the_demo_batch(synthetic_demo)
     report = json.loads((synthetic_demo / "report.json").read_text())
     evaluation = nets.bundled_regressor().record["evaluation"]
     assert evaluation["mpjpe_mm"] < 0.6 * evaluation["mean_pose_mpjpe_mm"]
-    assert report["errors_3d"]["mpjpe_mm"][0] < 0.6 * evaluation["mean_pose_mpjpe_mm"]
+    assert report["evaluation"]["before"]["mpjpe_mm"] < 0.6 * evaluation["mean_pose_mpjpe_mm"]
 
 
 def test_demo_on_coco_images(tmp_path, capsys):
@@ -84,7 +128,7 @@ def test_demo_on_coco_images(tmp_path, capsys):
     assert len(list((out / "pictures").glob("*.png"))) == 2
     assert len(list((out / "strips").glob("*.png"))) == 1
     report = json.loads((out / "report.json").read_text())
-    assert "errors_3d" not in report and report["fitted"] == 2
+    assert "evaluation" not in report and report["fitted"] == 2
     assert str(out) in capsys.readouterr().out
     assert cli.main(["demo", "--images", str(images), "--out", str(out)]) == 2
 

@@ -1,7 +1,7 @@
 """The batched EFT engine against the plain sequential EFT (eft_jax.fitting.reference), with
 exemplars that stop at different iterations, continuous and static batching, several lowerings,
-bad exemplars and determinism. A tiny regressor (ResNet-18 at 1/16 width) on 32 px crops and the
-bundled body model keep it fast."""
+bad exemplars and determinism. The setup (a tiny regressor on 32 px crops, the bundled body model,
+seven exemplars and a stop threshold calibrated on them) is conftest's `calibrated_eft`."""
 
 from __future__ import annotations
 
@@ -10,23 +10,20 @@ import dataclasses
 import jax
 import numpy as np
 import pytest
-from tiny_eft import (
-    IMAGE_SIZE,
-    OVERRIDES,
-    assert_results_close,
-    assert_results_identical,
-    eft_config,
-    tiny_exemplars,
-)
+from tiny_eft import IMAGE_SIZE, assert_results_close, assert_results_identical
 
 from eft_jax import fitting
 
-# A threshold that the calibrated exemplars below cross at different iterations (with margins of
-# a few per cent, far above float32 noise).
+
 @pytest.fixture(scope="module")
-def exemplars(eft_setup):
-    regressor, variables, model, _ = eft_setup
-    return tiny_exemplars(regressor, variables, model)
+def eft_setup(calibrated_eft):
+    """(regressor, variables, body model, calibrated EFT config)."""
+    return calibrated_eft[:4]
+
+
+@pytest.fixture(scope="module")
+def exemplars(calibrated_eft):
+    return calibrated_eft[4]
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +39,28 @@ def engine(eft_setup):
 
 
 def test_reference_exemplars_stop_at_different_iterations(reference_results):
+    """The calibrated threshold does what it was chosen for in a fit of its own (not only in the
+    losses it was chosen from)."""
     iterations = [r.iterations for r in reference_results]
     reasons = {r.stop_reason for r in reference_results}
     assert len(set(iterations)) >= 3, iterations
     assert reasons == {"converged", "max_iters"}
     assert all(r.keypoint_loss_after <= r.keypoint_loss_before for r in reference_results if r.iterations > 1)
+
+
+def completion_steps(exemplar_ids, passes: dict, batch_size: int) -> dict:
+    """Continuous batching with `batch_size` slots, simulated: the step at which each exemplar
+    stops, given how many passes it runs; a stopped slot takes the next exemplar before the next
+    step."""
+    waiting, running, stops, step = list(exemplar_ids), {}, {}, 0
+    while waiting or running:
+        while waiting and len(running) < batch_size:
+            exemplar_id = waiting.pop(0)
+            running[exemplar_id] = step + passes[exemplar_id]
+        step += 1
+        for exemplar_id in [i for i, last in running.items() if last == step]:
+            stops[exemplar_id] = running.pop(exemplar_id)
+    return stops
 
 
 @pytest.mark.parametrize("continuous", [True, False], ids=["continuous", "static"])
@@ -58,11 +72,15 @@ def test_engine_matches_sequential_reference(engine, exemplars, reference_result
         assert_results_close(by_id[expected.id], expected)
 
 
-def test_continuous_batching_emits_in_completion_order(engine, exemplars):
-    # ex6..ex3 fill the 4 slots and all run to max_iters (6 passes); then ex2, ex1 and ex0 take
-    # their places and stop after 6, 3 and 1 passes: ex0 comes out first, ex2 last.
-    results = list(fitting.fit_stream(exemplars[::-1], engine, continuous=True))
-    assert [r.id for r in results] == ["ex6", "ex5", "ex4", "ex3", "ex0", "ex1", "ex2"]
+def test_continuous_batching_emits_in_completion_order(engine, exemplars, reference_results):
+    """Results come out in the order their fits stop, which is not the input order: exemplars
+    loaded later overtake ones loaded earlier."""
+    order = [e.id for e in exemplars[::-1]]
+    steps = completion_steps(order, {r.id: r.iterations for r in reference_results}, engine.batch_size)
+    emitted = [r.id for r in fitting.fit_stream(exemplars[::-1], engine, continuous=True)]
+    assert sorted(emitted) == sorted(order)
+    assert [steps[i] for i in emitted] == sorted(steps.values())
+    assert sorted(order, key=steps.get) != order  # the calibration makes some exemplar overtake
 
 
 @pytest.mark.parametrize("lowering", ["vmap", "map", "chunked", "vmap+im2col"])
@@ -83,11 +101,12 @@ def test_im2col_lowering_leaves_no_convolution(eft_setup, lowering, convolutions
 
 
 def test_a_reused_slot_starts_again_from_the_base_weights(engine, exemplars):
-    """The base weights are never written: a slot that fitted one exemplar for 6 updates and is
-    refilled with the next starts from the base weights and a fresh Adam state, so the next
-    exemplar's fit is the one it gets alone, bit for bit."""
+    """The base weights are never written: a slot that fitted one exemplar and is refilled with
+    the next starts from the base weights and a fresh Adam state, so the next exemplar's fit is
+    the one it gets alone, bit for bit."""
     alone = {e.id: next(fitting.fit_stream([e], engine)) for e in exemplars[:3]}
-    # ex6..ex3 occupy the 4 slots and run to max_iters; ex0..ex2 then reuse those slots.
+    # The last four exemplars fill the 4 slots; the first three then reuse slots they leave.
+    assert engine.batch_size == 4
     results = {r.id: r for r in fitting.fit_stream(exemplars[3:][::-1] + exemplars[:3], engine)}
     for exemplar_id, expected in alone.items():
         assert_results_identical(results[exemplar_id], expected)
@@ -141,7 +160,8 @@ def test_skip_ids_resume_a_stream(engine, exemplars):
 
 def test_trainable_subset_keeps_other_weights_shared(eft_setup, exemplars):
     regressor, variables, model, config = eft_setup
-    config = eft_config(OVERRIDES + ["trainable='decoders'"])
+    config = config.copy_and_resolve_references()
+    config.trainable = "decoders"
     engine = fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE)
     assert set(engine.base) == {"decpose", "decshape", "deccam"}
     assert "layer1" in engine.frozen.params and "fc1" in engine.frozen.params

@@ -15,20 +15,13 @@ REPO = Path(__file__).resolve().parent.parent
 SCRIPT = textwrap.dedent(
     """
     import jax
-    import numpy as np
-    from tiny_eft import IMAGE_SIZE, assert_results_close, eft_config, exemplar, initial_keypoints, tiny_regressor
+    from tiny_eft import IMAGE_SIZE, assert_results_close, calibrated_config, tiny_exemplars, tiny_regressor
     from eft_jax import fitting
 
     assert len(jax.local_devices()) == 2, jax.local_devices()
     regressor, variables, model = tiny_regressor()
-    config = eft_config(["max_iters=6", "stop_threshold=2.05e-3", "batch_size=4"])
-    predict = initial_keypoints(regressor, variables, model)
-    rng = np.random.default_rng(0)
-    images = rng.normal(size=(7, IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.float32)
-    exemplars = [
-        exemplar(f"ex{i}", image, np.asarray(predict(image)) + rng.normal(size=(49, 2)) * 0.03 * (i + 1))
-        for i, image in enumerate(images)
-    ]
+    exemplars = tiny_exemplars(regressor, variables, model)
+    config = calibrated_config(regressor, variables, model, exemplars)
     for lowering in ("vmap+im2col", "map"):
         engine = fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE, lowering=lowering)
         slots = engine.empty_slots()

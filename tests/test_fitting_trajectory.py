@@ -1,34 +1,32 @@
 """SequentialEft.trajectory: the same fit as SequentialEft.fit, plus the predictions along the way.
 
-A tiny regressor (ResNet-18 at 1/16 width) on 32 px crops and the bundled body model keep it
-fast; targets are the regressor's own initial keypoints plus noise, small enough to stop after a
-few passes or large enough to run to max_iters."""
+The setup is the engine tests' (conftest's `calibrated_eft`): a tiny regressor on 32 px crops, the
+bundled body model, exemplars whose targets are the regressor's own initial keypoints plus noise,
+and a stop threshold at which their fits stop after different numbers of passes."""
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from tiny_eft import IMAGE_SIZE, PREDICTION_FIELDS, assert_results_identical, eft_config, exemplar, initial_keypoints
+from tiny_eft import IMAGE_SIZE, PREDICTION_FIELDS, assert_results_identical
 
 from eft_jax import body, fitting
 from eft_jax.geometry import rotmat_to_axis_angle, weak_perspective
 
-MAX_ITERS = 6
-OVERRIDES = [f"max_iters={MAX_ITERS}", "stop_threshold=7e-4"]
-# Target noise of the three exemplars: with this learning rate and threshold (calibrated, margins
-# of 8 % or more) they stop after 1, 3 and 6 (max_iters) forward passes.
-NOISES = (0.0, 0.05, 0.2)
-
-
-def make_eft(setup, overrides=()):
-    regressor, variables, model = setup
-    return fitting.SequentialEft(regressor, variables, model, eft_config(OVERRIDES + list(overrides)), image_size=IMAGE_SIZE)
-
 
 @pytest.fixture(scope="module")
-def setup(tiny_regressor):
-    return tiny_regressor
+def setup(calibrated_eft):
+    """(regressor, variables, body model, calibrated EFT config)."""
+    return calibrated_eft[:4]
+
+
+def make_eft(setup, max_iters=None):
+    regressor, variables, model, config = setup
+    if max_iters is not None:
+        config = config.copy_and_resolve_references()
+        config.max_iters = max_iters
+    return fitting.SequentialEft(regressor, variables, model, config, image_size=IMAGE_SIZE)
 
 
 @pytest.fixture(scope="module")
@@ -37,22 +35,26 @@ def eft(setup):
 
 
 @pytest.fixture(scope="module")
-def exemplars(setup):
-    """{noise: exemplar}: targets at the regressor's initial keypoints plus noise of that size."""
-    predict = initial_keypoints(*setup)
-    out = {}
-    for i, noise in enumerate(NOISES):
-        rng = np.random.default_rng(i)
-        image = rng.normal(size=(IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.float32)
-        out[noise] = exemplar(f"ex{i}", image, np.asarray(predict(image)) + rng.normal(size=(49, 2)) * noise)
-    return out
+def results(calibrated_eft, eft):
+    """{exemplar id: (exemplar, its fit)}."""
+    return {e.id: (e, eft.fit(e)) for e in calibrated_eft[4]}
 
 
 @pytest.fixture(scope="module")
-def long_exemplar(eft, exemplars):
-    exemplar = exemplars[0.2]
-    assert eft.fit(exemplar).stop_reason == "max_iters"
-    return exemplar
+def exemplars(results):
+    return [exemplar for exemplar, _ in results.values()]
+
+
+@pytest.fixture(scope="module")
+def long_exemplar(results):
+    """An exemplar whose fit runs to max_iters."""
+    return next(exemplar for exemplar, fit in results.values() if fit.stop_reason == "max_iters")
+
+
+@pytest.fixture(scope="module")
+def converging_exemplar(results):
+    """An exemplar whose fit converges after more than one pass."""
+    return next(exemplar for exemplar, fit in results.values() if fit.stop_reason == "converged" and fit.iterations > 1)
 
 
 def assert_prediction_equal(point, result):
@@ -62,23 +64,21 @@ def assert_prediction_equal(point, result):
     assert point.keypoint_error_px == result.keypoint_error_px_after
 
 
-def test_trajectory_result_is_fit_result(eft, exemplars):
-    stops = set()
-    for exemplar in exemplars.values():
-        expected = eft.fit(exemplar)
-        stops.add((expected.stop_reason, expected.iterations))
+def test_trajectory_result_is_fit_result(eft, results):
+    for exemplar, expected in results.values():
         assert_results_identical(eft.trajectory(exemplar).result, expected)
-    assert stops == {("converged", 1), ("converged", 3), ("max_iters", MAX_ITERS)}
+    assert len({fit.iterations for _, fit in results.values()}) >= 3
 
 
 def test_points_stop_where_the_fit_stops(eft, exemplars, long_exemplar):
     # max_iters=6 runs passes after 0..5 updates: 10 is never reached.
+    assert eft.config.max_iters == 6
     trajectory = eft.trajectory(long_exemplar, record=(10, 5, 0, 2, 1, 2))
     assert [p.updates for p in trajectory.points] == [0, 1, 2, 5]
     assert_prediction_equal(trajectory.points[-1], trajectory.result)
 
-    for exemplar in exemplars.values():
-        trajectory = eft.trajectory(exemplar, record=range(MAX_ITERS + 3))
+    for exemplar in exemplars:
+        trajectory = eft.trajectory(exemplar, record=range(eft.config.max_iters + 3))
         result = trajectory.result
         assert [p.updates for p in trajectory.points] == list(range(result.iterations))
         # The kept prediction is the last pass's; the first pass gives the "before" numbers.
@@ -87,9 +87,9 @@ def test_points_stop_where_the_fit_stops(eft, exemplars, long_exemplar):
         assert trajectory.points[0].keypoint_error_px == result.keypoint_error_px_before
 
 
-def test_point_zero_is_the_base_regressor_output(setup, eft, exemplars):
-    regressor, variables, model = setup
-    exemplar = exemplars[0.05]
+def test_point_zero_is_the_base_regressor_output(setup, eft, converging_exemplar):
+    regressor, variables, model, _ = setup
+    exemplar = converging_exemplar
     point = eft.trajectory(exemplar, record=(0,)).points[0]
     assert point.updates == 0
     out = regressor.apply(variables, jnp.asarray(exemplar.image)[None], train=False)
@@ -110,15 +110,15 @@ def test_recorded_point_matches_a_shorter_fit(setup, eft, long_exemplar):
     k = 3
     trajectory = eft.trajectory(long_exemplar, record=(0, 1, k))
     assert trajectory.points[-1].updates == k
-    shorter = make_eft(setup, [f"max_iters={k + 1}"]).fit(long_exemplar)
+    shorter = make_eft(setup, max_iters=k + 1).fit(long_exemplar)
     assert (shorter.stop_reason, shorter.iterations) == ("max_iters", k + 1)
     assert_prediction_equal(trajectory.points[-1], shorter)
     # ... and the fit moved: the point differs from the one before the updates.
     assert not np.allclose(trajectory.points[0].prediction.keypoints_2d, shorter.keypoints_2d, atol=1e-4)
 
 
-def test_skipped_exemplar_has_no_points(eft, exemplars):
-    good = exemplars[0.05]
+def test_skipped_exemplar_has_no_points(eft, converging_exemplar):
+    good = converging_exemplar
     blank = fitting.Exemplar("blank", np.zeros_like(good.image), good.keypoints)
     trajectory = eft.trajectory(blank)
     assert trajectory.points == []
@@ -128,24 +128,24 @@ def test_skipped_exemplar_has_no_points(eft, exemplars):
 
 def test_negative_record_is_rejected(eft, exemplars):
     with pytest.raises(ValueError, match="negative"):
-        eft.trajectory(exemplars[0.0], record=(0, -1))
+        eft.trajectory(exemplars[0], record=(0, -1))
 
 
-def test_the_engine_records_the_same_points_in_one_run(setup, eft, exemplars):
+def test_the_engine_records_the_same_points_in_one_run(setup, eft, exemplars, converging_exemplar, long_exemplar):
     """fit_stream(record=..., on_point=...) hands out the points SequentialEft.trajectory records
     (equal up to float32 reassociation), for the recorded exemplars only, in the same run."""
-    regressor, variables, model = setup
-    engine = fitting.EftEngine(regressor, variables, model, eft_config(OVERRIDES + ["batch_size=2"]), image_size=IMAGE_SIZE)
+    regressor, variables, model, config = setup
+    engine = fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE, batch_size=2)
     wanted = (0, 2, 5, 10)
     recorded = {}
-    chosen = [exemplars[0.05], exemplars[0.2]]
+    chosen = [converging_exemplar, long_exemplar]
     results = list(
         fitting.fit_stream(
-            exemplars.values(), engine, record={e.id: wanted for e in chosen},
+            exemplars, engine, record={e.id: wanted for e in chosen},
             on_point=lambda exemplar_id, point: recorded.setdefault(exemplar_id, []).append(point),
         )
     )  # fmt: skip
-    assert len(results) == 3 and set(recorded) == {e.id for e in chosen}
+    assert len(results) == len(exemplars) and set(recorded) == {e.id for e in chosen}
     for exemplar in chosen:
         expected = eft.trajectory(exemplar, record=wanted).points
         points = recorded[exemplar.id]

@@ -74,9 +74,9 @@ def test_recovers_a_known_pose_better_than_its_start(model, smplify, known):
     before = pa_mpjpe(model, full_pose(init), init["betas"], poses, betas)
     after = pa_mpjpe(model, full_pose(outcome.params), outcome.params["betas"], poses, betas)
     # The 2D error falls to a few pixels, and the 3D joints (after similarity alignment) get closer.
-    assert np.all(outcome.error_px_after < 0.35 * outcome.error_px_before), (outcome.error_px_before, outcome.error_px_after)
-    assert np.all(outcome.error_px_after < 5.0)
-    assert np.all(outcome.loss_2d_after < outcome.loss_2d_before)
+    assert np.all(outcome.keypoint_error_px_after < 0.35 * outcome.keypoint_error_px_before), (outcome.keypoint_error_px_before, outcome.keypoint_error_px_after)
+    assert np.all(outcome.keypoint_error_px_after < 5.0)
+    assert np.all(outcome.keypoint_loss_after < outcome.keypoint_loss_before)
     print("PA-MPJPE before", before, "after", after)
     assert np.all(after < 0.9 * before) and after.mean() < 0.75 * before.mean(), (before, after)
     # Results in EFT's conventions: rotation matrices, a weak-perspective camera that reprojects
@@ -99,7 +99,7 @@ def test_batched_equals_one_at_a_time(model, smplify, known):
         alone = single.fit(single.init_from_mean(keypoints[i : i + 1]), keypoints[i : i + 1])
         for name in together.params:
             np.testing.assert_allclose(alone.params[name][0], together.params[name][i], rtol=1e-4, atol=1e-4)
-        np.testing.assert_allclose(alone.error_px_after[0], together.error_px_after[i], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(alone.keypoint_error_px_after[0], together.keypoint_error_px_after[i], rtol=1e-4, atol=1e-4)
 
 
 def test_invalid_exemplar_is_a_skip_and_changes_nothing_else(smplify, known):
@@ -210,5 +210,5 @@ def test_runs_on_an_smpl_file_without_the_extra_regressor(tmp_path, known):
     keypoints = synthetic_keypoints(smpl, poses, betas, [[0.0, 0.2, 50.0]] * BATCH)
     keypoints[:, ~np.asarray(smpl.spin49_available), :] = 0.0
     outcome = smplify.fit(smplify.init_from_mean(keypoints), keypoints)
-    assert np.all(outcome.error_px_after < 0.5 * outcome.error_px_before), (outcome.error_px_before, outcome.error_px_after)
+    assert np.all(outcome.keypoint_error_px_after < 0.5 * outcome.keypoint_error_px_before), (outcome.keypoint_error_px_before, outcome.keypoint_error_px_after)
     assert all(not r.skipped for r in smplify.results(["a", "b", "c"], outcome))

@@ -1,7 +1,6 @@
-"""The one setup of the EFT engine and trajectory tests: a tiny regressor, EFT configs, targets
-near the regressor's own first prediction, and the two ways two fits are compared (identical
-bit for bit, or close). Each test file draws its own exemplars from these (their noise levels
-are calibrated against that file's stop threshold).
+"""The one setup of the EFT engine and trajectory tests: a tiny regressor, EFT configs, exemplars
+whose targets are near the regressor's own first prediction, a stop threshold calibrated on them,
+and the two ways two fits are compared (identical bit for bit, or close).
 
 A ResNet-18 at 1/16 width on 32 px crops and the bundled body model keep the tests fast. The
 learning rate is large enough for the untrained regressor to move within a few steps. Used by the
@@ -11,6 +10,7 @@ fixtures of tests/conftest.py, and by scripts that run in a subprocess (test_fit
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -78,6 +78,7 @@ def assert_results_close(actual, expected, rtol=1e-5):
 
 
 OVERRIDES = ["max_iters=6", "stop_threshold=2.05e-3", "batch_size=4"]
+MIN_MARGIN = 0.02  # least relative distance between the calibrated threshold and a compared loss
 
 
 def tiny_exemplars(regressor, variables, model, count=7):
@@ -91,3 +92,36 @@ def tiny_exemplars(regressor, variables, model, count=7):
         start = np.asarray(predict(images[i]))
         targets.append(start + rng.normal(size=start.shape) * 0.03 * (i + 1))
     return [exemplar(f"ex{i}", images[i], targets[i]) for i in range(count)]
+
+
+def calibrated_config(regressor, variables, model, exemplars, overrides=OVERRIDES):
+    """`eft_config(overrides)` with a stop threshold at which the sequential fits of `exemplars`
+    stop after at least three different numbers of passes, some converged and some at max_iters,
+    and which is at least MIN_MARGIN (relative) away from every loss a fit compares with it.
+
+    The threshold comes from this JAX / XLA's own losses (one run of every exemplar to max_iters)
+    instead of being written down: another version that rounds differently, or draws other initial
+    weights, gets a threshold with the same margin, and float32 reassociation (~1e-6 relative)
+    cannot move a stop."""
+    probe = eft_config([*overrides, "stop_threshold=0.0"])  # never converges: every pass is run
+    max_iters = int(probe.max_iters)
+    reference = fitting.SequentialEft(regressor, variables, model, probe, image_size=IMAGE_SIZE)
+    losses = [[p.keypoint_loss for p in reference.trajectory(e, record=range(max_iters)).points] for e in exemplars]
+
+    def passes(threshold):
+        """Passes each fit runs: the first whose loss is under the threshold, else max_iters."""
+        return [next((k + 1 for k, loss in enumerate(seq) if loss < threshold), max_iters) for seq in losses]
+
+    def quality(threshold):
+        stops = passes(threshold)
+        converged = {n for n, seq in zip(stops, losses) if seq[n - 1] < threshold}
+        at_max_iters = any(seq[n - 1] >= threshold for n, seq in zip(stops, losses))
+        margin = min(abs(math.log(loss / threshold)) for n, seq in zip(stops, losses) for loss in seq[:n])
+        return (bool(converged) and at_max_iters and len(set(stops)) >= 3, margin)
+
+    values = sorted({loss for seq in losses for loss in seq})
+    candidates = [math.sqrt(a * b) for a, b in zip(values, values[1:])]
+    best = max(candidates, key=quality)
+    usable, margin = quality(best)
+    assert usable and margin >= math.log1p(MIN_MARGIN), f"no stop threshold splits these fits; losses {losses}"
+    return eft_config([*overrides, f"stop_threshold={best!r}"])

@@ -10,8 +10,8 @@ statistics and the body model are shared by all slots, never copied. One step, p
                             non-finite loss; otherwise apply the Adam update
     done / empty slot    -> parameters, Adam state and outputs unchanged, bit for bit
 
-Loading exemplars into slots (`load`, a small jitted scatter) writes the new images and
-keypoints, the base weights and a fresh Adam state into those slots only, on the device: the
+Putting exemplars into slots (`put_exemplars`, a small jitted scatter) writes the new images
+and keypoints, the base weights and a fresh Adam state into those slots only, on the device: the
 weights never travel from the host, and a refill costs one copy of the weights per refilled slot.
 (Resetting inside the step instead, with a per-slot select, costs a pass over every slot's
 weights and moments at every step: with ResNet-50 @224, B = 16, vmap+im2col on this project's
@@ -19,8 +19,8 @@ weights and moments at every step: with ResNet-50 @224, B = 16, vmap+im2col on t
 `fit_stream` (stream.py) drives this loop from Python.
 
 Frozen-prefix caching (config.cache_prefix): when the trainable subset leaves the first layers
-frozen (presets "layer3+", "layer4+head", "head", "decoders"), `load` runs those layers once per
-exemplar and the slot keeps their output; every step then starts the regressor there
+frozen (presets "layer3+", "layer4+head", "head", "decoders"), `put_exemplars` runs those layers
+once per exemplar and the slot keeps their output; every step then starts the regressor there
 (`EftEngine.entry`). Exact, since BatchNorm uses running statistics and frozen weights never
 change; the prefix's forward pass leaves the per-iteration cost.
 """
@@ -111,7 +111,7 @@ class EftEngine:
             raise ValueError(f"max_iters must be at least 1, got {self.max_iters}")
 
         base, frozen, self.settings = split_for_fitting(variables, body_model, config)
-        # Where each step starts the regressor; the frozen layers before it run once, in `load`.
+        # Where each step starts the regressor; the frozen layers before it run once, in `put_exemplars`.
         self.entry = entry_point(config.trainable) if config.get("cache_prefix", True) else "image"
         self._im2col = im2col
         self.keypoint_weights = np.asarray(frozen.keypoint_weights)
@@ -132,7 +132,9 @@ class EftEngine:
         if self.mesh is not None:
             batched = sharding.shard_over_slots(batched, self.mesh, num_shared=1)
         self._step = jax.jit(batched, donate_argnums=0)
-        self._load = jax.jit(self._load_slots, donate_argnums=0, out_shardings=self._slot_sharding)
+        self._put_exemplars = jax.jit(
+            self._put_exemplars_into_slots, donate_argnums=0, out_shardings=self._slot_sharding
+        )
         self._empty = jax.jit(self._empty_slots, out_shardings=self._slot_sharding)
 
     # -- the per-slot step ------------------------------------------------------------------
@@ -212,7 +214,7 @@ class EftEngine:
         """B empty slots (done, so a step leaves them alone)."""
         return self._empty(self.base)
 
-    def load(self, slots: Slots, slot_ids: Sequence[int], images: np.ndarray, keypoints: np.ndarray) -> Slots:
+    def put_exemplars(self, slots: Slots, slot_ids: Sequence[int], images: np.ndarray, keypoints: np.ndarray) -> Slots:
         """Put exemplars into the given slots, starting from the base weights and a fresh Adam
         state (donates `slots`).
 
@@ -224,7 +226,7 @@ class EftEngine:
         ids[:count] = slot_ids
         images = np.concatenate([images, np.zeros((padded - count,) + images.shape[1:], np.float32)])
         keypoints = np.concatenate([keypoints, np.zeros((padded - count, 49, 3), np.float32)])
-        return self._load(slots, self.base, self.frozen, ids, images, keypoints)
+        return self._put_exemplars(slots, self.base, self.frozen, ids, images, keypoints)
 
     def _prefix(self, base, frozen: Frozen, images):
         """What a slot keeps of its crops: the crops, or the frozen prefix's output."""
@@ -234,7 +236,7 @@ class EftEngine:
         with lowering_lib.conv_lowering(self._im2col):
             return self.regressor.prefix(variables, images, self.entry)
 
-    def _load_slots(self, slots: Slots, base, frozen: Frozen, ids, images, keypoints) -> Slots:
+    def _put_exemplars_into_slots(self, slots: Slots, base, frozen: Frozen, ids, images, keypoints) -> Slots:
         def put(stacked, value):
             rows = jnp.broadcast_to(value, (len(ids),) + value.shape)
             return stacked.at[ids].set(rows, mode="drop")

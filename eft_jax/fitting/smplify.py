@@ -149,10 +149,10 @@ class SmplifyOutcome:
 
     params: dict  # global_orient (3,), body_pose (69,), betas (10,), translation (3,)
     keypoints_2d: jax.Array  # (49, 2) fitted keypoints in crop coordinates [-1, 1]
-    loss_2d_before: jax.Array  # SPIN's fit quality: mean over the 49 keypoints of c^2 gmof (trainer.py:151-153)
-    loss_2d_after: jax.Array
-    error_px_before: jax.Array  # confidence-weighted mean distance, pixels of the 224 crop
-    error_px_after: jax.Array
+    keypoint_loss_before: jax.Array  # SPIN's fit quality: mean over the 49 keypoints of c^2 gmof (trainer.py:151-153)
+    keypoint_loss_after: jax.Array
+    keypoint_error_px_before: jax.Array  # confidence-weighted mean distance, pixels of a 224 px crop
+    keypoint_error_px_after: jax.Array
     terms: BodyTerms  # stage-2 loss terms at the final parameters
 
 
@@ -308,14 +308,14 @@ def fit_one(init: dict, keypoints, shared: Shared, settings: SmplifySettings, it
         return projected, jnp.mean(per_joint), error_px, terms
 
     # Before and after in one traced evaluation (vmapped over the two parameter sets).
-    projected, loss_2d, error_px, terms = jax.vmap(evaluate)(jax.tree.map(lambda a, b: jnp.stack([a, b]), init, final))
+    projected, keypoint_loss, error_px, terms = jax.vmap(evaluate)(jax.tree.map(lambda a, b: jnp.stack([a, b]), init, final))
     return SmplifyOutcome(
         params=final,
         keypoints_2d=projected[1] / (0.5 * settings.crop_size) - 1.0,
-        loss_2d_before=loss_2d[0],
-        loss_2d_after=loss_2d[1],
-        error_px_before=error_px[0],
-        error_px_after=error_px[1],
+        keypoint_loss_before=keypoint_loss[0],
+        keypoint_loss_after=keypoint_loss[1],
+        keypoint_error_px_before=error_px[0],
+        keypoint_error_px_after=error_px[1],
         terms=jax.tree.map(lambda t: t[1], terms),
     )
 
@@ -426,7 +426,7 @@ class Smplify:
         )
         results = []
         for i, exemplar_id in enumerate(ids):
-            values = [pose[i], params["betas"][i], params["translation"][i], outcome.loss_2d_after[i]]
+            values = [pose[i], params["betas"][i], params["translation"][i], outcome.keypoint_loss_after[i]]
             if not all(np.all(np.isfinite(v)) for v in values) or params["translation"][i][2] <= 0:
                 results.append(FitResult.skip(exemplar_id, "non-finite or degenerate SMPLify result", self.settings.iterations))
                 continue
@@ -440,10 +440,10 @@ class Smplify:
                     betas=np.asarray(params["betas"][i]),
                     camera=camera[i],
                     keypoints_2d=np.asarray(outcome.keypoints_2d[i]),
-                    keypoint_loss_before=float(outcome.loss_2d_before[i]),
-                    keypoint_loss_after=float(outcome.loss_2d_after[i]),
-                    keypoint_error_px_before=float(outcome.error_px_before[i]),
-                    keypoint_error_px_after=float(outcome.error_px_after[i]),
+                    keypoint_loss_before=float(outcome.keypoint_loss_before[i]),
+                    keypoint_loss_after=float(outcome.keypoint_loss_after[i]),
+                    keypoint_error_px_before=float(outcome.keypoint_error_px_before[i]),
+                    keypoint_error_px_after=float(outcome.keypoint_error_px_after[i]),
                 )
             )
         return results

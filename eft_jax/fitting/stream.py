@@ -76,7 +76,7 @@ def fit_stream(
                     continue
                 loading.append((free.pop(0), exemplar.id, inputs))
             if loading:
-                slots = engine.load(
+                slots = engine.put_exemplars(
                     slots,
                     [slot for slot, _, _ in loading],
                     np.stack([inputs[0] for _, _, inputs in loading]),

@@ -7,14 +7,18 @@ EFT by the bundled body model and regressor. With `images_dir` and `keypoints_js
 
 In `output_dir` it writes:
 
-- `fits.json` (EFT format) and its per-exemplar log `fits.json.log.jsonl` (`eft-jax fit`);
+- `fits.json` (EFT format) and its per-exemplar log `fits.json.log.jsonl` (`eft-jax fit`); every
+  run fits afresh (the previous run's fits in `output_dir` are removed first), so the report's
+  times, its "before" figures and the strips all come from this run;
 - `pictures/<name>.png`: [crop | fit over the crop | side view], and `.obj` / `.glb` meshes
   (`eft-jax render`);
 - `strips/<name>.png`: the paper's Figure-1 strip for the first `strips` exemplars: the input
   with its keypoints, the body after a few EFT iterations (recorded by the fit itself,
   `fitting.fit_stream(record=...)`), the final fit and its side view;
-- `report.md` / `report.json`: 2D keypoint error before and after EFT, and for synthetic humans
-  the 3D error against ground truth (MPJPE and PA-MPJPE over the LSP-14 joints), and the time.
+- `report.md` / `report.json`: 2D keypoint error and loss before and after EFT (the fit's own
+  figures), and for synthetic humans the evaluator's scores (`train.evaluation`: MPJPE, PA-MPJPE,
+  PVE, 2D error, facing and left/right swaps) of the regressor's own prediction and of the EFT
+  fits; and the time.
   Synthetic inputs also leave `images/` (the crops) and `exemplars.npz` (crops + keypoints).
 """
 
@@ -38,18 +42,19 @@ from eft_jax.formats.exemplar import is_skip
 from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.images import save_png
 from eft_jax.datasets.synthetic import make_samples
-from eft_jax.fitting import Exemplar, SequentialEft
+from eft_jax.fitting import Exemplar
 from eft_jax.fitting.recipe import describe_recipe
-from eft_jax.jobs.fit import FitInputs, eft_method, load_regressor, run_fit
+from eft_jax.jobs.fit import FitInputs, all_log_paths, eft_method, load_regressor, run_fit
 from eft_jax.jobs.render import run_render
-from eft_jax.train.metrics import mpjpe_mm, pa_mpjpe_mm
+from eft_jax.train.evaluation import evaluate_fits, summarize
 
 
 def _synthetic_inputs(config, out_dir: Path, size: int):
     """Render the synthetic batch; write its crops (PNG) and exemplars.npz. Returns the fit
-    inputs, the exemplars (id, normalised crop, keypoints) and the ground truth."""
+    inputs, the exemplars (id, normalised crop, keypoints) and the ground truth (SPIN-49 joints
+    and vertices)."""
     seeds = range(config.first_seed, config.first_seed + config.num_exemplars)
-    samples = make_samples(seeds, image_size=size)
+    samples = make_samples(seeds, image_size=size, with_vertices=True)
     ids = [f"synthetic_{seed}" for seed in seeds]
     names = [f"{i}.png" for i in ids]
     for name, image in zip(names, samples["image"]):
@@ -60,7 +65,8 @@ def _synthetic_inputs(config, out_dir: Path, size: int):
         Exemplar(i, normalize_image(image), keypoints)
         for i, image, keypoints in zip(ids, samples["image"], samples["keypoints"])
     ]
-    return FitInputs(crops_npz=npz), out_dir / "images", exemplars, samples["joints3d_spin49"]
+    truth = {"joints": samples["joints3d_spin49"], "vertices": samples["vertices"]}
+    return FitInputs(crops_npz=npz), out_dir / "images", exemplars, truth
 
 
 def _coco_exemplars(images_dir: Path, keypoints_json: Path, size: int, count: int) -> list[Exemplar]:
@@ -81,13 +87,11 @@ def _resized(crop, size: int) -> np.ndarray:
     return np.clip(np.round(resized), 0, 255).astype(np.uint8)
 
 
-def _strips(exemplars, recorded, fits, regressor, variables, model, config, size: int, out_dir: Path) -> list[Path]:
+def _strips(exemplars, recorded, fits, model, config, out_dir: Path) -> list[Path]:
     """Figure-1 strips from the points the fit recorded (`recorded`: id -> TrajectoryPoints) and
-    the final fits (`fits`: EFT JSON entries). An exemplar fitted by an earlier run that this one
-    resumed has no points: it alone is fitted again."""
+    the final fits (`fits`: EFT JSON entries)."""
     if not exemplars:
         return []
-    reference = None
     pose = jax.jit(body.forward)
     faces = np.asarray(model.faces)
 
@@ -97,15 +101,12 @@ def _strips(exemplars, recorded, fits, regressor, variables, model, config, size
     by_id = {f["exemplar_id"]: f for f in fits}
     paths = []
     for exemplar in exemplars:
-        fit, points = by_id.get(str(exemplar.id)), recorded.get(exemplar.id)
+        fit = by_id.get(str(exemplar.id))
         if fit is None:  # skipped
             continue
-        if not points:  # fitted by an earlier run that this one resumed
-            reference = reference or SequentialEft(regressor, variables, model, config.eft, image_size=size)
-            points = reference.trajectory(exemplar, record=tuple(config.strip_iterations)).points
         panels = [
             (f"iter {p.updates}", vertices(p.prediction.rotmats, p.prediction.betas), p.prediction.camera)
-            for p in points
+            for p in recorded[exemplar.id]
         ]
         final_vertices = vertices(fit["parm_pose"], fit["parm_shape"])
         panels.append((f"final ({fit['iterations']} it)", final_vertices, np.asarray(fit["parm_cam"], np.float32)))
@@ -120,22 +121,21 @@ def _strips(exemplars, recorded, fits, regressor, variables, model, config, size
     return paths
 
 
-def _errors_3d(model, regressor, variables, exemplars, fits: list[dict], truth) -> dict:
-    """MPJPE / PA-MPJPE (mm) of the regressor's own output and of the EFT fits, over the fitted
-    exemplars."""
+def _evaluation(model, regressor, variables, exemplars, fits: list[dict], truth: dict) -> dict:
+    """The evaluator's summaries of the regressor's own prediction ("before", where EFT starts)
+    and of the EFT fits ("after"), over the fitted exemplars."""
     by_id = {f["exemplar_id"]: f for f in fits}
-    fitted = [i for i, e in enumerate(exemplars) if e.id in by_id]
-    images = jnp.asarray(np.stack([exemplars[i].image for i in fitted]))
-    out = jax.jit(regressor.apply)(variables, images)
-    before = np.asarray(body.forward(model, out.rotmats, out.betas).spin49)
-    rotmats = jnp.asarray(np.stack([by_id[exemplars[i].id]["parm_pose"] for i in fitted]), jnp.float32)
-    betas = jnp.asarray(np.stack([by_id[exemplars[i].id]["parm_shape"] for i in fitted]), jnp.float32)
-    after = np.asarray(body.forward(model, rotmats, betas).spin49)
-    truth = truth[fitted]
-    return {
-        "mpjpe_mm": [float(np.mean(mpjpe_mm(before, truth))), float(np.mean(mpjpe_mm(after, truth)))],
-        "pa_mpjpe_mm": [float(np.mean(pa_mpjpe_mm(before, truth))), float(np.mean(pa_mpjpe_mm(after, truth)))],
-    }
+    fitted = [i for i, e in enumerate(exemplars) if str(e.id) in by_id]
+    keypoints = np.stack([exemplars[i].keypoints for i in fitted])
+    true_joints, true_vertices = truth["joints"][fitted], truth["vertices"][fitted]
+    start = jax.jit(regressor.apply)(variables, jnp.asarray(np.stack([exemplars[i].image for i in fitted])))
+    ends = [by_id[str(exemplars[i].id)] for i in fitted]
+    before = evaluate_fits(model, start.rotmats, start.betas, start.camera, keypoints, true_joints, true_vertices)
+    after = evaluate_fits(
+        model, np.stack([f["parm_pose"] for f in ends]), np.stack([f["parm_shape"] for f in ends]),
+        np.stack([f["parm_cam"] for f in ends]), keypoints, true_joints, true_vertices,
+    )  # fmt: skip
+    return {"before": summarize(before), "after": summarize(after)}
 
 
 def _mean(values) -> float:
@@ -143,16 +143,24 @@ def _mean(values) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
+EVALUATION_ROWS = (
+    ("mean_2d_px", "2D keypoint error, visible LSP-14 keypoints (px of a 224 px crop, mean)"),
+    ("mpjpe_mm", "MPJPE, LSP-14 (mm)"),
+    ("pa_mpjpe_mm", "PA-MPJPE, LSP-14 (mm)"),
+    ("pve_mm", "PVE (mm)"),
+    ("facing_over_90_pct", "facing the wrong way (% over 90°)"),
+    ("lr_swap_pct", "left/right limb pairs swapped (%)"),
+)
+
+
 def _report_markdown(report: dict) -> str:
     rows = [
-        ("2D keypoint error (px of a 224 px crop, mean)", report["keypoint_error_px"]),
+        ("2D keypoint error, keypoints of EFT's loss (px of a 224 px crop, mean)", report["keypoint_error_px"]),
         ("2D keypoint loss (EFT's, mean)", report["keypoint_loss"]),
     ]
-    if "errors_3d" in report:
-        rows += [
-            ("MPJPE, LSP-14 (mm)", report["errors_3d"]["mpjpe_mm"]),
-            ("PA-MPJPE, LSP-14 (mm)", report["errors_3d"]["pa_mpjpe_mm"]),
-        ]
+    if "evaluation" in report:
+        before, after = report["evaluation"]["before"], report["evaluation"]["after"]
+        rows += [(name, (before[key], after[key])) for key, name in EVALUATION_ROWS]
     lines = [
         "# eft-jax demo",
         "",
@@ -191,6 +199,8 @@ def run_demo(
         description = f"{keypoints_json} (images in {images_dir})"
 
     fits_json = out_dir / "fits.json"
+    for previous in [fits_json, *all_log_paths(fits_json)]:
+        previous.unlink(missing_ok=True)
     strip_exemplars = exemplars[: config.strips]
     recorded: dict = {}  # exemplar id -> the TrajectoryPoints the fit recorded for its strip
     tick = time.perf_counter()
@@ -213,7 +223,7 @@ def run_demo(
     picture_seconds = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    strips = _strips(strip_exemplars, recorded, fits, regressor, variables, model, config, size, out_dir)
+    strips = _strips(strip_exemplars, recorded, fits, model, config, out_dir)
     strip_seconds = time.perf_counter() - tick
     report = {
         "inputs": description,
@@ -232,7 +242,7 @@ def run_demo(
     # The synthetic ground truth is joints of the bundled open body: 3D errors of another body
     # model's fits would mix two skeletons, so they are reported only for the open model.
     if truth is not None and fits and model.kind == "open":
-        report["errors_3d"] = _errors_3d(model, regressor, variables, exemplars, fits, truth)
+        report["evaluation"] = _evaluation(model, regressor, variables, exemplars, fits, truth)
     report["seconds"] = {
         "total": time.perf_counter() - start,
         "fit": fit_seconds,
