@@ -28,6 +28,7 @@ from eft_jax.datasets.synthetic import HELDOUT_SEED_OFFSET, make_samples
 from eft_jax.datasets.synthetic_tfds import VALIDATION_SEED_OFFSET
 from eft_jax.fitting import Exemplar
 from eft_jax.fitting.multistart import MultiStartEft
+from eft_jax.progress import Progress
 from eft_jax.train.evaluation import evaluate_fits, summarize
 
 SPLITS = {"validation": VALIDATION_SEED_OFFSET, "heldout": HELDOUT_SEED_OFFSET}
@@ -94,9 +95,14 @@ def run_eft(name: str, regressor, variables, model, config, data: dict, image_si
             engine.done_flags(engine.step(engine.empty_slots()))
     images = normalize_image(data["image"])
     exemplars = [Exemplar(i, images[i], data["keypoints"][i]) for i in range(len(images))]
+    progress = Progress(len(exemplars), label=f"{name} fits", interval=30.0)
     start = time.perf_counter()
-    results = {r.id: r for r in fitter.fit_stream(exemplars)}
+    results = {}
+    for result in fitter.fit_stream(exemplars):
+        results[result.id] = result
+        progress.update()
     seconds = time.perf_counter() - start
+    progress.close()
     ordered = [results[i] for i in range(len(images))]
     skipped = [r for r in ordered if r.skipped]
     if skipped:
