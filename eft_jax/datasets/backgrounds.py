@@ -106,7 +106,7 @@ def shape_fill(rng, size: int) -> np.ndarray:
     a, b = random_colour(rng), random_colour(rng)
     angle = rng.uniform(0, 2 * np.pi)
     along = (xx * np.cos(angle) + yy * np.sin(angle)) / size
-    kind = rng.choice(3, p=[0.4, 0.35, 0.25])
+    kind = rng.choice(3, p=[0.5, 0.35, 0.15])
     if kind == 0:
         return np.broadcast_to(a, (size, size, 3))
     if kind == 1:

@@ -169,8 +169,8 @@ def random_outfit(rng, rest_vertices, rest_joints, labels) -> Outfit:
             colour = HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))] if rng.random() < 0.95 \
                 else cloth_colour(rng)
             colour = np.clip(colour * rng.uniform(0.85, 1.15), 0.0, 1.0)
-            params[REGIONS.index("hair")] = _pattern_params(  # fine strands, low contrast
-                rng, colour, colour * 0.75, "stripes", SPECULAR["hair"], frequency=(150.0, 250.0))
+            params[REGIONS.index("hair")] = _pattern_params(  # locks: a soft, low-contrast print
+                rng, colour, colour * 0.8, "print", SPECULAR["hair"], frequency=(30.0, 60.0))
     return Outfit(region, params)
 
 

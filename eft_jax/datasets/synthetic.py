@@ -1,12 +1,16 @@
 """Synthetic humans: random bodies in real mocap poses, rendered into SPIN-style crops.
 
     from eft_jax.datasets.synthetic import make_sample, make_samples
-    s = make_sample(7)                       # one sample, deterministic by seed
+    s = make_sample(7)                       # one sample, deterministic by seed (basic style)
+    s = make_sample(7, style="lifelike")     # clothed, cluttered, more poses (synthetic_lifelike)
     s["image"]                               # (224, 224, 3) uint8 RGB (NOT normalised)
     s["keypoints"]                           # (49, 3) SPIN-49 in [-1, 1] + visibility
     batch = make_samples(range(16))          # the same dict, every entry stacked on a batch axis
 
-Each sample draws, with `np.random.default_rng(seed)`:
+Two styles. "basic" (the default) is described below; it is what the bundled regressor was
+trained on and what every held-out set is drawn from, and it stays bit for bit as it is
+(tests/fixtures/synthetic_basic.npz). "lifelike" is `synthetic_lifelike`'s. A basic sample
+draws, with `np.random.default_rng(seed)`:
 
 - shape: betas ~ N(0, 1) clipped to +-`BETA_LIMIT`, on the bundled open body
   (`eft_jax.body.load()`) unless a model is given;
