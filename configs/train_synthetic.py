@@ -18,6 +18,9 @@ def get_config():
     # bundled open model), prepared on first use: every sample is rendered once (time: README.md).
     # The image size is the regressor's input size.
     config.data.image_size = 128
+    # "basic" (the bundled regressor's data) or "lifelike" (clothes, backgrounds, more poses:
+    # eft_jax/datasets/synthetic_lifelike.py); each style is its own prepared dataset.
+    config.data.style = "basic"
     config.data.data_dir = None  # None: tfds's default (~/tensorflow_datasets)
     config.data.num_train = 40_000
     config.data.num_validation = 1_000

@@ -19,16 +19,13 @@ of repeated calls after compilation. Prints a markdown table, writes bench_rende
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from timing import time_call
+from timing import machine_description, time_call, write_results
 
 from eft_jax import body
 from eft_jax import render as R
@@ -127,19 +124,13 @@ def main() -> None:
         f"({r['candidates_max']}) | {r['coverage']:.1%} | {r['ms_per_call']} | "
         f"{r['renders_per_s']} |" for r in rows
     ]
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-               f"jax {jax.__version__} on {jax.default_backend()}")
+    machine = machine_description()
     table = (f"Renderer throughput, bundled body ({model.v_template.shape[0]} vertices, "
              f"{faces.shape[0]} triangles), camera scale {args.scale}; {machine}. "
              "Default capacity at this size: "
              f"{R.default_capacity(faces.shape[0], size, size)}.\n\n" + header + "\n".join(lines)
              + "\n")
-    print()
-    print(table)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "bench_render.md").write_text(table)
-    (args.out / "bench_render.json").write_text(json.dumps(
-        {"machine": machine, "rows": rows}, indent=2) + "\n")
+    write_results(args.out, "bench_render", table, {"machine": machine, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -20,6 +20,13 @@ side towards the camera), which shows what a front view cannot (knees, forward l
     python experiments/pose_sheet.py                       # -> experiments/results/pose_sheet.png
     python experiments/pose_sheet.py --frames 8 --size 128 --side --out /tmp/sheet.png
     python experiments/pose_sheet.py --clips crawl roll --size 320 --side --out /tmp/crawl.png
+
+`--random ROWS` draws joint-limited random poses instead (`eft_jax.datasets.pose_sampling.
+random_pose`, seeds 0, 1, ...), `--frames` per row, each row followed by its side view, to check
+that they are plausible (no limb through the torso, no knee bending backwards):
+
+    python experiments/pose_sheet.py --random 6 --frames 8 --size 128 \
+        --out experiments/results/pose_sheet_random.png
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from PIL import Image
 
 from eft_jax import body, render
 from eft_jax.datasets.mocap_poses import load_mocap_frame_indices, load_mocap_poses, mocap_clips
+from eft_jax.datasets.pose_sampling import random_pose
 from eft_jax.geometry import rotations
 from eft_jax.render.strip import label_image
 
@@ -107,6 +115,27 @@ def pose_sheet(frames: int = 6, size: int = 160, side: bool = False, clips=None)
     return np.concatenate(rows, axis=0)
 
 
+def random_pose_sheet(rows: int = 6, per_row: int = 8, size: int = 160) -> np.ndarray:
+    """Joint-limited random poses (seed i for the i-th), each row over its side view."""
+    model = body.load()
+    rest_joints = np.asarray(body.forward(model, np.zeros((24, 3), np.float32),
+                                          np.zeros(model.num_betas, np.float32)).joints)
+    lines = []
+    for row in range(rows):
+        seeds = range(row * per_row, (row + 1) * per_row)
+        poses = np.stack([random_pose(np.random.default_rng(seed), rest_joints) for seed in seeds])
+        vertices = pose_bodies(model, jnp.asarray(poses))
+        for view, verts in (("front", vertices), ("side", render.side_view(vertices))):
+            panels = render_panels(model, verts, size)
+            texts = [f"seed {seed}" for seed in seeds] if view == "front" else [""] * per_row
+            columns = [np.concatenate([panel, label_image(text, size, LABEL_HEIGHT)], axis=0)
+                       for panel, text in zip(panels, texts)]
+            name = "random" if view == "front" else "(side)"
+            lines.append(np.concatenate(
+                [label_image(name, LABEL_WIDTH, size + LABEL_HEIGHT), *columns], axis=1))
+    return np.concatenate(lines, axis=0)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="PNG to write")
@@ -116,10 +145,15 @@ def main(argv=None) -> None:
                         help="add a side-view row under each clip's front row")
     parser.add_argument("--clips", nargs="+", choices=mocap_clips(), metavar="CLIP",
                         help=f"only these clips (default: all of {', '.join(mocap_clips())})")
+    parser.add_argument("--random", type=int, metavar="ROWS",
+                        help="rows of joint-limited random poses instead of the clips")
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
-    sheet = pose_sheet(args.frames, args.size, args.side, args.clips)
+    if args.random:
+        sheet = random_pose_sheet(args.random, args.frames, args.size)
+    else:
+        sheet = pose_sheet(args.frames, args.size, args.side, args.clips)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(sheet).save(args.out, optimize=True)
     print(f"wrote {args.out} ({sheet.shape[1]}x{sheet.shape[0]} px, "

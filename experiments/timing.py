@@ -18,3 +18,25 @@ def time_call(fn, seconds: float, min_repeats: int = 5, warmup: int = 2) -> floa
         fn()
         durations.append(time.perf_counter() - start)
     return statistics.median(durations)
+
+
+def machine_description() -> str:
+    """'<cpu>, <n> CPUs, jax <version> on <backend>', the first line of every benchmark table."""
+    import os
+    import platform
+
+    import jax
+
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+            f"jax {jax.__version__} on {jax.default_backend()}")
+
+
+def write_results(out, name: str, table: str, payload: dict) -> None:
+    """Print the markdown table and write it to <out>/<name>.md, the payload to <name>.json."""
+    import json
+
+    print()
+    print(table)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.md").write_text(table)
+    (out / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")

@@ -22,6 +22,9 @@ import numpy as np
 from eft_jax.body.joint_sets import SMPL_JOINT_NAMES
 
 MOCAP_POSES_PATH = Path(__file__).parent / "assets" / "mocap_poses.npz"
+# Clips kept for evaluation: no pose sampler, training run or tuning may use them. The committed
+# asset does not hold them; every reader here leaves them out should one ever be added.
+RESERVED_CLIPS = ("dance_b", "cartwheel", "backflip", "spinkick", "getup_facedown")
 
 # SMPL joint index -> its left/right counterpart (itself for the central joints).
 MIRROR_PERMUTATION = tuple(
@@ -38,35 +41,40 @@ def _asset() -> dict:
         return {key: data[key] for key in data.files}
 
 
-def mocap_clips() -> tuple[str, ...]:
-    """Names of the clips in the asset, in stored order."""
-    return tuple(str(c) for c in _asset()["clips"])
-
-
-def load_mocap_poses(clips: Iterable[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Poses (N, 24, 3) float32 and the clip name of each (N,), optionally only some clips."""
+def _frame_clip_names() -> np.ndarray:
     asset = _asset()
+    return np.asarray([str(c) for c in asset["clips"]])[asset["clip_index"]]
+
+
+def mocap_clips() -> tuple[str, ...]:
+    """Names of the asset's clips in stored order, the `RESERVED_CLIPS` left out."""
+    return tuple(str(c) for c in _asset()["clips"] if str(c) not in RESERVED_CLIPS)
+
+
+def _selected(clips: Iterable[str] | None) -> np.ndarray:
+    """(N_asset,) bool: the frames of `clips` (all allowed clips when None)."""
     known = mocap_clips()
-    names = np.asarray(known)[asset["clip_index"]]
-    if clips is None:
-        keep = np.ones(len(names), bool)
-    else:
+    if clips is not None:
         clips = [clips] if isinstance(clips, str) else list(clips)
+        reserved = [c for c in clips if c in RESERVED_CLIPS]
+        if reserved:
+            raise KeyError(f"mocap clip(s) {reserved} are reserved for evaluation")
         unknown = [c for c in clips if c not in known]
         if unknown:
             raise KeyError(f"unknown mocap clip(s) {unknown}; known: {', '.join(known)}")
-        keep = np.isin(names, clips)
-    return asset["poses"][keep].copy(), names[keep]
+    return np.isin(_frame_clip_names(), known if clips is None else clips)
+
+
+def load_mocap_poses(clips: Iterable[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Poses (N, 24, 3) float32 and the clip name of each (N,), optionally only some clips.
+    Frames of the `RESERVED_CLIPS` are never returned (asking for one is a KeyError)."""
+    keep = _selected(clips)
+    return _asset()["poses"][keep].copy(), _frame_clip_names()[keep]
 
 
 def load_mocap_frame_indices(clips: Iterable[str] | None = None) -> np.ndarray:
     """Source frame index (in the clip's motion file) of each pose `load_mocap_poses` returns."""
-    asset = _asset()
-    if clips is None:
-        return asset["frame_index"].astype(np.int64)
-    _, names = load_mocap_poses(clips)  # validates names
-    all_names = np.asarray(mocap_clips())[asset["clip_index"]]
-    return asset["frame_index"][np.isin(all_names, list(set(names)))].astype(np.int64)
+    return _asset()["frame_index"][_selected(clips)].astype(np.int64)
 
 
 def mirror_pose(pose) -> np.ndarray:

@@ -1,12 +1,16 @@
 """Synthetic humans: random bodies in real mocap poses, rendered into SPIN-style crops.
 
     from eft_jax.datasets.synthetic import make_sample, make_samples
-    s = make_sample(7)                       # one sample, deterministic by seed
+    s = make_sample(7)                       # one sample, deterministic by seed (basic style)
+    s = make_sample(7, style="lifelike")     # clothed, cluttered, more poses (synthetic_lifelike)
     s["image"]                               # (224, 224, 3) uint8 RGB (NOT normalised)
     s["keypoints"]                           # (49, 3) SPIN-49 in [-1, 1] + visibility
     batch = make_samples(range(16))          # the same dict, every entry stacked on a batch axis
 
-Each sample draws, with `np.random.default_rng(seed)`:
+Two styles. "basic" (the default) is described below; it is what the bundled regressor was
+trained on and what every held-out set is drawn from, and it stays bit for bit as it is
+(tests/fixtures/synthetic_basic.npz). "lifelike" is `synthetic_lifelike`'s. A basic sample
+draws, with `np.random.default_rng(seed)`:
 
 - shape: betas ~ N(0, 1) clipped to +-`BETA_LIMIT`, on the bundled open body
   (`eft_jax.body.load()`) unless a model is given;
@@ -48,62 +52,36 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eft_jax import body
+from eft_jax.datasets import synthetic_lifelike
 from eft_jax.datasets.mocap_poses import load_mocap_poses, mirror_pose
-from eft_jax.geometry import rotations
-from eft_jax.geometry import weak_perspective
-from eft_jax.render.cameras import crop_to_pixels, weak_perspective_to_pixels
+from eft_jax.datasets.synthetic_body import (
+    BETA_LIMIT,
+    CENTER_JITTER,
+    SCALE_JITTER,
+    default_model,
+    frame_camera,
+    joint_noise,
+    labelled_sample,
+    model_part_labels,
+    pose_body,
+    render_growing,
+)
+from eft_jax.render.cameras import weak_perspective_to_pixels
 from eft_jax.render.rasterizer import rasterize
-from eft_jax.render.shading import part_labels, shade
+from eft_jax.render.shading import shade
 
-BETA_LIMIT = 2.5
-JOINT_NOISE = 0.15  # rad, the largest perturbation of a non-root joint
-BBOX_FRACTION = 1.0 / 1.2  # projected keypoint box side / crop side (SPIN's crops: bbox * 1.2)
-SCALE_JITTER = 0.10
-CENTER_JITTER = 0.05  # fraction of the crop side
-DEPTH_TOLERANCE = 0.15  # metres a keypoint may lie behind the visible surface at its pixel
-MAX_OCCLUDERS = 2
+STYLES = ("basic", "lifelike")
+MAX_OCCLUDERS = 2  # basic style
 MAX_OCCLUDED_FRACTION = 0.25
 # First seed of the held-out humans (`eft-jax evaluate --dataset synthetic`, the fitting
 # comparison): disjoint from training (0..), validation (10,000,000..) and the demo (20,000,000..).
 HELDOUT_SEED_OFFSET = 30_000_000
 
 
-@lru_cache(maxsize=4)
-def _default_model():
-    return body.load()
-
-
 @lru_cache(maxsize=1)
 def _poses():
     poses, clips = load_mocap_poses()
     return poses.astype(np.float32), clips
-
-
-_LABELS: dict[int, tuple] = {}
-
-
-def _model_labels(model):
-    """(V,) part index per vertex, cached per model object."""
-    key = id(model)
-    if key not in _LABELS or _LABELS[key][0] is not model:
-        _LABELS[key] = (model, np.asarray(part_labels(model.weights)))
-    return _LABELS[key][1]
-
-
-@jax.jit
-def _pose_body(model, clip_pose, noise, yaw, betas):
-    """Clip pose (24, 3), per-joint noise (24, 3) (root row ignored), yaw -> posed body."""
-    rot = rotations.axis_angle_to_rotmat(clip_pose)
-    rot = rot @ rotations.axis_angle_to_rotmat(noise.at[0].set(0.0))
-    c, s = jnp.cos(yaw), jnp.sin(yaw)
-    zero, one = jnp.zeros_like(c), jnp.ones_like(c)
-    ry = jnp.stack([jnp.stack([c, zero, s]), jnp.stack([zero, one, zero]),
-                    jnp.stack([-s, zero, c])])
-    rx_pi = jnp.diag(jnp.asarray([1.0, -1.0, -1.0], jnp.float32))
-    rot = rot.at[0].set(rx_pi @ ry @ rot[0])
-    out = body.forward(model, rot, betas)
-    return rot, rotations.rotmat_to_axis_angle(rot), out.vertices, out.joints, out.spin49
 
 
 def _render_impl(vertices, faces, camera, colors, light, ambient, *, size, capacity):
@@ -115,19 +93,6 @@ def _render_impl(vertices, faces, camera, colors, light, ambient, *, size, capac
 
 
 _render_jit = jax.jit(_render_impl, static_argnames=("size", "capacity"))
-
-
-def _render(vertices, faces, camera, colors, light, ambient, size):
-    # Candidates needed (back faces culled): median ~41k, up to ~100k at 224 px for the bundled
-    # body; start at 64k scaled to the image and double (one recompilation each) when exceeded.
-    capacity = 1 << max(16, (size * size).bit_length())
-    while True:
-        rgb, alpha, depth, needed = _render_jit(vertices, faces, camera, colors, light,
-                                                jnp.float32(ambient), size=size,
-                                                capacity=capacity)
-        if int(needed) <= capacity:
-            return np.asarray(rgb), np.asarray(alpha) > 0.5, np.asarray(depth)
-        capacity = 1 << int(needed - 1).bit_length()
 
 
 def _background(rng, size):
@@ -185,20 +150,38 @@ def _random_occluders(rng, silhouette, size):
     return occluders
 
 
-def make_sample(seed: int, *, image_size: int = 224, model=None, with_vertices: bool = False,
-                clips: Sequence[str] | None = None,
-                occluders: Sequence[dict] | None = None) -> dict:
-    """One synthetic sample (see the module docstring), deterministic by `seed`.
+def make_sample(seed: int, *, style: str = "basic", image_size: int = 224, model=None,
+                with_vertices: bool = False, clips: Sequence[str] | None = None,
+                occluders: Sequence[dict] | None = None,
+                options: synthetic_lifelike.LifelikeOptions | None = None) -> dict:
+    """One synthetic sample (see the module docstring), deterministic by `seed` and `style`.
 
-    `clips` restricts the poses to these mocap clips (default: all of them).
+    `clips` restricts the poses to these mocap clips (default: all of them; the lifelike style
+    also draws random and interpolated poses, from these clips only). `options` tunes the
+    lifelike style (`synthetic_lifelike.LifelikeOptions`; its defaults are the style).
 
-    `occluders=None` draws 0-2 random ones; a list of {"shape": "rect" | "ellipse",
-    "box": (x0, y0, x1, y1) pixels, "color": (r, g, b)} uses exactly those (a test hook; [] for
-    none). The random stream is the same either way, so the rest of the sample does not change.
+    Basic style only: `occluders=None` draws 0-2 random ones; a list of {"shape": "rect" |
+    "ellipse", "box": (x0, y0, x1, y1) pixels, "color": (r, g, b)} uses exactly those (a test
+    hook; [] for none). The random stream is the same either way, so the rest of the sample does
+    not change.
     """
+    if style not in STYLES:
+        raise ValueError(f"unknown synthetic style {style!r}; known: {', '.join(STYLES)}")
+    model = default_model() if model is None else model
+    if style == "lifelike":
+        if occluders is not None:
+            raise ValueError("occluders= is a hook of the basic style; the lifelike style "
+                             "draws its own (LifelikeOptions.max_occluders=0 for none)")
+        return synthetic_lifelike.make_lifelike_sample(
+            seed, image_size=image_size, model=model, with_vertices=with_vertices, clips=clips,
+            options=options)
+    if options is not None:
+        raise ValueError("options= tunes the lifelike style; the basic style has none")
+    return _basic_sample(seed, int(image_size), model, with_vertices, clips, occluders)
+
+
+def _basic_sample(seed, size, model, with_vertices, clips, occluders) -> dict:
     rng = np.random.default_rng(seed)
-    model = _default_model() if model is None else model
-    size = int(image_size)
     poses, all_clips = _poses()
 
     # shape and pose
@@ -214,33 +197,27 @@ def make_sample(seed: int, *, image_size: int = 224, model=None, with_vertices: 
     mirrored = bool(rng.random() < 0.5)
     if mirrored:
         clip_pose = mirror_pose(clip_pose)
-    axes = rng.standard_normal((24, 3))
-    axes /= np.linalg.norm(axes, axis=-1, keepdims=True)
-    noise = axes * rng.uniform(0.0, JOINT_NOISE, (24, 1))
-    noise[0] = 0.0
+    noise = joint_noise(rng)
     yaw = rng.uniform(0.0, 2 * np.pi)
-    rotmats, pose, vertices, joints, spin49 = _pose_body(
-        model, jnp.asarray(clip_pose, jnp.float32), jnp.asarray(noise, jnp.float32),
-        jnp.float32(yaw), jnp.asarray(betas, jnp.float32))
-    spin49 = np.asarray(spin49)
+    posed = pose_body(model, jnp.asarray(clip_pose, jnp.float32), jnp.asarray(noise, jnp.float32),
+                      jnp.float32(yaw), jnp.asarray(betas, jnp.float32))
+    vertices, spin49 = posed[2], np.asarray(posed[4])
     available = np.asarray(model.spin49_available)
 
     # camera: projected keypoint box = 1/1.2 of the crop, jittered
-    pts = spin49[available][:, :2]
-    lo, hi = pts.min(axis=0), pts.max(axis=0)
-    s = BBOX_FRACTION * 2.0 / max(float((hi - lo).max()), 1e-6)
-    s *= rng.uniform(1.0 - SCALE_JITTER, 1.0 + SCALE_JITTER)
+    scale_factor = rng.uniform(1.0 - SCALE_JITTER, 1.0 + SCALE_JITTER)
     centre = rng.uniform(-CENTER_JITTER, CENTER_JITTER, 2) * 2.0  # crop side = 2
-    camera = np.concatenate([[s], centre - s * (lo + hi) / 2]).astype(np.float32)
+    camera = frame_camera(spin49, available, scale_factor, centre)
 
     # rendering
-    labels = _model_labels(model)
+    labels = model_part_labels(model)
     part_rgb = rng.uniform(0.15, 1.0, (24, 3)).astype(np.float32)
     light = np.asarray([rng.uniform(-0.8, 0.8), rng.uniform(-0.8, 0.8), -1.0], np.float32)
     ambient = float(rng.uniform(0.25, 0.6))
-    rgb, silhouette, depth_buffer = _render(vertices, jnp.asarray(model.faces, jnp.int32),
-                                            jnp.asarray(camera), jnp.asarray(part_rgb[labels]),
-                                            jnp.asarray(light), ambient, size)
+    rgb, alpha, depth_buffer = render_growing(
+        _render_jit, size, vertices, jnp.asarray(model.faces, jnp.int32), jnp.asarray(camera),
+        jnp.asarray(part_rgb[labels]), jnp.asarray(light), jnp.float32(ambient))
+    silhouette = alpha > 0.5
     image = _background(rng, size)
     image = np.where(silhouette[..., None], rgb * 255.0, image)
 
@@ -253,48 +230,25 @@ def make_sample(seed: int, *, image_size: int = 224, model=None, with_vertices: 
         occluder_mask |= mask
     image = np.clip(np.round(image), 0, 255).astype(np.uint8)
 
-    # keypoints and visibility
-    xy = np.asarray(weak_perspective(spin49, camera))
-    px = np.asarray(crop_to_pixels(xy, size, size))
-    inside = np.all((px >= 0) & (px < size), axis=-1)
-    col = np.clip(px[:, 0].astype(int), 0, size - 1)
-    row = np.clip(px[:, 1].astype(int), 0, size - 1)
-    on_body = silhouette[row, col]
-    in_front = spin49[:, 2] <= depth_buffer[row, col] + DEPTH_TOLERANCE
-    visible = inside & on_body & in_front & ~occluder_mask[row, col] & available
-    keypoints = np.concatenate([xy, visible[:, None]], axis=-1).astype(np.float32)
-
-    joints = np.asarray(joints)
-    root = joints[0]
-    sample = {
-        "image": image,
-        "keypoints": keypoints,
-        "pose": np.asarray(pose, np.float32),
-        "rotmats": np.asarray(rotmats, np.float32),
-        "betas": betas.astype(np.float32),
-        "camera": camera,
-        "joints": (joints - root).astype(np.float32),
-        "joints3d_spin49": np.where(available[:, None], spin49 - root, 0.0).astype(np.float32),
-        "silhouette": silhouette,
-        "occluder_mask": occluder_mask,
+    return {
+        **labelled_sample(image, posed, betas, camera, silhouette, depth_buffer, occluder_mask,
+                          available, with_vertices),
         "clip": str(all_clips[frame]),
         "frame": frame,
         "mirrored": mirrored,
         "seed": int(seed),
     }
-    if with_vertices:
-        sample["vertices"] = (np.asarray(vertices) - root).astype(np.float32)
-    return sample
 
 
-def make_samples(seeds: Iterable[int], *, image_size: int = 224, model=None,
-                 with_vertices: bool = False, clips: Sequence[str] | None = None) -> dict:
+def make_samples(seeds: Iterable[int], *, style: str = "basic", image_size: int = 224,
+                 model=None, with_vertices: bool = False,
+                 clips: Sequence[str] | None = None) -> dict:
     """`make_sample` for each seed, stacked: every entry gains a leading batch axis."""
-    samples = [make_sample(int(seed), image_size=image_size, model=model,
+    samples = [make_sample(int(seed), style=style, image_size=image_size, model=model,
                            with_vertices=with_vertices, clips=clips) for seed in seeds]
     if not samples:
         raise ValueError("make_samples needs at least one seed")
     return {key: np.stack([np.asarray(s[key]) for s in samples]) for key in samples[0]}
 
 
-__all__ = ["make_sample", "make_samples"]
+__all__ = ["STYLES", "make_sample", "make_samples"]

@@ -5,7 +5,10 @@
     train = builder.as_data_source("train")    # random access, numpy, no TensorFlow needed
     train[17]["image"], train[17]["keypoints"]
 
-Each split is a fixed range of `make_sample` seeds, so a prepared dataset is a cache of samples
+Configs "128px" and "224px" render the "basic" style (the bundled regressor's data, version
+1.0.0); "lifelike_128px" and "lifelike_224px" the "lifelike" style (its own version, 2.0.0, and
+three more fields: pose_source 0 clip / 1 interpolated / 2 random, truncated, clip). Each split
+is a fixed range of `make_sample` seeds, so a prepared dataset is a cache of samples
 anyone can regenerate bit for bit: train uses seeds [0, num_train), validation (the held-out set
 the bundled regressor is scored on) uses seeds [VALIDATION_SEED_OFFSET, ... + num_validation).
 Records are written in seed order (`disable_shuffling`), so `split[i]` is seed `offset + i`.
@@ -18,7 +21,8 @@ always `body.forward(pose, betas).vertices` minus the pelvis joint, so they can 
 Fields: image (S, S, 3) uint8; keypoints (49, 3) SPIN-49 [-1, 1] + visibility; pose (24, 3)
 axis-angle; rotmats (24, 3, 3); betas (10,); camera (3,) [s, tx, ty]; joints (24, 3) and
 joints3d_spin49 (49, 3) root-relative metres in the camera frame; frame (index into
-`load_mocap_poses()`), mirrored, seed; vertices (V, 3) with `with_vertices`.
+`load_mocap_poses()`, -1 for a random pose), mirrored, seed; vertices (V, 3) with
+`with_vertices`.
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ import numpy as np
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core import shuffle as tfds_shuffle
 
-from eft_jax.datasets.synthetic import make_sample
+from eft_jax.datasets.pose_sampling import POSE_SOURCES
+from eft_jax.datasets.synthetic import STYLES, make_sample
 
 VALIDATION_SEED_OFFSET = 10_000_000
+STYLE_VERSIONS = {"basic": "1.0.0", "lifelike": "2.0.0"}
 
 
 @dataclasses.dataclass
@@ -40,6 +46,7 @@ class SyntheticHumansConfig(tfds.core.BuilderConfig):
     num_train: int = 40_000
     num_validation: int = 1_000
     with_vertices: bool = False
+    style: str = "basic"
 
 
 def split_seeds(config: SyntheticHumansConfig, split: str) -> range:
@@ -50,17 +57,25 @@ def split_seeds(config: SyntheticHumansConfig, split: str) -> range:
     raise ValueError(f"unknown split {split!r}; SyntheticHumans has 'train' and 'validation'")
 
 
-def builder_for(image_size: int, num_train: int, num_validation: int, data_dir=None) -> "SyntheticHumans":
-    """The builder of that size: a named config ("128px", "224px") when one matches, otherwise a
-    custom config named after its sizes (prepared under its own directory)."""
+def builder_for(image_size: int, num_train: int, num_validation: int, data_dir=None,
+                style: str = "basic") -> "SyntheticHumans":
+    """The builder of that size and style: a named config ("128px", "lifelike_128px", ...) when
+    one matches, otherwise a custom config named after its style and sizes (prepared under its
+    own directory)."""
+    if style not in STYLES:
+        raise ValueError(f"unknown synthetic style {style!r}; known: {', '.join(STYLES)}")
+    wanted = (image_size, num_train, num_validation, style)
     for preset in SyntheticHumans.BUILDER_CONFIGS:
-        if (preset.image_size, preset.num_train, preset.num_validation) == (image_size, num_train, num_validation):
+        if (preset.image_size, preset.num_train, preset.num_validation, preset.style) == wanted:
             return SyntheticHumans(config=preset.name, data_dir=data_dir)
+    prefix = "" if style == "basic" else f"{style}_"
     custom = SyntheticHumansConfig(
-        name=f"{image_size}px_{num_train}_{num_validation}",
+        name=f"{prefix}{image_size}px_{num_train}_{num_validation}",
         image_size=image_size,
         num_train=num_train,
         num_validation=num_validation,
+        style=style,
+        version=STYLE_VERSIONS[style],
     )
     return SyntheticHumans(config=custom, data_dir=data_dir)
 
@@ -69,10 +84,18 @@ class SyntheticHumans(tfds.core.GeneratorBasedBuilder):
     """Synthetic humans rendered from the bundled open body model in retargeted mocap poses."""
 
     VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release: bundled open body, 10 mocap clips, SPIN-49 keypoints."}
+    SUPPORTED_VERSIONS = [tfds.core.Version("2.0.0")]
+    RELEASE_NOTES = {
+        "1.0.0": "First release: bundled open body, 10 mocap clips, SPIN-49 keypoints.",
+        "2.0.0": "The lifelike style: clothes, backgrounds, lights, more poses, truncation, JPEG.",
+    }
     BUILDER_CONFIGS = [
         SyntheticHumansConfig(name="128px", description="128 x 128 crops (the bundled regressor's input)"),
         SyntheticHumansConfig(name="224px", description="224 x 224 crops (SPIN's input size)", image_size=224),
+        SyntheticHumansConfig(name="lifelike_128px", description="128 x 128 crops, lifelike style",
+                              style="lifelike", version=STYLE_VERSIONS["lifelike"]),
+        SyntheticHumansConfig(name="lifelike_224px", description="224 x 224 crops, lifelike style",
+                              image_size=224, style="lifelike", version=STYLE_VERSIONS["lifelike"]),
     ]
     DEFAULT_BUILDER_CONFIG_NAME = "128px"
 
@@ -116,6 +139,10 @@ class SyntheticHumans(tfds.core.GeneratorBasedBuilder):
             "mirrored": tfds.features.Scalar(dtype=np.bool_),
             "seed": tfds.features.Scalar(dtype=np.int64),
         }
+        if self.builder_config.style == "lifelike":
+            features["pose_source"] = tfds.features.Scalar(dtype=np.int32)
+            features["truncated"] = tfds.features.Scalar(dtype=np.bool_)
+            features["clip"] = tfds.features.Text()
         if self.builder_config.with_vertices:
             features["vertices"] = tfds.features.Tensor(shape=(None, 3), dtype=np.float32)
         return tfds.core.DatasetInfo(
@@ -133,5 +160,8 @@ class SyntheticHumans(tfds.core.GeneratorBasedBuilder):
         config = self.builder_config
         keys = self.info.features.keys()
         for seed in split_seeds(config, split):
-            sample = make_sample(seed, image_size=config.image_size, with_vertices=config.with_vertices)
+            sample = make_sample(seed, style=config.style, image_size=config.image_size,
+                                 with_vertices=config.with_vertices)
+            if "pose_source" in sample:
+                sample["pose_source"] = POSE_SOURCES.index(sample["pose_source"])
             yield seed, {key: sample[key] for key in keys}

@@ -26,6 +26,7 @@ from eft_jax.render.rasterizer import (
 from eft_jax.render.shading import (
     DEFAULT_COLOR,
     PART_PALETTE,
+    blinn_phong,
     face_normals,
     lambert,
     part_colors,
@@ -40,6 +41,7 @@ __all__ = [
     "PART_PALETTE",
     "Fragments",
     "PerspectiveCamera",
+    "blinn_phong",
     "composite",
     "count_candidates",
     "crop_to_pixels",

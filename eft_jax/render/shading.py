@@ -1,4 +1,4 @@
-"""Normals, Lambert shading and SMPL part colours."""
+"""Normals, Lambert and Blinn-Phong shading, SMPL part colours."""
 
 from __future__ import annotations
 
@@ -81,3 +81,23 @@ def shade(fragments: Fragments, vertices, faces, vertex_colors, *,
     alpha = (fragments.triangle_id >= 0).astype(jnp.float32)
     rgb = lambert(n, c, light_direction, ambient, diffuse) * alpha[..., None]
     return rgb, alpha
+
+
+def blinn_phong(normals, albedo, specular, *, light_direction, light_color, ambient_color,
+                shininess: float = 20.0):
+    """Coloured light + hemispherical ambient + Blinn-Phong highlight -> linear RGB (..., 3).
+
+    Camera space (x right, y down, the camera looks along +z): `light_direction` points from the
+    surface to the light, the ambient light is brighter on surfaces facing up (-y), and the
+    viewer is at -z. `specular` (...,) scales the highlight per pixel; the result is not clipped.
+    """
+    light = jnp.asarray(light_direction, jnp.float32)
+    light = light / jnp.linalg.norm(light)
+    diffuse = jnp.maximum(jnp.sum(normals * light, axis=-1, keepdims=True), 0.0)
+    sky = 0.8 - 0.2 * normals[..., 1:2]  # 1.0 facing up, 0.6 facing down
+    half = light + jnp.asarray([0.0, 0.0, -1.0])
+    half = half / jnp.maximum(jnp.linalg.norm(half), 1e-6)
+    highlight = jnp.maximum(jnp.sum(normals * half, axis=-1, keepdims=True), 0.0) ** shininess
+    light_color = jnp.asarray(light_color, jnp.float32)
+    return (albedo * (jnp.asarray(ambient_color, jnp.float32) * sky + light_color * diffuse)
+            + specular[..., None] * highlight * light_color)
