@@ -60,6 +60,13 @@ def model(open_body):
     return open_body
 
 
+def _with_every_target(batch: dict, model) -> dict:
+    """A hand-made batch as a source with full 3D truth gives it (train/sources.py)."""
+    count = batch["keypoints"].shape[0]
+    confidence = jnp.broadcast_to(jnp.asarray(model.spin49_available, jnp.float32), (count, 49))
+    return dict(batch, joints3d_confidence=confidence, has_smpl=jnp.ones(count), has_pose_3d=jnp.ones(count))
+
+
 def test_spin_loss_is_zero_at_the_truth_and_weights_each_term(model):
     config = load_config(default_config_path("train_synthetic")).loss
     rng = np.random.default_rng(3)
@@ -69,6 +76,7 @@ def test_spin_loss_is_zero_at_the_truth_and_weights_each_term(model):
     joints = body.forward(model, rotmats, betas).spin49
     keypoints = jnp.concatenate([camera[:, None, :1] * joints[..., :2] + camera[:, None, 1:], jnp.ones((2, 49, 1))], -1)
     batch = {"keypoints": keypoints, "joints3d_spin49": joints - 5.0, "rotmats": rotmats, "betas": betas}
+    batch = _with_every_target(batch, model)
     weights = jnp.asarray(keypoint_weights(config, model.spin49_available))
     out = RegressorOutput(rotmats, jnp.zeros((2, 144)), betas, camera, jnp.zeros((2, 8)))
     terms = spin_loss(out, batch, model, weights, config)
@@ -100,7 +108,7 @@ def test_the_true_shape_stays_optimal_when_the_pose_is_wrong(model):
     joints = body.forward(model, true_rotmats, betas).spin49
     camera = jnp.tile(jnp.asarray([[0.9, 0.0, 0.0]], jnp.float32), (8, 1))
     keypoints = jnp.concatenate([0.9 * joints[..., :2], jnp.ones((8, 49, 1))], -1)
-    batch = {"keypoints": keypoints, "joints3d_spin49": joints, "rotmats": true_rotmats, "betas": betas}
+    batch = _with_every_target({"keypoints": keypoints, "joints3d_spin49": joints, "rotmats": true_rotmats, "betas": betas}, model)
     weights = jnp.asarray(keypoint_weights(config, model.spin49_available))
     wrong_rotmats = axis_angle_to_rotmat(jnp.asarray(wrong_pose, jnp.float32))
 
@@ -128,6 +136,9 @@ class _Source:
                 "joints3d_spin49": rng.normal(size=(49, 3)).astype(np.float32),
                 "rotmats": rng.normal(size=(24, 3, 3)).astype(np.float32),
                 "betas": np.full(10, i, np.float32),
+                "joints3d_confidence": np.ones(49, np.float32),
+                "has_smpl": np.float32(1),
+                "has_pose_3d": np.float32(1),
             }
             for i in range(count)
         ]
@@ -202,13 +213,20 @@ def test_train_job_resumes_exactly_and_writes_a_usable_regressor(tmp_path):
 
 def test_default_config_is_the_bundled_regressors_run():
     """`eft-jax train` with its defaults repeats the shipped run's settings (README), except the
-    betas fix (`loss.keypoints_train_betas`, absent from that run's log: SPIN's coupling, True)."""
+    betas fix (`loss.keypoints_train_betas`, absent from that run's log: SPIN's coupling, True).
+    Fields added since (mixtures, adversarial prior, init_from) default to that run's behaviour:
+    synthetic humans alone, no discriminator, random initialisation."""
     from pathlib import Path
 
     log = Path(__file__).resolve().parents[1] / "experiments" / "results" / "train_synthetic_log.jsonl"
     shipped = json.loads(log.read_text().splitlines()[0])["config"]
     default = load_config(default_config_path("train_synthetic")).to_dict()
     assert default["loss"].pop("keypoints_train_betas") is False
+    sources = default.pop("sources")
+    assert {kind: source["weight"] for kind, source in sources.items()} == {
+        "synthetic": 1.0, "fits": 0.0, "spin_npz": 0.0, "keypoints": 0.0}  # fmt: skip
+    assert default.pop("adversarial")["weight"] == 0.0
+    assert default.pop("init_from") is None
     for config in (shipped, default):
         config.pop("workdir")
     assert default == shipped
