@@ -51,7 +51,7 @@ from eft_jax.datasets.people import iter_exemplars
 from eft_jax.datasets.spin_npz import load_spin_npz, read_spin_npz
 from eft_jax.datasets.synthetic_tfds import builder_for
 from eft_jax.formats.eft_json import read_eft_json
-from eft_jax.formats.exemplar import is_skip
+from eft_jax.formats.exemplar import exemplar_problem, is_skip, skip_record
 from eft_jax.geometry.crops import denormalize_image, normalize_image
 from eft_jax.jobs.fit import FitInputs, read_inputs
 from eft_jax.progress import format_duration
@@ -78,8 +78,9 @@ def _synthetic_builder(config: ml_collections.ConfigDict):
 
 
 def _crops(spec: ml_collections.ConfigDict, size: int, wanted=None):
-    """(ids, uint8 crops (N, size, size, 3), keypoints (N, 49, 3), skip records) of the crop input
-    `spec` names (as `eft-jax fit` takes it), only the ids in `wanted` when given."""
+    """(ids, uint8 crops (N, size, size, 3), keypoints (N, 49, 3), skip records, description) of the
+    crop input `spec` names (as `eft-jax fit` takes it); with `wanted`, those ids, every one of
+    which must be among the crops."""
     inputs = FitInputs(
         crops_npz=Path(spec.crops) if spec.crops else None,
         dataset="tfds" if spec.tfds else spec.dataset,
@@ -88,9 +89,19 @@ def _crops(spec: ml_collections.ConfigDict, size: int, wanted=None):
         selection=spec.selection,
     )
     stream = read_inputs(inputs)
-    wanted = set(stream.order) if wanted is None else set(wanted)
+    if wanted is None:
+        wanted = set(stream.order)
+    missing = set(wanted) - set(stream.order)
+    if missing:
+        raise TrainingDataError(
+            f"{len(missing)} fitted exemplars are not among the crops of {stream.description} "
+            f"(e.g. {sorted(missing)[:3]}); give the crops the fit was made on"
+        )
     ids, images, keypoints, skipped = [], [], [], []
     for item in stream.exemplars(wanted, size):
+        problem = None if is_skip(item) else exemplar_problem(item.image, item.keypoints)
+        if problem is not None:
+            item = skip_record(item.id, problem, item.annot_id, item.image_name)
         if is_skip(item):
             skipped.append(item)
             continue
@@ -115,13 +126,7 @@ def _fits_source(spec, size: int, model: body.BodyModel) -> tuple[ArraySource, d
     if not spec.file:
         raise ConfigError("sources.fits needs file=<EFT JSON written by eft-jax fit or smplify>")
     targets = fits_targets(read_eft_json(spec.file), model.kind, str(spec.file))
-    ids, images, keypoints, skipped, where = _crops(spec, size, wanted=targets)
-    missing = set(targets) - set(ids) - {s["id"] for s in skipped}
-    if missing:
-        raise TrainingDataError(
-            f"{spec.file}: {len(missing)} fitted exemplars are not among the crops of {where} "
-            f"(e.g. {sorted(missing)[:3]}); give the crops the fit was made on"
-        )
+    ids, images, keypoints, skipped, where = _crops(spec, size, wanted=set(targets))
     rotmats = np.stack([targets[i]["rotmats"] for i in ids])
     betas = np.stack([targets[i]["betas"] for i in ids])
     description = f"fits {spec.file} on {where}"
