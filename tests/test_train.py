@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from fake_training import SyntheticRecords
 
 from eft_jax import body, nets
 from eft_jax.cli import main
@@ -20,6 +21,7 @@ from eft_jax.nets.hmr import RegressorOutput
 from eft_jax.train.batches import TrainBatches
 from eft_jax.train.losses import keypoint_weights, spin_loss
 from eft_jax.train.metrics import mpjpe_mm, pa_mpjpe_mm
+from eft_jax.train.sources import SyntheticSource
 from eft_jax.train.trainer import learning_rate_schedule
 
 
@@ -129,32 +131,8 @@ def test_the_true_shape_stays_optimal_when_the_pose_is_wrong(model):
     assert np.mean(-gradient[:, 0]) > 0
 
 
-class _Source:
-    def __init__(self, count, size=8):
-        rng = np.random.default_rng(4)
-        self.records = [
-            {
-                "image": rng.integers(0, 256, (size, size, 3), dtype=np.uint8),
-                "keypoints": rng.normal(size=(49, 3)).astype(np.float32),
-                "joints3d_spin49": rng.normal(size=(49, 3)).astype(np.float32),
-                "rotmats": rng.normal(size=(24, 3, 3)).astype(np.float32),
-                "betas": np.full(10, i, np.float32),
-                "joints3d_confidence": np.ones(49, np.float32),
-                "has_smpl": np.float32(1),
-                "has_pose_3d": np.float32(1),
-            }
-            for i in range(count)
-        ]
-
-    def __len__(self):
-        return len(self.records)
-
-    def __getitem__(self, i):
-        return self.records[i]
-
-
 def test_batches_are_a_function_of_seed_and_step_and_cover_each_epoch():
-    source = _Source(10)
+    source = SyntheticSource(SyntheticRecords(10, size=8), np.ones(49, np.float32))
     batches = TrainBatches(source, batch_size=3, seed=7)
     assert batches.steps_per_epoch == 3
     epoch = np.concatenate([batches.indices(s) for s in range(3)])
@@ -167,7 +145,7 @@ def test_batches_are_a_function_of_seed_and_step_and_cover_each_epoch():
             np.testing.assert_array_equal(batch[key], again[key])
     np.testing.assert_array_equal(streamed[0]["betas"][:, 0], batches.indices(2))
     with pytest.raises(ValueError, match="fewer than one batch"):
-        TrainBatches(_Source(2), batch_size=3, seed=0)
+        TrainBatches(SyntheticRecords(2), batch_size=3, seed=0)
 
 
 def test_warmup_must_fit_in_the_run():

@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from fake_training import SyntheticRecords
 
 from eft_jax import body
 from eft_jax.config import default_config_path, load_config
@@ -103,36 +104,12 @@ def test_with_every_target_the_masked_loss_is_the_plain_mean(open_body, loss_con
     np.testing.assert_allclose(float(terms.betas), float(jnp.mean((pred_betas - true_betas) ** 2)), rtol=1e-6)
 
 
-class _Records:
-    """A stand-in for the synthetic TFDS split: records numbered by their betas."""
-
-    def __init__(self, count, offset=0, size=4):
-        rng = np.random.default_rng(offset)
-        self.records = [
-            {
-                "image": rng.integers(0, 256, (size, size, 3), dtype=np.uint8),
-                "keypoints": rng.normal(size=(49, 3)).astype(np.float32),
-                "joints3d_spin49": rng.normal(size=(49, 3)).astype(np.float32),
-                "rotmats": rng.normal(size=(24, 3, 3)).astype(np.float32),
-                "betas": np.full(10, offset + i, np.float32),
-                "pose": np.zeros((24, 3), np.float32),  # a field the trainer does not use
-            }
-            for i in range(count)
-        ]
-
-    def __len__(self):
-        return len(self.records)
-
-    def __getitem__(self, i):
-        return self.records[i]
-
-
 def test_pure_synthetic_batches_are_todays():
     """One synthetic source gives the batches the bundled regressor was trained on: epoch
     permutations from (seed, epoch), every target flagged present."""
     available = np.zeros(49, np.float32)
     available[25:] = 1
-    source = SyntheticSource(_Records(10), available)
+    source = SyntheticSource(SyntheticRecords(10), available)
     batches = TrainBatches(source, batch_size=3, seed=5)
     for step in range(5):
         epoch, position = divmod(step, 3)
