@@ -150,7 +150,8 @@ def _spin_npz_source(spec, size: int, model: body.BodyModel) -> tuple[ArraySourc
     if not rows:
         raise TrainingDataError(f"{spec.file}: no usable rows ({skipped} skipped)")
     rows = np.asarray(rows)
-    description = f"SPIN npz {spec.file} (images {spec.images}): {int(targets['has_smpl'][rows].sum())} with pose and shape, {int(targets['has_pose_3d'][rows].sum())} with 3D joints"
+    with_smpl, with_3d = int(targets["has_smpl"][rows].sum()), int(targets["has_pose_3d"][rows].sum())
+    description = f"SPIN npz {spec.file} (images {spec.images}): {with_smpl} with pose and shape, {with_3d} with 3D joints"
     source = ArraySource(
         np.stack(images), np.stack(keypoints),
         rotmats=targets["rotmats"][rows], betas=targets["betas"][rows], has_smpl=targets["has_smpl"][rows],

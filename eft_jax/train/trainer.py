@@ -72,7 +72,9 @@ def data_mesh(devices=None) -> Mesh:
 
 
 class Trainer:
-    def __init__(self, regressor: Regressor, model: body.BodyModel, config: ml_collections.ConfigDict, mesh: Mesh | None = None):
+    def __init__(
+        self, regressor: Regressor, model: body.BodyModel, config: ml_collections.ConfigDict, mesh: Mesh | None = None
+    ):
         self.regressor = regressor
         self.model = model
         self.config = config
@@ -175,11 +177,14 @@ class Trainer:
         (the regressor's starting point) as `mean_pose_*`. `validation`: normalised `images` and
         the samples' keypoints, joints3d_spin49, rotmats and betas."""
         images = validation["images"]
-        predicted = [self._predict(variables, jnp.asarray(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
+        predicted = [
+            self._predict(variables, jnp.asarray(images[i : i + batch_size])) for i in range(0, len(images), batch_size)
+        ]
         rotmats, betas, cameras = (np.concatenate([np.asarray(p[k]) for p in predicted]) for k in range(3))
         mean = self.regressor.mean_params
         count = len(images)
-        mean_rotmats = np.broadcast_to(np.asarray(rot6d_to_rotmat(jnp.asarray(mean.pose, jnp.float32).reshape(24, 6))), (count, 24, 3, 3))
+        mean_pose = np.asarray(rot6d_to_rotmat(jnp.asarray(mean.pose, jnp.float32).reshape(24, 6)))
+        mean_rotmats = np.broadcast_to(mean_pose, (count, 24, 3, 3))
         mean_betas = np.broadcast_to(np.asarray(mean.shape, np.float32), (count, 10))
         mean_cameras = np.broadcast_to(np.asarray(mean.cam, np.float32), (count, 3))
         regressor = summarize(self._evaluate_chunks(rotmats, betas, cameras, validation))
