@@ -3,6 +3,10 @@
 A small backbone at a reduced input size, so that it trains on a 2-core CPU (time: README.md) and
 EFT with it runs in seconds; every other choice follows SPIN (nkolot/SPIN utils/train_options.py,
 train/trainer.py), which trains a ResNet-50 at 224 px.
+
+The defaults train on synthetic humans alone, without the adversarial prior: the bundled
+regressor's run. `sources.*` mix in pseudo ground truth, SPIN / Human3.6M .npz files and 2D-only
+crops (eft_jax/jobs/train.py); `adversarial.weight` > 0 adds HMR's discriminator.
 """
 
 import ml_collections
@@ -25,6 +29,15 @@ def get_config():
     config.data.num_train = 40_000
     config.data.num_validation = 1_000
     config.data.color_noise = 0.4  # SPIN --noise_factor
+
+    # What to train on: each source with a weight (0 = not used); samples pick a source by weight
+    # (eft_jax/jobs/train.py, eft_jax/train/sources.py).
+    config.sources = ml_collections.ConfigDict()
+    config.sources.synthetic = ml_collections.ConfigDict({"weight": 1.0})  # sizes: config.data
+    config.sources.fits = _crop_input(file=None)  # pseudo GT: EFT JSON of eft-jax fit / smplify + its crops
+    config.sources.spin_npz = ml_collections.ConfigDict({"weight": 0.0, "file": None, "images": None})
+    config.sources.keypoints = _crop_input()  # 2D keypoints only
+    config.init_from = None  # a regressor checkpoint to start from (same architecture); None: random
 
     config.model = ml_collections.ConfigDict()
     config.model.depth = 18  # ResNet-18 (SPIN: 50)
@@ -52,7 +65,20 @@ def get_config():
     # here is its run's, so `eft-jax train loss.keypoints_train_betas=True` repeats that run.
     config.loss.keypoints_train_betas = False
 
+    # HMR's factorized adversarial prior (eft_jax/train/adversarial.py; akanazawa/hmr src/trainer.py).
+    config.adversarial = ml_collections.ConfigDict()
+    config.adversarial.weight = 0.0  # HMR --d_loss_weight 1; 0 = off
+    config.adversarial.learning_rate = 1e-4  # HMR --d_lr
+    config.adversarial.joint_noise = 0.15  # rad, perturbation of the real mocap poses (synthetic humans' JOINT_NOISE)
+
     config.log_every = 50  # steps between lines of <workdir>/train_log.jsonl and the progress line
     config.checkpoint_every = 500  # steps between resumable checkpoints
     config.eval_every = 2_000  # steps between held-out evaluations (MPJPE, PA-MPJPE)
     return config
+
+
+def _crop_input(**fields) -> ml_collections.ConfigDict:
+    """A source read from crops given as `eft-jax fit` takes them: `crops` (exemplar .npz), `tfds`
+    (a prepared people dataset folder), or `dataset` + `root` (+ `split`, `selection`)."""
+    keys = {"crops": None, "tfds": None, "dataset": None, "root": None, "split": None, "selection": None}
+    return ml_collections.ConfigDict({"weight": 0.0, **fields, **keys})

@@ -23,6 +23,7 @@ from eft_jax.jobs.evaluate import EvaluateInputError
 from eft_jax.jobs.fit import FitInputError
 from eft_jax.jobs.render import RenderInputError
 from eft_jax.nets import RegressorCheckpointError, SpinImportError, TorchCheckpointError
+from eft_jax.train.sources import TrainingDataError
 
 # Errors that describe bad input (files, configs): reported in one line, exit code 2.
 USER_ERRORS = (
@@ -44,6 +45,7 @@ USER_ERRORS = (
     EvaluateInputError,
     RenderInputError,
     PosePriorFileError,
+    TrainingDataError,
 )
 
 
@@ -256,7 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.set_defaults(run=_render)
 
     train = commands.add_parser(
-        "train", help="train an HMR regressor on synthetic humans (resumable: rerun to continue)"
+        "train",
+        help="train an HMR regressor on synthetic humans, pseudo ground truth (EFT JSON), SPIN / Human3.6M .npz "
+        "and 2D keypoints, mixed by weight (resumable: rerun to continue)",
     )
     train.add_argument("--config", help="config file (default: configs/train_synthetic.py)")
     train.add_argument("--workdir", help="folder for checkpoints, log and the final regressor (config workdir)")

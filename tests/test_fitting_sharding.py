@@ -4,13 +4,9 @@ XLA_FLAGS must be set before jax initialises, so the check runs in a fresh inter
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from forced_devices import run_on_two_host_devices
 
 SCRIPT = textwrap.dedent(
     """
@@ -37,8 +33,4 @@ SCRIPT = textwrap.dedent(
 
 
 def test_slots_sharded_over_two_devices_match_reference():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
-    # The script imports the tests' shared setup (tests/tiny_eft.py) and this tree's eft_jax.
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "tests"), str(REPO), env.get("PYTHONPATH", "")])
-    run = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0 and "SHARDED-OK" in run.stdout, run.stdout[-3000:] + run.stderr[-3000:]
+    run_on_two_host_devices(SCRIPT, "SHARDED-OK")

@@ -1,22 +1,27 @@
 """Regressor training: metrics, SPIN's loss, deterministic batches, and a tiny `eft-jax train`
-run that resumes exactly where it stopped."""
+run on a mixture with pseudo ground truth from `eft-jax fit` that resumes exactly where it stopped."""
 
 import json
+import shutil
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from fake_training import SyntheticRecords
 
 from eft_jax import body, nets
 from eft_jax.cli import main
 from eft_jax.config import ConfigError, default_config_path, load_config
+from eft_jax.formats.eft_json import read_eft_json
+from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.geometry.procrustes import similarity_align
 from eft_jax.geometry.rotations import axis_angle_to_rotmat
 from eft_jax.nets.hmr import RegressorOutput
 from eft_jax.train.batches import TrainBatches
 from eft_jax.train.losses import keypoint_weights, spin_loss
 from eft_jax.train.metrics import mpjpe_mm, pa_mpjpe_mm
+from eft_jax.train.sources import SyntheticSource
 from eft_jax.train.trainer import learning_rate_schedule
 
 
@@ -60,6 +65,13 @@ def model(open_body):
     return open_body
 
 
+def _with_every_target(batch: dict, model) -> dict:
+    """A hand-made batch as a source with full 3D truth gives it (train/sources.py)."""
+    count = batch["keypoints"].shape[0]
+    confidence = jnp.broadcast_to(jnp.asarray(model.spin49_available, jnp.float32), (count, 49))
+    return dict(batch, joints3d_confidence=confidence, has_smpl=jnp.ones(count), has_pose_3d=jnp.ones(count))
+
+
 def test_spin_loss_is_zero_at_the_truth_and_weights_each_term(model):
     config = load_config(default_config_path("train_synthetic")).loss
     rng = np.random.default_rng(3)
@@ -69,6 +81,7 @@ def test_spin_loss_is_zero_at_the_truth_and_weights_each_term(model):
     joints = body.forward(model, rotmats, betas).spin49
     keypoints = jnp.concatenate([camera[:, None, :1] * joints[..., :2] + camera[:, None, 1:], jnp.ones((2, 49, 1))], -1)
     batch = {"keypoints": keypoints, "joints3d_spin49": joints - 5.0, "rotmats": rotmats, "betas": betas}
+    batch = _with_every_target(batch, model)
     weights = jnp.asarray(keypoint_weights(config, model.spin49_available))
     out = RegressorOutput(rotmats, jnp.zeros((2, 144)), betas, camera, jnp.zeros((2, 8)))
     terms = spin_loss(out, batch, model, weights, config)
@@ -100,7 +113,7 @@ def test_the_true_shape_stays_optimal_when_the_pose_is_wrong(model):
     joints = body.forward(model, true_rotmats, betas).spin49
     camera = jnp.tile(jnp.asarray([[0.9, 0.0, 0.0]], jnp.float32), (8, 1))
     keypoints = jnp.concatenate([0.9 * joints[..., :2], jnp.ones((8, 49, 1))], -1)
-    batch = {"keypoints": keypoints, "joints3d_spin49": joints, "rotmats": true_rotmats, "betas": betas}
+    batch = _with_every_target({"keypoints": keypoints, "joints3d_spin49": joints, "rotmats": true_rotmats, "betas": betas}, model)
     weights = jnp.asarray(keypoint_weights(config, model.spin49_available))
     wrong_rotmats = axis_angle_to_rotmat(jnp.asarray(wrong_pose, jnp.float32))
 
@@ -118,29 +131,8 @@ def test_the_true_shape_stays_optimal_when_the_pose_is_wrong(model):
     assert np.mean(-gradient[:, 0]) > 0
 
 
-class _Source:
-    def __init__(self, count, size=8):
-        rng = np.random.default_rng(4)
-        self.records = [
-            {
-                "image": rng.integers(0, 256, (size, size, 3), dtype=np.uint8),
-                "keypoints": rng.normal(size=(49, 3)).astype(np.float32),
-                "joints3d_spin49": rng.normal(size=(49, 3)).astype(np.float32),
-                "rotmats": rng.normal(size=(24, 3, 3)).astype(np.float32),
-                "betas": np.full(10, i, np.float32),
-            }
-            for i in range(count)
-        ]
-
-    def __len__(self):
-        return len(self.records)
-
-    def __getitem__(self, i):
-        return self.records[i]
-
-
 def test_batches_are_a_function_of_seed_and_step_and_cover_each_epoch():
-    source = _Source(10)
+    source = SyntheticSource(SyntheticRecords(10, size=8), np.ones(49, np.float32))
     batches = TrainBatches(source, batch_size=3, seed=7)
     assert batches.steps_per_epoch == 3
     epoch = np.concatenate([batches.indices(s) for s in range(3)])
@@ -153,7 +145,7 @@ def test_batches_are_a_function_of_seed_and_step_and_cover_each_epoch():
             np.testing.assert_array_equal(batch[key], again[key])
     np.testing.assert_array_equal(streamed[0]["betas"][:, 0], batches.indices(2))
     with pytest.raises(ValueError, match="fewer than one batch"):
-        TrainBatches(_Source(2), batch_size=3, seed=0)
+        TrainBatches(SyntheticRecords(2), batch_size=3, seed=0)
 
 
 def test_warmup_must_fit_in_the_run():
@@ -171,44 +163,105 @@ def _train(workdir, data_dir, *extra):
     assert main(args) == 0
 
 
-def test_train_job_resumes_exactly_and_writes_a_usable_regressor(tmp_path):
-    data_dir = tmp_path / "tfds"
-    _train(tmp_path / "full", data_dir)
+def _loss_lines(log: list[dict]) -> list[dict]:
+    return [{k: v for k, v in record.items() if k != "images_per_s"} for record in log if "total" in record]
+
+
+@pytest.fixture(scope="module")
+def synthetic_dir(tmp_path_factory):
+    """A tfds data_dir shared by this file's training runs (the tiny synthetic set is rendered once)."""
+    return tmp_path_factory.mktemp("tfds")
+
+
+@pytest.fixture(scope="module")
+def fitted_crops(tmp_path_factory):
+    """(crops .npz, EFT JSON written by `eft-jax fit` on them): six 32 px crops, one of them
+    without any keypoint (the fit skips it, with its reason)."""
+    folder = tmp_path_factory.mktemp("fitted")
+    rng = np.random.default_rng(8)
+    keypoints = np.zeros((6, 49, 3), np.float32)
+    keypoints[:, 25:, :2] = rng.uniform(-0.6, 0.6, (6, 24, 2))
+    keypoints[:5, 25:, 2] = 1.0
+    crops = write_exemplars_npz(folder / "crops.npz", rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8), keypoints)
+    regressor = nets.Regressor(nets.RegressorArch.reduced(18, 16))
+    checkpoint = nets.save_regressor(folder / "tiny", regressor.init(jax.random.key(0), 32), regressor.config_record())
+    fits = folder / "fits.json"
+    args = ["fit", "--crops", str(crops), "--out", str(fits), "--checkpoint", str(checkpoint), "--crop-size", "32",
+            "--max-iters", "2", "--batch-size", "2", "--compilation-cache", ""]  # fmt: skip
+    assert main(args) == 0
+    return crops, fits
+
+
+def test_a_mixture_with_eft_fits_resumes_exactly_and_writes_a_usable_regressor(tmp_path, fitted_crops, synthetic_dir):
+    """Synthetic humans + pseudo ground truth written by `eft-jax fit` + 2D-only crops, with the
+    adversarial prior: stopped after step 2 and rerun, the run ends where the uninterrupted one does."""
+    crops, fits = fitted_crops
+    data_dir = synthetic_dir
+    mixture = [
+        "sources.fits.weight=1.0", f"sources.fits.file='{fits}'", f"sources.fits.crops='{crops}'",
+        "sources.keypoints.weight=0.5", f"sources.keypoints.crops='{crops}'", "adversarial.weight=1.0",
+    ]  # fmt: skip
+    _train(tmp_path / "full", data_dir, *mixture)
     full = nets.restore_regressor(tmp_path / "full" / "regressor")
     assert full.record["image_size"] == 32
     log = [json.loads(line) for line in (tmp_path / "full" / "train_log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log if "total" in r] == [1, 2, 3, 4]
+    sources = {record["source"]: record for record in log[0]["sources"]}
+    assert len(read_eft_json(fits)["skipped"]) == 1  # the fit skipped the crop without keypoints
+    assert sources["fits"]["samples"] == 5
+    assert sources["keypoints"]["samples"] == 5 and sources["keypoints"]["skipped"] == 1  # skipped here too
+    assert sources["synthetic"]["samples"] == 16
+    steps = [r for r in log if "total" in r]
+    assert [r["step"] for r in steps] == [1, 2, 3, 4]
+    assert all(r["discriminator_real"] > 0 and np.isfinite(r["adversarial"]) for r in steps)
     evaluations = [r for r in log if r.get("kind") == "evaluation"]
     assert [r["step"] for r in evaluations] == [2, 4] and evaluations[0]["samples"] == 4
+    assert all(np.isfinite(evaluations[-1][key]) for key in ("mpjpe_mm", "pa_mpjpe_mm", "pve_mm", "mean_2d_px"))
 
     # Interrupted after step 2: only the step-2 checkpoint and the log up to step 3 survive.
-    _train(tmp_path / "cut", data_dir, "total_steps=4")
+    _train(tmp_path / "cut", data_dir, *mixture)
     cut = tmp_path / "cut"
     for path in (cut / "checkpoints" / "4", cut / "regressor"):
-        import shutil
-
         shutil.rmtree(path)
     lines = (cut / "train_log.jsonl").read_text().splitlines()
     (cut / "train_log.jsonl").write_text("\n".join(lines[:5]) + '\n{"step": 3, "tot')
-    _train(cut, data_dir)
+    _train(cut, data_dir, *mixture)
     resumed = nets.restore_regressor(cut / "regressor")
     for a, b in zip(jax.tree.leaves(full.variables), jax.tree.leaves(resumed.variables)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    log = [json.loads(line) for line in (cut / "train_log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log if "total" in r] == [1, 2, 3, 4]
+    resumed_log = [json.loads(line) for line in (cut / "train_log.jsonl").read_text().splitlines()]
+    # Steps 3 and 4 ran from the restored state, the discriminator's included: the same loss terms.
+    assert _loss_lines(resumed_log) == _loss_lines(log)
     out = resumed.regressor.apply(resumed.variables, jnp.zeros((1, 32, 32, 3)))
     assert np.isfinite(np.asarray(out.rotmats)).all()
 
 
+def test_fits_must_match_the_crops_they_were_made_on(tmp_path, fitted_crops, synthetic_dir, capsys):
+    crops, fits = fitted_crops
+    other = write_exemplars_npz(tmp_path / "other.npz", np.zeros((2, 32, 32, 3), np.uint8), np.ones((2, 49, 3), np.float32),
+                                ids=["x", "y"])  # fmt: skip
+    args = ["train", "--workdir", str(tmp_path / "run"), "data.image_size=32", "data.num_train=16", "data.num_validation=4",
+            f"data.data_dir='{synthetic_dir}'", "sources.fits.weight=1.0", f"sources.fits.file='{fits}'",
+            f"sources.fits.crops='{other}'"]  # fmt: skip
+    assert main(args) == 2
+    assert "5 fitted exemplars are not among the crops" in capsys.readouterr().err
+
+
 def test_default_config_is_the_bundled_regressors_run():
     """`eft-jax train` with its defaults repeats the shipped run's settings (README), except the
-    betas fix (`loss.keypoints_train_betas`, absent from that run's log: SPIN's coupling, True)."""
+    betas fix (`loss.keypoints_train_betas`, absent from that run's log: SPIN's coupling, True).
+    Fields added since (mixtures, adversarial prior, init_from) default to that run's behaviour:
+    synthetic humans alone, no discriminator, random initialisation."""
     from pathlib import Path
 
     log = Path(__file__).resolve().parents[1] / "experiments" / "results" / "train_synthetic_log.jsonl"
     shipped = json.loads(log.read_text().splitlines()[0])["config"]
     default = load_config(default_config_path("train_synthetic")).to_dict()
     assert default["loss"].pop("keypoints_train_betas") is False
+    sources = default.pop("sources")
+    assert {kind: source["weight"] for kind, source in sources.items()} == {
+        "synthetic": 1.0, "fits": 0.0, "spin_npz": 0.0, "keypoints": 0.0}  # fmt: skip
+    assert default.pop("adversarial")["weight"] == 0.0
+    assert default.pop("init_from") is None
     for config in (shipped, default):
         config.pop("workdir")
     assert default == shipped

@@ -8,9 +8,15 @@ with the camera in eft-jax's (EFT's) weak-perspective convention:
   OpenPose keypoints and 1 for the 24 ground-truth keypoints (--openpose_train_weight,
   --gt_train_weight);
 - keypoints_3d: squared error of the 24 ground-truth keypoints in 3D, both skeletons centred on the
-  midpoint of their hips (SPIN's `keypoint_3d_loss`);
-- pose: squared error of the 24 rotation matrices; betas: squared error of the shape;
+  midpoint of their hips, weighted by each joint's confidence (SPIN's `keypoint_3d_loss`), over the
+  samples with `has_pose_3d` only;
+- pose: squared error of the 24 rotation matrices; betas: squared error of the shape; both over
+  the samples with `has_smpl` only (SPIN's `smpl_losses`);
 - the camera term keeps the weak-perspective scale positive.
+
+Masked terms are means over the samples that have the target, as SPIN selects them
+(`x[has_smpl == 1]`), and 0 when no sample of the batch has it. On a batch where every sample has
+every target they equal the plain means over the batch.
 
 One departure from SPIN, `loss.keypoints_train_betas` (False in configs/train_synthetic.py): the
 keypoint terms are computed with the predicted betas but their gradient does not reach the betas,
@@ -48,6 +54,11 @@ class TrainLossTerms:
     pose: jax.Array
     betas: jax.Array
     camera: jax.Array
+    # with the adversarial prior (train/adversarial.py), else None: the regressor's term (already
+    # in `total`) and the discriminator's real and fake terms
+    adversarial: jax.Array | None = None
+    discriminator_real: jax.Array | None = None
+    discriminator_fake: jax.Array | None = None
 
 
 def keypoint_weights(config: ml_collections.ConfigDict, available) -> np.ndarray:
@@ -55,9 +66,17 @@ def keypoint_weights(config: ml_collections.ConfigDict, available) -> np.ndarray
     return openpose_gt_weights(config.openpose_weight, config.gt_weight, available)
 
 
+def masked_mean(values, mask):
+    """Mean of `values` (B, ...) over the samples whose `mask` (B,) is 1; 0 when there are none."""
+    per_sample = values.reshape(values.shape[0], -1)
+    count = jnp.sum(mask) * per_sample.shape[1]
+    return jnp.sum(mask[:, None] * per_sample) / jnp.maximum(count, 1.0)
+
+
 def spin_loss(out: RegressorOutput, batch: dict, model: body.BodyModel, weights, config) -> TrainLossTerms:
-    """The loss of a batch: `batch` holds keypoints (B, 49, 3), joints3d_spin49 (B, 49, 3),
-    rotmats (B, 24, 3, 3) and betas (B, 10); `weights` is `keypoint_weights(...)`."""
+    """The loss of a batch of training samples (`train/sources.py`): keypoints (B, 49, 3),
+    joints3d_spin49 (B, 49, 3), joints3d_confidence (B, 49), rotmats (B, 24, 3, 3), betas (B, 10),
+    has_smpl (B,), has_pose_3d (B,); `weights` is `keypoint_weights(...)`."""
     betas_for_keypoints = out.betas if config.keypoints_train_betas else jax.lax.stop_gradient(out.betas)
     joints = body.forward(model, out.rotmats, betas_for_keypoints).spin49
     projected = weak_perspective(joints, out.camera)
@@ -65,11 +84,12 @@ def spin_loss(out: RegressorOutput, batch: dict, model: body.BodyModel, weights,
     keypoints_2d = jnp.mean(confidence[..., None] * (projected - batch["keypoints"][..., :2]) ** 2)
 
     available = jnp.asarray(model.spin49_available, jnp.float32)[NUM_OPENPOSE:]
+    confidence_3d = available * batch["joints3d_confidence"][:, NUM_OPENPOSE:]
     error_3d = (hip_centred(joints) - hip_centred(batch["joints3d_spin49"]))[..., NUM_OPENPOSE:, :]
-    keypoints_3d = jnp.mean(available[:, None] * error_3d**2)
+    keypoints_3d = masked_mean(confidence_3d[..., None] * error_3d**2, batch["has_pose_3d"])
 
-    pose = jnp.mean((out.rotmats - batch["rotmats"]) ** 2)
-    betas = jnp.mean((out.betas - batch["betas"]) ** 2)
+    pose = masked_mean((out.rotmats - batch["rotmats"]) ** 2, batch["has_smpl"])
+    betas = masked_mean((out.betas - batch["betas"]) ** 2, batch["has_smpl"])
     camera = jnp.mean(jnp.exp(-config.camera_scale_rate * out.camera[:, 0]) ** 2)
     total = config.overall_scale * (
         config.keypoint_weight * (keypoints_2d + keypoints_3d)

@@ -1,12 +1,18 @@
-"""The pure parts of regressor training: state, optimiser, one jitted step, evaluation.
+"""The pure parts of regressor training: state, optimisers, one jitted step, evaluation.
 
     trainer = Trainer(regressor, model, config)
-    state = trainer.init_state(variables)
-    state, terms = trainer.step(state, batch, rng)          # jitted; batch from TrainBatches
-    scores = trainer.evaluate(state_variables, samples)      # MPJPE / PA-MPJPE, mm
+    state = trainer.init_state(variables, jax.random.key(seed))
+    state, terms = trainer.step(state, trainer.shard(batch), rng)   # jitted; batch from train/batches.py
+    scores = trainer.evaluate(state.variables, validation)           # the evaluator's summary
 
 Training mode as SPIN's: BatchNorm batch statistics (running statistics updated with torch's
-momentum 0.1) and dropout in the head. Adam with a linear warm-up and cosine decay.
+momentum 0.1) and dropout in the head. Adam with a linear warm-up and cosine decay. With
+`adversarial.weight` > 0, HMR's discriminator (`train/adversarial.py`) is trained in the same step
+with its own Adam, and its least-squares term joins the regressor's loss.
+
+Data parallel over the local devices (`jax.sharding`): the batch is split along its first axis over
+a one-axis mesh, the state is replicated; the compiler inserts the gradient all-reduce and computes
+BatchNorm's batch statistics over the whole batch, so the step means what it means on one device.
 """
 
 from __future__ import annotations
@@ -19,13 +25,18 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from eft_jax import body
 from eft_jax.config import ConfigError
 from eft_jax.geometry import rot6d_to_rotmat
 from eft_jax.nets import Regressor
+from eft_jax.train.adversarial import PoseShapeDiscriminator, discriminator_losses, regressor_adversarial_loss
+from eft_jax.train.evaluation import evaluate_fits, summarize
 from eft_jax.train.losses import TrainLossTerms, keypoint_weights, spin_loss
-from eft_jax.train.metrics import mpjpe_mm, pa_mpjpe_mm
+
+BATCH_AXIS = "batch"
+EVALUATION_CHUNK = 256  # samples per evaluator call (their true vertices are ~165 KB each)
 
 
 @flax.struct.dataclass
@@ -34,6 +45,7 @@ class TrainState:
     params: Any
     batch_stats: Any
     opt_state: Any
+    discriminator: Any = None  # {'params', 'opt_state'} with the adversarial prior, else None
 
     @property
     def variables(self) -> dict:
@@ -54,58 +66,143 @@ def learning_rate_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
     )
 
 
+def data_mesh(devices=None) -> Mesh:
+    """A one-axis mesh over the local devices (or `devices`) that batches are split over."""
+    return Mesh(np.array(jax.local_devices() if devices is None else list(devices)), (BATCH_AXIS,))
+
+
 class Trainer:
-    def __init__(self, regressor: Regressor, model: body.BodyModel, config: ml_collections.ConfigDict):
+    def __init__(
+        self, regressor: Regressor, model: body.BodyModel, config: ml_collections.ConfigDict, mesh: Mesh | None = None
+    ):
         self.regressor = regressor
         self.model = model
         self.config = config
         self.optimizer = optax.adam(learning_rate_schedule(config))
         self.weights = jnp.asarray(keypoint_weights(config.loss, model.spin49_available))
-        self.step = jax.jit(self._step, donate_argnums=0)
-        self._predict_joints = jax.jit(self._joints_of_images)
+        adversarial = config.get("adversarial")
+        self.adversarial_weight = float(adversarial.weight) if adversarial is not None else 0.0
+        if self.adversarial_weight < 0:
+            raise ConfigError(f"adversarial.weight must be at least 0 (0 = off); got {self.adversarial_weight}")
+        if self.adversarial_weight > 0:
+            self.discriminator = PoseShapeDiscriminator()
+            self.discriminator_optimizer = optax.adam(float(adversarial.learning_rate))
+        self.mesh = data_mesh() if mesh is None else mesh
+        devices = self.mesh.devices.size
+        if config.batch_size % devices:
+            raise ConfigError(f"batch_size {config.batch_size} must be a multiple of the {devices} devices it is split over")
+        self.batch_sharding = NamedSharding(self.mesh, PartitionSpec(BATCH_AXIS))
+        self.replicated = NamedSharding(self.mesh, PartitionSpec())
+        self.step = jax.jit(self._step, donate_argnums=0, out_shardings=self.replicated)
+        self._predict = jax.jit(self._prediction)
+        self._vertices = jax.jit(self._truth_vertices)
 
-    def init_state(self, variables: dict) -> TrainState:
-        return TrainState(
+    @property
+    def adversarial(self) -> bool:
+        return self.adversarial_weight > 0
+
+    def init_state(self, variables: dict, rng: jax.Array | None = None) -> TrainState:
+        """The state at step 0 from the regressor's `variables`; `rng` initialises the
+        discriminator (needed with the adversarial prior)."""
+        discriminator = None
+        if self.adversarial:
+            count = 1
+            params = self.discriminator.init(rng, jnp.zeros((count, 23, 3, 3)), jnp.zeros((count, 10)))["params"]
+            discriminator = {"params": params, "opt_state": self.discriminator_optimizer.init(params)}
+        state = TrainState(
             step=jnp.zeros((), jnp.int32),
             params=variables["params"],
             batch_stats=variables["batch_stats"],
             opt_state=self.optimizer.init(variables["params"]),
+            discriminator=discriminator,
         )
+        return self.replicate(state)
+
+    def replicate(self, state: TrainState) -> TrainState:
+        return jax.device_put(state, self.replicated)
+
+    def shard(self, batch: dict) -> dict:
+        """The batch split over the mesh's devices along its first axis."""
+        return jax.device_put(batch, self.batch_sharding)
 
     def _step(self, state: TrainState, batch: dict, rng: jax.Array) -> tuple[TrainState, TrainLossTerms]:
         def loss_fn(params):
             variables = {"params": params, "batch_stats": state.batch_stats}
             out, batch_stats = self.regressor.apply(variables, batch["images"], train=True, rng=rng)
             terms = spin_loss(out, batch, self.model, self.weights, self.config.loss)
-            return terms.total, (terms, batch_stats)
+            total = terms.total
+            if self.adversarial:
+                scores = self.discriminator.apply({"params": state.discriminator["params"]}, out.rotmats[:, 1:], out.betas)
+                adversarial = regressor_adversarial_loss(scores)
+                total = total + self.adversarial_weight * adversarial
+                terms = terms.replace(total=total, adversarial=adversarial)
+            return total, (terms, batch_stats, out)
 
-        (_, (terms, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        (_, (terms, batch_stats, out)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        return TrainState(state.step + 1, params, batch_stats, opt_state), terms
+        discriminator = state.discriminator
+        if self.adversarial:
+            discriminator, real, fake = self._discriminator_step(state.discriminator, batch, out)
+            terms = terms.replace(discriminator_real=real, discriminator_fake=fake)
+        return TrainState(state.step + 1, params, batch_stats, opt_state, discriminator), terms
 
-    def _joints_of_images(self, variables, images):
+    def _discriminator_step(self, discriminator: dict, batch: dict, out) -> tuple[dict, jax.Array, jax.Array]:
+        """One Adam step of the discriminator on the prior's real bodies against this step's
+        predictions (HMR updates both networks from the same forward pass)."""
+        fake_rotmats, fake_betas = jax.lax.stop_gradient(out.rotmats[:, 1:]), jax.lax.stop_gradient(out.betas)
+
+        def loss_fn(params):
+            real = self.discriminator.apply({"params": params}, batch["prior_rotmats"], batch["prior_betas"])
+            fake = self.discriminator.apply({"params": params}, fake_rotmats, fake_betas)
+            real_loss, fake_loss = discriminator_losses(real, fake)
+            return self.adversarial_weight * (real_loss + fake_loss), (real_loss, fake_loss)
+
+        (_, (real_loss, fake_loss)), grads = jax.value_and_grad(loss_fn, has_aux=True)(discriminator["params"])
+        updates, opt_state = self.discriminator_optimizer.update(grads, discriminator["opt_state"], discriminator["params"])
+        params = optax.apply_updates(discriminator["params"], updates)
+        return {"params": params, "opt_state": opt_state}, real_loss, fake_loss
+
+    def _prediction(self, variables, images):
         out = self.regressor.apply(variables, images, train=False)
-        return body.forward(self.model, out.rotmats, out.betas).spin49
+        return out.rotmats, out.betas, out.camera
 
-    def evaluate(self, variables: dict, images: np.ndarray, true_joints: np.ndarray, batch_size: int = 64) -> dict:
-        """MPJPE and PA-MPJPE (mm, LSP-14, hip-centred) of the regressor on normalised `images`
-        against SPIN-49 `true_joints`, plus the same errors of the mean parameters (the
-        regressor's starting point) as the baseline."""
-        predicted = np.concatenate(
-            [
-                np.asarray(self._predict_joints(variables, jnp.asarray(images[i : i + batch_size])))
-                for i in range(0, len(images), batch_size)
-            ]
-        )
+    def _truth_vertices(self, rotmats, betas):
+        out = body.forward(self.model, rotmats, betas)
+        return out.vertices - out.joints[:, :1]
+
+    def evaluate(self, variables: dict, validation: dict, batch_size: int = 64) -> dict:
+        """The evaluator's summary (`train/evaluation.py`: 2D px, MPJPE, PA-MPJPE, PVE, ...) of the
+        regressor on held-out synthetic humans, and the MPJPE / PA-MPJPE of the mean parameters
+        (the regressor's starting point) as `mean_pose_*`. `validation`: normalised `images` and
+        the samples' keypoints, joints3d_spin49, rotmats and betas."""
+        images = validation["images"]
+        predicted = [
+            self._predict(variables, jnp.asarray(images[i : i + batch_size])) for i in range(0, len(images), batch_size)
+        ]
+        rotmats, betas, cameras = (np.concatenate([np.asarray(p[k]) for p in predicted]) for k in range(3))
         mean = self.regressor.mean_params
-        mean_rotmats = rot6d_to_rotmat(jnp.asarray(mean.pose, jnp.float32).reshape(24, 6))
-        mean_joints = np.asarray(body.forward(self.model, mean_rotmats, jnp.asarray(mean.shape, jnp.float32)).spin49)
-        mean_joints = np.broadcast_to(mean_joints, predicted.shape)
+        count = len(images)
+        mean_pose = np.asarray(rot6d_to_rotmat(jnp.asarray(mean.pose, jnp.float32).reshape(24, 6)))
+        mean_rotmats = np.broadcast_to(mean_pose, (count, 24, 3, 3))
+        mean_betas = np.broadcast_to(np.asarray(mean.shape, np.float32), (count, 10))
+        mean_cameras = np.broadcast_to(np.asarray(mean.cam, np.float32), (count, 3))
+        regressor = summarize(self._evaluate_chunks(rotmats, betas, cameras, validation))
+        baseline = summarize(self._evaluate_chunks(mean_rotmats, mean_betas, mean_cameras, validation))
         return {
-            "mpjpe_mm": float(np.mean(mpjpe_mm(predicted, true_joints))),
-            "pa_mpjpe_mm": float(np.mean(pa_mpjpe_mm(predicted, true_joints))),
-            "mean_pose_mpjpe_mm": float(np.mean(mpjpe_mm(mean_joints, true_joints))),
-            "mean_pose_pa_mpjpe_mm": float(np.mean(pa_mpjpe_mm(mean_joints, true_joints))),
-            "samples": int(len(images)),
+            **regressor,
+            "mean_pose_mpjpe_mm": baseline["mpjpe_mm"],
+            "mean_pose_pa_mpjpe_mm": baseline["pa_mpjpe_mm"],
+            "samples": count,
         }
+
+    def _evaluate_chunks(self, rotmats, betas, cameras, truth: dict) -> dict:
+        parts = []
+        for i in range(0, len(rotmats), EVALUATION_CHUNK):
+            chunk = slice(i, i + EVALUATION_CHUNK)
+            vertices = self._vertices(jnp.asarray(truth["rotmats"][chunk]), jnp.asarray(truth["betas"][chunk]))
+            parts.append(
+                evaluate_fits(self.model, rotmats[chunk], betas[chunk], cameras[chunk], truth["keypoints"][chunk],
+                              truth["joints3d_spin49"][chunk], vertices)  # fmt: skip
+            )
+        return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
