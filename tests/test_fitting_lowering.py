@@ -1,6 +1,6 @@
-"""The im2col lowering's hand-written backward: the gradients of a convolution run as patches x
-kernel matrix products equal XLA's convolution gradients (weights and input), alone and vmapped
-over slots with per-slot kernels, for every kind of convolution ResNet has."""
+"""The im2col lowering's gradients: a convolution run as 2D patches x kernel matrix products has
+XLA's convolution gradients (weights and input), alone and vmapped over slots with per-slot
+kernels, for every kind of convolution ResNet has."""
 
 from __future__ import annotations
 
