@@ -10,22 +10,29 @@ Each part is timed alone (median per exemplar, calls interleaved round after rou
 - Adam: the optimiser update of B slots' weights (torch: `optimizer.step()`, EFT's default Adam);
 - step: the whole EFT iteration (eft-jax: `EftEngine.step`; torch: `run_eft_step`).
 
-It also writes XLA's cost analysis of the eft-jax step (flops, bytes accessed) and the ten
-largest fusions / custom calls of the compiled step by XLA's own per-op cost estimate.
+It also writes XLA's cost analysis of the eft-jax step (flops, bytes accessed) and where the
+step's time goes by kind of XLA operation (matrix products, transposing copies, the Adam
+fusions, ...): a jax.profiler trace of `--trace-steps` steps, each thunk's time summed by the
+name XLA gave it without its number (`copy_bitcast_fusion.41` -> `copy_bitcast_fusion`).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import platform
+import re
 import sys
+import tempfile
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
+
+# Every XLA thunk appears in a jax.profiler trace under its HLO name (set before jax starts).
+os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_cpu_enable_xprof_traceme=true"
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -36,6 +43,7 @@ from bench_regressor import time_interleaved  # noqa: E402
 from eft_jax import body, fitting  # noqa: E402
 from eft_jax.config import load_config  # noqa: E402
 from eft_jax.fitting import lowering as lowering_lib  # noqa: E402
+from eft_jax.fitting.engine import adam_step_where  # noqa: E402
 from eft_jax.fitting.objective import exemplar_loss  # noqa: E402
 from eft_jax.nets import Regressor, RegressorArch  # noqa: E402
 
@@ -49,6 +57,7 @@ def main():
     parser.add_argument("--trainable", default="all")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--trace-steps", type=int, default=2)
     parser.add_argument("--out", default=str(REPO / "experiments" / "results"))
     args = parser.parse_args()
 
@@ -73,7 +82,8 @@ def main():
     batched = lambda fn: lowering_lib.map_over_slots(lambda s: fn(*s), mapping, 4)  # noqa: E731
     forward = jax.jit(batched(loss_fn))
     grad = jax.jit(batched(jax.grad(loss_fn)))
-    adam = jax.jit(batched(lambda g, o, p: optax.apply_updates(p, engine.optimizer.update(g, o, p)[0])))
+    running = jnp.asarray(True)
+    adam = jax.jit(batched(lambda g, o, p: adam_step_where(engine.optimizer, config, running, g, o, p)[0]))
     params, opt_state = jax.tree.map(jnp.copy, (slots.params, slots.opt_state))  # the step donates slots
     grads = jax.block_until_ready(grad((params, jnp.asarray(images), jnp.asarray(keypoints))))
     state = {"slots": slots}
@@ -92,7 +102,7 @@ def main():
         import torch
         from torch_eft import TorchEft
 
-        torch.set_num_threads(os.cpu_count())
+        torch.set_num_threads(len(os.sched_getaffinity(0)))  # the cores this process may use (taskset)
         loop = TorchEft.from_jax(regressor, variables, model, engine.settings, trainable=args.trainable)
         optimizer = loop.start()
         image, target = loop.inputs(images[0], keypoints[0])
@@ -124,6 +134,7 @@ def main():
         per.update({name: 1 for name in fns if name.startswith("torch")})
 
     times = time_interleaved(fns, args.seconds)
+    kinds = time_by_op_kind(engine, state, args.trace_steps)
     compiled = engine._step.lower(state["slots"], engine.frozen).compile()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
@@ -142,11 +153,36 @@ def main():
         "|---|---:|",
     ]
     lines += [f"| {name} | {1e3 * seconds / per[name]:.1f} |" for name, seconds in times.items()]
+    lines += ["", f"Where the eft-jax step's time goes (jax.profiler trace of {args.trace_steps} steps; thunk time "
+              "summed by kind of XLA operation, ms per exemplar; the kinds under 1 % are left out):", "",
+              "| XLA operation | ms / exemplar | share |", "|---|---:|---:|"]
+    total = sum(kinds.values())
+    lines += [f"| {kind} | {1e3 * seconds / (args.trace_steps * batch):.1f} | {100 * seconds / total:.0f} % |"
+              for kind, seconds in kinds.most_common() if seconds > 0.01 * total]
     table = "\n".join(lines) + "\n"
     print(table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "profile_eft.md").write_text(table)
+
+
+def time_by_op_kind(engine, state, steps) -> collections.Counter:
+    """Seconds spent in each kind of XLA thunk over `steps` engine steps (from a profiler trace)."""
+    with tempfile.TemporaryDirectory() as directory:
+        jax.profiler.start_trace(directory)
+        for _ in range(steps):
+            state["slots"] = jax.block_until_ready(engine.step(state["slots"]))
+        jax.profiler.stop_trace()
+        trace = jax.profiler.ProfileData.from_file(str(next(Path(directory).rglob("*.xplane.pb"))))
+    kinds = collections.Counter()
+    for plane in trace.planes:
+        for line in plane.lines:
+            if line.name == "python":
+                continue
+            for event in line.events:
+                if not event.name.startswith("ThunkExecutor"):
+                    kinds[re.sub(r"\.\d+$", "", event.name)] += event.duration_ns / 1e9
+    return kinds
 
 
 if __name__ == "__main__":
