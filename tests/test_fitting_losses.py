@@ -81,7 +81,7 @@ def test_loss_matches_hand_computation():
     camera_term = math.exp(-10 * 0.2) ** 2
     leg = 0.8 * 0.5 * (1 - 0.0)  # c_knee c_ankle (1 - cos 90 deg)
     total = 60 * (5 * keypoint + 0.001 * betas_term + camera_term + 0.005 * leg)
-    np.testing.assert_allclose(terms.keypoint, keypoint, rtol=1e-6)
+    np.testing.assert_allclose(terms.keypoint_loss, keypoint, rtol=1e-6)
     np.testing.assert_allclose(terms.betas, betas_term, rtol=1e-6)
     np.testing.assert_allclose(terms.camera_scale, camera_term, rtol=1e-6)
     np.testing.assert_allclose(terms.leg_orientation, leg, rtol=1e-6)

@@ -27,6 +27,7 @@ change; the prefix's forward pass leaves the per-iteration cost.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Hashable, Sequence
 
 import flax.struct
@@ -37,6 +38,7 @@ import numpy as np
 import optax
 
 from eft_jax import body
+from eft_jax.body.joint_sets import NUM_SPIN49
 from eft_jax.fitting import lowering as lowering_lib
 from eft_jax.fitting import sharding
 from eft_jax.fitting.objective import Frozen, Prediction, exemplar_loss, split_for_fitting
@@ -175,8 +177,8 @@ class EftEngine:
                     params, frozen, slot.images, slot.keypoints
                 )
             passes = iteration + 1
-            finite = jnp.isfinite(total) & jnp.isfinite(terms.keypoint)
-            converged = terms.keypoint < threshold
+            finite = jnp.isfinite(total) & jnp.isfinite(terms.keypoint_loss)
+            converged = terms.keypoint_loss < threshold
             stop = active & (~finite | converged | (passes >= max_iters))
             code = jnp.where(~finite, STOP_NON_FINITE, jnp.where(converged, STOP_CONVERGED, STOP_MAX_ITERS))
             update = active & ~stop
@@ -191,9 +193,9 @@ class EftEngine:
                 iteration=jnp.where(active, passes, iteration),
                 stop_code=jnp.where(stop, code, slot.stop_code),
                 kept=_select(active, prediction, slot.kept),
-                keypoint_loss=jnp.where(active, terms.keypoint, slot.keypoint_loss),
+                keypoint_loss=jnp.where(active, terms.keypoint_loss, slot.keypoint_loss),
                 keypoint_error_px=jnp.where(active, terms.keypoint_error_px, slot.keypoint_error_px),
-                keypoint_loss_before=jnp.where(first, terms.keypoint, slot.keypoint_loss_before),
+                keypoint_loss_before=jnp.where(first, terms.keypoint_loss, slot.keypoint_loss_before),
                 keypoint_error_px_before=jnp.where(first, terms.keypoint_error_px, slot.keypoint_error_px_before),
             )
 
@@ -207,23 +209,26 @@ class EftEngine:
         def stack(tree):
             return jax.tree.map(lambda x: jnp.zeros((count,) + x.shape, x.dtype) + x, tree)
 
+        def zeros_like_stacked(shape: jax.ShapeDtypeStruct):
+            return jnp.zeros((count,) + shape.shape, shape.dtype)
+
         zeros = jnp.zeros((count,), jnp.float32)
         inputs = jax.eval_shape(self._prefix, base, self.frozen, jnp.zeros((1, self.image_size, self.image_size, 3)))
+        slot_input = jax.ShapeDtypeStruct(inputs.shape[1:], inputs.dtype)
+        keypoints = jax.ShapeDtypeStruct((NUM_SPIN49, 3), jnp.float32)
+        _, (_, prediction) = jax.eval_shape(
+            functools.partial(exemplar_loss, regressor=self.regressor, settings=self.settings, start=self.entry),
+            base, self.frozen, slot_input, keypoints,
+        )
         return Slots(
             params=stack(base),
             opt_state=stack(self.optimizer.init(base)),
-            images=jnp.zeros((count,) + inputs.shape[1:], inputs.dtype),
-            keypoints=jnp.zeros((count, 49, 3), jnp.float32),
+            images=zeros_like_stacked(slot_input),
+            keypoints=zeros_like_stacked(keypoints),
             done=jnp.ones((count,), bool),
             iteration=jnp.zeros((count,), jnp.int32),
             stop_code=jnp.zeros((count,), jnp.int32),
-            kept=Prediction(
-                rotmats=jnp.zeros((count, 24, 3, 3)),
-                pose_axis_angle=jnp.zeros((count, 24, 3)),
-                betas=jnp.zeros((count, 10)),
-                camera=jnp.zeros((count, 3)),
-                keypoints_2d=jnp.zeros((count, 49, 2)),
-            ),
+            kept=jax.tree.map(zeros_like_stacked, prediction),
             keypoint_loss=zeros,
             keypoint_error_px=zeros,
             keypoint_loss_before=zeros,
@@ -245,7 +250,7 @@ class EftEngine:
         ids = np.full((padded,), self.batch_size, np.int32)  # out of range: dropped by the scatter
         ids[:count] = slot_ids
         images = np.concatenate([images, np.zeros((padded - count,) + images.shape[1:], np.float32)])
-        keypoints = np.concatenate([keypoints, np.zeros((padded - count, 49, 3), np.float32)])
+        keypoints = np.concatenate([keypoints, np.zeros((padded - count, NUM_SPIN49, 3), np.float32)])
         return self._put_exemplars(slots, self.base, self.frozen, ids, images, keypoints)
 
     def _prefix(self, base, frozen: Frozen, images):

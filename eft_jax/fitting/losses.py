@@ -5,7 +5,7 @@ Sources (facebookresearch/eft at c8400a6): `EFTFitter.run_eft_step` in eft/train
 eft/utils/train_options.py (46-50, 140-142). With predicted crop keypoints p (49, 2), target
 keypoints k (49, 2) and confidences c (49,):
 
-    keypoint = mean over 49 x 2 of  w * (p - k)^2,   w = c * [openpose 0.0 | ground truth 1.0]
+    keypoint_loss = mean over 49 x 2 of  w * (p - k)^2,   w = c * [openpose 0.0 | ground truth 1.0]
                with the hip slots (LSP hips, MPII pelvis) and both ankles at weight 0
     leg      = sum over lower legs of  c_knee c_ankle (1 - <unit(k_ankle - k_knee), unit(p_ankle - p_knee)>)
                where the target leg is longer than 0.0089 (1 px of the crop), else 0
@@ -27,11 +27,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from eft_jax.body.joint_sets import LSP14_IN_SPIN49, NUM_OPENPOSE_KEYPOINTS, NUM_SPIN49
 from eft_jax.geometry import CROP_SIZE
 
-NUM_OPENPOSE = 25  # SPIN-49: 25 OpenPose keypoints, then 24 ground-truth keypoints
-# Ground-truth slots of SPIN-49 (25 + EFT's index into the 24).
-RIGHT_ANKLE, RIGHT_KNEE, RIGHT_HIP, LEFT_HIP, LEFT_KNEE, LEFT_ANKLE = 25, 26, 27, 28, 29, 30
+# SPIN-49 positions of LSP-14's legs (LSP's first six keypoints).
+RIGHT_ANKLE, RIGHT_KNEE, RIGHT_HIP, LEFT_HIP, LEFT_KNEE, LEFT_ANKLE = (int(i) for i in LSP14_IN_SPIN49[:6])
 PELVIS_MPII = 39
 HIP_KEYPOINTS = (RIGHT_HIP, LEFT_HIP, PELVIS_MPII)  # eftFitter.py:279-281
 ANKLE_KEYPOINTS = (LEFT_ANKLE, RIGHT_ANKLE)  # "Disable Foots", eftFitter.py:311-312
@@ -42,7 +42,7 @@ def openpose_gt_weights(openpose_weight: float, gt_weight: float, available) -> 
     """(49,) float32: `openpose_weight` on the 25 OpenPose keypoints, `gt_weight` on the 24
     ground-truth keypoints, 0 where the body model cannot produce the joint (SPIN's and EFT's
     --openpose_train_weight / --gt_train_weight)."""
-    weights = np.where(np.arange(49) < NUM_OPENPOSE, openpose_weight, gt_weight)
+    weights = np.where(np.arange(NUM_SPIN49) < NUM_OPENPOSE_KEYPOINTS, openpose_weight, gt_weight)
     return (weights * np.asarray(available, bool)).astype(np.float32)
 
 
@@ -83,7 +83,7 @@ class LossSettings:
 @flax.struct.dataclass
 class LossTerms:
     total: jax.Array
-    keypoint: jax.Array  # EFT's `loss_keypoints`, the stopping criterion
+    keypoint_loss: jax.Array  # EFT's `loss_keypoints`, the stopping criterion
     betas: jax.Array
     camera_scale: jax.Array
     leg_orientation: jax.Array
@@ -121,16 +121,16 @@ def eft_loss(
     coordinates in [-1, 1]) and confidence; betas (10,); camera (3,) [s, tx, ty]."""
     target, confidence = keypoints[:, :2], keypoints[:, 2]
     weights = confidence * keypoint_weights
-    keypoint = jnp.mean(weights[:, None] * (predicted - target) ** 2)
+    keypoint_loss = jnp.mean(weights[:, None] * (predicted - target) ** 2)
     betas_term = jnp.mean(betas**2)
     camera_scale = jnp.exp(-camera[0] * settings.camera_scale_rate) ** 2
     leg = leg_orientation(predicted, target, confidence, settings.leg_min_length)
     total = settings.overall_scale * (
-        settings.keypoint_weight * keypoint
+        settings.keypoint_weight * keypoint_loss
         + settings.betas_weight * betas_term
         + settings.camera_scale_weight * camera_scale
         + settings.leg_orientation_weight * leg
     )
     distance = jnp.linalg.norm(jax.lax.stop_gradient(predicted - target), axis=-1)
     error_px = jnp.sum(weights * distance) / jnp.maximum(jnp.sum(weights), 1e-12) * (CROP_SIZE / 2)
-    return LossTerms(total, keypoint, betas_term, camera_scale, leg, error_px)
+    return LossTerms(total, keypoint_loss, betas_term, camera_scale, leg, error_px)

@@ -191,7 +191,7 @@ class MultiStartEft:
             joints = body.forward(body_model, rotmats, betas).spin49
             projected = weak_perspective(joints, camera)
             terms = eft_loss(projected, keypoints, betas, camera, keypoint_weights, settings)
-            return terms.keypoint, terms.keypoint_error_px, projected
+            return terms.keypoint_loss, terms.keypoint_error_px, projected
 
         self._score = jax.jit(score)
 

@@ -88,7 +88,7 @@ class SequentialEft:
             if updates in wanted:
                 points.append(
                     TrajectoryPoint(
-                        updates, jax.device_get(prediction), float(terms.keypoint), float(terms.keypoint_error_px)
+                        updates, jax.device_get(prediction), float(terms.keypoint_loss), float(terms.keypoint_error_px)
                     )
                 )
 
@@ -106,12 +106,12 @@ class SequentialEft:
         for iteration in range(self.config.max_iters):
             (total, (terms, prediction)), grads = self._loss_and_grad(params, self.frozen, image, keypoints)
             if iteration == 0:
-                loss_before, error_before = float(terms.keypoint), float(terms.keypoint_error_px)
-            if not (np.isfinite(float(total)) and np.isfinite(float(terms.keypoint))):
+                loss_before, error_before = float(terms.keypoint_loss), float(terms.keypoint_error_px)
+            if not (np.isfinite(float(total)) and np.isfinite(float(terms.keypoint_loss))):
                 return FitResult.skip(exemplar.id, f"non-finite loss at iteration {iteration + 1}", iteration + 1)
             if on_pass is not None:
                 on_pass(iteration, terms, prediction)
-            if float(terms.keypoint) < self.config.stop_threshold:
+            if float(terms.keypoint_loss) < self.config.stop_threshold:
                 stop_reason = CONVERGED
                 break
             stop_reason = MAX_ITERS
@@ -130,7 +130,7 @@ class SequentialEft:
             camera=np.array(prediction.camera),
             keypoints_2d=np.array(prediction.keypoints_2d),
             keypoint_loss_before=loss_before,
-            keypoint_loss_after=float(terms.keypoint),
+            keypoint_loss_after=float(terms.keypoint_loss),
             keypoint_error_px_before=error_before,
             keypoint_error_px_after=float(terms.keypoint_error_px),
         )

@@ -45,6 +45,7 @@ import numpy as np
 import optax
 
 from eft_jax import body
+from eft_jax.body.joint_sets import NUM_SMPL_JOINTS
 from eft_jax.fitting.exemplar import Exemplar
 from eft_jax.fitting.pose_prior import PosePrior, load_pose_prior, max_mixture_nll
 from eft_jax.fitting.result import MAX_ITERS, FitResult
@@ -419,7 +420,7 @@ class Smplify:
         x = s X + t in the crop) for the first len(ids) exemplars of a fitted batch."""
         outcome = jax.device_get(outcome)
         params = outcome.params
-        pose = np.concatenate([params["global_orient"], params["body_pose"]], axis=-1).reshape(-1, 24, 3)
+        pose = np.concatenate([params["global_orient"], params["body_pose"]], axis=-1).reshape(-1, NUM_SMPL_JOINTS, 3)
         rotmats = np.asarray(axis_angle_to_rotmat(jnp.asarray(pose)))
         camera = np.asarray(
             perspective_to_weak(params["translation"], focal=self.settings.focal_length, crop_size=self.settings.crop_size)

@@ -39,7 +39,8 @@ import ml_collections
 import numpy as np
 
 from eft_jax import body
-from eft_jax.fitting.losses import NUM_OPENPOSE, openpose_gt_weights
+from eft_jax.body.joint_sets import NUM_OPENPOSE_KEYPOINTS
+from eft_jax.fitting.losses import openpose_gt_weights
 from eft_jax.geometry import weak_perspective
 from eft_jax.nets.hmr import RegressorOutput
 from eft_jax.train.metrics import hip_centred
@@ -83,9 +84,9 @@ def spin_loss(out: RegressorOutput, batch: dict, model: body.BodyModel, weights,
     confidence = batch["keypoints"][..., 2] * weights
     keypoints_2d = jnp.mean(confidence[..., None] * (projected - batch["keypoints"][..., :2]) ** 2)
 
-    available = jnp.asarray(model.spin49_available, jnp.float32)[NUM_OPENPOSE:]
-    confidence_3d = available * batch["joints3d_confidence"][:, NUM_OPENPOSE:]
-    error_3d = (hip_centred(joints) - hip_centred(batch["joints3d_spin49"]))[..., NUM_OPENPOSE:, :]
+    available = jnp.asarray(model.spin49_available, jnp.float32)[NUM_OPENPOSE_KEYPOINTS:]
+    confidence_3d = available * batch["joints3d_confidence"][:, NUM_OPENPOSE_KEYPOINTS:]
+    error_3d = (hip_centred(joints) - hip_centred(batch["joints3d_spin49"]))[..., NUM_OPENPOSE_KEYPOINTS:, :]
     keypoints_3d = masked_mean(confidence_3d[..., None] * error_3d**2, batch["has_pose_3d"])
 
     pose = masked_mean((out.rotmats - batch["rotmats"]) ** 2, batch["has_smpl"])
