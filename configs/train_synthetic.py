@@ -49,6 +49,9 @@ def get_config():
     config.learning_rate = 1e-3
     config.warmup_steps = 500
     config.final_learning_rate_fraction = 0.01
+    # Clip the gradient's global norm before Adam (0 = off, as SPIN and the bundled run). A run whose
+    # loss stops being finite is stopped with TrainingDiverged before a bad checkpoint is written.
+    config.grad_clip_norm = 0.0
 
     config.loss = ml_collections.ConfigDict()
     config.loss.keypoint_weight = 5.0  # --keypoint_loss_weight (2D and 3D)

@@ -24,6 +24,7 @@ from eft_jax.jobs.fit import FitInputError
 from eft_jax.jobs.render import RenderInputError
 from eft_jax.nets import RegressorCheckpointError, SpinImportError, TorchCheckpointError
 from eft_jax.train.sources import TrainingDataError
+from eft_jax.train.trainer import TrainingDiverged
 
 # Errors that describe bad input (files, configs): reported in one line, exit code 2.
 USER_ERRORS = (
@@ -46,6 +47,7 @@ USER_ERRORS = (
     RenderInputError,
     PosePriorFileError,
     TrainingDataError,
+    TrainingDiverged,
 )
 
 

@@ -246,11 +246,24 @@ def test_fits_must_match_the_crops_they_were_made_on(tmp_path, fitted_crops, syn
     assert "5 fitted exemplars are not among the crops" in capsys.readouterr().err
 
 
+def test_a_diverging_run_stops_with_a_clear_error_before_checkpointing(tmp_path, synthetic_dir, capsys):
+    args = ["train", "--workdir", str(tmp_path / "run"), "data.image_size=32", "data.num_train=16",
+            "data.num_validation=4", f"data.data_dir='{synthetic_dir}'", "model.width_divisor=16", "batch_size=4",
+            "total_steps=4", "warmup_steps=1", "log_every=2", "eval_every=4", "checkpoint_every=1",
+            "learning_rate=1e30"]  # fmt: skip
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert "the training loss is not finite at step 3" in error and "grad_clip_norm" in error
+    checkpoints = sorted(int(p.name) for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name.isdigit())
+    assert checkpoints == [1, 2]  # step 3 diverged (warm-up starts at lr 0): never checkpointed
+
+
 def test_default_config_is_the_bundled_regressors_run():
     """`eft-jax train` with its defaults repeats the shipped run's settings (README), except the
     betas fix (`loss.keypoints_train_betas`, absent from that run's log: SPIN's coupling, True).
-    Fields added since (mixtures, adversarial prior, init_from) default to that run's behaviour:
-    synthetic humans alone, no discriminator, random initialisation."""
+    Fields added since (mixtures, adversarial prior, init_from, gradient clipping, the synthetic style)
+    default to that run's behaviour: basic synthetic humans alone, no discriminator, random
+    initialisation, no clipping."""
     from pathlib import Path
 
     log = Path(__file__).resolve().parents[1] / "experiments" / "results" / "train_synthetic_log.jsonl"
@@ -262,6 +275,8 @@ def test_default_config_is_the_bundled_regressors_run():
         "synthetic": 1.0, "fits": 0.0, "spin_npz": 0.0, "keypoints": 0.0}  # fmt: skip
     assert default.pop("adversarial")["weight"] == 0.0
     assert default.pop("init_from") is None
+    assert default.pop("grad_clip_norm") == 0.0
+    assert default["data"].pop("style") == "basic"
     for config in (shipped, default):
         config.pop("workdir")
     assert default == shipped

@@ -58,7 +58,7 @@ from eft_jax.progress import format_duration
 from eft_jax.train.adversarial import MocapPrior
 from eft_jax.train.batches import MixtureBatches, TrainBatches, read_samples
 from eft_jax.train.sources import ArraySource, SyntheticSource, TrainingDataError, fits_targets, spin_npz_targets
-from eft_jax.train.trainer import Trainer, learning_rate_schedule
+from eft_jax.train.trainer import Trainer, check_finite, learning_rate_schedule
 
 SOURCE_KINDS = ("synthetic", "fits", "spin_npz", "keypoints")
 DISCRIMINATOR_INIT = 2**31 - 1  # folded into the seed's key for the discriminator's weights (steps fold in 0, 1, ...)
@@ -300,6 +300,8 @@ def run_train(config: ml_collections.ConfigDict) -> Path:
             state, terms = trainer.step(state, trainer.shard(batch), rng)
             window_terms.append(terms)
             done = step + 1
+            if done % config.log_every == 0 or done % config.checkpoint_every == 0 or done == total:
+                check_finite(window_terms, done - len(window_terms) + 1, done)
             if done % config.log_every == 0 or done == total:
                 terms = jax.tree.map(lambda *xs: float(np.mean(xs)), *window_terms)
                 elapsed = time.perf_counter() - window_start

@@ -52,6 +52,23 @@ class TrainState:
         return {"params": self.params, "batch_stats": self.batch_stats}
 
 
+class TrainingDiverged(RuntimeError):
+    """The training loss stopped being finite: the run is stopped before a bad checkpoint is kept."""
+
+
+def check_finite(terms: list, first_step: int, last_step: int) -> None:
+    """Raise TrainingDiverged if any loss of steps first_step..last_step (their TrainLossTerms,
+    host values) is not finite."""
+    totals = np.array([float(t.total) for t in terms])
+    if not np.all(np.isfinite(totals)):
+        bad = first_step + int(np.argmin(np.isfinite(totals)))
+        raise TrainingDiverged(
+            f"the training loss is not finite at step {bad} (of steps {first_step}..{last_step}); "
+            "the checkpoints kept are from before it. Lower `learning_rate` or set `grad_clip_norm` "
+            "(e.g. 1.0), and start again in a fresh workdir (a resume would repeat the same steps)"
+        )
+
+
 def learning_rate_schedule(config: ml_collections.ConfigDict) -> optax.Schedule:
     if not 0 <= config.warmup_steps < config.total_steps:
         raise ConfigError(
@@ -79,6 +96,11 @@ class Trainer:
         self.model = model
         self.config = config
         self.optimizer = optax.adam(learning_rate_schedule(config))
+        clip = float(config.get("grad_clip_norm", 0.0))
+        if clip < 0:
+            raise ConfigError(f"grad_clip_norm must be at least 0 (0 = off); got {clip}")
+        if clip > 0:
+            self.optimizer = optax.chain(optax.clip_by_global_norm(clip), self.optimizer)
         self.weights = jnp.asarray(keypoint_weights(config.loss, model.spin49_available))
         adversarial = config.get("adversarial")
         self.adversarial_weight = float(adversarial.weight) if adversarial is not None else 0.0
