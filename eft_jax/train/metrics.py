@@ -13,10 +13,19 @@ from eft_jax.body.joint_sets import LSP14_IN_SPIN49
 from eft_jax.fitting.losses import LEFT_HIP, RIGHT_HIP
 from eft_jax.geometry.procrustes import similarity_align
 
+def hip_midpoint(joints_spin49):
+    """(..., 1, 3) midpoint of the right and left hip (SPIN-49 keypoints 27, 28)."""
+    return jnp.asarray(joints_spin49)[..., (RIGHT_HIP, LEFT_HIP), :].mean(axis=-2, keepdims=True)
+
+
 def hip_centred(joints_spin49):
-    """(..., 49, 3) SPIN-49 joints minus the midpoint of their right and left hip (keypoints 27, 28)."""
-    joints = jnp.asarray(joints_spin49)
-    return joints - joints[..., (RIGHT_HIP, LEFT_HIP), :].mean(axis=-2, keepdims=True)
+    """(..., 49, 3) SPIN-49 joints minus the midpoint of their hips."""
+    return jnp.asarray(joints_spin49) - hip_midpoint(joints_spin49)
+
+
+def joint_errors_mm(predicted, true):
+    """(..., J) distances in mm between corresponding points (..., J, 3) given in metres."""
+    return 1000.0 * jnp.linalg.norm(jnp.asarray(predicted) - jnp.asarray(true), axis=-1)
 
 
 def lsp14_hip_centred(joints_spin49):
@@ -27,14 +36,13 @@ def lsp14_hip_centred(joints_spin49):
 def mpjpe_mm(predicted_spin49, true_spin49):
     """(...,) mean per-joint position error in mm (inputs in metres)."""
     pred, true = lsp14_hip_centred(predicted_spin49), lsp14_hip_centred(true_spin49)
-    return 1000.0 * jnp.linalg.norm(pred - true, axis=-1).mean(axis=-1)
+    return joint_errors_mm(pred, true).mean(axis=-1)
 
 
 def pa_mpjpe_mm(predicted_spin49, true_spin49):
     """(...,) MPJPE in mm after aligning each prediction to its truth by a similarity transform."""
     pred, true = lsp14_hip_centred(predicted_spin49), lsp14_hip_centred(true_spin49)
-    aligned = similarity_align(pred, true)
-    return 1000.0 * jnp.linalg.norm(aligned - true, axis=-1).mean(axis=-1)
+    return joint_errors_mm(similarity_align(pred, true), true).mean(axis=-1)
 
 
 # -- beyond MPJPE: surfaces, 2D, facing and left/right ------------------------------------------
@@ -49,12 +57,9 @@ def pve_mm(predicted_vertices, true_vertices, predicted_spin49, true_spin49):
     """(...,) per-vertex error in mm: mean distance between corresponding vertices of two meshes
     of the same body model (inputs in metres), each mesh first moved so that the midpoint of its
     own LSP hips (SPIN-49 keypoints 27, 28) is at the origin, as for MPJPE. No rotation alignment."""
-    def centred(vertices, joints):
-        joints = jnp.asarray(joints)
-        return jnp.asarray(vertices) - joints[..., (RIGHT_HIP, LEFT_HIP), :].mean(axis=-2, keepdims=True)
-
-    pred, true = centred(predicted_vertices, predicted_spin49), centred(true_vertices, true_spin49)
-    return 1000.0 * jnp.linalg.norm(pred - true, axis=-1).mean(axis=-1)
+    pred = jnp.asarray(predicted_vertices) - hip_midpoint(predicted_spin49)
+    true = jnp.asarray(true_vertices) - hip_midpoint(true_spin49)
+    return joint_errors_mm(pred, true).mean(axis=-1)
 
 
 def torso_normal(joints_spin49):

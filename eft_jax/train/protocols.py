@@ -36,6 +36,7 @@ import numpy as np
 
 from eft_jax.body.joint_sets import GT_OFFSET, H36M_PELVIS, H36M_TO_J17, J24_PELVIS, J24_TO_J17, SPIN49_NAMES
 from eft_jax.geometry.procrustes import similarity_align
+from eft_jax.train.metrics import joint_errors_mm
 
 PCK_THRESHOLD_MM = 150.0
 AUC_THRESHOLDS_MM = np.linspace(0.0, 150.0, 31)
@@ -81,11 +82,6 @@ def missing_truth_joints(s24, joints: int) -> list[str]:
     s24 = np.asarray(s24)
     rows = sorted({*J24_TO_J17[:joints].tolist(), J24_PELVIS})
     return [SPIN49_NAMES[GT_OFFSET + r] for r in rows if s24[r, 3] <= 0 or not np.all(np.isfinite(s24[r, :3]))]
-
-
-def joint_errors_mm(pred, true):
-    """(..., J) distances in mm between corresponding joints (inputs in metres)."""
-    return 1000.0 * jnp.linalg.norm(jnp.asarray(pred) - jnp.asarray(true), axis=-1)
 
 
 def pck_pct(errors_mm, threshold_mm: float = PCK_THRESHOLD_MM):
