@@ -37,6 +37,7 @@ from fitting_runs import (
 from PIL import Image, ImageDraw
 
 from eft_jax.config import default_config_path, load_config
+from eft_jax.datasets.synthetic import STYLES
 from eft_jax.fitting import Exemplar
 from eft_jax.fitting.recipe import describe_recipe, resolve_config
 from eft_jax.fitting.smplify import Smplify, smplify_stream
@@ -135,6 +136,7 @@ def scatter_png(path, series: list[tuple[str, np.ndarray, np.ndarray]], size=(90
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=500, help="held-out synthetic humans")
+    parser.add_argument("--style", choices=STYLES, default="basic", help="synthetic style of the set")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--name", default="compare_fitting", help="output name in experiments/results/")
     parser.add_argument(
@@ -155,17 +157,18 @@ def main(argv=None) -> int:
         rows, per_exemplar, seeds = merged(args.merge)
         command = "python experiments/compare_fitting.py --merge " + " ".join(args.merge)
     else:
-        data = evaluation_set("heldout", args.count, size)
+        data = evaluation_set("heldout", args.count, size, args.style)
         rows, per_exemplar = run_methods(args.methods, restored, model, configs, data, size)
         seeds = data["seed"]
         command = "python experiments/compare_fitting.py" + ("" if args.count == 500 else f" --count {args.count}")
+        command += f" --style {args.style}" if args.style != "basic" else ""
         command += " --methods " + " ".join(args.methods) if list(args.methods) != list(METHODS) else ""
     order = {TITLES[m]: i for i, m in enumerate(METHODS)}
     rows.sort(key=lambda row: order.get(str(row["method"]).split(" (")[0], len(order)))
     header = [
         "# Fitting methods compared",
         "",
-        f"{describe_set('heldout', len(seeds))}, 128 px crops; bundled regressor and open body model.",
+        f"{describe_set('heldout', len(seeds), args.style)}, 128 px crops; bundled regressor and open body model.",
         f"EFT paper recipe: EFT's constants (lr 5e-6, 20 iterations). Tuned: {describe_recipe(configs['eft_tuned'], restored.record)}.",
         "2D px: visible LSP-14 keypoints, px of a 224 px crop. MPJPE / PA-MPJPE (LSP-14, hip-centred), PVE (hip-centred) in mm.",
         "Facing > 90°: torso normal more than 90° from the truth's. Iterations: forward/backward passes per exemplar",

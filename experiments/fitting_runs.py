@@ -36,18 +36,20 @@ CACHE = Path("eft_jax_output/evaluation_sets")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def evaluation_set(split: str, count: int, image_size: int) -> dict:
-    """Synthetic humans of seeds SPLITS[split] .. + count - 1 (images, keypoints, 3D truth)."""
+def evaluation_set(split: str, count: int, image_size: int, style: str = "basic") -> dict:
+    """Synthetic humans of seeds SPLITS[split] .. + count - 1 (images, keypoints, 3D truth) in
+    `style` ("basic" or "lifelike", `eft_jax.datasets.synthetic.make_sample`)."""
     first = SPLITS[split]
-    path = CACHE / f"{split}_{first}_{count}_{image_size}px.npz"
-    for cached in sorted(CACHE.glob(f"{split}_{first}_*_{image_size}px.npz")):
+    prefix = f"{split}_{first}" if style == "basic" else f"{style}-{split}_{first}"
+    path = CACHE / f"{prefix}_{count}_{image_size}px.npz"
+    for cached in sorted(CACHE.glob(f"{prefix}_*_{image_size}px.npz")):
         if int(cached.name.split("_")[2]) >= count:  # a larger set starts with the same seeds
             with np.load(cached) as data:
                 return {k: data[k][:count] for k in data.files}
     keys = ("image", "keypoints", "joints3d_spin49", "vertices", "rotmats", "betas", "camera", "clip", "seed")
     data = {k: [] for k in keys}
     for start in range(0, count, 50):  # in pieces: vertices are ~165 KB a sample
-        samples = make_samples(range(first + start, first + min(start + 50, count)), image_size=image_size, with_vertices=True)
+        samples = make_samples(range(first + start, first + min(start + 50, count)), image_size=image_size, with_vertices=True, style=style)
         for k in keys:
             data[k].append(samples[k])
     data = {k: np.concatenate(v) for k, v in data.items()}
@@ -56,9 +58,9 @@ def evaluation_set(split: str, count: int, image_size: int) -> dict:
     return data
 
 
-def describe_set(split: str, count: int) -> str:
+def describe_set(split: str, count: int, style: str = "basic") -> str:
     first = SPLITS[split]
-    return f"{count} {split} synthetic humans (seeds {first:,}..{first + count - 1:,})"
+    return f"{count} {split} synthetic humans, {style} style (seeds {first:,}..{first + count - 1:,})"
 
 
 @dataclasses.dataclass
