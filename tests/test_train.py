@@ -258,8 +258,8 @@ def test_a_diverging_run_stops_with_a_clear_error_before_checkpointing(tmp_path,
     assert checkpoints == [1, 2]  # step 3 diverged (warm-up starts at lr 0): never checkpointed
 
 
-def test_default_config_is_the_bundled_regressors_run():
-    """`eft-jax train` with its defaults repeats the shipped run's settings (README), except the
+def test_default_config_is_the_bundled_regressors_first_stage():
+    """`eft-jax train` with its defaults repeats the first stage of the bundled regressor (README), except the
     betas fix (`loss.keypoints_train_betas`, absent from that run's log: SPIN's coupling, True).
     Fields added since (mixtures, adversarial prior, init_from, gradient clipping, the synthetic style)
     default to that run's behaviour: basic synthetic humans alone, no discriminator, random
@@ -279,4 +279,19 @@ def test_default_config_is_the_bundled_regressors_run():
     assert default["data"].pop("style") == "basic"
     for config in (shipped, default):
         config.pop("workdir")
+    assert default == shipped
+
+
+def test_lifelike_config_is_the_bundled_regressors_second_stage():
+    """configs/train_lifelike.py is the run that made the bundled regressor from the first stage's
+    weights (README): every field as its log's header records it, but where it ran and the path
+    of the stage-1 weights it started from."""
+    from pathlib import Path
+
+    log = Path(__file__).resolve().parents[1] / "experiments" / "results" / "train_lifelike_log.jsonl"
+    shipped = json.loads(log.read_text().splitlines()[0])["config"]
+    default = load_config(default_config_path("train_lifelike")).to_dict()
+    for config in (shipped, default):
+        config.pop("workdir")
+        config.pop("init_from")
     assert default == shipped

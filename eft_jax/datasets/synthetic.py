@@ -54,6 +54,7 @@ import numpy as np
 
 from eft_jax.datasets import synthetic_lifelike
 from eft_jax.datasets.mocap_poses import load_mocap_poses, mirror_pose
+from eft_jax.datasets.pose_sampling import PoseMix
 from eft_jax.datasets.synthetic_body import (
     BETA_LIMIT,
     CENTER_JITTER,
@@ -76,6 +77,8 @@ MAX_OCCLUDED_FRACTION = 0.25
 # First seed of the held-out humans (`eft-jax evaluate --dataset synthetic`, the fitting
 # comparison): disjoint from training (0..), validation (10,000,000..) and the demo (20,000,000..).
 HELDOUT_SEED_OFFSET = 30_000_000
+# First seed of the walkers (`make_walkers`), the posture check's people: no other split uses them.
+WALKER_SEED_OFFSET = 40_000_000
 
 
 @lru_cache(maxsize=1)
@@ -242,13 +245,26 @@ def _basic_sample(seed, size, model, with_vertices, clips, occluders) -> dict:
 
 def make_samples(seeds: Iterable[int], *, style: str = "basic", image_size: int = 224,
                  model=None, with_vertices: bool = False,
-                 clips: Sequence[str] | None = None) -> dict:
+                 clips: Sequence[str] | None = None,
+                 options: synthetic_lifelike.LifelikeOptions | None = None) -> dict:
     """`make_sample` for each seed, stacked: every entry gains a leading batch axis."""
     samples = [make_sample(int(seed), style=style, image_size=image_size, model=model,
-                           with_vertices=with_vertices, clips=clips) for seed in seeds]
+                           with_vertices=with_vertices, clips=clips, options=options) for seed in seeds]
     if not samples:
         raise ValueError("make_samples needs at least one seed")
     return {key: np.stack([np.asarray(s[key]) for s in samples]) for key in samples[0]}
 
 
-__all__ = ["STYLES", "make_sample", "make_samples"]
+def make_walkers(count: int, *, image_size: int = 224, with_vertices: bool = False) -> dict:
+    """`count` lifelike people walking upright (frames of the "walk" clip, any heading, whole bodies,
+    no occluders), seeds WALKER_SEED_OFFSET..: the set on which a regressor must draw people who
+    walk upright as upright (experiments/posture_check.py)."""
+    options = synthetic_lifelike.LifelikeOptions(
+        pose_mix=PoseMix(clip=1.0, interpolated=0.0, random=0.0), truncation_probability=0.0,
+        occluder_counts=(1.0, 0.0, 0.0))
+    seeds = range(WALKER_SEED_OFFSET, WALKER_SEED_OFFSET + count)
+    return make_samples(seeds, style="lifelike", image_size=image_size, with_vertices=with_vertices,
+                        clips=["walk"], options=options)
+
+
+__all__ = ["STYLES", "make_sample", "make_samples", "make_walkers"]

@@ -23,7 +23,8 @@ from eft_jax.nets.hmr import DEFAULT_IMAGE_SIZE, Regressor, RegressorArch
 
 FORMAT = "eft-jax-regressor"
 # The regressor eft-jax ships: an HMR (ResNet-18, widths / 4, 128 px input) trained on synthetic
-# humans of the bundled open body model by `eft-jax train` (configs/train_synthetic.py).
+# humans of the bundled open body model by `eft-jax train`, in two stages: basic humans from random
+# weights (configs/train_synthetic.py), then lifelike ones (configs/train_lifelike.py).
 BUNDLED_REGRESSOR_DIR = Path(__file__).resolve().parent / "assets" / "synthetic_regressor"
 FORMAT_VERSION = 1
 

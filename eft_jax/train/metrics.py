@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from eft_jax.body.joint_sets import LSP14_IN_SPIN49
-from eft_jax.fitting.losses import LEFT_HIP, RIGHT_HIP
+from eft_jax.fitting.losses import LEFT_ANKLE, LEFT_HIP, LEFT_KNEE, RIGHT_ANKLE, RIGHT_HIP, RIGHT_KNEE
 from eft_jax.geometry.procrustes import similarity_align
 
 def hip_midpoint(joints_spin49):
@@ -49,7 +49,7 @@ def pa_mpjpe_mm(predicted_spin49, true_spin49):
 
 # SPIN-49 ground-truth keypoints of the torso corners (LSP order: r hip 27, l hip 28, r shoulder 33,
 # l shoulder 34) and the six left/right pairs of LSP-14 limb joints (right, left SPIN-49 indices).
-RIGHT_SHOULDER, LEFT_SHOULDER = 33, 34
+RIGHT_SHOULDER, LEFT_SHOULDER, NECK = 33, 34, 37
 LSP14_LIMB_PAIRS = ((25, 30), (26, 29), (27, 28), (31, 36), (32, 35), (33, 34))  # ankles knees hips wrists elbows shoulders
 
 
@@ -100,6 +100,36 @@ def left_right_swaps(predicted_spin49, true_spin49):
     kept = distance(right, right) + distance(left, left)
     exchanged = distance(right, left) + distance(left, right)
     return exchanged < kept
+
+
+def _angle_deg(a, b):
+    cosine = jnp.sum(a * b, axis=-1) / jnp.maximum(jnp.linalg.norm(a, axis=-1) * jnp.linalg.norm(b, axis=-1), 1e-12)
+    return jnp.degrees(jnp.arccos(jnp.clip(cosine, -1.0, 1.0)))
+
+
+def posture_deg(joints_spin49) -> dict:
+    """How a body stands, from its LSP-14 joints in the camera frame (x right, y down, z away from
+    the camera), in degrees; each entry (...,):
+
+    - knee_flexion: angle between thigh and shank, mean of both legs (0: straight legs);
+    - hip_flexion: angle between the torso (hip midpoint to neck) and the thighs pointing up, mean
+      of both legs (0: legs in line with the torso; ~90 sitting);
+    - lean_depth: the torso's tilt in depth, as the side view shows it: 0 upright, positive when
+      its top is nearer the camera than its hips;
+    - lean_image: the torso's tilt in the image plane (0 upright, positive leaning to the image's
+      right)."""
+    joints = jnp.asarray(joints_spin49)
+    legs = ((RIGHT_HIP, RIGHT_KNEE, RIGHT_ANKLE), (LEFT_HIP, LEFT_KNEE, LEFT_ANKLE))
+    torso = joints[..., NECK, :] - hip_midpoint(joints)[..., 0, :]
+    knee = [_angle_deg(joints[..., k, :] - joints[..., h, :], joints[..., a, :] - joints[..., k, :]) for h, k, a in legs]
+    hip = [_angle_deg(torso, joints[..., h, :] - joints[..., k, :]) for h, k, _ in legs]
+    up = -torso[..., 1]
+    return {
+        "knee_flexion": (knee[0] + knee[1]) / 2,
+        "hip_flexion": (hip[0] + hip[1]) / 2,
+        "lean_depth": jnp.degrees(jnp.arctan2(-torso[..., 2], up)),
+        "lean_image": jnp.degrees(jnp.arctan2(torso[..., 0], up)),
+    }
 
 
 def keypoint_error_px(predicted_2d, keypoints, slots=LSP14_IN_SPIN49, crop_size: int = 224):
