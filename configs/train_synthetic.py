@@ -1,11 +1,12 @@
-"""`eft-jax train`: the bundled regressor, an HMR trained on synthetic humans with SPIN's losses.
+"""`eft-jax train`: an HMR trained on synthetic humans with SPIN's losses; the bundled regressor's
+first stage (its second: configs/train_lifelike.py).
 
 A small backbone at a reduced input size, so that it trains on a 2-core CPU (time: README.md) and
 EFT with it runs in seconds; every other choice follows SPIN (nkolot/SPIN utils/train_options.py,
 train/trainer.py), which trains a ResNet-50 at 224 px.
 
 The defaults train on synthetic humans alone, without the adversarial prior: the bundled
-regressor's run. `sources.*` mix in pseudo ground truth, SPIN / Human3.6M .npz files and 2D-only
+regressor's first stage. `sources.*` mix in pseudo ground truth, SPIN / Human3.6M .npz files and 2D-only
 crops (eft_jax/jobs/train.py); `adversarial.weight` > 0 adds HMR's discriminator.
 """
 
@@ -22,7 +23,7 @@ def get_config():
     # bundled open model), prepared on first use: every sample is rendered once (time: README.md).
     # The image size is the regressor's input size.
     config.data.image_size = 128
-    # "basic" (the bundled regressor's data) or "lifelike" (clothes, backgrounds, more poses:
+    # "basic" (the bundled regressor's first-stage data) or "lifelike" (clothes, backgrounds, more poses:
     # eft_jax/datasets/synthetic_lifelike.py); each style is its own prepared dataset.
     config.data.style = "basic"
     config.data.data_dir = None  # None: tfds's default (~/tensorflow_datasets)
@@ -44,7 +45,7 @@ def get_config():
     config.model.width_divisor = 4  # every width / 4 (head 256 wide)
 
     config.batch_size = 64  # SPIN --batch_size
-    config.total_steps = 8_000  # the bundled regressor's run (experiments/results/train_synthetic_log.jsonl)
+    config.total_steps = 8_000  # the bundled regressor's first stage (experiments/results/train_synthetic_log.jsonl)
     # SPIN fine-tunes from ImageNet weights with lr 5e-5; from scratch we start higher and decay.
     config.learning_rate = 1e-3
     config.warmup_steps = 500
@@ -64,8 +65,8 @@ def get_config():
     config.loss.overall_scale = 60.0  # trainer.py: loss *= 60
     # SPIN: True. False: the 2D / 3D keypoint terms do not train the betas (the betas term does);
     # with True the network shrinks the bodies to hedge its pose errors (eft_jax/train/losses.py).
-    # The bundled regressor was trained with True, before this field existed: every other default
-    # here is its run's, so `eft-jax train loss.keypoints_train_betas=True` repeats that run.
+    # The bundled regressor's first stage was trained with True, before this field existed: every
+    # other default here is its run's, so `eft-jax train loss.keypoints_train_betas=True` repeats it.
     config.loss.keypoints_train_betas = False
 
     # HMR's factorized adversarial prior (eft_jax/train/adversarial.py; akanazawa/hmr src/trainer.py).

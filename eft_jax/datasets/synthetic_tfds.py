@@ -5,7 +5,7 @@
     train = builder.as_data_source("train")    # random access, numpy, no TensorFlow needed
     train[17]["image"], train[17]["keypoints"]
 
-Configs "128px" and "224px" render the "basic" style (the bundled regressor's data, version
+Configs "128px" and "224px" render the "basic" style (the bundled regressor's first-stage data, version
 1.0.0); "lifelike_128px" and "lifelike_224px" the "lifelike" style (its own version, 2.0.0, and
 three more fields: pose_source 0 clip / 1 interpolated / 2 random, truncated, clip). Each split
 is a fixed range of `make_sample` seeds, so a prepared dataset is a cache of samples
