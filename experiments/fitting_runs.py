@@ -40,7 +40,7 @@ def evaluation_set(split: str, count: int, image_size: int, style: str = "basic"
     """Synthetic humans of seeds SPLITS[split] .. + count - 1 (images, keypoints, 3D truth) in
     `style` ("basic" or "lifelike", `eft_jax.datasets.synthetic.make_sample`)."""
     first = SPLITS[split]
-    prefix = f"{split}_{first}" if style == "basic" else f"{style}-{split}_{first}"
+    prefix = f"{style}-{split}_{first}"
     path = CACHE / f"{prefix}_{count}_{image_size}px.npz"
     for cached in sorted(CACHE.glob(f"{prefix}_*_{image_size}px.npz")):
         if int(cached.name.split("_")[2]) >= count:  # a larger set starts with the same seeds

@@ -24,7 +24,7 @@ import numpy as np
 from eft_jax import body, nets
 from eft_jax.datasets.synthetic import WALKER_SEED_OFFSET, make_walkers
 from eft_jax.geometry.crops import normalize_image
-from eft_jax.train.metrics import posture_deg
+from eft_jax.train.metrics import posture_deg, posture_errors
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -38,15 +38,15 @@ def predicted_joints(restored: nets.RestoredRegressor, images) -> np.ndarray:
 def posture_row(name: str, predicted_spin49, true_spin49) -> dict:
     pred = {k: np.asarray(v) for k, v in posture_deg(predicted_spin49).items()}
     true = {k: np.asarray(v) for k, v in posture_deg(true_spin49).items()}
-    depth_error = np.abs(pred["lean_depth"] - true["lean_depth"])
+    errors = {k: np.asarray(v) for k, v in posture_errors(predicted_spin49, true_spin49).items()}
     return {
         "regressor": name,
         "knee flexion (true)": f"{np.median(pred['knee_flexion']):.1f} ({np.median(true['knee_flexion']):.1f})",
         "hip flexion (true)": f"{np.median(pred['hip_flexion']):.1f} ({np.median(true['hip_flexion']):.1f})",
-        "knee error": f"{np.median(np.abs(pred['knee_flexion'] - true['knee_flexion'])):.1f}",
-        "depth lean error": f"{np.median(depth_error):.1f}",
-        "% lean > 20°": f"{100 * np.mean(depth_error > 20):.1f}",
-        "image lean error": f"{np.median(np.abs(pred['lean_image'] - true['lean_image'])):.1f}",
+        "knee error": f"{np.median(errors['knee_error']):.1f}",
+        "depth lean error": f"{np.median(errors['lean_depth_error']):.1f}",
+        "% lean > 20°": f"{100 * np.mean(errors['lean_depth_error'] > 20):.1f}",
+        "image lean error": f"{np.median(errors['lean_image_error']):.1f}",
     }
 
 

@@ -8,9 +8,10 @@ from eft_jax import body, nets
 from eft_jax.body.named_poses import named_pose
 from eft_jax.datasets.synthetic import make_walkers
 from eft_jax.geometry.crops import normalize_image
-from eft_jax.train.metrics import posture_deg
+from eft_jax.train.metrics import posture_deg, posture_errors
 
-KNEE_TOLERANCE, HIP_TOLERANCE, LEAN_TOLERANCE = 15.0, 15.0, 15.0
+# Medians on these 24 walkers: 10.6° / 0.5° / 2.4° (the first bundled regressor: 34.0° / 54.9° / 14.9°).
+KNEE_TOLERANCE, HIP_TOLERANCE, LEAN_TOLERANCE = 15.0, 15.0, 8.0
 
 
 def _spin49(pose):
@@ -46,8 +47,7 @@ def test_bundled_regressor_draws_walkers_upright():
     data = make_walkers(24, image_size=nets.trained_input_size(restored.record))
     out = restored.regressor.apply(restored.variables, normalize_image(data["image"]))
     predicted = body.forward_joints(body.joints_model(body.load()), out.rotmats, out.betas).spin49
-    pred = {k: np.asarray(v) for k, v in posture_deg(predicted).items()}
-    true = {k: np.asarray(v) for k, v in posture_deg(data["joints3d_spin49"]).items()}
-    assert np.median(np.abs(pred["knee_flexion"] - true["knee_flexion"])) < KNEE_TOLERANCE
-    assert np.median(pred["hip_flexion"]) < np.median(true["hip_flexion"]) + HIP_TOLERANCE
-    assert np.median(np.abs(pred["lean_depth"] - true["lean_depth"])) < LEAN_TOLERANCE
+    errors = {k: np.median(np.asarray(v)) for k, v in posture_errors(predicted, data["joints3d_spin49"]).items()}
+    assert errors["knee_error"] < KNEE_TOLERANCE
+    assert errors["hip_excess"] < HIP_TOLERANCE
+    assert errors["lean_depth_error"] < LEAN_TOLERANCE

@@ -258,16 +258,21 @@ def test_a_diverging_run_stops_with_a_clear_error_before_checkpointing(tmp_path,
     assert checkpoints == [1, 2]  # step 3 diverged (warm-up starts at lr 0): never checkpointed
 
 
+def _logged_config(log_name: str) -> dict:
+    """The config a training run recorded in the header of its committed log."""
+    from pathlib import Path
+
+    log = Path(__file__).resolve().parents[1] / "experiments" / "results" / log_name
+    return json.loads(log.read_text().splitlines()[0])["config"]
+
+
 def test_default_config_is_the_bundled_regressors_first_stage():
     """`eft-jax train` with its defaults repeats the first stage of the bundled regressor (README), except the
     betas fix (`loss.keypoints_train_betas`, absent from that run's log: SPIN's coupling, True).
     Fields added since (mixtures, adversarial prior, init_from, gradient clipping, the synthetic style)
     default to that run's behaviour: basic synthetic humans alone, no discriminator, random
     initialisation, no clipping."""
-    from pathlib import Path
-
-    log = Path(__file__).resolve().parents[1] / "experiments" / "results" / "train_synthetic_log.jsonl"
-    shipped = json.loads(log.read_text().splitlines()[0])["config"]
+    shipped = _logged_config("train_synthetic_log.jsonl")
     default = load_config(default_config_path("train_synthetic")).to_dict()
     assert default["loss"].pop("keypoints_train_betas") is False
     sources = default.pop("sources")
@@ -286,10 +291,7 @@ def test_lifelike_config_is_the_bundled_regressors_second_stage():
     """configs/train_lifelike.py is the run that made the bundled regressor from the first stage's
     weights (README): every field as its log's header records it, but where it ran and the path
     of the stage-1 weights it started from."""
-    from pathlib import Path
-
-    log = Path(__file__).resolve().parents[1] / "experiments" / "results" / "train_lifelike_log.jsonl"
-    shipped = json.loads(log.read_text().splitlines()[0])["config"]
+    shipped = _logged_config("train_lifelike_log.jsonl")
     default = load_config(default_config_path("train_lifelike")).to_dict()
     for config in (shipped, default):
         config.pop("workdir")

@@ -62,6 +62,11 @@ def pve_mm(predicted_vertices, true_vertices, predicted_spin49, true_spin49):
     return joint_errors_mm(pred, true).mean(axis=-1)
 
 
+def _angle_deg(a, b):
+    cosine = jnp.sum(a * b, axis=-1) / jnp.maximum(jnp.linalg.norm(a, axis=-1) * jnp.linalg.norm(b, axis=-1), 1e-12)
+    return jnp.degrees(jnp.arccos(jnp.clip(cosine, -1.0, 1.0)))
+
+
 def torso_normal(joints_spin49):
     """(..., 3) unit normal of the torso: leftward x up, where up runs from the hip midpoint to
     the shoulder midpoint and leftward from the right hip + shoulder to the left hip + shoulder.
@@ -80,8 +85,7 @@ def facing_error_deg(predicted_spin49, true_spin49):
     """(...,) angle in degrees between the predicted and the true torso normals (`torso_normal`),
     both in the camera frame (no alignment): 0 when the fit faces the way the person does, 180
     when it faces the opposite way. Over 90 counts as facing the wrong way."""
-    cosine = jnp.sum(torso_normal(predicted_spin49) * torso_normal(true_spin49), axis=-1)
-    return jnp.degrees(jnp.arccos(jnp.clip(cosine, -1.0, 1.0)))
+    return _angle_deg(torso_normal(predicted_spin49), torso_normal(true_spin49))
 
 
 def left_right_swaps(predicted_spin49, true_spin49):
@@ -100,11 +104,6 @@ def left_right_swaps(predicted_spin49, true_spin49):
     kept = distance(right, right) + distance(left, left)
     exchanged = distance(right, left) + distance(left, right)
     return exchanged < kept
-
-
-def _angle_deg(a, b):
-    cosine = jnp.sum(a * b, axis=-1) / jnp.maximum(jnp.linalg.norm(a, axis=-1) * jnp.linalg.norm(b, axis=-1), 1e-12)
-    return jnp.degrees(jnp.arccos(jnp.clip(cosine, -1.0, 1.0)))
 
 
 def posture_deg(joints_spin49) -> dict:
@@ -129,6 +128,19 @@ def posture_deg(joints_spin49) -> dict:
         "hip_flexion": (hip[0] + hip[1]) / 2,
         "lean_depth": jnp.degrees(jnp.arctan2(-torso[..., 2], up)),
         "lean_image": jnp.degrees(jnp.arctan2(torso[..., 0], up)),
+    }
+
+
+def posture_errors(predicted_spin49, true_spin49) -> dict:
+    """Per body (...,), in degrees, how a fit's posture (`posture_deg`) departs from the truth's:
+    knee_error and lean_depth_error / lean_image_error (absolute differences), hip_excess (the
+    fit's hip flexion minus the truth's: positive when it bends more at the hips)."""
+    pred, true = posture_deg(predicted_spin49), posture_deg(true_spin49)
+    return {
+        "knee_error": jnp.abs(pred["knee_flexion"] - true["knee_flexion"]),
+        "hip_excess": pred["hip_flexion"] - true["hip_flexion"],
+        "lean_depth_error": jnp.abs(pred["lean_depth"] - true["lean_depth"]),
+        "lean_image_error": jnp.abs(pred["lean_image"] - true["lean_image"]),
     }
 
 
