@@ -9,7 +9,9 @@ from eft_jax.config import default_config_path, load_config
 def get_config():
     config = ml_collections.ConfigDict()
     config.output_dir = "eft_jax_output/demo"
-    config.checkpoint = None  # None: the bundled regressor; or an eft-jax regressor checkpoint folder
+    config.checkpoint = (
+        None  # None: the bundled regressor; or an eft-jax regressor checkpoint folder
+    )
     # None: the bundled open body model; or a SMPL model file (.pkl / .npz), needed by regressors
     # that predict SMPL's parameters (converted SPIN / EFT checkpoints). A mismatch is refused.
     config.body_model = None

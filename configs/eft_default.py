@@ -26,7 +26,9 @@ def get_config():
     config.optimizer.eps = 1e-8
     # EF:63 weight_decay=0; a fresh optimiser state per exemplar (base_trainer.py:203-214).
 
-    config.max_iters = 20  # TO:96 --maxExemplarIter (demo/eftFitting.py:18: "50 would be more than sufficient")
+    config.max_iters = (
+        20  # TO:96 --maxExemplarIter (demo/eftFitting.py:18: "50 would be more than sufficient")
+    )
     # Stop an exemplar once its 2D keypoint loss (the `keypoint` term, not the total) is below this
     # (EF:1587). TO:140 default 1e-4 (pseudo-GT generation); demo/eftFitting.py:17 passes 2e-5,
     # TO:141 uses 2e-4 at test time.
@@ -34,7 +36,9 @@ def get_config():
 
     config.loss = ml_collections.ConfigDict()
     config.loss.keypoint_weight = 5.0  # TO:46 --keypoint_loss_weight (EF:330)
-    config.loss.openpose_weight = 0.0  # TO:49 --openpose_train_weight: OpenPose keypoints 0-24 (TR:123)
+    config.loss.openpose_weight = (
+        0.0  # TO:49 --openpose_train_weight: OpenPose keypoints 0-24 (TR:123)
+    )
     config.loss.gt_weight = 1.0  # TO:50 --gt_train_weight: ground-truth keypoints 25-48 (TR:124)
     config.loss.betas_weight = 0.001  # TO:48 --beta_loss_weight (EF:328, 331)
     config.loss.camera_scale_weight = 1.0  # EF:332, exp(-10 s)^2 added with weight 1

@@ -22,7 +22,9 @@ def get_config():
     config.pose_prior = None
 
     config.focal_length = 5000.0  # C:1 FOCAL_LENGTH; SF:19, TR:43
-    config.crop_size = 224  # TO:37 --img_res; keypoints in pixels 0..224, camera centre 112 (TR:142, 191)
+    config.crop_size = (
+        224  # TO:37 --img_res; keypoints in pixels 0..224, camera centre 112 (TR:142, 191)
+    )
 
     config.optimizer = ml_collections.ConfigDict()
     config.optimizer.learning_rate = 1e-2  # SF:16 step_size; TR:43 SMPLify(step_size=1e-2, ...)

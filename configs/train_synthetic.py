@@ -35,17 +35,25 @@ def get_config():
     # (eft_jax/jobs/train.py, eft_jax/train/sources.py).
     config.sources = ml_collections.ConfigDict()
     config.sources.synthetic = ml_collections.ConfigDict({"weight": 1.0})  # sizes: config.data
-    config.sources.fits = _crop_input(file=None)  # pseudo GT: EFT JSON of eft-jax fit / smplify + its crops
-    config.sources.spin_npz = ml_collections.ConfigDict({"weight": 0.0, "file": None, "images": None})
+    config.sources.fits = _crop_input(
+        file=None
+    )  # pseudo GT: EFT JSON of eft-jax fit / smplify + its crops
+    config.sources.spin_npz = ml_collections.ConfigDict(
+        {"weight": 0.0, "file": None, "images": None}
+    )
     config.sources.keypoints = _crop_input()  # 2D keypoints only
-    config.init_from = None  # a regressor checkpoint to start from (same architecture); None: random
+    config.init_from = (
+        None  # a regressor checkpoint to start from (same architecture); None: random
+    )
 
     config.model = ml_collections.ConfigDict()
     config.model.depth = 18  # ResNet-18 (SPIN: 50)
     config.model.width_divisor = 4  # every width / 4 (head 256 wide)
 
     config.batch_size = 64  # SPIN --batch_size
-    config.total_steps = 8_000  # the bundled regressor's first stage (experiments/results/train_synthetic_log.jsonl)
+    config.total_steps = (
+        8_000  # the bundled regressor's first stage (experiments/results/train_synthetic_log.jsonl)
+    )
     # SPIN fine-tunes from ImageNet weights with lr 5e-5; from scratch we start higher and decay.
     config.learning_rate = 1e-3
     config.warmup_steps = 500
@@ -73,7 +81,9 @@ def get_config():
     config.adversarial = ml_collections.ConfigDict()
     config.adversarial.weight = 0.0  # HMR --d_loss_weight 1; 0 = off
     config.adversarial.learning_rate = 1e-4  # HMR --d_lr
-    config.adversarial.joint_noise = 0.15  # rad, perturbation of the real mocap poses (synthetic humans' JOINT_NOISE)
+    config.adversarial.joint_noise = (
+        0.15  # rad, perturbation of the real mocap poses (synthetic humans' JOINT_NOISE)
+    )
 
     config.log_every = 50  # steps between lines of <workdir>/train_log.jsonl and the progress line
     config.checkpoint_every = 500  # steps between resumable checkpoints
@@ -84,5 +94,12 @@ def get_config():
 def _crop_input(**fields) -> ml_collections.ConfigDict:
     """A source read from crops given as `eft-jax fit` takes them: `crops` (exemplar .npz), `tfds`
     (a prepared people dataset folder), or `dataset` + `root` (+ `split`, `selection`)."""
-    keys = {"crops": None, "tfds": None, "dataset": None, "root": None, "split": None, "selection": None}
+    keys = {
+        "crops": None,
+        "tfds": None,
+        "dataset": None,
+        "root": None,
+        "split": None,
+        "selection": None,
+    }
     return ml_collections.ConfigDict({"weight": 0.0, **fields, **keys})

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import ml_collections
 
+
 class ConfigError(ValueError):
     """A config file or override that cannot be applied."""
 
@@ -41,7 +42,9 @@ def default_config_path(job: str) -> Path:
     )
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ml_collections.ConfigDict:
+def load_config(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = ()
+) -> ml_collections.ConfigDict:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"config file not found: {path}")

@@ -43,7 +43,11 @@ class Progress:
         self.done += count
         self._fresh += count
         now = self._clock()
-        if self._last_print is None or now - self._last_print >= self._interval or self.done >= self.total:
+        if (
+            self._last_print is None
+            or now - self._last_print >= self._interval
+            or self.done >= self.total
+        ):
             self._last_print = now
             self._stream.write("\r" + self.status_line(now))
             self._stream.flush()

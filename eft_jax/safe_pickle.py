@@ -45,7 +45,9 @@ def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
     """`_codecs.encode` as protocol-2 pickles of bytes call it; other codecs are refused (a codec
     name is looked up, and may be imported, by name)."""
     if encoding.replace("-", "_").lower() not in ("latin1", "latin_1", "iso_8859_1"):
-        raise UnsafePickleError(f"the pickle encodes bytes with codec {encoding!r}; only latin-1 is read")
+        raise UnsafePickleError(
+            f"the pickle encodes bytes with codec {encoding!r}; only latin-1 is read"
+        )
     return text.encode("latin1")
 
 
@@ -57,7 +59,10 @@ def _numpy_globals() -> dict[tuple[str, str], Any]:
     reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]  # multiarray._reconstruct
     scalar = np.float64(1.0).__reduce__()[0]  # multiarray.scalar
     frombuffer = np.zeros(1).__reduce_ex__(5)[0]  # numeric._frombuffer (protocol 5)
-    table: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    table: dict[tuple[str, str], Any] = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+    }
     for core in ("numpy.core", "numpy._core"):
         table[core + ".multiarray", "_reconstruct"] = reconstruct
         table[core + ".multiarray", "scalar"] = scalar
@@ -199,4 +204,6 @@ def load_data_pickle(path: str | Path) -> Any:
     except UnsafePickleError as error:
         raise PickleFileError(f"{path}: {error}") from error
     except Exception as error:  # truncated or damaged files raise several kinds
-        raise PickleFileError(f"{path}: not a readable pickle ({type(error).__name__}: {error})") from error
+        raise PickleFileError(
+            f"{path}: not a readable pickle ({type(error).__name__}: {error})"
+        ) from error

@@ -26,7 +26,15 @@ import itertools
 import sys
 import time
 
-from fitting_runs import SPLITS, bundled_setup, describe_set, evaluation_set, run_eft, score, write_table
+from fitting_runs import (
+    SPLITS,
+    bundled_setup,
+    describe_set,
+    evaluation_set,
+    run_eft,
+    score,
+    write_table,
+)
 
 from eft_jax import nets
 from eft_jax.datasets.synthetic import STYLES
@@ -50,11 +58,19 @@ def main(argv=None) -> int:
     parser.add_argument("--set", nargs="*", default=[], help="key=value fixed for every row")
     parser.add_argument("--split", choices=sorted(SPLITS), default="heldout")
     parser.add_argument("--count", type=int, default=100, help="synthetic humans in the set")
-    parser.add_argument("--style", choices=STYLES, default="basic", help="synthetic style of the set")
+    parser.add_argument(
+        "--style", choices=STYLES, default="basic", help="synthetic style of the set"
+    )
     parser.add_argument("--name", help="output name (experiments/results/ablate_<name>.md)")
-    parser.add_argument("--write-recipe", action="store_true", help="store the best row as the bundled recipe")
-    parser.add_argument("--tie-mm", type=float, default=2.0,
-                        help="rows within this PA-MPJPE of the lowest are tied; the lowest 2D error wins")
+    parser.add_argument(
+        "--write-recipe", action="store_true", help="store the best row as the bundled recipe"
+    )
+    parser.add_argument(
+        "--tie-mm",
+        type=float,
+        default=2.0,
+        help="rows within this PA-MPJPE of the lowest are tied; the lowest 2D error wins",
+    )
     args = parser.parse_args(argv)
 
     if args.write_recipe and args.split != "validation":
@@ -77,8 +93,12 @@ def main(argv=None) -> int:
         _, row = score(run, model, data)
         rows.append({"setting": label, **{k: v for k, v in row.items() if k != "method"}})
         settings.append([o for o in overrides if o.split("=", 1)[0].strip() != "recipe"])
-        print(f"{label}: PA-MPJPE {row['pa_mpjpe_mm']:.1f} mm, 2D {row['mean_2d_px']:.2f} px "
-              f"({time.perf_counter() - tick:.0f} s)", file=sys.stderr, flush=True)
+        print(
+            f"{label}: PA-MPJPE {row['pa_mpjpe_mm']:.1f} mm, 2D {row['mean_2d_px']:.2f} px "
+            f"({time.perf_counter() - tick:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     command = "python experiments/ablate.py " + " ".join(
         (["--split", args.split] if args.split != "heldout" else [])
@@ -97,8 +117,11 @@ def main(argv=None) -> int:
     print(text)
     if args.write_recipe:
         best = best_row(rows, args.tie_mm)
-        write_recipe(settings[best], f"{command} (best: {rows[best]['setting']}; PA-MPJPE ties "
-                                     f"within {args.tie_mm:g} mm broken by the 2D error)")
+        write_recipe(
+            settings[best],
+            f"{command} (best: {rows[best]['setting']}; PA-MPJPE ties "
+            f"within {args.tie_mm:g} mm broken by the 2D error)",
+        )
     return 0
 
 
@@ -120,8 +143,13 @@ def write_recipe(overrides: list[str], source: str) -> dict:
         for part in key.split("."):
             node = node[part]
         recipe[key] = node
-    record = nets.update_config_record(nets.BUNDLED_REGRESSOR_DIR, {RECIPE_KEY: recipe, "eft_recipe_source": source})
-    print(f"wrote {RECIPE_KEY} {record[RECIPE_KEY]} into {nets.BUNDLED_REGRESSOR_DIR}", file=sys.stderr)
+    record = nets.update_config_record(
+        nets.BUNDLED_REGRESSOR_DIR, {RECIPE_KEY: recipe, "eft_recipe_source": source}
+    )
+    print(
+        f"wrote {RECIPE_KEY} {record[RECIPE_KEY]} into {nets.BUNDLED_REGRESSOR_DIR}",
+        file=sys.stderr,
+    )
     return record
 
 

@@ -133,17 +133,45 @@ def main() -> None:
     rows = []
     for batch in args.batches:
         fwd, grad = jax_timers(smpl_model, batch, args.seconds)
-        rows.append({"impl": "eft-jax", "model": "SMPL layout", "batch": batch, "forward_s": fwd, "grad_s": grad})
+        rows.append(
+            {
+                "impl": "eft-jax",
+                "model": "SMPL layout",
+                "batch": batch,
+                "forward_s": fwd,
+                "grad_s": grad,
+            }
+        )
         if with_smplx:
             fwd, grad = smplx_timers(smpl_path, batch, args.seconds)
-            rows.append({"impl": "smplx", "model": "SMPL layout", "batch": batch, "forward_s": fwd, "grad_s": grad})
+            rows.append(
+                {
+                    "impl": "smplx",
+                    "model": "SMPL layout",
+                    "batch": batch,
+                    "forward_s": fwd,
+                    "grad_s": grad,
+                }
+            )
         fwd, grad = jax_timers(open_model, batch, args.seconds)
-        rows.append({"impl": "eft-jax", "model": "open (13,718 v)", "batch": batch, "forward_s": fwd, "grad_s": grad})
+        rows.append(
+            {
+                "impl": "eft-jax",
+                "model": "open (13,718 v)",
+                "batch": batch,
+                "forward_s": fwd,
+                "grad_s": grad,
+            }
+        )
         for name, model in (("SMPL layout", smpl_model), ("open (13,718 v)", open_model)):
             for joints_only in (False, True):
                 fwd, grad = joint_loss_timers(model, batch, args.seconds, joints_only)
-                impl = "eft-jax SPIN-49 only, " + ("joints-only path" if joints_only else "full forward")
-                rows.append({"impl": impl, "model": name, "batch": batch, "forward_s": fwd, "grad_s": grad})
+                impl = "eft-jax SPIN-49 only, " + (
+                    "joints-only path" if joints_only else "full forward"
+                )
+                rows.append(
+                    {"impl": impl, "model": name, "batch": batch, "forward_s": fwd, "grad_s": grad}
+                )
 
     reference = {r["batch"]: r for r in rows if r["impl"] == "smplx"}
     lines = [
@@ -173,7 +201,9 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench_body.md").write_text(table + "\n\n" + json.dumps(environment) + "\n")
-    (args.out / "bench_body.json").write_text(json.dumps({"rows": rows, "environment": environment}, indent=1))
+    (args.out / "bench_body.json").write_text(
+        json.dumps({"rows": rows, "environment": environment}, indent=1)
+    )
     print(f"written to {args.out / 'bench_body.md'} and bench_body.json")
 
 

@@ -50,16 +50,28 @@ def make_coco(root: Path, images: int, seed: int = 0) -> int:
     yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
     annotations, entries = [], []
     for i in range(images):
-        base = np.stack([xx * (0.2 + 0.1 * c) + yy * 0.3 * c for c in range(3)], -1) + rng.normal(0, 6, (HEIGHT, WIDTH, 3))
+        base = np.stack([xx * (0.2 + 0.1 * c) + yy * 0.3 * c for c in range(3)], -1) + rng.normal(
+            0, 6, (HEIGHT, WIDTH, 3)
+        )
         name = f"{i:012d}.jpg"
         Image.fromarray(np.clip(base, 0, 255).astype(np.uint8)).save(folder / name, quality=90)
         entries.append({"id": i, "file_name": name, "width": WIDTH, "height": HEIGHT})
         for k in range(2):
             x0, y0, size = 60 + 280 * k, 40, 300
-            points = np.stack([x0 + rng.uniform(0.2, 0.8, 17) * size, y0 + np.linspace(0.1, 0.9, 17) * size], 1)
+            points = np.stack(
+                [x0 + rng.uniform(0.2, 0.8, 17) * size, y0 + np.linspace(0.1, 0.9, 17) * size], 1
+            )
             keypoints = np.concatenate([points, np.full((17, 1), 2.0)], 1).ravel().tolist()
-            annotations.append({"id": 2 * i + k + 1, "image_id": i, "keypoints": keypoints, "iscrowd": 0,
-                                "bbox": [x0, y0, size, size], "num_keypoints": 17})  # fmt: skip
+            annotations.append(
+                {
+                    "id": 2 * i + k + 1,
+                    "image_id": i,
+                    "keypoints": keypoints,
+                    "iscrowd": 0,
+                    "bbox": [x0, y0, size, size],
+                    "num_keypoints": 17,
+                }
+            )
     path = root / "annotations" / "person_keypoints_val2017.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"images": entries, "annotations": annotations}))
@@ -69,19 +81,31 @@ def make_coco(root: Path, images: int, seed: int = 0) -> int:
 def fake_result(index: int) -> dict:
     rng = np.random.default_rng(index)
     return {
-        "id": f"{index + 1}", "rotmats": np.tile(np.eye(3, dtype=np.float32), (24, 1, 1)),
-        "pose": np.zeros((24, 3), np.float32), "betas": rng.normal(size=10).astype(np.float32),
-        "camera": np.array([0.9, 0.0, 0.1], np.float32), "pred_keypoints_2d": rng.uniform(-1, 1, (49, 2)),
-        "iterations": 12, "loss_2d_before": 3e-3, "loss_2d_after": 9e-5, "stop_reason": "converged",
-    }  # fmt: skip
+        "id": f"{index + 1}",
+        "rotmats": np.tile(np.eye(3, dtype=np.float32), (24, 1, 1)),
+        "pose": np.zeros((24, 3), np.float32),
+        "betas": rng.normal(size=10).astype(np.float32),
+        "camera": np.array([0.9, 0.0, 0.1], np.float32),
+        "pred_keypoints_2d": rng.uniform(-1, 1, (49, 2)),
+        "iterations": 12,
+        "loss_2d_before": 3e-3,
+        "loss_2d_after": 9e-5,
+        "stop_reason": "converged",
+    }
 
 
 def exemplar_meta(index: int) -> dict:
     keypoints = np.zeros((49, 3))
     keypoints[25:, :2] = np.random.default_rng(index).uniform(-0.9, 0.9, (24, 2))
     keypoints[25:, 2] = 1
-    return {"id": f"{index + 1}", "center": [320.0, 240.0], "scale": 1.8, "keypoints": keypoints,
-            "annotId": index + 1, "imageName": "x.jpg"}  # fmt: skip
+    return {
+        "id": f"{index + 1}",
+        "center": [320.0, 240.0],
+        "scale": 1.8,
+        "keypoints": keypoints,
+        "annotId": index + 1,
+        "imageName": "x.jpg",
+    }
 
 
 def rate(fn, count: int) -> tuple[float, float, float]:
@@ -106,12 +130,22 @@ def main() -> None:
         source = open_dataset("coco", work / "coco", "val2017")
 
         def read_crops():
-            assert sum(not is_skip(e) for e in iter_exemplars(source.items, source.images_dir, res=args.size)) == people
+            assert (
+                sum(
+                    not is_skip(e)
+                    for e in iter_exemplars(source.items, source.images_dir, res=args.size)
+                )
+                == people
+            )
 
-        rows.append(("reader -> crops (JPEG 640x480 decode + crop + normalise)", *rate(read_crops, people)))
+        rows.append(
+            ("reader -> crops (JPEG 640x480 decode + crop + normalise)", *rate(read_crops, people))
+        )
 
         builder = builder_for("coco", "val2017", crop_size=args.size, data_dir=work / "tfds")
-        prepare = rate(lambda: builder.download_and_prepare(download_config=manual(work / "coco")), people)
+        prepare = rate(
+            lambda: builder.download_and_prepare(download_config=manual(work / "coco")), people
+        )
         data = builder.as_data_source("train")
         order = np.random.default_rng(0).permutation(len(data))
 
@@ -121,7 +155,10 @@ def main() -> None:
 
         record_exemplar(data[0])  # open the files once
         rows.append(
-            (f"TFDS data source -> crops ({args.size}px JPEG decode + normalise, random order)", *rate(tfds_crops, len(order)))
+            (
+                f"TFDS data source -> crops ({args.size}px JPEG decode + normalise, random order)",
+                *rate(tfds_crops, len(order)),
+            )
         )
         rows.append(("TFDS prepare (reader -> JPEG crops -> array_record), per person", *prepare))
 
@@ -135,11 +172,22 @@ def main() -> None:
                     for result, meta in results:
                         log.append(result, meta)
 
-            rows.append((f"fit log append per exemplar (fsync {'on' if fsync else 'off'})", *rate(append, count)))
+            rows.append(
+                (
+                    f"fit log append per exemplar (fsync {'on' if fsync else 'off'})",
+                    *rate(append, count),
+                )
+            )
         order_ids = [f"{i + 1}" for i in range(count)]
 
         def merge():
-            finalize(work / "log_False.jsonl", work / "fits.json", order_ids, body_kind="open", body_model="b")
+            finalize(
+                work / "log_False.jsonl",
+                work / "fits.json",
+                order_ids,
+                body_kind="open",
+                body_model="b",
+            )
 
         rows.append(("merge logs -> EFT JSON per exemplar (finalize)", *rate(merge, count)))
     finally:
@@ -150,17 +198,35 @@ def main() -> None:
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores visible, Python {sys.version.split()[0]}, "
         f"load average {os.getloadavg()[0]:.1f} at the end (rates drop with other work on the cores)"
     )
-    lines = [f"# {header}", "", machine, "", "| step | per wall second | wall ms each | per CPU second (one core) |"]
-    lines += ["|---|---:|---:|---:|"] + [f"| {n} | {w:,.0f} | {ms:.3f} | {c:,.0f} |" for n, w, ms, c in rows]
+    lines = [
+        f"# {header}",
+        "",
+        machine,
+        "",
+        "| step | per wall second | wall ms each | per CPU second (one core) |",
+    ]
+    lines += ["|---|---:|---:|---:|"] + [
+        f"| {n} | {w:,.0f} | {ms:.3f} | {c:,.0f} |" for n, w, ms, c in rows
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench_data.md").write_text(text)
     (out / "bench_data.json").write_text(
-        json.dumps({"people": people, "images": args.images, "size": args.size, "machine": machine,
-                    "rows": [{"step": n, "per_wall_second": w, "wall_ms": m, "per_cpu_second": c}
-                             for n, w, m, c in rows]}, indent=1)  # fmt: skip
+        json.dumps(
+            {
+                "people": people,
+                "images": args.images,
+                "size": args.size,
+                "machine": machine,
+                "rows": [
+                    {"step": n, "per_wall_second": w, "wall_ms": m, "per_cpu_second": c}
+                    for n, w, m, c in rows
+                ],
+            },
+            indent=1,
+        )
     )
 
 

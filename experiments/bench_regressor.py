@@ -52,7 +52,9 @@ def time_interleaved(fns: dict, seconds: float, min_rounds: int = 3) -> dict:
 
 
 def images(batch: int) -> np.ndarray:
-    return np.random.default_rng(0).normal(size=(batch, IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.float32)
+    return (
+        np.random.default_rng(0).normal(size=(batch, IMAGE_SIZE, IMAGE_SIZE, 3)).astype(np.float32)
+    )
 
 
 def jax_calls(batch: int) -> dict:

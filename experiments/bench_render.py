@@ -50,28 +50,34 @@ def bench_batch(model, colors, batch: int, size: int, scale: float, seconds: flo
     vertices, cameras = body_batch(model, batch, scale)
     xy, depth = R.weak_perspective_to_pixels(vertices, cameras, size, size)
     capacity = R.required_capacity(xy, depth, faces, size, size)
-    need = int(jnp.max(jax.vmap(lambda a, b: R.count_candidates(a, b, faces, size, size))(
-        xy, depth)))
+    need = int(
+        jnp.max(jax.vmap(lambda a, b: R.count_candidates(a, b, faces, size, size))(xy, depth))
+    )
     images = jnp.full((batch, size, size, 3), 128, jnp.uint8)
 
-    raster_vmap = jax.jit(jax.vmap(
-        lambda a, b: R.rasterize(a, b, faces, size, size, capacity=capacity)))
-    raster = jax.jit(lambda a, b: R.rasterize_batch(a, b, faces, size, size,
-                                                    capacity=capacity))
+    raster_vmap = jax.jit(
+        jax.vmap(lambda a, b: R.rasterize(a, b, faces, size, size, capacity=capacity))
+    )
+    raster = jax.jit(lambda a, b: R.rasterize_batch(a, b, faces, size, size, capacity=capacity))
 
     def overlay_fn(img, v, cam):
-        rgb, alpha = R.render(v, faces, cam, size, size, vertex_colors=colors,
-                              capacity=capacity)
+        rgb, alpha = R.render(v, faces, cam, size, size, vertex_colors=colors, capacity=capacity)
         return R.composite(img, rgb, alpha)
 
     full = jax.jit(lambda i, v, c: jax.lax.map(lambda a: overlay_fn(*a), (i, v, c)))
     cap_cull = R.required_capacity(xy, depth, faces, size, size, cull_backfaces=True)
-    need_cull = int(jnp.max(jax.vmap(lambda a, b: R.count_candidates(
-        a, b, faces, size, size, cull_backfaces=True))(xy, depth)))
+    need_cull = int(
+        jnp.max(
+            jax.vmap(lambda a, b: R.count_candidates(a, b, faces, size, size, cull_backfaces=True))(
+                xy, depth
+            )
+        )
+    )
 
     def overlay_cull(img, v, cam):
-        rgb, alpha = R.render(v, faces, cam, size, size, vertex_colors=colors,
-                              capacity=cap_cull, cull_backfaces=True)
+        rgb, alpha = R.render(
+            v, faces, cam, size, size, vertex_colors=colors, capacity=cap_cull, cull_backfaces=True
+        )
         return R.composite(img, rgb, alpha)
 
     full_cull = jax.jit(lambda i, v, c: jax.lax.map(lambda a: overlay_cull(*a), (i, v, c)))
@@ -80,22 +86,28 @@ def bench_batch(model, colors, batch: int, size: int, scale: float, seconds: flo
     coverage = float(jnp.mean(frags.triangle_id >= 0))
     t_raster = time_call(lambda: jax.block_until_ready(raster(xy, depth)), seconds)
     t_vmap = time_call(lambda: jax.block_until_ready(raster_vmap(xy, depth)), seconds)
-    t_full = time_call(lambda: jax.block_until_ready(full(images, vertices, cameras)),
-                       seconds)
-    t_cull = time_call(lambda: jax.block_until_ready(full_cull(images, vertices, cameras)),
-                       seconds)
-    timings = [("rasterize (lax.map)", t_raster), ("rasterize (vmap)", t_vmap),
-               ("render+overlay (lax.map)", t_full),
-               ("render+overlay, back faces culled", t_cull)]
+    t_full = time_call(lambda: jax.block_until_ready(full(images, vertices, cameras)), seconds)
+    t_cull = time_call(lambda: jax.block_until_ready(full_cull(images, vertices, cameras)), seconds)
+    timings = [
+        ("rasterize (lax.map)", t_raster),
+        ("rasterize (vmap)", t_vmap),
+        ("render+overlay (lax.map)", t_full),
+        ("render+overlay, back faces culled", t_cull),
+    ]
     for name, per_call in timings:
         culled = "culled" in name
-        rows.append({
-            "stage": name, "batch": batch, "size": size,
-            "capacity": cap_cull if culled else capacity,
-            "candidates_max": need_cull if culled else need, "coverage": round(coverage, 3),
-            "ms_per_call": round(per_call * 1e3, 2),
-            "renders_per_s": round(batch / per_call, 1),
-        })
+        rows.append(
+            {
+                "stage": name,
+                "batch": batch,
+                "size": size,
+                "capacity": cap_cull if culled else capacity,
+                "candidates_max": need_cull if culled else need,
+                "coverage": round(coverage, 3),
+                "ms_per_call": round(per_call * 1e3, 2),
+                "renders_per_s": round(batch / per_call, 1),
+            }
+        )
         print(rows[-1], flush=True)
     return rows
 
@@ -117,19 +129,23 @@ def main() -> None:
     for batch in args.batches:
         rows += bench_batch(model, colors, batch, size, args.scale, args.seconds)
 
-    header = ("| stage | batch | image | capacity (needed) | coverage | ms / call | renders / s |\n"
-              "|---|---:|---:|---:|---:|---:|---:|\n")
+    header = (
+        "| stage | batch | image | capacity (needed) | coverage | ms / call | renders / s |\n"
+        "|---|---:|---:|---:|---:|---:|---:|\n"
+    )
     lines = [
         f"| {r['stage']} | {r['batch']} | {r['size']}x{r['size']} | {r['capacity']} "
         f"({r['candidates_max']}) | {r['coverage']:.1%} | {r['ms_per_call']} | "
-        f"{r['renders_per_s']} |" for r in rows
+        f"{r['renders_per_s']} |"
+        for r in rows
     ]
     machine = machine_description()
-    table = (f"Renderer throughput, bundled body ({model.v_template.shape[0]} vertices, "
-             f"{faces.shape[0]} triangles), camera scale {args.scale}; {machine}. "
-             "Default capacity at this size: "
-             f"{R.default_capacity(faces.shape[0], size, size)}.\n\n" + header + "\n".join(lines)
-             + "\n")
+    table = (
+        f"Renderer throughput, bundled body ({model.v_template.shape[0]} vertices, "
+        f"{faces.shape[0]} triangles), camera scale {args.scale}; {machine}. "
+        "Default capacity at this size: "
+        f"{R.default_capacity(faces.shape[0], size, size)}.\n\n" + header + "\n".join(lines) + "\n"
+    )
     write_results(args.out, "bench_render", table, {"machine": machine, "rows": rows})
 
 

@@ -54,7 +54,9 @@ def parse_args():
     parser.add_argument("--camera-iters", type=int, default=100)
     parser.add_argument("--body-iters", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument(
+        "--torch-threads", type=int, default=None, help="torch.set_num_threads (default: torch's)"
+    )
     parser.add_argument("--out", default=str(REPO / "experiments" / "results"))
     return parser.parse_args()
 
@@ -65,11 +67,19 @@ def make_inputs(model, count: int, seed: int = 0):
     poses = poses[rng.integers(0, len(poses), count)].copy()
     poses[:, 0] = (np.pi, 0.0, 0.0)
     betas = rng.normal(scale=0.5, size=(count, 10)).astype(np.float32)
-    translation = np.stack([rng.uniform(-0.1, 0.1, count), rng.uniform(0.1, 0.3, count), rng.uniform(45, 55, count)], 1)
+    translation = np.stack(
+        [rng.uniform(-0.1, 0.1, count), rng.uniform(0.1, 0.3, count), rng.uniform(45, 55, count)], 1
+    )
     joints = np.asarray(body.forward(model, poses, betas).spin49)
     camera_points = joints + translation[:, None]
-    pixels = 5000.0 * camera_points[..., :2] / camera_points[..., 2:] + 112.0 + rng.normal(scale=2.0, size=joints.shape[:2] + (2,))
-    return np.concatenate([pixels / 112.0 - 1.0, np.ones(joints.shape[:2] + (1,))], -1).astype(np.float32)
+    pixels = (
+        5000.0 * camera_points[..., :2] / camera_points[..., 2:]
+        + 112.0
+        + rng.normal(scale=2.0, size=joints.shape[:2] + (2,))
+    )
+    return np.concatenate([pixels / 112.0 - 1.0, np.ones(joints.shape[:2] + (1,))], -1).astype(
+        np.float32
+    )
 
 
 # -- PyTorch SMPLify after SPIN's port ---------------------------------------------------------
@@ -95,8 +105,12 @@ class TorchSmplify:
         self.s = settings
         self.slot_mask, self.available = t(slot_mask), t(available)
         names = list(body.SPIN49_NAMES)
-        self.op_torso = [names.index(n) for n in ("OP RHip", "OP LHip", "OP RShoulder", "OP LShoulder")]
-        self.gt_torso = [names.index(n) for n in ("Right Hip", "Left Hip", "Right Shoulder", "Left Shoulder")]
+        self.op_torso = [
+            names.index(n) for n in ("OP RHip", "OP LHip", "OP RShoulder", "OP LShoulder")
+        ]
+        self.gt_torso = [
+            names.index(n) for n in ("Right Hip", "Left Hip", "Right Shoulder", "Left Shoulder")
+        ]
 
     def rodrigues(self, theta):  # SPIN utils/geometry.py batch_rodrigues (via a quaternion)
         torch = self.torch
@@ -104,11 +118,20 @@ class TorchSmplify:
         half = 0.5 * angle
         quat = torch.cat([torch.cos(half), torch.sin(half) * theta / angle], dim=1)
         w, x, y, z = quat.unbind(1)
-        return torch.stack([
-            w * w + x * x - y * y - z * z, 2 * x * y - 2 * w * z, 2 * w * y + 2 * x * z,
-            2 * w * z + 2 * x * y, w * w - x * x + y * y - z * z, 2 * y * z - 2 * w * x,
-            2 * x * z - 2 * w * y, 2 * w * x + 2 * y * z, w * w - x * x - y * y + z * z,
-        ], dim=1).view(-1, 3, 3)  # fmt: skip
+        return torch.stack(
+            [
+                w * w + x * x - y * y - z * z,
+                2 * x * y - 2 * w * z,
+                2 * w * y + 2 * x * z,
+                2 * w * z + 2 * x * y,
+                w * w - x * x + y * y - z * z,
+                2 * y * z - 2 * w * x,
+                2 * x * z - 2 * w * y,
+                2 * w * x + 2 * y * z,
+                w * w - x * x - y * y + z * z,
+            ],
+            dim=1,
+        ).view(-1, 3, 3)
 
     def joints(self, global_orient, body_pose, betas):
         """SPIN-49 joints of the posed full mesh (SMPL's LBS, as SPIN's models/smpl.py runs it)."""
@@ -116,7 +139,9 @@ class TorchSmplify:
         count = betas.shape[0]
         v_shaped = self.v_template + torch.einsum("vcs,bs->bvc", self.shapedirs, betas)
         rest = torch.einsum("jv,bvc->bjc", self.J_regressor, v_shaped)
-        rot = self.rodrigues(torch.cat([global_orient, body_pose], 1).view(-1, 3)).view(count, 24, 3, 3)
+        rot = self.rodrigues(torch.cat([global_orient, body_pose], 1).view(-1, 3)).view(
+            count, 24, 3, 3
+        )
         v_posed = v_shaped
         if self.posedirs is not None:
             feature = (rot[:, 1:] - torch.eye(3)).view(count, -1)
@@ -125,7 +150,9 @@ class TorchSmplify:
         for k in range(1, 24):
             p = self.parents[k]
             world_rot.append(world_rot[p] @ rot[:, k])
-            world_pos.append(world_pos[p] + (world_rot[p] @ (rest[:, k] - rest[:, p]).unsqueeze(-1)).squeeze(-1))
+            world_pos.append(
+                world_pos[p] + (world_rot[p] @ (rest[:, k] - rest[:, p]).unsqueeze(-1)).squeeze(-1)
+            )
         world_rot, world_pos = torch.stack(world_rot, 1), torch.stack(world_pos, 1)
         trans = world_pos - (world_rot @ rest.unsqueeze(-1)).squeeze(-1)
         blended_rot = torch.einsum("vk,bkij->bvij", self.weights, world_rot)
@@ -144,7 +171,11 @@ class TorchSmplify:
         projected = self.project(joints, translation)
         op, gt = self.op_torso, self.gt_torso
         error_op = ((keypoints_px[:, op] - projected[:, op]) ** 2).sum(-1) * self.available[op]
-        error_gt = ((keypoints_px[:, gt] - projected[:, gt]) ** 2).sum(-1) * self.available[gt] * (confidence[:, gt] > 0).float()
+        error_gt = (
+            ((keypoints_px[:, gt] - projected[:, gt]) ** 2).sum(-1)
+            * self.available[gt]
+            * (confidence[:, gt] > 0).float()
+        )
         valid = ((confidence[:, op] * self.available[op]).min(dim=-1)[0] > 0).float()
         depth = self.s.depth_weight**2 * (translation[:, 2] - init_translation[:, 2]) ** 2
         return valid * error_op.sum(-1) + (1 - valid) * error_gt.sum(-1) + depth  # per exemplar
@@ -157,7 +188,9 @@ class TorchSmplify:
         diff = body_pose.unsqueeze(1) - self.means
         quadratic = (torch.einsum("mij,bmj->bmi", self.precisions, diff) * diff).sum(-1)
         pose = s.pose_prior_weight**2 * (0.5 * quadratic + self.constants).min(dim=1)[0]
-        angle = s.angle_prior_weight**2 * (torch.exp(body_pose[:, [52, 55, 9, 12]] * torch.tensor([1.0, -1.0, -1.0, -1.0])) ** 2).sum(-1)
+        angle = s.angle_prior_weight**2 * (
+            torch.exp(body_pose[:, [52, 55, 9, 12]] * torch.tensor([1.0, -1.0, -1.0, -1.0])) ** 2
+        ).sum(-1)
         shape = s.shape_prior_weight**2 * (betas**2).sum(-1)
         return reprojection + pose + angle + shape  # per exemplar
 
@@ -169,8 +202,17 @@ class TorchSmplify:
             kp = torch.as_tensor(keypoints)
             keypoints_px, confidence = (kp[..., :2] + 1) * 0.5 * self.s.crop_size, kp[..., 2]
             joints = self.joints(p["global_orient"], p["body_pose"], p["betas"])
-            camera = self.camera_loss(joints, p["translation"], p["translation"], keypoints_px, confidence)
-            body_ = self.body_loss(joints, p["translation"], p["body_pose"], p["betas"], keypoints_px, confidence * self.slot_mask)
+            camera = self.camera_loss(
+                joints, p["translation"], p["translation"], keypoints_px, confidence
+            )
+            body_ = self.body_loss(
+                joints,
+                p["translation"],
+                p["body_pose"],
+                p["betas"],
+                keypoints_px,
+                confidence * self.slot_mask,
+            )
         return camera.numpy(), body_.numpy()
 
     def __call__(self, init, keypoints):
@@ -180,13 +222,19 @@ class TorchSmplify:
         keypoints_px, confidence = (kp[..., :2] + 1) * 0.5 * s.crop_size, kp[..., 2]
         init_translation = torch.as_tensor(np.asarray(init["translation"]))
         translation = init_translation.clone().requires_grad_(True)
-        global_orient = torch.as_tensor(np.asarray(init["global_orient"])).clone().requires_grad_(True)
+        global_orient = (
+            torch.as_tensor(np.asarray(init["global_orient"])).clone().requires_grad_(True)
+        )
         body_pose = torch.as_tensor(np.asarray(init["body_pose"])).clone()
         betas = torch.as_tensor(np.asarray(init["betas"])).clone()
-        optimizer = torch.optim.Adam([global_orient, translation], lr=s.learning_rate, betas=(s.b1, s.b2))
+        optimizer = torch.optim.Adam(
+            [global_orient, translation], lr=s.learning_rate, betas=(s.b1, s.b2)
+        )
         for _ in range(s.camera_iters):
             joints = self.joints(global_orient, body_pose, betas)
-            loss = self.camera_loss(joints, translation, init_translation, keypoints_px, confidence).sum()
+            loss = self.camera_loss(
+                joints, translation, init_translation, keypoints_px, confidence
+            ).sum()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -194,10 +242,14 @@ class TorchSmplify:
         body_pose.requires_grad_(True)
         betas.requires_grad_(True)
         weights = confidence * self.slot_mask
-        optimizer = torch.optim.Adam([body_pose, betas, global_orient], lr=s.learning_rate, betas=(s.b1, s.b2))
+        optimizer = torch.optim.Adam(
+            [body_pose, betas, global_orient], lr=s.learning_rate, betas=(s.b1, s.b2)
+        )
         for _ in range(s.body_iters):
             joints = self.joints(global_orient, body_pose, betas)
-            loss = self.body_loss(joints, translation, body_pose, betas, keypoints_px, weights).sum()
+            loss = self.body_loss(
+                joints, translation, body_pose, betas, keypoints_px, weights
+            ).sum()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -233,7 +285,10 @@ def main():
         torch.set_num_threads(args.torch_threads)
 
     model = body.load()
-    config = load_config(REPO / "configs" / "smplify.py", [f"camera_iters={args.camera_iters}", f"body_iters={args.body_iters}"])
+    config = load_config(
+        REPO / "configs" / "smplify.py",
+        [f"camera_iters={args.camera_iters}", f"body_iters={args.body_iters}"],
+    )
     rows, checks = [], []
     for batch in args.batches:
         config.batch_size = batch
@@ -241,8 +296,13 @@ def main():
         full_mesh = jsmplify.Smplify(model, config, prior=joints_only.prior, joints_only=False)
         keypoints = make_inputs(model, batch)
         init = joints_only.init_from_mean(keypoints)
-        reference = TorchSmplify(model, joints_only.prior, joints_only.settings, joints_only.slot_mask,
-                                 np.asarray(model.spin49_available, np.float32))  # fmt: skip
+        reference = TorchSmplify(
+            model,
+            joints_only.prior,
+            joints_only.settings,
+            joints_only.slot_mask,
+            np.asarray(model.spin49_available, np.float32),
+        )
 
         # Sanity: the loss at the first iterate, stage 1 and stage 2, in both implementations.
         torch_camera, torch_body = reference.first_losses(init, keypoints)
@@ -256,6 +316,7 @@ def main():
         def run_jax(smplify, name):
             def run():
                 outcome[name] = jax.block_until_ready(smplify.fit(init, keypoints))
+
             return run
 
         torch_error = {}
@@ -272,20 +333,40 @@ def main():
             args.repeats,
         )
         errors = {
-            "eft-jax (joints-only model)": float(np.mean(outcome["keypoint"].keypoint_error_px_after)),
+            "eft-jax (joints-only model)": float(
+                np.mean(outcome["keypoint"].keypoint_error_px_after)
+            ),
             "eft-jax (full mesh)": float(np.mean(outcome["full"].keypoint_error_px_after)),
             "torch, SPIN's port (full mesh)": float(np.mean(torch_error["px"])),
         }
         torch_wall, torch_cpu = times["torch, SPIN's port (full mesh)"]
         for impl, (seconds, cpu_seconds) in times.items():
-            rows.append(dict(impl=impl, batch=batch, seconds=seconds, cpu_seconds=cpu_seconds,
-                             exemplars_per_s=batch / seconds, s_per_exemplar=seconds / batch,
-                             vs_torch=torch_wall / seconds, cpu_vs_torch=torch_cpu / cpu_seconds,
-                             final_error_px=errors[impl]))  # fmt: skip
-            print(f"B={batch} {impl}: {seconds:.3f} s ({cpu_seconds:.3f} CPU s), {batch / seconds:.2f} exemplars/s, "
-                  f"final 2D error {errors[impl]:.2f} px", flush=True)  # fmt: skip
-        checks.append(dict(batch=batch, camera_loss_rel_gap=camera_gap, body_loss_rel_gap=body_gap,
-                           error_px_before=float(np.mean(outcome["keypoint"].keypoint_error_px_before))))  # fmt: skip
+            rows.append(
+                dict(
+                    impl=impl,
+                    batch=batch,
+                    seconds=seconds,
+                    cpu_seconds=cpu_seconds,
+                    exemplars_per_s=batch / seconds,
+                    s_per_exemplar=seconds / batch,
+                    vs_torch=torch_wall / seconds,
+                    cpu_vs_torch=torch_cpu / cpu_seconds,
+                    final_error_px=errors[impl],
+                )
+            )
+            print(
+                f"B={batch} {impl}: {seconds:.3f} s ({cpu_seconds:.3f} CPU s), {batch / seconds:.2f} exemplars/s, "
+                f"final 2D error {errors[impl]:.2f} px",
+                flush=True,
+            )
+        checks.append(
+            dict(
+                batch=batch,
+                camera_loss_rel_gap=camera_gap,
+                body_loss_rel_gap=body_gap,
+                error_px_before=float(np.mean(outcome["keypoint"].keypoint_error_px_before)),
+            )
+        )
     write(args, rows, checks, torch.__version__)
 
 
@@ -295,8 +376,12 @@ def first_losses_jax(smplify, init, keypoints):
     def one(params, kp):
         keypoints_px = (kp[:, :2] + 1.0) * (0.5 * settings.crop_size)
         joints = jsmplify._joints(params, shared)
-        camera = jsmplify.camera_loss(params, params["translation"], joints, keypoints_px, kp[:, 2], shared, settings)
-        terms = jsmplify.body_loss(params, joints, keypoints_px, kp[:, 2] * shared.slot_mask, shared, settings)
+        camera = jsmplify.camera_loss(
+            params, params["translation"], joints, keypoints_px, kp[:, 2], shared, settings
+        )
+        terms = jsmplify.body_loss(
+            params, joints, keypoints_px, kp[:, 2] * shared.slot_mask, shared, settings
+        )
         return camera, terms.total
 
     camera, total = jax.jit(jax.vmap(one))(init, jnp.asarray(keypoints))
@@ -315,21 +400,34 @@ def write(args, rows, checks, torch_version):
         f"torch {torch_version}; bundled open body (13,718 vertices), {args.camera_iters} + {args.body_iters} "
         f"iterations, median of {args.repeats} interleaved rounds; torch threads {torch_threads()}"
     )
-    lines = [header, "", "| implementation | B | exemplars/s | s / exemplar | vs torch (wall) | vs torch (CPU time) | final 2D error (px) |",
-             "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        header,
+        "",
+        "| implementation | B | exemplars/s | s / exemplar | vs torch (wall) | vs torch (CPU time) | final 2D error (px) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in rows:
-        lines.append(f"| {row['impl']} | {row['batch']} | {row['exemplars_per_s']:.2f} | {row['s_per_exemplar']:.4f} | "
-                     f"{row['vs_torch']:.2f}x | {row['cpu_vs_torch']:.2f}x | {row['final_error_px']:.2f} |")  # fmt: skip
+        lines.append(
+            f"| {row['impl']} | {row['batch']} | {row['exemplars_per_s']:.2f} | {row['s_per_exemplar']:.4f} | "
+            f"{row['vs_torch']:.2f}x | {row['cpu_vs_torch']:.2f}x | {row['final_error_px']:.2f} |"
+        )
     lines.append("")
-    lines.append("Same loss at the first iterate (largest relative difference, torch vs eft-jax): " + "; ".join(
-        f"B={c['batch']}: stage 1 {c['camera_loss_rel_gap']:.1e}, stage 2 {c['body_loss_rel_gap']:.1e}" for c in checks
-    ) + f". Mean 2D error at the start: {checks[-1]['error_px_before']:.2f} px (B={checks[-1]['batch']}).")  # fmt: skip
+    lines.append(
+        "Same loss at the first iterate (largest relative difference, torch vs eft-jax): "
+        + "; ".join(
+            f"B={c['batch']}: stage 1 {c['camera_loss_rel_gap']:.1e}, stage 2 {c['body_loss_rel_gap']:.1e}"
+            for c in checks
+        )
+        + f". Mean 2D error at the start: {checks[-1]['error_px_before']:.2f} px (B={checks[-1]['batch']})."
+    )
     table = "\n".join(lines) + "\n"
     print(table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench_smplify.md").write_text(table)
-    (out / "bench_smplify.json").write_text(json.dumps({"args": vars(args), "rows": rows, "checks": checks}, indent=2))
+    (out / "bench_smplify.json").write_text(
+        json.dumps({"args": vars(args), "rows": rows, "checks": checks}, indent=2)
+    )
 
 
 if __name__ == "__main__":

@@ -30,9 +30,14 @@ def bench(style: str, size: int, samples: int) -> dict:
     for seed in range(samples):
         make_sample(seed, style=style, image_size=size)
     seconds = (time.perf_counter() - start) / samples
-    return {"style": style, "size": size, "samples": samples,
-            "ms_per_sample": round(seconds * 1e3, 1), "samples_per_s": round(1 / seconds, 1),
-            "minutes_for_40k": round(TRAIN_SAMPLES * seconds / 60, 1)}
+    return {
+        "style": style,
+        "size": size,
+        "samples": samples,
+        "ms_per_sample": round(seconds * 1e3, 1),
+        "samples_per_s": round(1 / seconds, 1),
+        "minutes_for_40k": round(TRAIN_SAMPLES * seconds / 60, 1),
+    }
 
 
 def main() -> None:
@@ -49,12 +54,18 @@ def main() -> None:
             rows.append(bench(style, size, args.samples))
             print(rows[-1], flush=True)
     machine = machine_description()
-    table = (f"Synthetic humans rendered per style, one process; {machine}; {args.samples} "
-             "samples each after warm-up.\n\n"
-             "| style | crop | ms / sample | samples / s | minutes for 40,000 |\n"
-             "|---|---:|---:|---:|---:|\n"
-             + "\n".join(f"| {r['style']} | {r['size']} px | {r['ms_per_sample']} | "
-                         f"{r['samples_per_s']} | {r['minutes_for_40k']} |" for r in rows) + "\n")
+    table = (
+        f"Synthetic humans rendered per style, one process; {machine}; {args.samples} "
+        "samples each after warm-up.\n\n"
+        "| style | crop | ms / sample | samples / s | minutes for 40,000 |\n"
+        "|---|---:|---:|---:|---:|\n"
+        + "\n".join(
+            f"| {r['style']} | {r['size']} px | {r['ms_per_sample']} | "
+            f"{r['samples_per_s']} | {r['minutes_for_40k']} |"
+            for r in rows
+        )
+        + "\n"
+    )
     write_results(args.out, "bench_synthetic", table, {"machine": machine, "rows": rows})
 
 

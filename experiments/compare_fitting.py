@@ -43,7 +43,14 @@ from eft_jax.fitting.recipe import describe_recipe, resolve_config
 from eft_jax.fitting.smplify import Smplify, smplify_stream
 from eft_jax.geometry.crops import normalize_image
 
-METHODS = ("regressor", "smplify_mean", "smplify_regressor", "eft_paper", "eft_tuned", "eft_multistart")
+METHODS = (
+    "regressor",
+    "smplify_mean",
+    "smplify_regressor",
+    "eft_paper",
+    "eft_tuned",
+    "eft_multistart",
+)
 TITLES = {
     "regressor": "regressor alone",
     "smplify_mean": "SMPLify from the mean pose",
@@ -73,12 +80,16 @@ def run_smplify(method: str, restored, model, data: dict, size: int) -> Run:
     exemplars = [Exemplar(i, images[i], data["keypoints"][i]) for i in range(len(images))]
     list(smplify_stream(exemplars[:1], smplify, predict=predict, image_size=size))  # compile
     start = time.perf_counter()
-    results = {r.id: r for r in smplify_stream(exemplars, smplify, predict=predict, image_size=size)}
+    results = {
+        r.id: r for r in smplify_stream(exemplars, smplify, predict=predict, image_size=size)
+    }
     seconds = time.perf_counter() - start
     ordered = [results[i] for i in range(len(images))]
     skipped = [r for r in ordered if r.skipped]
     if skipped:
-        raise RuntimeError(f"{method}: {len(skipped)} exemplars skipped, e.g. {skipped[0].stop_reason}")
+        raise RuntimeError(
+            f"{method}: {len(skipped)} exemplars skipped, e.g. {skipped[0].stop_reason}"
+        )
     return Run(
         method,
         np.stack([r.rotmats for r in ordered]),
@@ -89,7 +100,14 @@ def run_smplify(method: str, restored, model, data: dict, size: int) -> Run:
     )
 
 
-COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
+COLOURS = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+]
 
 
 def scatter_png(path, series: list[tuple[str, np.ndarray, np.ndarray]], size=(900, 620)) -> None:
@@ -104,7 +122,9 @@ def scatter_png(path, series: list[tuple[str, np.ndarray, np.ndarray]], size=(90
     y_lo, y_hi = 0.0, float(np.percentile(ys, 99.5)) * 1.05
 
     def to_pixel(x, y):
-        u = left + (np.log10(np.maximum(x, 10**x_lo)) - x_lo) / (x_hi - x_lo) * (width - left - right)
+        u = left + (np.log10(np.maximum(x, 10**x_lo)) - x_lo) / (x_hi - x_lo) * (
+            width - left - right
+        )
         v = height - bottom - (np.minimum(y, y_hi) - y_lo) / (y_hi - y_lo) * (height - top - bottom)
         return u, v
 
@@ -118,7 +138,9 @@ def scatter_png(path, series: list[tuple[str, np.ndarray, np.ndarray]], size=(90
         _, v = to_pixel(1, tick)
         draw.line([left - 5, v, left, v], fill="black")
         draw.text((left - 35, v - 6), f"{tick:.0f}", fill="black")
-    draw.text(((width - right + left) / 2 - 90, height - 25), "2D error, px at 224 (log)", fill="black")
+    draw.text(
+        ((width - right + left) / 2 - 90, height - 25), "2D error, px at 224 (log)", fill="black"
+    )
     draw.text((5, top - 20), "PA-MPJPE (mm)", fill="black")
     for index, (name, x, y) in enumerate(series):
         colour = COLOURS[index % len(COLOURS)]
@@ -127,20 +149,33 @@ def scatter_png(path, series: list[tuple[str, np.ndarray, np.ndarray]], size=(90
             draw.ellipse([u - 2, v - 2, u + 2, v + 2], fill=colour)
         mu, mv = to_pixel(np.array([np.median(x)]), np.array([np.mean(y)]))
         draw.rectangle([mu[0] - 6, mv[0] - 6, mu[0] + 6, mv[0] + 6], outline="black", fill=colour)
-        draw.rectangle([width - right + 15, top + 20 * index, width - right + 27, top + 20 * index + 12], fill=colour)
+        draw.rectangle(
+            [width - right + 15, top + 20 * index, width - right + 27, top + 20 * index + 12],
+            fill=colour,
+        )
         draw.text((width - right + 33, top + 20 * index), name, fill="black")
-    draw.text((width - right + 15, top + 20 * len(series) + 10), "squares: median 2D,\nmean PA-MPJPE", fill="black")
+    draw.text(
+        (width - right + 15, top + 20 * len(series) + 10),
+        "squares: median 2D,\nmean PA-MPJPE",
+        fill="black",
+    )
     image.save(path)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=500, help="held-out synthetic humans")
-    parser.add_argument("--style", choices=STYLES, default="basic", help="synthetic style of the set")
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    parser.add_argument("--name", default="compare_fitting", help="output name in experiments/results/")
     parser.add_argument(
-        "--merge", nargs="+", metavar="NAME",
+        "--style", choices=STYLES, default="basic", help="synthetic style of the set"
+    )
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument(
+        "--name", default="compare_fitting", help="output name in experiments/results/"
+    )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="NAME",
         help="run nothing: combine earlier runs' results (experiments/results/NAME.csv and "
         "NAME_per_exemplar.npz, same --count) into one table and plot under --name",
     )
@@ -160,9 +195,13 @@ def main(argv=None) -> int:
         data = evaluation_set("heldout", args.count, size, args.style)
         rows, per_exemplar = run_methods(args.methods, restored, model, configs, data, size)
         seeds = data["seed"]
-        command = "python experiments/compare_fitting.py" + ("" if args.count == 500 else f" --count {args.count}")
+        command = "python experiments/compare_fitting.py" + (
+            "" if args.count == 500 else f" --count {args.count}"
+        )
         command += f" --style {args.style}" if args.style != "basic" else ""
-        command += " --methods " + " ".join(args.methods) if list(args.methods) != list(METHODS) else ""
+        command += (
+            " --methods " + " ".join(args.methods) if list(args.methods) != list(METHODS) else ""
+        )
     order = {TITLES[m]: i for i, m in enumerate(METHODS)}
     rows.sort(key=lambda row: order.get(str(row["method"]).split(" (")[0], len(order)))
     header = [
@@ -196,14 +235,20 @@ def run_methods(methods, restored, model, configs, data, size) -> tuple[list[dic
         elif method.startswith("smplify"):
             run = run_smplify(method, restored, model, data, size)
         else:
-            run = run_eft(method, restored.regressor, restored.variables, model, configs[method], data, size)
+            run = run_eft(
+                method, restored.regressor, restored.variables, model, configs[method], data, size
+            )
         per, row = score(run, model, data)
         row["method"] = TITLES[method]
         rows.append(row)
         per_exemplar.update({f"{method}/{k}": v for k, v in per.items()})
         per_exemplar[f"{method}/iterations"] = run.iterations
-        print(f"{method}: PA-MPJPE {row['pa_mpjpe_mm']:.1f} mm, 2D {row['mean_2d_px']:.2f} px "
-              f"({time.perf_counter() - tick:.0f} s)", file=sys.stderr, flush=True)
+        print(
+            f"{method}: PA-MPJPE {row['pa_mpjpe_mm']:.1f} mm, 2D {row['mean_2d_px']:.2f} px "
+            f"({time.perf_counter() - tick:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
     return rows, per_exemplar
 
 
@@ -212,7 +257,12 @@ def merged(names: list[str]) -> tuple[list[dict], dict, np.ndarray]:
     for name in names:
         with open(RESULTS / f"{name}.csv") as f:
             for row in csv.DictReader(f):
-                rows.append({k: (float(v) if k != "method" and v not in ("", None) else (v or None)) for k, v in row.items()})
+                rows.append(
+                    {
+                        k: (float(v) if k != "method" and v not in ("", None) else (v or None))
+                        for k, v in row.items()
+                    }
+                )
         with np.load(RESULTS / f"{name}_per_exemplar.npz") as data:
             if seeds is not None and not np.array_equal(seeds, data["seeds"]):
                 raise SystemExit(f"{name} was run on other exemplars than {names[0]}")

@@ -32,12 +32,33 @@ from eft_jax.nets import Regressor, RegressorArch  # noqa: E402
 
 # Dense peak TFLOP/s by device kind (vendor data sheets): float32 (TF32 tensor cores on NVIDIA,
 # what XLA uses for float32 convolutions by default) and bfloat16.
-PEAK_TFLOPS = {"H200": {"float32": 494.0, "bfloat16": 989.0}, "H100": {"float32": 494.0, "bfloat16": 989.0}}
+PEAK_TFLOPS = {
+    "H200": {"float32": 494.0, "bfloat16": 989.0},
+    "H100": {"float32": 494.0, "bfloat16": 989.0},
+}
 
-FULL = dict(depth=50, width_divisor=1, image_size=224, iters=20, batches=[1, 8, 32, 128, 256],
-            lowerings=["vmap", "vmap+im2col"], dtypes=["float32", "bfloat16"], timed_steps=3, budget_s=420.0)
-SMOKE = dict(depth=18, width_divisor=16, image_size=32, iters=2, batches=[2], lowerings=["vmap", "vmap+im2col"],
-             dtypes=["float32", "bfloat16"], timed_steps=1, budget_s=240.0)
+FULL = dict(
+    depth=50,
+    width_divisor=1,
+    image_size=224,
+    iters=20,
+    batches=[1, 8, 32, 128, 256],
+    lowerings=["vmap", "vmap+im2col"],
+    dtypes=["float32", "bfloat16"],
+    timed_steps=3,
+    budget_s=420.0,
+)
+SMOKE = dict(
+    depth=18,
+    width_divisor=16,
+    image_size=32,
+    iters=2,
+    batches=[2],
+    lowerings=["vmap", "vmap+im2col"],
+    dtypes=["float32", "bfloat16"],
+    timed_steps=1,
+    budget_s=240.0,
+)
 
 
 def peak_for(device_kind: str, dtype: str):
@@ -48,12 +69,18 @@ def peak_for(device_kind: str, dtype: str):
 
 
 def measure_engine(regressor, variables, model, size, iters, batch, lowering, dtype, timed_steps):
-    config = load_config(REPO / "configs" / "eft_default.py",
-                         [f"max_iters={10**6}", "stop_threshold=0.0", f"compute_dtype={dtype}"])
-    engine = fitting.EftEngine(regressor, variables, model, config, image_size=size, batch_size=batch, lowering=lowering)
+    config = load_config(
+        REPO / "configs" / "eft_default.py",
+        [f"max_iters={10**6}", "stop_threshold=0.0", f"compute_dtype={dtype}"],
+    )
+    engine = fitting.EftEngine(
+        regressor, variables, model, config, image_size=size, batch_size=batch, lowering=lowering
+    )
     rng = np.random.default_rng(0)
     images = rng.normal(size=(batch, size, size, 3)).astype(np.float32)
-    keypoints = np.concatenate([rng.uniform(-0.8, 0.8, (batch, 49, 2)), np.ones((batch, 49, 1))], -1).astype(np.float32)
+    keypoints = np.concatenate(
+        [rng.uniform(-0.8, 0.8, (batch, 49, 2)), np.ones((batch, 49, 1))], -1
+    ).astype(np.float32)
     slots = engine.put_exemplars(engine.empty_slots(), list(range(batch)), images, keypoints)
     compiled = engine._step.lower(slots, engine.frozen).compile()
     memory = compiled.memory_analysis()
@@ -69,7 +96,12 @@ def measure_engine(regressor, variables, model, size, iters, batch, lowering, dt
     per_slot = None
     if memory is not None:
         per_slot = (memory.argument_size_in_bytes + memory.temp_size_in_bytes) / batch / 2**20
-    return dict(step_s=step, exemplars_per_s=batch / (iters * step), flops_per_step=flops, memory_per_slot_mib=per_slot)
+    return dict(
+        step_s=step,
+        exemplars_per_s=batch / (iters * step),
+        flops_per_step=flops,
+        memory_per_slot_mib=per_slot,
+    )
 
 
 def measure_torch(regressor, variables, model, size, iters, repeats):
@@ -83,7 +115,9 @@ def measure_torch(regressor, variables, model, size, iters, repeats):
     loop = TorchEft.from_jax(regressor, variables, model, settings, device=device)
     rng = np.random.default_rng(0)
     image = rng.normal(size=(size, size, 3)).astype(np.float32)
-    keypoints = np.concatenate([rng.uniform(-0.8, 0.8, (49, 2)), np.ones((49, 1))], -1).astype(np.float32)
+    keypoints = np.concatenate([rng.uniform(-0.8, 0.8, (49, 2)), np.ones((49, 1))], -1).astype(
+        np.float32
+    )
     loop.fit(image, keypoints, iters=2)  # warm-up (cuDNN autotuning, allocator)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     sync()
@@ -98,7 +132,12 @@ def measure_torch(regressor, variables, model, size, iters, repeats):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="CI size on the CPU")
-    parser.add_argument("--budget-s", type=float, default=None, help="stop starting new cells after this many seconds")
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        help="stop starting new cells after this many seconds",
+    )
     parser.add_argument("--out", default=str(REPO / "experiments" / "results"))
     args = parser.parse_args()
     setup = dict(SMOKE if args.smoke else FULL)
@@ -111,7 +150,9 @@ def main():
     variables = regressor.init(jax.random.key(0), size)
     model = body.load()
 
-    torch_row = measure_torch(regressor, variables, model, size, iters, repeats=1 if args.smoke else 3)
+    torch_row = measure_torch(
+        regressor, variables, model, size, iters, repeats=1 if args.smoke else 3
+    )
     print("torch:", torch_row, flush=True)
     cells = []
     for dtype in setup["dtypes"]:
@@ -126,10 +167,25 @@ def main():
             row["skipped"] = "not run (time budget spent)"
         else:
             try:
-                row.update(measure_engine(regressor, variables, model, size, iters, batch, lowering, dtype,
-                                          setup["timed_steps"]))
-            except Exception as error:  # out of memory at large B, unsupported dtype: recorded, not fatal
-                row["skipped"] = f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}"
+                row.update(
+                    measure_engine(
+                        regressor,
+                        variables,
+                        model,
+                        size,
+                        iters,
+                        batch,
+                        lowering,
+                        dtype,
+                        setup["timed_steps"],
+                    )
+                )
+            except (
+                Exception
+            ) as error:  # out of memory at large B, unsupported dtype: recorded, not fatal
+                row["skipped"] = (
+                    f"failed: {type(error).__name__}: {str(error).splitlines()[0][:120]}"
+                )
         rows.append(row)
         print(row, flush=True)
 
@@ -146,8 +202,11 @@ def write(args, setup, device, rows, torch_row, seconds):
         f"{setup['iters']} iterations; {seconds:.0f} s in all. `{command}`",
         "",
         "PyTorch EFT loop (batch 1, EFT's step): "
-        + (f"{torch_rate:.3f} exemplars/s on {torch_row['device']} (torch {torch_row['torch']})" if torch_rate
-           else torch_row.get("skipped", "not run")),
+        + (
+            f"{torch_rate:.3f} exemplars/s on {torch_row['device']} (torch {torch_row['torch']})"
+            if torch_rate
+            else torch_row.get("skipped", "not run")
+        ),
         "",
         "| lowering | dtype | B | s / step | exemplars/s | vs PyTorch loop | GFLOP / exemplar-iteration | TFLOP/s (% of peak) | memory / slot (MiB) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -163,15 +222,22 @@ def write(args, setup, device, rows, torch_row, seconds):
         share = f" ({100 * achieved / peak:.1f} %)" if peak else ""
         ratio = f"{row['exemplars_per_s'] / torch_rate:.1f}x" if torch_rate else ""
         memory = "" if row["memory_per_slot_mib"] is None else f"{row['memory_per_slot_mib']:.0f}"
-        lines.append(f"{head} {row['step_s']:.4f} | {row['exemplars_per_s']:.2f} | {ratio} | {per_it / 1e9:.3g} | "
-                     f"{achieved:.3g}{share} | {memory} |")
+        lines.append(
+            f"{head} {row['step_s']:.4f} | {row['exemplars_per_s']:.2f} | {ratio} | {per_it / 1e9:.3g} | "
+            f"{achieved:.3g}{share} | {memory} |"
+        )
     table = "\n".join(lines) + "\n"
     print(table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "device_check.md").write_text(table)
-    (out / "device_check.json").write_text(json.dumps(dict(setup=setup, device=kind, rows=rows, torch=torch_row,
-                                                           seconds=seconds), indent=2, default=str))
+    (out / "device_check.json").write_text(
+        json.dumps(
+            dict(setup=setup, device=kind, rows=rows, torch=torch_row, seconds=seconds),
+            indent=2,
+            default=str,
+        )
+    )
 
 
 if __name__ == "__main__":

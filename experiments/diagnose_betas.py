@@ -8,38 +8,71 @@ how far a unit of each shape component moves the joints, the 3D joint error of i
 pose with its own / zero / true betas, and the bodies' statures. Output of one run:
 experiments/results/betas_defect.md.
 """
+
 import time, numpy as np, jax, jax.numpy as jnp
 from eft_jax import body, nets
 from eft_jax.datasets.synthetic import make_samples
 from eft_jax.geometry.crops import normalize_image
 from eft_jax.train.metrics import hip_centred
-t=time.time()
+
+t = time.time()
 model = body.load()
 r = nets.bundled_regressor()
 reg, var = r.regressor, r.variables
 S = make_samples(range(10_000_000, 10_000_096), image_size=128)
-print("render", time.time()-t)
+print("render", time.time() - t)
 imgs = jnp.asarray(np.stack([normalize_image(i) for i in S["image"]]))
 out = jax.jit(reg.apply)(var, imgs)
-pb = np.asarray(out.betas); gb = S["betas"]
-print("betas mse pred", np.mean((pb-gb)**2), "zero", np.mean(gb**2))
-print("per-comp mean pred", pb.mean(0).round(2)); print("per-comp std pred", pb.std(0).round(2))
-print("per-comp mse", ((pb-gb)**2).mean(0).round(2))
-print("corr pred/gt per comp", [round(float(np.corrcoef(pb[:,k],gb[:,k])[0,1]),2) for k in range(10)])
+pb = np.asarray(out.betas)
+gb = S["betas"]
+print("betas mse pred", np.mean((pb - gb) ** 2), "zero", np.mean(gb**2))
+print("per-comp mean pred", pb.mean(0).round(2))
+print("per-comp std pred", pb.std(0).round(2))
+print("per-comp mse", ((pb - gb) ** 2).mean(0).round(2))
+print(
+    "corr pred/gt per comp",
+    [round(float(np.corrcoef(pb[:, k], gb[:, k])[0, 1]), 2) for k in range(10)],
+)
 # sensitivity of hip-centred GT joints to each beta (T-pose)
-J = lambda b: hip_centred(body.forward(model, jnp.zeros((1,24,3)), b[None]).spin49)[0, 25:]
+J = lambda b: hip_centred(body.forward(model, jnp.zeros((1, 24, 3)), b[None]).spin49)[0, 25:]
 jac = np.asarray(jax.jacfwd(J)(jnp.zeros(10)))  # (24,3,10)
-print("rms joint motion per unit beta (mm)", (1000*np.sqrt((jac**2).sum(1).mean(0))).round(1))
+print("rms joint motion per unit beta (mm)", (1000 * np.sqrt((jac**2).sum(1).mean(0))).round(1))
+
+
 # 3D error with predicted pose and predicted/zero/gt betas
 def err(rot, b):
     j = hip_centred(body.forward(model, rot, b).spin49)[:, 25:]
-    return float(jnp.mean((j - hip_centred(jnp.asarray(S["joints3d_spin49"]))[:, 25:])**2))
+    return float(jnp.mean((j - hip_centred(jnp.asarray(S["joints3d_spin49"]))[:, 25:]) ** 2))
+
+
 rot = out.rotmats
-print("3D mse: pred betas", err(rot, out.betas), "zero", err(rot, jnp.zeros_like(out.betas)), "gt", err(rot, jnp.asarray(gb)))
+print(
+    "3D mse: pred betas",
+    err(rot, out.betas),
+    "zero",
+    err(rot, jnp.zeros_like(out.betas)),
+    "gt",
+    err(rot, jnp.asarray(gb)),
+)
+
+
 # body size: stature proxy = head top(slot?) extent in T-pose
 def height(b):
-    v = body.forward(model, jnp.zeros((len(b),24,3)), jnp.asarray(b)).vertices
-    return np.asarray(v[...,1].max(-1)-v[...,1].min(-1))
+    v = body.forward(model, jnp.zeros((len(b), 24, 3)), jnp.asarray(b)).vertices
+    return np.asarray(v[..., 1].max(-1) - v[..., 1].min(-1))
+
+
 hp, hg = height(pb), height(gb)
-print("T-pose height mean pred %.3f gt %.3f zero %.3f corr %.2f" % (hp.mean(), hg.mean(), height(np.zeros((1,10)))[0], np.corrcoef(hp,hg)[0,1]))
-cam = np.asarray(out.camera); print("cam s pred mean", cam[:,0].mean(), "gt", S["camera"][:,0].mean(), "corr(s_pred/s_gt, hp/hg)", np.corrcoef(cam[:,0]/S["camera"][:,0], hp/hg)[0,1])
+print(
+    "T-pose height mean pred %.3f gt %.3f zero %.3f corr %.2f"
+    % (hp.mean(), hg.mean(), height(np.zeros((1, 10)))[0], np.corrcoef(hp, hg)[0, 1])
+)
+cam = np.asarray(out.camera)
+print(
+    "cam s pred mean",
+    cam[:, 0].mean(),
+    "gt",
+    S["camera"][:, 0].mean(),
+    "corr(s_pred/s_gt, hp/hg)",
+    np.corrcoef(cam[:, 0] / S["camera"][:, 0], hp / hg)[0, 1],
+)

@@ -46,10 +46,25 @@ def evaluation_set(split: str, count: int, image_size: int, style: str = "basic"
         if int(cached.name.split("_")[2]) >= count:  # a larger set starts with the same seeds
             with np.load(cached) as data:
                 return {k: data[k][:count] for k in data.files}
-    keys = ("image", "keypoints", "joints3d_spin49", "vertices", "rotmats", "betas", "camera", "clip", "seed")
+    keys = (
+        "image",
+        "keypoints",
+        "joints3d_spin49",
+        "vertices",
+        "rotmats",
+        "betas",
+        "camera",
+        "clip",
+        "seed",
+    )
     data = {k: [] for k in keys}
     for start in range(0, count, 50):  # in pieces: vertices are ~165 KB a sample
-        samples = make_samples(range(first + start, first + min(start + 50, count)), image_size=image_size, with_vertices=True, style=style)
+        samples = make_samples(
+            range(first + start, first + min(start + 50, count)),
+            image_size=image_size,
+            with_vertices=True,
+            style=style,
+        )
         for k in keys:
             data[k].append(samples[k])
     data = {k: np.concatenate(v) for k, v in data.items()}
@@ -60,7 +75,9 @@ def evaluation_set(split: str, count: int, image_size: int, style: str = "basic"
 
 def describe_set(split: str, count: int, style: str = "basic") -> str:
     first = SPLITS[split]
-    return f"{count} {split} synthetic humans, {style} style (seeds {first:,}..{first + count - 1:,})"
+    return (
+        f"{count} {split} synthetic humans, {style} style (seeds {first:,}..{first + count - 1:,})"
+    )
 
 
 @dataclasses.dataclass
@@ -83,10 +100,15 @@ def run_regressor(regressor, variables, data: dict, batch_size: int = 64) -> Run
     images = normalize_image(data["image"])
     apply(variables, images[:batch_size]).rotmats.block_until_ready()  # compile
     start = time.perf_counter()
-    outs = [jax.device_get(apply(variables, images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
+    outs = [
+        jax.device_get(apply(variables, images[i : i + batch_size]))
+        for i in range(0, len(images), batch_size)
+    ]
     seconds = time.perf_counter() - start
     cat = lambda name: np.concatenate([getattr(o, name) for o in outs])  # noqa: E731
-    return Run("regressor", cat("rotmats"), cat("betas"), cat("camera"), np.zeros(len(images)), seconds)
+    return Run(
+        "regressor", cat("rotmats"), cat("betas"), cat("camera"), np.zeros(len(images)), seconds
+    )
 
 
 def run_eft(name: str, regressor, variables, model, config, data: dict, image_size: int) -> Run:
@@ -108,7 +130,9 @@ def run_eft(name: str, regressor, variables, model, config, data: dict, image_si
     ordered = [results[i] for i in range(len(images))]
     skipped = [r for r in ordered if r.skipped]
     if skipped:
-        raise RuntimeError(f"{name}: {len(skipped)} exemplars skipped, e.g. {skipped[0].stop_reason}")
+        raise RuntimeError(
+            f"{name}: {len(skipped)} exemplars skipped, e.g. {skipped[0].stop_reason}"
+        )
     iterations = np.array([getattr(r, "total_iterations", None) or r.iterations for r in ordered])
     return Run(
         name,
@@ -123,7 +147,15 @@ def run_eft(name: str, regressor, variables, model, config, data: dict, image_si
 
 def score(run: Run, model, data: dict) -> tuple[dict, dict]:
     """(per-exemplar scores, the table row) of a run."""
-    per = evaluate_fits(model, run.rotmats, run.betas, run.cameras, data["keypoints"], data["joints3d_spin49"], data["vertices"])
+    per = evaluate_fits(
+        model,
+        run.rotmats,
+        run.betas,
+        run.cameras,
+        data["keypoints"],
+        data["joints3d_spin49"],
+        data["vertices"],
+    )
     count = len(run.iterations)
     row = {
         "method": run.name,
@@ -163,10 +195,14 @@ def markdown_table(rows: list[dict], first: str = "method") -> str:
     return "\n".join(lines)
 
 
-def write_table(name: str, header: list[str], rows: list[dict], command: str, first: str = "method") -> str:
+def write_table(
+    name: str, header: list[str], rows: list[dict], command: str, first: str = "method"
+) -> str:
     """experiments/results/<name>.md (title and notes in `header`, the table, the command) and
     <name>.csv; returns the markdown."""
-    text = "\n".join([*header, "", markdown_table(rows, first=first), "", f"Command: `{command}`", ""])
+    text = "\n".join(
+        [*header, "", markdown_table(rows, first=first), "", f"Command: `{command}`", ""]
+    )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.md").write_text(text)
     write_csv(RESULTS / f"{name}.csv", rows)

@@ -78,8 +78,13 @@ def fit_cameras(vertices, fill: float = FILL) -> np.ndarray:
 def render_panels(model, vertices, size: int) -> np.ndarray:
     """(B, V, 3) bodies -> (B, size, size, 3) uint8 front views in part colours on white."""
     blank = np.full((len(vertices), size, size, 3), 255, np.uint8)
-    return render.overlay_batch(blank, vertices, model.faces, fit_cameras(vertices),
-                                vertex_colors=render.part_colors(model.weights))
+    return render.overlay_batch(
+        blank,
+        vertices,
+        model.faces,
+        fit_cameras(vertices),
+        vertex_colors=render.part_colors(model.weights),
+    )
 
 
 def frame_labels(indices, sources) -> list[str]:
@@ -102,15 +107,21 @@ def pose_sheet(frames: int = 6, size: int = 160, side: bool = False, clips=None)
             views.append(("side", render.side_view(vertices)))  # left side towards the camera
         for view, verts in views:
             panels = render_panels(model, verts, size)
-            texts = frame_labels(picks, sources[members[picks]]) if view == "front" else \
-                [""] * len(picks)
-            columns = [np.concatenate([panel, label_image(text, size, LABEL_HEIGHT)], axis=0)
-                       for panel, text in zip(panels, texts)]
+            texts = (
+                frame_labels(picks, sources[members[picks]])
+                if view == "front"
+                else [""] * len(picks)
+            )
+            columns = [
+                np.concatenate([panel, label_image(text, size, LABEL_HEIGHT)], axis=0)
+                for panel, text in zip(panels, texts)
+            ]
             name = clip if view == "front" else f"{clip} (side)"
             row = [label_image(name, LABEL_WIDTH, size + LABEL_HEIGHT), *columns]
             if len(picks) < frames:  # a clip shorter than --frames: pad the row with white
-                row.append(np.full((size + LABEL_HEIGHT, (frames - len(picks)) * size, 3), 255,
-                                   np.uint8))
+                row.append(
+                    np.full((size + LABEL_HEIGHT, (frames - len(picks)) * size, 3), 255, np.uint8)
+                )
             rows.append(np.concatenate(row, axis=1))
     return np.concatenate(rows, axis=0)
 
@@ -118,8 +129,11 @@ def pose_sheet(frames: int = 6, size: int = 160, side: bool = False, clips=None)
 def random_pose_sheet(rows: int = 6, per_row: int = 8, size: int = 160) -> np.ndarray:
     """Joint-limited random poses (seed i for the i-th), each row over its side view."""
     model = body.load()
-    rest_joints = np.asarray(body.forward(model, np.zeros((24, 3), np.float32),
-                                          np.zeros(model.num_betas, np.float32)).joints)
+    rest_joints = np.asarray(
+        body.forward(
+            model, np.zeros((24, 3), np.float32), np.zeros(model.num_betas, np.float32)
+        ).joints
+    )
     lines = []
     for row in range(rows):
         seeds = range(row * per_row, (row + 1) * per_row)
@@ -128,11 +142,16 @@ def random_pose_sheet(rows: int = 6, per_row: int = 8, size: int = 160) -> np.nd
         for view, verts in (("front", vertices), ("side", render.side_view(vertices))):
             panels = render_panels(model, verts, size)
             texts = [f"seed {seed}" for seed in seeds] if view == "front" else [""] * per_row
-            columns = [np.concatenate([panel, label_image(text, size, LABEL_HEIGHT)], axis=0)
-                       for panel, text in zip(panels, texts)]
+            columns = [
+                np.concatenate([panel, label_image(text, size, LABEL_HEIGHT)], axis=0)
+                for panel, text in zip(panels, texts)
+            ]
             name = "random" if view == "front" else "(side)"
-            lines.append(np.concatenate(
-                [label_image(name, LABEL_WIDTH, size + LABEL_HEIGHT), *columns], axis=1))
+            lines.append(
+                np.concatenate(
+                    [label_image(name, LABEL_WIDTH, size + LABEL_HEIGHT), *columns], axis=1
+                )
+            )
     return np.concatenate(lines, axis=0)
 
 
@@ -141,12 +160,22 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="PNG to write")
     parser.add_argument("--frames", type=int, default=6, help="frames per clip (evenly spaced)")
     parser.add_argument("--size", type=int, default=160, help="panel side in pixels")
-    parser.add_argument("--side", action="store_true",
-                        help="add a side-view row under each clip's front row")
-    parser.add_argument("--clips", nargs="+", choices=mocap_clips(), metavar="CLIP",
-                        help=f"only these clips (default: all of {', '.join(mocap_clips())})")
-    parser.add_argument("--random", type=int, metavar="ROWS",
-                        help="rows of joint-limited random poses instead of the clips")
+    parser.add_argument(
+        "--side", action="store_true", help="add a side-view row under each clip's front row"
+    )
+    parser.add_argument(
+        "--clips",
+        nargs="+",
+        choices=mocap_clips(),
+        metavar="CLIP",
+        help=f"only these clips (default: all of {', '.join(mocap_clips())})",
+    )
+    parser.add_argument(
+        "--random",
+        type=int,
+        metavar="ROWS",
+        help="rows of joint-limited random poses instead of the clips",
+    )
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -156,8 +185,10 @@ def main(argv=None) -> None:
         sheet = pose_sheet(args.frames, args.size, args.side, args.clips)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(sheet).save(args.out, optimize=True)
-    print(f"wrote {args.out} ({sheet.shape[1]}x{sheet.shape[0]} px, "
-          f"{args.out.stat().st_size / 1e6:.2f} MB) in {time.perf_counter() - start:.1f} s")
+    print(
+        f"wrote {args.out} ({sheet.shape[1]}x{sheet.shape[0]} px, "
+        f"{args.out.stat().st_size / 1e6:.2f} MB) in {time.perf_counter() - start:.1f} s"
+    )
 
 
 if __name__ == "__main__":

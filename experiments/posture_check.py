@@ -32,7 +32,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def predicted_joints(restored: nets.RestoredRegressor, images) -> np.ndarray:
     apply = jax.jit(restored.regressor.apply)
     out = apply(restored.variables, normalize_image(images))
-    return np.asarray(body.forward_joints(body.joints_model(body.load()), out.rotmats, out.betas).spin49)
+    return np.asarray(
+        body.forward_joints(body.joints_model(body.load()), out.rotmats, out.betas).spin49
+    )
 
 
 def posture_row(name: str, predicted_spin49, true_spin49) -> dict:
@@ -52,7 +54,9 @@ def posture_row(name: str, predicted_spin49, true_spin49) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", nargs="*", default=[], help="regressor directories besides the bundled one")
+    parser.add_argument(
+        "--checkpoint", nargs="*", default=[], help="regressor directories besides the bundled one"
+    )
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--name", default="walkers")
     args = parser.parse_args(argv)
@@ -61,7 +65,10 @@ def main(argv=None) -> int:
     regressors.update({path: nets.restore_regressor(path) for path in args.checkpoint})
     size = nets.trained_input_size(regressors["bundled"].record)
     data = make_walkers(args.count, image_size=size)
-    rows = [posture_row(name, predicted_joints(r, data["image"]), data["joints3d_spin49"]) for name, r in regressors.items()]
+    rows = [
+        posture_row(name, predicted_joints(r, data["image"]), data["joints3d_spin49"])
+        for name, r in regressors.items()
+    ]
 
     header = list(rows[0])
     lines = [

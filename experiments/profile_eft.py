@@ -65,26 +65,43 @@ def main():
     regressor = Regressor(RegressorArch.reduced(50, args.width_divisor))
     variables = regressor.init(jax.random.key(0), size)
     model = body.load()
-    config = load_config(REPO / "configs" / "eft_default.py",
-                         ["max_iters=1000000", "stop_threshold=0.0", f"trainable={args.trainable}"])
-    engine = fitting.EftEngine(regressor, variables, model, config, image_size=size, batch_size=batch,
-                               lowering=args.lowering)
+    config = load_config(
+        REPO / "configs" / "eft_default.py",
+        ["max_iters=1000000", "stop_threshold=0.0", f"trainable={args.trainable}"],
+    )
+    engine = fitting.EftEngine(
+        regressor,
+        variables,
+        model,
+        config,
+        image_size=size,
+        batch_size=batch,
+        lowering=args.lowering,
+    )
     mapping, im2col = lowering_lib.parse_lowering(engine.lowering)
     rng = np.random.default_rng(0)
     images = rng.normal(size=(batch, size, size, 3)).astype(np.float32)
-    keypoints = np.concatenate([rng.uniform(-0.8, 0.8, (batch, 49, 2)), np.ones((batch, 49, 1))], -1).astype(np.float32)
+    keypoints = np.concatenate(
+        [rng.uniform(-0.8, 0.8, (batch, 49, 2)), np.ones((batch, 49, 1))], -1
+    ).astype(np.float32)
     slots = engine.put_exemplars(engine.empty_slots(), list(range(batch)), images, keypoints)
 
     def loss_fn(params, image, kp):
         with lowering_lib.conv_lowering(im2col):
-            return exemplar_loss(params, engine.frozen, image, kp, regressor=regressor, settings=engine.settings)[0]
+            return exemplar_loss(
+                params, engine.frozen, image, kp, regressor=regressor, settings=engine.settings
+            )[0]
 
     batched = lambda fn: lowering_lib.map_over_slots(lambda s: fn(*s), mapping, 4)  # noqa: E731
     forward = jax.jit(batched(loss_fn))
     grad = jax.jit(batched(jax.grad(loss_fn)))
     running = jnp.asarray(True)
-    adam = jax.jit(batched(lambda g, o, p: adam_step_where(engine.optimizer, config, running, g, o, p)[0]))
-    params, opt_state = jax.tree.map(jnp.copy, (slots.params, slots.opt_state))  # the step donates slots
+    adam = jax.jit(
+        batched(lambda g, o, p: adam_step_where(engine.optimizer, config, running, g, o, p)[0])
+    )
+    params, opt_state = jax.tree.map(
+        jnp.copy, (slots.params, slots.opt_state)
+    )  # the step donates slots
     grads = jax.block_until_ready(grad((params, jnp.asarray(images), jnp.asarray(keypoints))))
     state = {"slots": slots}
 
@@ -92,8 +109,12 @@ def main():
         state["slots"] = jax.block_until_ready(engine.step(state["slots"]))
 
     fns = {
-        "eft-jax forward": lambda: jax.block_until_ready(forward((params, jnp.asarray(images), jnp.asarray(keypoints)))),
-        "eft-jax forward+backward": lambda: jax.block_until_ready(grad((params, jnp.asarray(images), jnp.asarray(keypoints)))),
+        "eft-jax forward": lambda: jax.block_until_ready(
+            forward((params, jnp.asarray(images), jnp.asarray(keypoints)))
+        ),
+        "eft-jax forward+backward": lambda: jax.block_until_ready(
+            grad((params, jnp.asarray(images), jnp.asarray(keypoints)))
+        ),
         "eft-jax Adam": lambda: jax.block_until_ready(adam((grads, opt_state, params))),
         "eft-jax step": step,
     }
@@ -102,8 +123,12 @@ def main():
         import torch
         from torch_eft import TorchEft
 
-        torch.set_num_threads(len(os.sched_getaffinity(0)))  # the cores this process may use (taskset)
-        loop = TorchEft.from_jax(regressor, variables, model, engine.settings, trainable=args.trainable)
+        torch.set_num_threads(
+            len(os.sched_getaffinity(0))
+        )  # the cores this process may use (taskset)
+        loop = TorchEft.from_jax(
+            regressor, variables, model, engine.settings, trainable=args.trainable
+        )
         optimizer = loop.start()
         image, target = loop.inputs(images[0], keypoints[0])
         loop.step(image, target, optimizer)
@@ -125,12 +150,14 @@ def main():
             with torch.no_grad():
                 t_forward(False)
 
-        fns.update({
-            "torch forward (no_grad)": t_forward_only,
-            "torch forward+backward": lambda: t_forward(True),
-            "torch Adam": optimizer.step,
-            "torch step": lambda: loop.step(image, target, optimizer)[1].item(),
-        })
+        fns.update(
+            {
+                "torch forward (no_grad)": t_forward_only,
+                "torch forward+backward": lambda: t_forward(True),
+                "torch Adam": optimizer.step,
+                "torch step": lambda: loop.step(image, target, optimizer)[1].item(),
+            }
+        )
         per.update({name: 1 for name in fns if name.startswith("torch")})
 
     times = time_interleaved(fns, args.seconds)
@@ -153,12 +180,20 @@ def main():
         "|---|---:|",
     ]
     lines += [f"| {name} | {1e3 * seconds / per[name]:.1f} |" for name, seconds in times.items()]
-    lines += ["", f"Where the eft-jax step's time goes (jax.profiler trace of {args.trace_steps} steps; thunk time "
-              "summed by kind of XLA operation, ms per exemplar; the kinds under 1 % are left out):", "",
-              "| XLA operation | ms / exemplar | share |", "|---|---:|---:|"]
+    lines += [
+        "",
+        f"Where the eft-jax step's time goes (jax.profiler trace of {args.trace_steps} steps; thunk time "
+        "summed by kind of XLA operation, ms per exemplar; the kinds under 1 % are left out):",
+        "",
+        "| XLA operation | ms / exemplar | share |",
+        "|---|---:|---:|",
+    ]
     total = sum(kinds.values())
-    lines += [f"| {kind} | {1e3 * seconds / (args.trace_steps * batch):.1f} | {100 * seconds / total:.0f} % |"
-              for kind, seconds in kinds.most_common() if seconds > 0.01 * total]
+    lines += [
+        f"| {kind} | {1e3 * seconds / (args.trace_steps * batch):.1f} | {100 * seconds / total:.0f} % |"
+        for kind, seconds in kinds.most_common()
+        if seconds > 0.01 * total
+    ]
     table = "\n".join(lines) + "\n"
     print(table)
     out = Path(args.out)

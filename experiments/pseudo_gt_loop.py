@@ -58,19 +58,37 @@ B_FIRST_SEED = 40_000_000
 C_FIRST_SEED = 30_000_000
 
 DEFAULT = {
-    "image_size": 128, "depth": 18, "width_divisor": 4,  # the bundled regressor's network
-    "num_a": 1_000, "num_b": 1_000, "num_c": 300, "num_validation": 100,
-    "batch_size": 64, "a_steps": 2_000, "arm_steps": 800, "learning_rate": 5e-4,
-    "eft_batch_size": 32, "smplify_iterations": 100,
-}  # fmt: skip
+    "image_size": 128,
+    "depth": 18,
+    "width_divisor": 4,  # the bundled regressor's network
+    "num_a": 1_000,
+    "num_b": 1_000,
+    "num_c": 300,
+    "num_validation": 100,
+    "batch_size": 64,
+    "a_steps": 2_000,
+    "arm_steps": 800,
+    "learning_rate": 5e-4,
+    "eft_batch_size": 32,
+    "smplify_iterations": 100,
+}
 # learning_rate: the bundled run's 1e-3 diverged on A's 1,000 humans (the camera term exp(-10 s)^2
 # exploded at step ~340 of R0); 5e-4 did not.
 TINY = {
-    "image_size": 32, "depth": 18, "width_divisor": 16,
-    "num_a": 8, "num_b": 6, "num_c": 4, "num_validation": 2,
-    "batch_size": 4, "a_steps": 2, "arm_steps": 2, "learning_rate": 1e-3,
-    "eft_batch_size": 3, "smplify_iterations": 2,
-}  # fmt: skip
+    "image_size": 32,
+    "depth": 18,
+    "width_divisor": 16,
+    "num_a": 8,
+    "num_b": 6,
+    "num_c": 4,
+    "num_validation": 2,
+    "batch_size": 4,
+    "a_steps": 2,
+    "arm_steps": 2,
+    "learning_rate": 1e-3,
+    "eft_batch_size": 3,
+    "smplify_iterations": 2,
+}
 
 ARMS = {
     "A (control)": {},
@@ -88,8 +106,10 @@ def render_set(path: Path, first_seed: int, count: int, size: int) -> dict:
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
     keys = ("image", "keypoints", "joints3d_spin49", "vertices", "rotmats", "betas", "camera")
-    parts = [make_samples(range(s, min(s + 50, first_seed + count)), image_size=size, with_vertices=True)
-             for s in range(first_seed, first_seed + count, 50)]  # fmt: skip
+    parts = [
+        make_samples(range(s, min(s + 50, first_seed + count)), image_size=size, with_vertices=True)
+        for s in range(first_seed, first_seed + count, 50)
+    ]
     data = {k: np.concatenate([p[k] for p in parts]) for k in keys}
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **data)
@@ -99,13 +119,22 @@ def render_set(path: Path, first_seed: int, count: int, size: int) -> dict:
 def train_config(sizes: dict, workdir: Path, steps: int, overrides=()):
     config = load_config(default_config_path("train_synthetic"))
     settings = [
-        f"workdir={str(workdir)!r}", f"data.image_size={sizes['image_size']}", f"data.num_train={sizes['num_a']}",
-        f"data.num_validation={sizes['num_validation']}", f"data.data_dir={str(workdir.parent / 'tfds')!r}",
-        f"model.depth={sizes['depth']}", f"model.width_divisor={sizes['width_divisor']}",
-        f"batch_size={sizes['batch_size']}", f"total_steps={steps}", f"warmup_steps={max(1, steps // 10)}",
-        f"learning_rate={sizes['learning_rate']}", f"log_every={max(1, steps // 20)}", f"eval_every={steps}",
-        f"checkpoint_every={max(1, steps // 4)}", *overrides,
-    ]  # fmt: skip
+        f"workdir={str(workdir)!r}",
+        f"data.image_size={sizes['image_size']}",
+        f"data.num_train={sizes['num_a']}",
+        f"data.num_validation={sizes['num_validation']}",
+        f"data.data_dir={str(workdir.parent / 'tfds')!r}",
+        f"model.depth={sizes['depth']}",
+        f"model.width_divisor={sizes['width_divisor']}",
+        f"batch_size={sizes['batch_size']}",
+        f"total_steps={steps}",
+        f"warmup_steps={max(1, steps // 10)}",
+        f"learning_rate={sizes['learning_rate']}",
+        f"log_every={max(1, steps // 20)}",
+        f"eval_every={steps}",
+        f"checkpoint_every={max(1, steps // 4)}",
+        *overrides,
+    ]
     for override in settings:
         apply_override(config, override)
     return config
@@ -118,34 +147,68 @@ def trained(config) -> Path:
 
 def make_fits(sizes: dict, workdir: Path, crops: Path, truth: dict, r0: Path) -> dict[str, Path]:
     """EFT JSON of each kind of pseudo ground truth on B, and of B's truth."""
-    fits = {name: workdir / "fits" / f"{name}.json" for name in ("eft_paper", "eft_tuned", "smplify", "true")}
-    common = {"checkpoint": str(r0), "crop_size": sizes["image_size"], "compilation_cache_dir": str(workdir / "jax_cache")}
+    fits = {
+        name: workdir / "fits" / f"{name}.json"
+        for name in ("eft_paper", "eft_tuned", "smplify", "true")
+    }
+    common = {
+        "checkpoint": str(r0),
+        "crop_size": sizes["image_size"],
+        "compilation_cache_dir": str(workdir / "jax_cache"),
+    }
     batch = f"batch_size={sizes['eft_batch_size']}"
-    tuned = [f"{k}={v!r}" for k, v in checkpoint_recipe(nets.read_config_record(nets.BUNDLED_REGRESSOR_DIR)).items()]
+    tuned = [
+        f"{k}={v!r}"
+        for k, v in checkpoint_recipe(nets.read_config_record(nets.BUNDLED_REGRESSOR_DIR)).items()
+    ]
     eft = {"eft_paper": ["recipe='paper'", batch], "eft_tuned": [*tuned, batch]}
     for name, overrides in eft.items():
         if not fits[name].exists():
-            run_fit(FitInputs(crops_npz=crops), fits[name], load_config(default_config_path("eft_default"), overrides), **common)
+            run_fit(
+                FitInputs(crops_npz=crops),
+                fits[name],
+                load_config(default_config_path("eft_default"), overrides),
+                **common,
+            )
     if not fits["smplify"].exists():
         iterations = sizes["smplify_iterations"]
-        config = load_config(default_config_path("smplify"), [f"body_iters={iterations}", f"camera_iters={iterations}", batch])
+        config = load_config(
+            default_config_path("smplify"),
+            [f"body_iters={iterations}", f"camera_iters={iterations}", batch],
+        )
         run_smplify(FitInputs(crops_npz=crops), fits["smplify"], config, **common)
     if not fits["true"].exists():
         count = len(truth["rotmats"])
         records = [
-            {"id": f"b{i:06d}", "rotmats": truth["rotmats"][i], "betas": truth["betas"][i], "camera": truth["camera"][i],
-             "center": np.full(2, (sizes["image_size"] - 1) / 2), "scale": sizes["image_size"] / 200.0,
-             "keypoints": truth["keypoints"][i]}
+            {
+                "id": f"b{i:06d}",
+                "rotmats": truth["rotmats"][i],
+                "betas": truth["betas"][i],
+                "camera": truth["camera"][i],
+                "center": np.full(2, (sizes["image_size"] - 1) / 2),
+                "scale": sizes["image_size"] / 200.0,
+                "keypoints": truth["keypoints"][i],
+            }
             for i in range(count)
-        ]  # fmt: skip
-        write_eft_json(fits["true"], records, body_kind="open", body_model="bundled open body", dbname="B's truth")
+        ]
+        write_eft_json(
+            fits["true"],
+            records,
+            body_kind="open",
+            body_model="bundled open body",
+            dbname="B's truth",
+        )
     return fits
 
 
 def arm_overrides(arm: dict, fits: dict[str, Path], crops: Path) -> list[str]:
     overrides = []
     if "fits" in arm:
-        overrides += ["sources.fits.weight=1.0", f"sources.fits.file={str(fits[arm['fits']])!r}", f"sources.fits.crops={str(crops)!r}"]
+        overrides += [
+            "sources.fits.weight=1.0",
+            f"sources.fits.file={str(fits[arm['fits']])!r}",
+            f"sources.fits.crops={str(crops)!r}",
+        ]
     if arm.get("keypoints"):
         overrides += ["sources.keypoints.weight=1.0", f"sources.keypoints.crops={str(crops)!r}"]
     return overrides
@@ -154,12 +217,18 @@ def arm_overrides(arm: dict, fits: dict[str, Path], crops: Path) -> list[str]:
 def predict(regressor_dir: Path, images: np.ndarray, batch_size: int = 64):
     restored = nets.restore_regressor(regressor_dir)
     apply = jax.jit(lambda x: restored.regressor.apply(restored.variables, x))
-    outs = [jax.device_get(apply(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
-    return tuple(np.concatenate([getattr(o, k) for o in outs]) for k in ("rotmats", "betas", "camera"))
+    outs = [
+        jax.device_get(apply(images[i : i + batch_size])) for i in range(0, len(images), batch_size)
+    ]
+    return tuple(
+        np.concatenate([getattr(o, k) for o in outs]) for k in ("rotmats", "betas", "camera")
+    )
 
 
 def scores(model, rotmats, betas, cameras, data: dict) -> dict:
-    per = evaluate_fits(model, rotmats, betas, cameras, data["keypoints"], data["joints3d_spin49"], data["vertices"])
+    per = evaluate_fits(
+        model, rotmats, betas, cameras, data["keypoints"], data["joints3d_spin49"], data["vertices"]
+    )
     return summarize(per)
 
 
@@ -174,7 +243,9 @@ def bar_chart(path: Path, rows: list[dict], size=(900, 460)) -> None:
     for i, row in enumerate(rows):
         y = top + i * band
         draw.text((10, y + band / 3), row["regressor"], fill="black")
-        for j, (key, colour) in enumerate((("mpjpe_mm", (150, 150, 150)), ("pa_mpjpe_mm", (60, 110, 200)))):
+        for j, (key, colour) in enumerate(
+            (("mpjpe_mm", (150, 150, 150)), ("pa_mpjpe_mm", (60, 110, 200)))
+        ):
             y0 = y + 4 + j * (band - 8) / 2
             x1 = left + (right - left - 60) * row[key] / largest
             draw.rectangle([left, y0, x1, y0 + (band - 8) / 2 - 2], fill=colour)
@@ -184,8 +255,12 @@ def bar_chart(path: Path, rows: list[dict], size=(900, 460)) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tiny", action="store_true", help="test sizes (seconds): every step, nothing measured")
-    parser.add_argument("--workdir", default="eft_jax_output/pseudo_gt_loop", help="sets, regressors and fits")
+    parser.add_argument(
+        "--tiny", action="store_true", help="test sizes (seconds): every step, nothing measured"
+    )
+    parser.add_argument(
+        "--workdir", default="eft_jax_output/pseudo_gt_loop", help="sets, regressors and fits"
+    )
     parser.add_argument("--results", default=str(RESULTS), help="where the table and the plot go")
     parser.add_argument("sizes", nargs="*", help="overrides of the sizes, e.g. arm_steps=2000")
     args = parser.parse_args(argv)
@@ -205,8 +280,12 @@ def main(argv=None) -> int:
     model = body.load()
     size = sizes["image_size"]
 
-    set_b = render_set(workdir / f"b_{sizes['num_b']}_{size}px.npz", B_FIRST_SEED, sizes["num_b"], size)
-    set_c = render_set(workdir / f"c_{sizes['num_c']}_{size}px.npz", C_FIRST_SEED, sizes["num_c"], size)
+    set_b = render_set(
+        workdir / f"b_{sizes['num_b']}_{size}px.npz", B_FIRST_SEED, sizes["num_b"], size
+    )
+    set_c = render_set(
+        workdir / f"c_{sizes['num_c']}_{size}px.npz", C_FIRST_SEED, sizes["num_c"], size
+    )
     crops = workdir / "b_crops.npz"
     ids = [f"b{i:06d}" for i in range(sizes["num_b"])]
     write_exemplars_npz(crops, set_b["image"], set_b["keypoints"], ids=ids)
@@ -223,21 +302,48 @@ def main(argv=None) -> int:
         order = [ids.index(entry["exemplar_id"]) for entry in document["data"]]
         stacked = stack_eft_data(document["data"])
         subset = {k: v[order] for k, v in set_b.items()}
-        quality.append({"pseudo ground truth": name, "fitted": len(order), **scores(model, stacked["parm_pose"],
-                        stacked["parm_shape"], stacked["parm_cam"], subset)})  # fmt: skip
+        quality.append(
+            {
+                "pseudo ground truth": name,
+                "fitted": len(order),
+                **scores(
+                    model, stacked["parm_pose"], stacked["parm_shape"], stacked["parm_cam"], subset
+                ),
+            }
+        )
 
     images_c = normalize_image(set_c["image"])
-    rows = [{"regressor": "R0 (A only)", "steps": sizes["a_steps"], **scores(model, *predict(r0, images_c), set_c)}]
+    rows = [
+        {
+            "regressor": "R0 (A only)",
+            "steps": sizes["a_steps"],
+            **scores(model, *predict(r0, images_c), set_c),
+        }
+    ]
     for name, arm in ARMS.items():
         slug = name.lower().replace(" ", "_").replace("(", "").replace(")", "").replace("+", "plus")
-        config = train_config(sizes, workdir / "arms" / slug, sizes["arm_steps"], [f"init_from={str(r0)!r}", *arm_overrides(arm, fits, crops)])
+        config = train_config(
+            sizes,
+            workdir / "arms" / slug,
+            sizes["arm_steps"],
+            [f"init_from={str(r0)!r}", *arm_overrides(arm, fits, crops)],
+        )
         regressor = trained(config)
-        rows.append({"regressor": f"R0 + {name}", "steps": sizes["a_steps"] + sizes["arm_steps"],
-                     **scores(model, *predict(regressor, images_c), set_c)})  # fmt: skip
+        rows.append(
+            {
+                "regressor": f"R0 + {name}",
+                "steps": sizes["a_steps"] + sizes["arm_steps"],
+                **scores(model, *predict(regressor, images_c), set_c),
+            }
+        )
         done(f"R0 + {name} trained and scored")
 
     minutes = (time.perf_counter() - start) / 60
-    command = "python experiments/pseudo_gt_loop.py" + (" --tiny" if args.tiny else "") + "".join(f" {s}" for s in args.sizes)
+    command = (
+        "python experiments/pseudo_gt_loop.py"
+        + (" --tiny" if args.tiny else "")
+        + "".join(f" {s}" for s in args.sizes)
+    )
     lines = [
         "# Pseudo ground truth in the loop (the paper's experiment in miniature)",
         "",
@@ -249,13 +355,19 @@ def main(argv=None) -> int:
         "",
         "| regressor | steps | MPJPE | PA-MPJPE | 2D px |",
         "|---|---:|---:|---:|---:|",
-        *[f"| {r['regressor']} | {r['steps']} | {r['mpjpe_mm']:.1f} | {r['pa_mpjpe_mm']:.1f} | {r['mean_2d_px']:.2f} |" for r in rows],
+        *[
+            f"| {r['regressor']} | {r['steps']} | {r['mpjpe_mm']:.1f} | {r['pa_mpjpe_mm']:.1f} | {r['mean_2d_px']:.2f} |"
+            for r in rows
+        ],
         "",
         "The pseudo ground truth itself, scored on B against its hidden truth:",
         "",
         "| pseudo ground truth | fitted | MPJPE | PA-MPJPE | 2D px |",
         "|---|---:|---:|---:|---:|",
-        *[f"| {q['pseudo ground truth']} | {q['fitted']} | {q['mpjpe_mm']:.1f} | {q['pa_mpjpe_mm']:.1f} | {q['mean_2d_px']:.2f} |" for q in quality],
+        *[
+            f"| {q['pseudo ground truth']} | {q['fitted']} | {q['mpjpe_mm']:.1f} | {q['pa_mpjpe_mm']:.1f} | {q['mean_2d_px']:.2f} |"
+            for q in quality
+        ],
         "",
         f"Command: `{command}`",
         "",

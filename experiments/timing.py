@@ -27,8 +27,10 @@ def machine_description() -> str:
 
     import jax
 
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-            f"jax {jax.__version__} on {jax.default_backend()}")
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"jax {jax.__version__} on {jax.default_backend()}"
+    )
 
 
 def write_results(out, name: str, table: str, payload: dict) -> None:

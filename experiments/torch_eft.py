@@ -31,7 +31,13 @@ from eft_jax.body import joint_sets  # noqa: E402
 from eft_jax.fitting.losses import LossSettings  # noqa: E402
 from eft_jax.nets import GROUPS, resolve_groups  # noqa: E402
 
-_LEAF_NAMES = {"kernel": "weight", "scale": "weight", "bias": "bias", "mean": "running_mean", "var": "running_var"}
+_LEAF_NAMES = {
+    "kernel": "weight",
+    "scale": "weight",
+    "bias": "bias",
+    "mean": "running_mean",
+    "var": "running_var",
+}
 
 
 def torch_state_dict(variables: dict) -> dict:
@@ -48,7 +54,9 @@ def torch_state_dict(variables: dict) -> dict:
                 array = array.transpose(3, 2, 0, 1)
             elif key == "kernel":  # (in, out) -> (out, in)
                 array = array.T
-            state[".".join(path + [_LEAF_NAMES[key]])] = torch.from_numpy(np.ascontiguousarray(array))
+            state[".".join(path + [_LEAF_NAMES[key]])] = torch.from_numpy(
+                np.ascontiguousarray(array)
+            )
 
     visit(dict(variables["params"]), [])
     visit(dict(variables["batch_stats"]), [])
@@ -63,16 +71,25 @@ class TorchBody(torch.nn.Module):
         super().__init__()
 
         def buffer(name, value):
-            self.register_buffer(name, None if value is None else torch.from_numpy(np.asarray(value, np.float32)))
+            self.register_buffer(
+                name, None if value is None else torch.from_numpy(np.asarray(value, np.float32))
+            )
 
         buffer("v_template", model.v_template)
         buffer("shapedirs", model.shapedirs)
-        buffer("posedirs", None if model.posedirs is None else np.asarray(model.posedirs).reshape(-1, 207).T)
+        buffer(
+            "posedirs",
+            None if model.posedirs is None else np.asarray(model.posedirs).reshape(-1, 207).T,
+        )
         buffer("J_regressor", model.J_regressor)
         buffer("weights", model.weights)
         buffer("J_regressor_extra", model.J_regressor_extra)
-        self.register_buffer("keypoint_ids", torch.from_numpy(np.asarray(model.vertex_keypoint_ids, np.int64)))
-        self.register_buffer("spin49_source", torch.from_numpy(joint_sets.SPIN49_SOURCE.astype(np.int64)))
+        self.register_buffer(
+            "keypoint_ids", torch.from_numpy(np.asarray(model.vertex_keypoint_ids, np.int64))
+        )
+        self.register_buffer(
+            "spin49_source", torch.from_numpy(joint_sets.SPIN49_SOURCE.astype(np.int64))
+        )
         self.parents = list(model.parents)
 
     def forward(self, rotmats, betas):  # (N, 24, 3, 3), (N, S)
@@ -85,7 +102,9 @@ class TorchBody(torch.nn.Module):
             v_posed = v_posed + (feature @ self.posedirs).view(n, -1, 3)
         rel = joints.clone()
         rel[:, 1:] = joints[:, 1:] - joints[:, self.parents[1:]]
-        local = torch.cat([F.pad(rotmats, [0, 0, 0, 1]), F.pad(rel.unsqueeze(-1), [0, 0, 0, 1], value=1.0)], dim=3)
+        local = torch.cat(
+            [F.pad(rotmats, [0, 0, 0, 1]), F.pad(rel.unsqueeze(-1), [0, 0, 0, 1], value=1.0)], dim=3
+        )
         chain = [local[:, 0]]
         for k in range(1, len(self.parents)):
             chain.append(chain[self.parents[k]] @ local[:, k])
@@ -117,7 +136,9 @@ def eft_loss(pred_kp, gt_kp, pred_betas, pred_camera, settings: LossSettings, av
         if length > settings.leg_min_length:
             validity = gt[0, ankle, 2] * gt[0, knee, 2]
             pred_dir = pred_kp[0, ankle] - pred_kp[0, knee]
-            total_leg = total_leg + validity * (1 - torch.dot(gt_dir / length, pred_dir / torch.norm(pred_dir)))
+            total_leg = total_leg + validity * (
+                1 - torch.dot(gt_dir / length, pred_dir / torch.norm(pred_dir))
+            )
     if not settings.use_ankles:
         gt[:, [30, 25], 2] = 0
     conf = gt[:, :, 2:].clone()
@@ -128,7 +149,8 @@ def eft_loss(pred_kp, gt_kp, pred_betas, pred_camera, settings: LossSettings, av
     loss = (
         settings.keypoint_weight * keypoint
         + settings.betas_weight * torch.mean(pred_betas**2)
-        + settings.camera_scale_weight * (torch.exp(-pred_camera[:, 0] * settings.camera_scale_rate) ** 2).mean()
+        + settings.camera_scale_weight
+        * (torch.exp(-pred_camera[:, 0] * settings.camera_scale_rate) ** 2).mean()
         + settings.leg_orientation_weight * total_leg
     )
     return loss * settings.overall_scale, keypoint
@@ -147,19 +169,34 @@ class TorchEft:
         modules = {m for g in resolve_groups(trainable) for m in GROUPS[g]}
         self.parameters = []
         for name, param in self.network.named_parameters():
-            is_bn = any(isinstance(m, torch.nn.BatchNorm2d) and p is param for m in self.network.modules() for p in m.parameters(recurse=False))
+            is_bn = any(
+                isinstance(m, torch.nn.BatchNorm2d) and p is param
+                for m in self.network.modules()
+                for p in m.parameters(recurse=False)
+            )
             param.requires_grad = (name.split(".")[0] in modules) and not is_bn
             if param.requires_grad:
                 self.parameters.append(param)
         self.lr = lr
 
     @classmethod
-    def from_jax(cls, regressor, variables, body_model, settings: LossSettings, trainable="all", device="cpu"):
+    def from_jax(
+        cls, regressor, variables, body_model, settings: LossSettings, trainable="all", device="cpu"
+    ):
         arch = regressor.arch
         block = Bottleneck if arch.backbone.block == "bottleneck" else BasicBlock
-        mean = {k: np.asarray(getattr(regressor.mean_params, k), np.float32) for k in ("pose", "shape", "cam")}
-        network = HMR(block, arch.backbone.blocks_per_stage, mean, arch.backbone.stem_width,
-                      arch.backbone.stage_widths, arch.head_width)
+        mean = {
+            k: np.asarray(getattr(regressor.mean_params, k), np.float32)
+            for k in ("pose", "shape", "cam")
+        }
+        network = HMR(
+            block,
+            arch.backbone.blocks_per_stage,
+            mean,
+            arch.backbone.stem_width,
+            arch.backbone.stage_widths,
+            arch.head_width,
+        )
         network.load_state_dict(torch_state_dict(variables), strict=False)
         available = np.asarray(body_model.spin49_available, np.float32)
         return cls(network, body_model, settings, available, trainable, device=device)
@@ -188,7 +225,9 @@ class TorchEft:
         return torch.optim.Adam(self.parameters, lr=self.lr, weight_decay=0)
 
     def inputs(self, image_nhwc: np.ndarray, keypoints: np.ndarray):
-        image = torch.from_numpy(np.ascontiguousarray(image_nhwc.transpose(2, 0, 1)[None])).to(self.device)
+        image = torch.from_numpy(np.ascontiguousarray(image_nhwc.transpose(2, 0, 1)[None])).to(
+            self.device
+        )
         return image, torch.from_numpy(keypoints[None]).to(self.device)
 
     def fit(self, image_nhwc, keypoints, iters: int, threshold: float = 0.0) -> int:

@@ -32,7 +32,13 @@ def calibrated_eft(tiny_regressor):
     (`tiny_eft.calibrated_config`), so that their fits stop after different numbers of passes."""
     regressor, variables, model = tiny_regressor
     exemplars = tiny_eft.tiny_exemplars(regressor, variables, model)
-    return regressor, variables, model, tiny_eft.calibrated_config(regressor, variables, model, exemplars), exemplars
+    return (
+        regressor,
+        variables,
+        model,
+        tiny_eft.calibrated_config(regressor, variables, model, exemplars),
+        exemplars,
+    )
 
 
 @pytest.fixture(scope="module")

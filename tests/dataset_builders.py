@@ -16,13 +16,17 @@ def save_images(folder: Path, names, seed: int = 0) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     for name in names:
-        Image.fromarray(rng.integers(0, 255, (HEIGHT, WIDTH, 3), dtype=np.uint8)).save(folder / name)
+        Image.fromarray(rng.integers(0, 255, (HEIGHT, WIDTH, 3), dtype=np.uint8)).save(
+            folder / name
+        )
 
 
 def standing(x0: float, y0: float, size: float, count: int, seed: int) -> np.ndarray:
     """(count, 2) points of a standing figure inside the box (x0, y0, size, size)."""
     rng = np.random.default_rng(seed)
-    return np.stack([x0 + rng.uniform(0.2, 0.8, count) * size, y0 + np.linspace(0.1, 0.9, count) * size], 1)
+    return np.stack(
+        [x0 + rng.uniform(0.2, 0.8, count) * size, y0 + np.linspace(0.1, 0.9, count) * size], 1
+    )
 
 
 def coco_annotation(annot_id, image_id, x0, y0, size, visible=None):
@@ -30,9 +34,15 @@ def coco_annotation(annot_id, image_id, x0, y0, size, visible=None):
     flags = np.full(17, 2.0) if visible is None else np.asarray(visible, np.float64)
     keypoints = np.concatenate([points, flags[:, None]], 1).ravel().tolist()
     return {
-        "id": annot_id, "image_id": image_id, "keypoints": keypoints, "num_keypoints": int((flags > 0).sum()),
-        "bbox": [x0, y0, size, size], "iscrowd": 0, "category_id": 1, "area": size * size,
-    }  # fmt: skip
+        "id": annot_id,
+        "image_id": image_id,
+        "keypoints": keypoints,
+        "num_keypoints": int((flags > 0).sum()),
+        "bbox": [x0, y0, size, size],
+        "iscrowd": 0,
+        "category_id": 1,
+        "area": size * size,
+    }
 
 
 def make_coco(root: Path, split: str = "val2017") -> Path:
@@ -135,10 +145,13 @@ def make_openpose(root: Path) -> None:
     save_images(root / "images", ["a.jpg", "b.jpg", "c.jpg"])
     folder = root / "keypoints"
     folder.mkdir(parents=True, exist_ok=True)
-    a = {"version": 1.3, "people": [
-        {"pose_keypoints_2d": openpose_person(1, 25)},
-        {"pose_keypoints_2d": openpose_person(2, 25, x0=90, confidence=0.1)},
-    ]}  # fmt: skip
+    a = {
+        "version": 1.3,
+        "people": [
+            {"pose_keypoints_2d": openpose_person(1, 25)},
+            {"pose_keypoints_2d": openpose_person(2, 25, x0=90, confidence=0.1)},
+        ],
+    }
     b = {"version": 1.3, "people": [{"pose_keypoints_2d": openpose_person(3, 18)}]}
     (folder / "a_keypoints.json").write_text(json.dumps(a))
     (folder / "b_keypoints.json").write_text(json.dumps(b))
@@ -194,7 +207,9 @@ def make_pw3d(root: Path, split: str = "test", frames: int = 3) -> Path:
     }
     path = root / "sequenceFiles" / split / "seq_a.pkl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pickle.dumps(data, protocol=2).replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+    path.write_bytes(
+        pickle.dumps(data, protocol=2).replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    )
     return path
 
 

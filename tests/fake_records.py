@@ -9,12 +9,20 @@ import numpy as np
 def coco_person(annot_id, image_id, x0, y0, size):
     """A standing figure's 17 COCO keypoints inside the box (x0, y0, size, size), all visible."""
     rng = np.random.default_rng(annot_id)
-    points = np.stack([x0 + rng.uniform(0.2, 0.8, 17) * size, y0 + np.linspace(0.1, 0.9, 17) * size], 1)
+    points = np.stack(
+        [x0 + rng.uniform(0.2, 0.8, 17) * size, y0 + np.linspace(0.1, 0.9, 17) * size], 1
+    )
     keypoints = np.concatenate([points, np.full((17, 1), 2.0)], 1).ravel().tolist()
     return {
-        "id": annot_id, "image_id": image_id, "keypoints": keypoints, "num_keypoints": 17,
-        "bbox": [x0, y0, size, size], "iscrowd": 0, "category_id": 1, "area": size * size,
-    }  # fmt: skip
+        "id": annot_id,
+        "image_id": image_id,
+        "keypoints": keypoints,
+        "num_keypoints": 17,
+        "bbox": [x0, y0, size, size],
+        "iscrowd": 0,
+        "category_id": 1,
+        "area": size * size,
+    }
 
 
 def fake_fit(exemplar_id, seed=0, annot_id=0, image_name="img.jpg"):

@@ -16,7 +16,9 @@ class SyntheticRecords:
                 "joints3d_spin49": rng.normal(size=(49, 3)).astype(np.float32),
                 "rotmats": rng.normal(size=(24, 3, 3)).astype(np.float32),
                 "betas": np.full(10, offset + i, np.float32),
-                "pose": np.zeros((24, 3), np.float32),  # a field of the split the trainer does not use
+                "pose": np.zeros(
+                    (24, 3), np.float32
+                ),  # a field of the split the trainer does not use
             }
             for i in range(count)
         ]

@@ -91,7 +91,13 @@ def rot6d_to_rotmat(x):
 
 class HMR(nn.Module):
     def __init__(
-        self, block, layers, mean_params, stem_width=64, stage_widths=(64, 128, 256, 512), head_width=1024
+        self,
+        block,
+        layers,
+        mean_params,
+        stem_width=64,
+        stage_widths=(64, 128, 256, 512),
+        head_width=1024,
     ):
         super().__init__()
         self.inplanes = stem_width
@@ -129,7 +135,13 @@ class HMR(nn.Module):
         downsample = None
         if stride != 1 or self.inplanes != planes * block.expansion:
             downsample = nn.Sequential(
-                nn.Conv2d(self.inplanes, planes * block.expansion, kernel_size=1, stride=stride, bias=False),
+                nn.Conv2d(
+                    self.inplanes,
+                    planes * block.expansion,
+                    kernel_size=1,
+                    stride=stride,
+                    bias=False,
+                ),
                 nn.BatchNorm2d(planes * block.expansion),
             )
         layers = [block(self.inplanes, planes, stride, downsample)]
@@ -193,18 +205,24 @@ def randomise(model: HMR, image_size: int, generator: torch.Generator) -> None:
         for bn in bns:
             bn.momentum = 0.1
             bn.running_mean.add_(0.1 * torch.randn(bn.running_mean.shape, generator=generator))
-            bn.running_var.mul_(torch.empty(bn.running_var.shape).uniform_(0.7, 1.4, generator=generator))
+            bn.running_var.mul_(
+                torch.empty(bn.running_var.shape).uniform_(0.7, 1.4, generator=generator)
+            )
         # Decoder weights scaled so that each feedback step moves the estimate by ~0.3 (rms): far
         # enough from the mean to depend on the image, near enough to keep the 6D columns
         # well conditioned (Gram-Schmidt of nearly parallel columns would amplify rounding).
         captured = []
-        hook = model.fc2.register_forward_hook(lambda module, inputs, output: captured.append(output))
+        hook = model.fc2.register_forward_hook(
+            lambda module, inputs, output: captured.append(output)
+        )
         model(torch.randn(4, 3, image_size, image_size, generator=generator))
         hook.remove()
         head_rms = captured[0].pow(2).mean().sqrt().item()
         head_width = model.fc2.weight.shape[0]
         for decoder in (model.decpose, model.decshape, model.deccam):
-            decoder.weight.normal_(0.0, 0.3 / (head_rms * math.sqrt(head_width)), generator=generator)
+            decoder.weight.normal_(
+                0.0, 0.3 / (head_rms * math.sqrt(head_width)), generator=generator
+            )
             decoder.bias.normal_(0.0, 0.05, generator=generator)
 
 
@@ -254,7 +272,9 @@ def write_variant(name: str, out_dir: Path, seed: int = 0) -> None:
         torch_version=np.array(torch.__version__),
     )
     spread = outputs[0].std(dim=0).mean().item()
-    print(f"{name}: wrote {out_dir / name}.pt/.npz; mean per-entry std of rotmats across images {spread:.3f}")
+    print(
+        f"{name}: wrote {out_dir / name}.pt/.npz; mean per-entry std of rotmats across images {spread:.3f}"
+    )
 
 
 def main():

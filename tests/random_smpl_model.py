@@ -32,7 +32,9 @@ NUM_FACES = 13776
 NUM_JOINTS = 24
 NUM_POSEDIRS = 207
 # SMPL's kinematic tree (kintree_table row 0); the root's parent is stored as 2**32 - 1.
-SMPL_PARENTS = np.array([-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21])
+SMPL_PARENTS = np.array(
+    [-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21]
+)
 ROOT_PARENT_UINT32 = 2**32 - 1
 
 # Rough T-pose joint positions in metres (x: body's left, y: up, z: forward), pelvis at 0.
@@ -185,7 +187,9 @@ def write_official_pkl(
         raise ValueError(f"version must be one of {sorted(CHUMPY_KEYS)}, got {version!r}")
     num_betas = arrays["shapedirs"].shape[-1]
     if num_betas != NUM_BETAS[version]:
-        raise ValueError(f"SMPL v{version} files have {NUM_BETAS[version]} shape components, got {num_betas}")
+        raise ValueError(
+            f"SMPL v{version} files have {NUM_BETAS[version]} shape components, got {num_betas}"
+        )
 
     fresh_ch = version == "1.1.0"  # a Ch whose value was never read back keeps 'x' dirty
     regressor = _Sparse(arrays["J_regressor"], sparse_format, python2)

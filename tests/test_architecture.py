@@ -9,17 +9,20 @@ PACKAGE = Path(__file__).resolve().parents[1] / "eft_jax"
 
 # docs/ARCHITECTURE.md, section 2.
 LAYERS = {
-    "safe_pickle": 0, "config": 0, "progress": 0,
+    "safe_pickle": 0,
+    "config": 0,
+    "progress": 0,
     "geometry": 1,
     "body": 2,
-    "nets": 3, "render": 3,
+    "nets": 3,
+    "render": 3,
     "formats": 4,
     "datasets": 5,
     "fitting": 6,
     "train": 7,
     "jobs": 8,
     "cli": 9,
-}  # fmt: skip
+}
 SAME_LAYER_ALLOWED: set[tuple[str, str]] = set()
 
 
@@ -60,7 +63,9 @@ def test_nothing_imports_upward_or_sideways():
             if target is None or target == source:
                 continue
             upward = LAYERS[target] > LAYERS[source]
-            sideways = LAYERS[target] == LAYERS[source] and (source, target) not in SAME_LAYER_ALLOWED
+            sideways = (
+                LAYERS[target] == LAYERS[source] and (source, target) not in SAME_LAYER_ALLOWED
+            )
             if upward or sideways:
                 violations.append(f"{relative} imports {module}")
     assert not violations, "\n".join(violations)

@@ -28,7 +28,9 @@ def sparse_model(with_posedirs=True, with_h36m=True, seed=0):
     return BodyModel(
         v_template=jnp.asarray(rng.normal(size=(NUM_VERTICES, 3)), jnp.float32),
         shapedirs=jnp.asarray(rng.normal(scale=0.1, size=(NUM_VERTICES, 3, 10)), jnp.float32),
-        posedirs=jnp.asarray(rng.normal(scale=0.01, size=(NUM_VERTICES, 3, 207)), jnp.float32) if with_posedirs else None,
+        posedirs=jnp.asarray(rng.normal(scale=0.01, size=(NUM_VERTICES, 3, 207)), jnp.float32)
+        if with_posedirs
+        else None,
         J_regressor=jnp.asarray(regressor, jnp.float32),
         weights=jnp.asarray(weights, jnp.float32),
         faces=jnp.zeros((1, 3), jnp.int32),
@@ -59,9 +61,13 @@ def test_forward_joints_equals_forward_on_a_subset():
     joints_only = jax.jit(lambda p, b: body.forward_joints(model, p, b))
     assert_same_joints(jax.jit(body.forward)(model, pose, betas), joints_only(pose, betas), 1e-6)
     loss_full = jax.jit(jax.grad(lambda m, p: jnp.sum(body.forward(m, p, betas[0]).spin49 ** 2), 1))
-    loss_view = jax.jit(jax.grad(lambda v, p: jnp.sum(body.forward_joints(v, p, betas[0]).spin49 ** 2), 1))
+    loss_view = jax.jit(
+        jax.grad(lambda v, p: jnp.sum(body.forward_joints(v, p, betas[0]).spin49 ** 2), 1)
+    )
     expected = loss_full(model, pose)
-    np.testing.assert_allclose(loss_view(view, pose), expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+    np.testing.assert_allclose(
+        loss_view(view, pose), expected, rtol=0, atol=1e-5 * np.abs(expected).max()
+    )
 
 
 def test_h36m_can_be_left_out_and_traced_models_are_refused():
@@ -80,4 +86,6 @@ def test_bundled_model_joints_only_equals_full_forward():
     rng = np.random.RandomState(2)
     pose = jnp.asarray(rng.normal(scale=0.4, size=(2, 24, 3)), jnp.float32)
     betas = jnp.asarray(rng.normal(size=(2, 10)), jnp.float32)
-    assert_same_joints(body.forward(model, pose, betas), body.forward_joints(view, pose, betas), 1e-6)
+    assert_same_joints(
+        body.forward(model, pose, betas), body.forward_joints(view, pose, betas), 1e-6
+    )

@@ -81,7 +81,9 @@ def test_single_joint_rotation_moves_only_its_descendants_rigidly():
     np.testing.assert_allclose(bent.vertices[~moving], rest.vertices[~moving], atol=1e-6)
     r = geo.axis_angle_to_rotmat(aa[knee])
     pivot = rest.joints[knee]
-    np.testing.assert_allclose(bent.vertices[moving], (rest.vertices[moving] - pivot) @ r.T + pivot, atol=1e-5)
+    np.testing.assert_allclose(
+        bent.vertices[moving], (rest.vertices[moving] - pivot) @ r.T + pivot, atol=1e-5
+    )
 
 
 def test_rotmat_and_axis_angle_inputs_agree():
@@ -114,7 +116,9 @@ def test_jit_vmap_and_batch_agree():
     betas = jnp.asarray(rng.normal(size=(3, 2, 10)), jnp.float32)
     batched = forward(model, pose, betas)
     jitted = jax.jit(forward)(model, pose, betas)
-    mapped = jax.vmap(jax.vmap(forward, in_axes=(None, 0, 0)), in_axes=(None, 0, 0))(model, pose, betas)
+    mapped = jax.vmap(jax.vmap(forward, in_axes=(None, 0, 0)), in_axes=(None, 0, 0))(
+        model, pose, betas
+    )
     single = forward(model, pose[1, 0], betas[1, 0])
     assert batched.vertices.shape == (3, 2, NUM_VERTICES, 3)
     assert batched.spin49.shape == (3, 2, 49, 3)
@@ -139,14 +143,20 @@ def test_gradients_finite_at_zero_pose_and_match_finite_differences():
     analytic = jnp.sum(jax.grad(loss)(pose, betas) * direction)
     # Central differences in float64, so their own error stays far below the tolerance.
     with jax.enable_x64(True):
-        pose64, betas64, direction64 = (jnp.asarray(np.asarray(a), jnp.float64) for a in (pose, betas, direction))
-        model64 = jax.tree.map(lambda x: x.astype(jnp.float64) if x.dtype == jnp.float32 else x, model)
+        pose64, betas64, direction64 = (
+            jnp.asarray(np.asarray(a), jnp.float64) for a in (pose, betas, direction)
+        )
+        model64 = jax.tree.map(
+            lambda x: x.astype(jnp.float64) if x.dtype == jnp.float32 else x, model
+        )
 
         def loss64(p):
             return jnp.sum(forward(model64, p, betas64).spin49 ** 2)
 
         eps = 1e-5
-        numeric = float((loss64(pose64 + eps * direction64) - loss64(pose64 - eps * direction64)) / (2 * eps))
+        numeric = float(
+            (loss64(pose64 + eps * direction64) - loss64(pose64 - eps * direction64)) / (2 * eps)
+        )
     np.testing.assert_allclose(analytic, numeric, rtol=1e-4)
 
 
@@ -173,7 +183,9 @@ def test_joint_sets_with_extra_regressor():
     names = joint_sets.SPIN49_NAMES
     np.testing.assert_allclose(out.spin49[names.index("Top of Head (LSP)")], extra[3], atol=1e-6)
     np.testing.assert_allclose(out.lsp14, out.spin49[25:39])
-    np.testing.assert_allclose(out.coco17[joint_sets.COCO17_NAMES.index("right_hip")], extra[0], atol=1e-6)
+    np.testing.assert_allclose(
+        out.coco17[joint_sets.COCO17_NAMES.index("right_hip")], extra[0], atol=1e-6
+    )
 
 
 def test_bad_shapes_raise_clear_errors():
@@ -196,6 +208,10 @@ def test_chunked_batches_equal_one_shot_and_broadcast_betas():
     assert chunked.vertices.shape == (5, 7, NUM_VERTICES, 3)
     np.testing.assert_allclose(chunked.vertices, one_shot.vertices, atol=1e-5)
     np.testing.assert_allclose(chunked.spin49, one_shot.spin49, atol=1e-5)
-    grad_chunked = jax.grad(lambda p: jnp.sum(forward(model, p, betas, chunk_size=16).joints ** 2))(pose)
-    grad_one_shot = jax.grad(lambda p: jnp.sum(forward(model, p, betas, chunk_size=0).joints ** 2))(pose)
+    grad_chunked = jax.grad(lambda p: jnp.sum(forward(model, p, betas, chunk_size=16).joints ** 2))(
+        pose
+    )
+    grad_one_shot = jax.grad(lambda p: jnp.sum(forward(model, p, betas, chunk_size=0).joints ** 2))(
+        pose
+    )
     np.testing.assert_allclose(grad_chunked, grad_one_shot, rtol=1e-4, atol=1e-4)

@@ -16,7 +16,11 @@ KNEE_TOLERANCE, HIP_TOLERANCE, LEAN_TOLERANCE = 15.0, 15.0, 8.0
 
 def _spin49(pose):
     model = body.joints_model(body.load())
-    return np.asarray(body.forward_joints(model, np.asarray(pose, np.float32)[None], np.zeros((1, 10), np.float32)).spin49)
+    return np.asarray(
+        body.forward_joints(
+            model, np.asarray(pose, np.float32)[None], np.zeros((1, 10), np.float32)
+        ).spin49
+    )
 
 
 def _upright(joints):
@@ -37,9 +41,14 @@ def test_lean_depth_sign():
     """Tipping the body's top towards the camera (-z in the camera frame) is a positive lean."""
     joints = _upright(_spin49(named_pose("a_pose")))[0]
     angle = np.radians(30.0)
-    towards = np.asarray([[1, 0, 0], [0, np.cos(angle), -np.sin(angle)], [0, np.sin(angle), np.cos(angle)]], np.float32)
+    towards = np.asarray(
+        [[1, 0, 0], [0, np.cos(angle), -np.sin(angle)], [0, np.sin(angle), np.cos(angle)]],
+        np.float32,
+    )
     tipped = joints @ towards.T
-    assert float(posture_deg(tipped)["lean_depth"]) == pytest.approx(30.0 + float(posture_deg(joints)["lean_depth"]), abs=1.0)
+    assert float(posture_deg(tipped)["lean_depth"]) == pytest.approx(
+        30.0 + float(posture_deg(joints)["lean_depth"]), abs=1.0
+    )
 
 
 def test_bundled_regressor_draws_walkers_upright():
@@ -47,7 +56,10 @@ def test_bundled_regressor_draws_walkers_upright():
     data = make_walkers(24, image_size=nets.trained_input_size(restored.record))
     out = restored.regressor.apply(restored.variables, normalize_image(data["image"]))
     predicted = body.forward_joints(body.joints_model(body.load()), out.rotmats, out.betas).spin49
-    errors = {k: np.median(np.asarray(v)) for k, v in posture_errors(predicted, data["joints3d_spin49"]).items()}
+    errors = {
+        k: np.median(np.asarray(v))
+        for k, v in posture_errors(predicted, data["joints3d_spin49"]).items()
+    }
     assert errors["knee_error"] < KNEE_TOLERANCE
     assert errors["hip_excess"] < HIP_TOLERANCE
     assert errors["lean_depth_error"] < LEAN_TOLERANCE

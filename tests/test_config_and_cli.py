@@ -1,6 +1,5 @@
 """Config overrides, the OBJ writer, named poses and command-line errors."""
 
-
 import numpy as np
 import pytest
 
@@ -14,7 +13,12 @@ from eft_jax.formats.obj_file import read_obj, write_obj
 def test_overrides_are_typed_and_typos_rejected():
     config = load_config(
         default_config_path("demo"),
-        ["num_exemplars=3", "output_dir=/tmp/x", "strip_iterations=(0, 1)", "eft.optimizer.learning_rate=1e-5"],
+        [
+            "num_exemplars=3",
+            "output_dir=/tmp/x",
+            "strip_iterations=(0, 1)",
+            "eft.optimizer.learning_rate=1e-5",
+        ],
     )
     assert config.num_exemplars == 3 and isinstance(config.num_exemplars, int)
     assert config.output_dir == "/tmp/x"
@@ -52,8 +56,20 @@ def test_named_poses_mean_what_their_names_say():
 def test_a_bad_body_file_is_reported_clearly(tmp_path, capsys):
     bad = tmp_path / "SMPL_NEUTRAL.pkl"
     bad.write_bytes(b"not a pickle")
-    crops = write_exemplars_npz(tmp_path / "c.npz", np.zeros((1, 8, 8, 3), np.uint8), np.zeros((1, 49, 3), np.float32))
-    argv = ["fit", "--crops", str(crops), "--out", str(tmp_path / "o.json"), "--body", str(bad), "--compilation-cache", ""]
+    crops = write_exemplars_npz(
+        tmp_path / "c.npz", np.zeros((1, 8, 8, 3), np.uint8), np.zeros((1, 49, 3), np.float32)
+    )
+    argv = [
+        "fit",
+        "--crops",
+        str(crops),
+        "--out",
+        str(tmp_path / "o.json"),
+        "--body",
+        str(bad),
+        "--compilation-cache",
+        "",
+    ]
     assert cli.main(argv) == 2
     assert str(bad) in capsys.readouterr().err
 
@@ -80,5 +96,18 @@ def test_convert_spin_cli_converts_and_reports_bad_files(tmp_path, capsys):
 
 def test_render_cli_reports_a_missing_fits_file(tmp_path, capsys):
     missing = tmp_path / "fits.json"
-    assert cli.main(["render", "--fits", str(missing), "--images", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert (
+        cli.main(
+            [
+                "render",
+                "--fits",
+                str(missing),
+                "--images",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert str(missing) in capsys.readouterr().err

@@ -174,12 +174,19 @@ class EngineResult:  # the field names of eft_jax.fitting.FitResult
 def test_engine_result_dataclasses_are_accepted(tmp_path):
     fit = FITS["e0"]
     result = EngineResult(
-        id="e0", stop_reason="max_iters", iterations=20, rotmats=fit["rotmats"],
-        pose_axis_angle=fit["pose"], betas=fit["betas"], camera=fit["camera"],
-        keypoints_2d=fit["pred_keypoints_2d"], keypoint_loss_before=np.float32(0.01),
-        keypoint_loss_after=np.float32(0.002), keypoint_error_px_before=12.5,
+        id="e0",
+        stop_reason="max_iters",
+        iterations=20,
+        rotmats=fit["rotmats"],
+        pose_axis_angle=fit["pose"],
+        betas=fit["betas"],
+        camera=fit["camera"],
+        keypoints_2d=fit["pred_keypoints_2d"],
+        keypoint_loss_before=np.float32(0.01),
+        keypoint_loss_after=np.float32(0.002),
+        keypoint_error_px_before=12.5,
         keypoint_error_px_after=3.25,
-    )  # fmt: skip
+    )
     _, exemplar = split(fit)
     log = tmp_path / "log.jsonl"
     with FitLog(log) as writer:

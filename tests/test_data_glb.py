@@ -18,14 +18,20 @@ CUBE_VERTICES = np.array(
 )  # index = 4 x + 2 y + z
 CUBE_FACES = np.array(
     [
-        [0, 1, 3], [0, 3, 2],  # x = 0
-        [4, 6, 7], [4, 7, 5],  # x = 1
-        [0, 4, 5], [0, 5, 1],  # y = 0
-        [2, 3, 7], [2, 7, 6],  # y = 1
-        [0, 2, 6], [0, 6, 4],  # z = 0
-        [1, 5, 7], [1, 7, 3],  # z = 1
+        [0, 1, 3],
+        [0, 3, 2],  # x = 0
+        [4, 6, 7],
+        [4, 7, 5],  # x = 1
+        [0, 4, 5],
+        [0, 5, 1],  # y = 0
+        [2, 3, 7],
+        [2, 7, 6],  # y = 1
+        [0, 2, 6],
+        [0, 6, 4],  # z = 0
+        [1, 5, 7],
+        [1, 7, 3],  # z = 1
     ]
-)  # fmt: skip
+)
 
 
 def parse(path):
@@ -63,19 +69,27 @@ def test_round_trip_is_exact(tmp_path):
 
 def test_uint8_colors_are_stored_as_floats(tmp_path):
     colors = np.array([[0, 128, 255]] * 8, np.uint8)
-    _, _, c = read_glb(write_glb(tmp_path / "cube.glb", CUBE_VERTICES, CUBE_FACES, vertex_colors=colors))
+    _, _, c = read_glb(
+        write_glb(tmp_path / "cube.glb", CUBE_VERTICES, CUBE_FACES, vertex_colors=colors)
+    )
     np.testing.assert_array_equal(c, colors / np.float32(255.0))
 
 
 def test_body_mesh_round_trip(tmp_path):
     model = body.load()
-    vertices = np.asarray(body.forward(model, np.tile(np.eye(3), (24, 1, 1)), np.zeros(10)).vertices)
+    vertices = np.asarray(
+        body.forward(model, np.tile(np.eye(3), (24, 1, 1)), np.zeros(10)).vertices
+    )
     v, f, _ = read_glb(write_glb(tmp_path / "body.glb", vertices, np.asarray(model.faces)))
-    assert np.array_equal(v, vertices.astype(np.float32)) and np.array_equal(f, np.asarray(model.faces))
+    assert np.array_equal(v, vertices.astype(np.float32)) and np.array_equal(
+        f, np.asarray(model.faces)
+    )
 
 
 def test_layout_follows_the_glb_spec(tmp_path):
-    path = write_glb(tmp_path / "cube.glb", CUBE_VERTICES, CUBE_FACES, vertex_colors=np.full((8, 3), 0.5))
+    path = write_glb(
+        tmp_path / "cube.glb", CUBE_VERTICES, CUBE_FACES, vertex_colors=np.full((8, 3), 0.5)
+    )
     (magic, version, total, size), chunks, document = parse(path)
     assert (magic, version, total) == (b"glTF", 2, size)
     assert [kind for kind, _ in chunks] == [0x4E4F534A, 0x004E4942]  # 'JSON', 'BIN\0'
@@ -84,7 +98,9 @@ def test_layout_follows_the_glb_spec(tmp_path):
     text = raw_json.decode("utf-8")
     assert set(text[len(text.rstrip(" ")) :]) <= {" "} and text.rstrip(" ").endswith("}")
     byte_length = document["buffers"][0]["byteLength"]
-    assert len(raw_bin) == byte_length + (-byte_length % 4) and not raw_bin[byte_length:].strip(b"\0")
+    assert len(raw_bin) == byte_length + (-byte_length % 4) and not raw_bin[byte_length:].strip(
+        b"\0"
+    )
 
     assert document["asset"] == {"version": "2.0", "generator": "eft-jax"}
     primitive = document["meshes"][0]["primitives"][0]
@@ -92,7 +108,9 @@ def test_layout_follows_the_glb_spec(tmp_path):
     indices = document["accessors"][primitive["indices"]]
     assert (indices["componentType"], indices["type"], indices["count"]) == (5125, "SCALAR", 36)
     for view in document["bufferViews"]:
-        assert view["byteOffset"] % 4 == 0 and view["byteOffset"] + view["byteLength"] <= byte_length
+        assert (
+            view["byteOffset"] % 4 == 0 and view["byteOffset"] + view["byteLength"] <= byte_length
+        )
     position = document["accessors"][primitive["attributes"]["POSITION"]]
     assert (position["componentType"], position["type"], position["count"]) == (5126, "VEC3", 8)
 
@@ -101,7 +119,9 @@ def test_position_bounds(tmp_path):
     vertices = np.random.default_rng(1).normal(size=(30, 3)) * [1.0, 2.0, 3.0]
     path = write_glb(tmp_path / "mesh.glb", vertices, [[0, 1, 2]])
     _, _, document = parse(path)
-    position = document["accessors"][document["meshes"][0]["primitives"][0]["attributes"]["POSITION"]]
+    position = document["accessors"][
+        document["meshes"][0]["primitives"][0]["attributes"]["POSITION"]
+    ]
     stored = vertices.astype(np.float32)
     # Exactly the float32 extremes: validators reject bounds that differ from the data.
     assert np.array_equal(np.float32(position["min"]), stored.min(axis=0))

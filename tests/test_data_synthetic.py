@@ -63,8 +63,9 @@ def test_keypoints_are_the_projected_ground_truth(batch, model):
     projected = np.asarray(weak_perspective(out.spin49, batch["camera"]))
     np.testing.assert_allclose(projected, batch["keypoints"][..., :2], atol=1e-4)
     # the axis-angle pose is the same rotations
-    np.testing.assert_allclose(np.asarray(axis_angle_to_rotmat(batch["pose"])), batch["rotmats"],
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        np.asarray(axis_angle_to_rotmat(batch["pose"])), batch["rotmats"], atol=1e-4
+    )
     # stored 3D joints are the model's, minus the pelvis
     root = np.asarray(out.joints)[:, :1]
     np.testing.assert_allclose(batch["joints"], np.asarray(out.joints) - root, atol=1e-5)
@@ -105,8 +106,9 @@ def test_forced_occluder_hides_a_keypoint():
     rows, cols = _pixels(np.clip(free["keypoints"][:, :2], -1, 0.999))
     others &= ~hidden["occluder_mask"][rows, cols]
     np.testing.assert_array_equal(hidden["keypoints"][others, 2], free["keypoints"][others, 2])
-    np.testing.assert_array_equal(hidden["image"][~hidden["occluder_mask"]],
-                                  free["image"][~hidden["occluder_mask"]])
+    np.testing.assert_array_equal(
+        hidden["image"][~hidden["occluder_mask"]], free["image"][~hidden["occluder_mask"]]
+    )
 
 
 def test_body_fills_a_spin_crop(batch, model):
@@ -153,10 +155,15 @@ def test_basic_style_is_unchanged_bit_for_bit():
         for seed, size in stored["cases"]:
             sample = make_sample(int(seed), image_size=int(size), style="basic")
             for field in ("image", "keypoints", "pose", "betas", "camera", "joints3d_spin49"):
-                np.testing.assert_array_equal(sample[field], stored[f"{seed}_{size}_{field}"],
-                                              err_msg=f"seed {seed}, {size} px, {field}")
-    np.testing.assert_array_equal(make_sample(3, image_size=32)["image"],
-                                  make_sample(3, image_size=32, style="basic")["image"])
+                np.testing.assert_array_equal(
+                    sample[field],
+                    stored[f"{seed}_{size}_{field}"],
+                    err_msg=f"seed {seed}, {size} px, {field}",
+                )
+    np.testing.assert_array_equal(
+        make_sample(3, image_size=32)["image"],
+        make_sample(3, image_size=32, style="basic")["image"],
+    )
 
 
 def test_unknown_style_and_misplaced_options_are_refused():
@@ -187,8 +194,9 @@ def test_lifelike_keypoints_are_the_projected_ground_truth(lifelike, model):
     cameras = np.stack([s["camera"] for s in lifelike])
     out = body.forward(model, rotmats, betas)
     projected = np.asarray(weak_perspective(out.spin49, cameras))
-    np.testing.assert_allclose(projected, np.stack([s["keypoints"][:, :2] for s in lifelike]),
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        projected, np.stack([s["keypoints"][:, :2] for s in lifelike]), atol=1e-4
+    )
     for s in lifelike:
         assert np.isfinite(s["keypoints"]).all() and s["image"].dtype == np.uint8
 
@@ -234,6 +242,11 @@ def test_lifelike_pose_mix_is_configurable():
     for seed in range(3):
         s = make_sample(seed, style="lifelike", image_size=32, options=only_random)
         assert s["pose_source"] == "random" and s["clip"] == ""
-    only_walk = make_sample(0, style="lifelike", image_size=32, clips=["walk"],
-                            options=LifelikeOptions(pose_mix=PoseMix(1, 0, 0)))
+    only_walk = make_sample(
+        0,
+        style="lifelike",
+        image_size=32,
+        clips=["walk"],
+        options=LifelikeOptions(pose_mix=PoseMix(1, 0, 0)),
+    )
     assert only_walk["clip"] == "walk"

@@ -65,12 +65,24 @@ def test_the_mocap_lies_inside_the_limits():
     poses, _ = load_mocap_poses()
     rotmats = np.asarray(axis_angle_to_rotmat(poses), np.float64)
     slack = np.radians(10.0)
-    for name in ("left_hip", "right_hip", "left_knee", "right_knee", "spine1", "spine2", "spine3",
-                 "left_elbow", "right_elbow"):
+    for name in (
+        "left_hip",
+        "right_hip",
+        "left_knee",
+        "right_knee",
+        "spine1",
+        "spine2",
+        "spine3",
+        "left_elbow",
+        "right_elbow",
+    ):
         joint = J[name]
         angles = _euler_xyz(rotmats[:, joint], joint)
-        inside = np.all((angles >= JOINT_LIMITS[joint, :, 0] - slack)
-                        & (angles <= JOINT_LIMITS[joint, :, 1] + slack), axis=1)
+        inside = np.all(
+            (angles >= JOINT_LIMITS[joint, :, 0] - slack)
+            & (angles <= JOINT_LIMITS[joint, :, 1] + slack),
+            axis=1,
+        )
         assert inside.mean() >= 0.97, (name, inside.mean())
 
 
@@ -106,8 +118,9 @@ def test_slerp_ends_and_midpoint():
 def test_sampler_mixes_sources_deterministically(rest_joints):
     table = pose_sampling.training_pose_table()
     mix = PoseMix(clip=0.5, interpolated=0.3, random=0.2)
-    draws = [sample_pose(np.random.default_rng(seed), table, mix, rest_joints)
-             for seed in range(300)]
+    draws = [
+        sample_pose(np.random.default_rng(seed), table, mix, rest_joints) for seed in range(300)
+    ]
     again = sample_pose(np.random.default_rng(7), table, mix, rest_joints)
     np.testing.assert_array_equal(again.pose, draws[7].pose)
     sources = np.asarray([d.source for d in draws])
@@ -118,8 +131,9 @@ def test_sampler_mixes_sources_deterministically(rest_joints):
             np.testing.assert_array_equal(d.pose, table.poses[d.frames[0]])
         if d.source == "interpolated":
             assert d.clips[0] != d.clips[1]
-    only_walk = sample_pose(np.random.default_rng(1), table, PoseMix(0, 1, 0), rest_joints,
-                            clips=["walk"])
+    only_walk = sample_pose(
+        np.random.default_rng(1), table, PoseMix(0, 1, 0), rest_joints, clips=["walk"]
+    )
     assert only_walk.clips == ("walk", "walk")
     with pytest.raises(ValueError):
         PoseMix(0, 0, 0).probabilities()
@@ -132,8 +146,9 @@ def test_reserved_clips_never_reach_the_sampler(monkeypatch, rest_joints):
     fake = dict(real)
     fake["clips"] = np.asarray(names)
     fake["poses"] = np.concatenate([real["poses"], reserved_poses])
-    fake["clip_index"] = np.concatenate([real["clip_index"],
-                                         len(real["clips"]) + np.arange(50) % len(RESERVED_CLIPS)])
+    fake["clip_index"] = np.concatenate(
+        [real["clip_index"], len(real["clips"]) + np.arange(50) % len(RESERVED_CLIPS)]
+    )
     fake["frame_index"] = np.concatenate([real["frame_index"], np.arange(50)])
     monkeypatch.setattr(mocap_poses, "_asset", lambda: fake)
 

@@ -17,7 +17,9 @@ from eft_jax.datasets.synthetic_tfds import (
 
 @pytest.fixture(scope="module")
 def builder(tmp_path_factory):
-    config = SyntheticHumansConfig(name="tiny", image_size=32, num_train=3, num_validation=2, with_vertices=True)
+    config = SyntheticHumansConfig(
+        name="tiny", image_size=32, num_train=3, num_validation=2, with_vertices=True
+    )
     builder = SyntheticHumans(config=config, data_dir=str(tmp_path_factory.mktemp("tfds")))
     builder.download_and_prepare()
     return builder
@@ -32,7 +34,9 @@ def test_records_are_the_samples_of_their_seeds(builder):
             expected = make_sample(offset + index, image_size=32, with_vertices=True)
             assert int(record["seed"]) == offset + index
             for key, value in record.items():
-                np.testing.assert_array_equal(np.asarray(value), np.asarray(expected[key]), err_msg=key)
+                np.testing.assert_array_equal(
+                    np.asarray(value), np.asarray(expected[key]), err_msg=key
+                )
 
 
 def test_record_fields(builder):
@@ -53,7 +57,12 @@ def test_splits_never_share_a_seed():
 def test_builder_for_uses_presets_and_names_custom_sizes(tmp_path):
     assert builder_for(128, 40_000, 1_000, str(tmp_path)).builder_config.name == "128px"
     custom = builder_for(64, 100, 10, str(tmp_path)).builder_config
-    assert (custom.name, custom.image_size, custom.num_train, custom.num_validation) == ("64px_100_10", 64, 100, 10)
+    assert (custom.name, custom.image_size, custom.num_train, custom.num_validation) == (
+        "64px_100_10",
+        64,
+        100,
+        10,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +82,19 @@ def test_lifelike_builder_renders_the_lifelike_samples(lifelike_builder):
         for index in range(count):
             record = source[index]
             expected = make_sample(offset + index, style="lifelike", image_size=32)
-            for key in ("image", "keypoints", "rotmats", "betas", "camera", "frame", "mirrored",
-                        "truncated"):
-                np.testing.assert_array_equal(np.asarray(record[key]), np.asarray(expected[key]),
-                                              err_msg=key)
+            for key in (
+                "image",
+                "keypoints",
+                "rotmats",
+                "betas",
+                "camera",
+                "frame",
+                "mirrored",
+                "truncated",
+            ):
+                np.testing.assert_array_equal(
+                    np.asarray(record[key]), np.asarray(expected[key]), err_msg=key
+                )
             assert POSE_SOURCES[int(record["pose_source"])] == expected["pose_source"]
             clip = record["clip"]
             assert (clip.decode() if isinstance(clip, bytes) else clip) == expected["clip"]

@@ -14,9 +14,24 @@ from eft_jax.formats.images import save_png
 def _person(x0, y0, visible=2):
     """17 COCO keypoints of a standing person whose top-left is (x0, y0)."""
     points = [
-        (20, 0), (16, -3), (24, -3), (12, 0), (28, 0), (8, 15), (32, 15), (4, 30), (36, 30),
-        (2, 45), (38, 45), (12, 50), (28, 50), (12, 70), (28, 70), (12, 90), (28, 90),
-    ]  # fmt: skip
+        (20, 0),
+        (16, -3),
+        (24, -3),
+        (12, 0),
+        (28, 0),
+        (8, 15),
+        (32, 15),
+        (4, 30),
+        (36, 30),
+        (2, 45),
+        (38, 45),
+        (12, 50),
+        (28, 50),
+        (12, 70),
+        (28, 70),
+        (12, 90),
+        (28, 90),
+    ]
     return [v for x, y in points for v in (x0 + x, y0 + 10 + y, visible)]
 
 
@@ -135,7 +150,9 @@ def _split(items):
 def test_reader_keeps_spin_rule_and_records_every_drop(tmp_path):
     path, images_dir = _write_dataset(tmp_path)
     items = read_coco_keypoints(path, selection="coco-part")
-    assert [i["id"] if is_skip(i) else i.id for i in items] == [str(n) for n in range(11, 21)]  # input order
+    assert [i["id"] if is_skip(i) else i.id for i in items] == [
+        str(n) for n in range(11, 21)
+    ]  # input order
     people, skipped = _split(items)
     assert [p.id for p in people] == ["11", "14", "18", "19"]
     reasons = {s["id"]: s["skip_reason"] for s in skipped}

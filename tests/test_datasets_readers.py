@@ -82,7 +82,9 @@ def test_lspet_pairs_sorted_images_with_joints_and_flags(tmp_path):
     first, second = source.items[0], source.items[1]
     assert first.image_name == "im00001.png"
     assert first.keypoints[GT_OFFSET : GT_OFFSET + 14, 2].tolist() == [1.0] * 14
-    assert second.keypoints[SPIN49_NAMES.index("Top of Head (LSP)"), 2] == 0  # flag 0 -> confidence 0
+    assert (
+        second.keypoints[SPIN49_NAMES.index("Top of Head (LSP)"), 2] == 0
+    )  # flag 0 -> confidence 0
     # SPIN's box: the keypoints' bounding box centre, 1.2 x its longer side
     points = second.keypoints[GT_OFFSET : GT_OFFSET + 13, :2]
     np.testing.assert_allclose(second.center, (points.min(0) + points.max(0)) / 2)
@@ -100,9 +102,12 @@ def test_openpose_body25_and_coco18_several_people(tmp_path):
     assert body25.keypoints[:25, 2].tolist() == [pytest.approx(0.9)] * 25
     # detected joints are copied to their ground-truth keypoints (EFT weights OpenPose keypoints 0)
     np.testing.assert_array_equal(
-        body25.keypoints[SPIN49_NAMES.index("Left Knee")], body25.keypoints[SPIN49_NAMES.index("OP LKnee")]
+        body25.keypoints[SPIN49_NAMES.index("Left Knee")],
+        body25.keypoints[SPIN49_NAMES.index("OP LKnee")],
     )
-    assert body25.keypoints[SPIN49_NAMES.index("Neck (LSP)"), 2] == 0  # OpenPose's neck is another point
+    assert (
+        body25.keypoints[SPIN49_NAMES.index("Neck (LSP)"), 2] == 0
+    )  # OpenPose's neck is another point
     # COCO-18: index 8 is RHip -> "OP RHip" (slot 9); no MidHip, no feet
     assert coco18.keypoints[SPIN49_NAMES.index("OP MidHip"), 2] == 0
     assert coco18.keypoints[SPIN49_NAMES.index("OP RHip"), 2] == pytest.approx(0.9)
@@ -126,7 +131,9 @@ def test_spin_npz_input(tmp_path):
 
 @pytest.mark.parametrize("name", ["coco", "mpii", "lspet", "openpose", "spin-npz"])
 def test_missing_root_is_an_error(tmp_path, name):
-    with pytest.raises(DatasetError, match="root folder does not exist|images folder does not exist"):
+    with pytest.raises(
+        DatasetError, match="root folder does not exist|images folder does not exist"
+    ):
         open_dataset(name, tmp_path / "nowhere", "x.npz" if name == "spin-npz" else None)
 
 
@@ -151,7 +158,9 @@ def test_malformed_mpii_mat(tmp_path):
 
     path = make_mpii(tmp_path)
     _truncate(path)
-    with pytest.raises(DatasetError, match=r"mpii_human_pose_v1_u12_1\.mat: not a readable MATLAB file"):
+    with pytest.raises(
+        DatasetError, match=r"mpii_human_pose_v1_u12_1\.mat: not a readable MATLAB file"
+    ):
         open_dataset("mpii", tmp_path)
     savemat(path, {"annolist": np.zeros(3)})
     with pytest.raises(DatasetError, match="no 'RELEASE' struct"):
@@ -180,7 +189,9 @@ def test_malformed_openpose_json(tmp_path):
     with pytest.raises(DatasetError, match=r"b_keypoints\.json: not valid JSON"):
         open_dataset("openpose", tmp_path)
     path.write_text(json.dumps({"people": [{"pose_keypoints_2d": [1.0] * 60}]}))
-    with pytest.raises(DatasetError, match=r"people\[0\]\.pose_keypoints_2d must be 75 \(BODY_25\) or 54"):
+    with pytest.raises(
+        DatasetError, match=r"people\[0\]\.pose_keypoints_2d must be 75 \(BODY_25\) or 54"
+    ):
         open_dataset("openpose", tmp_path)
     path.write_text(json.dumps({"persons": []}))
     with pytest.raises(DatasetError, match="not an OpenPose file"):
@@ -192,7 +203,13 @@ def test_malformed_spin_npz(tmp_path):
     np.savez(path, imgname=np.array(["a.jpg"]), center=np.zeros((1, 2)))
     with pytest.raises(DatasetError, match=r"train\.npz: missing \['scale'\]"):
         open_dataset("spin-npz", tmp_path, "train.npz")
-    np.savez(path, imgname=np.array(["a.jpg"]), center=np.zeros((1, 2)), scale=np.ones(1), part=np.zeros((1, 14, 3)))
+    np.savez(
+        path,
+        imgname=np.array(["a.jpg"]),
+        center=np.zeros((1, 2)),
+        scale=np.ones(1),
+        part=np.zeros((1, 14, 3)),
+    )
     with pytest.raises(DatasetError, match=r"'part' must have shape \(1, 24, 3\)"):
         open_dataset("spin-npz", tmp_path, "train.npz")
     _truncate(path)
@@ -220,7 +237,13 @@ def test_pw3d_sequences_with_camera_frame_ground_truth(tmp_path):
     make_pw3d(tmp_path)
     dataset = read_pw3d(tmp_path, "test")
     ids, reasons = _ids_and_reasons(dataset.items)
-    assert ids == ["seq_a_0_00000", "seq_a_0_00001", "seq_a_0_00002", "seq_a_1_00000", "seq_a_1_00002"]
+    assert ids == [
+        "seq_a_0_00000",
+        "seq_a_0_00001",
+        "seq_a_0_00002",
+        "seq_a_1_00000",
+        "seq_a_1_00002",
+    ]
     assert not reasons and sorted(dataset.truth) == sorted(ids)
     person = dataset.items[0]
     assert person.image_name == "imageFiles/seq_a/image_00000.jpg"
@@ -274,6 +297,12 @@ def test_spin_evaluation_files(tmp_path, name, with_part):
     assert (dataset.items[0].keypoints[:, 2].sum() > 0) == with_part
     source = open_dataset(name, tmp_path)  # SPIN's file name is the default split
     assert len(_exemplars(source)) == 2
-    np.savez(path, imgname=np.array(["e_0.jpg"]), center=np.zeros((1, 2)), scale=np.ones(1), S=np.zeros((1, 17, 3)))
+    np.savez(
+        path,
+        imgname=np.array(["e_0.jpg"]),
+        center=np.zeros((1, 2)),
+        scale=np.ones(1),
+        S=np.zeros((1, 17, 3)),
+    )
     with pytest.raises(DatasetError, match=r"'S' must have shape \(1, 24, 4\)"):
         open_dataset(name, tmp_path)

@@ -21,7 +21,9 @@ from eft_jax.formats.exemplar import is_skip
 from eft_jax.geometry.crops import denormalize_image, normalize_image
 
 
-@pytest.mark.parametrize("dataset, split, make", [("coco", "val2017", make_coco), ("lspet", None, make_lspet)])
+@pytest.mark.parametrize(
+    "dataset, split, make", [("coco", "val2017", make_coco), ("lspet", None, make_lspet)]
+)
 def test_prepared_records_are_the_readers_exemplars(tmp_path, dataset, split, make):
     root = tmp_path / "root"
     make(root, split) if split else make(root)

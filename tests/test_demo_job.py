@@ -17,7 +17,14 @@ from eft_jax.formats.glb_file import read_glb
 from eft_jax.formats.obj_file import read_obj
 from eft_jax.train.evaluation import evaluate_fits, summarize
 
-FAST = ["num_exemplars=3", "strips=1", "strip_iterations=(0, 2)", "eft.max_iters=4", "eft.batch_size=2", "picture_size=64"]
+FAST = [
+    "num_exemplars=3",
+    "strips=1",
+    "strip_iterations=(0, 2)",
+    "eft.max_iters=4",
+    "eft.batch_size=2",
+    "picture_size=64",
+]
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +38,11 @@ def test_demo_writes_fits_pictures_meshes_strips_and_report(synthetic_demo, caps
     out = synthetic_demo
     fits = read_eft_json(out / "fits.json")["data"]
     assert len(fits) == 3 and {f["smpltype"] for f in fits} == {"eftjax_open"}
-    assert [f["exemplar_id"] for f in fits] == ["synthetic_20000000", "synthetic_20000001", "synthetic_20000002"]
+    assert [f["exemplar_id"] for f in fits] == [
+        "synthetic_20000000",
+        "synthetic_20000001",
+        "synthetic_20000002",
+    ]
 
     pictures = sorted((out / "pictures").glob("*.png"))
     assert len(pictures) == 3
@@ -64,11 +75,18 @@ def test_demo_scores_its_fits_with_the_one_evaluator(synthetic_demo, open_body):
     truth of the demo's seeds, number for number."""
     report = json.loads((synthetic_demo / "report.json").read_text())
     fits = read_eft_json(synthetic_demo / "fits.json")["data"]
-    truth = make_samples(range(20_000_000, 20_000_003), image_size=report["crop_size"], with_vertices=True)
+    truth = make_samples(
+        range(20_000_000, 20_000_003), image_size=report["crop_size"], with_vertices=True
+    )
     per = evaluate_fits(
-        open_body, np.stack([f["parm_pose"] for f in fits]), np.stack([f["parm_shape"] for f in fits]),
-        np.stack([f["parm_cam"] for f in fits]), truth["keypoints"], truth["joints3d_spin49"], truth["vertices"],
-    )  # fmt: skip
+        open_body,
+        np.stack([f["parm_pose"] for f in fits]),
+        np.stack([f["parm_shape"] for f in fits]),
+        np.stack([f["parm_cam"] for f in fits]),
+        truth["keypoints"],
+        truth["joints3d_spin49"],
+        truth["vertices"],
+    )
     assert report["evaluation"]["after"] == pytest.approx(summarize(per), rel=1e-5)
 
 
@@ -91,7 +109,9 @@ def test_a_rerun_fits_afresh_and_draws_its_strips_from_its_own_fit(tmp_path, mon
             yield result
 
     monkeypatch.setattr(fit_job, "fit_stream", counting_stream)
-    monkeypatch.setattr(fitting.SequentialEft, "__init__", lambda *a, **k: pytest.fail("EFT re-run for a strip"))
+    monkeypatch.setattr(
+        fitting.SequentialEft, "__init__", lambda *a, **k: pytest.fail("EFT re-run for a strip")
+    )
     assert cli.main(argv) == 0
     assert sorted(fitted) == ["synthetic_20000000", "synthetic_20000001"]
     log = [json.loads(line) for line in (out / "fits.json.log.jsonl").read_text().splitlines()]
@@ -123,7 +143,16 @@ def test_demo_on_coco_images(tmp_path, capsys):
     keypoints = tmp_path / "person_keypoints.json"
     keypoints.write_text(json.dumps(annotations))
     out = tmp_path / "demo"
-    argv = ["demo", "--images", str(images), "--keypoints", str(keypoints), "--out", str(out), *FAST]
+    argv = [
+        "demo",
+        "--images",
+        str(images),
+        "--keypoints",
+        str(keypoints),
+        "--out",
+        str(out),
+        *FAST,
+    ]
     assert cli.main(argv) == 0
     assert len(read_eft_json(out / "fits.json")["data"]) == 2
     assert len(list((out / "pictures").glob("*.png"))) == 2
@@ -145,7 +174,10 @@ def test_demo_refuses_a_smpl_regressor_with_the_open_body(tmp_path, capsys):
     converted = nets.convert_spin_checkpoint(fixture, tmp_path / "spin").out_dir
     assert nets.predicted_body_kind(nets.read_config_record(converted)) == "smpl"
     assert nets.predicted_body_kind(nets.bundled_regressor().record) == "open"
-    assert cli.main(["demo", "--out", str(tmp_path / "demo"), "--checkpoint", str(converted), *FAST]) == 2
+    assert (
+        cli.main(["demo", "--out", str(tmp_path / "demo"), "--checkpoint", str(converted), *FAST])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "predicts parameters of the smpl body model" in err and "--body" in err
     assert not (tmp_path / "demo" / "fits.json").exists()

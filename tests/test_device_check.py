@@ -9,8 +9,17 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_device_check_smoke_writes_its_table(tmp_path):
     done = subprocess.run(
-        [str(REPO / "experiments" / "device_check.sh"), "--smoke", "--budget-s", "3000", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=900,
+        [
+            str(REPO / "experiments" / "device_check.sh"),
+            "--smoke",
+            "--budget-s",
+            "3000",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     table = (tmp_path / "device_check.md").read_text()
@@ -19,6 +28,13 @@ def test_device_check_smoke_writes_its_table(tmp_path):
     assert len(rows) == 4, table  # 2 lowerings x 2 dtypes at B = 2
     for lowering in ("vmap", "vmap+im2col"):
         for dtype in ("float32", "bfloat16"):
-            cells = [c.strip() for c in next(r for r in rows if r.startswith(f"| {lowering} | {dtype} |")).split("|")]
+            cells = [
+                c.strip()
+                for c in next(r for r in rows if r.startswith(f"| {lowering} | {dtype} |")).split(
+                    "|"
+                )
+            ]
             assert float(cells[5]) > 0, table  # exemplars/s measured, not skipped
-            assert float(cells[7]) > 0 and float(cells[8].split()[0]) > 0, table  # XLA counted the flops
+            assert float(cells[7]) > 0 and float(cells[8].split()[0]) > 0, (
+                table
+            )  # XLA counted the flops

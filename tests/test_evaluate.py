@@ -96,9 +96,13 @@ def test_pve_of_a_known_offset_after_centring():
     vertices = rng.normal(size=(40, 3))
     centre = np.array([0.1, 0.2, 0.3])
     moved = vertices + (5.0, -1.0, 2.0)
-    assert float(protocols.centred_pve_mm(moved, vertices, centre + (5.0, -1.0, 2.0), centre)) == pytest.approx(0, abs=1e-3)
+    assert float(
+        protocols.centred_pve_mm(moved, vertices, centre + (5.0, -1.0, 2.0), centre)
+    ) == pytest.approx(0, abs=1e-3)
     moved[:10] += (0.0, 0.0, 0.04)  # 10 of 40 vertices 40 mm off: 10 mm on average
-    assert float(protocols.centred_pve_mm(moved, vertices, centre + (5.0, -1.0, 2.0), centre)) == pytest.approx(10.0, rel=1e-4)
+    assert float(
+        protocols.centred_pve_mm(moved, vertices, centre + (5.0, -1.0, 2.0), centre)
+    ) == pytest.approx(10.0, rel=1e-4)
 
 
 def test_missing_truth_joints_are_named():
@@ -129,7 +133,13 @@ def test_benchmark_scores_from_s_and_from_gendered_smpl_truth(h36m_body):
     betas = rng.normal(size=(3, 10))
     rotmats = Rotation.from_rotvec(poses.reshape(-1, 3)).as_matrix().reshape(3, 24, 3, 3)
     neutral = smpl_truth({"neutral": h36m_body}, poses, betas, ["m", "f", "m"])
-    per = benchmark_scores(PROTOCOLS["h36m-p1"], h36m_body, rotmats, betas, {"S": np.stack([s24_from_h36m17(j) for j in neutral["h36m17"]])})
+    per = benchmark_scores(
+        PROTOCOLS["h36m-p1"],
+        h36m_body,
+        rotmats,
+        betas,
+        {"S": np.stack([s24_from_h36m17(j) for j in neutral["h36m17"]])},
+    )
     np.testing.assert_allclose(per["mpjpe_mm"], 0, atol=0.01)
     assert "pve_mm" not in per and "pck150_pct" not in per
 
@@ -141,11 +151,16 @@ def test_benchmark_scores_from_s_and_from_gendered_smpl_truth(h36m_body):
     np.testing.assert_allclose(per["mpjpe_mm"][[0, 2]], 0, atol=0.01)
     np.testing.assert_allclose(per["pve_mm"][[0, 2]], 0, atol=0.01)
     assert per["mpjpe_mm"][1] > 5 and per["pve_mm"][1] > 5
-    assert per["pa_mpjpe_mm"][1] < 0.05 * per["mpjpe_mm"][1] + 0.5  # a uniform scale, which PA removes
+    assert (
+        per["pa_mpjpe_mm"][1] < 0.05 * per["mpjpe_mm"][1] + 0.5
+    )  # a uniform scale, which PA removes
 
 
 def test_group_table_means_by_hand():
-    per = {"mpjpe_mm": np.array([10.0, 20.0, 40.0, np.nan]), "pve_mm": np.array([1.0, 2.0, 3.0, 4.0])}
+    per = {
+        "mpjpe_mm": np.array([10.0, 20.0, 40.0, np.nan]),
+        "pve_mm": np.array([1.0, 2.0, 3.0, 4.0]),
+    }
     rows = group_table(per, ["b", "a", "b", "c"])
     assert [r["group"] for r in rows] == ["a", "b", "c"]
     assert rows[1] == {"group": "b", "exemplars": 2, "mpjpe_mm": 25.0, "pve_mm": 2.0}
@@ -169,8 +184,13 @@ def make_h36m_npz(root, name, names=H36M_NAMES, nan_pelvis_row=None):
     s = np.stack([s24_from_h36m17(h36m17(i)) for i in range(len(names))])
     if nan_pelvis_row is not None:
         s[nan_pelvis_row, J24_PELVIS, :3] = np.nan
-    np.savez(root / name, imgname=np.array(names), center=np.tile([80.0, 60.0], (len(names), 1)),
-             scale=np.full(len(names), 0.5), S=s)  # fmt: skip
+    np.savez(
+        root / name,
+        imgname=np.array(names),
+        center=np.tile([80.0, 60.0], (len(names), 1)),
+        scale=np.full(len(names), 0.5),
+        S=s,
+    )
 
 
 def test_h36m_protocol_2_keeps_only_the_frontal_camera_and_groups_by_subject_and_action(tmp_path):
@@ -181,8 +201,16 @@ def test_h36m_protocol_2_keeps_only_the_frontal_camera_and_groups_by_subject_and
     p2 = open_benchmark("h36m-p2", tmp_path)
     assert [item.image_name for item in p2.items] == [n for n in H36M_NAMES if ".60457274_" in n]
     assert sorted(p2.truth) == [item.id for item in p2.items]
-    assert [p2.groups[item.id] for item in p2.items] == ["S9 Directions", "S9 Directions", "S11 Eating"]
-    assert h36m_name_parts("images/S11_Walking_Dog_1.58860488_000101.jpg") == ("S11", "Walking_Dog", "58860488")
+    assert [p2.groups[item.id] for item in p2.items] == [
+        "S9 Directions",
+        "S9 Directions",
+        "S11 Eating",
+    ]
+    assert h36m_name_parts("images/S11_Walking_Dog_1.58860488_000101.jpg") == (
+        "S11",
+        "Walking_Dog",
+        "58860488",
+    )
 
 
 def test_3dpw_and_mpi_inf_3dhp_groups(tmp_path):
@@ -234,26 +262,54 @@ def _evaluate(capsys, *args):
     return code, capsys.readouterr().err
 
 
-def test_the_command_on_synthetic_humans_matches_the_evaluator(checkpoints, tmp_path, capsys, open_body):
+def test_the_command_on_synthetic_humans_matches_the_evaluator(
+    checkpoints, tmp_path, capsys, open_body
+):
     out = tmp_path / "out"
-    code, err = _evaluate(capsys, "--checkpoint", checkpoints["open"], "--dataset", "synthetic", "--limit", "5",
-                          "--batch-size", "5", "--worst", "2", "--out", str(out))  # fmt: skip
+    code, err = _evaluate(
+        capsys,
+        "--checkpoint",
+        checkpoints["open"],
+        "--dataset",
+        "synthetic",
+        "--limit",
+        "5",
+        "--batch-size",
+        "5",
+        "--worst",
+        "2",
+        "--out",
+        str(out),
+    )
     assert code == 0, err
     assert "5/5 exemplars" in err  # progress
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scored"] == 5 and summary["skipped"] == []
 
-    samples = make_samples(range(HELDOUT_SEED_OFFSET, HELDOUT_SEED_OFFSET + 5), image_size=TINY_SIZE, with_vertices=True)
+    samples = make_samples(
+        range(HELDOUT_SEED_OFFSET, HELDOUT_SEED_OFFSET + 5),
+        image_size=TINY_SIZE,
+        with_vertices=True,
+    )
     restored = restore_regressor(checkpoints["open"])
     predicted = restored.regressor.apply(restored.variables, normalize_image(samples["image"]))
-    expected = evaluate_fits(open_body, predicted.rotmats, predicted.betas, predicted.camera, samples["keypoints"],
-                             samples["joints3d_spin49"], samples["vertices"])  # fmt: skip
+    expected = evaluate_fits(
+        open_body,
+        predicted.rotmats,
+        predicted.betas,
+        predicted.camera,
+        samples["keypoints"],
+        samples["joints3d_spin49"],
+        samples["vertices"],
+    )
     with open(out / "per_exemplar.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["id"] for r in rows] == [str(s) for s in samples["seed"]]
     assert [r["sequence"] for r in rows] == list(samples["clip"])
     for key in ("mpjpe_mm", "pa_mpjpe_mm", "pve_mm", "error_2d_px"):
-        np.testing.assert_allclose([float(r[key]) for r in rows], expected[key], rtol=1e-3, err_msg=key)
+        np.testing.assert_allclose(
+            [float(r[key]) for r in rows], expected[key], rtol=1e-3, err_msg=key
+        )
     assert summary["overall"]["mpjpe_mm"] == pytest.approx(expected["mpjpe_mm"].mean(), rel=1e-3)
 
     table = {row["group"]: row for row in summary["per_sequence"]}
@@ -261,9 +317,13 @@ def test_the_command_on_synthetic_humans_matches_the_evaluator(checkpoints, tmp_
     for clip, row in table.items():
         members = samples["clip"] == clip
         assert row["exemplars"] == members.sum()
-        assert row["pa_mpjpe_mm"] == pytest.approx(expected["pa_mpjpe_mm"][members].mean(), rel=1e-3)
+        assert row["pa_mpjpe_mm"] == pytest.approx(
+            expected["pa_mpjpe_mm"][members].mean(), rel=1e-3
+        )
     worst = np.argsort(-expected["pa_mpjpe_mm"])[:2]
-    assert [p.split("/")[-1] for p in summary["worst"]] == [f"{n + 1:02d}_{samples['seed'][i]}.png" for n, i in enumerate(worst)]
+    assert [p.split("/")[-1] for p in summary["worst"]] == [
+        f"{n + 1:02d}_{samples['seed'][i]}.png" for n, i in enumerate(worst)
+    ]
     markdown = (out / "summary.md").read_text()
     assert "| all | 5 |" in markdown and "PA-MPJPE (mm)" in markdown and "Per sequence" in markdown
 
@@ -273,35 +333,76 @@ def test_the_command_on_each_benchmark_format(dataset, checkpoints, smpl_files, 
     root = tmp_path / dataset
     if dataset == "3dpw":
         make_pw3d(root)
-        (root / "imageFiles" / "seq_a" / "image_00002.jpg").unlink()  # two people's frame 2: skipped
+        (
+            root / "imageFiles" / "seq_a" / "image_00002.jpg"
+        ).unlink()  # two people's frame 2: skipped
     elif dataset == "h36m-p2":
-        make_h36m_npz(root, "h36m_valid_protocol2.npz", nan_pelvis_row=2)  # S9 Directions_1, frontal
+        make_h36m_npz(
+            root, "h36m_valid_protocol2.npz", nan_pelvis_row=2
+        )  # S9 Directions_1, frontal
     else:
-        names = [f"mpi_inf_3dhp_test_set/TS{1 + i % 2}/imageSequence/img_{i:06d}.jpg" for i in range(3)]
+        names = [
+            f"mpi_inf_3dhp_test_set/TS{1 + i % 2}/imageSequence/img_{i:06d}.jpg" for i in range(3)
+        ]
         for name in names:
             save_images(root / name.rsplit("/", 1)[0], [name.rsplit("/", 1)[1]])
         s = np.stack([s24_from_h36m17(h36m17(i)) for i in range(3)])
         part = np.zeros((3, 24, 3))
         part[:, :14, :2], part[:, :14, 2] = standing(40, 20, 80, 14, 9), 1
-        np.savez(root / "mpi_inf_3dhp_valid.npz", imgname=np.array(names), center=np.tile([80.0, 60.0], (3, 1)),
-                 scale=np.full(3, 0.5), S=s, part=part)  # fmt: skip
+        np.savez(
+            root / "mpi_inf_3dhp_valid.npz",
+            imgname=np.array(names),
+            center=np.tile([80.0, 60.0], (3, 1)),
+            scale=np.full(3, 0.5),
+            S=s,
+            part=part,
+        )
     out = tmp_path / "out"
-    code, err = _evaluate(capsys, "--checkpoint", checkpoints["smpl"], "--dataset", dataset, "--root", str(root),
-                          "--body", str(smpl_files), "--batch-size", "2", "--worst", "0", "--out", str(out))  # fmt: skip
+    code, err = _evaluate(
+        capsys,
+        "--checkpoint",
+        checkpoints["smpl"],
+        "--dataset",
+        dataset,
+        "--root",
+        str(root),
+        "--body",
+        str(smpl_files),
+        "--batch-size",
+        "2",
+        "--worst",
+        "0",
+        "--out",
+        str(out),
+    )
     assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
     groups = {row["group"]: row["exemplars"] for row in summary["per_sequence"]}
-    expected = {"h36m-p2": {"S9 Directions": 1, "S11 Eating": 1}, "mpi-inf-3dhp": {"TS1": 2, "TS2": 1}, "3dpw": {"seq_a": 3}}
+    expected = {
+        "h36m-p2": {"S9 Directions": 1, "S11 Eating": 1},
+        "mpi-inf-3dhp": {"TS1": 2, "TS2": 1},
+        "3dpw": {"seq_a": 3},
+    }
     assert groups == expected[dataset]
     columns = {k for k, v in summary["overall"].items() if v is not None}
-    assert ("pve_mm" in columns) == (dataset == "3dpw") and ("auc_pct" in columns) == (dataset == "mpi-inf-3dhp")
+    assert ("pve_mm" in columns) == (dataset == "3dpw") and ("auc_pct" in columns) == (
+        dataset == "mpi-inf-3dhp"
+    )
     assert all(np.isfinite(v) for k, v in summary["overall"].items() if k != "group")
     assert summary["worst"] == []
     if dataset == "3dpw":
-        assert "SMPL_MALE.npz" in summary["body_models"] and "SMPL_FEMALE.npz" in summary["body_models"]
+        assert (
+            "SMPL_MALE.npz" in summary["body_models"]
+            and "SMPL_FEMALE.npz" in summary["body_models"]
+        )
         assert [s["reason"].split(":")[0] for s in summary["skipped"]] == ["image unreadable"] * 2
     if dataset == "h36m-p2":
-        assert summary["skipped"] == [{"id": "000002", "reason": "ground-truth joints ['Pelvis (MPII)'] missing or non-finite in S"}]
+        assert summary["skipped"] == [
+            {
+                "id": "000002",
+                "reason": "ground-truth joints ['Pelvis (MPII)'] missing or non-finite in S",
+            }
+        ]
 
 
 def test_the_command_says_what_to_bring(checkpoints, smpl_files, tmp_path, capsys):
@@ -314,9 +415,13 @@ def test_the_command_says_what_to_bring(checkpoints, smpl_files, tmp_path, capsy
     lone = tmp_path / "lone" / "inner"
     lone.mkdir(parents=True)
     write_npz(make_random_smpl(seed=0), lone / "SMPL_NEUTRAL.npz")
-    code, err = _evaluate(capsys, *base, "--checkpoint", checkpoints["smpl"], "--body", str(lone / "SMPL_NEUTRAL.npz"))
+    code, err = _evaluate(
+        capsys, *base, "--checkpoint", checkpoints["smpl"], "--body", str(lone / "SMPL_NEUTRAL.npz")
+    )
     assert code == 2 and "J_regressor_h36m.npy not found" in err and "--h36m-regressor" in err
-    code, err = _evaluate(capsys, *base, "--checkpoint", checkpoints["open"], "--body", str(smpl_files))
+    code, err = _evaluate(
+        capsys, *base, "--checkpoint", checkpoints["open"], "--body", str(smpl_files)
+    )
     assert code == 2 and "open body model" in err  # a regressor of the open body, posed on SMPL
     code, err = _evaluate(capsys, "--dataset", "synthetic", "--checkpoint", checkpoints["smpl"])
     assert code == 2 and "bundled open body" in err

@@ -34,25 +34,49 @@ def setup(tmp_path_factory):
     """(crops npz, tiny checkpoint, compilation cache, reference EFT JSON of one whole run)."""
     folder = tmp_path_factory.mktemp("scale")
     regressor = Regressor(RegressorArch.reduced(18, 16))
-    checkpoint = str(save_regressor(folder / "tiny", regressor.init(jax.random.key(0), CROP), regressor.config_record()))
+    checkpoint = str(
+        save_regressor(
+            folder / "tiny", regressor.init(jax.random.key(0), CROP), regressor.config_record()
+        )
+    )
     rng = np.random.default_rng(3)
     images = rng.integers(0, 255, (COUNT, CROP, CROP, 3), dtype=np.uint8)
-    keypoints = np.concatenate([rng.uniform(-0.8, 0.8, (COUNT, 49, 2)), np.ones((COUNT, 49, 1))], -1)
+    keypoints = np.concatenate(
+        [rng.uniform(-0.8, 0.8, (COUNT, 49, 2)), np.ones((COUNT, 49, 1))], -1
+    )
     keypoints[5, :, 2] = 0  # a skip among the fits
     crops = write_exemplars_npz(folder / "crops.npz", images, keypoints.astype(np.float32))
     cache = folder / "jax_cache"
     reference = folder / "reference.json"
     argv = ["fit", "--crops", str(crops), "--out", str(reference), "--checkpoint", checkpoint]
-    assert cli.main(argv + FAST + ["--compilation-cache", str(cache), "--process-index", "0", "--process-count", "1"]) == 0
+    assert (
+        cli.main(
+            argv
+            + FAST
+            + ["--compilation-cache", str(cache), "--process-index", "0", "--process-count", "1"]
+        )
+        == 0
+    )
     return crops, checkpoint, cache, json.loads(reference.read_text())
 
 
 def _command(setup, out: Path) -> list[str]:
     crops, checkpoint, cache, _ = setup
     return [
-        sys.executable, "-m", "eft_jax.cli", "fit", "--crops", str(crops), "--out", str(out),
-        "--checkpoint", checkpoint, "--compilation-cache", str(cache), *FAST,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "eft_jax.cli",
+        "fit",
+        "--crops",
+        str(crops),
+        "--out",
+        str(out),
+        "--checkpoint",
+        checkpoint,
+        "--compilation-cache",
+        str(cache),
+        *FAST,
+    ]
 
 
 def _env(index: int = 0, count: int = 1) -> dict:
@@ -77,14 +101,17 @@ def _assert_same_as_reference(out: Path, reference: dict) -> None:
 def test_two_processes_share_the_run_and_merge_exactly_once(tmp_path, setup):
     out = tmp_path / "fits.json"
     children = [
-        subprocess.Popen(_command(setup, out), env=_env(i, 2), stderr=subprocess.PIPE, text=True) for i in (0, 1)
+        subprocess.Popen(_command(setup, out), env=_env(i, 2), stderr=subprocess.PIPE, text=True)
+        for i in (0, 1)
     ]
     errors = [child.communicate(timeout=300)[1] for child in children]
     assert [child.returncode for child in children] == [0, 0], errors
     logs = all_log_paths(out)
     assert [p.name for p in logs] == ["fits.json.log-0of2.jsonl", "fits.json.log-1of2.jsonl"]
     shares = [{r["id"] for r in read_fit_log(p)} for p in logs]
-    assert shares[0] == {f"{i:06d}" for i in range(0, COUNT, 2)} and shares[1] == {f"{i:06d}" for i in range(1, COUNT, 2)}
+    assert shares[0] == {f"{i:06d}" for i in range(0, COUNT, 2)} and shares[1] == {
+        f"{i:06d}" for i in range(1, COUNT, 2)
+    }
     _assert_same_as_reference(out, setup[3])
 
 
@@ -97,7 +124,11 @@ def test_sigkill_at_random_points_then_resume_is_exactly_once_and_identical(tmp_
         return log.read_bytes().count(b"\n") - 1 if log.exists() else 0
 
     # kill while starting / loading compiled programs, then after k results (fitting and writing)
-    triggers = [lambda: False, lambda: records() >= 2, lambda: records() >= int(rng.integers(4, COUNT))]
+    triggers = [
+        lambda: False,
+        lambda: records() >= 2,
+        lambda: records() >= int(rng.integers(4, COUNT)),
+    ]
     for index, trigger in enumerate(triggers):
         child = subprocess.Popen(_command(setup, out), env=_env(), stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + (rng.uniform(0.5, 3.0) if index == 0 else 120)
@@ -106,6 +137,8 @@ def test_sigkill_at_random_points_then_resume_is_exactly_once_and_identical(tmp_
         child.kill()  # SIGKILL: no cleanup runs
         child.wait()
     assert len(set(_logged_ids(out))) == len(_logged_ids(out))  # nothing logged twice so far
-    finished = subprocess.run(_command(setup, out), env=_env(), capture_output=True, text=True, timeout=300)
+    finished = subprocess.run(
+        _command(setup, out), env=_env(), capture_output=True, text=True, timeout=300
+    )
     assert finished.returncode == 0, finished.stderr
     _assert_same_as_reference(out, setup[3])

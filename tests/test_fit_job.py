@@ -26,7 +26,11 @@ FAST = ["--crop-size", str(CROP), "--max-iters", "2", "--batch-size", "2"]
 def checkpoint(tmp_path_factory):
     regressor = Regressor(RegressorArch.reduced(18, 16))
     variables = regressor.init(jax.random.key(0), CROP)
-    return str(save_regressor(tmp_path_factory.mktemp("ckpt") / "tiny", variables, regressor.config_record()))
+    return str(
+        save_regressor(
+            tmp_path_factory.mktemp("ckpt") / "tiny", variables, regressor.config_record()
+        )
+    )
 
 
 @pytest.fixture()
@@ -61,7 +65,17 @@ def coco_folder(tmp_path):
 def test_fit_from_coco_images_writes_eft_json_and_reports_skips(tmp_path, coco_folder, checkpoint):
     images, keypoints = coco_folder
     out = tmp_path / "fits.json"
-    argv = ["fit", "--images", str(images), "--keypoints", str(keypoints), "--out", str(out), "--checkpoint", checkpoint]
+    argv = [
+        "fit",
+        "--images",
+        str(images),
+        "--keypoints",
+        str(keypoints),
+        "--out",
+        str(out),
+        "--checkpoint",
+        checkpoint,
+    ]
     assert cli.main(argv + FAST) == 0
     fits = read_eft_json(out)
     fitted = {entry["annotId"]: entry for entry in fits["data"]}
@@ -86,21 +100,35 @@ def test_resumed_run_fits_only_what_is_missing_and_matches_one_run(tmp_path, che
     rng = np.random.default_rng(1)
     count = 5
     images = rng.integers(0, 255, (count, CROP, CROP, 3), dtype=np.uint8)
-    keypoints = np.concatenate([rng.uniform(-0.8, 0.8, (count, 49, 2)), np.ones((count, 49, 1))], -1)
+    keypoints = np.concatenate(
+        [rng.uniform(-0.8, 0.8, (count, 49, 2)), np.ones((count, 49, 1))], -1
+    )
     keypoints[3, :, 2] = 0.0  # no confident keypoint: must be skipped with a reason
     crops = write_exemplars_npz(tmp_path / "crops.npz", images, keypoints.astype(np.float32))
 
     whole = tmp_path / "whole.json"
-    assert cli.main(["fit", "--crops", str(crops), "--out", str(whole), "--checkpoint", checkpoint] + FAST) == 0
+    assert (
+        cli.main(
+            ["fit", "--crops", str(crops), "--out", str(whole), "--checkpoint", checkpoint] + FAST
+        )
+        == 0
+    )
 
     # Simulate an interrupted run: keep the header and the first two results, cut the third.
     resumed = tmp_path / "resumed.json"
     log_lines = log_path_for(whole).read_text().splitlines(keepends=True)
     log_path_for(resumed).write_text("".join(log_lines[:3]) + log_lines[3][:40])
-    assert cli.main(["fit", "--crops", str(crops), "--out", str(resumed), "--checkpoint", checkpoint] + FAST) == 0
+    assert (
+        cli.main(
+            ["fit", "--crops", str(crops), "--out", str(resumed), "--checkpoint", checkpoint] + FAST
+        )
+        == 0
+    )
 
     records = read_fit_log(log_path_for(resumed))
-    assert sorted(r["id"] for r in records) == [f"{i:06d}" for i in range(count)]  # each exactly once
+    assert sorted(r["id"] for r in records) == [
+        f"{i:06d}" for i in range(count)
+    ]  # each exactly once
     a, b = read_eft_json(whole), read_eft_json(resumed)
     assert [s["id"] for s in b["skipped"]] == ["000003"]
     for x, y in zip(a["data"], b["data"]):
@@ -111,7 +139,10 @@ def test_resumed_run_fits_only_what_is_missing_and_matches_one_run(tmp_path, che
 def test_fit_usage_errors_are_reported(tmp_path, capsys):
     assert cli.main(["fit", "--out", str(tmp_path / "x.json")]) == 2
     assert "--crops" in capsys.readouterr().err
-    assert cli.main(["fit", "--crops", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "x.json")]) == 2
+    assert (
+        cli.main(["fit", "--crops", str(tmp_path / "nope.npz"), "--out", str(tmp_path / "x.json")])
+        == 2
+    )
     assert "nope.npz" in capsys.readouterr().err
 
 
@@ -126,13 +157,31 @@ def test_fit_coco_root_writes_eft_json_and_spin_npz(tmp_path, checkpoint):
     make_coco(tmp_path / "coco", "val2017")
     out, npz = tmp_path / "fits.json", tmp_path / "fits_spin.npz"
     argv = [
-        "fit", "--dataset", "coco", "--root", str(tmp_path / "coco"), "--split", "val2017",
-        "--selection", "coco-all", "--out", str(out), "--spin-npz", str(npz), "--checkpoint", checkpoint,
-        "--compilation-cache", str(tmp_path / "jax_cache"),
-    ]  # fmt: skip
+        "fit",
+        "--dataset",
+        "coco",
+        "--root",
+        str(tmp_path / "coco"),
+        "--split",
+        "val2017",
+        "--selection",
+        "coco-all",
+        "--out",
+        str(out),
+        "--spin-npz",
+        str(npz),
+        "--checkpoint",
+        checkpoint,
+        "--compilation-cache",
+        str(tmp_path / "jax_cache"),
+    ]
     assert cli.main(argv + FAST) == 0
     fits = read_eft_json(out)
-    assert [entry["annotId"] for entry in fits["data"]] == [1, 2, 3]  # 3: upper body only (COCO-All)
+    assert [entry["annotId"] for entry in fits["data"]] == [
+        1,
+        2,
+        3,
+    ]  # 3: upper body only (COCO-All)
     reasons = {s["annotId"]: s["skip_reason"] for s in fits["skipped"]}
     assert sorted(reasons) == [4, 5, 6, 7, 8]
     assert "crowd" in reasons[4] and "no such image" in reasons[5] and "cannot decode" in reasons[6]
@@ -144,7 +193,9 @@ def test_fit_coco_root_writes_eft_json_and_spin_npz(tmp_path, checkpoint):
         spin = dict(data)
     assert spin["imgname"].tolist() == ["a.jpg", "a.jpg", "b.jpg"]
     keypoints = np.concatenate([spin["openpose"], spin["part"]], 1)
-    np.testing.assert_allclose(keypoints, [entry["gt_keypoint_2d"] for entry in fits["data"]], atol=1e-6)
+    np.testing.assert_allclose(
+        keypoints, [entry["gt_keypoint_2d"] for entry in fits["data"]], atol=1e-6
+    )
     assert spin["has_smpl"].tolist() == [0.0, 0.0, 0.0]  # the bundled open model is not SMPL
     original = open_dataset("coco", tmp_path / "coco", "val2017").items[0]
     (tmp_path / "coco" / "val2017" / "train.npz").write_bytes(npz.read_bytes())
@@ -159,14 +210,29 @@ def test_fit_coco_root_writes_eft_json_and_spin_npz(tmp_path, checkpoint):
     builder = builder_for("coco", "val2017", "coco-all", crop_size=CROP, data_dir=tmp_path / "tfds")
     builder.download_and_prepare(download_config=manual(tmp_path / "coco"))
     out_tfds = tmp_path / "fits_tfds.json"
-    argv_tfds = ["fit", "--dataset", "tfds", "--root", str(builder.data_dir), "--out", str(out_tfds),
-                 "--spin-npz", str(tmp_path / "tfds_spin.npz"), "--checkpoint", checkpoint,
-                 "--compilation-cache", str(tmp_path / "jax_cache")]  # fmt: skip
+    argv_tfds = [
+        "fit",
+        "--dataset",
+        "tfds",
+        "--root",
+        str(builder.data_dir),
+        "--out",
+        str(out_tfds),
+        "--spin-npz",
+        str(tmp_path / "tfds_spin.npz"),
+        "--checkpoint",
+        checkpoint,
+        "--compilation-cache",
+        str(tmp_path / "jax_cache"),
+    ]
     assert cli.main(argv_tfds + FAST) == 0
     via_tfds = read_eft_json(out_tfds)
     assert [e["annotId"] for e in via_tfds["data"]] == [1, 2, 3] and not via_tfds["skipped"]
     for direct, prepared in zip(fits["data"], via_tfds["data"]):
-        assert direct["imageName"] == prepared["imageName"] and direct["bbox_center"] == prepared["bbox_center"]
+        assert (
+            direct["imageName"] == prepared["imageName"]
+            and direct["bbox_center"] == prepared["bbox_center"]
+        )
         np.testing.assert_allclose(direct["gt_keypoint_2d"], prepared["gt_keypoint_2d"], atol=1e-4)
     assert (tmp_path / "tfds_spin.npz").exists()
 
@@ -175,9 +241,15 @@ def test_fit_coco_root_writes_eft_json_and_spin_npz(tmp_path, checkpoint):
     "argv, message",
     [
         (["--dataset", "coco", "--root", "{tmp}/nowhere"], "COCO root folder does not exist"),
-        (["--images", "{tmp}/nowhere", "--keypoints", "{tmp}/k.json"], "images folder does not exist"),
+        (
+            ["--images", "{tmp}/nowhere", "--keypoints", "{tmp}/k.json"],
+            "images folder does not exist",
+        ),
         (["--dataset", "coco"], "--dataset and --root go together"),
-        (["--dataset", "lspet", "--root", "{tmp}", "--selection", "coco-all"], "LSPet has one selection"),
+        (
+            ["--dataset", "lspet", "--root", "{tmp}", "--selection", "coco-all"],
+            "LSPet has one selection",
+        ),
     ],
 )
 def test_bad_inputs_fail_before_fitting(tmp_path, capsys, argv, message):
@@ -203,11 +275,32 @@ def test_second_run_on_one_output_stops_naming_the_first(tmp_path, capsys, coco_
     assert not log_path_for(out).exists()
 
 
-def test_logs_of_another_job_on_the_same_output_are_refused(tmp_path, capsys, coco_folder, checkpoint):
+def test_logs_of_another_job_on_the_same_output_are_refused(
+    tmp_path, capsys, coco_folder, checkpoint
+):
     images, keypoints = coco_folder
     out = tmp_path / "fits.json"
     other = log_path_for(out, 1, 2)
-    other.write_text(json.dumps({"eftjax_fit_log": 1, "header": {"input": "something else"}}) + "\n")
-    argv = ["fit", "--images", str(images), "--keypoints", str(keypoints), "--out", str(out), "--checkpoint", checkpoint]
-    assert cli.main(argv + FAST + ["--process-index", "0", "--process-count", "2", "--compilation-cache", ""]) == 2
+    other.write_text(
+        json.dumps({"eftjax_fit_log": 1, "header": {"input": "something else"}}) + "\n"
+    )
+    argv = [
+        "fit",
+        "--images",
+        str(images),
+        "--keypoints",
+        str(keypoints),
+        "--out",
+        str(out),
+        "--checkpoint",
+        checkpoint,
+    ]
+    assert (
+        cli.main(
+            argv
+            + FAST
+            + ["--process-index", "0", "--process-count", "2", "--compilation-cache", ""]
+        )
+        == 2
+    )
     assert "fits.json.log-1of2.jsonl: written by a different run" in capsys.readouterr().err

@@ -29,7 +29,11 @@ def exemplars(calibrated_eft):
 @pytest.fixture(scope="module")
 def reference_results(eft_setup, exemplars):
     regressor, variables, model, config = eft_setup
-    return list(fitting.SequentialEft(regressor, variables, model, config, image_size=IMAGE_SIZE).fit_all(exemplars))
+    return list(
+        fitting.SequentialEft(regressor, variables, model, config, image_size=IMAGE_SIZE).fit_all(
+            exemplars
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +49,11 @@ def test_reference_exemplars_stop_at_different_iterations(reference_results):
     reasons = {r.stop_reason for r in reference_results}
     assert len(set(iterations)) >= 3, iterations
     assert reasons == {"converged", "max_iters"}
-    assert all(r.keypoint_loss_after <= r.keypoint_loss_before for r in reference_results if r.iterations > 1)
+    assert all(
+        r.keypoint_loss_after <= r.keypoint_loss_before
+        for r in reference_results
+        if r.iterations > 1
+    )
 
 
 def completion_steps(exemplar_ids, passes: dict, batch_size: int) -> dict:
@@ -76,7 +84,9 @@ def test_continuous_batching_emits_in_completion_order(engine, exemplars, refere
     """Results come out in the order their fits stop, which is not the input order: exemplars
     loaded later overtake ones loaded earlier."""
     order = [e.id for e in exemplars[::-1]]
-    steps = completion_steps(order, {r.id: r.iterations for r in reference_results}, engine.batch_size)
+    steps = completion_steps(
+        order, {r.id: r.iterations for r in reference_results}, engine.batch_size
+    )
     emitted = [r.id for r in fitting.fit_stream(exemplars[::-1], engine, continuous=True)]
     assert sorted(emitted) == sorted(order)
     assert [steps[i] for i in emitted] == sorted(steps.values())
@@ -86,7 +96,9 @@ def test_continuous_batching_emits_in_completion_order(engine, exemplars, refere
 @pytest.mark.parametrize("lowering", ["vmap", "map", "chunked", "vmap+im2col"])
 def test_lowerings_agree_with_reference(eft_setup, exemplars, reference_results, lowering):
     regressor, variables, model, config = eft_setup
-    engine = fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE, lowering=lowering)
+    engine = fitting.EftEngine(
+        regressor, variables, model, config, image_size=IMAGE_SIZE, lowering=lowering
+    )
     by_id = {r.id: r for r in fitting.fit_stream(exemplars[:5], engine)}
     for expected in reference_results[:5]:
         assert_results_close(by_id[expected.id], expected)
@@ -95,7 +107,9 @@ def test_lowerings_agree_with_reference(eft_setup, exemplars, reference_results,
 @pytest.mark.parametrize("lowering, convolutions", [("vmap", True), ("vmap+im2col", False)])
 def test_im2col_lowering_leaves_no_convolution(eft_setup, lowering, convolutions):
     regressor, variables, model, config = eft_setup
-    engine = fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE, lowering=lowering)
+    engine = fitting.EftEngine(
+        regressor, variables, model, config, image_size=IMAGE_SIZE, lowering=lowering
+    )
     jaxpr = str(jax.make_jaxpr(engine._step)(engine.empty_slots(), engine.frozen))
     assert ("conv_general_dilated" in jaxpr) == convolutions
 
@@ -123,7 +137,9 @@ def test_bad_exemplars_are_skipped_with_reasons_and_change_nothing_else(engine, 
     good = exemplars[:4]
     nan_keypoints = dataclasses.replace(good[0], id="nan", keypoints=good[0].keypoints.copy())
     nan_keypoints.keypoints[31, 0] = np.nan
-    no_confidence = dataclasses.replace(good[0], id="zero-conf", keypoints=good[0].keypoints * [1, 1, 0])
+    no_confidence = dataclasses.replace(
+        good[0], id="zero-conf", keypoints=good[0].keypoints * [1, 1, 0]
+    )
     blank = dataclasses.replace(good[0], id="blank", image=np.full_like(good[0].image, 0.3))
     # Finite inputs whose loss overflows float32: stopped by the engine itself.
     overflow = dataclasses.replace(good[0], id="overflow", keypoints=good[0].keypoints.copy())
@@ -149,7 +165,9 @@ def test_missing_joints_may_have_nan_coordinates(engine, exemplars):
     zeroed = dataclasses.replace(marked, keypoints=marked.keypoints.copy())
     marked.keypoints[[2, 40], :2] = np.nan
     zeroed.keypoints[[2, 40], :2] = 0.0
-    assert_results_identical(next(fitting.fit_stream([marked], engine)), next(fitting.fit_stream([zeroed], engine)))
+    assert_results_identical(
+        next(fitting.fit_stream([marked], engine)), next(fitting.fit_stream([zeroed], engine))
+    )
 
 
 def test_skip_ids_resume_a_stream(engine, exemplars):
@@ -165,5 +183,7 @@ def test_trainable_subset_keeps_other_weights_shared(eft_setup, exemplars):
     engine = fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE)
     assert set(engine.base) == {"decpose", "decshape", "deccam"}
     assert "layer1" in engine.frozen.params and "fc1" in engine.frozen.params
-    expected = fitting.SequentialEft(regressor, variables, model, config, image_size=IMAGE_SIZE).fit(exemplars[4])
+    expected = fitting.SequentialEft(
+        regressor, variables, model, config, image_size=IMAGE_SIZE
+    ).fit(exemplars[4])
     assert_results_close(next(fitting.fit_stream([exemplars[4]], engine)), expected)

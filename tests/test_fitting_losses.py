@@ -40,8 +40,12 @@ def test_keypoint_weights_switch_off_openpose_hips_ankles_and_unavailable_keypoi
     available = ALL_AVAILABLE.copy()
     available[[37, 38]] = False
     assert LossSettings().keypoint_weights(available)[[37, 38]].tolist() == [0, 0]
-    with_everything = LossSettings(openpose_weight=0.5, use_hips=True, use_ankles=True).keypoint_weights(ALL_AVAILABLE)
-    assert with_everything[:25].tolist() == [0.5] * 25 and with_everything[25:].tolist() == [1.0] * 24
+    with_everything = LossSettings(
+        openpose_weight=0.5, use_hips=True, use_ankles=True
+    ).keypoint_weights(ALL_AVAILABLE)
+    assert (
+        with_everything[:25].tolist() == [0.5] * 25 and with_everything[25:].tolist() == [1.0] * 24
+    )
 
 
 def test_weak_perspective_scales_then_translates():
@@ -75,7 +79,11 @@ def _inputs():
 def test_loss_matches_hand_computation():
     predicted, keypoints, betas, camera = _inputs()
     settings = LossSettings()
-    terms = eft_loss(*map(jnp.asarray, (predicted, keypoints, betas, camera)), jnp.asarray(settings.keypoint_weights(ALL_AVAILABLE)), settings)
+    terms = eft_loss(
+        *map(jnp.asarray, (predicted, keypoints, betas, camera)),
+        jnp.asarray(settings.keypoint_weights(ALL_AVAILABLE)),
+        settings,
+    )
     keypoint = 0.5 * (0.1**2 + 0.2**2) / 98  # the right wrist only, mean over 49 x 2
     betas_term = sum((i / 10) ** 2 for i in range(10)) / 10
     camera_term = math.exp(-10 * 0.2) ** 2
@@ -87,7 +95,9 @@ def test_loss_matches_hand_computation():
     np.testing.assert_allclose(terms.leg_orientation, leg, rtol=1e-6)
     np.testing.assert_allclose(terms.total, total, rtol=1e-6)
     # Weighted over the slots in the loss: the wrist (0.5) and both knees (0.8, 1.0, on target).
-    np.testing.assert_allclose(terms.keypoint_error_px, 0.5 * math.hypot(0.1, 0.2) * 112 / 2.3, rtol=1e-6)
+    np.testing.assert_allclose(
+        terms.keypoint_error_px, 0.5 * math.hypot(0.1, 0.2) * 112 / 2.3, rtol=1e-6
+    )
 
 
 def test_leg_term_is_zero_when_directions_agree_and_gradients_are_finite():
@@ -98,8 +108,17 @@ def test_leg_term_is_zero_when_directions_agree_and_gradients_are_finite():
     weights = jnp.asarray(settings.keypoint_weights(ALL_AVAILABLE))
 
     def total(p):
-        return eft_loss(p, jnp.asarray(keypoints), jnp.asarray(betas), jnp.asarray(camera), weights, settings).total
+        return eft_loss(
+            p, jnp.asarray(keypoints), jnp.asarray(betas), jnp.asarray(camera), weights, settings
+        ).total
 
-    terms = eft_loss(jnp.asarray(predicted), jnp.asarray(keypoints), jnp.asarray(betas), jnp.asarray(camera), weights, settings)
+    terms = eft_loss(
+        jnp.asarray(predicted),
+        jnp.asarray(keypoints),
+        jnp.asarray(betas),
+        jnp.asarray(camera),
+        weights,
+        settings,
+    )
     np.testing.assert_allclose(terms.leg_orientation, 0.0, atol=1e-7)
     assert np.isfinite(np.asarray(jax.grad(total)(jnp.asarray(predicted)))).all()

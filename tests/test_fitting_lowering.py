@@ -22,7 +22,13 @@ def relative_error(actual, expected):
 
 @pytest.mark.parametrize("kernel, stride, pad", CONVOLUTIONS)
 def test_im2col_gradients_equal_the_convolution_gradients(kernel, stride, pad):
-    conv = nn.Conv(6, (kernel, kernel), strides=(stride, stride), padding=((pad, pad), (pad, pad)), use_bias=False)
+    conv = nn.Conv(
+        6,
+        (kernel, kernel),
+        strides=(stride, stride),
+        padding=((pad, pad), (pad, pad)),
+        use_bias=False,
+    )
     x = jax.random.normal(jax.random.key(1), (2, 9, 9, 5))
     weights = conv.init(jax.random.key(0), x)
     probe = jax.random.normal(jax.random.key(2), conv.apply(weights, x).shape)
@@ -40,7 +46,9 @@ def test_im2col_gradients_equal_the_convolution_gradients(kernel, stride, pad):
 def test_im2col_gradients_vmapped_over_per_slot_kernels():
     conv = nn.Conv(4, (3, 3), strides=(1, 1), padding=((1, 1), (1, 1)), use_bias=False)
     images = jax.random.normal(jax.random.key(1), (3, 1, 8, 8, 4))
-    kernels = jax.vmap(lambda key: conv.init(key, images[0]))(jax.random.split(jax.random.key(0), 3))
+    kernels = jax.vmap(lambda key: conv.init(key, images[0]))(
+        jax.random.split(jax.random.key(0), 3)
+    )
 
     def per_slot_grad(im2col):
         def loss(weights, image):

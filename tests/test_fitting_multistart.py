@@ -15,8 +15,59 @@ from eft_jax.geometry import weak_perspective
 from tiny_eft import IMAGE_SIZE, assert_results_identical, tiny_exemplars
 
 # SPIN's constants.py: OpenPose and 24-joint flip permutations (J49_FLIP_PERM = OP + 25 + J24).
-SPIN_OP_FLIP = [0, 1, 5, 6, 7, 2, 3, 4, 8, 12, 13, 14, 9, 10, 11, 16, 15, 18, 17, 22, 23, 24, 19, 20, 21]
-SPIN_J24_FLIP = [5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6, 12, 13, 14, 15, 16, 17, 18, 19, 21, 20, 23, 22]
+SPIN_OP_FLIP = [
+    0,
+    1,
+    5,
+    6,
+    7,
+    2,
+    3,
+    4,
+    8,
+    12,
+    13,
+    14,
+    9,
+    10,
+    11,
+    16,
+    15,
+    18,
+    17,
+    22,
+    23,
+    24,
+    19,
+    20,
+    21,
+]
+SPIN_J24_FLIP = [
+    5,
+    4,
+    3,
+    2,
+    1,
+    0,
+    11,
+    10,
+    9,
+    8,
+    7,
+    6,
+    12,
+    13,
+    14,
+    15,
+    16,
+    17,
+    18,
+    19,
+    21,
+    20,
+    23,
+    22,
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +79,11 @@ def exemplars(eft_setup):
 def test_one_hypothesis_is_plain_eft_bit_for_bit(eft_setup, exemplars):
     regressor, variables, model, config = eft_setup
     assert config.hypotheses == 1
-    plain = list(fitting.fit_stream(exemplars, fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE)))
+    plain = list(
+        fitting.fit_stream(
+            exemplars, fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE)
+        )
+    )
     fitter = multistart.MultiStartEft(regressor, variables, model, config, image_size=IMAGE_SIZE)
     assert fitter.turned_engine is None
     ours = list(fitter.fit_stream(exemplars))
@@ -48,9 +103,15 @@ def test_mirroring_round_trips():
     camera = np.array([0.9, 0.1, -0.2], np.float32)
     keypoints = rng.uniform(-1, 1, (49, 3)).astype(np.float32)
     image = rng.normal(size=(8, 8, 3)).astype(np.float32)
-    np.testing.assert_allclose(multistart.mirror_rotmats(multistart.mirror_rotmats(rotmats)), rotmats, atol=1e-6)
-    np.testing.assert_array_equal(multistart.mirror_camera(multistart.mirror_camera(camera)), camera)
-    np.testing.assert_array_equal(multistart.mirror_keypoints(multistart.mirror_keypoints(keypoints)), keypoints)
+    np.testing.assert_allclose(
+        multistart.mirror_rotmats(multistart.mirror_rotmats(rotmats)), rotmats, atol=1e-6
+    )
+    np.testing.assert_array_equal(
+        multistart.mirror_camera(multistart.mirror_camera(camera)), camera
+    )
+    np.testing.assert_array_equal(
+        multistart.mirror_keypoints(multistart.mirror_keypoints(keypoints)), keypoints
+    )
     np.testing.assert_array_equal(multistart.mirror_image(multistart.mirror_image(image)), image)
     mirrored = multistart.mirror_rotmats(rotmats)
     np.testing.assert_allclose(np.linalg.det(mirrored), 1.0, atol=1e-5)  # still rotations
@@ -60,12 +121,20 @@ def test_mirrored_fit_projects_onto_mirrored_keypoints():
     """The bundled body posed with the mirrored pose and camera lands on the mirrored keypoints
     of the original (x -> -x, left/right slots exchanged), to within the body's asymmetry."""
     model = body.load()
-    rotmats = Rotation.from_rotvec(Rotation.random(24, random_state=1).as_rotvec() * 0.4).as_matrix().astype(np.float32)
+    rotmats = (
+        Rotation.from_rotvec(Rotation.random(24, random_state=1).as_rotvec() * 0.4)
+        .as_matrix()
+        .astype(np.float32)
+    )
     betas = np.linspace(-1, 1, 10).astype(np.float32)
     camera = np.array([0.8, 0.05, -0.1], np.float32)
 
     def project(r, c):
-        return np.asarray(weak_perspective(body.forward(model, jnp.asarray(r), jnp.asarray(betas)).spin49, jnp.asarray(c)))
+        return np.asarray(
+            weak_perspective(
+                body.forward(model, jnp.asarray(r), jnp.asarray(betas)).spin49, jnp.asarray(c)
+            )
+        )
 
     original = project(rotmats, camera)
     mirrored = project(multistart.mirror_rotmats(rotmats), multistart.mirror_camera(camera))
@@ -78,10 +147,14 @@ def test_mirrored_fit_projects_onto_mirrored_keypoints():
 
 def test_turned_regressor_turns_only_the_root(eft_setup):
     regressor, variables, _, _ = eft_setup
-    images = jnp.asarray(np.random.default_rng(0).normal(size=(2, IMAGE_SIZE, IMAGE_SIZE, 3)), jnp.float32)
+    images = jnp.asarray(
+        np.random.default_rng(0).normal(size=(2, IMAGE_SIZE, IMAGE_SIZE, 3)), jnp.float32
+    )
     plain = regressor.apply(variables, images)
     turned = multistart.TurnedRegressor(regressor).apply(variables, images)
-    np.testing.assert_allclose(turned.rotmats[:, 0], multistart.TURN_180_Y @ plain.rotmats[:, 0], atol=1e-6)
+    np.testing.assert_allclose(
+        turned.rotmats[:, 0], multistart.TURN_180_Y @ plain.rotmats[:, 0], atol=1e-6
+    )
     np.testing.assert_array_equal(turned.rotmats[:, 1:], plain.rotmats[:, 1:])
     np.testing.assert_array_equal(turned.betas, plain.betas)
     np.testing.assert_array_equal(turned.camera, plain.camera)
@@ -89,7 +162,9 @@ def test_turned_regressor_turns_only_the_root(eft_setup):
 
 def test_choose_by_loss_then_prior():
     assert multistart.choose([3.0, 1.0, 2.0], [0.0, 9.0, 0.0], 0.0) == 1
-    assert multistart.choose([1.0, 1.04, 2.0], [5.0, 1.0, 0.0], 0.05) == 1  # tied: the prior decides
+    assert (
+        multistart.choose([1.0, 1.04, 2.0], [5.0, 1.0, 0.0], 0.05) == 1
+    )  # tied: the prior decides
     assert multistart.choose([1.0, 1.06, 2.0], [5.0, 1.0, 0.0], 0.05) == 0  # not tied
     assert multistart.choose([None, 2.0, float("nan")], [0.0, 1.0, 0.0], 0.05) == 1
     with pytest.raises(ValueError):
@@ -102,7 +177,9 @@ def test_multistart_keeps_the_best_rescored_hypothesis(eft_setup, exemplars, cou
     config = config.copy_and_resolve_references()
     config.hypotheses = count
     config.hypothesis_tie_tolerance = 0.0
-    fitter = multistart.MultiStartEft(regressor, variables, model, config, image_size=IMAGE_SIZE, chunk_size=3)
+    fitter = multistart.MultiStartEft(
+        regressor, variables, model, config, image_size=IMAGE_SIZE, chunk_size=3
+    )
     results = list(fitter.fit_stream(exemplars))
     assert [r.id for r in results] == [e.id for e in exemplars]  # input order, one each
     plain = {r.id: r for r in fitting.fit_stream(exemplars, fitter.engine)}
@@ -111,6 +188,8 @@ def test_multistart_keeps_the_best_rescored_hypothesis(eft_setup, exemplars, cou
         assert len(result.hypothesis_losses) == count
         assert result.keypoint_loss_after == min(result.hypothesis_losses)
         # the plain hypothesis, re-scored, is the plain fit's own loss
-        np.testing.assert_allclose(result.hypothesis_losses[0], plain[result.id].keypoint_loss_after, rtol=1e-4)
+        np.testing.assert_allclose(
+            result.hypothesis_losses[0], plain[result.id].keypoint_loss_after, rtol=1e-4
+        )
         assert result.total_iterations >= result.iterations
         assert result.keypoint_loss_after <= plain[result.id].keypoint_loss_after * (1 + 1e-4)

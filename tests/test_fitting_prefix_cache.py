@@ -37,7 +37,10 @@ def test_cached_engine_equals_uncached(eft_setup, trainable, entry):
     exemplars = tiny_exemplars(regressor, variables, model, count=5)
     results = {}
     for cache in (True, False):
-        config = load_config("configs/eft_default.py", OVERRIDES + [f"trainable='{trainable}'", f"cache_prefix={cache}"])
+        config = load_config(
+            "configs/eft_default.py",
+            OVERRIDES + [f"trainable='{trainable}'", f"cache_prefix={cache}"],
+        )
         engine = fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE)
         assert engine.entry == (entry if cache else "image")
         results[cache] = {r.id: r for r in fitting.fit_stream(exemplars, engine)}

@@ -21,7 +21,9 @@ def without_recipe_field(config):
 
 def test_checkpoint_recipe_sits_between_paper_constants_and_user_overrides():
     config = resolve_config(EFT, ["max_iters=7"], TUNED)
-    assert config.optimizer.learning_rate == 5e-5 and isinstance(config.optimizer.learning_rate, float)
+    assert config.optimizer.learning_rate == 5e-5 and isinstance(
+        config.optimizer.learning_rate, float
+    )
     assert config.trainable == "layer4+head"
     assert config.max_iters == 7  # the user's override beats the checkpoint's 50
     assert config.stop_threshold == load_config(EFT).stop_threshold  # untouched fields: EFT's
@@ -65,7 +67,9 @@ def test_bundled_regressor_carries_a_tuned_recipe():
     record = nets.read_config_record(nets.BUNDLED_REGRESSOR_DIR)
     config = resolve_config(EFT, [], record)
     assert record[RECIPE_KEY] and config.to_dict() != load_config(EFT).to_dict()
-    assert without_recipe_field(resolve_config(EFT, ["recipe=paper"], record)) == without_recipe_field(load_config(EFT))
+    assert without_recipe_field(
+        resolve_config(EFT, ["recipe=paper"], record)
+    ) == without_recipe_field(load_config(EFT))
 
 
 def test_a_recipe_written_into_a_checkpoint_is_resolved_and_leaves_the_weights_alone(tmp_path):
@@ -75,11 +79,16 @@ def test_a_recipe_written_into_a_checkpoint_is_resolved_and_leaves_the_weights_a
     regressor = nets.Regressor(nets.RegressorArch.reduced(18, 16))
     variables = regressor.init(jax.random.key(0), 32)
     path = nets.save_regressor(tmp_path / "ckpt", variables, regressor.config_record())
-    assert resolve_config(EFT, [], nets.read_config_record(path)).to_dict() == load_config(EFT).to_dict()
+    assert (
+        resolve_config(EFT, [], nets.read_config_record(path)).to_dict()
+        == load_config(EFT).to_dict()
+    )
     nets.update_config_record(path, {RECIPE_KEY: {"max_iters": 30}})
     restored = nets.restore_regressor(path)
     assert resolve_config(EFT, [], restored.record).max_iters == 30
-    same = jax.tree.map(lambda a, b: bool(np.array_equal(a, b)), restored.variables, dict(variables))
+    same = jax.tree.map(
+        lambda a, b: bool(np.array_equal(a, b)), restored.variables, dict(variables)
+    )
     assert all(jax.tree.leaves(same))
     with pytest.raises(nets.RegressorCheckpointError, match="may not change"):
         nets.update_config_record(path, {"arch": {}})

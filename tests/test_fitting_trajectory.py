@@ -54,7 +54,11 @@ def long_exemplar(results):
 @pytest.fixture(scope="module")
 def converging_exemplar(results):
     """An exemplar whose fit converges after more than one pass."""
-    return next(exemplar for exemplar, fit in results.values() if fit.stop_reason == "converged" and fit.iterations > 1)
+    return next(
+        exemplar
+        for exemplar, fit in results.values()
+        if fit.stop_reason == "converged" and fit.iterations > 1
+    )
 
 
 def assert_prediction_equal(point, result):
@@ -102,7 +106,9 @@ def test_point_zero_is_the_base_regressor_output(setup, eft, converging_exemplar
         "keypoints_2d": weak_perspective(body.forward(model, rotmats, betas).spin49, camera),
     }
     for name, value in expected.items():
-        np.testing.assert_allclose(getattr(point.prediction, name), value, rtol=1e-5, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(
+            getattr(point.prediction, name), value, rtol=1e-5, atol=1e-6, err_msg=name
+        )
 
 
 def test_recorded_point_matches_a_shorter_fit(setup, eft, long_exemplar):
@@ -114,7 +120,9 @@ def test_recorded_point_matches_a_shorter_fit(setup, eft, long_exemplar):
     assert (shorter.stop_reason, shorter.iterations) == ("max_iters", k + 1)
     assert_prediction_equal(trajectory.points[-1], shorter)
     # ... and the fit moved: the point differs from the one before the updates.
-    assert not np.allclose(trajectory.points[0].prediction.keypoints_2d, shorter.keypoints_2d, atol=1e-4)
+    assert not np.allclose(
+        trajectory.points[0].prediction.keypoints_2d, shorter.keypoints_2d, atol=1e-4
+    )
 
 
 def test_skipped_exemplar_has_no_points(eft, converging_exemplar):
@@ -131,20 +139,26 @@ def test_negative_record_is_rejected(eft, exemplars):
         eft.trajectory(exemplars[0], record=(0, -1))
 
 
-def test_the_engine_records_the_same_points_in_one_run(setup, eft, exemplars, converging_exemplar, long_exemplar):
+def test_the_engine_records_the_same_points_in_one_run(
+    setup, eft, exemplars, converging_exemplar, long_exemplar
+):
     """fit_stream(record=..., on_point=...) hands out the points SequentialEft.trajectory records
     (equal up to float32 reassociation), for the recorded exemplars only, in the same run."""
     regressor, variables, model, config = setup
-    engine = fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE, batch_size=2)
+    engine = fitting.EftEngine(
+        regressor, variables, model, config, image_size=IMAGE_SIZE, batch_size=2
+    )
     wanted = (0, 2, 5, 10)
     recorded = {}
     chosen = [converging_exemplar, long_exemplar]
     results = list(
         fitting.fit_stream(
-            exemplars, engine, record={e.id: wanted for e in chosen},
+            exemplars,
+            engine,
+            record={e.id: wanted for e in chosen},
             on_point=lambda exemplar_id, point: recorded.setdefault(exemplar_id, []).append(point),
         )
-    )  # fmt: skip
+    )
     assert len(results) == len(exemplars) and set(recorded) == {e.id for e in chosen}
     for exemplar in chosen:
         expected = eft.trajectory(exemplar, record=wanted).points
@@ -153,5 +167,7 @@ def test_the_engine_records_the_same_points_in_one_run(setup, eft, exemplars, co
         for point, reference in zip(points, expected):
             for name in PREDICTION_FIELDS:
                 a, e = getattr(point.prediction, name), getattr(reference.prediction, name)
-                np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-5 * np.abs(e).max(), err_msg=name)
+                np.testing.assert_allclose(
+                    a, e, rtol=1e-5, atol=1e-5 * np.abs(e).max(), err_msg=name
+                )
             np.testing.assert_allclose(point.keypoint_loss, reference.keypoint_loss, rtol=1e-5)

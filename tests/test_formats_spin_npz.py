@@ -33,13 +33,18 @@ def test_spin_npz_fields_as_spins_dataset_reads_them(tmp_path, body_kind, has_sm
     document = read_eft_json(eft)
     path = write_spin_npz(eft, tmp_path / "out.npz", image_prefix="train2014/")
     view = spin_base_dataset_view(path)
-    assert view["length"] == 2 and view["imgname"].tolist() == ["train2014/x.jpg", "train2014/y.jpg"]
+    assert view["length"] == 2 and view["imgname"].tolist() == [
+        "train2014/x.jpg",
+        "train2014/y.jpg",
+    ]
     assert view["center"].shape == (2, 2) and view["scale"].shape == (2,)
     np.testing.assert_allclose(view["center"], [e["bbox_center"] for e in document["data"]])
     np.testing.assert_allclose(view["scale"], [e["bbox_scale"] for e in document["data"]])
     # keypoints: SPIN-49 in image pixels with confidence, exactly the EFT file's gt_keypoint_2d
     assert view["keypoints"].shape == (2, 49, 3)
-    np.testing.assert_array_equal(view["keypoints"], [e["gt_keypoint_2d"] for e in document["data"]])
+    np.testing.assert_array_equal(
+        view["keypoints"], [e["gt_keypoint_2d"] for e in document["data"]]
+    )
     # pose: 72-d axis-angle (SPIN feeds pose[:3] to rot_aa and the rest to batch_rodrigues)
     assert view["pose"].shape == (2, 72) and view["betas"].shape == (2, 10)
     rotmats = np.asarray(axis_angle_to_rotmat(view["pose"].reshape(2, 24, 3).astype(np.float32)))

@@ -12,7 +12,18 @@ from eft_jax.datasets import mocap_poses
 from eft_jax.datasets.mocap_poses import MOCAP_POSES_PATH, load_mocap_poses, mirror_pose
 
 J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
-ALLOWED = {"walk", "run", "jump", "kick", "punch", "roll", "spin", "crawl", "dance_a", "getup_faceup"}
+ALLOWED = {
+    "walk",
+    "run",
+    "jump",
+    "kick",
+    "punch",
+    "roll",
+    "spin",
+    "crawl",
+    "dance_a",
+    "getup_faceup",
+}
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +62,17 @@ def test_clip_selection():
 
 def test_identity_joints():
     poses, _ = load_mocap_poses()
-    for name in ("head", "left_collar", "right_collar", "left_wrist", "right_wrist", "left_hand",
-                 "right_hand", "left_foot", "right_foot"):  # fmt: skip
+    for name in (
+        "head",
+        "left_collar",
+        "right_collar",
+        "left_wrist",
+        "right_wrist",
+        "left_hand",
+        "right_hand",
+        "left_foot",
+        "right_foot",
+    ):
         assert np.all(poses[:, J[name]] == 0), name
     # the chest rotation is split evenly over the three spine joints
     np.testing.assert_allclose(poses[:, J["spine1"]], poses[:, J["spine3"]], atol=1e-6)
@@ -101,7 +121,9 @@ def test_gait_alternates_hip_flexion(clip, max_corr):
     assert np.corrcoef(left, right)[0, 1] < max_corr
 
 
-@pytest.mark.parametrize("clip, foot_drop", [("walk", 0.5), ("run", 0.1)])  # a sprinter's heel rises
+@pytest.mark.parametrize(
+    "clip, foot_drop", [("walk", 0.5), ("run", 0.1)]
+)  # a sprinter's heel rises
 def test_upright_clips(model, clip, foot_drop):
     poses, _ = load_mocap_poses([clip])
     joints = _joints(model, poses)

@@ -24,7 +24,9 @@ IMAGE_SIZE = 32
 def random_variables(regressor: Regressor, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     abstract = regressor.abstract_variables(IMAGE_SIZE)
-    return jax.tree_util.tree_map(lambda s: rng.standard_normal(s.shape).astype(np.float32), abstract)
+    return jax.tree_util.tree_map(
+        lambda s: rng.standard_normal(s.shape).astype(np.float32), abstract
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +46,12 @@ def test_round_trip_is_bit_exact(tmp_path, regressor):
             getattr(restored.regressor.mean_params, field), getattr(regressor.mean_params, field)
         )
     assert restored.record["note"] == "round trip"
-    assert jax.tree_util.tree_structure(restored.variables) == jax.tree_util.tree_structure(variables)
-    for a, b in zip(jax.tree_util.tree_leaves(restored.variables), jax.tree_util.tree_leaves(variables)):
+    assert jax.tree_util.tree_structure(restored.variables) == jax.tree_util.tree_structure(
+        variables
+    )
+    for a, b in zip(
+        jax.tree_util.tree_leaves(restored.variables), jax.tree_util.tree_leaves(variables)
+    ):
         assert a.dtype == b.dtype
         np.testing.assert_array_equal(np.asarray(a), b)
     assert read_config_record(tmp_path / "ckpt")["arch"] == ARCH.to_record()
@@ -54,7 +60,9 @@ def test_round_trip_is_bit_exact(tmp_path, regressor):
 def test_restoring_into_another_architecture_fails_clearly(tmp_path, regressor):
     save_regressor(tmp_path / "ckpt", random_variables(regressor), regressor.config_record())
     other = RegressorArch.reduced(depth=34, width_divisor=8)
-    with pytest.raises(RegressorCheckpointError, match=r"depth: expected 34, checkpoint has 18") as info:
+    with pytest.raises(
+        RegressorCheckpointError, match=r"depth: expected 34, checkpoint has 18"
+    ) as info:
         restore_regressor(tmp_path / "ckpt", expected_arch=other)
     assert "stem_width: expected 8, checkpoint has 4" in str(info.value)
 
@@ -67,7 +75,8 @@ def test_stored_arrays_must_match_the_recorded_architecture(tmp_path, regressor)
     with ocp.StandardCheckpointer() as checkpointer:
         checkpointer.save((tmp_path / "ckpt").absolute(), variables, custom_metadata=record)
     with pytest.raises(
-        RegressorCheckpointError, match=r"\['params'\]\['conv1'\]\['kernel'\]: expected \(7, 7, 3, 8\)"
+        RegressorCheckpointError,
+        match=r"\['params'\]\['conv1'\]\['kernel'\]: expected \(7, 7, 3, 8\)",
     ):
         restore_regressor(tmp_path / "ckpt")
 
@@ -86,7 +95,9 @@ def test_existing_directory_needs_overwrite(tmp_path, regressor):
         save_regressor(tmp_path / "ckpt", newer, regressor.config_record())
     save_regressor(tmp_path / "ckpt", newer, regressor.config_record(), overwrite=True)
     restored = restore_regressor(tmp_path / "ckpt")
-    np.testing.assert_array_equal(restored.variables["params"]["fc1"]["bias"], newer["params"]["fc1"]["bias"])
+    np.testing.assert_array_equal(
+        restored.variables["params"]["fc1"]["bias"], newer["params"]["fc1"]["bias"]
+    )
 
 
 def test_not_a_checkpoint(tmp_path):

@@ -28,5 +28,7 @@ def test_bfloat16_regressor_is_near_float32_with_float32_weights_and_outputs(im2
     assert np.abs(np.asarray(low.features) - np.asarray(full.features)).max() > 0  # really bfloat16
     jaxpr = str(jax.make_jaxpr(lambda: run(half))())
     assert "bf16" in jaxpr
-    grads = jax.grad(lambda p: jnp.sum(half.apply({**variables, "params": p}, images).camera))(variables["params"])
+    grads = jax.grad(lambda p: jnp.sum(half.apply({**variables, "params": p}, images).camera))(
+        variables["params"]
+    )
     assert all(g.dtype == jnp.float32 for g in jax.tree.leaves(grads))

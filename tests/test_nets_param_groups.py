@@ -20,9 +20,13 @@ from eft_jax.nets import (
 
 @pytest.fixture(scope="module")
 def params():
-    abstract = Regressor(RegressorArch.reduced(depth=50, width_divisor=16)).abstract_variables(32)["params"]
+    abstract = Regressor(RegressorArch.reduced(depth=50, width_divisor=16)).abstract_variables(32)[
+        "params"
+    ]
     rng = np.random.default_rng(0)
-    return jax.tree_util.tree_map(lambda s: rng.standard_normal(s.shape).astype(np.float32), abstract)
+    return jax.tree_util.tree_map(
+        lambda s: rng.standard_normal(s.shape).astype(np.float32), abstract
+    )
 
 
 def _paths(tree) -> set[str]:
@@ -81,7 +85,9 @@ def test_merge_inverts_partition(params):
 def test_batchnorm_affine_can_stay_frozen(params):
     trainable, frozen = partition(params, "all", include_batchnorm=False)
     trainable_paths = _paths(trainable)
-    assert not any("scale" in p or "['bn" in p or "['downsample']['1']" in p for p in trainable_paths)
+    assert not any(
+        "scale" in p or "['bn" in p or "['downsample']['1']" in p for p in trainable_paths
+    )
     assert "['layer2']['0']['downsample']['0']['kernel']" in trainable_paths
     assert "['layer2']['0']['downsample']['1']['scale']" in _paths(frozen)
     assert "['bn1']['bias']" in _paths(frozen)

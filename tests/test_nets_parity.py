@@ -35,7 +35,9 @@ COMPARED = ("rotmats", "betas", "camera", "pose6d", "features")
 
 
 def relative_error(value, reference) -> float:
-    return float(np.max(np.abs(np.asarray(value, np.float64) - reference)) / np.max(np.abs(reference)))
+    return float(
+        np.max(np.abs(np.asarray(value, np.float64) - reference)) / np.max(np.abs(reference))
+    )
 
 
 def converted_outputs(pt_path: Path, golden_path: Path, out_dir: Path):
@@ -67,11 +69,15 @@ def test_converted_spin_checkpoint_matches_torch(tmp_path, name, depth, stem_wid
     assert np.std(golden["rotmats"], axis=0).mean() > 0.05
 
 
-@pytest.mark.skipif("EFT_JAX_FULL_PARITY_DIR" not in os.environ, reason="full-width golden not generated")
+@pytest.mark.skipif(
+    "EFT_JAX_FULL_PARITY_DIR" not in os.environ, reason="full-width golden not generated"
+)
 def test_full_width_resnet50_matches_torch(tmp_path):
     folder = Path(os.environ["EFT_JAX_FULL_PARITY_DIR"])
     name = "regressor_spin_r50_full"
-    report, out, golden = converted_outputs(folder / f"{name}.pt", folder / f"{name}.npz", tmp_path / "ckpt")
+    report, out, golden = converted_outputs(
+        folder / f"{name}.pt", folder / f"{name}.npz", tmp_path / "ckpt"
+    )
     assert report.arch.backbone.stage_widths == (64, 128, 256, 512)
     for key in COMPARED:
         error = relative_error(getattr(out, key), golden[key])

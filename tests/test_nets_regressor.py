@@ -67,7 +67,9 @@ def test_output_shapes_and_valid_rotations(regressor, variables, images, apply_e
     rtr = jnp.einsum("bjki,bjkl->bjil", out.rotmats, out.rotmats)
     np.testing.assert_allclose(rtr, np.broadcast_to(np.eye(3), rtr.shape), atol=1e-5)
     np.testing.assert_allclose(jnp.linalg.det(out.rotmats), 1.0, atol=1e-5)
-    np.testing.assert_allclose(out.rotmats, rot6d_to_rotmat(out.pose6d.reshape(2, 24, 6)), atol=1e-5)
+    np.testing.assert_allclose(
+        out.rotmats, rot6d_to_rotmat(out.pose6d.reshape(2, 24, 6)), atol=1e-5
+    )
 
 
 def test_eval_is_deterministic_and_per_image(variables, images, apply_eval):
@@ -87,7 +89,9 @@ def test_train_mode_uses_dropout_and_updates_batch_stats(regressor, variables, i
     out_c, _ = regressor.apply(variables, images, train=True, rng=jax.random.key(6))
     np.testing.assert_array_equal(out_a.camera, out_b.camera)
     assert not np.allclose(out_a.camera, out_c.camera)
-    moved = jax.tree_util.tree_map(lambda a, b: bool(np.any(a != b)), stats_a, variables["batch_stats"])
+    moved = jax.tree_util.tree_map(
+        lambda a, b: bool(np.any(a != b)), stats_a, variables["batch_stats"]
+    )
     assert all(jax.tree_util.tree_leaves(moved))
     with pytest.raises(ValueError, match="rng"):
         regressor.apply(variables, images, train=True)
@@ -108,10 +112,12 @@ def test_vmap_over_parameter_copies_equals_a_loop(regressor, variables, images):
         variables["params"],
     )
     batch_stats = variables["batch_stats"]
-    batched = jax.jit(jax.vmap(lambda p: regressor.apply({"params": p, "batch_stats": batch_stats}, images)))(
-        stacked
+    batched = jax.jit(
+        jax.vmap(lambda p: regressor.apply({"params": p, "batch_stats": batch_stats}, images))
+    )(stacked)
+    apply_one = jax.jit(
+        lambda p: regressor.apply({"params": p, "batch_stats": batch_stats}, images)
     )
-    apply_one = jax.jit(lambda p: regressor.apply({"params": p, "batch_stats": batch_stats}, images))
     for i in range(copies):
         single = apply_one(jax.tree_util.tree_map(lambda p, i=i: p[i], stacked))
         np.testing.assert_allclose(batched.pose6d[i], single.pose6d, atol=1e-5, rtol=1e-5)
@@ -134,14 +140,18 @@ def _loss(regressor, params, batch_stats, images):
 @pytest.fixture(scope="module")
 def full_grads(regressor, variables, images):
     batch_stats = variables["batch_stats"]
-    return jax.jit(jax.grad(lambda p: _loss(regressor, p, batch_stats, images)))(variables["params"])
+    return jax.jit(jax.grad(lambda p: _loss(regressor, p, batch_stats, images)))(
+        variables["params"]
+    )
 
 
 @pytest.mark.parametrize("selection", ["layer4+head", "decoders"])
 def test_grad_with_respect_to_a_subset(regressor, variables, images, full_grads, selection):
     trainable, frozen = partition(variables["params"], selection, include_batchnorm=False)
     batch_stats = variables["batch_stats"]
-    grads = jax.jit(jax.grad(lambda t: _loss(regressor, merge(t, frozen), batch_stats, images)))(trainable)
+    grads = jax.jit(jax.grad(lambda t: _loss(regressor, merge(t, frozen), batch_stats, images)))(
+        trainable
+    )
     # Gradients exist for exactly the trainable leaves, are finite and not all zero per module.
     assert jax.tree_util.tree_structure(grads) == jax.tree_util.tree_structure(trainable)
     for name, module_grads in grads.items():

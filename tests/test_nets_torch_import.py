@@ -108,7 +108,9 @@ def state():
 
 
 def spin_file(tmp_path: Path, state: dict, **extra) -> Path:
-    return write_torch_zip(tmp_path / "model_checkpoint.pt", {"model": dict(state), "epoch": 1, **extra})
+    return write_torch_zip(
+        tmp_path / "model_checkpoint.pt", {"model": dict(state), "epoch": 1, **extra}
+    )
 
 
 # Reading.
@@ -130,7 +132,11 @@ def test_reads_what_torch_saved(path):
     assert sorted(checkpoint["dataset_perm"].tolist()) == list(range(8))
     assert checkpoint["dataset_perm"].dtype == np.int64
     model = checkpoint["model"]
-    assert model["conv1.weight"].dtype == np.float32 and model["conv1.weight"].shape[1:] == (3, 7, 7)
+    assert model["conv1.weight"].dtype == np.float32 and model["conv1.weight"].shape[1:] == (
+        3,
+        7,
+        7,
+    )
     assert model["init_pose"].shape == (1, 144)
     assert model["bn1.num_batches_tracked"].dtype == np.int64
     assert np.all(model["bn1.running_var"] > 0) and not np.allclose(model["bn1.running_mean"], 0)
@@ -158,7 +164,9 @@ def test_rewritten_fixture_converts_identically(tmp_path, state):
 
 
 def test_missing_keys_are_named(tmp_path, state):
-    edited = {k: v for k, v in state.items() if k not in ("layer2.1.bn2.running_var", "deccam.bias")}
+    edited = {
+        k: v for k, v in state.items() if k not in ("layer2.1.bn2.running_var", "deccam.bias")
+    }
     with pytest.raises(SpinImportError) as info:
         convert_spin_checkpoint(spin_file(tmp_path, edited), tmp_path / "out")
     assert set(info.value.missing) == {"layer2.1.bn2.running_var", "deccam.bias"}
@@ -193,7 +201,9 @@ def test_unknown_keys_are_reported_and_ignored(tmp_path, state):
 
 def test_nonstandard_depth_is_an_error(tmp_path, state):
     edited = {k: v for k, v in state.items() if not k.startswith("layer4.1.")}
-    with pytest.raises(SpinImportError, match=r"no standard ResNet has basic blocks \[2, 2, 2, 1\]"):
+    with pytest.raises(
+        SpinImportError, match=r"no standard ResNet has basic blocks \[2, 2, 2, 1\]"
+    ):
         convert_spin_checkpoint(spin_file(tmp_path, edited), tmp_path / "out")
 
 
@@ -207,7 +217,9 @@ def test_mean_params_from_buffers_or_file(tmp_path, state):
         spin_file(tmp_path, without), tmp_path / "out", tmp_path / "smpl_mean_params.npz"
     )
     assert report.mean_params_source.endswith("smpl_mean_params.npz")
-    np.testing.assert_array_equal(restore_regressor(tmp_path / "out").regressor.mean_params.pose, 0.5)
+    np.testing.assert_array_equal(
+        restore_regressor(tmp_path / "out").regressor.mean_params.pose, 0.5
+    )
 
 
 def test_data_parallel_prefix_and_bare_state_dict(tmp_path, state):
@@ -239,7 +251,9 @@ def test_corrupted_storage_bytes(tmp_path):
     with zipfile.ZipFile(ZIP_FIXTURE) as archive:
         info = next(i for i in archive.infolist() if i.filename.endswith("/data/0"))
     # Past the entry's local header (30 bytes + name + extra field), flip one byte of the tensor.
-    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
+    name_len, extra_len = struct.unpack(
+        "<HH", data[info.header_offset + 26 : info.header_offset + 30]
+    )
     data[info.header_offset + 30 + name_len + extra_len + 5] ^= 0xFF
     path = tmp_path / "flipped.pt"
     path.write_bytes(bytes(data))

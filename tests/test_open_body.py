@@ -93,17 +93,11 @@ def test_metadata(asset):
 def test_zero_pose_is_a_t_pose_in_smpls_frame(rest):
     verts, joints = rest
     assert np.linalg.norm(joints[J["pelvis"]]) < 0.01  # root near the origin
-    assert (
-        joints[J["head"], 1] - joints[J["pelvis"], 1] > 0.5
-    )  # head above pelvis along +y
+    assert joints[J["head"], 1] - joints[J["pelvis"], 1] > 0.5  # head above pelvis along +y
     for side, sign in (("left", 1.0), ("right", -1.0)):
-        shoulder, elbow, wrist = (
-            joints[J[f"{side}_{n}"]] for n in ("shoulder", "elbow", "wrist")
-        )
+        shoulder, elbow, wrist = (joints[J[f"{side}_{n}"]] for n in ("shoulder", "elbow", "wrist"))
         assert sign * wrist[0] > 0.5  # left wrist at +x
-        assert (
-            abs(wrist[1] - shoulder[1]) < 0.03
-        )  # arms horizontal, wrists at shoulder height
+        assert abs(wrist[1] - shoulder[1]) < 0.03  # arms horizontal, wrists at shoulder height
         for a, b in ((shoulder, elbow), (elbow, wrist)):
             d = (b - a) / np.linalg.norm(b - a)
             assert d @ [sign, 0.0, 0.0] > 0.99  # arm segments along +-x
@@ -142,9 +136,7 @@ def test_joints_match_anny_bone_heads(model, reference):
     assert err.mean() < 0.002
     # Same through the public forward pass at the zero pose.
     out = body.forward(model, np.zeros((4, 24, 3), np.float32), betas[:4])
-    np.testing.assert_allclose(
-        np.asarray(out.joints), reference["body_joints"][:4], atol=0.01
-    )
+    np.testing.assert_allclose(np.asarray(out.joints), reference["body_joints"][:4], atol=0.01)
 
 
 def test_fixture_betas_are_about_unit_variance(reference):
@@ -158,9 +150,7 @@ def test_posing_matches_anny(model, reference, index):
     the same surface: mean vertex distance under 1 cm (the requirement is 2 cm)."""
     if index >= len(reference["pose_names"]):
         pytest.skip("fewer test poses in the fixture")
-    out = body.forward(
-        model, reference["pose_axis_angle"][index], reference["pose_betas"][index]
-    )
+    out = body.forward(model, reference["pose_axis_angle"][index], reference["pose_betas"][index])
     ours = np.asarray(out.vertices)[reference["pose_vertex_ids"]]
     dist = np.linalg.norm(ours - reference["pose_vertices"][index], axis=-1)
     name = reference["pose_names"][index]
@@ -203,16 +193,12 @@ def test_left_right_symmetry(asset):
         J[n.replace("left", "TMP").replace("right", "left").replace("TMP", "right")]
         for n in joint_sets.SMPL_JOINT_NAMES
     ]
-    np.testing.assert_allclose(
-        asset["weights"][partner][:, swap], asset["weights"], atol=1e-3
-    )
+    np.testing.assert_allclose(asset["weights"][partner][:, swap], asset["weights"], atol=1e-3)
     joints = asset["J_regressor"] @ v
     np.testing.assert_allclose(joints[swap] * [-1, 1, 1], joints, atol=2e-3)
     assert joints[J["left_hip"], 0] > 0.05 and joints[J["left_shoulder"], 0] > 0.1
     sd = asset["shapedirs"]
-    np.testing.assert_allclose(
-        sd[partner] * np.array([-1.0, 1.0, 1.0])[:, None], sd, atol=2e-3
-    )
+    np.testing.assert_allclose(sd[partner] * np.array([-1.0, 1.0, 1.0])[:, None], sd, atol=2e-3)
 
 
 def test_vertex_keypoints_on_the_right_side(asset, rest):
@@ -233,9 +219,7 @@ def test_vertex_keypoints_on_the_right_side(asset, rest):
             kp[f"{side}_small_toe"],
             kp[f"{side}_heel"],
         )
-        assert (
-            big[2] > ankle[2] + 0.1 and heel[2] < ankle[2]
-        )  # toes forward, heel behind
+        assert big[2] > ankle[2] + 0.1 and heel[2] < ankle[2]  # toes forward, heel behind
         assert abs(big[0]) < abs(small[0])  # big toe on the inside
         assert max(big[1], small[1], heel[1]) < ankle[1]
 
@@ -245,9 +229,7 @@ def test_extra_joints_are_plausible(asset, rest):
     extra = dict(zip(joint_sets.EXTRA_JOINT_NAMES, asset["J_regressor_extra"] @ verts))
     for side, sign in (("left", 1.0), ("right", -1.0)):
         lsp, hip = extra[f"{side}_hip_lsp"], joints[J[f"{side}_hip"]]
-        assert (
-            sign * (lsp[0] - hip[0]) > 0.01 and lsp[1] < hip[1] - 0.02
-        )  # lower, more lateral
+        assert sign * (lsp[0] - hip[0]) > 0.01 and lsp[1] < hip[1] - 0.02  # lower, more lateral
     assert extra["head_top_lsp"][1] == pytest.approx(verts[:, 1].max(), abs=0.01)
     assert joints[J["neck"], 1] < extra["neck_lsp"][1] < joints[J["head"], 1]
     assert extra["pelvis_mpii"][1] < extra["spine_h36m"][1] < extra["thorax_mpii"][1]

@@ -25,7 +25,8 @@ def setuptools_table():
 
 def test_every_package_is_listed(setuptools_table):
     on_disk = {
-        ".".join(init.parent.relative_to(REPO).parts) for init in (REPO / "eft_jax").rglob("__init__.py")
+        ".".join(init.parent.relative_to(REPO).parts)
+        for init in (REPO / "eft_jax").rglob("__init__.py")
     }
     listed = set(setuptools_table["packages"])
     assert on_disk | {"eft_jax.configs"} == listed
@@ -41,8 +42,10 @@ def test_build_only_code_is_outside_the_package():
     """The open-body, mocap and pose-GMM builders (anny / torch / pybullet / scipy, or build-only
     EM): tools/, not eft_jax/."""
     assert sorted(p.name for p in (REPO / "tools").glob("build_*.py")) == [
-        "build_mocap_poses.py", "build_open_model.py", "build_pose_gmm.py",
-    ]  # fmt: skip
+        "build_mocap_poses.py",
+        "build_open_model.py",
+        "build_pose_gmm.py",
+    ]
     assert not list((REPO / "eft_jax").rglob("build_*.py"))
 
 
@@ -53,10 +56,14 @@ def test_default_configs_are_found_when_installed(tmp_path, monkeypatch):
     installed.mkdir(parents=True)
     for job in JOBS:
         (installed / f"{job}.py").write_text((REPO / "configs" / f"{job}.py").read_text())
-    monkeypatch.setattr(config_module, "CONFIG_DIRS", (installed, tmp_path / "site-packages" / "configs"))
+    monkeypatch.setattr(
+        config_module, "CONFIG_DIRS", (installed, tmp_path / "site-packages" / "configs")
+    )
     for job in JOBS:
         assert default_config_path(job) == installed / f"{job}.py"
-    assert load_config(default_config_path("demo")).eft.max_iters > 0  # demo.py loads eft_default too
+    assert (
+        load_config(default_config_path("demo")).eft.max_iters > 0
+    )  # demo.py loads eft_default too
     monkeypatch.setattr(config_module, "CONFIG_DIRS", (tmp_path / "nowhere",))
     with pytest.raises(FileNotFoundError, match="demo.py not found.*--config"):
         default_config_path("demo")
@@ -68,10 +75,14 @@ def test_declared_minimums_are_the_tested_versions():
     from importlib.metadata import version
 
     declared = {}
-    for requirement in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]:
+    for requirement in tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "dependencies"
+    ]:
         name, minimum = requirement.split(">=")
         declared[name] = tuple(int(x) for x in minimum.split("."))
     for name in ("jax", "flax", "optax"):
         installed = tuple(int(x) for x in version(name).split(".")[:3])
-        assert declared[name] <= installed, f"{name}: declared {declared[name]}, installed {installed}"
+        assert declared[name] <= installed, (
+            f"{name}: declared {declared[name]}, installed {installed}"
+        )
         assert declared[name] >= {"jax": (0, 10, 2), "flax": (0, 12, 8), "optax": (0, 2, 8)}[name]

@@ -12,18 +12,33 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_tiny_loop_writes_its_table_and_plot(tmp_path):
     done = subprocess.run(
-        [sys.executable, str(REPO / "experiments" / "pseudo_gt_loop.py"), "--tiny",
-         "--workdir", str(tmp_path / "work"), "--results", str(tmp_path)],  # fmt: skip
-        cwd=REPO / "experiments", capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            str(REPO / "experiments" / "pseudo_gt_loop.py"),
+            "--tiny",
+            "--workdir",
+            str(tmp_path / "work"),
+            "--results",
+            str(tmp_path),
+        ],
+        cwd=REPO / "experiments",
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     with open(tmp_path / "pseudo_gt_loop.csv") as handle:
         rows = list(csv.DictReader(handle))
     regressors = [r["regressor"] for r in rows if r["regressor"]]
     assert regressors == [
-        "R0 (A only)", "R0 + A (control)", "R0 + A + B(EFT paper)", "R0 + A + B(EFT tuned)",
-        "R0 + A + B(SMPLify)", "R0 + A + B(2D only)", "R0 + A + B(true)",
-    ]  # fmt: skip
+        "R0 (A only)",
+        "R0 + A (control)",
+        "R0 + A + B(EFT paper)",
+        "R0 + A + B(EFT tuned)",
+        "R0 + A + B(SMPLify)",
+        "R0 + A + B(2D only)",
+        "R0 + A + B(true)",
+    ]
     for row in rows:
         assert float(row["mpjpe_mm"]) >= 0 and float(row["pa_mpjpe_mm"]) >= 0
     quality = {r["pseudo ground truth"]: r for r in rows if r["pseudo ground truth"]}

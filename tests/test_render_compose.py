@@ -21,8 +21,9 @@ from eft_jax.render import (
 
 
 def quad(z=0.0, size=0.5):
-    vertices = np.array([[-size, -size, z], [size, -size, z], [size, size, z], [-size, size, z]],
-                        np.float32)
+    vertices = np.array(
+        [[-size, -size, z], [size, -size, z], [size, size, z], [-size, size, z]], np.float32
+    )
     faces = np.array([[0, 1, 2], [0, 2, 3]], np.int32)
     return vertices, faces
 
@@ -66,8 +67,11 @@ def test_spin_perspective_tends_to_weak_perspective():
 
 def test_perspective_render_of_square():
     vertices, faces = quad(z=0.0, size=1.0)
-    camera = PerspectiveCamera(focal=jnp.float32(8.0), principal=jnp.asarray([16.0, 16.0]),
-                               translation=jnp.asarray([0.0, 0.0, 1.0]))
+    camera = PerspectiveCamera(
+        focal=jnp.float32(8.0),
+        principal=jnp.asarray([16.0, 16.0]),
+        translation=jnp.asarray([0.0, 0.0, 1.0]),
+    )
     _, alpha = render(vertices, faces, camera, 32, 32)
     expected = np.zeros((32, 32))
     expected[8:24, 8:24] = 1
@@ -86,8 +90,14 @@ def test_overlay_leaves_background_untouched():
     np.testing.assert_array_equal(out[~mask], image[~mask])
     assert np.any(out[mask] != image[mask])
     # Half opacity lies between the image and the opaque render.
-    half = overlay(image, vertices, faces, np.array([1.0, 0.0, 0.0]), opacity=0.5,
-                   light_direction=[0.0, 0.5, -1.0])
+    half = overlay(
+        image,
+        vertices,
+        faces,
+        np.array([1.0, 0.0, 0.0]),
+        opacity=0.5,
+        light_direction=[0.0, 0.5, -1.0],
+    )
     np.testing.assert_array_equal(half[~mask], image[~mask])
 
 
@@ -105,11 +115,13 @@ def test_overlay_batch_equals_single_overlays():
 
 def test_lambert_facing_camera_is_brightest():
     vertices, faces = quad(size=0.5)
-    rgb_front, _ = render(vertices, faces, np.array([1.0, 0, 0]), 16, 16,
-                          vertex_colors=(1.0, 1.0, 1.0))
+    rgb_front, _ = render(
+        vertices, faces, np.array([1.0, 0, 0]), 16, 16, vertex_colors=(1.0, 1.0, 1.0)
+    )
     tilted = np.asarray(side_view(vertices, angle=1.0))
-    rgb_tilt, alpha = render(tilted, faces, np.array([1.0, 0, 0]), 16, 16,
-                             vertex_colors=(1.0, 1.0, 1.0))
+    rgb_tilt, alpha = render(
+        tilted, faces, np.array([1.0, 0, 0]), 16, 16, vertex_colors=(1.0, 1.0, 1.0)
+    )
     assert np.asarray(rgb_front).max() > np.asarray(rgb_tilt)[np.asarray(alpha) > 0].max() + 0.1
     normals = vertex_normals(vertices, faces)
     np.testing.assert_allclose(np.abs(np.asarray(normals)[:, 2]), 1.0, atol=1e-6)

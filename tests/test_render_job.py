@@ -44,9 +44,23 @@ def entry(image_name, annot_id, smpltype="eftjax_open", exemplar_id=""):
 
 
 def write_fits(path, entries):
-    path.write_text(json.dumps({"ver": 0.1, "data": entries, "meta": {},
-                                "skipped": [{"id": "x", "skip_reason": "too few keypoints",
-                                             "annotId": 9, "imageName": "gone.jpg"}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "ver": 0.1,
+                "data": entries,
+                "meta": {},
+                "skipped": [
+                    {
+                        "id": "x",
+                        "skip_reason": "too few keypoints",
+                        "annotId": 9,
+                        "imageName": "gone.jpg",
+                    }
+                ],
+            }
+        )
+    )
     return path
 
 
@@ -61,11 +75,14 @@ def images(tmp_path):
 
 
 def test_render_writes_panels_meshes_and_skips_missing_images(tmp_path, images, capsys):
-    fits = write_fits(tmp_path / "fits.json", [
-        entry("street.png", 1234),
-        entry("missing.jpg", 5),
-        entry("street.png", 0, exemplar_id="ex/7"),
-    ])
+    fits = write_fits(
+        tmp_path / "fits.json",
+        [
+            entry("street.png", 1234),
+            entry("missing.jpg", 5),
+            entry("street.png", 0, exemplar_id="ex/7"),
+        ],
+    )
     out = tmp_path / "out"
     result = run_render(fits, images, out, crop_size=CROP)
 
@@ -80,13 +97,13 @@ def test_render_writes_panels_meshes_and_skips_missing_images(tmp_path, images, 
 
     picture = load_rgb(result[0])
     assert picture.shape == (CROP, 3 * CROP, 3)
-    crop, drawn, side = picture[:, :CROP], picture[:, CROP:2 * CROP], picture[:, 2 * CROP:]
+    crop, drawn, side = picture[:, :CROP], picture[:, CROP : 2 * CROP], picture[:, 2 * CROP :]
     expected_crop = crop_image(load_rgb(images / "street.png"), CENTER, SCALE, CROP)
     np.testing.assert_array_equal(crop, np.clip(np.round(expected_crop), 0, 255).astype(np.uint8))
 
     changed = np.any(drawn != crop, axis=-1)
     c = CROP // 2
-    assert changed[c - 4:c + 4, c - 4:c + 4].all()  # the body covers the centre (the person)
+    assert changed[c - 4 : c + 4, c - 4 : c + 4].all()  # the body covers the centre (the person)
     for corner in (changed[:8, :8], changed[:8, -8:], changed[-8:, :8], changed[-8:, -8:]):
         assert not corner.any()  # far from the body the crop shows through untouched
     # Upright: the body spans most of the height (head near the top, feet near the bottom) and
@@ -97,7 +114,7 @@ def test_render_writes_panels_meshes_and_skips_missing_images(tmp_path, images, 
     assert abs((cols[0] + cols[-1]) / 2 - c) < 0.08 * CROP
     # The side view: a body on a plain background, narrower than the T-posed front view.
     side_body = np.any(side != 255, axis=-1)
-    assert side_body[c - 4:c + 4, c - 4:c + 4].any() and not side_body[:8, :8].any()
+    assert side_body[c - 4 : c + 4, c - 4 : c + 4].any() and not side_body[:8, :8].any()
     side_cols = np.flatnonzero(side_body.any(axis=0))
     assert side_cols[-1] - side_cols[0] < 0.6 * (cols[-1] - cols[0])
 
@@ -128,6 +145,5 @@ def test_fits_are_drawn_only_with_their_body_model(tmp_path, images):
     write_npz(make_random_smpl(seed=0, num_betas=10), smpl_file)
     open_fits = write_fits(tmp_path / "open.json", [entry("street.png", 1)])
     with pytest.raises(RenderInputError, match="bundled open body model"):
-        run_render(open_fits, images, tmp_path / "out2", body_model_path=smpl_file,
-                   crop_size=CROP)
+        run_render(open_fits, images, tmp_path / "out2", body_model_path=smpl_file, crop_size=CROP)
     assert not (tmp_path / "out").exists() and not (tmp_path / "out2").exists()

@@ -71,8 +71,9 @@ def test_matches_reference(seed):
     covered = keep & (ref_id >= 0)
     assert covered.sum() > 20
     np.testing.assert_allclose(np.asarray(frags.depth)[covered], ref_z[covered], atol=1e-4)
-    np.testing.assert_allclose(np.asarray(frags.barycentrics)[covered], ref_bary[covered],
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        np.asarray(frags.barycentrics)[covered], ref_bary[covered], atol=1e-4
+    )
     background = keep & (ref_id < 0)
     assert np.all(np.isinf(np.asarray(frags.depth)[background]))
     assert np.all(np.asarray(frags.barycentrics)[background] == 0)
@@ -161,7 +162,8 @@ def test_rasterize_batch_map_equals_vmap():
     for k in range(3):
         ambiguous = reference_rasterize(xy[k], depth[k], faces, height, width)[3]
         np.testing.assert_array_equal(
-            np.asarray(mapped.triangle_id[k])[~ambiguous], np.asarray(vmapped.triangle_id[k])[~ambiguous]
+            np.asarray(mapped.triangle_id[k])[~ambiguous],
+            np.asarray(vmapped.triangle_id[k])[~ambiguous],
         )
 
 

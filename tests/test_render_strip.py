@@ -37,7 +37,11 @@ def keypoints():
     k[slot("Right Knee")] = [-0.5, -0.25, 0.7]  # a bone to the ankle
     k[slot("Left Knee")] = [0.5, -0.25, 1.0]
     k[slot("Left Ankle")] = [0.5, 0.5, 0.0]  # missing: no dot, no bone to the knee
-    k[slot("OP Nose")] = [0.123, -0.789, 1.0]  # off the pixel grid; OpenPose keypoints have no bones
+    k[slot("OP Nose")] = [
+        0.123,
+        -0.789,
+        1.0,
+    ]  # off the pixel grid; OpenPose keypoints have no bones
     k[slot("Nose")] = [np.nan, np.nan, 0.0]  # missing and NaN: ignored
     return k
 
@@ -45,10 +49,22 @@ def keypoints():
 @pytest.fixture(scope="module")
 def strip(scene, keypoints):
     crop, vertices, faces = scene
-    panels = [("iter 0", vertices, [0.8, 0.0, 0.0]), ("final (12 iters)", vertices * 1.1, [0.9, 0.1, -0.05])]
-    return figure_strip(crop, keypoints, faces, panels, side_vertices=vertices * 1.1, keypoint_radius=RADIUS,
-                        keypoint_color=DOT, skeleton_width=BONE_WIDTH, skeleton_color=BONE,
-                        label_height=LABEL_HEIGHT)
+    panels = [
+        ("iter 0", vertices, [0.8, 0.0, 0.0]),
+        ("final (12 iters)", vertices * 1.1, [0.9, 0.1, -0.05]),
+    ]
+    return figure_strip(
+        crop,
+        keypoints,
+        faces,
+        panels,
+        side_vertices=vertices * 1.1,
+        keypoint_radius=RADIUS,
+        keypoint_color=DOT,
+        skeleton_width=BONE_WIDTH,
+        skeleton_color=BONE,
+        label_height=LABEL_HEIGHT,
+    )
 
 
 def panel(strip, index):
@@ -81,10 +97,20 @@ def test_input_panel_is_the_crop_except_dots_and_bones(scene, keypoints, strip):
     changed = np.any(panel(strip, 0) != crop, axis=-1)
     rows, columns = np.nonzero(changed)
     centres = np.stack([columns + 0.5, rows + 0.5], axis=-1)
-    dots = [np.asarray(render.crop_to_pixels(keypoints[i, :2], S, S)) for i in np.nonzero(keypoints[:, 2] > 0)[0]]
-    knee, ankle = (np.asarray(render.crop_to_pixels(keypoints[slot(n), :2], S, S)) for n in ("Right Knee", "Right Ankle"))
+    dots = [
+        np.asarray(render.crop_to_pixels(keypoints[i, :2], S, S))
+        for i in np.nonzero(keypoints[:, 2] > 0)[0]
+    ]
+    knee, ankle = (
+        np.asarray(render.crop_to_pixels(keypoints[slot(n), :2], S, S))
+        for n in ("Right Knee", "Right Ankle")
+    )
     near_dot = np.min([np.linalg.norm(centres - d, axis=-1) for d in dots], axis=0) <= RADIUS
-    on_bone = (np.abs(centres[:, 0] - knee[0]) <= BONE_WIDTH / 2) & (centres[:, 1] >= knee[1]) & (centres[:, 1] <= ankle[1])
+    on_bone = (
+        (np.abs(centres[:, 0] - knee[0]) <= BONE_WIDTH / 2)
+        & (centres[:, 1] >= knee[1])
+        & (centres[:, 1] <= ankle[1])
+    )
     assert (near_dot | on_bone).all()
     assert changed.sum() > 4 * 9  # four dots and a bone were drawn
 
@@ -101,10 +127,16 @@ def test_zero_confidence_keypoints_are_not_drawn(scene, keypoints, strip):
 
 def test_body_panels_are_the_plain_renders(scene, strip):
     crop, vertices, faces = scene
-    np.testing.assert_array_equal(panel(strip, 1), render.overlay(crop, vertices, faces, np.float32([0.8, 0.0, 0.0])))
+    np.testing.assert_array_equal(
+        panel(strip, 1), render.overlay(crop, vertices, faces, np.float32([0.8, 0.0, 0.0]))
+    )
     final_camera = np.float32([0.9, 0.1, -0.05])
-    np.testing.assert_array_equal(panel(strip, 2), render.overlay(crop, vertices * 1.1, faces, final_camera))
-    side = render.overlay(np.full_like(crop, 255), render.side_view(vertices * 1.1), faces, final_camera)
+    np.testing.assert_array_equal(
+        panel(strip, 2), render.overlay(crop, vertices * 1.1, faces, final_camera)
+    )
+    side = render.overlay(
+        np.full_like(crop, 255), render.side_view(vertices * 1.1), faces, final_camera
+    )
     np.testing.assert_array_equal(panel(strip, 3), side)
     assert not np.array_equal(panel(strip, 3), np.full_like(crop, 255))  # the body is in view
 

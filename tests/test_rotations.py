@@ -46,7 +46,9 @@ def test_small_angles_are_exact_and_orthonormal(scale):
     r = np.asarray(geo.axis_angle_to_rotmat(jnp.asarray(aa)), np.float64)
     expected = np.stack([reference_rotmat(a) for a in aa.astype(np.float64)])
     np.testing.assert_allclose(r, expected, atol=1e-7)
-    np.testing.assert_allclose(r @ np.swapaxes(r, -1, -2), np.broadcast_to(np.eye(3), r.shape), atol=1e-6)
+    np.testing.assert_allclose(
+        r @ np.swapaxes(r, -1, -2), np.broadcast_to(np.eye(3), r.shape), atol=1e-6
+    )
 
 
 def test_rotmat_to_axis_angle_round_trip_generic():
@@ -96,12 +98,18 @@ def test_rot6d_gram_schmidt_of_unnormalised_input():
     rng = np.random.default_rng(5)
     six = rng.normal(size=(64, 6)).astype(np.float32)
     r = np.asarray(geo.rot6d_to_rotmat(jnp.asarray(six)), np.float64)
-    np.testing.assert_allclose(r @ np.swapaxes(r, -1, -2), np.broadcast_to(np.eye(3), r.shape), atol=1e-5)
+    np.testing.assert_allclose(
+        r @ np.swapaxes(r, -1, -2), np.broadcast_to(np.eye(3), r.shape), atol=1e-5
+    )
     np.testing.assert_allclose(np.linalg.det(r), 1.0, atol=1e-5)
     a1 = six.reshape(-1, 3, 2)[:, :, 0]
-    np.testing.assert_allclose(r[:, :, 0], a1 / np.linalg.norm(a1, axis=1, keepdims=True), atol=1e-6)
+    np.testing.assert_allclose(
+        r[:, :, 0], a1 / np.linalg.norm(a1, axis=1, keepdims=True), atol=1e-6
+    )
     # And the same rotation comes back through the round trip.
-    np.testing.assert_allclose(geo.rot6d_to_rotmat(geo.rotmat_to_rot6d(jnp.asarray(r, jnp.float32))), r, atol=1e-6)
+    np.testing.assert_allclose(
+        geo.rot6d_to_rotmat(geo.rotmat_to_rot6d(jnp.asarray(r, jnp.float32))), r, atol=1e-6
+    )
 
 
 def test_gradients_are_finite_and_correct_at_identity():
@@ -113,10 +121,14 @@ def test_gradients_are_finite_and_correct_at_identity():
     np.testing.assert_allclose(jac_rev, jac, atol=1e-6)
 
     # Inverse map: the gradient of the axis-angle of exp(w) w.r.t. w is the identity at zero.
-    inv_jac = jax.jacrev(lambda w: geo.rotmat_to_axis_angle(geo.axis_angle_to_rotmat(w)))(jnp.zeros(3))
+    inv_jac = jax.jacrev(lambda w: geo.rotmat_to_axis_angle(geo.axis_angle_to_rotmat(w)))(
+        jnp.zeros(3)
+    )
     np.testing.assert_allclose(inv_jac, np.eye(3), atol=1e-5)
 
-    six_grad = jax.grad(lambda s: jnp.sum(geo.rot6d_to_rotmat(s) ** 3))(geo.rotmat_to_rot6d(jnp.eye(3)))
+    six_grad = jax.grad(lambda s: jnp.sum(geo.rot6d_to_rotmat(s) ** 3))(
+        geo.rotmat_to_rot6d(jnp.eye(3))
+    )
     assert np.all(np.isfinite(six_grad))
 
 
@@ -131,8 +143,11 @@ def test_gradient_matches_finite_differences_generic():
     w64 = np.asarray(w0, np.float64)
     eps = 1e-6
     numeric = [
-        (np.sum(np.sin(reference_rotmat(w64 + eps * e) @ np.asarray(x, np.float64)))
-         - np.sum(np.sin(reference_rotmat(w64 - eps * e) @ np.asarray(x, np.float64)))) / (2 * eps)
+        (
+            np.sum(np.sin(reference_rotmat(w64 + eps * e) @ np.asarray(x, np.float64)))
+            - np.sum(np.sin(reference_rotmat(w64 - eps * e) @ np.asarray(x, np.float64)))
+        )
+        / (2 * eps)
         for e in np.eye(3)
     ]
     np.testing.assert_allclose(grad, numeric, atol=1e-4)

@@ -80,7 +80,9 @@ def test_legacy_pt_with_a_command_in_a_later_pickle(tmp_path, marker, position):
 def test_zip_pt_whose_data_pkl_runs_a_command(tmp_path, marker):
     path = tmp_path / "evil_zip.pt"
     with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("checkpoint/data.pkl", pickle.dumps({"model": _RunsCommand(f"touch {marker}")}))
+        archive.writestr(
+            "checkpoint/data.pkl", pickle.dumps({"model": _RunsCommand(f"touch {marker}")})
+        )
         archive.writestr("checkpoint/version", "3\n")
     with pytest.raises(TorchCheckpointError, match=r"refused to read.*posix\.system") as info:
         read_torch_checkpoint(path)
@@ -98,14 +100,26 @@ def test_convert_spin_reports_a_malicious_checkpoint(tmp_path, marker, capsys):
 @pytest.mark.parametrize("protocol", [2, 4])  # the reader takes binary pickles only
 def test_smpl_pkl_that_runs_a_command(tmp_path, marker, protocol):
     path = tmp_path / "basicModel_neutral_lbs_10_207_0_v1.0.0.pkl"
-    path.write_bytes(pickle.dumps({"v_template": _RunsCommand(f"touch {marker}")}, protocol=protocol))
-    with pytest.raises(SmplFileError, match=r"refused to read SMPL model file.*posix\.system") as info:
+    path.write_bytes(
+        pickle.dumps({"v_template": _RunsCommand(f"touch {marker}")}, protocol=protocol)
+    )
+    with pytest.raises(
+        SmplFileError, match=r"refused to read SMPL model file.*posix\.system"
+    ) as info:
         read_smpl_file(path)
     assert str(path) in str(info.value)
 
 
-@pytest.mark.parametrize("module,name", [("__builtin__", "eval"), ("builtins", "exec"), ("commands", "getoutput"),
-                                         ("subprocess", "Popen"), ("importlib", "import_module")])
+@pytest.mark.parametrize(
+    "module,name",
+    [
+        ("__builtin__", "eval"),
+        ("builtins", "exec"),
+        ("commands", "getoutput"),
+        ("subprocess", "Popen"),
+        ("importlib", "import_module"),
+    ],
+)
 def test_standard_library_names_are_refused(module, name):
     data = f"c{module}\n{name}\n(Vprint(1)\ntR.".encode()
     with pytest.raises(safe_pickle.UnsafePickleError, match=f"{module}.{name}"):
@@ -116,7 +130,9 @@ def test_other_modules_are_never_imported(tmp_path, monkeypatch):
     """A class from outside the standard library becomes an inert stand-in: its module (whose
     import would write the marker) is not imported and nothing is called."""
     marker = tmp_path / "imported"
-    (tmp_path / "eftjax_evil_module.py").write_text(f"open({str(marker)!r}, 'w').close()\nclass Thing: pass\n")
+    (tmp_path / "eftjax_evil_module.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nclass Thing: pass\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     data = b"ceftjax_evil_module\nThing\n(I1\nI2\ntR}S'k'\nI3\nsb."
     obj = safe_pickle.load(io.BytesIO(data), stand_ins=True)
@@ -133,6 +149,8 @@ def test_numpy_arrays_round_trip_under_both_protocols():
 
     array = np.arange(6, dtype=np.float32).reshape(2, 3)
     for protocol in (2, 5):
-        out = safe_pickle.load(io.BytesIO(pickle.dumps({"a": array, "s": np.float64(2.5)}, protocol=protocol)))
+        out = safe_pickle.load(
+            io.BytesIO(pickle.dumps({"a": array, "s": np.float64(2.5)}, protocol=protocol))
+        )
         np.testing.assert_array_equal(out["a"], array)
         assert out["s"] == 2.5

@@ -301,15 +301,31 @@ def test_missing_keys(model10, tmp_path):
 @pytest.mark.parametrize(
     "key, bad, fragment",
     [
-        ("posedirs", lambda a: a[..., :200], "'posedirs' has shape (6890, 3, 200), expected (6890, 3, 207)"),
-        ("J_regressor", lambda a: a[:23], "'J_regressor' has shape (23, 6890), expected (24, 6890)"),
+        (
+            "posedirs",
+            lambda a: a[..., :200],
+            "'posedirs' has shape (6890, 3, 200), expected (6890, 3, 207)",
+        ),
+        (
+            "J_regressor",
+            lambda a: a[:23],
+            "'J_regressor' has shape (23, 6890), expected (24, 6890)",
+        ),
         ("weights", lambda a: a[:, :23], "'weights' has shape (6890, 23), expected (6890, 24)"),
         ("weights", lambda a: a[:-1], "'weights' has shape (6889, 24), expected (6890, 24)"),
-        ("shapedirs", lambda a: a[:-5], "'shapedirs' has shape (6885, 3, 10), expected (6890, 3, S)"),
+        (
+            "shapedirs",
+            lambda a: a[:-5],
+            "'shapedirs' has shape (6885, 3, 10), expected (6890, 3, S)",
+        ),
         ("v_template", lambda a: a[:, :2], "'v_template' has shape (6890, 2), expected (V, 3)"),
         ("f", lambda a: a[:, :2], "'f' has shape (13776, 2), expected (F, 3)"),
         ("f", lambda a: a + np.uint32(6890), "vertex indices in"),
-        ("kintree_table", lambda a: a[:, :23], "'kintree_table' has shape (2, 23), expected (2, 24)"),
+        (
+            "kintree_table",
+            lambda a: a[:, :23],
+            "'kintree_table' has shape (2, 23), expected (2, 24)",
+        ),
         ("kintree_table", lambda a: a[:, ::-1], "kintree_table"),
         ("posedirs", lambda a: np.where(a > 0.01, np.nan, a), "'posedirs' contains NaN"),
     ],

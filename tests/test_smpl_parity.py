@@ -26,7 +26,9 @@ import eft_jax.body as body
 
 from random_smpl_model import make_random_smpl, model_fingerprint, write_official_pkl
 
-GOLDEN_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "smpl_parity.npz")
+GOLDEN_PATH = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "fixtures", "smpl_parity.npz"
+)
 ATOL = 1e-5
 
 
@@ -84,12 +86,18 @@ def test_golden_fixture_is_what_the_script_writes(golden):
 def test_loaded_model_is_the_random_model(model, arrays):
     assert model.kind == "smpl" and model.gender == "neutral"
     assert model.num_betas == 10
-    np.testing.assert_array_equal(np.asarray(model.v_template), arrays["v_template"].astype(np.float32))
-    np.testing.assert_array_equal(np.asarray(model.J_regressor), arrays["J_regressor"].astype(np.float32))
+    np.testing.assert_array_equal(
+        np.asarray(model.v_template), arrays["v_template"].astype(np.float32)
+    )
+    np.testing.assert_array_equal(
+        np.asarray(model.J_regressor), arrays["J_regressor"].astype(np.float32)
+    )
 
 
 def test_axis_angle_batch_under_jit(model, golden):
-    out = jax.jit(body.forward)(model, jnp.asarray(golden["pose_axis_angle"]), jnp.asarray(golden["betas"]))
+    out = jax.jit(body.forward)(
+        model, jnp.asarray(golden["pose_axis_angle"]), jnp.asarray(golden["betas"])
+    )
     assert out.vertices.shape == golden["vertices"].shape
     assert_matches(out, golden)
 
@@ -131,5 +139,7 @@ def test_v110_file_with_300_components_truncated_to_10(golden, arrays, tmp_path)
     write_official_pkl(arrays300, path, version="1.1.0")
     model = body.load(path)
     assert model.num_betas == 10 and model.gender == "female"
-    out = jax.jit(body.forward)(model, jnp.asarray(golden["pose_axis_angle"]), jnp.asarray(golden["betas"]))
+    out = jax.jit(body.forward)(
+        model, jnp.asarray(golden["pose_axis_angle"]), jnp.asarray(golden["betas"])
+    )
     assert_matches(out, golden)

@@ -15,7 +15,13 @@ from scipy.stats import multivariate_normal
 from eft_jax import body, cli
 from eft_jax.config import default_config_path, load_config
 from eft_jax.datasets.mocap_poses import load_mocap_poses
-from eft_jax.fitting.pose_prior import BUNDLED_POSE_GMM_PATH, load_pose_prior, max_mixture_nll, mixture_nll, read_gmm_file
+from eft_jax.fitting.pose_prior import (
+    BUNDLED_POSE_GMM_PATH,
+    load_pose_prior,
+    max_mixture_nll,
+    mixture_nll,
+    read_gmm_file,
+)
 from eft_jax.fitting.smplify import Smplify, angle_prior, project
 from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.exemplar_npz import write_exemplars_npz
@@ -42,8 +48,12 @@ def smplify(model):
 def synthetic_keypoints(model, poses, betas, translation):
     """Clean SPIN-49 keypoints (crop coordinates, confidence 1) of posed bodies seen by SPIN's camera."""
     joints = body.forward(model, poses, betas).spin49
-    pixels = jax.vmap(lambda j, t: project(j, t, 5000.0, 224))(joints, jnp.asarray(translation, jnp.float32))
-    return np.concatenate([np.asarray(pixels) / 112.0 - 1.0, np.ones(pixels.shape[:-1] + (1,))], -1).astype(np.float32)
+    pixels = jax.vmap(lambda j, t: project(j, t, 5000.0, 224))(
+        joints, jnp.asarray(translation, jnp.float32)
+    )
+    return np.concatenate(
+        [np.asarray(pixels) / 112.0 - 1.0, np.ones(pixels.shape[:-1] + (1,))], -1
+    ).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +84,10 @@ def test_recovers_a_known_pose_better_than_its_start(model, smplify, known):
     before = pa_mpjpe(model, full_pose(init), init["betas"], poses, betas)
     after = pa_mpjpe(model, full_pose(outcome.params), outcome.params["betas"], poses, betas)
     # The 2D error falls to a few pixels, and the 3D joints (after similarity alignment) get closer.
-    assert np.all(outcome.keypoint_error_px_after < 0.35 * outcome.keypoint_error_px_before), (outcome.keypoint_error_px_before, outcome.keypoint_error_px_after)
+    assert np.all(outcome.keypoint_error_px_after < 0.35 * outcome.keypoint_error_px_before), (
+        outcome.keypoint_error_px_before,
+        outcome.keypoint_error_px_after,
+    )
     assert np.all(outcome.keypoint_error_px_after < 5.0)
     assert np.all(outcome.keypoint_loss_after < outcome.keypoint_loss_before)
     print("PA-MPJPE before", before, "after", after)
@@ -92,14 +105,32 @@ def test_recovers_a_known_pose_better_than_its_start(model, smplify, known):
 
 def test_batched_equals_one_at_a_time(model, smplify, known):
     _, _, keypoints = known
-    single = Smplify(model, load_config(default_config_path("smplify"), ["batch_size=1", "camera_iters=20", "body_iters=30"]))
-    batched = Smplify(model, load_config(default_config_path("smplify"), [f"batch_size={BATCH}", "camera_iters=20", "body_iters=30"]))
+    single = Smplify(
+        model,
+        load_config(
+            default_config_path("smplify"), ["batch_size=1", "camera_iters=20", "body_iters=30"]
+        ),
+    )
+    batched = Smplify(
+        model,
+        load_config(
+            default_config_path("smplify"),
+            [f"batch_size={BATCH}", "camera_iters=20", "body_iters=30"],
+        ),
+    )
     together = batched.fit(batched.init_from_mean(keypoints), keypoints)
     for i in range(BATCH):
         alone = single.fit(single.init_from_mean(keypoints[i : i + 1]), keypoints[i : i + 1])
         for name in together.params:
-            np.testing.assert_allclose(alone.params[name][0], together.params[name][i], rtol=1e-4, atol=1e-4)
-        np.testing.assert_allclose(alone.keypoint_error_px_after[0], together.keypoint_error_px_after[i], rtol=1e-4, atol=1e-4)
+            np.testing.assert_allclose(
+                alone.params[name][0], together.params[name][i], rtol=1e-4, atol=1e-4
+            )
+        np.testing.assert_allclose(
+            alone.keypoint_error_px_after[0],
+            together.keypoint_error_px_after[i],
+            rtol=1e-4,
+            atol=1e-4,
+        )
 
 
 def test_invalid_exemplar_is_a_skip_and_changes_nothing_else(smplify, known):
@@ -123,10 +154,17 @@ def test_invalid_exemplar_is_a_skip_and_changes_nothing_else(smplify, known):
 def test_angle_prior_follows_spin_indices_and_signs():
     body_pose = np.zeros(69, np.float32)
     names = body.SMPL_JOINT_NAMES
-    bent = {("left_elbow", 1): 1.0, ("right_elbow", 1): -1.0, ("left_knee", 0): -1.0, ("right_knee", 0): -1.0}
+    bent = {
+        ("left_elbow", 1): 1.0,
+        ("right_elbow", 1): -1.0,
+        ("left_knee", 0): -1.0,
+        ("right_knee", 0): -1.0,
+    }
     for (joint, axis), sign in bent.items():
         body_pose[(names.index(joint) - 1) * 3 + axis] = 0.5 * sign
-    np.testing.assert_allclose(angle_prior(jnp.asarray(body_pose)), np.exp(0.5) ** 2 * np.ones(4), rtol=1e-6)
+    np.testing.assert_allclose(
+        angle_prior(jnp.asarray(body_pose)), np.exp(0.5) ** 2 * np.ones(4), rtol=1e-6
+    )
 
 
 def test_gmm_prior_equals_a_direct_numpy_evaluation(tmp_path):
@@ -137,11 +175,17 @@ def test_gmm_prior_equals_a_direct_numpy_evaluation(tmp_path):
     poses = means[rng.integers(0, 8, 5)] + rng.normal(scale=0.2, size=(5, 69))
     log_pdf = np.stack([multivariate_normal(m, c).logpdf(poses) for m, c in zip(means, covars)], 1)
     log_det_min = min(np.linalg.slogdet(c)[1] for c in covars)
-    expected_max = np.min(-np.log(weights) - log_pdf, axis=1) - 0.5 * log_det_min  # SMPLify-X's normalisation
+    expected_max = (
+        np.min(-np.log(weights) - log_pdf, axis=1) - 0.5 * log_det_min
+    )  # SMPLify-X's normalisation
     expected_nll = -np.log(np.sum(weights * np.exp(log_pdf), axis=1))
-    np.testing.assert_allclose(max_mixture_nll(prior, jnp.asarray(poses, jnp.float32)), expected_max, rtol=2e-4)
     np.testing.assert_allclose(
-        mixture_nll(prior, jnp.asarray(poses, jnp.float32)) - 0.5 * log_det_min, expected_nll - 0.5 * log_det_min, rtol=2e-4
+        max_mixture_nll(prior, jnp.asarray(poses, jnp.float32)), expected_max, rtol=2e-4
+    )
+    np.testing.assert_allclose(
+        mixture_nll(prior, jnp.asarray(poses, jnp.float32)) - 0.5 * log_det_min,
+        expected_nll - 0.5 * log_det_min,
+        rtol=2e-4,
     )
 
     # SMPLify's gmm_08.pkl layout (a Python-2 era pickle of a dict of arrays) loads to the same prior.
@@ -149,7 +193,9 @@ def test_gmm_prior_equals_a_direct_numpy_evaluation(tmp_path):
     with open(path, "wb") as handle:
         pickle.dump({"means": means, "covars": covars, "weights": weights}, handle, protocol=2)
     from_pickle = load_pose_prior(path)
-    np.testing.assert_allclose(from_pickle.component_constants, prior.component_constants, rtol=1e-6)
+    np.testing.assert_allclose(
+        from_pickle.component_constants, prior.component_constants, rtol=1e-6
+    )
     np.testing.assert_allclose(from_pickle.precisions, prior.precisions, rtol=1e-5, atol=1e-5)
 
 
@@ -164,7 +210,11 @@ def test_camera_conversions_are_inverse():
 def tiny_checkpoint(tmp_path_factory):
     regressor = Regressor(RegressorArch.reduced(18, 16))
     variables = regressor.init(jax.random.key(0), 32)
-    return str(save_regressor(tmp_path_factory.mktemp("ckpt") / "tiny", variables, regressor.config_record()))
+    return str(
+        save_regressor(
+            tmp_path_factory.mktemp("ckpt") / "tiny", variables, regressor.config_record()
+        )
+    )
 
 
 def test_smplify_job_writes_eft_json_and_resumes(tmp_path, known, tiny_checkpoint):
@@ -174,8 +224,21 @@ def test_smplify_job_writes_eft_json_and_resumes(tmp_path, known, tiny_checkpoin
     images = np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
     crops = write_exemplars_npz(tmp_path / "crops.npz", images, keypoints)
     out = tmp_path / "fits.json"
-    argv = ["smplify", "--crops", str(crops), "--out", str(out), "--checkpoint", tiny_checkpoint,
-            "--batch-size", str(BATCH), "--crop-size", "32", "camera_iters=5", "body_iters=5"]  # fmt: skip
+    argv = [
+        "smplify",
+        "--crops",
+        str(crops),
+        "--out",
+        str(out),
+        "--checkpoint",
+        tiny_checkpoint,
+        "--batch-size",
+        str(BATCH),
+        "--crop-size",
+        "32",
+        "camera_iters=5",
+        "body_iters=5",
+    ]
     assert cli.main(argv) == 0
     document = read_eft_json(out)
     assert len(document["data"]) == 3 and len(document["skipped"]) == 1
@@ -205,10 +268,19 @@ def test_runs_on_an_smpl_file_without_the_extra_regressor(tmp_path, known):
     path = tmp_path / "smpl.npz"
     write_npz(make_random_smpl(seed=5), path)
     smpl = body.load(str(path))
-    smplify = Smplify(smpl, load_config(default_config_path("smplify"), [f"batch_size={BATCH}", "camera_iters=30", "body_iters=60"]))
+    smplify = Smplify(
+        smpl,
+        load_config(
+            default_config_path("smplify"),
+            [f"batch_size={BATCH}", "camera_iters=30", "body_iters=60"],
+        ),
+    )
     poses, betas, _ = known
     keypoints = synthetic_keypoints(smpl, poses, betas, [[0.0, 0.2, 50.0]] * BATCH)
     keypoints[:, ~np.asarray(smpl.spin49_available), :] = 0.0
     outcome = smplify.fit(smplify.init_from_mean(keypoints), keypoints)
-    assert np.all(outcome.keypoint_error_px_after < 0.5 * outcome.keypoint_error_px_before), (outcome.keypoint_error_px_before, outcome.keypoint_error_px_after)
+    assert np.all(outcome.keypoint_error_px_after < 0.5 * outcome.keypoint_error_px_before), (
+        outcome.keypoint_error_px_before,
+        outcome.keypoint_error_px_after,
+    )
     assert all(not r.skipped for r in smplify.results(["a", "b", "c"], outcome))

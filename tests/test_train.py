@@ -69,7 +69,9 @@ def _with_every_target(batch: dict, model) -> dict:
     """A hand-made batch as a source with full 3D truth gives it (train/sources.py)."""
     count = batch["keypoints"].shape[0]
     confidence = jnp.broadcast_to(jnp.asarray(model.spin49_available, jnp.float32), (count, 49))
-    return dict(batch, joints3d_confidence=confidence, has_smpl=jnp.ones(count), has_pose_3d=jnp.ones(count))
+    return dict(
+        batch, joints3d_confidence=confidence, has_smpl=jnp.ones(count), has_pose_3d=jnp.ones(count)
+    )
 
 
 def test_spin_loss_is_zero_at_the_truth_and_weights_each_term(model):
@@ -79,8 +81,15 @@ def test_spin_loss_is_zero_at_the_truth_and_weights_each_term(model):
     betas = jnp.asarray(rng.normal(size=(2, 10)), jnp.float32)
     camera = jnp.asarray([[0.2, 0.1, -0.05], [0.3, 0.0, 0.2]], jnp.float32)
     joints = body.forward(model, rotmats, betas).spin49
-    keypoints = jnp.concatenate([camera[:, None, :1] * joints[..., :2] + camera[:, None, 1:], jnp.ones((2, 49, 1))], -1)
-    batch = {"keypoints": keypoints, "joints3d_spin49": joints - 5.0, "rotmats": rotmats, "betas": betas}
+    keypoints = jnp.concatenate(
+        [camera[:, None, :1] * joints[..., :2] + camera[:, None, 1:], jnp.ones((2, 49, 1))], -1
+    )
+    batch = {
+        "keypoints": keypoints,
+        "joints3d_spin49": joints - 5.0,
+        "rotmats": rotmats,
+        "betas": betas,
+    }
     batch = _with_every_target(batch, model)
     weights = jnp.asarray(keypoint_weights(config, model.spin49_available))
     out = RegressorOutput(rotmats, jnp.zeros((2, 144)), betas, camera, jnp.zeros((2, 8)))
@@ -113,7 +122,15 @@ def test_the_true_shape_stays_optimal_when_the_pose_is_wrong(model):
     joints = body.forward(model, true_rotmats, betas).spin49
     camera = jnp.tile(jnp.asarray([[0.9, 0.0, 0.0]], jnp.float32), (8, 1))
     keypoints = jnp.concatenate([0.9 * joints[..., :2], jnp.ones((8, 49, 1))], -1)
-    batch = _with_every_target({"keypoints": keypoints, "joints3d_spin49": joints, "rotmats": true_rotmats, "betas": betas}, model)
+    batch = _with_every_target(
+        {
+            "keypoints": keypoints,
+            "joints3d_spin49": joints,
+            "rotmats": true_rotmats,
+            "betas": betas,
+        },
+        model,
+    )
     weights = jnp.asarray(keypoint_weights(config, model.spin49_available))
     wrong_rotmats = axis_angle_to_rotmat(jnp.asarray(wrong_pose, jnp.float32))
 
@@ -125,7 +142,9 @@ def test_the_true_shape_stays_optimal_when_the_pose_is_wrong(model):
     np.testing.assert_allclose(np.asarray(jax.grad(total)(betas, config)), 0.0, atol=1e-7)
     # SPIN's coupling (keypoints_train_betas=True) shows the defect: descending its gradient makes
     # the first shape component (stature) grow, i.e. the bodies shorter.
-    spin_config = load_config(default_config_path("train_synthetic"), ["loss.keypoints_train_betas=True"]).loss
+    spin_config = load_config(
+        default_config_path("train_synthetic"), ["loss.keypoints_train_betas=True"]
+    ).loss
     gradient = np.asarray(jax.grad(total)(betas, spin_config))
     assert np.abs(gradient).max() > 1e-3
     assert np.mean(-gradient[:, 0]) > 0
@@ -149,22 +168,40 @@ def test_batches_are_a_function_of_seed_and_step_and_cover_each_epoch():
 
 
 def test_warmup_must_fit_in_the_run():
-    config = load_config(default_config_path("train_synthetic"), ["total_steps=10", "warmup_steps=10"])
+    config = load_config(
+        default_config_path("train_synthetic"), ["total_steps=10", "warmup_steps=10"]
+    )
     with pytest.raises(ConfigError, match="warmup_steps"):
         learning_rate_schedule(config)
 
 
 def _train(workdir, data_dir, *extra):
     args = [
-        "train", "--workdir", str(workdir), "data.image_size=32", "data.num_train=16", "data.num_validation=4",
-        f"data.data_dir='{data_dir}'", "model.width_divisor=16", "batch_size=4", "total_steps=4",
-        "warmup_steps=1", "log_every=1", "eval_every=2", "checkpoint_every=2", *extra,
-    ]  # fmt: skip
+        "train",
+        "--workdir",
+        str(workdir),
+        "data.image_size=32",
+        "data.num_train=16",
+        "data.num_validation=4",
+        f"data.data_dir='{data_dir}'",
+        "model.width_divisor=16",
+        "batch_size=4",
+        "total_steps=4",
+        "warmup_steps=1",
+        "log_every=1",
+        "eval_every=2",
+        "checkpoint_every=2",
+        *extra,
+    ]
     assert main(args) == 0
 
 
 def _loss_lines(log: list[dict]) -> list[dict]:
-    return [{k: v for k, v in record.items() if k != "images_per_s"} for record in log if "total" in record]
+    return [
+        {k: v for k, v in record.items() if k != "images_per_s"}
+        for record in log
+        if "total" in record
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -182,40 +219,73 @@ def fitted_crops(tmp_path_factory):
     keypoints = np.zeros((6, 49, 3), np.float32)
     keypoints[:, 25:, :2] = rng.uniform(-0.6, 0.6, (6, 24, 2))
     keypoints[:5, 25:, 2] = 1.0
-    crops = write_exemplars_npz(folder / "crops.npz", rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8), keypoints)
+    crops = write_exemplars_npz(
+        folder / "crops.npz", rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8), keypoints
+    )
     regressor = nets.Regressor(nets.RegressorArch.reduced(18, 16))
-    checkpoint = nets.save_regressor(folder / "tiny", regressor.init(jax.random.key(0), 32), regressor.config_record())
+    checkpoint = nets.save_regressor(
+        folder / "tiny", regressor.init(jax.random.key(0), 32), regressor.config_record()
+    )
     fits = folder / "fits.json"
-    args = ["fit", "--crops", str(crops), "--out", str(fits), "--checkpoint", str(checkpoint), "--crop-size", "32",
-            "--max-iters", "2", "--batch-size", "2", "--compilation-cache", ""]  # fmt: skip
+    args = [
+        "fit",
+        "--crops",
+        str(crops),
+        "--out",
+        str(fits),
+        "--checkpoint",
+        str(checkpoint),
+        "--crop-size",
+        "32",
+        "--max-iters",
+        "2",
+        "--batch-size",
+        "2",
+        "--compilation-cache",
+        "",
+    ]
     assert main(args) == 0
     return crops, fits
 
 
-def test_a_mixture_with_eft_fits_resumes_exactly_and_writes_a_usable_regressor(tmp_path, fitted_crops, synthetic_dir):
+def test_a_mixture_with_eft_fits_resumes_exactly_and_writes_a_usable_regressor(
+    tmp_path, fitted_crops, synthetic_dir
+):
     """Synthetic humans + pseudo ground truth written by `eft-jax fit` + 2D-only crops, with the
     adversarial prior: stopped after step 2 and rerun, the run ends where the uninterrupted one does."""
     crops, fits = fitted_crops
     data_dir = synthetic_dir
     mixture = [
-        "sources.fits.weight=1.0", f"sources.fits.file='{fits}'", f"sources.fits.crops='{crops}'",
-        "sources.keypoints.weight=0.5", f"sources.keypoints.crops='{crops}'", "adversarial.weight=1.0",
-    ]  # fmt: skip
+        "sources.fits.weight=1.0",
+        f"sources.fits.file='{fits}'",
+        f"sources.fits.crops='{crops}'",
+        "sources.keypoints.weight=0.5",
+        f"sources.keypoints.crops='{crops}'",
+        "adversarial.weight=1.0",
+    ]
     _train(tmp_path / "full", data_dir, *mixture)
     full = nets.restore_regressor(tmp_path / "full" / "regressor")
     assert full.record["image_size"] == 32
-    log = [json.loads(line) for line in (tmp_path / "full" / "train_log.jsonl").read_text().splitlines()]
+    log = [
+        json.loads(line)
+        for line in (tmp_path / "full" / "train_log.jsonl").read_text().splitlines()
+    ]
     sources = {record["source"]: record for record in log[0]["sources"]}
     assert len(read_eft_json(fits)["skipped"]) == 1  # the fit skipped the crop without keypoints
     assert sources["fits"]["samples"] == 5
-    assert sources["keypoints"]["samples"] == 5 and sources["keypoints"]["skipped"] == 1  # skipped here too
+    assert (
+        sources["keypoints"]["samples"] == 5 and sources["keypoints"]["skipped"] == 1
+    )  # skipped here too
     assert sources["synthetic"]["samples"] == 16
     steps = [r for r in log if "total" in r]
     assert [r["step"] for r in steps] == [1, 2, 3, 4]
     assert all(r["discriminator_real"] > 0 and np.isfinite(r["adversarial"]) for r in steps)
     evaluations = [r for r in log if r.get("kind") == "evaluation"]
     assert [r["step"] for r in evaluations] == [2, 4] and evaluations[0]["samples"] == 4
-    assert all(np.isfinite(evaluations[-1][key]) for key in ("mpjpe_mm", "pa_mpjpe_mm", "pve_mm", "mean_2d_px"))
+    assert all(
+        np.isfinite(evaluations[-1][key])
+        for key in ("mpjpe_mm", "pa_mpjpe_mm", "pve_mm", "mean_2d_px")
+    )
 
     # Interrupted after step 2: only the step-2 checkpoint and the log up to step 3 survive.
     _train(tmp_path / "cut", data_dir, *mixture)
@@ -237,24 +307,54 @@ def test_a_mixture_with_eft_fits_resumes_exactly_and_writes_a_usable_regressor(t
 
 def test_fits_must_match_the_crops_they_were_made_on(tmp_path, fitted_crops, synthetic_dir, capsys):
     crops, fits = fitted_crops
-    other = write_exemplars_npz(tmp_path / "other.npz", np.zeros((2, 32, 32, 3), np.uint8), np.ones((2, 49, 3), np.float32),
-                                ids=["x", "y"])  # fmt: skip
-    args = ["train", "--workdir", str(tmp_path / "run"), "data.image_size=32", "data.num_train=16", "data.num_validation=4",
-            f"data.data_dir='{synthetic_dir}'", "sources.fits.weight=1.0", f"sources.fits.file='{fits}'",
-            f"sources.fits.crops='{other}'"]  # fmt: skip
+    other = write_exemplars_npz(
+        tmp_path / "other.npz",
+        np.zeros((2, 32, 32, 3), np.uint8),
+        np.ones((2, 49, 3), np.float32),
+        ids=["x", "y"],
+    )
+    args = [
+        "train",
+        "--workdir",
+        str(tmp_path / "run"),
+        "data.image_size=32",
+        "data.num_train=16",
+        "data.num_validation=4",
+        f"data.data_dir='{synthetic_dir}'",
+        "sources.fits.weight=1.0",
+        f"sources.fits.file='{fits}'",
+        f"sources.fits.crops='{other}'",
+    ]
     assert main(args) == 2
     assert "5 fitted exemplars are not among the crops" in capsys.readouterr().err
 
 
-def test_a_diverging_run_stops_with_a_clear_error_before_checkpointing(tmp_path, synthetic_dir, capsys):
-    args = ["train", "--workdir", str(tmp_path / "run"), "data.image_size=32", "data.num_train=16",
-            "data.num_validation=4", f"data.data_dir='{synthetic_dir}'", "model.width_divisor=16", "batch_size=4",
-            "total_steps=4", "warmup_steps=1", "log_every=2", "eval_every=4", "checkpoint_every=1",
-            "learning_rate=1e30"]  # fmt: skip
+def test_a_diverging_run_stops_with_a_clear_error_before_checkpointing(
+    tmp_path, synthetic_dir, capsys
+):
+    args = [
+        "train",
+        "--workdir",
+        str(tmp_path / "run"),
+        "data.image_size=32",
+        "data.num_train=16",
+        "data.num_validation=4",
+        f"data.data_dir='{synthetic_dir}'",
+        "model.width_divisor=16",
+        "batch_size=4",
+        "total_steps=4",
+        "warmup_steps=1",
+        "log_every=2",
+        "eval_every=4",
+        "checkpoint_every=1",
+        "learning_rate=1e30",
+    ]
     assert main(args) == 2
     error = capsys.readouterr().err
     assert "the training loss is not finite at step 3" in error and "grad_clip_norm" in error
-    checkpoints = sorted(int(p.name) for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name.isdigit())
+    checkpoints = sorted(
+        int(p.name) for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name.isdigit()
+    )
     assert checkpoints == [1, 2]  # step 3 diverged (warm-up starts at lr 0): never checkpointed
 
 
@@ -277,7 +377,11 @@ def test_default_config_is_the_bundled_regressors_first_stage():
     assert default["loss"].pop("keypoints_train_betas") is False
     sources = default.pop("sources")
     assert {kind: source["weight"] for kind, source in sources.items()} == {
-        "synthetic": 1.0, "fits": 0.0, "spin_npz": 0.0, "keypoints": 0.0}  # fmt: skip
+        "synthetic": 1.0,
+        "fits": 0.0,
+        "spin_npz": 0.0,
+        "keypoints": 0.0,
+    }
     assert default.pop("adversarial")["weight"] == 0.0
     assert default.pop("init_from") is None
     assert default.pop("grad_clip_norm") == 0.0

@@ -26,7 +26,10 @@ def skeleton(seed=0):
 
 
 def scipy_pa_mpjpe(pred, true):
-    x, y = np.asarray(lsp14_hip_centred(pred), np.float64), np.asarray(lsp14_hip_centred(true), np.float64)
+    x, y = (
+        np.asarray(lsp14_hip_centred(pred), np.float64),
+        np.asarray(lsp14_hip_centred(true), np.float64),
+    )
     mx, my = x.mean(0), y.mean(0)
     x0, y0 = x - mx, y - my
     rotation, singular_sum = orthogonal_procrustes(x0, y0)  # argmin |x0 R - y0|, R orthogonal
@@ -53,7 +56,9 @@ def test_pve_centres_each_mesh_on_its_own_hips():
     joints = skeleton()
     vertices = rng.normal(size=(50, 3))
     shift = np.array([1.0, -2.0, 0.5])
-    assert float(metrics.pve_mm(vertices + shift, vertices, joints + shift, joints)) == pytest.approx(0, abs=1e-3)
+    assert float(
+        metrics.pve_mm(vertices + shift, vertices, joints + shift, joints)
+    ) == pytest.approx(0, abs=1e-3)
     moved = vertices.copy()
     moved[:10] += (0.0, 0.0, 0.05)  # 10 of 50 vertices 5 cm off: 10 mm on average
     assert float(metrics.pve_mm(moved, vertices, joints, joints)) == pytest.approx(10.0, rel=1e-4)
@@ -66,9 +71,13 @@ def test_facing_error_by_hand():
     assert float(metrics.facing_error_deg(joints, joints)) == pytest.approx(0, abs=1e-3)
     for degrees in (30, 90, 180):
         turn = Rotation.from_euler("y", degrees, degrees=True).as_matrix()
-        assert float(metrics.facing_error_deg(joints @ turn.T, joints)) == pytest.approx(degrees, abs=1e-2)
+        assert float(metrics.facing_error_deg(joints @ turn.T, joints)) == pytest.approx(
+            degrees, abs=1e-2
+        )
     # a mirror image (x -> -x, labels kept) faces the other way too
-    assert float(metrics.facing_error_deg(joints * (-1, 1, 1), joints)) == pytest.approx(180, abs=1e-2)
+    assert float(metrics.facing_error_deg(joints * (-1, 1, 1), joints)) == pytest.approx(
+        180, abs=1e-2
+    )
 
 
 def test_left_right_swaps_by_hand():
@@ -79,7 +88,9 @@ def test_left_right_swaps_by_hand():
     assert not np.asarray(metrics.left_right_swaps(joints, joints)).any()
     swapped = joints.copy()
     swapped[[26, 29]] = joints[[29, 26]]  # knees exchanged
-    np.testing.assert_array_equal(np.asarray(metrics.left_right_swaps(swapped, joints)), [0, 1, 0, 0, 0, 0])
+    np.testing.assert_array_equal(
+        np.asarray(metrics.left_right_swaps(swapped, joints)), [0, 1, 0, 0, 0, 0]
+    )
     # a body turned 180 degrees about the vertical: every pair lies on the other side
     turned = joints * (-1, 1, -1)
     assert np.asarray(metrics.left_right_swaps(turned, joints)).all()

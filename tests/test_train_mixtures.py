@@ -42,7 +42,9 @@ def _batch(model, rotmats, betas, has_smpl, has_pose_3d):
     return {
         "keypoints": keypoints,
         "joints3d_spin49": joints,
-        "joints3d_confidence": jnp.broadcast_to(jnp.asarray(model.spin49_available, jnp.float32), (count, 49)),
+        "joints3d_confidence": jnp.broadcast_to(
+            jnp.asarray(model.spin49_available, jnp.float32), (count, 49)
+        ),
         "rotmats": rotmats,
         "betas": betas,
         "has_smpl": jnp.asarray(has_smpl, jnp.float32),
@@ -67,9 +69,17 @@ def test_a_sample_without_smpl_or_3d_contributes_nothing_to_those_terms(open_bod
     batch["joints3d_spin49"] = batch["joints3d_spin49"].at[1].add(jnp.linspace(0, 3, 49)[:, None])
     terms = spin_loss(_output(pred_rotmats, pred_betas), batch, model, weights, loss_config)
 
-    alone = spin_loss(_output(pred_rotmats[:1], pred_betas[:1]), jax.tree.map(lambda x: x[:1], batch), model, weights, loss_config)
+    alone = spin_loss(
+        _output(pred_rotmats[:1], pred_betas[:1]),
+        jax.tree.map(lambda x: x[:1], batch),
+        model,
+        weights,
+        loss_config,
+    )
     for name in ("pose", "betas", "keypoints_3d"):
-        np.testing.assert_allclose(float(getattr(terms, name)), float(getattr(alone, name)), rtol=1e-6, err_msg=name)
+        np.testing.assert_allclose(
+            float(getattr(terms, name)), float(getattr(alone, name)), rtol=1e-6, err_msg=name
+        )
         assert float(getattr(terms, name)) > 1e-4, name  # sample 0 does contribute
     # The 2D term has no flag: both samples count.
     assert float(terms.keypoints_2d) != pytest.approx(float(alone.keypoints_2d), rel=1e-3)
@@ -99,9 +109,15 @@ def test_with_every_target_the_masked_loss_is_the_plain_mean(open_body, loss_con
     joints = body.forward(model, pred_rotmats, pred_betas).spin49
     available = jnp.asarray(model.spin49_available, jnp.float32)[25:]
     error = (hip_centred(joints) - hip_centred(batch["joints3d_spin49"]))[:, 25:]
-    np.testing.assert_allclose(float(terms.keypoints_3d), float(jnp.mean(available[:, None] * error**2)), rtol=1e-6)
-    np.testing.assert_allclose(float(terms.pose), float(jnp.mean((pred_rotmats - true_rotmats) ** 2)), rtol=1e-6)
-    np.testing.assert_allclose(float(terms.betas), float(jnp.mean((pred_betas - true_betas) ** 2)), rtol=1e-6)
+    np.testing.assert_allclose(
+        float(terms.keypoints_3d), float(jnp.mean(available[:, None] * error**2)), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        float(terms.pose), float(jnp.mean((pred_rotmats - true_rotmats) ** 2)), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        float(terms.betas), float(jnp.mean((pred_betas - true_betas) ** 2)), rtol=1e-6
+    )
 
 
 def test_pure_synthetic_batches_are_todays():
@@ -113,12 +129,18 @@ def test_pure_synthetic_batches_are_todays():
     batches = TrainBatches(source, batch_size=3, seed=5)
     for step in range(5):
         epoch, position = divmod(step, 3)
-        expected = np.random.default_rng([5, epoch]).permutation(10)[3 * position : 3 * position + 3]
+        expected = np.random.default_rng([5, epoch]).permutation(10)[
+            3 * position : 3 * position + 3
+        ]
         batch = batches.batch(step)
         np.testing.assert_array_equal(batch["betas"][:, 0], expected)
-        np.testing.assert_array_equal(batch["keypoints"], np.stack([source.records[i]["keypoints"] for i in expected]))
+        np.testing.assert_array_equal(
+            batch["keypoints"], np.stack([source.records[i]["keypoints"] for i in expected])
+        )
         assert np.all(batch["has_smpl"] == 1) and np.all(batch["has_pose_3d"] == 1)
-        np.testing.assert_array_equal(batch["joints3d_confidence"], np.broadcast_to(available, (3, 49)))
+        np.testing.assert_array_equal(
+            batch["joints3d_confidence"], np.broadcast_to(available, (3, 49))
+        )
 
 
 def _array_source(count, first):
@@ -166,7 +188,9 @@ def test_array_sources_flag_what_they_lack_and_refuse_non_finite_targets():
     with pytest.raises(TrainingDataError, match=r"rotmats of rows \[1\]"):
         ArraySource(images, keypoints, rotmats=bad, betas=np.zeros((2, 10)), description="fits")
     # A row without SMPL may hold anything: it is never a target.
-    fine = ArraySource(images, keypoints, rotmats=bad, betas=np.zeros((2, 10)), has_smpl=[1, 0], description="fits")
+    fine = ArraySource(
+        images, keypoints, rotmats=bad, betas=np.zeros((2, 10)), has_smpl=[1, 0], description="fits"
+    )
     assert np.all(np.isfinite(fine[1]["rotmats"]))
 
 
@@ -189,12 +213,16 @@ def test_spin_npz_targets_read_s_and_keep_smpl_only_for_its_body_model():
     np.testing.assert_array_equal(targets["joints3d_confidence"][0, 25:], joints[0, :, 3])
     assert np.all(targets["joints3d_confidence"][:, :25] == 0)
     np.testing.assert_array_equal(targets["has_smpl"], [1, 0, 1])
-    np.testing.assert_allclose(targets["rotmats"][0], np.broadcast_to(np.eye(3), (24, 3, 3)), atol=1e-7)
+    np.testing.assert_allclose(
+        targets["rotmats"][0], np.broadcast_to(np.eye(3), (24, 3, 3)), atol=1e-7
+    )
     # SPIN's files hold SMPL parameters: not targets for the bundled open body.
     assert np.all(spin_npz_targets(arrays, "open", "h36m.npz")["has_smpl"] == 0)
     # eft-jax's own npz names the body of each row.
     arrays["smpltype"] = np.array(["eftjax_open"] * count)
-    np.testing.assert_array_equal(spin_npz_targets(arrays, "open", "fits.npz")["has_smpl"], [1, 0, 1])
+    np.testing.assert_array_equal(
+        spin_npz_targets(arrays, "open", "fits.npz")["has_smpl"], [1, 0, 1]
+    )
 
 
 def test_discriminator_losses_at_known_scores():
@@ -205,7 +233,9 @@ def test_discriminator_losses_at_known_scores():
     assert float(real) == 25.0 and float(fake) == 25.0  # each output off by 1, summed over 25
     assert float(regressor_adversarial_loss(ones)) == 0.0
     scores = jnp.full((2, 25), 0.5).at[1].set(3.0)
-    np.testing.assert_allclose(float(regressor_adversarial_loss(scores)), (25 * 0.25 + 25 * 4.0) / 2)
+    np.testing.assert_allclose(
+        float(regressor_adversarial_loss(scores)), (25 * 0.25 + 25 * 4.0) / 2
+    )
     real, fake = discriminator_losses(scores, scores)
     np.testing.assert_allclose(float(real), (25 * 0.25 + 25 * 4.0) / 2)
     np.testing.assert_allclose(float(fake), (25 * 0.25 + 25 * 9.0) / 2)
@@ -215,7 +245,9 @@ def test_the_discriminator_shares_one_embedding_over_joints():
     discriminator = PoseShapeDiscriminator()
     prior = MocapPrior(seed=0)
     real = prior.sample(step=0, count=3)
-    params = discriminator.init(jax.random.key(0), real["prior_rotmats"], real["prior_betas"])["params"]
+    params = discriminator.init(jax.random.key(0), real["prior_rotmats"], real["prior_betas"])[
+        "params"
+    ]
     assert params["common_1"]["kernel"].shape == (9, 32)  # one embedding for the 23 joints
     assert params["per_joint_kernel"].shape == (23, 32, 1)
     scores = discriminator.apply({"params": params}, real["prior_rotmats"], real["prior_betas"])
@@ -225,7 +257,9 @@ def test_the_discriminator_shares_one_embedding_over_joints():
     moved[:, 5] = np.eye(3)
     changed = discriminator.apply({"params": params}, moved, real["prior_betas"])
     differs = np.any(np.asarray(changed) != np.asarray(scores), axis=0)
-    assert differs[5] and differs[23] and not differs[24] and not np.delete(differs, [5, 23, 24]).any()
+    assert (
+        differs[5] and differs[23] and not differs[24] and not np.delete(differs, [5, 23, 24]).any()
+    )
 
 
 def test_the_mocap_prior_is_a_function_of_the_step_and_gives_rotations():
@@ -235,6 +269,8 @@ def test_the_mocap_prior_is_a_function_of_the_step_and_gives_rotations():
     assert not np.array_equal(a["prior_rotmats"], prior.sample(5, 8)["prior_rotmats"])
     rotmats = a["prior_rotmats"]
     assert rotmats.shape == (8, 23, 3, 3)
-    np.testing.assert_allclose(rotmats @ np.swapaxes(rotmats, -1, -2), np.broadcast_to(np.eye(3), rotmats.shape), atol=1e-5)
+    np.testing.assert_allclose(
+        rotmats @ np.swapaxes(rotmats, -1, -2), np.broadcast_to(np.eye(3), rotmats.shape), atol=1e-5
+    )
     np.testing.assert_allclose(np.linalg.det(rotmats), 1.0, atol=1e-5)
     assert np.abs(a["prior_betas"]).max() <= 2.5

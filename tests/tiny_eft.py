@@ -24,7 +24,12 @@ from eft_jax.nets import Regressor, RegressorArch
 IMAGE_SIZE = 32
 LEARNING_RATE = "optimizer.learning_rate=3e-4"
 PREDICTION_FIELDS = ("rotmats", "pose_axis_angle", "betas", "camera", "keypoints_2d")
-LOSS_FIELDS = ("keypoint_loss_before", "keypoint_loss_after", "keypoint_error_px_before", "keypoint_error_px_after")
+LOSS_FIELDS = (
+    "keypoint_loss_before",
+    "keypoint_loss_after",
+    "keypoint_error_px_before",
+    "keypoint_error_px_after",
+)
 
 
 def tiny_regressor():
@@ -41,13 +46,21 @@ def eft_config(overrides=()):
 def initial_keypoints(regressor, variables, model):
     """image -> the regressor's own SPIN-49 keypoints before any EFT update (jitted). Tests put
     their targets at these plus noise: small noise stops EFT at once, large runs to max_iters."""
-    reference = fitting.SequentialEft(regressor, variables, model, eft_config(), image_size=IMAGE_SIZE)
+    reference = fitting.SequentialEft(
+        regressor, variables, model, eft_config(), image_size=IMAGE_SIZE
+    )
     return jax.jit(
-        lambda image: exemplar_loss(
-            reference.base, reference.frozen, image, jnp.zeros((49, 3)), regressor=regressor,
-            settings=fitting.LossSettings(),
-        )[1][1].keypoints_2d
-    )  # fmt: skip
+        lambda image: (
+            exemplar_loss(
+                reference.base,
+                reference.frozen,
+                image,
+                jnp.zeros((49, 3)),
+                regressor=regressor,
+                settings=fitting.LossSettings(),
+            )[1][1].keypoints_2d
+        )
+    )
 
 
 def exemplar(exemplar_id, image, target):
@@ -69,12 +82,18 @@ def assert_results_identical(actual, expected):
 def assert_results_close(actual, expected, rtol=1e-5):
     """Same stop and iterations; predictions and losses equal to `rtol` (float32 reassociation)."""
     assert actual.id == expected.id
-    assert (actual.stop_reason, actual.iterations) == (expected.stop_reason, expected.iterations), actual.id
+    assert (actual.stop_reason, actual.iterations) == (expected.stop_reason, expected.iterations), (
+        actual.id
+    )
     for name in PREDICTION_FIELDS:
         a, e = getattr(actual, name), getattr(expected, name)
-        np.testing.assert_allclose(a, e, rtol=rtol, atol=rtol * np.abs(e).max(), err_msg=f"{actual.id}.{name}")
+        np.testing.assert_allclose(
+            a, e, rtol=rtol, atol=rtol * np.abs(e).max(), err_msg=f"{actual.id}.{name}"
+        )
     for name in LOSS_FIELDS:
-        np.testing.assert_allclose(getattr(actual, name), getattr(expected, name), rtol=rtol, err_msg=f"{actual.id}.{name}")
+        np.testing.assert_allclose(
+            getattr(actual, name), getattr(expected, name), rtol=rtol, err_msg=f"{actual.id}.{name}"
+        )
 
 
 OVERRIDES = ["max_iters=6", "stop_threshold=2.05e-3", "batch_size=4"]
@@ -106,22 +125,32 @@ def calibrated_config(regressor, variables, model, exemplars, overrides=OVERRIDE
     probe = eft_config([*overrides, "stop_threshold=0.0"])  # never converges: every pass is run
     max_iters = int(probe.max_iters)
     reference = fitting.SequentialEft(regressor, variables, model, probe, image_size=IMAGE_SIZE)
-    losses = [[p.keypoint_loss for p in reference.trajectory(e, record=range(max_iters)).points] for e in exemplars]
+    losses = [
+        [p.keypoint_loss for p in reference.trajectory(e, record=range(max_iters)).points]
+        for e in exemplars
+    ]
 
     def passes(threshold):
         """Passes each fit runs: the first whose loss is under the threshold, else max_iters."""
-        return [next((k + 1 for k, loss in enumerate(seq) if loss < threshold), max_iters) for seq in losses]
+        return [
+            next((k + 1 for k, loss in enumerate(seq) if loss < threshold), max_iters)
+            for seq in losses
+        ]
 
     def quality(threshold):
         stops = passes(threshold)
         converged = {n for n, seq in zip(stops, losses) if seq[n - 1] < threshold}
         at_max_iters = any(seq[n - 1] >= threshold for n, seq in zip(stops, losses))
-        margin = min(abs(math.log(loss / threshold)) for n, seq in zip(stops, losses) for loss in seq[:n])
+        margin = min(
+            abs(math.log(loss / threshold)) for n, seq in zip(stops, losses) for loss in seq[:n]
+        )
         return (bool(converged) and at_max_iters and len(set(stops)) >= 3, margin)
 
     values = sorted({loss for seq in losses for loss in seq})
     candidates = [math.sqrt(a * b) for a, b in zip(values, values[1:])]
     best = max(candidates, key=quality)
     usable, margin = quality(best)
-    assert usable and margin >= math.log1p(MIN_MARGIN), f"no stop threshold splits these fits; losses {losses}"
+    assert usable and margin >= math.log1p(MIN_MARGIN), (
+        f"no stop threshold splits these fits; losses {losses}"
+    )
     return eft_config([*overrides, f"stop_threshold={best!r}"])

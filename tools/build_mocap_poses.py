@@ -49,15 +49,24 @@ from eft_jax.body.joint_sets import SMPL_JOINT_NAMES
 CLIPS = ("walk", "run", "jump", "kick", "punch", "roll", "spin", "crawl", "dance_a", "getup_faceup")
 STRIDE = 2
 DEDUPE_RAD = 0.05
-ASSET_PATH = Path(__file__).resolve().parents[1] / "eft_jax" / "datasets" / "assets" / "mocap_poses.npz"
+ASSET_PATH = (
+    Path(__file__).resolve().parents[1] / "eft_jax" / "datasets" / "assets" / "mocap_poses.npz"
+)
 
 # DeepMimic axes -> SMPL axes: columns are the images of DeepMimic's x, y, z.
 C = np.array([[0.0, 0.0, -1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
 
 _QUAT = {  # joint -> first index of its w x y z quaternion in a frame
-    "root": 4, "chest": 8, "neck": 12, "right_hip": 16, "right_ankle": 21, "right_shoulder": 25,
-    "left_hip": 30, "left_ankle": 35, "left_shoulder": 39,
-}  # fmt: skip
+    "root": 4,
+    "chest": 8,
+    "neck": 12,
+    "right_hip": 16,
+    "right_ankle": 21,
+    "right_shoulder": 25,
+    "left_hip": 30,
+    "left_ankle": 35,
+    "left_shoulder": 39,
+}
 _ANGLE = {"right_knee": 20, "right_elbow": 29, "left_knee": 34, "left_elbow": 43}
 _REST_OFFSET = {  # SMPL T-pose arm -> arm hanging down
     "left": Rotation.from_rotvec([0.0, 0.0, -np.pi / 2]),

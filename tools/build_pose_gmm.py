@@ -77,7 +77,9 @@ def fit_gmm(data: np.ndarray, count: int, *, seed: int, iterations: int, floor: 
         covars = np.empty((count, data.shape[1], data.shape[1]))
         for k in range(count):
             centred = data - means[k]
-            covars[k] = (responsibilities[:, k, None] * centred).T @ centred / totals[k] + np.diag(floor)
+            covars[k] = (responsibilities[:, k, None] * centred).T @ centred / totals[k] + np.diag(
+                floor
+            )
         # E step
         weighted = _log_gaussians(data, means, covars) + np.log(weights)
         top = weighted.max(1, keepdims=True)
@@ -105,7 +107,12 @@ def build(path: Path = BUNDLED_POSE_GMM_PATH) -> dict:
         num_poses=np.int32(len(data)),
         mean_log_likelihood=np.float64(log_likelihood),
     )
-    return {"path": path, "poses": len(data), "mean_log_likelihood": log_likelihood, "weights": weights}
+    return {
+        "path": path,
+        "poses": len(data),
+        "mean_log_likelihood": log_likelihood,
+        "weights": weights,
+    }
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
 """Body models with SMPL's layout: the bundled open model and official SMPL files.
 
-    import eft_jax.body as body
-    model = body.load()                      # bundled open model (no SMPL file needed)
-    model = body.load("SMPL_NEUTRAL.pkl")    # official SMPL, same code paths
-    out = body.forward(model, pose, betas)   # out.vertices, out.joints, out.spin49, out.coco17, ...
-    view = body.joints_model(model)          # once, outside jit: only what joints need
-    out = body.forward_joints(view, pose, betas)   # same joint sets, no mesh (vertices None)
+import eft_jax.body as body
+model = body.load()                      # bundled open model (no SMPL file needed)
+model = body.load("SMPL_NEUTRAL.pkl")    # official SMPL, same code paths
+out = body.forward(model, pose, betas)   # out.vertices, out.joints, out.spin49, out.coco17, ...
+view = body.joints_model(model)          # once, outside jit: only what joints need
+out = body.forward_joints(view, pose, betas)   # same joint sets, no mesh (vertices None)
 """
 
 from eft_jax.body.joint_sets import (

@@ -25,28 +25,64 @@ from __future__ import annotations
 import numpy as np
 
 SMPL_JOINT_NAMES = (
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
-    "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar",
-    "right_collar", "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-    "left_wrist", "right_wrist", "left_hand", "right_hand",
-)  # fmt: skip
+    "pelvis",
+    "left_hip",
+    "right_hip",
+    "spine1",
+    "left_knee",
+    "right_knee",
+    "spine2",
+    "left_ankle",
+    "right_ankle",
+    "spine3",
+    "left_foot",
+    "right_foot",
+    "neck",
+    "left_collar",
+    "right_collar",
+    "head",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hand",
+    "right_hand",
+)
 
 SMPL_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
 
 NUM_SMPL_JOINTS = 24
 
 VERTEX_KEYPOINT_NAMES = (
-    "nose", "right_eye", "left_eye", "right_ear", "left_ear", "left_big_toe", "left_small_toe",
-    "left_heel", "right_big_toe", "right_small_toe", "right_heel",
-)  # fmt: skip
+    "nose",
+    "right_eye",
+    "left_eye",
+    "right_ear",
+    "left_ear",
+    "left_big_toe",
+    "left_small_toe",
+    "left_heel",
+    "right_big_toe",
+    "right_small_toe",
+    "right_heel",
+)
 
 # SMPL vertex ids of the keypoints above (smplx's `vertex_ids['smplh']`, which SPIN uses).
 SMPL_VERTEX_KEYPOINT_IDS = (332, 6260, 2800, 4071, 583, 3216, 3226, 3387, 6617, 6624, 6787)
 
 EXTRA_JOINT_NAMES = (
-    "right_hip_lsp", "left_hip_lsp", "neck_lsp", "head_top_lsp", "pelvis_mpii", "thorax_mpii",
-    "spine_h36m", "jaw_h36m", "head_h36m",
-)  # fmt: skip
+    "right_hip_lsp",
+    "left_hip_lsp",
+    "neck_lsp",
+    "head_top_lsp",
+    "pelvis_mpii",
+    "thorax_mpii",
+    "spine_h36m",
+    "jaw_h36m",
+    "head_h36m",
+)
 
 _VERTEX_OFFSET = NUM_SMPL_JOINTS
 _EXTRA_OFFSET = NUM_SMPL_JOINTS + len(VERTEX_KEYPOINT_NAMES)
@@ -122,6 +158,7 @@ SPIN49_NAMES = tuple(name for name, _ in _SPIN49)
 SPIN49_SOURCE = np.array([index for _, index in _SPIN49], dtype=np.int32)
 SPIN49_NEEDS_EXTRA = SPIN49_SOURCE >= _EXTRA_OFFSET
 
+
 def _mirrored_name(name: str) -> str:
     """A SPIN-49 name with left and right exchanged ("OP RHip" <-> "OP LHip", "Right Knee" <->
     "Left Knee"); central joints keep their name."""
@@ -132,7 +169,9 @@ def _mirrored_name(name: str) -> str:
 
 # SPIN-49 keypoint -> the index of its left/right counterpart (itself for central joints): the keypoint a
 # keypoint moves to when the image is mirrored horizontally (SPIN's constants.J49_FLIP_PERM).
-SPIN49_MIRROR = np.array([SPIN49_NAMES.index(_mirrored_name(n)) for n in SPIN49_NAMES], dtype=np.int32)
+SPIN49_MIRROR = np.array(
+    [SPIN49_NAMES.index(_mirrored_name(n)) for n in SPIN49_NAMES], dtype=np.int32
+)
 
 # LSP-14 is SPIN-49's first 14 ground-truth keypoints (SPIN's J24_TO_J14).
 LSP14_IN_SPIN49 = np.arange(25, 39, dtype=np.int32)  # SPIN-49 keypoints of LSP-14, in LSP's order
@@ -140,10 +179,24 @@ LSP14_NAMES = tuple(SPIN49_NAMES[slot] for slot in LSP14_IN_SPIN49)
 LSP14_SOURCE = SPIN49_SOURCE[LSP14_IN_SPIN49]
 
 COCO17_NAMES = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
-    "left_knee", "right_knee", "left_ankle", "right_ankle",
-)  # fmt: skip
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+)
 
 
 def coco17_source(has_extra: bool) -> np.ndarray:
@@ -160,24 +213,49 @@ def coco17_source(has_extra: bool) -> np.ndarray:
     )
     return np.array(
         [
-            _vertex("nose"), _vertex("left_eye"), _vertex("right_eye"), _vertex("left_ear"),
-            _vertex("right_ear"), _skeleton("left_shoulder"), _skeleton("right_shoulder"),
-            _skeleton("left_elbow"), _skeleton("right_elbow"), _skeleton("left_wrist"),
-            _skeleton("right_wrist"), *hips, _skeleton("left_knee"), _skeleton("right_knee"),
-            _skeleton("left_ankle"), _skeleton("right_ankle"),
+            _vertex("nose"),
+            _vertex("left_eye"),
+            _vertex("right_eye"),
+            _vertex("left_ear"),
+            _vertex("right_ear"),
+            _skeleton("left_shoulder"),
+            _skeleton("right_shoulder"),
+            _skeleton("left_elbow"),
+            _skeleton("right_elbow"),
+            _skeleton("left_wrist"),
+            _skeleton("right_wrist"),
+            *hips,
+            _skeleton("left_knee"),
+            _skeleton("right_knee"),
+            _skeleton("left_ankle"),
+            _skeleton("right_ankle"),
         ],
         dtype=np.int32,
-    )  # fmt: skip
+    )
 
 
 # The rows of SPIN's J_regressor_h36m.npy. Its legs are the reverse of Human3.6M's usual labels
 # (rows 1-3 the left leg, 4-6 the right): SPIN's H36M_TO_J17 below takes LSP's right hip from row 4
 # and its left hip from row 1.
 H36M17_NAMES = (
-    "pelvis", "left_hip", "left_knee", "left_ankle", "right_hip", "right_knee", "right_ankle",
-    "spine", "thorax", "neck_nose", "head", "left_shoulder", "left_elbow", "left_wrist",
-    "right_shoulder", "right_elbow", "right_wrist",
-)  # fmt: skip
+    "pelvis",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "right_hip",
+    "right_knee",
+    "right_ankle",
+    "spine",
+    "thorax",
+    "neck_nose",
+    "head",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+    "right_shoulder",
+    "right_elbow",
+    "right_wrist",
+)
 
 # SPIN's evaluation joint sets (nkolot/SPIN constants.py, used by eval.py). A prediction's joints
 # are its H36M-17 joints (J_regressor_h36m on the mesh) picked with H36M_TO_J17 / J14; the
@@ -220,44 +298,117 @@ def _spin49_indices(names) -> np.ndarray:
 
 COCO17_TO_SPIN49 = _spin49_indices(
     (
-        "Nose", "Left Eye", "Right Eye", "Left Ear", "Right Ear", "Left Shoulder",
-        "Right Shoulder", "Left Elbow", "Right Elbow", "Left Wrist", "Right Wrist", "Left Hip",
-        "Right Hip", "Left Knee", "Right Knee", "Left Ankle", "Right Ankle",
+        "Nose",
+        "Left Eye",
+        "Right Eye",
+        "Left Ear",
+        "Right Ear",
+        "Left Shoulder",
+        "Right Shoulder",
+        "Left Elbow",
+        "Right Elbow",
+        "Left Wrist",
+        "Right Wrist",
+        "Left Hip",
+        "Right Hip",
+        "Left Knee",
+        "Right Knee",
+        "Left Ankle",
+        "Right Ankle",
     )
-)  # fmt: skip
+)
 COCO17_LIMBS = np.arange(5, 17)  # COCO's 12 limb keypoints: shoulders .. ankles
 
 MPII16_NAMES = (
-    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle", "pelvis",
-    "thorax", "upper_neck", "head_top", "right_wrist", "right_elbow", "right_shoulder",
-    "left_shoulder", "left_elbow", "left_wrist",
-)  # fmt: skip
+    "right_ankle",
+    "right_knee",
+    "right_hip",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "pelvis",
+    "thorax",
+    "upper_neck",
+    "head_top",
+    "right_wrist",
+    "right_elbow",
+    "right_shoulder",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+)
 MPII16_TO_SPIN49 = _spin49_indices(
     (
-        "Right Ankle", "Right Knee", "Right Hip", "Left Hip", "Left Knee", "Left Ankle",
-        "Pelvis (MPII)", "Thorax (MPII)", "Neck (LSP)", "Top of Head (LSP)", "Right Wrist",
-        "Right Elbow", "Right Shoulder", "Left Shoulder", "Left Elbow", "Left Wrist",
+        "Right Ankle",
+        "Right Knee",
+        "Right Hip",
+        "Left Hip",
+        "Left Knee",
+        "Left Ankle",
+        "Pelvis (MPII)",
+        "Thorax (MPII)",
+        "Neck (LSP)",
+        "Top of Head (LSP)",
+        "Right Wrist",
+        "Right Elbow",
+        "Right Shoulder",
+        "Left Shoulder",
+        "Left Elbow",
+        "Left Wrist",
     )
-)  # fmt: skip
+)
 
-OPENPOSE25_NAMES = tuple(name[3:] for name in SPIN49_NAMES[:NUM_OPENPOSE_KEYPOINTS])  # "Nose", "Neck", ...
+OPENPOSE25_NAMES = tuple(
+    name[3:] for name in SPIN49_NAMES[:NUM_OPENPOSE_KEYPOINTS]
+)  # "Nose", "Neck", ...
 OPENPOSE25_TO_SPIN49 = np.arange(NUM_OPENPOSE_KEYPOINTS, dtype=np.int32)
 
 OPENPOSE18_NAMES = (
-    "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "RHip",
-    "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar",
-)  # fmt: skip
+    "Nose",
+    "Neck",
+    "RShoulder",
+    "RElbow",
+    "RWrist",
+    "LShoulder",
+    "LElbow",
+    "LWrist",
+    "RHip",
+    "RKnee",
+    "RAnkle",
+    "LHip",
+    "LKnee",
+    "LAnkle",
+    "REye",
+    "LEye",
+    "REar",
+    "LEar",
+)
 OPENPOSE18_TO_SPIN49 = _spin49_indices(tuple("OP " + name for name in OPENPOSE18_NAMES))
 
 # EFT's JOINT_MAP_SPIN24_TO_OPENPOSE18 as SPIN-49 keypoints: the ground-truth joint standing for each
 # OpenPose-18 joint (EFT names the LSP neck "OP_Neck").
 SPIN49_GT_FOR_OPENPOSE18 = _spin49_indices(
     (
-        "Nose", "Neck (LSP)", "Right Shoulder", "Right Elbow", "Right Wrist", "Left Shoulder",
-        "Left Elbow", "Left Wrist", "Right Hip", "Right Knee", "Right Ankle", "Left Hip",
-        "Left Knee", "Left Ankle", "Right Eye", "Left Eye", "Right Ear", "Left Ear",
+        "Nose",
+        "Neck (LSP)",
+        "Right Shoulder",
+        "Right Elbow",
+        "Right Wrist",
+        "Left Shoulder",
+        "Left Elbow",
+        "Left Wrist",
+        "Right Hip",
+        "Right Knee",
+        "Right Ankle",
+        "Left Hip",
+        "Left Knee",
+        "Left Ankle",
+        "Right Eye",
+        "Left Eye",
+        "Right Ear",
+        "Left Ear",
     )
-)  # fmt: skip
+)
 
 # OpenPose keypoints whose joint also has a ground-truth keypoint (the same anatomical point, as SPIN places
 # COCO's joints): (OpenPose keypoint, ground-truth keypoint) pairs. Neck, mid-hip and the feet have none.
@@ -265,16 +416,27 @@ OPENPOSE_INDICES_WITH_GT = np.array(
     [
         (SPIN49_NAMES.index("OP " + op), SPIN49_NAMES.index(gt))
         for op, gt in (
-            ("Nose", "Nose"), ("RShoulder", "Right Shoulder"), ("RElbow", "Right Elbow"),
-            ("RWrist", "Right Wrist"), ("LShoulder", "Left Shoulder"), ("LElbow", "Left Elbow"),
-            ("LWrist", "Left Wrist"), ("RHip", "Right Hip"), ("RKnee", "Right Knee"),
-            ("RAnkle", "Right Ankle"), ("LHip", "Left Hip"), ("LKnee", "Left Knee"),
-            ("LAnkle", "Left Ankle"), ("REye", "Right Eye"), ("LEye", "Left Eye"),
-            ("REar", "Right Ear"), ("LEar", "Left Ear"),
+            ("Nose", "Nose"),
+            ("RShoulder", "Right Shoulder"),
+            ("RElbow", "Right Elbow"),
+            ("RWrist", "Right Wrist"),
+            ("LShoulder", "Left Shoulder"),
+            ("LElbow", "Left Elbow"),
+            ("LWrist", "Left Wrist"),
+            ("RHip", "Right Hip"),
+            ("RKnee", "Right Knee"),
+            ("RAnkle", "Right Ankle"),
+            ("LHip", "Left Hip"),
+            ("LKnee", "Left Knee"),
+            ("LAnkle", "Left Ankle"),
+            ("REye", "Right Eye"),
+            ("LEye", "Left Eye"),
+            ("REar", "Right Ear"),
+            ("LEar", "Left Ear"),
         )
     ],
     dtype=np.int32,
-)  # fmt: skip
+)
 
 KEYPOINT_FORMATS = {
     "coco17": (COCO17_NAMES, COCO17_TO_SPIN49),
@@ -290,7 +452,9 @@ def _keypoint_format(fmt: str):
     try:
         return KEYPOINT_FORMATS[fmt]
     except KeyError:
-        raise ValueError(f"unknown keypoint format {fmt!r}; known: {sorted(KEYPOINT_FORMATS)}") from None
+        raise ValueError(
+            f"unknown keypoint format {fmt!r}; known: {sorted(KEYPOINT_FORMATS)}"
+        ) from None
 
 
 def format_names(fmt: str) -> tuple[str, ...]:
@@ -313,7 +477,9 @@ def to_spin49(keypoints, fmt: str) -> np.ndarray:
     names, slots = _keypoint_format(fmt)
     keypoints = np.asarray(keypoints, np.float64)
     if keypoints.ndim < 2 or keypoints.shape[-2:] != (len(names), 3):
-        raise ValueError(f"{fmt} keypoints must have shape (..., {len(names)}, 3); got {keypoints.shape}")
+        raise ValueError(
+            f"{fmt} keypoints must have shape (..., {len(names)}, 3); got {keypoints.shape}"
+        )
     out = np.zeros(keypoints.shape[:-2] + (NUM_SPIN49, 3), np.float64)
     out[..., slots, :] = keypoints
     return out

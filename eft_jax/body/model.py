@@ -80,7 +80,6 @@ class BodyModel(_JointSource):
         return self.v_template.shape[0]
 
 
-
 @struct.dataclass
 class BodyOutput:
     """Posed body. Leading dimensions are those of the inputs.
@@ -170,7 +169,9 @@ def _skin(weights, rot, trans, points):
     blended = jnp.einsum("...kx,vk->...xv", maps, weights)  # (..., 12, V)
     x, y, z = points[..., 0], points[..., 1], points[..., 2]
     rows = [
-        blended[..., 3 * i, :] * x + blended[..., 3 * i + 1, :] * y + blended[..., 3 * i + 2, :] * z
+        blended[..., 3 * i, :] * x
+        + blended[..., 3 * i + 1, :] * y
+        + blended[..., 3 * i + 2, :] * z
         + blended[..., 9 + i, :]
         for i in range(3)
     ]
@@ -268,7 +269,6 @@ class JointsModel(_JointSource):
     source: str = struct.field(pytree_node=False, default="")
 
 
-
 def joints_model(model: BodyModel | JointsModel, *, include_h36m: bool = True) -> JointsModel:
     """The joints-only view of `model` (built from concrete arrays, outside `jit`).
 
@@ -277,11 +277,18 @@ def joints_model(model: BodyModel | JointsModel, *, include_h36m: bool = True) -
     if isinstance(model, JointsModel):
         return model
     if isinstance(model.v_template, jax.core.Tracer):
-        raise ValueError("joints_model needs concrete arrays: build it outside jit and pass the view in")
+        raise ValueError(
+            "joints_model needs concrete arrays: build it outside jit and pass the view in"
+        )
     as_np = lambda x: None if x is None else np.asarray(x)  # noqa: E731
-    extra, h36m = as_np(model.J_regressor_extra), as_np(model.J_regressor_h36m) if include_h36m else None
+    extra, h36m = (
+        as_np(model.J_regressor_extra),
+        as_np(model.J_regressor_h36m) if include_h36m else None,
+    )
     keypoint_ids = as_np(model.vertex_keypoint_ids).astype(np.int64)
-    needed = [keypoint_ids] + [np.nonzero(np.any(r != 0, axis=0))[0] for r in (extra, h36m) if r is not None]
+    needed = [keypoint_ids] + [
+        np.nonzero(np.any(r != 0, axis=0))[0] for r in (extra, h36m) if r is not None
+    ]
     ids = np.unique(np.concatenate(needed))
     rows = lambda x: None if x is None else jnp.asarray(np.asarray(x)[ids])  # noqa: E731
     columns = lambda r: None if r is None else jnp.asarray(r[:, ids])  # noqa: E731
@@ -317,7 +324,9 @@ def forward_joints(model: BodyModel | JointsModel, pose, betas) -> BodyOutput:
     batch_shape = jnp.broadcast_shapes(rotmats.shape[:-3], betas.shape[:-1])
     rotmats = jnp.broadcast_to(rotmats, batch_shape + rotmats.shape[-3:])
     betas = jnp.broadcast_to(betas, batch_shape + betas.shape[-1:])
-    rest_joints = model.joints_template + jnp.einsum("jcs,...s->...jc", model.joints_shapedirs, betas)
+    rest_joints = model.joints_template + jnp.einsum(
+        "jcs,...s->...jc", model.joints_shapedirs, betas
+    )
     v_posed = _blend_shapes(model, betas)
     if model.posedirs is not None:
         v_posed = v_posed + _pose_blend(model.posedirs, rotmats)
@@ -337,7 +346,9 @@ def _joint_sets(model: BodyModel | JointsModel, vertices, joints) -> BodyOutput:
     if model.J_regressor_extra is not None:
         extra = regress_joints(model.J_regressor_extra, vertices)
     else:
-        extra = jnp.zeros(vertices.shape[:-2] + (len(joint_sets.EXTRA_JOINT_NAMES), 3), vertices.dtype)
+        extra = jnp.zeros(
+            vertices.shape[:-2] + (len(joint_sets.EXTRA_JOINT_NAMES), 3), vertices.dtype
+        )
     source = jnp.concatenate([joints, keypoints, extra], axis=-2)
     has_extra = model.J_regressor_extra is not None
     return BodyOutput(

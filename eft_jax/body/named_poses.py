@@ -24,19 +24,32 @@ NAMED_POSES = {
     "a_pose": _pose(left_shoulder=(0, 0, -0.8), right_shoulder=(0, 0, 0.8)),
     "arms_raised": _pose(left_shoulder=(0, 0, 1.2), right_shoulder=(0, 0, -1.2)),
     "walking": _pose(
-        left_hip=(-0.5, 0, 0), right_hip=(0.35, 0, 0), left_knee=(0.3, 0, 0), right_knee=(0.7, 0, 0),
-        left_shoulder=(0, 0, -1.2), right_shoulder=(0, 0, 1.2),
-        left_elbow=(0, -0.5, 0), right_elbow=(0, 0.5, 0),
+        left_hip=(-0.5, 0, 0),
+        right_hip=(0.35, 0, 0),
+        left_knee=(0.3, 0, 0),
+        right_knee=(0.7, 0, 0),
+        left_shoulder=(0, 0, -1.2),
+        right_shoulder=(0, 0, 1.2),
+        left_elbow=(0, -0.5, 0),
+        right_elbow=(0, 0.5, 0),
     ),
     "sitting": _pose(
-        left_hip=(-1.5, 0, 0), right_hip=(-1.5, 0, 0), left_knee=(1.5, 0, 0), right_knee=(1.5, 0, 0),
-        left_shoulder=(0, 0, -1.1), right_shoulder=(0, 0, 1.1),
+        left_hip=(-1.5, 0, 0),
+        right_hip=(-1.5, 0, 0),
+        left_knee=(1.5, 0, 0),
+        right_knee=(1.5, 0, 0),
+        left_shoulder=(0, 0, -1.1),
+        right_shoulder=(0, 0, 1.1),
     ),
     "torso_twist": _pose(
-        spine1=(0, 0.3, 0), spine2=(0, 0.3, 0), spine3=(0, 0.3, 0), neck=(0, -0.4, 0),
-        left_shoulder=(0, 0, -0.6), right_shoulder=(0, 0, 0.6),
+        spine1=(0, 0.3, 0),
+        spine2=(0, 0.3, 0),
+        spine3=(0, 0.3, 0),
+        neck=(0, -0.4, 0),
+        left_shoulder=(0, 0, -0.6),
+        right_shoulder=(0, 0, 0.6),
     ),
-}  # fmt: skip
+}
 
 
 def named_pose(name: str) -> np.ndarray:

@@ -41,7 +41,15 @@ from eft_jax import safe_pickle
 NUM_JOINTS = 24
 NUM_POSE_CORRECTIVES = 9 * (NUM_JOINTS - 1)  # 207: (R - I) of the 23 non-root joints
 
-_REQUIRED_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
+_REQUIRED_KEYS = (
+    "v_template",
+    "shapedirs",
+    "posedirs",
+    "J_regressor",
+    "weights",
+    "kintree_table",
+    "f",
+)
 _PICKLE_MAGIC = b"\x80"
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -99,7 +107,9 @@ def _read_raw(path: str) -> dict[str, Any]:
     if head.startswith(_PICKLE_MAGIC):
         return _read_pkl(path)
     if not head:
-        raise SmplFileError(f"{path!r} is empty; expected a SMPL model (.pkl pickle or .npz archive)")
+        raise SmplFileError(
+            f"{path!r} is empty; expected a SMPL model (.pkl pickle or .npz archive)"
+        )
     raise SmplFileError(
         f"{path!r} is neither a pickle nor an .npz archive (starts with {head!r}); "
         "expected a SMPL model file such as basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl or SMPL_NEUTRAL.npz"
@@ -157,10 +167,12 @@ _ALLOWED_GLOBALS = {
     for module in ("builtins", "__builtin__")
     for obj in (set, frozenset, object, complex, slice, bytearray)
 }
-_ALLOWED_GLOBALS.update({
-    ("copy_reg", "_reconstructor"): copyreg._reconstructor,
-    ("copyreg", "_reconstructor"): copyreg._reconstructor,
-})
+_ALLOWED_GLOBALS.update(
+    {
+        ("copy_reg", "_reconstructor"): copyreg._reconstructor,
+        ("copyreg", "_reconstructor"): copyreg._reconstructor,
+    }
+)
 
 
 def _stand_in_base(module: str, name: str) -> type:
@@ -175,7 +187,9 @@ class _SmplUnpickler(safe_pickle.RestrictedUnpickler):
     """Unpickler for Python-2 SMPL pickles that needs neither chumpy nor scipy."""
 
     def __init__(self, file: Any) -> None:
-        super().__init__(file, resolve=_ALLOWED_GLOBALS, stand_ins=_stand_in_base, encoding="latin1")
+        super().__init__(
+            file, resolve=_ALLOWED_GLOBALS, stand_ins=_stand_in_base, encoding="latin1"
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -192,7 +206,9 @@ def _extract_arrays(raw: dict[str, Any], path: str) -> dict[str, Any]:
     a = {key: _as_numpy(raw[key], key, path) for key in _REQUIRED_KEYS}
 
     v_template = _float_array(a["v_template"], "v_template", path)
-    _expect(v_template.ndim == 2 and v_template.shape[1] == 3, path, "v_template", "(V, 3)", v_template)
+    _expect(
+        v_template.ndim == 2 and v_template.shape[1] == 3, path, "v_template", "(V, 3)", v_template
+    )
     num_verts = v_template.shape[0]
     _expect(num_verts > 0, path, "v_template", "(V, 3) with V > 0", v_template)
 
@@ -225,7 +241,11 @@ def _extract_arrays(raw: dict[str, Any], path: str) -> dict[str, Any]:
 
     weights = _float_array(a["weights"], "weights", path)
     _expect(
-        weights.shape == (num_verts, NUM_JOINTS), path, "weights", f"({num_verts}, {NUM_JOINTS})", weights
+        weights.shape == (num_verts, NUM_JOINTS),
+        path,
+        "weights",
+        f"({num_verts}, {NUM_JOINTS})",
+        weights,
     )
 
     parents = _parents_from_kintree(a["kintree_table"], path)
@@ -257,7 +277,9 @@ def _as_numpy(value: Any, key: str, path: str) -> np.ndarray:
     try:
         return np.asarray(value)
     except Exception as e:
-        raise SmplFileError(f"{path!r}: {key!r} cannot be read as an array ({_type_name(value)})") from e
+        raise SmplFileError(
+            f"{path!r}: {key!r} cannot be read as an array ({_type_name(value)})"
+        ) from e
 
 
 def _chumpy_value(obj: _ChumpyObject, key: str, path: str) -> np.ndarray:
@@ -286,7 +308,11 @@ def _sparse_to_dense(obj: _SparseObject, key: str, path: str) -> np.ndarray:
             indices = np.asarray(state["indices"], dtype=np.int64).ravel()
             indptr = np.asarray(state["indptr"], dtype=np.int64).ravel()
             n_major = n_cols if fmt == "csc" else n_rows
-            if indptr.shape != (n_major + 1,) or indptr[-1] != data.size or indices.size != data.size:
+            if (
+                indptr.shape != (n_major + 1,)
+                or indptr[-1] != data.size
+                or indices.size != data.size
+            ):
                 raise ValueError("inconsistent data/indices/indptr lengths")
             major = np.repeat(np.arange(n_major), np.diff(indptr))
             rows, cols = (indices, major) if fmt == "csc" else (major, indices)
@@ -333,7 +359,9 @@ def _parents_from_kintree(kintree: np.ndarray, path: str) -> np.ndarray:
         kintree,
     )
     if kintree.dtype.kind not in "iu":
-        raise SmplFileError(f"{path!r}: 'kintree_table' has dtype {kintree.dtype}, expected integers")
+        raise SmplFileError(
+            f"{path!r}: 'kintree_table' has dtype {kintree.dtype}, expected integers"
+        )
     table = kintree.astype(np.int64)
     if not np.array_equal(table[1], np.arange(NUM_JOINTS)):
         raise SmplFileError(
@@ -362,7 +390,9 @@ def _faces(f: np.ndarray, num_verts: int, path: str) -> np.ndarray:
         if f.dtype.kind == "f" and np.array_equal(f, np.round(f)):
             f = f.astype(np.int64)
         else:
-            raise SmplFileError(f"{path!r}: 'f' has dtype {f.dtype}, expected integer vertex indices")
+            raise SmplFileError(
+                f"{path!r}: 'f' has dtype {f.dtype}, expected integer vertex indices"
+            )
     faces = f.astype(np.int64)
     if faces.size and (faces.min() < 0 or faces.max() >= num_verts):
         raise SmplFileError(

@@ -59,8 +59,9 @@ def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
         pad[axis] = (radius, radius)
         padded = np.pad(out, pad, mode="edge")
         length = out.shape[axis]
-        out = sum(w * np.take(padded, np.arange(k, k + length), axis=axis)
-                  for k, w in enumerate(taps))
+        out = sum(
+            w * np.take(padded, np.arange(k, k + length), axis=axis) for k, w in enumerate(taps)
+        )
     return out.astype(np.float32)
 
 
@@ -73,8 +74,12 @@ def random_shape(rng, size: int, box=None) -> dict:
     h = rng.uniform(0.1, 0.6) * (y1 - y0)
     if kind == "pole":
         w, h = rng.uniform(0.02, 0.08) * size, rng.uniform(0.5, 1.5) * (y1 - y0)
-    shape = {"kind": kind, "centre": (cx, cy), "half_size": (w / 2, h / 2),
-             "angle": rng.uniform(0, np.pi) if kind in ("rotated_rect", "pole") else 0.0}
+    shape = {
+        "kind": kind,
+        "centre": (cx, cy),
+        "half_size": (w / 2, h / 2),
+        "angle": rng.uniform(0, np.pi) if kind in ("rotated_rect", "pole") else 0.0,
+    }
     if kind == "triangle":
         shape["corners"] = np.stack([rng.uniform(x0, x1, 3), rng.uniform(y0, y1, 3)], axis=1)
     return shape
@@ -93,10 +98,12 @@ def shape_mask(shape: dict, size: int) -> np.ndarray:
         return (u / hw) ** 2 + (v / hh) ** 2 <= 1.0
     if kind == "triangle":
         p = shape["corners"]
-        signs = [(p[(k + 1) % 3, 0] - p[k, 0]) * (yy - p[k, 1])
-                 - (p[(k + 1) % 3, 1] - p[k, 1]) * (xx - p[k, 0]) for k in range(3)]
-        return (np.all([sg >= 0 for sg in signs], axis=0)
-                | np.all([sg <= 0 for sg in signs], axis=0))
+        signs = [
+            (p[(k + 1) % 3, 0] - p[k, 0]) * (yy - p[k, 1])
+            - (p[(k + 1) % 3, 1] - p[k, 1]) * (xx - p[k, 0])
+            for k in range(3)
+        ]
+        return np.all([sg >= 0 for sg in signs], axis=0) | np.all([sg <= 0 for sg in signs], axis=0)
     return (np.abs(u) <= hw) & (np.abs(v) <= hh)
 
 
@@ -161,7 +168,10 @@ def cluttered_background(rng, size: int) -> np.ndarray:
         mask = shape_mask(random_shape(rng, size), size)
         image = np.where(mask[..., None], shape_fill(rng, size), image)
     cells, amplitude = int(rng.integers(3, 12)), rng.uniform(3, 18)
-    image = image + smooth_noise(rng, size, cells, amplitude, 1) \
-        + smooth_noise(rng, size, cells, 0.3 * amplitude)  # mostly brightness, a little colour
+    image = (
+        image
+        + smooth_noise(rng, size, cells, amplitude, 1)
+        + smooth_noise(rng, size, cells, 0.3 * amplitude)
+    )  # mostly brightness, a little colour
     sigma = rng.uniform(0.0, MAX_BACKGROUND_BLUR) * size / 128
     return np.clip(gaussian_blur(image.astype(np.float32), sigma), 0, 255)

@@ -79,7 +79,11 @@ def mpi_sequence(image_name: str) -> str:
 
 
 def _evaluation_file(name: str, root: Path, split: str | None) -> Path:
-    path = Path(split) if split and Path(split).is_absolute() else root / (split or EVALUATION_FILES[name])
+    path = (
+        Path(split)
+        if split and Path(split).is_absolute()
+        else root / (split or EVALUATION_FILES[name])
+    )
     if not path.is_file():
         raise DatasetError(
             f"{path}: {name}'s evaluation file does not exist. It goes in --root (the folder its "
@@ -123,7 +127,14 @@ def _pw3d(root: Path, split: str | None) -> Benchmark:
     dataset = pw3d.read_pw3d(root, split or "test")
     images = require_dir(root / "imageFiles", "3DPW imageFiles folder")
     groups = {_item_id(item): Path(_item_image(item)).parent.name for item in dataset.items}
-    return Benchmark("3dpw", dataset.items, images.parent, dataset.truth, groups, f"3dpw {root} ({split or 'test'} split)")
+    return Benchmark(
+        "3dpw",
+        dataset.items,
+        images.parent,
+        dataset.truth,
+        groups,
+        f"3dpw {root} ({split or 'test'} split)",
+    )
 
 
 def open_benchmark(name: str, root, split: str | None = None) -> Benchmark:

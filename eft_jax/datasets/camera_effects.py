@@ -52,8 +52,7 @@ def degrade(rng, image: np.ndarray) -> np.ndarray:
     image = (image - mean) * rng.uniform(0.75, 1.15) + mean
     image = image * gain.astype(np.float32)
     if rng.random() < MOTION_BLUR_PROBABILITY:
-        image = motion_blur(image, rng.uniform(1.5, MAX_MOTION_BLUR) * scale,
-                            rng.uniform(0, np.pi))
+        image = motion_blur(image, rng.uniform(1.5, MAX_MOTION_BLUR) * scale, rng.uniform(0, np.pi))
     if rng.random() < DEFOCUS_PROBABILITY:
         image = gaussian_blur(image, rng.uniform(0.4, MAX_DEFOCUS) * scale)
     image = image + rng.normal(0.0, rng.uniform(0.0, MAX_NOISE), image.shape).astype(np.float32)

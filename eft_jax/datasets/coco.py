@@ -29,7 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from eft_jax.body.joint_sets import COCO17_LIMBS, to_spin49
-from eft_jax.datasets.people import AnnotatedPerson, DatasetError, person_or_skip, require_dir, require_file
+from eft_jax.datasets.people import (
+    AnnotatedPerson,
+    DatasetError,
+    person_or_skip,
+    require_dir,
+    require_file,
+)
 from eft_jax.formats.exemplar import skip_record
 from eft_jax.geometry.crops import BOX_RESCALE, box_from_keypoints, box_from_xywh
 
@@ -163,7 +169,11 @@ def read_coco_keypoints(
             continue
         items.append(
             person_or_skip(
-                annot_id, image_name, to_spin49(coco, "coco17"), box=(center, scale), annot_id=annot_id
+                annot_id,
+                image_name,
+                to_spin49(coco, "coco17"),
+                box=(center, scale),
+                annot_id=annot_id,
             )
         )
     return items
@@ -179,7 +189,8 @@ def read_split(root: str | Path, split: str | None = None, selection: str | None
     if selection not in SELECTIONS:
         raise DatasetError(f"unknown COCO selection {selection!r}; known: {sorted(SELECTIONS)}")
     annotations = require_file(
-        root / "annotations" / f"person_keypoints_{split}.json", f"COCO {split} keypoint annotations"
+        root / "annotations" / f"person_keypoints_{split}.json",
+        f"COCO {split} keypoint annotations",
     )
     images_dir = require_dir(root / split, f"COCO {split} images folder")
     return read_coco_keypoints(annotations, selection=selection), images_dir

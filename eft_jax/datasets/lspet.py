@@ -24,7 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from eft_jax.body.joint_sets import to_spin49
-from eft_jax.datasets.people import AnnotatedPerson, DatasetError, person_or_skip, require_dir, require_file
+from eft_jax.datasets.people import (
+    AnnotatedPerson,
+    DatasetError,
+    person_or_skip,
+    require_dir,
+    require_file,
+)
 
 MIN_KEYPOINTS = 2  # a box needs two points
 
@@ -37,12 +43,22 @@ def read_lspet(joints_mat: str | Path, image_names: list[str]) -> list[Annotated
 
         data = loadmat(path)
     except Exception as error:  # truncated or not a MATLAB file
-        raise DatasetError(f"{path}: not a readable MATLAB file ({type(error).__name__}: {error})") from error
+        raise DatasetError(
+            f"{path}: not a readable MATLAB file ({type(error).__name__}: {error})"
+        ) from error
     if "joints" not in data:
-        raise DatasetError(f"{path}: no 'joints' array (has {sorted(k for k in data if not k.startswith('__'))})")
+        raise DatasetError(
+            f"{path}: no 'joints' array (has {sorted(k for k in data if not k.startswith('__'))})"
+        )
     joints = np.asarray(data["joints"])
-    if joints.ndim != 3 or joints.shape[:2] != (14, 3) or not np.issubdtype(joints.dtype, np.number):
-        raise DatasetError(f"{path}: 'joints' must be numeric 14 x 3 x N (hr-lspet); got {joints.dtype} {joints.shape}")
+    if (
+        joints.ndim != 3
+        or joints.shape[:2] != (14, 3)
+        or not np.issubdtype(joints.dtype, np.number)
+    ):
+        raise DatasetError(
+            f"{path}: 'joints' must be numeric 14 x 3 x N (hr-lspet); got {joints.dtype} {joints.shape}"
+        )
     if joints.shape[2] != len(image_names):
         raise DatasetError(
             f"{path}: 'joints' has {joints.shape[2]} people but the folder has {len(image_names)} .png images"
@@ -52,7 +68,9 @@ def read_lspet(joints_mat: str | Path, image_names: list[str]) -> list[Annotated
         lsp = np.array(joints[:, :, i], np.float64)
         lsp[:, 2] = (lsp[:, 2] > 0).astype(np.float64)
         items.append(
-            person_or_skip(Path(name).stem, name, to_spin49(lsp, "lsp14"), min_keypoints=MIN_KEYPOINTS)
+            person_or_skip(
+                Path(name).stem, name, to_spin49(lsp, "lsp14"), min_keypoints=MIN_KEYPOINTS
+            )
         )
     return items
 

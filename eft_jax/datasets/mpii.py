@@ -50,14 +50,20 @@ def _load(path: Path):
     try:
         from scipy.io import loadmat
     except ImportError as error:  # pragma: no cover - scipy comes with jax
-        raise DatasetError(f"{path}: reading MPII's .mat needs scipy (pip install scipy)") from error
+        raise DatasetError(
+            f"{path}: reading MPII's .mat needs scipy (pip install scipy)"
+        ) from error
     try:
         data = loadmat(path, squeeze_me=True, struct_as_record=False)
     except Exception as error:  # truncated or not a MATLAB file: scipy raises several kinds
-        raise DatasetError(f"{path}: not a readable MATLAB file ({type(error).__name__}: {error})") from error
+        raise DatasetError(
+            f"{path}: not a readable MATLAB file ({type(error).__name__}: {error})"
+        ) from error
     release = data.get("RELEASE")
     if release is None:
-        raise DatasetError(f"{path}: no 'RELEASE' struct (has {sorted(k for k in data if not k.startswith('__'))})")
+        raise DatasetError(
+            f"{path}: no 'RELEASE' struct (has {sorted(k for k in data if not k.startswith('__'))})"
+        )
     for field in ("annolist", "img_train"):
         if not hasattr(release, field):
             raise DatasetError(f"{path}: RELEASE has no '{field}' field")
@@ -93,7 +99,9 @@ def read_mpii(path: str | Path) -> list[AnnotatedPerson | dict]:
             for point in _list(points):
                 joint, x, y = (_number(getattr(point, k, None)) for k in ("id", "x", "y"))
                 if joint is None or not 0 <= joint < NUM_JOINTS or x is None or y is None:
-                    raise DatasetError(f"{path}: annolist[{index}].annorect[{rect_index}] has a malformed point")
+                    raise DatasetError(
+                        f"{path}: annolist[{index}].annorect[{rect_index}] has a malformed point"
+                    )
                 joints[int(joint)] = (x, y, 1.0)
             annotated = int(joints[:, 2].sum())
             if annotated < NUM_JOINTS:
@@ -105,7 +113,11 @@ def read_mpii(path: str | Path) -> list[AnnotatedPerson | dict]:
             if None in center or scale is None:
                 skip("no objpos / scale (no crop box)")
                 continue
-            items.append(person_or_skip(person_id, image_name, to_spin49(joints, "mpii16"), box=(center, scale)))
+            items.append(
+                person_or_skip(
+                    person_id, image_name, to_spin49(joints, "mpii16"), box=(center, scale)
+                )
+            )
     return items
 
 

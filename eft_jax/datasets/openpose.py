@@ -51,11 +51,15 @@ def read_openpose_file(path: str | Path, image_name: str) -> list[AnnotatedPerso
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        raise DatasetError(f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})") from error
+        raise DatasetError(
+            f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+        ) from error
     except UnicodeDecodeError as error:
         raise DatasetError(f"{path}: not UTF-8 text ({error})") from error
     if not isinstance(data, dict) or not isinstance(data.get("people"), list):
-        raise DatasetError(f"{path}: not an OpenPose file (expected an object with a 'people' list)")
+        raise DatasetError(
+            f"{path}: not an OpenPose file (expected an object with a 'people' list)"
+        )
     stem = Path(image_name).stem
     items = []
     for index, person in enumerate(data["people"]):
@@ -68,10 +72,14 @@ def read_openpose_file(path: str | Path, image_name: str) -> list[AnnotatedPerso
         try:
             keypoints = np.asarray(raw, np.float64).reshape(-1, 3)
         except (TypeError, ValueError):
-            raise DatasetError(f"{path}: people[{index}].pose_keypoints_2d has non-numbers") from None
+            raise DatasetError(
+                f"{path}: people[{index}].pose_keypoints_2d has non-numbers"
+            ) from None
         person_id = f"{stem}_{index}"
         if not np.all(np.isfinite(keypoints)):
-            items.append(skip_record(person_id, "keypoints have NaN or infinite values", 0, image_name))
+            items.append(
+                skip_record(person_id, "keypoints have NaN or infinite values", 0, image_name)
+            )
             continue
         confident = keypoints[keypoints[:, 2] > MIN_CONFIDENCE]
         if len(confident) < MIN_KEYPOINTS:
@@ -100,13 +108,17 @@ def read_split(root: str | Path, split: str | None = None, selection: str | None
     if split is not None or selection is not None:
         raise DatasetError("OpenPose input has no splits or selections")
     images_dir = require_dir(root / "images", "images folder")
-    keypoints_dir = require_dir(root / "keypoints", "OpenPose keypoints folder (--write_json output)")
+    keypoints_dir = require_dir(
+        root / "keypoints", "OpenPose keypoints folder (--write_json output)"
+    )
     images = sorted(p.name for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     items = []
     for name in images:
         json_path = keypoints_dir / f"{Path(name).stem}_keypoints.json"
         if not json_path.is_file():
-            items.append(skip_record(Path(name).stem, f"no OpenPose file {json_path.name}", 0, name))
+            items.append(
+                skip_record(Path(name).stem, f"no OpenPose file {json_path.name}", 0, name)
+            )
             continue
         items.extend(read_openpose_file(json_path, name))
     return items, images_dir

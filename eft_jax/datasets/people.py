@@ -56,7 +56,11 @@ def require_dir(path: Path, what: str) -> Path:
 def require_file(path: Path, what: str) -> Path:
     path = Path(path)
     if not path.is_file():
-        raise DatasetError(f"{path}: {what} does not exist" if not path.exists() else f"{path}: {what} is not a file")
+        raise DatasetError(
+            f"{path}: {what} does not exist"
+            if not path.exists()
+            else f"{path}: {what} is not a file"
+        )
     return path
 
 
@@ -109,7 +113,9 @@ def person_or_skip(
         return skip(f"no crop box: {error}")
     if not (np.all(np.isfinite(center)) and math.isfinite(scale) and scale > 0):
         return skip(f"no crop box: center {np.asarray(center).tolist()}, scale {scale}")
-    return AnnotatedPerson(str(person_id), str(image_name), keypoints, center, float(scale), int(annot_id))
+    return AnnotatedPerson(
+        str(person_id), str(image_name), keypoints, center, float(scale), int(annot_id)
+    )
 
 
 def iter_exemplars(
@@ -147,7 +153,9 @@ def iter_exemplars(
         points = person.keypoints[person.keypoints[:, 2] > 0, :2]
         margin = max(height, width)  # a point beyond one image size off the picture is an error
         if np.any((points < -margin) | (points > np.array([width, height]) + margin)):
-            yield skip(f"keypoints far outside the {width}x{height} image (more than {margin} px off it)")
+            yield skip(
+                f"keypoints far outside the {width}x{height} image (more than {margin} px off it)"
+            )
             continue
         crop, keypoints = crop_exemplar(
             cached_image, person.keypoints, person.center, person.scale, res, antialias=antialias
@@ -162,5 +170,11 @@ def iter_exemplars(
             )
             continue
         yield Exemplar(
-            person.id, crop, keypoints, person.center, person.scale, person.annot_id, person.image_name
+            person.id,
+            crop,
+            keypoints,
+            person.center,
+            person.scale,
+            person.annot_id,
+            person.image_name,
         )

@@ -50,14 +50,21 @@ class PeopleConfig(tfds.core.BuilderConfig):
     crop_size: int = 224
 
 
-def builder_for(dataset: str, split: str | None = None, selection: str | None = None, crop_size: int = 224,
-                data_dir=None) -> "AnnotatedPeople":  # fmt: skip
+def builder_for(
+    dataset: str,
+    split: str | None = None,
+    selection: str | None = None,
+    crop_size: int = 224,
+    data_dir=None,
+) -> "AnnotatedPeople":
     """The builder of one dataset / split / selection / crop size (a config named after them)."""
     if dataset not in READERS:
         raise ValueError(f"unknown dataset {dataset!r}; known: {sorted(READERS)}")
     parts = [dataset, split, selection, f"{crop_size}px"]
     name = "_".join(str(p).replace("/", "-").replace(".", "-") for p in parts if p)
-    config = PeopleConfig(name=name, dataset=dataset, source_split=split, selection=selection, crop_size=crop_size)
+    config = PeopleConfig(
+        name=name, dataset=dataset, source_split=split, selection=selection, crop_size=crop_size
+    )
     return AnnotatedPeople(config=config, data_dir=data_dir)
 
 
@@ -110,11 +117,15 @@ def open_prepared(path) -> "tfds.core.data_sources.ArrayRecordDataSource":
 
     path = require_dir(path, "prepared TFDS dataset folder")
     if not (path / "dataset_info.json").is_file():
-        raise DatasetError(f"{path}: no dataset_info.json (give the prepared version folder, e.g. .../1.0.0)")
+        raise DatasetError(
+            f"{path}: no dataset_info.json (give the prepared version folder, e.g. .../1.0.0)"
+        )
     try:
         return tfds.builder_from_directory(str(path)).as_data_source("train")
     except Exception as error:  # tfds raises several kinds for damaged folders
-        raise DatasetError(f"{path}: not a readable prepared dataset ({type(error).__name__}: {error})") from error
+        raise DatasetError(
+            f"{path}: not a readable prepared dataset ({type(error).__name__}: {error})"
+        ) from error
 
 
 class AnnotatedPeople(tfds.core.GeneratorBasedBuilder):
@@ -143,7 +154,9 @@ class AnnotatedPeople(tfds.core.GeneratorBasedBuilder):
                 {
                     "image_jpeg": tfds.features.Tensor(shape=(None,), dtype=np.uint8),
                     "keypoints": tfds.features.Tensor(shape=(NUM_SPIN49, 3), dtype=np.float32),
-                    "keypoints_image": tfds.features.Tensor(shape=(NUM_SPIN49, 3), dtype=np.float32),
+                    "keypoints_image": tfds.features.Tensor(
+                        shape=(NUM_SPIN49, 3), dtype=np.float32
+                    ),
                     "center": tfds.features.Tensor(shape=(2,), dtype=np.float64),
                     "scale": tfds.features.Scalar(dtype=np.float64),
                     "image_name": tfds.features.Text(),
@@ -156,7 +169,9 @@ class AnnotatedPeople(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         config = self.builder_config
-        source = open_dataset(config.dataset, Path(dl_manager.manual_dir), config.source_split, config.selection)
+        source = open_dataset(
+            config.dataset, Path(dl_manager.manual_dir), config.source_split, config.selection
+        )
         return {"train": self._generate_examples(source)}
 
     def _generate_examples(self, source):
@@ -167,13 +182,16 @@ class AnnotatedPeople(tfds.core.GeneratorBasedBuilder):
             center, scale = item.box()
             pixels = crop_to_image(item.keypoints, center, scale)
             pixels[item.keypoints[:, 2] <= 0] = 0.0
-            yield index, {
-                "image_jpeg": encode_jpeg(denormalize_image(item.image)),
-                "keypoints": item.keypoints.astype(np.float32),
-                "keypoints_image": pixels.astype(np.float32),
-                "center": center,
-                "scale": scale,
-                "image_name": item.image_name,
-                "id": str(item.id),
-                "annot_id": int(item.annot_id),
-            }
+            yield (
+                index,
+                {
+                    "image_jpeg": encode_jpeg(denormalize_image(item.image)),
+                    "keypoints": item.keypoints.astype(np.float32),
+                    "keypoints_image": pixels.astype(np.float32),
+                    "center": center,
+                    "scale": scale,
+                    "image_name": item.image_name,
+                    "id": str(item.id),
+                    "annot_id": int(item.annot_id),
+                },
+            )

@@ -33,8 +33,12 @@ from eft_jax.geometry import rotations
 
 POSE_SOURCES = ("clip", "interpolated", "random")
 RANDOM_SPREAD = 0.3  # std of a random joint angle / its range
-NEUTRAL_DEGREES = {"left_shoulder": (0, 0, -65), "right_shoulder": (0, 0, 65),
-                   "left_elbow": (0, -20, 0), "right_elbow": (0, 20, 0)}  # (x, y, z)
+NEUTRAL_DEGREES = {
+    "left_shoulder": (0, 0, -65),
+    "right_shoulder": (0, 0, 65),
+    "left_elbow": (0, -20, 0),
+    "right_elbow": (0, 20, 0),
+}  # (x, y, z)
 ROOT_TILT = np.radians((10.0, 6.0))  # std of a random pose's forward and sideways tilt
 MAX_ROOT_TILT = np.radians(25.0)
 MAX_REDRAWS = 50  # random poses drawn before giving up on plausibility (then: the rest pose)
@@ -142,25 +146,35 @@ def is_plausible(rotmats, rest_joints) -> bool:
     global_rot, position = skeleton(rotmats, rest_joints)
     arms, legs = [], {}
     for side in ("left", "right"):
-        arms += [_segment_points(position, f"{side}_shoulder", f"{side}_elbow")[1:],
-                 _segment_points(position, f"{side}_elbow", f"{side}_hand")]
-        legs[side] = np.concatenate([_segment_points(position, f"{side}_knee", f"{side}_ankle"),
-                                     _segment_points(position, f"{side}_ankle", f"{side}_foot")])
+        arms += [
+            _segment_points(position, f"{side}_shoulder", f"{side}_elbow")[1:],
+            _segment_points(position, f"{side}_elbow", f"{side}_hand"),
+        ]
+        legs[side] = np.concatenate(
+            [
+                _segment_points(position, f"{side}_knee", f"{side}_ankle"),
+                _segment_points(position, f"{side}_ankle", f"{side}_foot"),
+            ]
+        )
     arms = np.concatenate(arms)
     limbs = np.concatenate([arms, legs["left"], legs["right"]])
 
     torso = (limbs - position[_J["spine2"]]) @ global_rot[_J["spine2"]]  # into spine2's frame
     half_w, half_d, half_h = TORSO_HALF_AXES
-    inside_torso = ((torso[:, 0] / half_w) ** 2 + (torso[:, 2] / half_d) ** 2 < 1.0) & \
-        (np.abs(torso[:, 1]) < half_h)
+    inside_torso = ((torso[:, 0] / half_w) ** 2 + (torso[:, 2] / half_d) ** 2 < 1.0) & (
+        np.abs(torso[:, 1]) < half_h
+    )
     if inside_torso.any():
         return False
-    head = position[_J["head"]] + global_rot[_J["head"]] @ np.asarray([0.0, HEAD_CENTRE_HEIGHT, 0.0])
+    head = position[_J["head"]] + global_rot[_J["head"]] @ np.asarray(
+        [0.0, HEAD_CENTRE_HEIGHT, 0.0]
+    )
     if (np.linalg.norm(arms - head, axis=-1) < HEAD_RADIUS).any():
         return False
     for side, other in (("left", "right"), ("right", "left")):
-        thigh = _distance_to_segment(legs[side], position[_J[f"{other}_hip"]],
-                                     position[_J[f"{other}_knee"]])
+        thigh = _distance_to_segment(
+            legs[side], position[_J[f"{other}_hip"]], position[_J[f"{other}_knee"]]
+        )
         if (thigh < THIGH_RADIUS).any():
             return False
     return True
@@ -204,8 +218,10 @@ def sample_pose(rng, table: PoseTable, mix: PoseMix, rest_joints, clips=None) ->
     names = np.unique(table.clips if clips is None else np.asarray(list(clips)))
     unknown = set(names) - set(table.clips)
     if unknown:
-        raise KeyError(f"unknown or reserved mocap clip(s) {sorted(unknown)}; "
-                       f"allowed: {', '.join(np.unique(table.clips))}")
+        raise KeyError(
+            f"unknown or reserved mocap clip(s) {sorted(unknown)}; "
+            f"allowed: {', '.join(np.unique(table.clips))}"
+        )
     source = POSE_SOURCES[int(rng.choice(3, p=mix.probabilities()))]
     if source == "clip":
         frame = _clip_frame(rng, table, names)
@@ -215,6 +231,7 @@ def sample_pose(rng, table: PoseTable, mix: PoseMix, rest_joints, clips=None) ->
         others = names[names != table.clips[first]] if len(names) > 1 else names
         second = _clip_frame(rng, table, others)
         pose = slerp_poses(table.poses[first], table.poses[second], float(rng.uniform()))
-        return PoseDraw(pose, source, (str(table.clips[first]), str(table.clips[second])),
-                        (first, second))
+        return PoseDraw(
+            pose, source, (str(table.clips[first]), str(table.clips[second])), (first, second)
+        )
     return PoseDraw(random_pose(rng, rest_joints), source, (), ())

@@ -77,19 +77,28 @@ def read_sequence(path: str | Path) -> Pw3dSet:
         poses2d = np.asarray(data["poses2d"][person], np.float64)
         valid = np.asarray(data["campose_valid"][person]).astype(bool)
         betas = np.asarray(data["betas"][person], np.float64).ravel()
-        if poses.shape != (frames, 72) or poses2d.shape != (frames, 3, 18) or valid.shape != (frames,):
+        if (
+            poses.shape != (frames, 72)
+            or poses2d.shape != (frames, 3, 18)
+            or valid.shape != (frames,)
+        ):
             raise DatasetError(
                 f"{path}: person {person}: poses {poses.shape}, poses2d {poses2d.shape}, campose_valid "
                 f"{valid.shape}; expected ({frames}, 72), ({frames}, 3, 18), ({frames},)"
             )
         if betas.size < 10:
-            raise DatasetError(f"{path}: person {person}: 'betas' has {betas.size} values, expected >= 10")
+            raise DatasetError(
+                f"{path}: person {person}: 'betas' has {betas.size} values, expected >= 10"
+            )
         camera_poses = _camera_frame_pose(poses, cam_poses)
         for frame in np.flatnonzero(valid):
             person_id = f"{sequence}_{person}_{frame:05d}"
             image_name = f"imageFiles/{sequence}/image_{frame:05d}.jpg"
             item = person_or_skip(
-                person_id, image_name, openpose_to_spin49(poses2d[frame].T, "openpose18"), min_keypoints=2
+                person_id,
+                image_name,
+                openpose_to_spin49(poses2d[frame].T, "openpose18"),
+                min_keypoints=2,
             )
             items.append(item)
             if not is_skip(item):

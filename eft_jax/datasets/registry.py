@@ -43,12 +43,16 @@ class DatasetSource:
         return [item["id"] if isinstance(item, dict) else item.id for item in self.items]
 
 
-def open_dataset(name: str, root, split: str | None = None, selection: str | None = None) -> DatasetSource:
+def open_dataset(
+    name: str, root, split: str | None = None, selection: str | None = None
+) -> DatasetSource:
     """Read dataset `name` under `root` (see READERS for the names)."""
     if name not in READERS:
         raise DatasetError(f"unknown dataset {name!r}; known: {sorted(READERS)}")
     items, images_dir = READERS[name](Path(root), split, selection)
-    parts = [name, str(root)] + [f"{k}={v}" for k, v in (("split", split), ("selection", selection)) if v]
+    parts = [name, str(root)] + [
+        f"{k}={v}" for k, v in (("split", split), ("selection", selection)) if v
+    ]
     return DatasetSource(items, Path(images_dir), " ".join(parts))
 
 

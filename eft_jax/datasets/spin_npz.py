@@ -40,9 +40,15 @@ def load_spin_npz(path: str | Path, required=("imgname", "center", "scale")) -> 
         raise DatasetError(f"{path}: missing {missing} (has {sorted(arrays)})")
     n = len(arrays[required[0]])
     shapes = {
-        "imgname": (n,), "center": (n, 2), "scale": (n,), "part": (n, NUM_GT_KEYPOINTS, 3),
-        "openpose": (n, GT_OFFSET, 3), "pose": (n, 72), "shape": (n, 10), "has_smpl": (n,),
-    }  # fmt: skip
+        "imgname": (n,),
+        "center": (n, 2),
+        "scale": (n,),
+        "part": (n, NUM_GT_KEYPOINTS, 3),
+        "openpose": (n, GT_OFFSET, 3),
+        "pose": (n, 72),
+        "shape": (n, 10),
+        "has_smpl": (n,),
+    }
     for key, shape in shapes.items():
         if key in arrays and arrays[key].shape != shape:
             raise DatasetError(f"{path}: '{key}' must have shape {shape}; got {arrays[key].shape}")
@@ -98,7 +104,9 @@ EVALUATION_FILES = {"h36m": "h36m_valid_protocol1.npz", "mpi-inf-3dhp": "mpi_inf
 @dataclasses.dataclass
 class EvaluationSet:
     items: list[AnnotatedPerson | dict]  # every row, keypoints or not (a crop for the regressor)
-    joints3d: dict  # person id -> (24, 4) ground-truth joints (SPIN's 24 ground-truth joints) + validity
+    joints3d: (
+        dict  # person id -> (24, 4) ground-truth joints (SPIN's 24 ground-truth joints) + validity
+    )
 
 
 def read_evaluation_npz(path: str | Path) -> EvaluationSet:
@@ -107,14 +115,20 @@ def read_evaluation_npz(path: str | Path) -> EvaluationSet:
     arrays = load_spin_npz(path, required=("imgname", "center", "scale", "S"))
     n = len(arrays["imgname"])
     if arrays["S"].shape != (n, NUM_GT_KEYPOINTS, 4):
-        raise DatasetError(f"{path}: 'S' must have shape {(n, NUM_GT_KEYPOINTS, 4)}; got {arrays['S'].shape}")
+        raise DatasetError(
+            f"{path}: 'S' must have shape {(n, NUM_GT_KEYPOINTS, 4)}; got {arrays['S'].shape}"
+        )
     keypoints = np.zeros((n, NUM_SPIN49, 3))
     if "part" in arrays:
         keypoints[:, GT_OFFSET:] = arrays["part"]
     names = arrays["imgname"].astype(str)
     items = [
         person_or_skip(
-            f"{i:06d}", names[i], keypoints[i], box=(arrays["center"][i], float(arrays["scale"][i])), min_keypoints=0
+            f"{i:06d}",
+            names[i],
+            keypoints[i],
+            box=(arrays["center"][i], float(arrays["scale"][i])),
+            min_keypoints=0,
         )
         for i in range(n)
     ]

@@ -90,8 +90,15 @@ def _poses():
 def _render_impl(vertices, faces, camera, colors, light, ambient, *, size, capacity):
     xy, depth = weak_perspective_to_pixels(vertices, camera, size, size)
     fragments = rasterize(xy, depth, faces, size, size, capacity=capacity, cull_backfaces=True)
-    rgb, alpha = shade(fragments, vertices, faces, colors, light_direction=light,
-                       ambient=ambient, diffuse=1.0 - ambient)
+    rgb, alpha = shade(
+        fragments,
+        vertices,
+        faces,
+        colors,
+        light_direction=light,
+        ambient=ambient,
+        diffuse=1.0 - ambient,
+    )
     return rgb, alpha, fragments.depth, fragments.num_candidates
 
 
@@ -153,10 +160,17 @@ def _random_occluders(rng, silhouette, size):
     return occluders
 
 
-def make_sample(seed: int, *, style: str = "basic", image_size: int = 224, model=None,
-                with_vertices: bool = False, clips: Sequence[str] | None = None,
-                occluders: Sequence[dict] | None = None,
-                options: synthetic_lifelike.LifelikeOptions | None = None) -> dict:
+def make_sample(
+    seed: int,
+    *,
+    style: str = "basic",
+    image_size: int = 224,
+    model=None,
+    with_vertices: bool = False,
+    clips: Sequence[str] | None = None,
+    occluders: Sequence[dict] | None = None,
+    options: synthetic_lifelike.LifelikeOptions | None = None,
+) -> dict:
     """One synthetic sample (see the module docstring), deterministic by `seed` and `style`.
 
     `clips` restricts the poses to these mocap clips (default: all of them; the lifelike style
@@ -173,11 +187,18 @@ def make_sample(seed: int, *, style: str = "basic", image_size: int = 224, model
     model = default_model() if model is None else model
     if style == "lifelike":
         if occluders is not None:
-            raise ValueError("occluders= is a hook of the basic style; the lifelike style "
-                             "draws its own (LifelikeOptions.max_occluders=0 for none)")
+            raise ValueError(
+                "occluders= is a hook of the basic style; the lifelike style "
+                "draws its own (LifelikeOptions.max_occluders=0 for none)"
+            )
         return synthetic_lifelike.make_lifelike_sample(
-            seed, image_size=image_size, model=model, with_vertices=with_vertices, clips=clips,
-            options=options)
+            seed,
+            image_size=image_size,
+            model=model,
+            with_vertices=with_vertices,
+            clips=clips,
+            options=options,
+        )
     if options is not None:
         raise ValueError("options= tunes the lifelike style; the basic style has none")
     return _basic_sample(seed, int(image_size), model, with_vertices, clips, occluders)
@@ -202,8 +223,13 @@ def _basic_sample(seed, size, model, with_vertices, clips, occluders) -> dict:
         clip_pose = mirror_pose(clip_pose)
     noise = joint_noise(rng)
     yaw = rng.uniform(0.0, 2 * np.pi)
-    posed = pose_body(model, jnp.asarray(clip_pose, jnp.float32), jnp.asarray(noise, jnp.float32),
-                      jnp.float32(yaw), jnp.asarray(betas, jnp.float32))
+    posed = pose_body(
+        model,
+        jnp.asarray(clip_pose, jnp.float32),
+        jnp.asarray(noise, jnp.float32),
+        jnp.float32(yaw),
+        jnp.asarray(betas, jnp.float32),
+    )
     vertices, spin49 = posed[2], np.asarray(posed[4])
     available = np.asarray(model.spin49_available)
 
@@ -218,8 +244,15 @@ def _basic_sample(seed, size, model, with_vertices, clips, occluders) -> dict:
     light = np.asarray([rng.uniform(-0.8, 0.8), rng.uniform(-0.8, 0.8), -1.0], np.float32)
     ambient = float(rng.uniform(0.25, 0.6))
     rgb, alpha, depth_buffer = render_growing(
-        _render_jit, size, vertices, jnp.asarray(model.faces, jnp.int32), jnp.asarray(camera),
-        jnp.asarray(part_rgb[labels]), jnp.asarray(light), jnp.float32(ambient))
+        _render_jit,
+        size,
+        vertices,
+        jnp.asarray(model.faces, jnp.int32),
+        jnp.asarray(camera),
+        jnp.asarray(part_rgb[labels]),
+        jnp.asarray(light),
+        jnp.float32(ambient),
+    )
     silhouette = alpha > 0.5
     image = _background(rng, size)
     image = np.where(silhouette[..., None], rgb * 255.0, image)
@@ -234,8 +267,17 @@ def _basic_sample(seed, size, model, with_vertices, clips, occluders) -> dict:
     image = np.clip(np.round(image), 0, 255).astype(np.uint8)
 
     return {
-        **labelled_sample(image, posed, betas, camera, silhouette, depth_buffer, occluder_mask,
-                          available, with_vertices),
+        **labelled_sample(
+            image,
+            posed,
+            betas,
+            camera,
+            silhouette,
+            depth_buffer,
+            occluder_mask,
+            available,
+            with_vertices,
+        ),
         "clip": str(all_clips[frame]),
         "frame": frame,
         "mirrored": mirrored,
@@ -243,13 +285,29 @@ def _basic_sample(seed, size, model, with_vertices, clips, occluders) -> dict:
     }
 
 
-def make_samples(seeds: Iterable[int], *, style: str = "basic", image_size: int = 224,
-                 model=None, with_vertices: bool = False,
-                 clips: Sequence[str] | None = None,
-                 options: synthetic_lifelike.LifelikeOptions | None = None) -> dict:
+def make_samples(
+    seeds: Iterable[int],
+    *,
+    style: str = "basic",
+    image_size: int = 224,
+    model=None,
+    with_vertices: bool = False,
+    clips: Sequence[str] | None = None,
+    options: synthetic_lifelike.LifelikeOptions | None = None,
+) -> dict:
     """`make_sample` for each seed, stacked: every entry gains a leading batch axis."""
-    samples = [make_sample(int(seed), style=style, image_size=image_size, model=model,
-                           with_vertices=with_vertices, clips=clips, options=options) for seed in seeds]
+    samples = [
+        make_sample(
+            int(seed),
+            style=style,
+            image_size=image_size,
+            model=model,
+            with_vertices=with_vertices,
+            clips=clips,
+            options=options,
+        )
+        for seed in seeds
+    ]
     if not samples:
         raise ValueError("make_samples needs at least one seed")
     return {key: np.stack([np.asarray(s[key]) for s in samples]) for key in samples[0]}
@@ -260,11 +318,19 @@ def make_walkers(count: int, *, image_size: int = 224, with_vertices: bool = Fal
     no occluders), seeds WALKER_SEED_OFFSET..: the set on which a regressor must draw people who
     walk upright as upright (experiments/posture_check.py)."""
     options = synthetic_lifelike.LifelikeOptions(
-        pose_mix=PoseMix(clip=1.0, interpolated=0.0, random=0.0), truncation_probability=0.0,
-        occluder_counts=(1.0, 0.0, 0.0))
+        pose_mix=PoseMix(clip=1.0, interpolated=0.0, random=0.0),
+        truncation_probability=0.0,
+        occluder_counts=(1.0, 0.0, 0.0),
+    )
     seeds = range(WALKER_SEED_OFFSET, WALKER_SEED_OFFSET + count)
-    return make_samples(seeds, style="lifelike", image_size=image_size, with_vertices=with_vertices,
-                        clips=["walk"], options=options)
+    return make_samples(
+        seeds,
+        style="lifelike",
+        image_size=image_size,
+        with_vertices=with_vertices,
+        clips=["walk"],
+        options=options,
+    )
 
 
 __all__ = ["STYLES", "make_sample", "make_samples", "make_walkers"]

@@ -49,9 +49,11 @@ def model_part_labels(model) -> np.ndarray:
 
 def model_rest_pose(model) -> tuple[np.ndarray, np.ndarray]:
     """(V, 3) vertices and (24, 3) joints of the mean shape in the rest (T) pose, y up."""
+
     def compute(m):
         out = body.forward(m, np.zeros((24, 3), np.float32), np.zeros(m.num_betas, np.float32))
         return np.asarray(out.vertices), np.asarray(out.joints)
+
     return _per_model(model, "rest", compute)
 
 
@@ -75,8 +77,9 @@ def pose_body(model, clip_pose, noise, yaw, betas):
     rot = rot @ rotations.axis_angle_to_rotmat(noise.at[0].set(0.0))
     c, s = jnp.cos(yaw), jnp.sin(yaw)
     zero, one = jnp.zeros_like(c), jnp.ones_like(c)
-    ry = jnp.stack([jnp.stack([c, zero, s]), jnp.stack([zero, one, zero]),
-                    jnp.stack([-s, zero, c])])
+    ry = jnp.stack(
+        [jnp.stack([c, zero, s]), jnp.stack([zero, one, zero]), jnp.stack([-s, zero, c])]
+    )
     rx_pi = jnp.diag(jnp.asarray([1.0, -1.0, -1.0], jnp.float32))
     rot = rot.at[0].set(rx_pi @ ry @ rot[0])
     out = body.forward(model, rot, betas)
@@ -117,8 +120,17 @@ def keypoints_with_visibility(spin49, camera, silhouette, depth_buffer, occluder
     return np.concatenate([xy, visible[:, None]], axis=-1).astype(np.float32)
 
 
-def labelled_sample(image, posed, betas, camera, silhouette, depth_buffer, occluder_mask,
-                    available, with_vertices: bool) -> dict:
+def labelled_sample(
+    image,
+    posed,
+    betas,
+    camera,
+    silhouette,
+    depth_buffer,
+    occluder_mask,
+    available,
+    with_vertices: bool,
+) -> dict:
     """The fields every style returns: the image, its keypoints with visibility, the ground
     truth root-relative (minus the pelvis joint) in the camera frame, and the masks.
     `posed` is `pose_body`'s output (rotmats, axis-angles, vertices, joints, spin49)."""
@@ -126,8 +138,9 @@ def labelled_sample(image, posed, betas, camera, silhouette, depth_buffer, occlu
     root = joints[0]
     record = {
         "image": image,
-        "keypoints": keypoints_with_visibility(spin49, camera, silhouette, depth_buffer,
-                                               occluder_mask, available),
+        "keypoints": keypoints_with_visibility(
+            spin49, camera, silhouette, depth_buffer, occluder_mask, available
+        ),
         "pose": pose.astype(np.float32),
         "rotmats": rotmats.astype(np.float32),
         "betas": betas.astype(np.float32),

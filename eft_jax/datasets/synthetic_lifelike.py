@@ -68,18 +68,37 @@ class LifelikeOptions:
     occluder_counts: tuple = (0.55, 0.3, 0.15)  # probability of 0, 1, 2 occluders
 
 
-def _render_impl(vertices, faces, camera, rest_vertices, vertex_region, params, light_direction,
-                 light_color, ambient_color, *, size, capacity):
+def _render_impl(
+    vertices,
+    faces,
+    camera,
+    rest_vertices,
+    vertex_region,
+    params,
+    light_direction,
+    light_color,
+    ambient_color,
+    *,
+    size,
+    capacity,
+):
     xy, depth = weak_perspective_to_pixels(vertices, camera, size, size)
     fragments = rasterize(xy, depth, faces, size, size, capacity=capacity, cull_backfaces=True)
     attributes = jnp.concatenate([vertex_normals(vertices, faces), rest_vertices], axis=-1)
     both = interpolate(fragments, faces, attributes)
-    normals = both[..., :3] / jnp.maximum(jnp.linalg.norm(both[..., :3], axis=-1, keepdims=True),
-                                          1e-12)
+    normals = both[..., :3] / jnp.maximum(
+        jnp.linalg.norm(both[..., :3], axis=-1, keepdims=True), 1e-12
+    )
     region = vertex_region[faces[jnp.maximum(fragments.triangle_id, 0), 0]]
     albedo = clothing.texture(both[..., 3:], region, params)
-    rgb = blinn_phong(normals, albedo, params[region, -1], light_direction=light_direction,
-                      light_color=light_color, ambient_color=ambient_color)
+    rgb = blinn_phong(
+        normals,
+        albedo,
+        params[region, -1],
+        light_direction=light_direction,
+        light_color=light_color,
+        ambient_color=ambient_color,
+    )
     return rgb, fragments.triangle_id >= 0, fragments.depth, fragments.num_candidates
 
 
@@ -138,9 +157,15 @@ def _occlude(rng, image, silhouette, counts):
     return mask
 
 
-def make_lifelike_sample(seed: int, *, image_size: int, model, with_vertices: bool = False,
-                         clips: Sequence[str] | None = None,
-                         options: LifelikeOptions | None = None) -> dict:
+def make_lifelike_sample(
+    seed: int,
+    *,
+    image_size: int,
+    model,
+    with_vertices: bool = False,
+    clips: Sequence[str] | None = None,
+    options: LifelikeOptions | None = None,
+) -> dict:
     """One lifelike sample (see the module docstring)."""
     options = LifelikeOptions() if options is None else options
     rng = np.random.default_rng(seed)
@@ -153,8 +178,13 @@ def make_lifelike_sample(seed: int, *, image_size: int, model, with_vertices: bo
     pose = mirror_pose(draw.pose) if mirrored else draw.pose
     noise = joint_noise(rng) * (draw.source != "random")
     yaw = rng.uniform(0.0, 2 * np.pi)
-    posed = pose_body(model, jnp.asarray(pose, jnp.float32), jnp.asarray(noise, jnp.float32),
-                      jnp.float32(yaw), jnp.asarray(betas, jnp.float32))
+    posed = pose_body(
+        model,
+        jnp.asarray(pose, jnp.float32),
+        jnp.asarray(noise, jnp.float32),
+        jnp.float32(yaw),
+        jnp.asarray(betas, jnp.float32),
+    )
     vertices, spin49 = posed[2], np.asarray(posed[4])
     available = np.asarray(model.spin49_available)
     camera, truncated = _camera(rng, spin49, available, options.truncation_probability)
@@ -162,17 +192,35 @@ def make_lifelike_sample(seed: int, *, image_size: int, model, with_vertices: bo
     outfit = clothing.random_outfit(rng, rest_vertices, rest_joints, model_part_labels(model))
     light_direction, light_color, ambient_color = _lights(rng)
     rgb, silhouette, depth_buffer = render_growing(
-        _render_jit, size, vertices, jnp.asarray(model.faces, jnp.int32), jnp.asarray(camera),
-        jnp.asarray(rest_vertices), jnp.asarray(outfit.vertex_region),
-        jnp.asarray(outfit.params), light_direction, light_color, ambient_color)
+        _render_jit,
+        size,
+        vertices,
+        jnp.asarray(model.faces, jnp.int32),
+        jnp.asarray(camera),
+        jnp.asarray(rest_vertices),
+        jnp.asarray(outfit.vertex_region),
+        jnp.asarray(outfit.params),
+        light_direction,
+        light_color,
+        ambient_color,
+    )
     image = backgrounds.cluttered_background(rng, size)
     image = np.where(silhouette[..., None], np.clip(rgb, 0.0, 1.0) * 255.0, image)
     occluder_mask = _occlude(rng, image, silhouette, options.occluder_counts)
     image = camera_effects.degrade(rng, image)
 
     return {
-        **labelled_sample(image, posed, betas, camera, silhouette, depth_buffer, occluder_mask,
-                          available, with_vertices),
+        **labelled_sample(
+            image,
+            posed,
+            betas,
+            camera,
+            silhouette,
+            depth_buffer,
+            occluder_mask,
+            available,
+            with_vertices,
+        ),
         "clip": "+".join(draw.clips),
         "frame": draw.frames[0] if draw.frames else -1,
         "pose_source": draw.source,

@@ -57,8 +57,9 @@ def split_seeds(config: SyntheticHumansConfig, split: str) -> range:
     raise ValueError(f"unknown split {split!r}; SyntheticHumans has 'train' and 'validation'")
 
 
-def builder_for(image_size: int, num_train: int, num_validation: int, data_dir=None,
-                style: str = "basic") -> "SyntheticHumans":
+def builder_for(
+    image_size: int, num_train: int, num_validation: int, data_dir=None, style: str = "basic"
+) -> "SyntheticHumans":
     """The builder of that size and style: a named config ("128px", "lifelike_128px", ...) when
     one matches, otherwise a custom config named after its style and sizes (prepared under its
     own directory)."""
@@ -90,12 +91,25 @@ class SyntheticHumans(tfds.core.GeneratorBasedBuilder):
         "2.0.0": "The lifelike style: clothes, backgrounds, lights, more poses, truncation, JPEG.",
     }
     BUILDER_CONFIGS = [
-        SyntheticHumansConfig(name="128px", description="128 x 128 crops (the bundled regressor's input)"),
-        SyntheticHumansConfig(name="224px", description="224 x 224 crops (SPIN's input size)", image_size=224),
-        SyntheticHumansConfig(name="lifelike_128px", description="128 x 128 crops, lifelike style",
-                              style="lifelike", version=STYLE_VERSIONS["lifelike"]),
-        SyntheticHumansConfig(name="lifelike_224px", description="224 x 224 crops, lifelike style",
-                              image_size=224, style="lifelike", version=STYLE_VERSIONS["lifelike"]),
+        SyntheticHumansConfig(
+            name="128px", description="128 x 128 crops (the bundled regressor's input)"
+        ),
+        SyntheticHumansConfig(
+            name="224px", description="224 x 224 crops (SPIN's input size)", image_size=224
+        ),
+        SyntheticHumansConfig(
+            name="lifelike_128px",
+            description="128 x 128 crops, lifelike style",
+            style="lifelike",
+            version=STYLE_VERSIONS["lifelike"],
+        ),
+        SyntheticHumansConfig(
+            name="lifelike_224px",
+            description="224 x 224 crops, lifelike style",
+            image_size=224,
+            style="lifelike",
+            version=STYLE_VERSIONS["lifelike"],
+        ),
     ]
     DEFAULT_BUILDER_CONFIG_NAME = "128px"
 
@@ -160,8 +174,12 @@ class SyntheticHumans(tfds.core.GeneratorBasedBuilder):
         config = self.builder_config
         keys = self.info.features.keys()
         for seed in split_seeds(config, split):
-            sample = make_sample(seed, style=config.style, image_size=config.image_size,
-                                 with_vertices=config.with_vertices)
+            sample = make_sample(
+                seed,
+                style=config.style,
+                image_size=config.image_size,
+                with_vertices=config.with_vertices,
+            )
             if "pose_source" in sample:
                 sample["pose_source"] = POSE_SOURCES.index(sample["pose_source"])
             yield seed, {key: sample[key] for key in keys}

@@ -87,13 +87,19 @@ def adam_step_where(optimizer, config: ml_collections.ConfigDict, update, grads,
     update and copies the donated moments first to keep their old values for it. The barrier
     makes the parameters' update read the new moments instead."""
     opt = config.optimizer
-    moments = jax.lax.optimization_barrier(_select(update, optimizer.update(grads, opt_state, params)[1], opt_state))
+    moments = jax.lax.optimization_barrier(
+        _select(update, optimizer.update(grads, opt_state, params)[1], opt_state)
+    )
     adam = moments[0]  # optax.adam = chain(scale_by_adam, scale(-learning_rate))
     mu_hat = optax.tree.bias_correction(adam.mu, opt.b1, adam.count)
     nu_hat = optax.tree.bias_correction(adam.nu, opt.b2, adam.count)
     stepped = jax.tree.map(
-        lambda p, m, v: jnp.where(update, p + (m / (jnp.sqrt(v) + opt.eps)) * -opt.learning_rate, p),
-        params, mu_hat, nu_hat,
+        lambda p, m, v: jnp.where(
+            update, p + (m / (jnp.sqrt(v) + opt.eps)) * -opt.learning_rate, p
+        ),
+        params,
+        mu_hat,
+        nu_hat,
     )
     return stepped, moments
 
@@ -125,7 +131,9 @@ class EftEngine:
         self.image_size = image_size
         self.batch_size = int(batch_size or config.batch_size)
         name = lowering or config.lowering
-        self.lowering = lowering_lib.default_lowering(batch_size=self.batch_size) if name == "auto" else name
+        self.lowering = (
+            lowering_lib.default_lowering(batch_size=self.batch_size) if name == "auto" else name
+        )
         mapping, im2col = lowering_lib.parse_lowering(self.lowering)
         self.max_iters = int(config.max_iters)
         self.stop_threshold = float(config.stop_threshold)
@@ -162,11 +170,24 @@ class EftEngine:
     # -- the per-slot step ------------------------------------------------------------------
 
     def _slot_step_fn(self, im2col: bool):
-        regressor, settings, optimizer, config = self.regressor, self.settings, self.optimizer, self.config
+        regressor, settings, optimizer, config = (
+            self.regressor,
+            self.settings,
+            self.optimizer,
+            self.config,
+        )
         max_iters, threshold, entry = self.max_iters, self.stop_threshold, self.entry
 
         def loss_fn(params, frozen, image, keypoints):
-            return exemplar_loss(params, frozen, image, keypoints, regressor=regressor, settings=settings, start=entry)
+            return exemplar_loss(
+                params,
+                frozen,
+                image,
+                keypoints,
+                regressor=regressor,
+                settings=settings,
+                start=entry,
+            )
 
         def slot_step(slot: Slots, frozen: Frozen) -> Slots:
             params, opt_state, iteration = slot.params, slot.opt_state, slot.iteration
@@ -180,9 +201,13 @@ class EftEngine:
             finite = jnp.isfinite(total) & jnp.isfinite(terms.keypoint_loss)
             converged = terms.keypoint_loss < threshold
             stop = active & (~finite | converged | (passes >= max_iters))
-            code = jnp.where(~finite, STOP_NON_FINITE, jnp.where(converged, STOP_CONVERGED, STOP_MAX_ITERS))
+            code = jnp.where(
+                ~finite, STOP_NON_FINITE, jnp.where(converged, STOP_CONVERGED, STOP_MAX_ITERS)
+            )
             update = active & ~stop
-            new_params, new_opt_state = adam_step_where(optimizer, config, update, grads, opt_state, params)
+            new_params, new_opt_state = adam_step_where(
+                optimizer, config, update, grads, opt_state, params
+            )
             first = active & (iteration == 0)
             return Slots(
                 params=new_params,
@@ -194,9 +219,15 @@ class EftEngine:
                 stop_code=jnp.where(stop, code, slot.stop_code),
                 kept=_select(active, prediction, slot.kept),
                 keypoint_loss=jnp.where(active, terms.keypoint_loss, slot.keypoint_loss),
-                keypoint_error_px=jnp.where(active, terms.keypoint_error_px, slot.keypoint_error_px),
-                keypoint_loss_before=jnp.where(first, terms.keypoint_loss, slot.keypoint_loss_before),
-                keypoint_error_px_before=jnp.where(first, terms.keypoint_error_px, slot.keypoint_error_px_before),
+                keypoint_error_px=jnp.where(
+                    active, terms.keypoint_error_px, slot.keypoint_error_px
+                ),
+                keypoint_loss_before=jnp.where(
+                    first, terms.keypoint_loss, slot.keypoint_loss_before
+                ),
+                keypoint_error_px_before=jnp.where(
+                    first, terms.keypoint_error_px, slot.keypoint_error_px_before
+                ),
             )
 
         return slot_step
@@ -213,12 +244,19 @@ class EftEngine:
             return jnp.zeros((count,) + shape.shape, shape.dtype)
 
         zeros = jnp.zeros((count,), jnp.float32)
-        inputs = jax.eval_shape(self._prefix, base, self.frozen, jnp.zeros((1, self.image_size, self.image_size, 3)))
+        inputs = jax.eval_shape(
+            self._prefix, base, self.frozen, jnp.zeros((1, self.image_size, self.image_size, 3))
+        )
         slot_input = jax.ShapeDtypeStruct(inputs.shape[1:], inputs.dtype)
         keypoints = jax.ShapeDtypeStruct((NUM_SPIN49, 3), jnp.float32)
         _, (_, prediction) = jax.eval_shape(
-            functools.partial(exemplar_loss, regressor=self.regressor, settings=self.settings, start=self.entry),
-            base, self.frozen, slot_input, keypoints,
+            functools.partial(
+                exemplar_loss, regressor=self.regressor, settings=self.settings, start=self.entry
+            ),
+            base,
+            self.frozen,
+            slot_input,
+            keypoints,
         )
         return Slots(
             params=stack(base),
@@ -239,7 +277,9 @@ class EftEngine:
         """B empty slots (done, so a step leaves them alone)."""
         return self._empty(self.base)
 
-    def put_exemplars(self, slots: Slots, slot_ids: Sequence[int], images: np.ndarray, keypoints: np.ndarray) -> Slots:
+    def put_exemplars(
+        self, slots: Slots, slot_ids: Sequence[int], images: np.ndarray, keypoints: np.ndarray
+    ) -> Slots:
         """Put exemplars into the given slots, starting from the base weights and a fresh Adam
         state (donates `slots`).
 
@@ -249,8 +289,12 @@ class EftEngine:
         padded = min(1 << max(count - 1, 0).bit_length(), self.batch_size)
         ids = np.full((padded,), self.batch_size, np.int32)  # out of range: dropped by the scatter
         ids[:count] = slot_ids
-        images = np.concatenate([images, np.zeros((padded - count,) + images.shape[1:], np.float32)])
-        keypoints = np.concatenate([keypoints, np.zeros((padded - count, NUM_SPIN49, 3), np.float32)])
+        images = np.concatenate(
+            [images, np.zeros((padded - count,) + images.shape[1:], np.float32)]
+        )
+        keypoints = np.concatenate(
+            [keypoints, np.zeros((padded - count, NUM_SPIN49, 3), np.float32)]
+        )
         return self._put_exemplars(slots, self.base, self.frozen, ids, images, keypoints)
 
     def _prefix(self, base, frozen: Frozen, images):
@@ -261,7 +305,9 @@ class EftEngine:
         with lowering_lib.conv_lowering(self._im2col):
             return self.regressor.prefix(variables, images, self.entry)
 
-    def _put_exemplars_into_slots(self, slots: Slots, base, frozen: Frozen, ids, images, keypoints) -> Slots:
+    def _put_exemplars_into_slots(
+        self, slots: Slots, base, frozen: Frozen, ids, images, keypoints
+    ) -> Slots:
         def put(stacked, value):
             rows = jnp.broadcast_to(value, (len(ids),) + value.shape)
             return stacked.at[ids].set(rows, mode="drop")
@@ -301,7 +347,11 @@ class EftEngine:
         for slot, exemplar_id in occupants.items():
             if code[slot] == STOP_NON_FINITE:
                 results.append(
-                    FitResult.skip(exemplar_id, f"non-finite loss at iteration {iteration[slot]}", int(iteration[slot]))
+                    FitResult.skip(
+                        exemplar_id,
+                        f"non-finite loss at iteration {iteration[slot]}",
+                        int(iteration[slot]),
+                    )
                 )
                 continue
             results.append(

@@ -23,12 +23,18 @@ def checked_inputs(exemplar: Exemplar, image_size: int, keypoint_weights: np.nda
     if image.shape != (image_size, image_size, 3):
         return None, f"image has shape {image.shape}, expected ({image_size}, {image_size}, 3)"
     if keypoints.shape != (NUM_SPIN49, 3):
-        return None, f"keypoints have shape {keypoints.shape}, expected ({NUM_SPIN49}, 3) SPIN-49 keypoints"
+        return (
+            None,
+            f"keypoints have shape {keypoints.shape}, expected ({NUM_SPIN49}, 3) SPIN-49 keypoints",
+        )
     if image.max() == image.min():
         return None, "blank image (every pixel has the same value)"
     confidence = keypoints[:, 2]
     if not (confidence * keypoint_weights > 0).any():
-        return None, "no keypoint has weight in the loss (all confidences zero where EFT's slot weights are not)"
+        return (
+            None,
+            "no keypoint has weight in the loss (all confidences zero where EFT's slot weights are not)",
+        )
     problem = exemplar_problem(image, keypoints)
     if problem is not None:
         return None, problem

@@ -31,7 +31,9 @@ from eft_jax.body.joint_sets import LSP14_IN_SPIN49, NUM_OPENPOSE_KEYPOINTS, NUM
 from eft_jax.geometry import CROP_SIZE
 
 # SPIN-49 positions of LSP-14's legs (LSP's first six keypoints).
-RIGHT_ANKLE, RIGHT_KNEE, RIGHT_HIP, LEFT_HIP, LEFT_KNEE, LEFT_ANKLE = (int(i) for i in LSP14_IN_SPIN49[:6])
+RIGHT_ANKLE, RIGHT_KNEE, RIGHT_HIP, LEFT_HIP, LEFT_KNEE, LEFT_ANKLE = (
+    int(i) for i in LSP14_IN_SPIN49[:6]
+)
 PELVIS_MPII = 39
 HIP_KEYPOINTS = (RIGHT_HIP, LEFT_HIP, PELVIS_MPII)  # eftFitter.py:279-281
 ANKLE_KEYPOINTS = (LEFT_ANKLE, RIGHT_ANKLE)  # "Disable Foots", eftFitter.py:311-312
@@ -94,7 +96,9 @@ def _unit(vector):
     squared = jnp.sum(vector**2, axis=-1, keepdims=True)
     # Double `where`: a zero vector gives a zero direction and a finite gradient.
     safe = jnp.where(squared > 0, squared, 1.0)
-    return jnp.where(squared > 0, vector / jnp.sqrt(safe), 0.0), jnp.sqrt(safe[..., 0]) * (squared[..., 0] > 0)
+    return jnp.where(squared > 0, vector / jnp.sqrt(safe), 0.0), jnp.sqrt(safe[..., 0]) * (
+        squared[..., 0] > 0
+    )
 
 
 def leg_orientation(predicted, target, confidence, min_length: float):

@@ -72,7 +72,9 @@ def map_over_slots(slot_fn: Callable, mapping: str, chunk_size: int) -> Callable
     if mapping == "map":
         return lambda slots, *shared: jax.lax.map(lambda s: slot_fn(s, *shared), slots)
     if mapping == "chunked":
-        return lambda slots, *shared: jax.lax.map(lambda s: slot_fn(s, *shared), slots, batch_size=chunk_size)
+        return lambda slots, *shared: jax.lax.map(
+            lambda s: slot_fn(s, *shared), slots, batch_size=chunk_size
+        )
     raise ValueError(f"unknown slot mapping {mapping!r}")
 
 
@@ -118,7 +120,9 @@ def _conv_as_matmul(module: nn.Conv, x):
 
 def _supports_matmul(module: nn.Conv) -> bool:
     padding = module.padding
-    explicit = isinstance(padding, (tuple, list)) and all(isinstance(p, (tuple, list)) for p in padding)
+    explicit = isinstance(padding, (tuple, list)) and all(
+        isinstance(p, (tuple, list)) for p in padding
+    )
     dilation = module.kernel_dilation or 1
     return (
         explicit
@@ -130,7 +134,11 @@ def _supports_matmul(module: nn.Conv) -> bool:
 
 def _im2col_interceptor(next_fun, args, kwargs, context):
     module = context.module
-    if isinstance(module, nn.Conv) and context.method_name == "__call__" and _supports_matmul(module):
+    if (
+        isinstance(module, nn.Conv)
+        and context.method_name == "__call__"
+        and _supports_matmul(module)
+    ):
         return _conv_as_matmul(module, args[0])
     return next_fun(*args, **kwargs)
 

@@ -133,7 +133,9 @@ class MultiStartResult(FitResult):
     total_iterations: Optional[int] = None
 
 
-def choose(losses: Sequence[Optional[float]], energies: Sequence[float], tie_tolerance: float) -> int:
+def choose(
+    losses: Sequence[Optional[float]], energies: Sequence[float], tie_tolerance: float
+) -> int:
     """Index of the kept hypothesis: the lowest loss, or among those within `tie_tolerance`
     (relative) of it, the lowest pose-prior energy. None losses are failed hypotheses."""
     valid = [k for k, loss in enumerate(losses) if loss is not None and np.isfinite(loss)]
@@ -178,11 +180,18 @@ class MultiStartEft:
         self.tie_tolerance = float(config.get("hypothesis_tie_tolerance", 0.0))
         self.pose_prior = pose_prior
         self.body_model = body_model
-        self.engine = EftEngine(regressor, variables, body_model, config, image_size=image_size, **engine_options)
+        self.engine = EftEngine(
+            regressor, variables, body_model, config, image_size=image_size, **engine_options
+        )
         self.turned_engine = None
         if any("turned" in h for h in self.hypotheses):
             self.turned_engine = EftEngine(
-                TurnedRegressor(regressor), variables, body_model, config, image_size=image_size, **engine_options
+                TurnedRegressor(regressor),
+                variables,
+                body_model,
+                config,
+                image_size=image_size,
+                **engine_options,
             )
         self.chunk_size = int(chunk_size or 4 * self.engine.batch_size)
         settings, keypoint_weights = self.engine.settings, self.engine.frozen.keypoint_weights
@@ -229,7 +238,10 @@ class MultiStartEft:
             ]
             for result in fit_stream(inputs, engine):
                 runs[result.id] = result
-        return [self._combine(exemplar, [runs[(i, h)] for h in self.hypotheses]) for i, exemplar in enumerate(chunk)]
+        return [
+            self._combine(exemplar, [runs[(i, h)] for h in self.hypotheses])
+            for i, exemplar in enumerate(chunk)
+        ]
 
     @staticmethod
     def _hypothesis_inputs(exemplar: Exemplar, name: str):
@@ -251,8 +263,12 @@ class MultiStartEft:
             rotmats, camera = result.rotmats, result.camera
             if "mirrored" in name:
                 rotmats, camera = mirror_rotmats(rotmats), mirror_camera(camera)
-            loss, error_px, projected = jax.device_get(self._score(rotmats, result.betas, camera, keypoints))
-            candidates.append((rotmats, camera, float(loss), float(error_px), np.asarray(projected)))
+            loss, error_px, projected = jax.device_get(
+                self._score(rotmats, result.betas, camera, keypoints)
+            )
+            candidates.append(
+                (rotmats, camera, float(loss), float(error_px), np.asarray(projected))
+            )
             losses.append(float(loss) if np.isfinite(loss) else None)
             energies.append(self.pose_prior(np.asarray(rotmat_to_axis_angle(rotmats))))
         kept = choose(losses, energies, self.tie_tolerance)

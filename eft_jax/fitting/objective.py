@@ -32,11 +32,15 @@ class Frozen:
 
     params: dict  # the regressor parameters outside the trainable subset
     batch_stats: dict
-    body_model: body.BodyModel | body.JointsModel  # the joints-only view unless config.joints_only is False
+    body_model: (
+        body.BodyModel | body.JointsModel
+    )  # the joints-only view unless config.joints_only is False
     keypoint_weights: jax.Array  # (49,) LossSettings.keypoint_weights of this body model
 
 
-def split_for_fitting(variables: dict, body_model: body.BodyModel, config: ml_collections.ConfigDict):
+def split_for_fitting(
+    variables: dict, body_model: body.BodyModel, config: ml_collections.ConfigDict
+):
     """(base trainable params, Frozen, LossSettings) of EFT with `config` on `body_model`.
 
     BatchNorm scale and bias stay frozen, as EFT keeps them (eftFitter.py:191-206). The loss
@@ -48,11 +52,22 @@ def split_for_fitting(variables: dict, body_model: body.BodyModel, config: ml_co
     keypoint_weights = jnp.asarray(settings.keypoint_weights(body_model.spin49_available))
     if config.get("joints_only", True):
         body_model = body.joints_model(body_model, include_h36m=False)
-    return base, Frozen(frozen_params, variables["batch_stats"], body_model, keypoint_weights), settings
+    return (
+        base,
+        Frozen(frozen_params, variables["batch_stats"], body_model, keypoint_weights),
+        settings,
+    )
 
 
 def exemplar_loss(
-    trainable, frozen: Frozen, image, keypoints, *, regressor: Regressor, settings: LossSettings, start: str = "image"
+    trainable,
+    frozen: Frozen,
+    image,
+    keypoints,
+    *,
+    regressor: Regressor,
+    settings: LossSettings,
+    start: str = "image",
 ):
     """(total loss, (LossTerms, Prediction)) for one (H, W, 3) image and (49, 3) keypoints.
 
@@ -64,6 +79,8 @@ def exemplar_loss(
     pose = body.forward_joints if isinstance(frozen.body_model, body.JointsModel) else body.forward
     joints = pose(frozen.body_model, rotmats, betas).spin49
     projected = weak_perspective(joints, camera)
-    terms: LossTerms = eft_loss(projected, keypoints, betas, camera, frozen.keypoint_weights, settings)
+    terms: LossTerms = eft_loss(
+        projected, keypoints, betas, camera, frozen.keypoint_weights, settings
+    )
     prediction = Prediction(rotmats, rotmat_to_axis_angle(rotmats), betas, camera, projected)
     return terms.total, (terms, prediction)

@@ -62,7 +62,11 @@ def prior_from_arrays(means, covars, weights, source: str = "arrays") -> PosePri
     covars = np.asarray(covars, np.float64)
     weights = np.asarray(weights, np.float64).reshape(-1)
     count = weights.shape[0]
-    if means.shape != (count, BODY_POSE_DIM) or covars.shape != (count, BODY_POSE_DIM, BODY_POSE_DIM):
+    if means.shape != (count, BODY_POSE_DIM) or covars.shape != (
+        count,
+        BODY_POSE_DIM,
+        BODY_POSE_DIM,
+    ):
         raise PosePriorFileError(
             f"{source}: expected means (K, 69), covars (K, 69, 69), weights (K,); got "
             f"{means.shape}, {covars.shape}, {weights.shape}"
@@ -74,7 +78,11 @@ def prior_from_arrays(means, covars, weights, source: str = "arrays") -> PosePri
         raise PosePriorFileError(f"{source}: a covariance matrix is not positive definite")
     precisions = np.linalg.inv(covars)
     precisions = 0.5 * (precisions + np.swapaxes(precisions, 1, 2))
-    constants = -np.log(weights) + 0.5 * BODY_POSE_DIM * np.log(2 * np.pi) + 0.5 * (log_dets - log_dets.min())
+    constants = (
+        -np.log(weights)
+        + 0.5 * BODY_POSE_DIM * np.log(2 * np.pi)
+        + 0.5 * (log_dets - log_dets.min())
+    )
     return PosePrior(
         means=jnp.asarray(means, jnp.float32),
         precisions=jnp.asarray(precisions, jnp.float32),
@@ -98,7 +106,9 @@ def read_gmm_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
         else:
             raw = _read_pickled_gmm(path)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-        raise PosePriorFileError(f"{path}: not a readable GMM file ({type(error).__name__}: {error})") from error
+        raise PosePriorFileError(
+            f"{path}: not a readable GMM file ({type(error).__name__}: {error})"
+        ) from error
     missing = [key for key in ("means", "covars", "weights") if key not in raw]
     if missing:
         raise PosePriorFileError(f"{path}: missing {missing}; expected means, covars, weights")
@@ -113,7 +123,9 @@ def _read_pickled_gmm(path: str) -> dict:
     except PickleFileError as error:
         raise PosePriorFileError(str(error)) from error
     if not isinstance(data, dict):
-        raise PosePriorFileError(f"{path}: holds a pickled {type(data).__name__}, expected a dict of arrays")
+        raise PosePriorFileError(
+            f"{path}: holds a pickled {type(data).__name__}, expected a dict of arrays"
+        )
     return {key.decode() if isinstance(key, bytes) else key: value for key, value in data.items()}
 
 
@@ -139,4 +151,7 @@ def max_mixture_nll(prior: PosePrior, body_pose) -> jax.Array:
 
 def mixture_nll(prior: PosePrior, body_pose) -> jax.Array:
     """The mixture's negative log-likelihood -log sum_m w_m N(x; mu_m, Sigma_m), (..., 69) -> (...)."""
-    return -jax.scipy.special.logsumexp(-_component_energies(prior, body_pose), axis=-1) + 0.5 * prior.log_det_min
+    return (
+        -jax.scipy.special.logsumexp(-_component_energies(prior, body_pose), axis=-1)
+        + 0.5 * prior.log_det_min
+    )

@@ -34,13 +34,17 @@ def checkpoint_recipe(record: Mapping) -> dict:
     """The EFT recipe overrides a checkpoint's record carries ({} when none)."""
     recipe = record.get(RECIPE_KEY) or {}
     if not isinstance(recipe, Mapping):
-        raise ConfigError(f"checkpoint metadata {RECIPE_KEY!r} must map config fields to values, got {recipe!r}")
+        raise ConfigError(
+            f"checkpoint metadata {RECIPE_KEY!r} must map config fields to values, got {recipe!r}"
+        )
     if "recipe" in recipe:
         raise ConfigError(f"checkpoint metadata {RECIPE_KEY!r} may not set 'recipe' itself")
     return dict(recipe)
 
 
-def _requested_recipe(config: ml_collections.ConfigDict, overrides: Sequence[str], prefix: str) -> str:
+def _requested_recipe(
+    config: ml_collections.ConfigDict, overrides: Sequence[str], prefix: str
+) -> str:
     """The `recipe` field after the user's overrides (read on a copy; nothing else applied)."""
     probe = ml_collections.ConfigDict(config.to_dict())
     for override in overrides:

@@ -60,7 +60,9 @@ class SequentialEft:
         self.optimizer = make_optimizer(config)
 
         def loss_fn(params, frozen, image, keypoints):
-            return exemplar_loss(params, frozen, image, keypoints, regressor=regressor, settings=settings)
+            return exemplar_loss(
+                params, frozen, image, keypoints, regressor=regressor, settings=settings
+            )
 
         self._loss_and_grad = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
         self._update = jax.jit(self._adam_step)
@@ -72,7 +74,9 @@ class SequentialEft:
     def fit(self, exemplar: Exemplar) -> FitResult:
         return self._run(exemplar)
 
-    def trajectory(self, exemplar: Exemplar, record: Iterable[int] = (0, 1, 2, 5, 10)) -> Trajectory:
+    def trajectory(
+        self, exemplar: Exemplar, record: Iterable[int] = (0, 1, 2, 5, 10)
+    ) -> Trajectory:
         """`fit(exemplar)` plus the prediction after each number of Adam updates in `record`.
 
         0 is the base regressor's own output. A point exists only where the fit ran a forward
@@ -81,14 +85,19 @@ class SequentialEft:
         """
         wanted = {int(k) for k in record}
         if any(k < 0 for k in wanted):
-            raise ValueError(f"record holds numbers of Adam updates, which cannot be negative; got {sorted(wanted)}")
+            raise ValueError(
+                f"record holds numbers of Adam updates, which cannot be negative; got {sorted(wanted)}"
+            )
         points = []
 
         def on_pass(updates, terms, prediction):
             if updates in wanted:
                 points.append(
                     TrajectoryPoint(
-                        updates, jax.device_get(prediction), float(terms.keypoint_loss), float(terms.keypoint_error_px)
+                        updates,
+                        jax.device_get(prediction),
+                        float(terms.keypoint_loss),
+                        float(terms.keypoint_error_px),
                     )
                 )
 
@@ -104,11 +113,18 @@ class SequentialEft:
         image, keypoints = jnp.asarray(inputs[0]), jnp.asarray(inputs[1])
         params, opt_state = self.base, self.optimizer.init(self.base)
         for iteration in range(self.config.max_iters):
-            (total, (terms, prediction)), grads = self._loss_and_grad(params, self.frozen, image, keypoints)
+            (total, (terms, prediction)), grads = self._loss_and_grad(
+                params, self.frozen, image, keypoints
+            )
             if iteration == 0:
-                loss_before, error_before = float(terms.keypoint_loss), float(terms.keypoint_error_px)
+                loss_before, error_before = (
+                    float(terms.keypoint_loss),
+                    float(terms.keypoint_error_px),
+                )
             if not (np.isfinite(float(total)) and np.isfinite(float(terms.keypoint_loss))):
-                return FitResult.skip(exemplar.id, f"non-finite loss at iteration {iteration + 1}", iteration + 1)
+                return FitResult.skip(
+                    exemplar.id, f"non-finite loss at iteration {iteration + 1}", iteration + 1
+                )
             if on_pass is not None:
                 on_pass(iteration, terms, prediction)
             if float(terms.keypoint_loss) < self.config.stop_threshold:

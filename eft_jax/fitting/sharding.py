@@ -25,7 +25,9 @@ def slot_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
 def check_batch_size(batch_size: int, mesh: Mesh) -> None:
     count = mesh.devices.size
     if batch_size % count:
-        raise ValueError(f"batch_size {batch_size} must be a multiple of the {count} devices slots are sharded over")
+        raise ValueError(
+            f"batch_size {batch_size} must be a multiple of the {count} devices slots are sharded over"
+        )
 
 
 def slot_sharding(mesh: Mesh) -> NamedSharding:
@@ -39,4 +41,10 @@ def replicated(mesh: Mesh) -> NamedSharding:
 def shard_over_slots(batched_fn: Callable, mesh: Mesh, num_shared: int) -> Callable:
     """batched_fn(slots, *shared) -> slots, run on each device's share of the slots."""
     in_specs = (PartitionSpec(SLOT_AXIS),) + (PartitionSpec(),) * num_shared
-    return jax.shard_map(batched_fn, mesh=mesh, in_specs=in_specs, out_specs=PartitionSpec(SLOT_AXIS), check_vma=False)
+    return jax.shard_map(
+        batched_fn,
+        mesh=mesh,
+        in_specs=in_specs,
+        out_specs=PartitionSpec(SLOT_AXIS),
+        check_vma=False,
+    )

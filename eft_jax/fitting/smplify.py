@@ -61,8 +61,12 @@ from eft_jax.nets.mean_params import bundled_mean_params
 
 _NAMES = list(body.SPIN49_NAMES)
 # losses.py:72-75: OpenPose torso joints, and the ground-truth ones used when any OpenPose one is missing.
-OPENPOSE_TORSO = tuple(_NAMES.index(n) for n in ("OP RHip", "OP LHip", "OP RShoulder", "OP LShoulder"))
-GT_TORSO = tuple(_NAMES.index(n) for n in ("Right Hip", "Left Hip", "Right Shoulder", "Left Shoulder"))
+OPENPOSE_TORSO = tuple(
+    _NAMES.index(n) for n in ("OP RHip", "OP LHip", "OP RShoulder", "OP LShoulder")
+)
+GT_TORSO = tuple(
+    _NAMES.index(n) for n in ("Right Hip", "Left Hip", "Right Shoulder", "Left Shoulder")
+)
 # losses.py:24: full-pose indices 55, 58, 12, 15 (left elbow y, right elbow y, left knee x, right knee
 # x), minus 3 for the body pose, with signs +1, -1, -1, -1 (exp of the unnatural bend).
 ANGLE_PRIOR_INDICES = (52, 55, 9, 12)
@@ -150,9 +154,13 @@ class SmplifyOutcome:
 
     params: dict  # global_orient (3,), body_pose (69,), betas (10,), translation (3,)
     keypoints_2d: jax.Array  # (49, 2) fitted keypoints in crop coordinates [-1, 1]
-    keypoint_loss_before: jax.Array  # SPIN's fit quality: mean over the 49 keypoints of c^2 gmof (trainer.py:151-153)
+    keypoint_loss_before: (
+        jax.Array
+    )  # SPIN's fit quality: mean over the 49 keypoints of c^2 gmof (trainer.py:151-153)
     keypoint_loss_after: jax.Array
-    keypoint_error_px_before: jax.Array  # confidence-weighted mean distance, pixels of a 224 px crop
+    keypoint_error_px_before: (
+        jax.Array
+    )  # confidence-weighted mean distance, pixels of a 224 px crop
     keypoint_error_px_after: jax.Array
     terms: BodyTerms  # stage-2 loss terms at the final parameters
 
@@ -174,7 +182,9 @@ def gmof(residual, sigma: float):
 
 def angle_prior(body_pose):
     """(69,) -> (4,): exp(signed bend)^2 of the elbows and knees (losses.py:19-24)."""
-    return jnp.exp(body_pose[jnp.asarray(ANGLE_PRIOR_INDICES)] * jnp.asarray(ANGLE_PRIOR_SIGNS)) ** 2
+    return (
+        jnp.exp(body_pose[jnp.asarray(ANGLE_PRIOR_INDICES)] * jnp.asarray(ANGLE_PRIOR_SIGNS)) ** 2
+    )
 
 
 def _full_pose(params) -> jax.Array:
@@ -187,15 +197,28 @@ def _joints(params, shared: Shared):
     return body.forward(shared.body_model, _full_pose(params), params["betas"]).spin49
 
 
-def camera_loss(params, init_translation, joints, keypoints_px, confidence, shared: Shared, settings: SmplifySettings):
+def camera_loss(
+    params,
+    init_translation,
+    joints,
+    keypoints_px,
+    confidence,
+    shared: Shared,
+    settings: SmplifySettings,
+):
     """Stage 1 (losses.py:60-90): torso reprojection (OpenPose joints if all four are present,
     else the ground-truth ones with confidence) + the pull towards the initial depth."""
     projected = project(joints, params["translation"], settings.focal_length, settings.crop_size)
     openpose, gt = jnp.asarray(OPENPOSE_TORSO), jnp.asarray(GT_TORSO)
-    error_op = jnp.sum((keypoints_px[openpose] - projected[openpose]) ** 2, axis=-1) * shared.available[openpose]
+    error_op = (
+        jnp.sum((keypoints_px[openpose] - projected[openpose]) ** 2, axis=-1)
+        * shared.available[openpose]
+    )
     error_gt = jnp.sum((keypoints_px[gt] - projected[gt]) ** 2, axis=-1) * shared.available[gt]
     use_openpose = jnp.min(confidence[openpose] * shared.available[openpose]) > 0
-    reprojection = jnp.where(use_openpose, jnp.sum(error_op), jnp.sum(error_gt * (confidence[gt] > 0)))
+    reprojection = jnp.where(
+        use_openpose, jnp.sum(error_op), jnp.sum(error_gt * (confidence[gt] > 0))
+    )
     depth = settings.depth_weight**2 * (params["translation"][2] - init_translation[2]) ** 2
     return reprojection + depth
 
@@ -205,7 +228,9 @@ def reprojection_per_joint(projected, keypoints_px, weights, sigma: float):
     return weights**2 * jnp.sum(gmof(projected - keypoints_px, sigma), axis=-1)
 
 
-def body_loss(params, joints, keypoints_px, weights, shared: Shared, settings: SmplifySettings) -> BodyTerms:
+def body_loss(
+    params, joints, keypoints_px, weights, shared: Shared, settings: SmplifySettings
+) -> BodyTerms:
     """Stage 2 (losses.py:26-58) for one exemplar; `weights` = confidence x stage-2 slot mask."""
     projected = project(joints, params["translation"], settings.focal_length, settings.crop_size)
     reprojection = jnp.sum(reprojection_per_joint(projected, keypoints_px, weights, settings.sigma))
@@ -219,10 +244,12 @@ def body_loss(params, joints, keypoints_px, weights, shared: Shared, settings: S
 TORSO_SIDES = tuple(
     (_NAMES.index(shoulder), _NAMES.index(hip))
     for shoulder, hip in (
-        ("OP RShoulder", "OP RHip"), ("OP LShoulder", "OP LHip"),
-        ("Right Shoulder", "Right Hip"), ("Left Shoulder", "Left Hip"),
+        ("OP RShoulder", "OP RHip"),
+        ("OP LShoulder", "OP LHip"),
+        ("Right Shoulder", "Right Hip"),
+        ("Left Shoulder", "Left Hip"),
     )
-)  # fmt: skip
+)
 
 
 def guess_translation(joints, keypoints_px, visible, settings: SmplifySettings, fallback):
@@ -263,7 +290,9 @@ CAMERA_STAGE_PARAMS = ("global_orient", "translation")  # smplify.py:73-78
 BODY_STAGE_PARAMS = ("global_orient", "body_pose", "betas")  # smplify.py:98-102
 
 
-def fit_one(init: dict, keypoints, shared: Shared, settings: SmplifySettings, iterations=None) -> SmplifyOutcome:
+def fit_one(
+    init: dict, keypoints, shared: Shared, settings: SmplifySettings, iterations=None
+) -> SmplifyOutcome:
     """SMPLify on one exemplar: init (PARAM_NAMES -> arrays), keypoints (49, 3) crop coordinates in
     [-1, 1] with confidence (zero-confidence coordinates must be finite). `iterations`: (camera,
     body) Adam steps, default the settings' (may be traced, so one compiled fit serves all counts).
@@ -273,7 +302,9 @@ def fit_one(init: dict, keypoints, shared: Shared, settings: SmplifySettings, it
     smplify.py:107). A parameter outside the stage gets a zero gradient and, its Adam moments
     being zero, a zero update, exactly as if it were not optimised. (One loop traces the body
     model's forward and backward pass once instead of once per stage, which shortens compilation.)"""
-    camera_iters, body_iters = (settings.camera_iters, settings.body_iters) if iterations is None else iterations
+    camera_iters, body_iters = (
+        (settings.camera_iters, settings.body_iters) if iterations is None else iterations
+    )
     optimizer = optax.adam(settings.learning_rate, b1=settings.b1, b2=settings.b2, eps=settings.eps)
     keypoints_px = (keypoints[:, :2] + 1.0) * (0.5 * settings.crop_size)
     confidence = keypoints[:, 2]
@@ -282,13 +313,21 @@ def fit_one(init: dict, keypoints, shared: Shared, settings: SmplifySettings, it
 
     def loss(params, in_camera_stage):
         joints = _joints(params, shared)
-        camera = camera_loss(params, init["translation"], joints, keypoints_px, confidence, shared, settings)
-        return jnp.where(in_camera_stage, camera, body_loss(params, joints, keypoints_px, weights, shared, settings).total)
+        camera = camera_loss(
+            params, init["translation"], joints, keypoints_px, confidence, shared, settings
+        )
+        return jnp.where(
+            in_camera_stage,
+            camera,
+            body_loss(params, joints, keypoints_px, weights, shared, settings).total,
+        )
 
     def step(i, carry):
         params, state = carry
         in_camera_stage = i < camera_iters
-        state = jax.tree.map(lambda fresh, s: jnp.where(i == camera_iters, fresh, s), optimizer.init(params), state)
+        state = jax.tree.map(
+            lambda fresh, s: jnp.where(i == camera_iters, fresh, s), optimizer.init(params), state
+        )
         grads = jax.grad(loss)(params, in_camera_stage)
         grads = {
             name: g * jnp.where(in_camera_stage, name in CAMERA_STAGE_PARAMS, name in body_free)
@@ -301,7 +340,9 @@ def fit_one(init: dict, keypoints, shared: Shared, settings: SmplifySettings, it
 
     def evaluate(params):
         joints = _joints(params, shared)
-        projected = project(joints, params["translation"], settings.focal_length, settings.crop_size)
+        projected = project(
+            joints, params["translation"], settings.focal_length, settings.crop_size
+        )
         per_joint = reprojection_per_joint(projected, keypoints_px, weights, settings.sigma)
         distance = jnp.linalg.norm(projected - keypoints_px, axis=-1)
         error_px = jnp.sum(weights * distance) / jnp.maximum(jnp.sum(weights), 1e-12)
@@ -309,7 +350,9 @@ def fit_one(init: dict, keypoints, shared: Shared, settings: SmplifySettings, it
         return projected, jnp.mean(per_joint), error_px, terms
 
     # Before and after in one traced evaluation (vmapped over the two parameter sets).
-    projected, keypoint_loss, error_px, terms = jax.vmap(evaluate)(jax.tree.map(lambda a, b: jnp.stack([a, b]), init, final))
+    projected, keypoint_loss, error_px, terms = jax.vmap(evaluate)(
+        jax.tree.map(lambda a, b: jnp.stack([a, b]), init, final)
+    )
     return SmplifyOutcome(
         params=final,
         keypoints_2d=projected[1] / (0.5 * settings.crop_size) - 1.0,
@@ -356,14 +399,21 @@ class Smplify:
             raise ValueError("camera_iters and body_iters must be non-negative")
         self.body_model = body_model
         self.prior = load_pose_prior(config.pose_prior) if prior is None else prior
-        fitted_model = body.joints_model(body_model, include_h36m=False) if joints_only else body_model
+        fitted_model = (
+            body.joints_model(body_model, include_h36m=False) if joints_only else body_model
+        )
         available = np.asarray(body_model.spin49_available, np.float32)
         self.slot_mask = self.settings.slot_mask(available)
-        self.shared = Shared(fitted_model, self.prior, jnp.asarray(available), jnp.asarray(self.slot_mask))
+        self.shared = Shared(
+            fitted_model, self.prior, jnp.asarray(available), jnp.asarray(self.slot_mask)
+        )
         self.batch_size = int(config.batch_size)
         self._fit_settings = dataclasses.replace(self.settings, camera_iters=0, body_iters=0)
         self._fit = _compiled_fit(self._fit_settings)
-        self._iterations = (jnp.int32(self.settings.camera_iters), jnp.int32(self.settings.body_iters))
+        self._iterations = (
+            jnp.int32(self.settings.camera_iters),
+            jnp.int32(self.settings.body_iters),
+        )
         self._mean_translation = _compiled_mean_translation(self._fit_settings)
 
     # -- initialisation ------------------------------------------------------------------
@@ -373,7 +423,10 @@ class Smplify:
         EFT-convention weak-perspective cameras (SPIN trainer.py:164-166, 181-194)."""
         pose = np.asarray(rotmat_to_axis_angle(jnp.asarray(rotmats))).reshape(-1, 72)
         translation = weak_to_perspective_translation(
-            camera, focal=self.settings.focal_length, crop_size=self.settings.crop_size, convention="eft"
+            camera,
+            focal=self.settings.focal_length,
+            crop_size=self.settings.crop_size,
+            convention="eft",
         )
         return {
             "global_orient": jnp.asarray(pose[:, :3]),
@@ -392,7 +445,10 @@ class Smplify:
         keypoints = _finite_keypoints(np.asarray(keypoints, np.float32))
         count = keypoints.shape[0]
         fallback = weak_to_perspective_translation(
-            mean.cam, focal=self.settings.focal_length, crop_size=self.settings.crop_size, convention="eft"
+            mean.cam,
+            focal=self.settings.focal_length,
+            crop_size=self.settings.crop_size,
+            convention="eft",
         )
         params = {
             "global_orient": jnp.asarray(np.tile(pose[:3], (count, 1))),
@@ -400,7 +456,9 @@ class Smplify:
             "betas": jnp.asarray(np.tile(mean.shape, (count, 1))),
         }
         one = {k: v[0] for k, v in params.items()}
-        params["translation"] = self._mean_translation(one, jnp.asarray(keypoints), self.shared, fallback)
+        params["translation"] = self._mean_translation(
+            one, jnp.asarray(keypoints), self.shared, fallback
+        )
         return params
 
     # -- fitting -------------------------------------------------------------------------
@@ -420,16 +478,33 @@ class Smplify:
         x = s X + t in the crop) for the first len(ids) exemplars of a fitted batch."""
         outcome = jax.device_get(outcome)
         params = outcome.params
-        pose = np.concatenate([params["global_orient"], params["body_pose"]], axis=-1).reshape(-1, NUM_SMPL_JOINTS, 3)
+        pose = np.concatenate([params["global_orient"], params["body_pose"]], axis=-1).reshape(
+            -1, NUM_SMPL_JOINTS, 3
+        )
         rotmats = np.asarray(axis_angle_to_rotmat(jnp.asarray(pose)))
         camera = np.asarray(
-            perspective_to_weak(params["translation"], focal=self.settings.focal_length, crop_size=self.settings.crop_size)
+            perspective_to_weak(
+                params["translation"],
+                focal=self.settings.focal_length,
+                crop_size=self.settings.crop_size,
+            )
         )
         results = []
         for i, exemplar_id in enumerate(ids):
-            values = [pose[i], params["betas"][i], params["translation"][i], outcome.keypoint_loss_after[i]]
+            values = [
+                pose[i],
+                params["betas"][i],
+                params["translation"][i],
+                outcome.keypoint_loss_after[i],
+            ]
             if not all(np.all(np.isfinite(v)) for v in values) or params["translation"][i][2] <= 0:
-                results.append(FitResult.skip(exemplar_id, "non-finite or degenerate SMPLify result", self.settings.iterations))
+                results.append(
+                    FitResult.skip(
+                        exemplar_id,
+                        "non-finite or degenerate SMPLify result",
+                        self.settings.iterations,
+                    )
+                )
                 continue
             results.append(
                 FitResult(
@@ -481,13 +556,17 @@ def smplify_stream(
         yield from _fit_batch(batch, smplify, predict)
 
 
-def _fit_batch(batch: list[Exemplar], smplify: Smplify, predict: Callable | None) -> list[FitResult]:
+def _fit_batch(
+    batch: list[Exemplar], smplify: Smplify, predict: Callable | None
+) -> list[FitResult]:
     padded = batch + [batch[-1]] * (smplify.batch_size - len(batch))
     keypoints = np.stack([np.asarray(e.keypoints, np.float32) for e in padded])
     if predict is None:
         init = smplify.init_from_mean(keypoints)
     else:
-        init = smplify.init_from_regressor(*predict(np.stack([np.asarray(e.image, np.float32) for e in padded])))
+        init = smplify.init_from_regressor(
+            *predict(np.stack([np.asarray(e.image, np.float32) for e in padded]))
+        )
     return smplify.results([e.id for e in batch], smplify.fit(init, keypoints))
 
 

@@ -70,7 +70,9 @@ def fit_stream(
                     break
                 if exemplar.id in skip_ids:
                     continue
-                inputs, reason = checked_inputs(exemplar, engine.image_size, engine.keypoint_weights)
+                inputs, reason = checked_inputs(
+                    exemplar, engine.image_size, engine.keypoint_weights
+                )
                 if inputs is None:
                     yield FitResult.skip(exemplar.id, reason)
                     continue
@@ -86,7 +88,9 @@ def fit_stream(
         if not occupants:
             return
         slots = engine.step(slots)
-        watched = {slot: exemplar_id for slot, exemplar_id in occupants.items() if exemplar_id in record}
+        watched = {
+            slot: exemplar_id for slot, exemplar_id in occupants.items() if exemplar_id in record
+        }
         if watched:
             _hand_out_points(slots, watched, record, on_point)
         done = engine.done_flags(slots)

@@ -219,7 +219,9 @@ def write_eft_json(
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: two merging processes never share it
+    temporary = path.with_name(
+        f"{path.name}.{os.getpid()}.tmp"
+    )  # per process: two merging processes never share it
     with open(temporary, "w", encoding="utf-8") as handle:
         json.dump(document, handle, allow_nan=False)
         handle.flush()

@@ -108,5 +108,7 @@ def exemplar_problem(image, keypoints) -> str | None:
         return "no keypoint has confidence > 0"
     if not np.all(np.isfinite(keypoints[used, :2])):
         bad = np.flatnonzero(used & ~np.all(np.isfinite(keypoints[:, :2]), axis=1))
-        return f"keypoints with confidence have NaN or infinite coordinates (keypoints {bad.tolist()})"
+        return (
+            f"keypoints with confidence have NaN or infinite coordinates (keypoints {bad.tolist()})"
+        )
     return None

@@ -85,7 +85,9 @@ def load_npz_arrays(path: str | Path, error_type: type[Exception], what: str) ->
             f"{path}: cannot read without pickle (object arrays? store strings as unicode): {error}"
         ) from error
     except Exception as error:
-        raise error_type(f"{path}: not a readable .npz file ({type(error).__name__}: {error})") from error
+        raise error_type(
+            f"{path}: not a readable .npz file ({type(error).__name__}: {error})"
+        ) from error
 
 
 def read_exemplars_npz(path: str | Path) -> dict:
@@ -165,9 +167,14 @@ def iter_exemplars_npz(source: str | Path | dict) -> Iterator[Exemplar | dict]:
             scale = float(arrays["scale"][i])
             if not (np.all(np.isfinite(center)) and scale > 0):
                 yield skip_record(
-                    ids[i], f"invalid box: center {center.tolist()}, scale {scale}", annot_id, image_name
+                    ids[i],
+                    f"invalid box: center {center.tolist()}, scale {scale}",
+                    annot_id,
+                    image_name,
                 )
                 continue
         image = images[i]
         image = normalize_image(image) if image.dtype == np.uint8 else image.astype(np.float32)
-        yield Exemplar(str(ids[i]), image, keypoints[i].astype(np.float32), center, scale, annot_id, image_name)
+        yield Exemplar(
+            str(ids[i]), image, keypoints[i].astype(np.float32), center, scale, annot_id, image_name
+        )

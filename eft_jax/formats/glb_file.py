@@ -31,7 +31,9 @@ ELEMENT_ARRAY_BUFFER = 34963
 TRIANGLES = 4
 
 
-def write_glb(path: str | Path, vertices, faces, *, vertex_colors=None, normals: bool = True) -> Path:
+def write_glb(
+    path: str | Path, vertices, faces, *, vertex_colors=None, normals: bool = True
+) -> Path:
     """Write vertices (V, 3) and triangles (F, 3, zero-based) as a .glb file.
 
     vertex_colors: (V, 3) floats in [0, 1] or uint8 (stored as float32 / 255), or None.
@@ -46,7 +48,9 @@ def write_glb(path: str | Path, vertices, faces, *, vertex_colors=None, normals:
     if not np.isfinite(vertices).all():
         raise ValueError("vertices must be finite")
     if faces.ndim != 2 or faces.shape[1] != 3 or not np.issubdtype(faces.dtype, np.integer):
-        raise ValueError(f"faces must be integers with shape (F, 3); got {faces.shape} {faces.dtype}")
+        raise ValueError(
+            f"faces must be integers with shape (F, 3); got {faces.shape} {faces.dtype}"
+        )
     if faces.size and (faces.min() < 0 or faces.max() >= len(vertices)):
         raise ValueError("faces index vertices that do not exist")
 
@@ -62,7 +66,9 @@ def write_glb(path: str | Path, vertices, faces, *, vertex_colors=None, normals:
     def add(array, target, accessor):
         nonlocal offset
         data = array.astype(array.dtype.newbyteorder("<")).tobytes()
-        buffer_views.append({"buffer": 0, "byteOffset": offset, "byteLength": len(data), "target": target})
+        buffer_views.append(
+            {"buffer": 0, "byteOffset": offset, "byteLength": len(data), "target": target}
+        )
         accessors.append({"bufferView": len(buffer_views) - 1, **accessor})
         blocks.append(data)
         offset += len(data)  # float32 and uint32 blocks are multiples of 4 bytes
@@ -77,7 +83,9 @@ def write_glb(path: str | Path, vertices, faces, *, vertex_colors=None, normals:
         primitive["attributes"][name] = add(array, ARRAY_BUFFER, accessor)
     indices = faces.astype(np.uint32).reshape(-1)
     primitive["indices"] = add(
-        indices, ELEMENT_ARRAY_BUFFER, {"componentType": UNSIGNED_INT, "count": len(indices), "type": "SCALAR"}
+        indices,
+        ELEMENT_ARRAY_BUFFER,
+        {"componentType": UNSIGNED_INT, "count": len(indices), "type": "SCALAR"},
     )
 
     document = {
@@ -95,9 +103,12 @@ def write_glb(path: str | Path, vertices, faces, *, vertex_colors=None, normals:
     total = 12 + 8 + len(json_chunk) + 8 + len(bin_chunk)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(
-        MAGIC + struct.pack("<II", VERSION, total)
-        + struct.pack("<II", len(json_chunk), CHUNK_JSON) + json_chunk
-        + struct.pack("<II", len(bin_chunk), CHUNK_BIN) + bin_chunk
+        MAGIC
+        + struct.pack("<II", VERSION, total)
+        + struct.pack("<II", len(json_chunk), CHUNK_JSON)
+        + json_chunk
+        + struct.pack("<II", len(bin_chunk), CHUNK_BIN)
+        + bin_chunk
     )
     return path
 
@@ -124,7 +135,9 @@ def read_glb(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | Non
             fail(f"chunk header at byte {position} runs past the end")
         length, kind = struct.unpack_from("<II", data, position)
         if length % 4 or position + 8 + length > len(data):
-            fail(f"chunk at byte {position} has length {length} (not a multiple of 4, or past the end)")
+            fail(
+                f"chunk at byte {position} has length {length} (not a multiple of 4, or past the end)"
+            )
         chunks.append((kind, data[position + 8 : position + 8 + length]))
         position += 8 + length
     if len(chunks) != 2 or chunks[0][0] != CHUNK_JSON or chunks[1][0] != CHUNK_BIN:
@@ -144,10 +157,16 @@ def read_glb(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | Non
         except (KeyError, IndexError, TypeError) as error:
             fail(f"accessor {index} is incomplete ({type(error).__name__}: {error})")
         if (spec.get("componentType"), spec.get("type")) != (component_type, kind):
-            fail(f"accessor {index} is {spec.get('componentType')} {spec.get('type')}, expected {component_type} {kind}")
+            fail(
+                f"accessor {index} is {spec.get('componentType')} {spec.get('type')}, expected {component_type} {kind}"
+            )
         dtype = np.dtype("<f4") if component_type == FLOAT else np.dtype("<u4")
         size = count * width * dtype.itemsize
-        if "byteStride" in view or start + size > view.get("byteOffset", 0) + view["byteLength"] or start + size > len(binary):
+        if (
+            "byteStride" in view
+            or start + size > view.get("byteOffset", 0) + view["byteLength"]
+            or start + size > len(binary)
+        ):
             fail(f"accessor {index} does not fit its buffer view")
         return np.frombuffer(binary, dtype, count * width, start).reshape(count, width)
 

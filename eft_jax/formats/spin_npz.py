@@ -38,16 +38,22 @@ def spin_arrays(document: dict, image_prefix: str = "") -> dict:
     keypoints = np.zeros((n, NUM_SPIN49, 3))
     for i, entry in enumerate(data):
         if "gt_keypoint_2d" not in entry:
-            raise EftJsonError(f"data[{i}] has no 'gt_keypoint_2d' (SPIN's part / openpose come from it)")
+            raise EftJsonError(
+                f"data[{i}] has no 'gt_keypoint_2d' (SPIN's part / openpose come from it)"
+            )
         value = np.asarray(entry["gt_keypoint_2d"], np.float64)
         if value.shape != (NUM_SPIN49, 3):
             raise EftJsonError(f"data[{i}]: 'gt_keypoint_2d' must be (49, 3); got {value.shape}")
         keypoints[i] = value
     rotmats = np.asarray([entry["parm_pose"] for entry in data], np.float64).reshape(n, 24, 3, 3)
     pose = np.asarray(rotmat_to_axis_angle(rotmats.astype(np.float32)), np.float64).reshape(n, 72)
-    smpltype = np.asarray([str(entry.get("smpltype", "smpl")) for entry in data], dtype=str).reshape(n)
+    smpltype = np.asarray(
+        [str(entry.get("smpltype", "smpl")) for entry in data], dtype=str
+    ).reshape(n)
     return {
-        "imgname": np.asarray([image_prefix + entry["imageName"] for entry in data], dtype=str).reshape(n),
+        "imgname": np.asarray(
+            [image_prefix + entry["imageName"] for entry in data], dtype=str
+        ).reshape(n),
         "center": np.asarray([entry["bbox_center"] for entry in data], np.float64).reshape(n, 2),
         "scale": np.asarray([entry["bbox_scale"] for entry in data], np.float64).reshape(n),
         "part": keypoints[:, GT_OFFSET:],

@@ -51,7 +51,9 @@ def weak_to_perspective_translation(
     raise ValueError(f"convention must be 'eft' or 'spin', got {convention!r}")
 
 
-def perspective_to_weak(translation, *, focal: float = SPIN_FOCAL_LENGTH, crop_size: float = CROP_SIZE):
+def perspective_to_weak(
+    translation, *, focal: float = SPIN_FOCAL_LENGTH, crop_size: float = CROP_SIZE
+):
     """EFT-convention weak-perspective camera [s, tx, ty] of a perspective camera translation
     (focal `focal` px at `crop_size` px, principal point at the crop centre): the inverse of
     `weak_to_perspective_translation(convention='eft')`, s = 2 f / (crop_size t_z), t = s t_xy."""

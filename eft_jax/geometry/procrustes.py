@@ -18,7 +18,9 @@ def similarity_align(source, target):
     u, singular, vt = jnp.linalg.svd(covariance)
     # Flip the last axis when the best orthogonal map is a reflection.
     sign = jnp.sign(jnp.linalg.det(u @ vt))
-    correction = jnp.concatenate([jnp.ones_like(sign)[..., None].repeat(2, -1), sign[..., None]], axis=-1)
+    correction = jnp.concatenate(
+        [jnp.ones_like(sign)[..., None].repeat(2, -1), sign[..., None]], axis=-1
+    )
     rotation = u @ (correction[..., :, None] * vt)
     variance = jnp.sum(x**2, axis=(-1, -2))
     scale = jnp.sum(singular * correction, axis=-1) / variance

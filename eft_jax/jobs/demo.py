@@ -69,7 +69,9 @@ def _synthetic_inputs(config, out_dir: Path, size: int):
     return FitInputs(crops_npz=npz), out_dir / "images", exemplars, truth
 
 
-def _coco_exemplars(images_dir: Path, keypoints_json: Path, size: int, count: int) -> list[Exemplar]:
+def _coco_exemplars(
+    images_dir: Path, keypoints_json: Path, size: int, count: int
+) -> list[Exemplar]:
     source = open_coco_files(images_dir, keypoints_json)
     exemplars = []
     for item in iter_exemplars(source.items, source.images_dir, res=size):
@@ -96,7 +98,9 @@ def _strips(exemplars, recorded, fits, model, config, out_dir: Path) -> list[Pat
     faces = np.asarray(model.faces)
 
     def vertices(rotmats, betas):
-        return np.asarray(pose(model, jnp.asarray(rotmats, jnp.float32), jnp.asarray(betas, jnp.float32)).vertices)
+        return np.asarray(
+            pose(model, jnp.asarray(rotmats, jnp.float32), jnp.asarray(betas, jnp.float32)).vertices
+        )
 
     by_id = {f["exemplar_id"]: f for f in fits}
     paths = []
@@ -105,11 +109,21 @@ def _strips(exemplars, recorded, fits, model, config, out_dir: Path) -> list[Pat
         if fit is None:  # skipped
             continue
         panels = [
-            (f"iter {p.updates}", vertices(p.prediction.rotmats, p.prediction.betas), p.prediction.camera)
+            (
+                f"iter {p.updates}",
+                vertices(p.prediction.rotmats, p.prediction.betas),
+                p.prediction.camera,
+            )
             for p in recorded[exemplar.id]
         ]
         final_vertices = vertices(fit["parm_pose"], fit["parm_shape"])
-        panels.append((f"final ({fit['iterations']} it)", final_vertices, np.asarray(fit["parm_cam"], np.float32)))
+        panels.append(
+            (
+                f"final ({fit['iterations']} it)",
+                final_vertices,
+                np.asarray(fit["parm_cam"], np.float32),
+            )
+        )
         strip = render.figure_strip(
             _resized(denormalize_image(exemplar.image), config.picture_size),
             exemplar.keypoints,
@@ -128,13 +142,22 @@ def _evaluation(model, regressor, variables, exemplars, fits: list[dict], truth:
     fitted = [i for i, e in enumerate(exemplars) if str(e.id) in by_id]
     keypoints = np.stack([exemplars[i].keypoints for i in fitted])
     true_joints, true_vertices = truth["joints"][fitted], truth["vertices"][fitted]
-    start = jax.jit(regressor.apply)(variables, jnp.asarray(np.stack([exemplars[i].image for i in fitted])))
+    start = jax.jit(regressor.apply)(
+        variables, jnp.asarray(np.stack([exemplars[i].image for i in fitted]))
+    )
     ends = [by_id[str(exemplars[i].id)] for i in fitted]
-    before = evaluate_fits(model, start.rotmats, start.betas, start.camera, keypoints, true_joints, true_vertices)
+    before = evaluate_fits(
+        model, start.rotmats, start.betas, start.camera, keypoints, true_joints, true_vertices
+    )
     after = evaluate_fits(
-        model, np.stack([f["parm_pose"] for f in ends]), np.stack([f["parm_shape"] for f in ends]),
-        np.stack([f["parm_cam"] for f in ends]), keypoints, true_joints, true_vertices,
-    )  # fmt: skip
+        model,
+        np.stack([f["parm_pose"] for f in ends]),
+        np.stack([f["parm_shape"] for f in ends]),
+        np.stack([f["parm_cam"] for f in ends]),
+        keypoints,
+        true_joints,
+        true_vertices,
+    )
     return {"before": summarize(before), "after": summarize(after)}
 
 
@@ -155,7 +178,10 @@ EVALUATION_ROWS = (
 
 def _report_markdown(report: dict) -> str:
     rows = [
-        ("2D keypoint error, keypoints of EFT's loss (px of a 224 px crop, mean)", report["keypoint_error_px"]),
+        (
+            "2D keypoint error, keypoints of EFT's loss (px of a 224 px crop, mean)",
+            report["keypoint_error_px"],
+        ),
         ("2D keypoint loss (EFT's, mean)", report["keypoint_loss"]),
     ]
     if "evaluation" in report:
@@ -182,7 +208,9 @@ def _report_markdown(report: dict) -> str:
 
 
 def run_demo(
-    config: ml_collections.ConfigDict, images_dir: Path | None = None, keypoints_json: Path | None = None
+    config: ml_collections.ConfigDict,
+    images_dir: Path | None = None,
+    keypoints_json: Path | None = None,
 ) -> dict:
     start = time.perf_counter()
     out_dir = Path(config.output_dir)
@@ -205,20 +233,29 @@ def run_demo(
     recorded: dict = {}  # exemplar id -> the TrajectoryPoints the fit recorded for its strip
     tick = time.perf_counter()
     run_fit(
-        inputs, fits_json, config.eft, checkpoint=config.checkpoint, body_model_path=config.body_model, crop_size=size,
+        inputs,
+        fits_json,
+        config.eft,
+        checkpoint=config.checkpoint,
+        body_model_path=config.body_model,
+        crop_size=size,
         method=eft_method(
             config.eft,
             record={e.id: tuple(config.strip_iterations) for e in strip_exemplars},
             on_point=lambda exemplar_id, point: recorded.setdefault(exemplar_id, []).append(point),
         ),
-    )  # fmt: skip
+    )
     fit_seconds = time.perf_counter() - tick
     document = read_eft_json(fits_json)
     fits = document["data"]
 
     tick = time.perf_counter()
     drawn = run_render(
-        fits_json, pictures_from, out_dir / "pictures", body_model_path=config.body_model, crop_size=config.picture_size
+        fits_json,
+        pictures_from,
+        out_dir / "pictures",
+        body_model_path=config.body_model,
+        crop_size=config.picture_size,
     )
     picture_seconds = time.perf_counter() - tick
 
@@ -232,12 +269,18 @@ def run_demo(
         "crop_size": size,
         "regressor": regressor_source,
         "body_model": model.source,
-        "recipe": describe_recipe(config.eft, nets.read_config_record(config.checkpoint or nets.BUNDLED_REGRESSOR_DIR)),
+        "recipe": describe_recipe(
+            config.eft, nets.read_config_record(config.checkpoint or nets.BUNDLED_REGRESSOR_DIR)
+        ),
         "max_iters": int(config.eft.max_iters),
         "converged": sum(f["stop_reason"] == "converged" for f in fits),
         "mean_iterations": _mean(f["iterations"] for f in fits),
-        "keypoint_error_px": [_mean(f[f"keypoint_error_px_{when}"] for f in fits) for when in ("before", "after")],
-        "keypoint_loss": [_mean(f[f"loss_2d_{when}"] for f in fits) for when in ("before", "after")],
+        "keypoint_error_px": [
+            _mean(f[f"keypoint_error_px_{when}"] for f in fits) for when in ("before", "after")
+        ],
+        "keypoint_loss": [
+            _mean(f[f"loss_2d_{when}"] for f in fits) for when in ("before", "after")
+        ],
     }
     # The synthetic ground truth is joints of the bundled open body: 3D errors of another body
     # model's fits would mix two skeletons, so they are reported only for the open model.
@@ -256,7 +299,9 @@ def run_demo(
     print(markdown)
     print(f"eft-jax demo: everything is in {out_dir}/")
     print(f"  fits (EFT JSON):   {fits_json}")
-    print(f"  pictures + meshes: {out_dir / 'pictures'}/ ({len(drawn)} PNGs, {len(drawn.meshes)} .obj + .glb)")
+    print(
+        f"  pictures + meshes: {out_dir / 'pictures'}/ ({len(drawn)} PNGs, {len(drawn.meshes)} .obj + .glb)"
+    )
     print(f"  Figure-1 strips:   {out_dir / 'strips'}/ ({len(strips)})")
     print(f"  report:            {out_dir / 'report.md'}, {out_dir / 'report.json'}")
     return report

@@ -48,7 +48,13 @@ from eft_jax.geometry.crops import denormalize_image, normalize_image
 from eft_jax.jobs.fit import FitInputError, load_regressor
 from eft_jax.jobs.render import render_fit_panels
 from eft_jax.progress import Progress
-from eft_jax.train.evaluation import benchmark_scores, evaluate_fits, group_table, smpl_truth, summarize
+from eft_jax.train.evaluation import (
+    benchmark_scores,
+    evaluate_fits,
+    group_table,
+    smpl_truth,
+    summarize,
+)
 from eft_jax.train.protocols import PROTOCOLS, missing_truth_joints
 
 DATASETS = (*BENCHMARKS, "synthetic")
@@ -56,8 +62,18 @@ DEFAULT_SYNTHETIC_COUNT = 500
 H36M_REGRESSOR_FILE = "J_regressor_h36m.npy"
 # SMPL's gendered model files by the names SMPL's releases and SPIN's data folder use.
 GENDERED_FILES = {
-    "m": ("smpl_male.pkl", "smpl_male.npz", "basicmodel_m_lbs_10_207_0_v1.0.0.pkl", "basicmodel_m_lbs_10_207_0_v1.1.0.pkl"),
-    "f": ("smpl_female.pkl", "smpl_female.npz", "basicmodel_f_lbs_10_207_0_v1.0.0.pkl", "basicmodel_f_lbs_10_207_0_v1.1.0.pkl"),
+    "m": (
+        "smpl_male.pkl",
+        "smpl_male.npz",
+        "basicmodel_m_lbs_10_207_0_v1.0.0.pkl",
+        "basicmodel_m_lbs_10_207_0_v1.1.0.pkl",
+    ),
+    "f": (
+        "smpl_female.pkl",
+        "smpl_female.npz",
+        "basicmodel_f_lbs_10_207_0_v1.0.0.pkl",
+        "basicmodel_f_lbs_10_207_0_v1.1.0.pkl",
+    ),
 }
 # (score, column title) in table order; a table shows the scores its rows have.
 COLUMNS = (
@@ -102,7 +118,9 @@ def find_beside(body_path: Path, names) -> Path | None:
     return None
 
 
-def _benchmark_models(dataset, body_model_path, h36m_regressor, gendered, predicts) -> tuple[body.BodyModel, dict, str]:
+def _benchmark_models(
+    dataset, body_model_path, h36m_regressor, gendered, predicts
+) -> tuple[body.BodyModel, dict, str]:
     """(the prediction's body model, truth models by gender for 3DPW, a note on them)."""
     if body_model_path is None:
         if predicts == "smpl":
@@ -119,7 +137,11 @@ def _benchmark_models(dataset, body_model_path, h36m_regressor, gendered, predic
             "--h36m-regressor); README, 'What you bring'"
         )
     body_model_path = Path(body_model_path)
-    regressor_path = Path(h36m_regressor) if h36m_regressor else find_beside(body_model_path, [H36M_REGRESSOR_FILE])
+    regressor_path = (
+        Path(h36m_regressor)
+        if h36m_regressor
+        else find_beside(body_model_path, [H36M_REGRESSOR_FILE])
+    )
     if regressor_path is None or not regressor_path.is_file():
         where = regressor_path or f"{body_model_path.parent}/ or {body_model_path.parent.parent}/"
         raise EvaluateInputError(
@@ -131,13 +153,26 @@ def _benchmark_models(dataset, body_model_path, h36m_regressor, gendered, predic
     model = load(body_model_path)
     if dataset != "3dpw":
         return model, {}, f"{body_model_path}, H36M-17 regressor {regressor_path}"
-    paths = {g: Path(gendered[g]) if gendered.get(g) else find_beside(body_model_path, GENDERED_FILES[g]) for g in "mf"}
+    paths = {
+        g: Path(gendered[g]) if gendered.get(g) else find_beside(body_model_path, GENDERED_FILES[g])
+        for g in "mf"
+    }
     if all(paths.values()):
         note = f"true meshes: male {paths['m']}, female {paths['f']} (SPIN's protocol)"
-        return model, {g: load(p) for g, p in paths.items()}, f"{body_model_path}, H36M-17 regressor {regressor_path}; {note}"
-    note = (f"true meshes: {body_model_path} for everyone (SMPL's male and female files were not given or found "
-            "beside it, so this is not SPIN's protocol: --body-male / --body-female)")  # fmt: skip
-    return model, {"neutral": model}, f"{body_model_path}, H36M-17 regressor {regressor_path}; {note}"
+        return (
+            model,
+            {g: load(p) for g, p in paths.items()},
+            f"{body_model_path}, H36M-17 regressor {regressor_path}; {note}",
+        )
+    note = (
+        f"true meshes: {body_model_path} for everyone (SMPL's male and female files were not given or found "
+        "beside it, so this is not SPIN's protocol: --body-male / --body-female)"
+    )
+    return (
+        model,
+        {"neutral": model},
+        f"{body_model_path}, H36M-17 regressor {regressor_path}; {note}",
+    )
 
 
 def _benchmark_source(dataset: str, root, split, limit: int | None, crop_size: int) -> Source:
@@ -160,11 +195,16 @@ def _synthetic_source(count: int, crop_size: int) -> Source:
     def exemplars(wanted=None):
         chosen = [s for s in seeds if wanted is None or str(s) in wanted]
         for start in range(0, len(chosen), 50):  # in pieces: vertices are ~165 KB a sample
-            samples = make_samples(chosen[start : start + 50], image_size=crop_size, with_vertices=True)
+            samples = make_samples(
+                chosen[start : start + 50], image_size=crop_size, with_vertices=True
+            )
             for i, seed in enumerate(samples["seed"]):
                 key = str(int(seed))
                 groups[key] = str(samples["clip"][i])
-                truth[key] = {"joints3d_spin49": samples["joints3d_spin49"][i], "vertices": samples["vertices"][i]}
+                truth[key] = {
+                    "joints3d_spin49": samples["joints3d_spin49"][i],
+                    "vertices": samples["vertices"][i],
+                }
                 yield Exemplar(key, normalize_image(samples["image"][i]), samples["keypoints"][i])
 
     description = f"{count} held-out synthetic humans (seeds {seeds.start:,}..{seeds.stop - 1:,}), bundled open body"
@@ -192,21 +232,30 @@ def _predictor(regressor, variables, batch_size: int):
 
     def predict(images):
         count = len(images)
-        padded = np.concatenate([images, np.zeros((batch_size - count, *images.shape[1:]), images.dtype)])
+        padded = np.concatenate(
+            [images, np.zeros((batch_size - count, *images.shape[1:]), images.dtype)]
+        )
         out = jax.device_get(apply(padded))
         return out.rotmats[:count], out.betas[:count], out.camera[:count]
 
     return predict
 
 
-def _score_batch(dataset, model, truth_models, batch, rotmats, betas, cameras, truth, size: int) -> dict:
+def _score_batch(
+    dataset, model, truth_models, batch, rotmats, betas, cameras, truth, size: int
+) -> dict:
     """Scores of a batch, padded to `size` (repeating its last exemplar) so that every batch runs
     one compiled program."""
     count = len(batch)
     pad = lambda a: np.concatenate([a, np.repeat(a[-1:], size - count, axis=0)])  # noqa: E731
     batch = batch + [batch[-1]] * (size - count)
     rotmats, betas, cameras = pad(rotmats), pad(betas), pad(cameras)
-    return {key: value[:count] for key, value in _scores(dataset, model, truth_models, batch, rotmats, betas, cameras, truth).items()}
+    return {
+        key: value[:count]
+        for key, value in _scores(
+            dataset, model, truth_models, batch, rotmats, betas, cameras, truth
+        ).items()
+    }
 
 
 def _scores(dataset, model, truth_models, batch, rotmats, betas, cameras, truth) -> dict:
@@ -220,9 +269,11 @@ def _scores(dataset, model, truth_models, batch, rotmats, betas, cameras, truth)
     if protocol.smpl_truth:
         records = [truth[i] for i in ids]
         batch_truth = smpl_truth(
-            truth_models, np.stack([r["pose"] for r in records]), np.stack([r["betas"] for r in records]),
+            truth_models,
+            np.stack([r["pose"] for r in records]),
+            np.stack([r["betas"] for r in records]),
             [r["gender"] for r in records],
-        )  # fmt: skip
+        )
     else:
         batch_truth = {"S": np.stack([truth[i]["S"] for i in ids])}
     return benchmark_scores(protocol, model, rotmats, betas, batch_truth)
@@ -236,7 +287,11 @@ def _truth_problem(dataset: str, record) -> str | None:
         missing = missing_truth_joints(record["S"], PROTOCOLS[dataset].joints)
         return f"ground-truth joints {missing} missing or non-finite in S" if missing else None
     values = [np.asarray(v, np.float64) for k, v in record.items() if k != "gender"]
-    return None if all(np.all(np.isfinite(v)) for v in values) else "ground truth has NaN or infinite values"
+    return (
+        None
+        if all(np.all(np.isfinite(v)) for v in values)
+        else "ground truth has NaN or infinite values"
+    )
 
 
 def _table(rows: list[dict], first: str) -> str:
@@ -246,7 +301,12 @@ def _table(rows: list[dict], first: str) -> str:
         "| " + " | ".join([first, "exemplars"] + [t for _, t in keys]) + " |",
         "|---|" + "---:|" * (1 + len(keys)),
     ]
-    lines += ["| " + " | ".join([str(r["group"]), str(r["exemplars"])] + [cell(r.get(k)) for k, _ in keys]) + " |" for r in rows]
+    lines += [
+        "| "
+        + " | ".join([str(r["group"]), str(r["exemplars"])] + [cell(r.get(k)) for k, _ in keys])
+        + " |"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
@@ -260,8 +320,12 @@ def _render_worst(source, model, order, predictions, out_dir: Path, count: int) 
         if is_skip(exemplar) or str(exemplar.id) not in rank:
             continue
         index = order.index(str(exemplar.id))
-        vertices = np.asarray(forward(model, predictions["rotmats"][index], predictions["betas"][index]).vertices)
-        panels = render_fit_panels(denormalize_image(exemplar.image), vertices, faces, predictions["cameras"][index])
+        vertices = np.asarray(
+            forward(model, predictions["rotmats"][index], predictions["betas"][index]).vertices
+        )
+        panels = render_fit_panels(
+            denormalize_image(exemplar.image), vertices, faces, predictions["cameras"][index]
+        )
         n = rank[str(exemplar.id)]
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in str(exemplar.id))
         written[n] = str(save_png(out_dir / "worst" / f"{n + 1:02d}_{safe}.png", panels))
@@ -288,15 +352,23 @@ def run_evaluate(
     if dataset not in DATASETS:
         raise EvaluateInputError(f"unknown --dataset {dataset!r}; known: {list(DATASETS)}")
     if batch_size < 1 or (limit is not None and limit < 1) or worst < 0:
-        raise EvaluateInputError(f"batch size and limit must be >= 1, worst >= 0; got {batch_size}, {limit}, {worst}")
-    out_dir = Path(out_dir) if out_dir is not None else Path("eft_jax_output") / "evaluate" / dataset
-    record = nets.read_config_record(checkpoint if checkpoint is not None else nets.BUNDLED_REGRESSOR_DIR)
+        raise EvaluateInputError(
+            f"batch size and limit must be >= 1, worst >= 0; got {batch_size}, {limit}, {worst}"
+        )
+    out_dir = (
+        Path(out_dir) if out_dir is not None else Path("eft_jax_output") / "evaluate" / dataset
+    )
+    record = nets.read_config_record(
+        checkpoint if checkpoint is not None else nets.BUNDLED_REGRESSOR_DIR
+    )
     predicts = nets.predicted_body_kind(record)
     crop_size = nets.trained_input_size(record)
 
     if dataset == "synthetic":
         if root is not None or split is not None:
-            raise EvaluateInputError("--dataset synthetic makes its own humans: it takes no --root or --split")
+            raise EvaluateInputError(
+                "--dataset synthetic makes its own humans: it takes no --root or --split"
+            )
         if body_model_path is not None or predicts == "smpl":
             raise EvaluateInputError(
                 "synthetic humans' truth is the bundled open body's: evaluate a regressor that predicts it "
@@ -306,14 +378,23 @@ def run_evaluate(
         model, truth_models, bodies = body.load(), {}, "bundled open body model"
     else:
         if root is None:
-            raise EvaluateInputError(f"--dataset {dataset} needs --root DIR, the folder its files are in (README, 'eft-jax evaluate')")
-        source = _benchmark_source(dataset, root, split, limit, crop_size)  # every file checked first
+            raise EvaluateInputError(
+                f"--dataset {dataset} needs --root DIR, the folder its files are in (README, 'eft-jax evaluate')"
+            )
+        source = _benchmark_source(
+            dataset, root, split, limit, crop_size
+        )  # every file checked first
         gendered = {"m": male_body, "f": female_body}
-        model, truth_models, bodies = _benchmark_models(dataset, body_model_path, h36m_regressor, gendered, predicts)
+        model, truth_models, bodies = _benchmark_models(
+            dataset, body_model_path, h36m_regressor, gendered, predicts
+        )
     regressor, variables, regressor_source, _ = load_regressor(checkpoint, model)
 
-    print(f"eft-jax evaluate: {len(source.ids)} exemplars of {source.description}; regressor {regressor_source}; "
-          f"body {bodies}; {crop_size} px crops", file=sys.stderr)  # fmt: skip
+    print(
+        f"eft-jax evaluate: {len(source.ids)} exemplars of {source.description}; regressor {regressor_source}; "
+        f"body {bodies}; {crop_size} px crops",
+        file=sys.stderr,
+    )
     predict = _predictor(regressor, variables, batch_size)
     skipped, order, parts = [], [], []
     predictions = {"rotmats": [], "betas": [], "cameras": []}
@@ -332,14 +413,37 @@ def run_evaluate(
         if not batch:
             continue
         rotmats, betas, cameras = predict(np.stack([e.image for e in batch]))
-        finite = np.all(np.isfinite(rotmats), axis=(1, 2, 3)) & np.all(np.isfinite(betas), 1) & np.all(np.isfinite(cameras), 1)
+        finite = (
+            np.all(np.isfinite(rotmats), axis=(1, 2, 3))
+            & np.all(np.isfinite(betas), 1)
+            & np.all(np.isfinite(cameras), 1)
+        )
         for e in (e for e, ok in zip(batch, finite) if not ok):
-            skip(skip_record(e.id, "the regressor's prediction has NaN or infinite values", e.annot_id, e.image_name))
+            skip(
+                skip_record(
+                    e.id,
+                    "the regressor's prediction has NaN or infinite values",
+                    e.annot_id,
+                    e.image_name,
+                )
+            )
         batch = [e for e, ok in zip(batch, finite) if ok]
         if not batch:
             continue
         rotmats, betas, cameras = rotmats[finite], betas[finite], cameras[finite]
-        parts.append(_score_batch(dataset, model, truth_models, batch, rotmats, betas, cameras, source.truth, batch_size))
+        parts.append(
+            _score_batch(
+                dataset,
+                model,
+                truth_models,
+                batch,
+                rotmats,
+                betas,
+                cameras,
+                source.truth,
+                batch_size,
+            )
+        )
         order += [str(e.id) for e in batch]
         for e in batch:  # scored: its truth (a synthetic human's mesh) is no longer needed
             source.truth.pop(str(e.id), None)
@@ -348,17 +452,23 @@ def run_evaluate(
         progress.update(len(batch))
     progress.close()
     if not order:
-        raise DatasetError(f"nothing to score: every one of the {len(source.ids)} exemplars was skipped, e.g. {skipped[:1]}")
+        raise DatasetError(
+            f"nothing to score: every one of the {len(source.ids)} exemplars was skipped, e.g. {skipped[:1]}"
+        )
 
     per = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     if dataset == "synthetic":  # the fitting comparison's columns, then swaps as a percentage
         synthetic_summary = summarize(per)
         per["lr_swap_pct"] = 100.0 * per.pop("lr_swaps")
-    predictions = {key: np.concatenate(value) for key, value in predictions.items()} | {"score": per[WORST_BY]}
+    predictions = {key: np.concatenate(value) for key, value in predictions.items()} | {
+        "score": per[WORST_BY]
+    }
     groups = [source.groups[i] for i in order]
     summary = {
         "dataset": dataset,
-        "protocol": PROTOCOLS[dataset].frames if dataset in PROTOCOLS else "LSP-14 joints, hip-centred (train.evaluation)",
+        "protocol": PROTOCOLS[dataset].frames
+        if dataset in PROTOCOLS
+        else "LSP-14 joints, hip-centred (train.evaluation)",
         "source": source.description,
         "regressor": regressor_source,
         "body_models": bodies,
@@ -371,11 +481,16 @@ def run_evaluate(
     if dataset == "synthetic":
         summary["synthetic_summary"] = synthetic_summary
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary["worst"] = _render_worst(source, model, order, predictions, out_dir, worst) if worst else []
+    summary["worst"] = (
+        _render_worst(source, model, order, predictions, out_dir, worst) if worst else []
+    )
     _write_outputs(out_dir, summary, per, order, groups)
     print(_summary_markdown(summary), file=sys.stderr)
-    print(f"eft-jax evaluate: wrote {out_dir}/summary.md, summary.json, per_exemplar.csv and "
-          f"{len(summary['worst'])} pictures ({time.perf_counter() - start:.1f} s)", file=sys.stderr)  # fmt: skip
+    print(
+        f"eft-jax evaluate: wrote {out_dir}/summary.md, summary.json, per_exemplar.csv and "
+        f"{len(summary['worst'])} pictures ({time.perf_counter() - start:.1f} s)",
+        file=sys.stderr,
+    )
     return summary
 
 
@@ -391,7 +506,10 @@ def _summary_markdown(summary: dict) -> str:
         f"- regressor: {summary['regressor']} ({summary['crop_size']} px crops)",
         f"- body: {summary['body_models']}",
         f"- scored {summary['scored']}, skipped {len(summary['skipped'])}",
-        *[f"  - {count} x {reason}" for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1])],
+        *[
+            f"  - {count} x {reason}"
+            for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1])
+        ],
         "",
         _table([summary["overall"]], "set"),
         "",
@@ -400,11 +518,17 @@ def _summary_markdown(summary: dict) -> str:
         _table(summary["per_sequence"], "sequence"),
     ]
     if summary["worst"]:
-        lines += ["", f"Worst {len(summary['worst'])} by PA-MPJPE: " + ", ".join(Path(p).name for p in summary["worst"])]
+        lines += [
+            "",
+            f"Worst {len(summary['worst'])} by PA-MPJPE: "
+            + ", ".join(Path(p).name for p in summary["worst"]),
+        ]
     return "\n".join(lines) + "\n"
 
 
-def _write_outputs(out_dir: Path, summary: dict, per: dict, order: list[str], groups: list[str]) -> None:
+def _write_outputs(
+    out_dir: Path, summary: dict, per: dict, order: list[str], groups: list[str]
+) -> None:
     (out_dir / "summary.md").write_text(_summary_markdown(summary))
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     with open(out_dir / "per_exemplar.csv", "w", newline="") as handle:

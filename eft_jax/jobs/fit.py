@@ -56,7 +56,6 @@ from eft_jax.geometry import CROP_SIZE
 from eft_jax.progress import Progress
 
 
-
 def default_cache_dir() -> str:
     """The CLI's compilation cache: $EFT_JAX_COMPILATION_CACHE, else ~/.cache/eft-jax/jax-compilation."""
     return os.environ.get(
@@ -116,7 +115,11 @@ class InputStream:
         if self._records is not None:
             from eft_jax.datasets.people_tfds import record_exemplar  # tfds only when used
 
-            return (record_exemplar(self._records[i]) for i, id_ in enumerate(self.order) if id_ in wanted)
+            return (
+                record_exemplar(self._records[i])
+                for i, id_ in enumerate(self.order)
+                if id_ in wanted
+            )
         items = [item for item in self._source.items if _item_id(item) in wanted]
         return iter_exemplars(items, self._source.images_dir, res=crop_size)
 
@@ -132,7 +135,9 @@ def read_inputs(inputs: FitInputs) -> InputStream:
         return InputStream([str(i) for i in arrays["ids"]], str(inputs.crops_npz), _arrays=arrays)
     if inputs.dataset == "tfds":
         if inputs.split is not None or inputs.selection is not None:
-            raise FitInputError("a prepared TFDS dataset has no --split or --selection (they were chosen when preparing it)")
+            raise FitInputError(
+                "a prepared TFDS dataset has no --split or --selection (they were chosen when preparing it)"
+            )
         from eft_jax.datasets.people_tfds import open_prepared  # tfds only when used
 
         records = open_prepared(inputs.root)
@@ -154,16 +159,16 @@ def log_path_for(out_json: Path, process_index: int = 0, process_count: int = 1)
 
 def all_log_paths(out_json: Path) -> list[Path]:
     """Every fit log of an output (all process counts a run was started with), sorted."""
-    return sorted(
-        p for p in out_json.parent.glob(out_json.name + ".log*.jsonl") if p.is_file()
-    )
+    return sorted(p for p in out_json.parent.glob(out_json.name + ".log*.jsonl") if p.is_file())
 
 
 def process_share() -> tuple[int, int]:
     """(index, count) of this process: EFT_JAX_PROCESS_INDEX / EFT_JAX_PROCESS_COUNT when set,
     otherwise jax's (which reflect `jax.distributed.initialize`)."""
     if "EFT_JAX_PROCESS_COUNT" in os.environ:
-        return int(os.environ.get("EFT_JAX_PROCESS_INDEX", "0")), int(os.environ["EFT_JAX_PROCESS_COUNT"])
+        return int(os.environ.get("EFT_JAX_PROCESS_INDEX", "0")), int(
+            os.environ["EFT_JAX_PROCESS_COUNT"]
+        )
     return jax.process_index(), jax.process_count()
 
 
@@ -225,7 +230,9 @@ class FitMethod:
     header: dict = dataclasses.field(default_factory=dict)
 
 
-def eft_method(config: ml_collections.ConfigDict, *, record: dict | None = None, on_point=None) -> FitMethod:
+def eft_method(
+    config: ml_collections.ConfigDict, *, record: dict | None = None, on_point=None
+) -> FitMethod:
     """EFT with the batched engine. `record` and `on_point` pass trajectory points of chosen
     exemplars on (`fitting.fit_stream`; the demo's Figure-1 strips)."""
 
@@ -303,10 +310,23 @@ def run_fit(
         todo = set(mine) - already
         if todo:
             fit, description = method.build(model, regressor, variables, crop_size)
-            _fit_share(stream, todo, fit, description, method.name, log_path, header, crop_size, len(mine),
-                       process_index, process_count)  # fmt: skip
+            _fit_share(
+                stream,
+                todo,
+                fit,
+                description,
+                method.name,
+                log_path,
+                header,
+                crop_size,
+                len(mine),
+                process_index,
+                process_count,
+            )
 
-    missing = set(stream.order) - {r["id"] for path in all_log_paths(out_json) for r in read_fit_log(path)}
+    missing = set(stream.order) - {
+        r["id"] for path in all_log_paths(out_json) for r in read_fit_log(path)
+    }
     if missing:
         print(
             f"eft-jax {method.name}: process {process_index} of {process_count} is done; {len(missing)} exemplars "
@@ -326,7 +346,10 @@ def run_fit(
     if spin_npz is not None:
         write_spin_npz(out_json, spin_npz)
     elapsed = time.perf_counter() - start
-    print(f"eft-jax {method.name}: wrote {out_json} ({elapsed:.1f} s); per-exemplar logs {out_json.name}.log*.jsonl", file=sys.stderr)
+    print(
+        f"eft-jax {method.name}: wrote {out_json} ({elapsed:.1f} s); per-exemplar logs {out_json.name}.log*.jsonl",
+        file=sys.stderr,
+    )
     return summary
 
 
@@ -343,7 +366,19 @@ def _check_other_logs(out_json: Path, own_log: Path, header: dict) -> None:
             )
 
 
-def _fit_share(stream, todo, fit, description, job, log_path, header, crop_size, share_size, process_index, process_count):
+def _fit_share(
+    stream,
+    todo,
+    fit,
+    description,
+    job,
+    log_path,
+    header,
+    crop_size,
+    share_size,
+    process_index,
+    process_count,
+):
     progress = Progress(total=share_size, already_done=share_size - len(todo))
     who = f" (process {process_index} of {process_count})" if process_count > 1 else ""
     print(

@@ -76,8 +76,10 @@ def check_body_model(data: list[dict], model: body.BodyModel, fits_json) -> None
             if smpltype == "smpl":
                 hint = "these fits were made with the SMPL model: pass its file (--body PATH)"
             else:
-                hint = ("these fits were made with eft-jax's bundled open body model: "
-                        "leave out the SMPL file (--body)")
+                hint = (
+                    "these fits were made with eft-jax's bundled open body model: "
+                    "leave out the SMPL file (--body)"
+                )
             raise RenderInputError(
                 f"{fits_json}: data[{index}] has smpltype {smpltype!r} but the body model is "
                 f"{model.source} (smpltype {expected!r}); {hint}. A fit must be drawn with the "
@@ -110,7 +112,9 @@ def render_fit_panels(crop_uint8, vertices, faces, camera) -> np.ndarray:
     """[crop | overlay | side view] for one fit: (S, 3 S, 3) uint8."""
     camera = np.asarray(camera, np.float32)
     drawn = render.overlay(crop_uint8, vertices, faces, camera)
-    side = render.side_panel(vertices, faces, camera, *crop_uint8.shape[:2], background=SIDE_BACKGROUND)
+    side = render.side_panel(
+        vertices, faces, camera, *crop_uint8.shape[:2], background=SIDE_BACKGROUND
+    )
     return np.concatenate([crop_uint8, drawn, side], axis=1)
 
 

@@ -39,7 +39,11 @@ def smplify_method(config: ml_collections.ConfigDict) -> FitMethod:
             f"init {config.init}, {settings.camera_iters} + {settings.body_iters} iterations, "
             f"batches of {smplify.batch_size}, pose prior {smplify.prior.source}, on {jax.default_backend()}"
         )
-        return (lambda exemplars: smplify_stream(exemplars, smplify, predict=predict, image_size=crop_size)), description
+        return (
+            lambda exemplars: smplify_stream(
+                exemplars, smplify, predict=predict, image_size=crop_size
+            )
+        ), description
 
     return FitMethod(
         "smplify",
@@ -49,7 +53,9 @@ def smplify_method(config: ml_collections.ConfigDict) -> FitMethod:
     )
 
 
-def run_smplify(inputs: FitInputs, out_json: Path, config: ml_collections.ConfigDict, **options) -> dict:
+def run_smplify(
+    inputs: FitInputs, out_json: Path, config: ml_collections.ConfigDict, **options
+) -> dict:
     """SMPLify `inputs` and write `out_json`; `options` are `run_fit`'s (checkpoint, body_model_path,
     crop_size, spin_npz, process_index, process_count, compilation_cache_dir)."""
     return run_fit(inputs, out_json, config, method=smplify_method(config), **options)

@@ -57,16 +57,26 @@ from eft_jax.jobs.fit import FitInputs, read_inputs
 from eft_jax.progress import format_duration
 from eft_jax.train.adversarial import MocapPrior
 from eft_jax.train.batches import MixtureBatches, TrainBatches, read_samples
-from eft_jax.train.sources import ArraySource, SyntheticSource, TrainingDataError, fits_targets, spin_npz_targets
+from eft_jax.train.sources import (
+    ArraySource,
+    SyntheticSource,
+    TrainingDataError,
+    fits_targets,
+    spin_npz_targets,
+)
 from eft_jax.train.trainer import Trainer, check_finite, learning_rate_schedule
 
 SOURCE_KINDS = ("synthetic", "fits", "spin_npz", "keypoints")
-DISCRIMINATOR_INIT = 2**31 - 1  # folded into the seed's key for the discriminator's weights (steps fold in 0, 1, ...)
+DISCRIMINATOR_INIT = (
+    2**31 - 1
+)  # folded into the seed's key for the discriminator's weights (steps fold in 0, 1, ...)
 
 
 def _synthetic_builder(config: ml_collections.ConfigDict):
     data = config.data
-    builder = builder_for(data.image_size, data.num_train, data.num_validation, data.data_dir, style=data.style)
+    builder = builder_for(
+        data.image_size, data.num_train, data.num_validation, data.data_dir, style=data.style
+    )
     if not Path(builder.data_dir).joinpath("dataset_info.json").exists():
         print(
             f"eft-jax train: rendering the synthetic dataset once ({data.num_train} + {data.num_validation}"
@@ -131,12 +141,16 @@ def _fits_source(spec, size: int, model: body.BodyModel) -> tuple[ArraySource, d
     betas = np.stack([targets[i]["betas"] for i in ids])
     description = f"fits {spec.file} on {where}"
     return ArraySource(images, keypoints, rotmats=rotmats, betas=betas, description=description), {
-        "description": description, "skipped": len(skipped)}  # fmt: skip
+        "description": description,
+        "skipped": len(skipped),
+    }
 
 
 def _spin_npz_source(spec, size: int, model: body.BodyModel) -> tuple[ArraySource, dict]:
     if not spec.file or not spec.images:
-        raise ConfigError("sources.spin_npz needs file=<SPIN .npz> and images=<the folder its imgname are relative to>")
+        raise ConfigError(
+            "sources.spin_npz needs file=<SPIN .npz> and images=<the folder its imgname are relative to>"
+        )
     arrays = load_spin_npz(spec.file)
     targets = spin_npz_targets(arrays, model.kind, str(spec.file))
     rows, images, keypoints, skipped = [], [], [], 0
@@ -150,14 +164,22 @@ def _spin_npz_source(spec, size: int, model: body.BodyModel) -> tuple[ArraySourc
     if not rows:
         raise TrainingDataError(f"{spec.file}: no usable rows ({skipped} skipped)")
     rows = np.asarray(rows)
-    with_smpl, with_3d = int(targets["has_smpl"][rows].sum()), int(targets["has_pose_3d"][rows].sum())
+    with_smpl, with_3d = (
+        int(targets["has_smpl"][rows].sum()),
+        int(targets["has_pose_3d"][rows].sum()),
+    )
     description = f"SPIN npz {spec.file} (images {spec.images}): {with_smpl} with pose and shape, {with_3d} with 3D joints"
     source = ArraySource(
-        np.stack(images), np.stack(keypoints),
-        rotmats=targets["rotmats"][rows], betas=targets["betas"][rows], has_smpl=targets["has_smpl"][rows],
-        joints3d=targets["joints3d"][rows], joints3d_confidence=targets["joints3d_confidence"][rows],
-        has_pose_3d=targets["has_pose_3d"][rows], description=description,
-    )  # fmt: skip
+        np.stack(images),
+        np.stack(keypoints),
+        rotmats=targets["rotmats"][rows],
+        betas=targets["betas"][rows],
+        has_smpl=targets["has_smpl"][rows],
+        joints3d=targets["joints3d"][rows],
+        joints3d_confidence=targets["joints3d_confidence"][rows],
+        has_pose_3d=targets["has_pose_3d"][rows],
+        description=description,
+    )
     return source, {"description": description, "skipped": skipped}
 
 
@@ -165,10 +187,15 @@ def _keypoints_source(spec, size: int, model: body.BodyModel) -> tuple[ArraySour
     del model
     _, images, keypoints, skipped, where = _crops(spec, size)
     description = f"2D keypoints of {where}"
-    return ArraySource(images, keypoints, description=description), {"description": description, "skipped": len(skipped)}
+    return ArraySource(images, keypoints, description=description), {
+        "description": description,
+        "skipped": len(skipped),
+    }
 
 
-def _sources(config: ml_collections.ConfigDict, builder, model: body.BodyModel) -> tuple[list, list[float], list[dict]]:
+def _sources(
+    config: ml_collections.ConfigDict, builder, model: body.BodyModel
+) -> tuple[list, list[float], list[dict]]:
     """The sources with a positive weight: (sources, weights, a record of each for the log)."""
     unknown = set(config.sources.keys()) - set(SOURCE_KINDS)
     if unknown:
@@ -195,23 +222,33 @@ def _sources(config: ml_collections.ConfigDict, builder, model: body.BodyModel) 
     return sources, weights, records
 
 
-def _batches(config: ml_collections.ConfigDict, sources: list, weights: list[float]) -> TrainBatches:
+def _batches(
+    config: ml_collections.ConfigDict, sources: list, weights: list[float]
+) -> TrainBatches:
     extra = None
     if float(config.adversarial.weight) > 0:
         prior = MocapPrior(config.seed, config.adversarial.joint_noise)
         extra = prior.sample
     if len(sources) == 1:
-        return TrainBatches(sources[0], config.batch_size, config.seed, config.data.color_noise, extra=extra)
-    return MixtureBatches(sources, weights, config.batch_size, config.seed, config.data.color_noise, extra=extra)
+        return TrainBatches(
+            sources[0], config.batch_size, config.seed, config.data.color_noise, extra=extra
+        )
+    return MixtureBatches(
+        sources, weights, config.batch_size, config.seed, config.data.color_noise, extra=extra
+    )
 
 
-def _initial_variables(config: ml_collections.ConfigDict, regressor: nets.Regressor, arch, size: int) -> dict:
+def _initial_variables(
+    config: ml_collections.ConfigDict, regressor: nets.Regressor, arch, size: int
+) -> dict:
     if not config.init_from:
         return regressor.init(jax.random.key(config.seed), size)
     restored = nets.restore_regressor(config.init_from, expected_arch=arch)
     trained = nets.trained_input_size(restored.record)
     if trained != size:
-        raise ConfigError(f"init_from {config.init_from} was trained at {trained} px, this run trains at {size} px")
+        raise ConfigError(
+            f"init_from {config.init_from} was trained at {trained} px, this run trains at {size} px"
+        )
     return restored.variables
 
 
@@ -256,7 +293,9 @@ def run_train(config: ml_collections.ConfigDict) -> Path:
     training_samples = sum(len(source) for source in sources)
 
     def initial_state(variables):
-        return trainer.init_state(variables, jax.random.fold_in(jax.random.key(config.seed), DISCRIMINATOR_INIT))
+        return trainer.init_state(
+            variables, jax.random.fold_in(jax.random.key(config.seed), DISCRIMINATOR_INIT)
+        )
 
     options = ocp.CheckpointManagerOptions(max_to_keep=2, save_interval_steps=1)
     with ocp.CheckpointManager(workdir / "checkpoints", options=options) as manager:
@@ -279,14 +318,21 @@ def run_train(config: ml_collections.ConfigDict) -> Path:
             )
         else:
             abstract_state = jax.eval_shape(initial_state, regressor.abstract_variables(size))
-            state = trainer.replicate(manager.restore(latest, args=ocp.args.StandardRestore(abstract_state)))
+            state = trainer.replicate(
+                manager.restore(latest, args=ocp.args.StandardRestore(abstract_state))
+            )
             _truncate_log(log_path, latest)
-            print(f"eft-jax train: resuming from step {latest} ({workdir / 'checkpoints'})", file=sys.stderr)
+            print(
+                f"eft-jax train: resuming from step {latest} ({workdir / 'checkpoints'})",
+                file=sys.stderr,
+            )
 
         first_step = int(state.step)
         total = int(config.total_steps)
         schedule = learning_rate_schedule(config)
-        mixture = ", ".join(f"{r['source']} {r['weight']:g} ({r['samples']} samples)" for r in source_records)
+        mixture = ", ".join(
+            f"{r['source']} {r['weight']:g} ({r['samples']} samples)" for r in source_records
+        )
         print(
             f"eft-jax train: ResNet-{config.model.depth}/{config.model.width_divisor} at {size} px, "
             f"batch {config.batch_size} over {trainer.mesh.devices.size} device(s), steps {first_step}..{total}, "
@@ -342,7 +388,9 @@ def run_train(config: ml_collections.ConfigDict) -> Path:
             "evaluation": scores,
         }
     )
-    out_dir = nets.save_regressor(workdir / "regressor", jax.device_get(state.variables), record, overwrite=True)
+    out_dir = nets.save_regressor(
+        workdir / "regressor", jax.device_get(state.variables), record, overwrite=True
+    )
     (workdir / "evaluation.json").write_text(json.dumps(scores, indent=1) + "\n")
     print(
         f"\neft-jax train: wrote {out_dir} ({format_duration(time.perf_counter() - start_time)}); "

@@ -20,11 +20,28 @@ from eft_jax.nets.checkpoint import (
     update_config_record,
 )
 from eft_jax.nets.hmr import Regressor, RegressorArch, RegressorOutput
-from eft_jax.nets.mean_params import MeanParams, bundled_mean_params, load_mean_params, open_body_mean_params
-from eft_jax.nets.param_groups import GROUPS, PRESETS, entry_point, merge, partition, resolve_groups, select_params
+from eft_jax.nets.mean_params import (
+    MeanParams,
+    bundled_mean_params,
+    load_mean_params,
+    open_body_mean_params,
+)
+from eft_jax.nets.param_groups import (
+    GROUPS,
+    PRESETS,
+    entry_point,
+    merge,
+    partition,
+    resolve_groups,
+    select_params,
+)
 from eft_jax.nets.resnet import ResNetArch
 from eft_jax.nets.spin_import import ConversionReport, SpinImportError, convert_spin_checkpoint
-from eft_jax.nets.torch_checkpoint import TorchCheckpoint, TorchCheckpointError, read_torch_checkpoint
+from eft_jax.nets.torch_checkpoint import (
+    TorchCheckpoint,
+    TorchCheckpointError,
+    read_torch_checkpoint,
+)
 
 __all__ = [
     "BUNDLED_REGRESSOR_DIR",

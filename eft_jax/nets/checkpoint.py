@@ -41,7 +41,9 @@ class RestoredRegressor(NamedTuple):
 
 def _shapes(tree) -> dict[str, tuple]:
     flat = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return {jax.tree_util.keystr(path): (tuple(leaf.shape), np.dtype(leaf.dtype)) for path, leaf in flat}
+    return {
+        jax.tree_util.keystr(path): (tuple(leaf.shape), np.dtype(leaf.dtype)) for path, leaf in flat
+    }
 
 
 def _differences(expected, found) -> list[str]:
@@ -67,7 +69,8 @@ def save_regressor(
     mismatch = _differences(regressor.abstract_variables(), variables)
     if mismatch:
         raise RegressorCheckpointError(
-            "variables do not match the architecture in the config record:\n  " + "\n  ".join(mismatch)
+            "variables do not match the architecture in the config record:\n  "
+            + "\n  ".join(mismatch)
         )
     if directory.exists() and not overwrite:
         raise FileExistsError(f"{directory} exists; pass overwrite=True to replace it")
@@ -79,7 +82,9 @@ def save_regressor(
 
 def _read_metadata(directory: Path):
     if not (directory / "_CHECKPOINT_METADATA").is_file():
-        raise RegressorCheckpointError(f"{directory} is not an orbax checkpoint (no _CHECKPOINT_METADATA)")
+        raise RegressorCheckpointError(
+            f"{directory} is not an orbax checkpoint (no _CHECKPOINT_METADATA)"
+        )
     with ocp.StandardCheckpointer() as checkpointer:
         metadata = checkpointer.metadata(directory)
     record = metadata.custom_metadata or {}
@@ -131,7 +136,9 @@ def update_config_record(directory: str | Path, changes: dict) -> dict:
     return metadata["custom_metadata"]
 
 
-def restore_regressor(directory: str | Path, expected_arch: RegressorArch | None = None) -> RestoredRegressor:
+def restore_regressor(
+    directory: str | Path, expected_arch: RegressorArch | None = None
+) -> RestoredRegressor:
     """Rebuild the regressor recorded in `directory` and restore its variables exactly.
 
     With `expected_arch`, a checkpoint of any other architecture is an error naming what differs.
@@ -141,7 +148,9 @@ def restore_regressor(directory: str | Path, expected_arch: RegressorArch | None
     regressor = Regressor.from_config_record(record)
     if expected_arch is not None and regressor.arch != expected_arch:
         want, have = expected_arch.to_record(), regressor.arch.to_record()
-        diffs = [f"{k}: expected {want[k]}, checkpoint has {have[k]}" for k in want if want[k] != have[k]]
+        diffs = [
+            f"{k}: expected {want[k]}, checkpoint has {have[k]}" for k in want if want[k] != have[k]
+        ]
         raise RegressorCheckpointError(
             f"{directory} holds a different regressor architecture:\n  " + "\n  ".join(diffs)
         )

@@ -29,7 +29,14 @@ import jax
 import jax.numpy as jnp
 
 from eft_jax.geometry.rotations import rot6d_to_rotmat
-from eft_jax.nets.mean_params import CAM_DIM, NUM_BETAS, NUM_JOINTS, POSE_DIM, MeanParams, bundled_mean_params
+from eft_jax.nets.mean_params import (
+    CAM_DIM,
+    NUM_BETAS,
+    NUM_JOINTS,
+    POSE_DIM,
+    MeanParams,
+    bundled_mean_params,
+)
 from eft_jax.nets.resnet import ResNetArch, resnet_features
 
 DEFAULT_IMAGE_SIZE = 224
@@ -102,7 +109,9 @@ class HMR(nn.Module):
         """images -> RegressorOutput. With `start` / `stop` (resnet.ENTRY_POINTS): `images` is
         the activation entering `start`, and with `stop` the activation entering `stop` is
         returned instead of the output (frozen-prefix caching)."""
-        features = resnet_features(self.arch.backbone, images, train, start, stop or "features", self.dtype)
+        features = resnet_features(
+            self.arch.backbone, images, train, start, stop or "features", self.dtype
+        )
         if stop is not None:
             return features
         batch = images.shape[0]
@@ -127,14 +136,21 @@ class HMR(nn.Module):
             shape = shape + decshape(x).astype(shape.dtype)
             cam = cam + deccam(x).astype(cam.dtype)
         rotmats = rot6d_to_rotmat(pose.reshape(batch, NUM_JOINTS, 6))
-        return RegressorOutput(rotmats=rotmats, pose6d=pose, betas=shape, camera=cam, features=features)
+        return RegressorOutput(
+            rotmats=rotmats, pose6d=pose, betas=shape, camera=cam, features=features
+        )
 
 
 class Regressor:
     """An architecture and its mean parameters; `init` and `apply` are pure functions of their
     arguments (the object holds no weights)."""
 
-    def __init__(self, arch: RegressorArch | None = None, mean_params: MeanParams | None = None, dtype: Any = None):
+    def __init__(
+        self,
+        arch: RegressorArch | None = None,
+        mean_params: MeanParams | None = None,
+        dtype: Any = None,
+    ):
         """Default: SPIN's ResNet-50 regressor, started from the bundled open model's mean.
 
         dtype: computation dtype of the convolutions and matrix products (e.g. jnp.bfloat16 on
@@ -168,7 +184,12 @@ class Regressor:
         return dict(jax.eval_shape(self.module.init, jax.random.key(0), images))
 
     def apply(
-        self, variables: dict, images: jax.Array, train: bool = False, rng: jax.Array | None = None, start: str = "image"
+        self,
+        variables: dict,
+        images: jax.Array,
+        train: bool = False,
+        rng: jax.Array | None = None,
+        start: str = "image",
     ):
         """Regress SMPL parameters from normalised NHWC images (or, with `start`, from the
         activation entering that point of the network, as `prefix` computes it).
@@ -178,7 +199,9 @@ class Regressor:
         batch_stats), the running statistics moved as torch's momentum 0.1 would.
         """
         if start == "image" and (images.ndim != 4 or images.shape[-1] != 3):
-            raise ValueError(f"images must be (batch, height, width, 3) NHWC RGB, got shape {images.shape}")
+            raise ValueError(
+                f"images must be (batch, height, width, 3) NHWC RGB, got shape {images.shape}"
+            )
         variables = {"params": variables["params"], "batch_stats": variables["batch_stats"]}
         if not train:
             return self.module.apply(variables, images, train=False, start=start)
@@ -187,14 +210,18 @@ class Regressor:
         if rng is None and self.arch.dropout_rate > 0:
             raise ValueError("apply(train=True) needs an rng for dropout")
         rngs = {} if rng is None else {"dropout": rng}
-        out, updates = self.module.apply(variables, images, train=True, rngs=rngs, mutable=["batch_stats"])
+        out, updates = self.module.apply(
+            variables, images, train=True, rngs=rngs, mutable=["batch_stats"]
+        )
         return out, updates["batch_stats"]
 
     def prefix(self, variables: dict, images: jax.Array, stop: str) -> jax.Array:
         """The activation entering `stop` (resnet.ENTRY_POINTS) in eval mode: what
         `apply(..., start=stop)` continues from. Reads only the parameters before `stop`."""
         if images.ndim != 4 or images.shape[-1] != 3:
-            raise ValueError(f"images must be (batch, height, width, 3) NHWC RGB, got shape {images.shape}")
+            raise ValueError(
+                f"images must be (batch, height, width, 3) NHWC RGB, got shape {images.shape}"
+            )
         variables = {"params": variables["params"], "batch_stats": variables["batch_stats"]}
         return self.module.apply(variables, images, train=False, stop=stop)
 
@@ -204,4 +231,6 @@ class Regressor:
 
     @classmethod
     def from_config_record(cls, record: dict) -> Regressor:
-        return cls(RegressorArch.from_record(record["arch"]), MeanParams.from_record(record["mean_params"]))
+        return cls(
+            RegressorArch.from_record(record["arch"]), MeanParams.from_record(record["mean_params"])
+        )

@@ -26,7 +26,9 @@ POSE_DIM = NUM_JOINTS * 6
 NUM_BETAS = 10
 CAM_DIM = 3
 
-OPEN_BODY_MEAN_PARAMS_PATH = Path(__file__).resolve().parent / "assets" / "open_body_mean_params.npz"
+OPEN_BODY_MEAN_PARAMS_PATH = (
+    Path(__file__).resolve().parent / "assets" / "open_body_mean_params.npz"
+)
 
 
 class MeanParams(NamedTuple):
@@ -68,7 +70,9 @@ def load_mean_params(path: str | Path) -> MeanParams:
     with np.load(path) as data:
         missing = [k for k in ("pose", "shape", "cam") if k not in data.files]
         if missing:
-            raise ValueError(f"{path}: missing key(s) {missing}; expected pose (144), shape (10), cam (3)")
+            raise ValueError(
+                f"{path}: missing key(s) {missing}; expected pose (144), shape (10), cam (3)"
+            )
         return MeanParams.from_arrays(data["pose"], data["shape"], data["cam"], str(path))
 
 

@@ -44,7 +44,13 @@ PRESETS: dict[str, tuple[str, ...]] = {
 
 # Where each group's computation starts (nets.resnet.ENTRY_POINTS): everything before the first
 # trainable group's entry point is a frozen prefix that EFT can compute once per exemplar.
-GROUP_ENTRY = {"stem": "image", "layer1": "layer1", "layer2": "layer2", "layer3": "layer3", "layer4": "layer4"}
+GROUP_ENTRY = {
+    "stem": "image",
+    "layer1": "layer1",
+    "layer2": "layer2",
+    "layer3": "layer3",
+    "layer4": "layer4",
+}
 
 
 def entry_point(selection: str | Iterable[str]) -> str:
@@ -100,7 +106,9 @@ def partition(params: Mapping, selection: str | Iterable[str], include_batchnorm
     modules = {m for g in resolve_groups(selection) for m in GROUPS[g]}
     unknown = set(params) - {m for ms in GROUPS.values() for m in ms}
     if unknown:
-        raise ValueError(f"parameters {sorted(unknown)} belong to no group; is this a regressor's params?")
+        raise ValueError(
+            f"parameters {sorted(unknown)} belong to no group; is this a regressor's params?"
+        )
     trainable, frozen = {}, {}
     for key, child in params.items():
         train_part, frozen_part = _split(child, key in modules, include_batchnorm)
@@ -111,7 +119,9 @@ def partition(params: Mapping, selection: str | Iterable[str], include_batchnorm
     return trainable, frozen
 
 
-def select_params(params: Mapping, selection: str | Iterable[str], include_batchnorm: bool = True) -> dict:
+def select_params(
+    params: Mapping, selection: str | Iterable[str], include_batchnorm: bool = True
+) -> dict:
     return partition(params, selection, include_batchnorm)[0]
 
 

@@ -113,7 +113,9 @@ class BasicBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x, train: bool):
-        out = nn.relu(batch_norm(train, "bn1")(conv(self.planes, 3, self.stride, "conv1", self.dtype)(x)))
+        out = nn.relu(
+            batch_norm(train, "bn1")(conv(self.planes, 3, self.stride, "conv1", self.dtype)(x))
+        )
         out = batch_norm(train, "bn2")(conv(self.planes, 3, 1, "conv2", self.dtype)(out))
         if self.stride != 1 or x.shape[-1] != self.planes:
             x = Downsample(self.planes, self.stride, self.dtype, name="downsample")(x, train)
@@ -128,7 +130,9 @@ class Bottleneck(nn.Module):
     @nn.compact
     def __call__(self, x, train: bool):
         out = nn.relu(batch_norm(train, "bn1")(conv(self.planes, 1, 1, "conv1", self.dtype)(x)))
-        out = nn.relu(batch_norm(train, "bn2")(conv(self.planes, 3, self.stride, "conv2", self.dtype)(out)))
+        out = nn.relu(
+            batch_norm(train, "bn2")(conv(self.planes, 3, self.stride, "conv2", self.dtype)(out))
+        )
         out = batch_norm(train, "bn3")(conv(4 * self.planes, 1, 1, "conv3", self.dtype)(out))
         if self.stride != 1 or x.shape[-1] != 4 * self.planes:
             x = Downsample(4 * self.planes, self.stride, self.dtype, name="downsample")(x, train)
@@ -148,7 +152,9 @@ class ResNetStage(nn.Module):
     def __call__(self, x, train: bool):
         block_cls = Bottleneck if self.block == "bottleneck" else BasicBlock
         for index in range(self.blocks):
-            x = block_cls(self.planes, self.stride if index == 0 else 1, self.dtype, name=str(index))(x, train)
+            x = block_cls(
+                self.planes, self.stride if index == 0 else 1, self.dtype, name=str(index)
+            )(x, train)
         return x
 
 
@@ -158,7 +164,12 @@ ENTRY_POINTS = ("image", "layer1", "layer2", "layer3", "layer4", "features")
 
 
 def resnet_features(
-    arch: ResNetArch, x, train: bool, start: str = "image", stop: str = "features", dtype: Any = None
+    arch: ResNetArch,
+    x,
+    train: bool,
+    start: str = "image",
+    stop: str = "features",
+    dtype: Any = None,
 ):
     """The backbone, built inline in the calling compact module (names conv1 ... layer4 land at
     the caller's top level, as in SPIN's state dict). Returns globally average-pooled features.
@@ -181,7 +192,9 @@ def resnet_features(
     for stage, (planes, blocks) in enumerate(zip(arch.stage_widths, arch.blocks_per_stage)):
         if first <= stage + 1 < last:
             stride = 1 if stage == 0 else 2
-            x = ResNetStage(arch.block, planes, blocks, stride, dtype, name=f"layer{stage + 1}")(x, train)
+            x = ResNetStage(arch.block, planes, blocks, stride, dtype, name=f"layer{stage + 1}")(
+                x, train
+            )
     if first < 5 == last:
         x = jnp.mean(x.astype(jnp.float32), axis=(1, 2))
     return x

@@ -57,9 +57,13 @@ class ConversionReport:
             f"mean parameters: {self.mean_params_source}",
         ]
         if self.training_state:
-            lines.append("training state: " + ", ".join(f"{k}={v}" for k, v in self.training_state.items()))
+            lines.append(
+                "training state: " + ", ".join(f"{k}={v}" for k, v in self.training_state.items())
+            )
         if self.unknown_keys:
-            lines.append(f"ignored {len(self.unknown_keys)} unknown key(s): " + ", ".join(self.unknown_keys))
+            lines.append(
+                f"ignored {len(self.unknown_keys)} unknown key(s): " + ", ".join(self.unknown_keys)
+            )
         return "\n".join(lines)
 
 
@@ -103,7 +107,9 @@ def infer_arch(state: dict[str, np.ndarray]) -> RegressorArch:
     required = ["conv1.weight", "fc1.weight"] + [f"layer{i}.0.conv1.weight" for i in range(1, 5)]
     missing = [k for k in required if k not in state]
     if missing:
-        raise SpinImportError("cannot infer the architecture: the state dict lacks keys", missing=missing)
+        raise SpinImportError(
+            "cannot infer the architecture: the state dict lacks keys", missing=missing
+        )
     block = "bottleneck" if "layer1.0.conv3.weight" in state else "basic"
     counts = []
     for stage in range(1, 5):
@@ -154,11 +160,17 @@ def read_spin_state_dict(pt_path: str | Path) -> tuple[dict[str, np.ndarray], di
     with TorchCheckpoint(pt_path) as checkpoint:
         root = checkpoint.root
         if not isinstance(root, dict):
-            raise TorchCheckpointError(f"{pt_path}: holds a {type(root).__name__}, not a checkpoint dict")
+            raise TorchCheckpointError(
+                f"{pt_path}: holds a {type(root).__name__}, not a checkpoint dict"
+            )
         model = root.get("model", root)
         if not isinstance(model, dict):
-            raise SpinImportError(f"{pt_path}: 'model' holds a {type(model).__name__}, not a state dict")
-        training = {k: root[k] for k in TRAINING_STATE_KEYS if isinstance(root.get(k), (int, float))}
+            raise SpinImportError(
+                f"{pt_path}: 'model' holds a {type(model).__name__}, not a state dict"
+            )
+        training = {
+            k: root[k] for k in TRAINING_STATE_KEYS if isinstance(root.get(k), (int, float))
+        }
         state = checkpoint.materialise(dict(model))
     not_arrays = [str(k) for k, v in state.items() if not isinstance(v, np.ndarray)]
     if not_arrays:
@@ -192,7 +204,9 @@ def convert_spin_checkpoint(
                 f"{pt_path} has no mean-parameter buffers; pass mean_params (SPIN's smpl_mean_params.npz)",
                 missing=absent,
             )
-        mean = MeanParams.from_arrays(*(state[k] for k in MEAN_BUFFERS), source=f"{pt_path} buffers")
+        mean = MeanParams.from_arrays(
+            *(state[k] for k in MEAN_BUFFERS), source=f"{pt_path} buffers"
+        )
         source = "checkpoint buffers init_pose/init_shape/init_cam"
     elif isinstance(mean_params, MeanParams):
         mean, source = mean_params, "given MeanParams"

@@ -57,12 +57,26 @@ STORAGE_DTYPES = {
 }
 
 TORCH_DTYPES = {
-    "float32": np.float32, "float": np.float32, "float64": np.float64, "double": np.float64,
-    "float16": np.float16, "half": np.float16, "bfloat16": ml_dtypes.bfloat16,
-    "int64": np.int64, "long": np.int64, "int32": np.int32, "int": np.int32,
-    "int16": np.int16, "short": np.int16, "int8": np.int8, "uint8": np.uint8, "bool": np.bool_,
-    "complex64": np.complex64, "complex128": np.complex128,
-}  # fmt: skip
+    "float32": np.float32,
+    "float": np.float32,
+    "float64": np.float64,
+    "double": np.float64,
+    "float16": np.float16,
+    "half": np.float16,
+    "bfloat16": ml_dtypes.bfloat16,
+    "int64": np.int64,
+    "long": np.int64,
+    "int32": np.int32,
+    "int": np.int32,
+    "int16": np.int16,
+    "short": np.int16,
+    "int8": np.int8,
+    "uint8": np.uint8,
+    "bool": np.bool_,
+    "complex64": np.complex64,
+    "complex128": np.complex128,
+}
+
 
 class TorchCheckpointError(ValueError):
     """A file that is not a readable PyTorch checkpoint (corrupt, truncated, unsupported)."""
@@ -128,7 +142,9 @@ class LazyTensor:
 OpaqueObject = safe_pickle.InertObject
 
 
-def _rebuild_tensor_v2(storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
+def _rebuild_tensor_v2(
+    storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None
+):
     return LazyTensor(storage, int(offset), tuple(size), tuple(stride), storage.dtype)
 
 
@@ -150,7 +166,13 @@ _TORCH_GLOBALS = {
 }
 
 
-_TORCH_GLOBALS.update({(module, name): StorageType(name) for module in ("torch", "torch.cuda") for name in STORAGE_DTYPES})
+_TORCH_GLOBALS.update(
+    {
+        (module, name): StorageType(name)
+        for module in ("torch", "torch.cuda")
+        for name in STORAGE_DTYPES
+    }
+)
 _TORCH_GLOBALS.update({("torch", name): np.dtype(dtype) for name, dtype in TORCH_DTYPES.items()})
 
 
@@ -172,7 +194,9 @@ class _Unpickler(safe_pickle.RestrictedUnpickler):
             raise TorchCheckpointError(f"unknown storage type {storage_type!r}")
         key = str(key)
         if key not in self.storages:
-            self.storages[key] = Storage(key, storage_type.dtype, int(numel), self._storage_reader(key))
+            self.storages[key] = Storage(
+                key, storage_type.dtype, int(numel), self._storage_reader(key)
+            )
         return self.storages[key]
 
 
@@ -197,8 +221,19 @@ def _errors_named(path: Path):
         raise
     except safe_pickle.UnsafePickleError as error:
         raise TorchCheckpointError(f"{path}: refused to read this file: {error}") from error
-    except (zipfile.BadZipFile, pickle.UnpicklingError, EOFError, struct.error, KeyError, ValueError,
-            TypeError, AttributeError, IndexError, OSError, zlib.error) as error:  # fmt: skip
+    except (
+        zipfile.BadZipFile,
+        pickle.UnpicklingError,
+        EOFError,
+        struct.error,
+        KeyError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        OSError,
+        zlib.error,
+    ) as error:
         raise TorchCheckpointError(
             f"{path}: cannot read as a PyTorch checkpoint ({type(error).__name__}: {error}); "
             "the file may be truncated or corrupt"
@@ -271,7 +306,9 @@ class TorchCheckpoint:
         def reader(key):
             name = f"{prefix}data/{key}"
             if name not in names:
-                raise TorchCheckpointError(f"{self.path}: storage entry {name!r} is missing from the archive")
+                raise TorchCheckpointError(
+                    f"{self.path}: storage entry {name!r} is missing from the archive"
+                )
             return lambda: archive.read(name)
 
         root = _Unpickler(io.BytesIO(archive.read(pickles[0])), reader).load()
@@ -298,7 +335,9 @@ class TorchCheckpoint:
             )
         sys_info = _load_plain(f)
         if not isinstance(sys_info, dict):
-            raise TorchCheckpointError(f"{self.path}: legacy header holds {type(sys_info).__name__}, not system info")
+            raise TorchCheckpointError(
+                f"{self.path}: legacy header holds {type(sys_info).__name__}, not system info"
+            )
         byteorder = "little" if sys_info.get("little_endian", True) else "big"
         offsets: dict[str, int] = {}
 

@@ -1,7 +1,7 @@
 """Pure-JAX mesh rendering: z-buffered rasterisation, cameras, Lambert shading, overlays.
 
-    from eft_jax import render
-    out = render.overlay(crop_uint8, vertices, model.faces, camera)     # camera = [s, tx, ty]
+from eft_jax import render
+out = render.overlay(crop_uint8, vertices, model.faces, camera)     # camera = [s, tx, ty]
 """
 
 from eft_jax.render.cameras import (

@@ -54,8 +54,9 @@ def perspective_to_pixels(points, camera: PerspectiveCamera):
     return uv + jnp.asarray(camera.principal, jnp.float32), z
 
 
-def spin_perspective_camera(camera, height: int, width: int, *, convention: str = "eft",
-                            focal: float = SPIN_FOCAL_LENGTH) -> PerspectiveCamera:
+def spin_perspective_camera(
+    camera, height: int, width: int, *, convention: str = "eft", focal: float = SPIN_FOCAL_LENGTH
+) -> PerspectiveCamera:
     """The SPIN perspective camera (focal 5000 at 224 px, scaled to the image) for a crop camera."""
     translation = weak_to_perspective_translation(camera, focal=focal, convention=convention)
     scale = jnp.asarray([width, height], jnp.float32) / CROP_SIZE

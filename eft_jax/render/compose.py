@@ -34,9 +34,20 @@ def project(vertices, camera, height: int, width: int):
     return weak_perspective_to_pixels(vertices, camera, height, width)
 
 
-def render(vertices, faces, camera, height: int, width: int, *, vertex_colors=DEFAULT_COLOR,
-           capacity=None, light_direction=(0.0, 0.0, -1.0), ambient: float = 0.35,
-           diffuse: float = 0.65, cull_backfaces: bool = False):
+def render(
+    vertices,
+    faces,
+    camera,
+    height: int,
+    width: int,
+    *,
+    vertex_colors=DEFAULT_COLOR,
+    capacity=None,
+    light_direction=(0.0, 0.0, -1.0),
+    ambient: float = 0.35,
+    diffuse: float = 0.65,
+    cull_backfaces: bool = False,
+):
     """Render one mesh -> (rgb (H, W, 3) float in [0, 1], alpha (H, W) float). jit/vmap-able.
 
     Outside `jit`, `capacity=None` sizes the rasteriser's candidate budget to the mesh.
@@ -44,20 +55,48 @@ def render(vertices, faces, camera, height: int, width: int, *, vertex_colors=DE
     """
     if capacity is None:
         capacity = _auto_capacity(vertices, faces, camera, height, width, cull_backfaces)
-    return _render_jit(jnp.asarray(vertices, jnp.float32), jnp.asarray(faces, jnp.int32), camera,
-                       height, width, jnp.asarray(vertex_colors, jnp.float32), capacity,
-                       tuple(float(x) for x in light_direction), float(ambient), float(diffuse),
-                       bool(cull_backfaces))
+    return _render_jit(
+        jnp.asarray(vertices, jnp.float32),
+        jnp.asarray(faces, jnp.int32),
+        camera,
+        height,
+        width,
+        jnp.asarray(vertex_colors, jnp.float32),
+        capacity,
+        tuple(float(x) for x in light_direction),
+        float(ambient),
+        float(diffuse),
+        bool(cull_backfaces),
+    )
 
 
 @partial(jax.jit, static_argnums=(3, 4, 6, 7, 8, 9, 10))
-def _render_jit(vertices, faces, camera, height, width, vertex_colors, capacity, light_direction,
-                ambient, diffuse, cull_backfaces):
+def _render_jit(
+    vertices,
+    faces,
+    camera,
+    height,
+    width,
+    vertex_colors,
+    capacity,
+    light_direction,
+    ambient,
+    diffuse,
+    cull_backfaces,
+):
     xy, depth = project(vertices, camera, height, width)
-    fragments = rasterize(xy, depth, faces, height, width, capacity=capacity,
-                          cull_backfaces=cull_backfaces)
-    return shade(fragments, vertices, faces, vertex_colors, light_direction=light_direction,
-                 ambient=ambient, diffuse=diffuse)
+    fragments = rasterize(
+        xy, depth, faces, height, width, capacity=capacity, cull_backfaces=cull_backfaces
+    )
+    return shade(
+        fragments,
+        vertices,
+        faces,
+        vertex_colors,
+        light_direction=light_direction,
+        ambient=ambient,
+        diffuse=diffuse,
+    )
 
 
 def composite(image, rgb, alpha, opacity: float = 1.0):
@@ -76,8 +115,17 @@ def _auto_capacity(vertices, faces, camera, height, width, cull_backfaces=False)
     return required_capacity(xy, depth, faces, height, width, cull_backfaces=cull_backfaces)
 
 
-def overlay(image, vertices, faces, camera, *, vertex_colors=DEFAULT_COLOR, opacity: float = 1.0,
-            capacity=None, **shading):
+def overlay(
+    image,
+    vertices,
+    faces,
+    camera,
+    *,
+    vertex_colors=DEFAULT_COLOR,
+    opacity: float = 1.0,
+    capacity=None,
+    **shading,
+):
     """Draw a mesh over an (H, W, 3) uint8 image -> (H, W, 3) uint8 numpy array.
 
     Outside `jit` the rasteriser's candidate capacity is sized to the mesh at hand. Extra keyword
@@ -87,29 +135,55 @@ def overlay(image, vertices, faces, camera, *, vertex_colors=DEFAULT_COLOR, opac
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"overlay needs an (H, W, 3) uint8 image; got {image.shape} {image.dtype}")
     height, width = image.shape[:2]
-    shading = {k: tuple(float(x) for x in v) if k == "light_direction" else v
-               for k, v in shading.items()}
+    shading = {
+        k: tuple(float(x) for x in v) if k == "light_direction" else v for k, v in shading.items()
+    }
     if capacity is None:
-        capacity = _auto_capacity(vertices, faces, camera, height, width,
-                                  shading.get("cull_backfaces", False))
-    out = _overlay_jit(jnp.asarray(image), jnp.asarray(vertices, jnp.float32), jnp.asarray(faces),
-                       camera, jnp.asarray(vertex_colors, jnp.float32), opacity, capacity,
-                       tuple(sorted(shading.items())))
+        capacity = _auto_capacity(
+            vertices, faces, camera, height, width, shading.get("cull_backfaces", False)
+        )
+    out = _overlay_jit(
+        jnp.asarray(image),
+        jnp.asarray(vertices, jnp.float32),
+        jnp.asarray(faces),
+        camera,
+        jnp.asarray(vertex_colors, jnp.float32),
+        opacity,
+        capacity,
+        tuple(sorted(shading.items())),
+    )
     return np.array(out)
 
 
 def _overlay_impl(image, vertices, faces, camera, vertex_colors, opacity, capacity, shading):
     height, width = image.shape[:2]
-    rgb, alpha = render(vertices, faces, camera, height, width, vertex_colors=vertex_colors,
-                        capacity=capacity, **dict(shading))
+    rgb, alpha = render(
+        vertices,
+        faces,
+        camera,
+        height,
+        width,
+        vertex_colors=vertex_colors,
+        capacity=capacity,
+        **dict(shading),
+    )
     return composite(image, rgb, alpha, opacity)
 
 
 _overlay_jit = jax.jit(_overlay_impl, static_argnames=("capacity", "shading"))
 
 
-def side_panel(vertices, faces, camera, height: int, width: int, *, background: int = 255,
-               angle: float = np.pi / 2, **overlay_options) -> np.ndarray:
+def side_panel(
+    vertices,
+    faces,
+    camera,
+    height: int,
+    width: int,
+    *,
+    background: int = 255,
+    angle: float = np.pi / 2,
+    **overlay_options,
+) -> np.ndarray:
     """The body turned by `angle` about its vertical axis (`side_view`) and drawn with the same
     camera on a plain background -> (H, W, 3) uint8. Turning about the body's own centre keeps
     it where the front view has it, so the side view shows the depth a front overlay cannot.
@@ -118,8 +192,17 @@ def side_panel(vertices, faces, camera, height: int, width: int, *, background: 
     return overlay(blank, side_view(vertices, angle), faces, camera, **overlay_options)
 
 
-def overlay_batch(images, vertices, faces, cameras, *, vertex_colors=DEFAULT_COLOR,
-                  opacity: float = 1.0, capacity=None, cull_backfaces: bool = False):
+def overlay_batch(
+    images,
+    vertices,
+    faces,
+    cameras,
+    *,
+    vertex_colors=DEFAULT_COLOR,
+    opacity: float = 1.0,
+    capacity=None,
+    cull_backfaces: bool = False,
+):
     """Batched `overlay`: (B, H, W, 3) uint8, (B, V, 3), shared faces, (B, 3) weak cameras.
 
     `vertex_colors` is one (3,) colour, shared (V, 3) colours, or per-image (B, V, 3) colours.
@@ -128,25 +211,35 @@ def overlay_batch(images, vertices, faces, cameras, *, vertex_colors=DEFAULT_COL
     height, width = images.shape[1:3]
     if capacity is None:
         xy, depth = weak_perspective_to_pixels(vertices, cameras, height, width)
-        capacity = required_capacity(xy, depth, faces, height, width,
-                                     cull_backfaces=cull_backfaces)
-    return np.array(_overlay_batch_jit(images, jnp.asarray(vertices, jnp.float32),
-                                       jnp.asarray(faces), jnp.asarray(cameras, jnp.float32),
-                                       jnp.asarray(vertex_colors, jnp.float32), opacity,
-                                       capacity, (("cull_backfaces", bool(cull_backfaces)),)))
+        capacity = required_capacity(xy, depth, faces, height, width, cull_backfaces=cull_backfaces)
+    return np.array(
+        _overlay_batch_jit(
+            images,
+            jnp.asarray(vertices, jnp.float32),
+            jnp.asarray(faces),
+            jnp.asarray(cameras, jnp.float32),
+            jnp.asarray(vertex_colors, jnp.float32),
+            opacity,
+            capacity,
+            (("cull_backfaces", bool(cull_backfaces)),),
+        )
+    )
 
 
-def _overlay_batch_impl(images, vertices, faces, cameras, vertex_colors, opacity, capacity,
-                        shading):
+def _overlay_batch_impl(
+    images, vertices, faces, cameras, vertex_colors, opacity, capacity, shading
+):
     # lax.map, not vmap: on CPU the batched scatters of a vmapped rasteriser are 2-3x slower.
     if vertex_colors.ndim < 3:
         colors = jnp.broadcast_to(vertex_colors, vertices.shape[1:])
         return jax.lax.map(
             lambda a: _overlay_impl(a[0], a[1], faces, a[2], colors, opacity, capacity, shading),
-            (images, vertices, cameras))
+            (images, vertices, cameras),
+        )
     return jax.lax.map(
         lambda a: _overlay_impl(a[0], a[1], faces, a[2], a[3], opacity, capacity, shading),
-        (images, vertices, cameras, vertex_colors))
+        (images, vertices, cameras, vertex_colors),
+    )
 
 
 _overlay_batch_jit = jax.jit(_overlay_batch_impl, static_argnames=("capacity", "shading"))

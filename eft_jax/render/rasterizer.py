@@ -48,8 +48,15 @@ def default_capacity(num_faces: int, height: int, width: int) -> int:
     return int(num_faces + height * width)
 
 
-def count_candidates(vertices_2d, depth, faces, height: int, width: int, eps: float = 1e-10,
-                     cull_backfaces: bool = False):
+def count_candidates(
+    vertices_2d,
+    depth,
+    faces,
+    height: int,
+    width: int,
+    eps: float = 1e-10,
+    cull_backfaces: bool = False,
+):
     """Number of (pixel, triangle) candidates `rasterize` needs for this mesh (jit-able)."""
     faces = jnp.asarray(faces, jnp.int32)
     _, _, count = _triangle_setup(
@@ -67,14 +74,30 @@ def _max_count(vertices_2d, depth, faces, height, width, cull_backfaces=False):
     return jnp.max(fn(vertices_2d, depth))
 
 
-def required_capacity(vertices_2d, depth, faces, height: int, width: int, *, minimum: int = 1024,
-                      cull_backfaces: bool = False) -> int:
+def required_capacity(
+    vertices_2d,
+    depth,
+    faces,
+    height: int,
+    width: int,
+    *,
+    minimum: int = 1024,
+    cull_backfaces: bool = False,
+) -> int:
     """A static capacity (a power of two) big enough for these meshes; call outside `jit`.
 
     Batched inputs (..., V, 2) are allowed: the largest need over the batch is returned.
     """
-    need = int(_max_count(jnp.asarray(vertices_2d), jnp.asarray(depth), jnp.asarray(faces, jnp.int32),
-                          height, width, bool(cull_backfaces)))
+    need = int(
+        _max_count(
+            jnp.asarray(vertices_2d),
+            jnp.asarray(depth),
+            jnp.asarray(faces, jnp.int32),
+            height,
+            width,
+            bool(cull_backfaces),
+        )
+    )
     capacity = minimum
     while capacity < need:
         capacity *= 2
@@ -165,21 +188,31 @@ def rasterize(
     if capacity is None:
         concrete = not any(isinstance(x, jax.core.Tracer) for x in (vertices_2d, depth, faces))
         if concrete and num_faces:
-            capacity = required_capacity(vertices_2d, depth, faces, height, width,
-                                         cull_backfaces=cull_backfaces)
+            capacity = required_capacity(
+                vertices_2d, depth, faces, height, width, cull_backfaces=cull_backfaces
+            )
         else:
             capacity = default_capacity(num_faces, height, width)
 
-    return _rasterize_jit(jnp.asarray(vertices_2d), jnp.asarray(depth), faces, height, width,
-                          capacity, eps, bool(cull_backfaces))
+    return _rasterize_jit(
+        jnp.asarray(vertices_2d),
+        jnp.asarray(depth),
+        faces,
+        height,
+        width,
+        capacity,
+        eps,
+        bool(cull_backfaces),
+    )
 
 
 @partial(jax.jit, static_argnums=(3, 4, 5, 6, 7))
 def _rasterize_jit(vertices_2d, depth, faces, height, width, capacity, eps, cull_backfaces):
     num_faces = faces.shape[0]
     num_pixels = height * width
-    coeffs, ints, count = _triangle_setup(vertices_2d, depth, faces, height, width, eps,
-                                          cull_backfaces)
+    coeffs, ints, count = _triangle_setup(
+        vertices_2d, depth, faces, height, width, eps, cull_backfaces
+    )
     ends = jnp.cumsum(count)
     starts = ends - count
     total = ends[-1] if num_faces else jnp.int32(0)
@@ -202,12 +235,16 @@ def _rasterize_jit(vertices_2d, depth, faces, height, width, capacity, eps, cull
     pixel = jnp.where(inside, (tri_ints[:, 1] + dy) * width + tri_ints[:, 0] + dx, num_pixels)
 
     inf = jnp.float32(jnp.inf)
-    zbuf = jnp.full((num_pixels,), inf, jnp.float32).at[pixel].min(
-        jnp.where(inside, z, inf), mode="drop"
+    zbuf = (
+        jnp.full((num_pixels,), inf, jnp.float32)
+        .at[pixel]
+        .min(jnp.where(inside, z, inf), mode="drop")
     )
     hit = inside & (z <= zbuf[jnp.minimum(pixel, num_pixels - 1)])
-    winner = jnp.full((num_pixels,), num_faces, jnp.int32).at[pixel].min(
-        jnp.where(hit, owner, num_faces), mode="drop"
+    winner = (
+        jnp.full((num_pixels,), num_faces, jnp.int32)
+        .at[pixel]
+        .min(jnp.where(hit, owner, num_faces), mode="drop")
     )
     covered = winner < num_faces
     tri = jnp.where(covered, winner, 0)
@@ -249,14 +286,16 @@ def rasterize_batch(
     if capacity is None:
         concrete = not any(isinstance(x, jax.core.Tracer) for x in (vertices_2d, depth, faces))
         if concrete:
-            capacity = required_capacity(vertices_2d, depth, faces, height, width,
-                                         cull_backfaces=cull_backfaces)
+            capacity = required_capacity(
+                vertices_2d, depth, faces, height, width, cull_backfaces=cull_backfaces
+            )
         else:
             capacity = default_capacity(jnp.shape(faces)[0], height, width)
 
     def one(xy, z):
-        return rasterize(xy, z, faces, height, width, capacity=capacity,
-                         cull_backfaces=cull_backfaces)
+        return rasterize(
+            xy, z, faces, height, width, capacity=capacity, cull_backfaces=cull_backfaces
+        )
 
     if method == "map":
         return jax.lax.map(lambda args: one(*args), (jnp.asarray(vertices_2d), jnp.asarray(depth)))

@@ -11,12 +11,30 @@ from eft_jax.render.rasterizer import Fragments, interpolate
 # 24 distinguishable colours (RGB in [0, 1]) for the SMPL parts, indexed by joint.
 PART_PALETTE = np.asarray(
     [
-        [0.65, 0.65, 0.65], [0.90, 0.35, 0.35], [0.35, 0.55, 0.90], [0.85, 0.75, 0.45],
-        [0.95, 0.55, 0.45], [0.45, 0.65, 0.95], [0.80, 0.70, 0.35], [0.85, 0.25, 0.30],
-        [0.25, 0.40, 0.85], [0.75, 0.65, 0.30], [0.70, 0.20, 0.25], [0.20, 0.30, 0.75],
-        [0.55, 0.80, 0.55], [0.95, 0.65, 0.25], [0.25, 0.75, 0.75], [0.90, 0.80, 0.65],
-        [0.95, 0.45, 0.15], [0.15, 0.65, 0.65], [0.85, 0.55, 0.10], [0.10, 0.55, 0.55],
-        [0.75, 0.45, 0.85], [0.45, 0.85, 0.35], [0.60, 0.35, 0.75], [0.35, 0.75, 0.30],
+        [0.65, 0.65, 0.65],
+        [0.90, 0.35, 0.35],
+        [0.35, 0.55, 0.90],
+        [0.85, 0.75, 0.45],
+        [0.95, 0.55, 0.45],
+        [0.45, 0.65, 0.95],
+        [0.80, 0.70, 0.35],
+        [0.85, 0.25, 0.30],
+        [0.25, 0.40, 0.85],
+        [0.75, 0.65, 0.30],
+        [0.70, 0.20, 0.25],
+        [0.20, 0.30, 0.75],
+        [0.55, 0.80, 0.55],
+        [0.95, 0.65, 0.25],
+        [0.25, 0.75, 0.75],
+        [0.90, 0.80, 0.65],
+        [0.95, 0.45, 0.15],
+        [0.15, 0.65, 0.65],
+        [0.85, 0.55, 0.10],
+        [0.10, 0.55, 0.55],
+        [0.75, 0.45, 0.85],
+        [0.45, 0.85, 0.35],
+        [0.60, 0.35, 0.75],
+        [0.35, 0.75, 0.30],
     ],
     np.float32,
 )
@@ -51,8 +69,14 @@ def part_colors(weights, palette=PART_PALETTE) -> jax.Array:
     return palette[part_labels(weights) % palette.shape[0]]
 
 
-def lambert(normals, colors, light_direction=(0.0, 0.0, -1.0), ambient: float = 0.35,
-            diffuse: float = 0.65, two_sided: bool = True):
+def lambert(
+    normals,
+    colors,
+    light_direction=(0.0, 0.0, -1.0),
+    ambient: float = 0.35,
+    diffuse: float = 0.65,
+    two_sided: bool = True,
+):
     """Lambert: colour * (ambient + diffuse * max(0, n . l)); l points from surface to light.
 
     The default light sits at the camera (the camera looks along +z). `two_sided` uses |n . l|,
@@ -65,8 +89,16 @@ def lambert(normals, colors, light_direction=(0.0, 0.0, -1.0), ambient: float = 
     return jnp.clip(colors * (ambient + diffuse * cos), 0.0, 1.0)
 
 
-def shade(fragments: Fragments, vertices, faces, vertex_colors, *,
-          light_direction=(0.0, 0.0, -1.0), ambient: float = 0.35, diffuse: float = 0.65):
+def shade(
+    fragments: Fragments,
+    vertices,
+    faces,
+    vertex_colors,
+    *,
+    light_direction=(0.0, 0.0, -1.0),
+    ambient: float = 0.35,
+    diffuse: float = 0.65,
+):
     """Per-pixel Lambert shading with interpolated vertex normals -> (rgb (H, W, 3), alpha (H, W)).
 
     `vertices` are in camera space (x right, y down, z forward) for the light to be where meant.
@@ -83,8 +115,16 @@ def shade(fragments: Fragments, vertices, faces, vertex_colors, *,
     return rgb, alpha
 
 
-def blinn_phong(normals, albedo, specular, *, light_direction, light_color, ambient_color,
-                shininess: float = 20.0):
+def blinn_phong(
+    normals,
+    albedo,
+    specular,
+    *,
+    light_direction,
+    light_color,
+    ambient_color,
+    shininess: float = 20.0,
+):
     """Coloured light + hemispherical ambient + Blinn-Phong highlight -> linear RGB (..., 3).
 
     Camera space (x right, y down, the camera looks along +z): `light_direction` points from the
@@ -99,5 +139,7 @@ def blinn_phong(normals, albedo, specular, *, light_direction, light_color, ambi
     half = half / jnp.maximum(jnp.linalg.norm(half), 1e-6)
     highlight = jnp.maximum(jnp.sum(normals * half, axis=-1, keepdims=True), 0.0) ** shininess
     light_color = jnp.asarray(light_color, jnp.float32)
-    return (albedo * (jnp.asarray(ambient_color, jnp.float32) * sky + light_color * diffuse)
-            + specular[..., None] * highlight * light_color)
+    return (
+        albedo * (jnp.asarray(ambient_color, jnp.float32) * sky + light_color * diffuse)
+        + specular[..., None] * highlight * light_color
+    )

@@ -27,14 +27,21 @@ from eft_jax.render.compose import overlay, side_panel
 # LSP-14's limbs (legs, arms, hips, shoulders, torso sides, neck to head top), between SPIN-49's
 # ground-truth keypoints, which every dataset reader fills when it has the joint.
 _LSP_LIMBS = (
-    ("Right Ankle", "Right Knee"), ("Right Knee", "Right Hip"),
-    ("Left Ankle", "Left Knee"), ("Left Knee", "Left Hip"),
-    ("Right Wrist", "Right Elbow"), ("Right Elbow", "Right Shoulder"),
-    ("Left Wrist", "Left Elbow"), ("Left Elbow", "Left Shoulder"),
-    ("Right Hip", "Left Hip"), ("Right Hip", "Right Shoulder"), ("Left Hip", "Left Shoulder"),
-    ("Right Shoulder", "Neck (LSP)"), ("Left Shoulder", "Neck (LSP)"),
+    ("Right Ankle", "Right Knee"),
+    ("Right Knee", "Right Hip"),
+    ("Left Ankle", "Left Knee"),
+    ("Left Knee", "Left Hip"),
+    ("Right Wrist", "Right Elbow"),
+    ("Right Elbow", "Right Shoulder"),
+    ("Left Wrist", "Left Elbow"),
+    ("Left Elbow", "Left Shoulder"),
+    ("Right Hip", "Left Hip"),
+    ("Right Hip", "Right Shoulder"),
+    ("Left Hip", "Left Shoulder"),
+    ("Right Shoulder", "Neck (LSP)"),
+    ("Left Shoulder", "Neck (LSP)"),
     ("Neck (LSP)", "Top of Head (LSP)"),
-)  # fmt: skip
+)
 SKELETON = tuple((SPIN49_NAMES.index(a), SPIN49_NAMES.index(b)) for a, b in _LSP_LIMBS)
 
 BACKGROUND = 255  # label area and side view: plain white
@@ -68,7 +75,9 @@ def figure_strip(
     """
     crop = np.asarray(crop)
     if crop.dtype != np.uint8 or crop.ndim != 3 or crop.shape[2] != 3:
-        raise ValueError(f"figure_strip needs an (S, S, 3) uint8 crop; got {crop.shape} {crop.dtype}")
+        raise ValueError(
+            f"figure_strip needs an (S, S, 3) uint8 crop; got {crop.shape} {crop.dtype}"
+        )
     keypoints = np.asarray(keypoints, np.float32)
     if keypoints.shape != (len(SPIN49_NAMES), 3):
         raise ValueError(f"keypoints must be (49, 3) SPIN-49 keypoints; got {keypoints.shape}")
@@ -76,24 +85,52 @@ def figure_strip(
         raise ValueError("a side view shows the last panel's body: give at least one panel")
     height, width = crop.shape[:2]
 
-    pictures = [draw_keypoints(crop, keypoints, radius=keypoint_radius, color=keypoint_color,
-                               bone_width=skeleton_width, bone_color=skeleton_color)]
+    pictures = [
+        draw_keypoints(
+            crop,
+            keypoints,
+            radius=keypoint_radius,
+            color=keypoint_color,
+            bone_width=skeleton_width,
+            bone_color=skeleton_color,
+        )
+    ]
     labels = [input_label]
     for label, vertices, camera in panels:
-        pictures.append(overlay(crop, vertices, faces, np.asarray(camera, np.float32), **overlay_options))
+        pictures.append(
+            overlay(crop, vertices, faces, np.asarray(camera, np.float32), **overlay_options)
+        )
         labels.append(label)
     if side_vertices is not None:
         camera = np.asarray(panels[-1][2], np.float32)
-        pictures.append(side_panel(side_vertices, faces, camera, height, width, background=BACKGROUND,
-                                   **overlay_options))
+        pictures.append(
+            side_panel(
+                side_vertices,
+                faces,
+                camera,
+                height,
+                width,
+                background=BACKGROUND,
+                **overlay_options,
+            )
+        )
         labels.append(side_label)
-    columns = [np.concatenate([picture, label_image(text, width, label_height)], axis=0)
-               for picture, text in zip(pictures, labels)]
+    columns = [
+        np.concatenate([picture, label_image(text, width, label_height)], axis=0)
+        for picture, text in zip(pictures, labels)
+    ]
     return np.concatenate(columns, axis=1)
 
 
-def draw_keypoints(image, keypoints, *, radius: float = 2.5, color=(255, 40, 40),
-                   bone_width: float = 1.5, bone_color=(40, 200, 255)) -> np.ndarray:
+def draw_keypoints(
+    image,
+    keypoints,
+    *,
+    radius: float = 2.5,
+    color=(255, 40, 40),
+    bone_width: float = 1.5,
+    bone_color=(40, 200, 255),
+) -> np.ndarray:
     """A copy of the (H, W, 3) uint8 image with the (49, 3) SPIN-49 keypoints of confidence > 0
     drawn as dots of `radius` pixels over LSP-14 bones `bone_width` pixels wide."""
     image = np.array(image, np.uint8)
@@ -117,8 +154,12 @@ def label_image(text: str, width: int, height: int) -> np.ndarray:
     draw = ImageDraw.Draw(picture)
     font = ImageFont.load_default()
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-    draw.text(((width - (right - left)) / 2 - left, (height - (bottom - top)) / 2 - top), text,
-              fill=TEXT_COLOR, font=font)
+    draw.text(
+        ((width - (right - left)) / 2 - left, (height - (bottom - top)) / 2 - top),
+        text,
+        fill=TEXT_COLOR,
+        font=font,
+    )
     return np.asarray(picture, np.uint8)
 
 

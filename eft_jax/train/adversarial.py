@@ -46,7 +46,9 @@ class PoseShapeDiscriminator(nn.Module):
         embedding = rotmats.reshape(count, NUM_RELATIVE_JOINTS, 9)
         embedding = nn.relu(nn.Dense(32, name="common_1")(embedding))
         embedding = nn.relu(nn.Dense(32, name="common_2")(embedding))
-        joint_kernel = self.param("per_joint_kernel", nn.initializers.lecun_normal(), (NUM_RELATIVE_JOINTS, 32, 1))
+        joint_kernel = self.param(
+            "per_joint_kernel", nn.initializers.lecun_normal(), (NUM_RELATIVE_JOINTS, 32, 1)
+        )
         joint_bias = self.param("per_joint_bias", nn.initializers.zeros, (NUM_RELATIVE_JOINTS,))
         per_joint = jnp.einsum("bjf,jf->bj", embedding, joint_kernel[..., 0]) + joint_bias
         whole = embedding.reshape(count, -1)
@@ -75,7 +77,13 @@ def regressor_adversarial_loss(fake_scores) -> jax.Array:
 class MocapPrior:
     """Real bodies for the discriminator, a pure function of (seed, step) (module docstring)."""
 
-    def __init__(self, seed: int, joint_noise: float = JOINT_NOISE, beta_limit: float = BETA_LIMIT, num_betas: int = 10):
+    def __init__(
+        self,
+        seed: int,
+        joint_noise: float = JOINT_NOISE,
+        beta_limit: float = BETA_LIMIT,
+        num_betas: int = 10,
+    ):
         poses, _ = load_mocap_poses()
         self.poses = np.concatenate([poses, mirror_pose(poses)]).astype(np.float32)
         self.seed = seed
@@ -90,6 +98,13 @@ class MocapPrior:
         axes = rng.standard_normal(pose.shape)
         axes /= np.linalg.norm(axes, axis=-1, keepdims=True)
         noise = axes * rng.uniform(0.0, self.joint_noise, pose.shape[:-1] + (1,))
-        rotmats = np.asarray(axis_angle_to_rotmat(pose)) @ np.asarray(axis_angle_to_rotmat(noise.astype(np.float32)))
-        betas = np.clip(rng.standard_normal((count, self.num_betas)), -self.beta_limit, self.beta_limit)
-        return {"prior_rotmats": rotmats.astype(np.float32), "prior_betas": betas.astype(np.float32)}
+        rotmats = np.asarray(axis_angle_to_rotmat(pose)) @ np.asarray(
+            axis_angle_to_rotmat(noise.astype(np.float32))
+        )
+        betas = np.clip(
+            rng.standard_normal((count, self.num_betas)), -self.beta_limit, self.beta_limit
+        )
+        return {
+            "prior_rotmats": rotmats.astype(np.float32),
+            "prior_betas": betas.astype(np.float32),
+        }

@@ -24,13 +24,30 @@ import numpy as np
 
 from eft_jax.geometry.crops import normalize_image
 
-TARGET_KEYS = ("keypoints", "joints3d_spin49", "joints3d_confidence", "rotmats", "betas", "has_smpl", "has_pose_3d")
+TARGET_KEYS = (
+    "keypoints",
+    "joints3d_spin49",
+    "joints3d_confidence",
+    "rotmats",
+    "betas",
+    "has_smpl",
+    "has_pose_3d",
+)
 
 
 class TrainBatches:
-    def __init__(self, source: Sequence[dict], batch_size: int, seed: int, color_noise: float = 0.4, extra=None):
+    def __init__(
+        self,
+        source: Sequence[dict],
+        batch_size: int,
+        seed: int,
+        color_noise: float = 0.4,
+        extra=None,
+    ):
         if len(source) < batch_size:
-            raise ValueError(f"the training set has {len(source)} samples, fewer than one batch of {batch_size}")
+            raise ValueError(
+                f"the training set has {len(source)} samples, fewer than one batch of {batch_size}"
+            )
         self.source = source
         self.batch_size = batch_size
         self.seed = seed
@@ -52,7 +69,9 @@ class TrainBatches:
         images = samples["image"].astype(np.float32)
         if self.color_noise > 0:
             rng = np.random.default_rng([self.seed, step, 1])
-            factors = rng.uniform(1 - self.color_noise, 1 + self.color_noise, (images.shape[0], 1, 1, 3))
+            factors = rng.uniform(
+                1 - self.color_noise, 1 + self.color_noise, (images.shape[0], 1, 1, 3)
+            )
             images = np.clip(images * factors.astype(np.float32), 0.0, 255.0)
         batch = {key: samples[key].astype(np.float32) for key in TARGET_KEYS}
         batch["images"] = normalize_image(images)
@@ -64,7 +83,10 @@ class TrainBatches:
         """Batches of steps first_step .. last_step - 1, read `prefetch` steps ahead in a thread
         (numpy and the source release the GIL, so reading overlaps the device step)."""
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            pending = [pool.submit(self.batch, s) for s in range(first_step, min(first_step + prefetch, last_step))]
+            pending = [
+                pool.submit(self.batch, s)
+                for s in range(first_step, min(first_step + prefetch, last_step))
+            ]
             for step in range(first_step, last_step):
                 ahead = step + prefetch
                 if ahead < last_step:
@@ -75,11 +97,20 @@ class TrainBatches:
 class MixtureBatches(TrainBatches):
     """Batches drawn from several sources with the given weights (module docstring)."""
 
-    def __init__(self, sources: Sequence[Sequence[dict]], weights: Sequence[float], batch_size: int, seed: int,
-                 color_noise: float = 0.4, extra=None):  # fmt: skip
+    def __init__(
+        self,
+        sources: Sequence[Sequence[dict]],
+        weights: Sequence[float],
+        batch_size: int,
+        seed: int,
+        color_noise: float = 0.4,
+        extra=None,
+    ):
         weights = np.asarray(weights, np.float64)
         if len(sources) != len(weights) or not len(sources):
-            raise ValueError(f"a mixture needs one weight per source; got {len(sources)} sources, {len(weights)} weights")
+            raise ValueError(
+                f"a mixture needs one weight per source; got {len(sources)} sources, {len(weights)} weights"
+            )
         if not (np.all(np.isfinite(weights)) and np.all(weights > 0)):
             raise ValueError(f"mixture weights must be positive; got {weights.tolist()}")
         empty = [i for i, source in enumerate(sources) if len(source) == 0]
@@ -102,8 +133,13 @@ class MixtureBatches(TrainBatches):
     def samples(self, step: int) -> dict:
         which, index = self.choices(step)
         parts = {s: read_samples(self.sources[s], index[which == s]) for s in np.unique(which)}
-        order = np.argsort(which, kind="stable")  # slot order after concatenating the parts by source
-        stacked = {key: np.concatenate([parts[s][key] for s in sorted(parts)]) for key in ("image", *TARGET_KEYS)}
+        order = np.argsort(
+            which, kind="stable"
+        )  # slot order after concatenating the parts by source
+        stacked = {
+            key: np.concatenate([parts[s][key] for s in sorted(parts)])
+            for key in ("image", *TARGET_KEYS)
+        }
         slots = np.empty_like(order)
         slots[order] = np.arange(len(order))
         return {key: value[slots] for key, value in stacked.items()}

@@ -33,7 +33,13 @@ import numpy as np
 from eft_jax import body
 from eft_jax.geometry import weak_perspective
 from eft_jax.train import metrics
-from eft_jax.train.protocols import Protocol, centred_h36m_joints, centred_pve_mm, centred_truth_joints, joint_scores
+from eft_jax.train.protocols import (
+    Protocol,
+    centred_h36m_joints,
+    centred_pve_mm,
+    centred_truth_joints,
+    joint_scores,
+)
 
 CHUNK = 64  # bodies per forward pass (vertices of the open model: ~165 KB each)
 
@@ -52,15 +58,22 @@ def _scores(model, rotmats, betas, camera, keypoints, true_spin49, true_vertices
     }
 
 
-def evaluate_fits(model: body.BodyModel, rotmats, betas, cameras, keypoints, true_spin49, true_vertices) -> dict:
+def evaluate_fits(
+    model: body.BodyModel, rotmats, betas, cameras, keypoints, true_spin49, true_vertices
+) -> dict:
     """Per-exemplar scores (a dict of (N,) float arrays) of N fits of `model`: rotmats
     (N, 24, 3, 3), betas (N, 10), cameras (N, 3) weak perspective [s, tx, ty]; against the input
     keypoints (N, 49, 3) and the truth: SPIN-49 joints (N, 49, 3) and vertices (N, V, 3) of the
     same body model, in metres, camera frame."""
-    arrays = [np.asarray(a, np.float32) for a in (rotmats, betas, cameras, keypoints, true_spin49, true_vertices)]
+    arrays = [
+        np.asarray(a, np.float32)
+        for a in (rotmats, betas, cameras, keypoints, true_spin49, true_vertices)
+    ]
     count = arrays[0].shape[0]
     if any(a.shape[0] != count for a in arrays):
-        raise ValueError(f"evaluate_fits: inputs disagree on the number of fits: {[a.shape for a in arrays]}")
+        raise ValueError(
+            f"evaluate_fits: inputs disagree on the number of fits: {[a.shape for a in arrays]}"
+        )
     parts = []
     for start in range(0, count, CHUNK):
         chunk = [jnp.asarray(a[start : start + CHUNK]) for a in arrays]
@@ -120,21 +133,30 @@ def _benchmark_scores(model, rotmats, betas, truth, *, joints, with_pck):
     if "S" in truth:
         return joint_scores(pred, centred_truth_joints(truth["S"], joints), with_pck=with_pck)
     scores = joint_scores(pred, centred_h36m_joints(truth["h36m17"], joints), with_pck=with_pck)
-    scores["pve_mm"] = centred_pve_mm(out.vertices, truth["vertices"], out.h36m17[..., 0, :], truth["h36m17"][..., 0, :])
+    scores["pve_mm"] = centred_pve_mm(
+        out.vertices, truth["vertices"], out.h36m17[..., 0, :], truth["h36m17"][..., 0, :]
+    )
     return scores
 
 
-def benchmark_scores(protocol: Protocol, model: body.BodyModel, rotmats, betas, truth: dict) -> dict:
+def benchmark_scores(
+    protocol: Protocol, model: body.BodyModel, rotmats, betas, truth: dict
+) -> dict:
     """Per-exemplar scores (a dict of (N,) float arrays, eft_jax.train.protocols) of N predictions
     of `model` (which needs its H36M-17 regressor): rotmats (N, 24, 3, 3), betas (N, 10); against
     `truth`: {'S': (N, 24, 4)} (Human3.6M, MPI-INF-3DHP) or `smpl_truth`'s dict (3DPW)."""
     if model.J_regressor_h36m is None:
-        raise ValueError(f"{model.source}: the benchmark protocols need the body model's H36M-17 regressor")
+        raise ValueError(
+            f"{model.source}: the benchmark protocols need the body model's H36M-17 regressor"
+        )
     scores = _benchmark_scores(
-        model, jnp.asarray(rotmats, jnp.float32), jnp.asarray(betas, jnp.float32),
+        model,
+        jnp.asarray(rotmats, jnp.float32),
+        jnp.asarray(betas, jnp.float32),
         {key: jnp.asarray(value, jnp.float32) for key, value in truth.items()},
-        joints=protocol.joints, with_pck=protocol.pck,
-    )  # fmt: skip
+        joints=protocol.joints,
+        with_pck=protocol.pck,
+    )
     return {key: np.asarray(value, np.float64) for key, value in jax.device_get(scores).items()}
 
 
@@ -151,5 +173,8 @@ def group_table(per: dict, groups) -> list[dict]:
     rows = []
     for name in sorted(set(groups.tolist())):
         members = groups == name
-        rows.append({"group": name, "exemplars": int(members.sum())} | {k: _finite_mean(v[members]) for k, v in per.items()})
+        rows.append(
+            {"group": name, "exemplars": int(members.sum())}
+            | {k: _finite_mean(v[members]) for k, v in per.items()}
+        )
     return rows

@@ -46,7 +46,6 @@ from eft_jax.nets.hmr import RegressorOutput
 from eft_jax.train.metrics import hip_centred
 
 
-
 @flax.struct.dataclass
 class TrainLossTerms:
     total: jax.Array
@@ -74,11 +73,15 @@ def masked_mean(values, mask):
     return jnp.sum(mask[:, None] * per_sample) / jnp.maximum(count, 1.0)
 
 
-def spin_loss(out: RegressorOutput, batch: dict, model: body.BodyModel, weights, config) -> TrainLossTerms:
+def spin_loss(
+    out: RegressorOutput, batch: dict, model: body.BodyModel, weights, config
+) -> TrainLossTerms:
     """The loss of a batch of training samples (`train/sources.py`): keypoints (B, 49, 3),
     joints3d_spin49 (B, 49, 3), joints3d_confidence (B, 49), rotmats (B, 24, 3, 3), betas (B, 10),
     has_smpl (B,), has_pose_3d (B,); `weights` is `keypoint_weights(...)`."""
-    betas_for_keypoints = out.betas if config.keypoints_train_betas else jax.lax.stop_gradient(out.betas)
+    betas_for_keypoints = (
+        out.betas if config.keypoints_train_betas else jax.lax.stop_gradient(out.betas)
+    )
     joints = body.forward(model, out.rotmats, betas_for_keypoints).spin49
     projected = weak_perspective(joints, out.camera)
     confidence = batch["keypoints"][..., 2] * weights
@@ -86,7 +89,9 @@ def spin_loss(out: RegressorOutput, batch: dict, model: body.BodyModel, weights,
 
     available = jnp.asarray(model.spin49_available, jnp.float32)[NUM_OPENPOSE_KEYPOINTS:]
     confidence_3d = available * batch["joints3d_confidence"][:, NUM_OPENPOSE_KEYPOINTS:]
-    error_3d = (hip_centred(joints) - hip_centred(batch["joints3d_spin49"]))[..., NUM_OPENPOSE_KEYPOINTS:, :]
+    error_3d = (hip_centred(joints) - hip_centred(batch["joints3d_spin49"]))[
+        ..., NUM_OPENPOSE_KEYPOINTS:, :
+    ]
     keypoints_3d = masked_mean(confidence_3d[..., None] * error_3d**2, batch["has_pose_3d"])
 
     pose = masked_mean((out.rotmats - batch["rotmats"]) ** 2, batch["has_smpl"])

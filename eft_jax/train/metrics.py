@@ -10,8 +10,16 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from eft_jax.body.joint_sets import LSP14_IN_SPIN49
-from eft_jax.fitting.losses import LEFT_ANKLE, LEFT_HIP, LEFT_KNEE, RIGHT_ANKLE, RIGHT_HIP, RIGHT_KNEE
+from eft_jax.fitting.losses import (
+    LEFT_ANKLE,
+    LEFT_HIP,
+    LEFT_KNEE,
+    RIGHT_ANKLE,
+    RIGHT_HIP,
+    RIGHT_KNEE,
+)
 from eft_jax.geometry.procrustes import similarity_align
+
 
 def hip_midpoint(joints_spin49):
     """(..., 1, 3) midpoint of the right and left hip (SPIN-49 keypoints 27, 28)."""
@@ -50,7 +58,14 @@ def pa_mpjpe_mm(predicted_spin49, true_spin49):
 # SPIN-49 ground-truth keypoints of the torso corners (LSP order: r hip 27, l hip 28, r shoulder 33,
 # l shoulder 34) and the six left/right pairs of LSP-14 limb joints (right, left SPIN-49 indices).
 RIGHT_SHOULDER, LEFT_SHOULDER, NECK = 33, 34, 37
-LSP14_LIMB_PAIRS = ((25, 30), (26, 29), (27, 28), (31, 36), (32, 35), (33, 34))  # ankles knees hips wrists elbows shoulders
+LSP14_LIMB_PAIRS = (
+    (25, 30),
+    (26, 29),
+    (27, 28),
+    (31, 36),
+    (32, 35),
+    (33, 34),
+)  # ankles knees hips wrists elbows shoulders
 
 
 def pve_mm(predicted_vertices, true_vertices, predicted_spin49, true_spin49):
@@ -63,7 +78,9 @@ def pve_mm(predicted_vertices, true_vertices, predicted_spin49, true_spin49):
 
 
 def _angle_deg(a, b):
-    cosine = jnp.sum(a * b, axis=-1) / jnp.maximum(jnp.linalg.norm(a, axis=-1) * jnp.linalg.norm(b, axis=-1), 1e-12)
+    cosine = jnp.sum(a * b, axis=-1) / jnp.maximum(
+        jnp.linalg.norm(a, axis=-1) * jnp.linalg.norm(b, axis=-1), 1e-12
+    )
     return jnp.degrees(jnp.arccos(jnp.clip(cosine, -1.0, 1.0)))
 
 
@@ -120,7 +137,10 @@ def posture_deg(joints_spin49) -> dict:
     joints = jnp.asarray(joints_spin49)
     legs = ((RIGHT_HIP, RIGHT_KNEE, RIGHT_ANKLE), (LEFT_HIP, LEFT_KNEE, LEFT_ANKLE))
     torso = joints[..., NECK, :] - hip_midpoint(joints)[..., 0, :]
-    knee = [_angle_deg(joints[..., k, :] - joints[..., h, :], joints[..., a, :] - joints[..., k, :]) for h, k, a in legs]
+    knee = [
+        _angle_deg(joints[..., k, :] - joints[..., h, :], joints[..., a, :] - joints[..., k, :])
+        for h, k, a in legs
+    ]
     hip = [_angle_deg(torso, joints[..., h, :] - joints[..., k, :]) for h, k, _ in legs]
     up = -torso[..., 1]
     return {

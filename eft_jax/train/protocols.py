@@ -34,7 +34,14 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
-from eft_jax.body.joint_sets import GT_OFFSET, H36M_PELVIS, H36M_TO_J17, J24_PELVIS, J24_TO_J17, SPIN49_NAMES
+from eft_jax.body.joint_sets import (
+    GT_OFFSET,
+    H36M_PELVIS,
+    H36M_TO_J17,
+    J24_PELVIS,
+    J24_TO_J17,
+    SPIN49_NAMES,
+)
 from eft_jax.geometry.procrustes import similarity_align
 from eft_jax.train.metrics import joint_errors_mm
 
@@ -52,10 +59,18 @@ class Protocol:
 
 
 PROTOCOLS = {
-    "3dpw": Protocol("3dpw", 14, False, True, "3DPW test split, every frame with a valid camera pose"),
-    "h36m-p1": Protocol("h36m-p1", 14, False, False, "Human3.6M S9 + S11, every 5th frame, all cameras"),
-    "h36m-p2": Protocol("h36m-p2", 14, False, False, "Human3.6M S9 + S11, every 5th frame, frontal camera 60457274"),
-    "mpi-inf-3dhp": Protocol("mpi-inf-3dhp", 17, True, False, "MPI-INF-3DHP test set TS1-TS6, valid frames"),
+    "3dpw": Protocol(
+        "3dpw", 14, False, True, "3DPW test split, every frame with a valid camera pose"
+    ),
+    "h36m-p1": Protocol(
+        "h36m-p1", 14, False, False, "Human3.6M S9 + S11, every 5th frame, all cameras"
+    ),
+    "h36m-p2": Protocol(
+        "h36m-p2", 14, False, False, "Human3.6M S9 + S11, every 5th frame, frontal camera 60457274"
+    ),
+    "mpi-inf-3dhp": Protocol(
+        "mpi-inf-3dhp", 17, True, False, "MPI-INF-3DHP test set TS1-TS6, valid frames"
+    ),
 }
 
 
@@ -81,7 +96,11 @@ def missing_truth_joints(s24, joints: int) -> list[str]:
     cannot be scored."""
     s24 = np.asarray(s24)
     rows = sorted({*J24_TO_J17[:joints].tolist(), J24_PELVIS})
-    return [SPIN49_NAMES[GT_OFFSET + r] for r in rows if s24[r, 3] <= 0 or not np.all(np.isfinite(s24[r, :3]))]
+    return [
+        SPIN49_NAMES[GT_OFFSET + r]
+        for r in rows
+        if s24[r, 3] <= 0 or not np.all(np.isfinite(s24[r, :3]))
+    ]
 
 
 def pck_pct(errors_mm, threshold_mm: float = PCK_THRESHOLD_MM):

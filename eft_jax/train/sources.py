@@ -36,8 +36,15 @@ from eft_jax.formats.eft_json import smpltype_for, stack_eft_data
 from eft_jax.geometry import axis_angle_to_rotmat
 
 SAMPLE_KEYS = (
-    "image", "keypoints", "joints3d_spin49", "joints3d_confidence", "rotmats", "betas", "has_smpl", "has_pose_3d",
-)  # fmt: skip
+    "image",
+    "keypoints",
+    "joints3d_spin49",
+    "joints3d_confidence",
+    "rotmats",
+    "betas",
+    "has_smpl",
+    "has_pose_3d",
+)
 
 
 class TrainingDataError(ValueError):
@@ -56,8 +63,13 @@ class SyntheticSource:
         return len(self.records)
 
     def _sample(self, record: dict) -> dict:
-        sample = {key: record[key] for key in ("image", "keypoints", "joints3d_spin49", "rotmats", "betas")}
-        sample.update(joints3d_confidence=self.confidence, has_smpl=np.float32(1), has_pose_3d=np.float32(1))
+        sample = {
+            key: record[key]
+            for key in ("image", "keypoints", "joints3d_spin49", "rotmats", "betas")
+        }
+        sample.update(
+            joints3d_confidence=self.confidence, has_smpl=np.float32(1), has_pose_3d=np.float32(1)
+        )
         return sample
 
     def __getitem__(self, index: int) -> dict:
@@ -65,7 +77,9 @@ class SyntheticSource:
 
     def __getitems__(self, indices) -> list[dict]:
         getitems = getattr(self.records, "__getitems__", None)
-        records = getitems(list(indices)) if getitems is not None else [self.records[i] for i in indices]
+        records = (
+            getitems(list(indices)) if getitems is not None else [self.records[i] for i in indices]
+        )
         return [self._sample(r) for r in records]
 
 
@@ -73,12 +87,25 @@ class ArraySource:
     """Training samples held as arrays (crops read once at the start). Targets that are not given
     are placeholders with has_smpl / has_pose_3d = 0 (`SAMPLE_KEYS`)."""
 
-    def __init__(self, images, keypoints, *, rotmats=None, betas=None, has_smpl=None, joints3d=None,
-                 joints3d_confidence=None, has_pose_3d=None, description: str = ""):  # fmt: skip
+    def __init__(
+        self,
+        images,
+        keypoints,
+        *,
+        rotmats=None,
+        betas=None,
+        has_smpl=None,
+        joints3d=None,
+        joints3d_confidence=None,
+        has_pose_3d=None,
+        description: str = "",
+    ):
         images = np.asarray(images)
         count = len(images)
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-            raise TrainingDataError(f"{description}: crops must be uint8 (N, S, S, 3); got {images.dtype} {images.shape}")
+            raise TrainingDataError(
+                f"{description}: crops must be uint8 (N, S, S, 3); got {images.dtype} {images.shape}"
+            )
         self.description = description
         self.arrays = {
             "image": images,
@@ -91,17 +118,33 @@ class ArraySource:
             "has_pose_3d": np.zeros(count, np.float32),
         }
         if rotmats is not None:
-            has_smpl = np.ones(count, np.float32) if has_smpl is None else np.asarray(has_smpl, np.float32)
+            has_smpl = (
+                np.ones(count, np.float32) if has_smpl is None else np.asarray(has_smpl, np.float32)
+            )
             self.arrays.update(
-                rotmats=_finite(rotmats, (count, 24, 3, 3), "rotmats", description, where=has_smpl > 0),
+                rotmats=_finite(
+                    rotmats, (count, 24, 3, 3), "rotmats", description, where=has_smpl > 0
+                ),
                 betas=_finite(betas, (count, 10), "betas", description, where=has_smpl > 0),
                 has_smpl=has_smpl,
             )
         if joints3d is not None:
-            has_pose_3d = np.ones(count, np.float32) if has_pose_3d is None else np.asarray(has_pose_3d, np.float32)
+            has_pose_3d = (
+                np.ones(count, np.float32)
+                if has_pose_3d is None
+                else np.asarray(has_pose_3d, np.float32)
+            )
             self.arrays.update(
-                joints3d_spin49=_finite(joints3d, (count, NUM_SPIN49, 3), "3D joints", description, where=has_pose_3d > 0),
-                joints3d_confidence=np.asarray(joints3d_confidence, np.float32).reshape(count, NUM_SPIN49),
+                joints3d_spin49=_finite(
+                    joints3d,
+                    (count, NUM_SPIN49, 3),
+                    "3D joints",
+                    description,
+                    where=has_pose_3d > 0,
+                ),
+                joints3d_confidence=np.asarray(joints3d_confidence, np.float32).reshape(
+                    count, NUM_SPIN49
+                ),
                 has_pose_3d=has_pose_3d,
             )
 
@@ -115,13 +158,17 @@ class ArraySource:
 def _finite(values, shape, name, description, where=None) -> np.ndarray:
     values = np.asarray(values, np.float32)
     if values.shape != shape:
-        raise TrainingDataError(f"{description}: {name} must have shape {shape}; got {values.shape}")
+        raise TrainingDataError(
+            f"{description}: {name} must have shape {shape}; got {values.shape}"
+        )
     rows = values.reshape(shape[0], -1)
     bad = ~np.all(np.isfinite(rows), axis=1)
     if where is not None:
         bad &= where
     if bad.any():
-        raise TrainingDataError(f"{description}: {name} of rows {np.flatnonzero(bad)[:10].tolist()} are not finite")
+        raise TrainingDataError(
+            f"{description}: {name} of rows {np.flatnonzero(bad)[:10].tolist()} are not finite"
+        )
     return np.where(np.isfinite(values), values, 0.0).astype(np.float32)
 
 
@@ -170,19 +217,31 @@ def spin_npz_targets(arrays: dict, body_kind: str, where: str) -> dict[str, np.n
         "has_pose_3d": np.zeros(count, np.float32),
     }
     if "pose" in arrays and "shape" in arrays:
-        smpltype = arrays["smpltype"].astype(str) if "smpltype" in arrays else np.full(count, "smpl")
+        smpltype = (
+            arrays["smpltype"].astype(str) if "smpltype" in arrays else np.full(count, "smpl")
+        )
         flag = np.asarray(arrays.get("has_smpl", np.ones(count)), np.float32)
         pose = np.asarray(arrays["pose"], np.float32).reshape(count, 24, 3)
-        usable = (flag > 0) & (smpltype == smpltype_for(body_kind)) & np.all(np.isfinite(pose.reshape(count, -1)), axis=1)
-        targets["rotmats"] = np.asarray(axis_angle_to_rotmat(np.where(usable[:, None, None], pose, 0.0)), np.float32)
+        usable = (
+            (flag > 0)
+            & (smpltype == smpltype_for(body_kind))
+            & np.all(np.isfinite(pose.reshape(count, -1)), axis=1)
+        )
+        targets["rotmats"] = np.asarray(
+            axis_angle_to_rotmat(np.where(usable[:, None, None], pose, 0.0)), np.float32
+        )
         targets["betas"] = np.asarray(arrays["shape"], np.float32)
         targets["has_smpl"] = usable.astype(np.float32)
     if "S" in arrays:
         joints = np.asarray(arrays["S"], np.float32)
         if joints.shape != (count, NUM_GT_KEYPOINTS, 4):
-            raise TrainingDataError(f"{where}: 'S' must have shape {(count, NUM_GT_KEYPOINTS, 4)}; got {joints.shape}")
+            raise TrainingDataError(
+                f"{where}: 'S' must have shape {(count, NUM_GT_KEYPOINTS, 4)}; got {joints.shape}"
+            )
         confidence = np.where(np.all(np.isfinite(joints[..., :3]), axis=-1), joints[..., 3], 0.0)
-        targets["joints3d"][:, GT_OFFSET:] = np.where(confidence[..., None] > 0, joints[..., :3], 0.0)
+        targets["joints3d"][:, GT_OFFSET:] = np.where(
+            confidence[..., None] > 0, joints[..., :3], 0.0
+        )
         targets["joints3d_confidence"][:, GT_OFFSET:] = confidence
         targets["has_pose_3d"] = (confidence.sum(axis=1) > 0).astype(np.float32)
     return targets

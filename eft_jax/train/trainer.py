@@ -31,7 +31,11 @@ from eft_jax import body
 from eft_jax.config import ConfigError
 from eft_jax.geometry import rot6d_to_rotmat
 from eft_jax.nets import Regressor
-from eft_jax.train.adversarial import PoseShapeDiscriminator, discriminator_losses, regressor_adversarial_loss
+from eft_jax.train.adversarial import (
+    PoseShapeDiscriminator,
+    discriminator_losses,
+    regressor_adversarial_loss,
+)
 from eft_jax.train.evaluation import evaluate_fits, summarize
 from eft_jax.train.losses import TrainLossTerms, keypoint_weights, spin_loss
 
@@ -90,7 +94,11 @@ def data_mesh(devices=None) -> Mesh:
 
 class Trainer:
     def __init__(
-        self, regressor: Regressor, model: body.BodyModel, config: ml_collections.ConfigDict, mesh: Mesh | None = None
+        self,
+        regressor: Regressor,
+        model: body.BodyModel,
+        config: ml_collections.ConfigDict,
+        mesh: Mesh | None = None,
     ):
         self.regressor = regressor
         self.model = model
@@ -105,14 +113,18 @@ class Trainer:
         adversarial = config.get("adversarial")
         self.adversarial_weight = float(adversarial.weight) if adversarial is not None else 0.0
         if self.adversarial_weight < 0:
-            raise ConfigError(f"adversarial.weight must be at least 0 (0 = off); got {self.adversarial_weight}")
+            raise ConfigError(
+                f"adversarial.weight must be at least 0 (0 = off); got {self.adversarial_weight}"
+            )
         if self.adversarial_weight > 0:
             self.discriminator = PoseShapeDiscriminator()
             self.discriminator_optimizer = optax.adam(float(adversarial.learning_rate))
         self.mesh = data_mesh() if mesh is None else mesh
         devices = self.mesh.devices.size
         if config.batch_size % devices:
-            raise ConfigError(f"batch_size {config.batch_size} must be a multiple of the {devices} devices it is split over")
+            raise ConfigError(
+                f"batch_size {config.batch_size} must be a multiple of the {devices} devices it is split over"
+            )
         self.batch_sharding = NamedSharding(self.mesh, PartitionSpec(BATCH_AXIS))
         self.replicated = NamedSharding(self.mesh, PartitionSpec())
         self.step = jax.jit(self._step, donate_argnums=0, out_shardings=self.replicated)
@@ -129,8 +141,13 @@ class Trainer:
         discriminator = None
         if self.adversarial:
             count = 1
-            params = self.discriminator.init(rng, jnp.zeros((count, 23, 3, 3)), jnp.zeros((count, 10)))["params"]
-            discriminator = {"params": params, "opt_state": self.discriminator_optimizer.init(params)}
+            params = self.discriminator.init(
+                rng, jnp.zeros((count, 23, 3, 3)), jnp.zeros((count, 10))
+            )["params"]
+            discriminator = {
+                "params": params,
+                "opt_state": self.discriminator_optimizer.init(params),
+            }
         state = TrainState(
             step=jnp.zeros((), jnp.int32),
             params=variables["params"],
@@ -147,20 +164,26 @@ class Trainer:
         """The batch split over the mesh's devices along its first axis."""
         return jax.device_put(batch, self.batch_sharding)
 
-    def _step(self, state: TrainState, batch: dict, rng: jax.Array) -> tuple[TrainState, TrainLossTerms]:
+    def _step(
+        self, state: TrainState, batch: dict, rng: jax.Array
+    ) -> tuple[TrainState, TrainLossTerms]:
         def loss_fn(params):
             variables = {"params": params, "batch_stats": state.batch_stats}
             out, batch_stats = self.regressor.apply(variables, batch["images"], train=True, rng=rng)
             terms = spin_loss(out, batch, self.model, self.weights, self.config.loss)
             total = terms.total
             if self.adversarial:
-                scores = self.discriminator.apply({"params": state.discriminator["params"]}, out.rotmats[:, 1:], out.betas)
+                scores = self.discriminator.apply(
+                    {"params": state.discriminator["params"]}, out.rotmats[:, 1:], out.betas
+                )
                 adversarial = regressor_adversarial_loss(scores)
                 total = total + self.adversarial_weight * adversarial
                 terms = terms.replace(total=total, adversarial=adversarial)
             return total, (terms, batch_stats, out)
 
-        (_, (terms, batch_stats, out)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        (_, (terms, batch_stats, out)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params
+        )
         updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         discriminator = state.discriminator
@@ -169,19 +192,30 @@ class Trainer:
             terms = terms.replace(discriminator_real=real, discriminator_fake=fake)
         return TrainState(state.step + 1, params, batch_stats, opt_state, discriminator), terms
 
-    def _discriminator_step(self, discriminator: dict, batch: dict, out) -> tuple[dict, jax.Array, jax.Array]:
+    def _discriminator_step(
+        self, discriminator: dict, batch: dict, out
+    ) -> tuple[dict, jax.Array, jax.Array]:
         """One Adam step of the discriminator on the prior's real bodies against this step's
         predictions (HMR updates both networks from the same forward pass)."""
-        fake_rotmats, fake_betas = jax.lax.stop_gradient(out.rotmats[:, 1:]), jax.lax.stop_gradient(out.betas)
+        fake_rotmats, fake_betas = (
+            jax.lax.stop_gradient(out.rotmats[:, 1:]),
+            jax.lax.stop_gradient(out.betas),
+        )
 
         def loss_fn(params):
-            real = self.discriminator.apply({"params": params}, batch["prior_rotmats"], batch["prior_betas"])
+            real = self.discriminator.apply(
+                {"params": params}, batch["prior_rotmats"], batch["prior_betas"]
+            )
             fake = self.discriminator.apply({"params": params}, fake_rotmats, fake_betas)
             real_loss, fake_loss = discriminator_losses(real, fake)
             return self.adversarial_weight * (real_loss + fake_loss), (real_loss, fake_loss)
 
-        (_, (real_loss, fake_loss)), grads = jax.value_and_grad(loss_fn, has_aux=True)(discriminator["params"])
-        updates, opt_state = self.discriminator_optimizer.update(grads, discriminator["opt_state"], discriminator["params"])
+        (_, (real_loss, fake_loss)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            discriminator["params"]
+        )
+        updates, opt_state = self.discriminator_optimizer.update(
+            grads, discriminator["opt_state"], discriminator["params"]
+        )
         params = optax.apply_updates(discriminator["params"], updates)
         return {"params": params, "opt_state": opt_state}, real_loss, fake_loss
 
@@ -200,9 +234,12 @@ class Trainer:
         the samples' keypoints, joints3d_spin49, rotmats and betas."""
         images = validation["images"]
         predicted = [
-            self._predict(variables, jnp.asarray(images[i : i + batch_size])) for i in range(0, len(images), batch_size)
+            self._predict(variables, jnp.asarray(images[i : i + batch_size]))
+            for i in range(0, len(images), batch_size)
         ]
-        rotmats, betas, cameras = (np.concatenate([np.asarray(p[k]) for p in predicted]) for k in range(3))
+        rotmats, betas, cameras = (
+            np.concatenate([np.asarray(p[k]) for p in predicted]) for k in range(3)
+        )
         mean = self.regressor.mean_params
         count = len(images)
         mean_pose = np.asarray(rot6d_to_rotmat(jnp.asarray(mean.pose, jnp.float32).reshape(24, 6)))
@@ -210,7 +247,9 @@ class Trainer:
         mean_betas = np.broadcast_to(np.asarray(mean.shape, np.float32), (count, 10))
         mean_cameras = np.broadcast_to(np.asarray(mean.cam, np.float32), (count, 3))
         regressor = summarize(self._evaluate_chunks(rotmats, betas, cameras, validation))
-        baseline = summarize(self._evaluate_chunks(mean_rotmats, mean_betas, mean_cameras, validation))
+        baseline = summarize(
+            self._evaluate_chunks(mean_rotmats, mean_betas, mean_cameras, validation)
+        )
         return {
             **regressor,
             "mean_pose_mpjpe_mm": baseline["mpjpe_mm"],
@@ -222,9 +261,18 @@ class Trainer:
         parts = []
         for i in range(0, len(rotmats), EVALUATION_CHUNK):
             chunk = slice(i, i + EVALUATION_CHUNK)
-            vertices = self._vertices(jnp.asarray(truth["rotmats"][chunk]), jnp.asarray(truth["betas"][chunk]))
+            vertices = self._vertices(
+                jnp.asarray(truth["rotmats"][chunk]), jnp.asarray(truth["betas"][chunk])
+            )
             parts.append(
-                evaluate_fits(self.model, rotmats[chunk], betas[chunk], cameras[chunk], truth["keypoints"][chunk],
-                              truth["joints3d_spin49"][chunk], vertices)  # fmt: skip
+                evaluate_fits(
+                    self.model,
+                    rotmats[chunk],
+                    betas[chunk],
+                    cameras[chunk],
+                    truth["keypoints"][chunk],
+                    truth["joints3d_spin49"][chunk],
+                    vertices,
+                )
             )
         return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
