@@ -12,11 +12,11 @@ import sys
 from eft_jax.body import BodyModelFileError, SmplFileError
 from eft_jax.config import ConfigError, default_config_path, load_config
 from eft_jax.datasets.people import DatasetError
+from eft_jax.fitting.pose_prior import PosePriorFileError
 from eft_jax.fitting.recipe import resolve_config
 from eft_jax.formats.eft_json import EftJsonError
 from eft_jax.formats.exemplar_npz import ExemplarFileError
 from eft_jax.formats.fit_log import FitLogError
-from eft_jax.fitting.pose_prior import PosePriorFileError
 from eft_jax.formats.images import ImageReadError
 from eft_jax.formats.run_lock import RunLockedError
 from eft_jax.jobs.evaluate import EvaluateInputError

@@ -37,8 +37,8 @@ from fitting_runs import (
 )
 
 from eft_jax import nets
-from eft_jax.datasets.synthetic import STYLES
 from eft_jax.config import default_config_path
+from eft_jax.datasets.synthetic import STYLES
 from eft_jax.fitting.recipe import RECIPE_KEY, resolve_config
 
 

@@ -28,7 +28,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from eft_jax.nets import Regressor, RegressorArch
+from eft_jax.nets import Regressor, RegressorArch  # noqa: E402
 
 IMAGE_SIZE = 224
 

@@ -24,7 +24,6 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 from timing import machine_description, time_call, write_results
 
 from eft_jax import body

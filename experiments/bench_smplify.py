@@ -167,7 +167,6 @@ class TorchSmplify:
         return self.s.focal_length * points[..., :2] / points[..., 2:] + 0.5 * self.s.crop_size
 
     def camera_loss(self, joints, translation, init_translation, keypoints_px, confidence):
-        torch = self.torch
         projected = self.project(joints, translation)
         op, gt = self.op_torso, self.gt_torso
         error_op = ((keypoints_px[:, op] - projected[:, op]) ** 2).sum(-1) * self.available[op]
@@ -313,7 +312,7 @@ def main():
 
         outcome = {}
 
-        def run_jax(smplify, name):
+        def run_jax(smplify, name, outcome=outcome, init=init, keypoints=keypoints):
             def run():
                 outcome[name] = jax.block_until_ready(smplify.fit(init, keypoints))
 
@@ -321,7 +320,7 @@ def main():
 
         torch_error = {}
 
-        def run_torch():
+        def run_torch(torch_error=torch_error, reference=reference, init=init, keypoints=keypoints):
             torch_error["px"] = reference(init, keypoints)
 
         times = interleaved_times(

@@ -9,7 +9,12 @@ pose with its own / zero / true betas, and the bodies' statures. Output of one r
 experiments/results/betas_defect.md.
 """
 
-import time, numpy as np, jax, jax.numpy as jnp
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
 from eft_jax import body, nets
 from eft_jax.datasets.synthetic import make_samples
 from eft_jax.geometry.crops import normalize_image
@@ -33,8 +38,13 @@ print(
     "corr pred/gt per comp",
     [round(float(np.corrcoef(pb[:, k], gb[:, k])[0, 1]), 2) for k in range(10)],
 )
+
+
 # sensitivity of hip-centred GT joints to each beta (T-pose)
-J = lambda b: hip_centred(body.forward(model, jnp.zeros((1, 24, 3)), b[None]).spin49)[0, 25:]
+def J(b):
+    return hip_centred(body.forward(model, jnp.zeros((1, 24, 3)), b[None]).spin49)[0, 25:]
+
+
 jac = np.asarray(jax.jacfwd(J)(jnp.zeros(10)))  # (24,3,10)
 print("rms joint motion per unit beta (mm)", (1000 * np.sqrt((jac**2).sum(1).mean(0))).round(1))
 
@@ -63,10 +73,9 @@ def height(b):
 
 
 hp, hg = height(pb), height(gb)
-print(
-    "T-pose height mean pred %.3f gt %.3f zero %.3f corr %.2f"
-    % (hp.mean(), hg.mean(), height(np.zeros((1, 10)))[0], np.corrcoef(hp, hg)[0, 1])
-)
+zero = height(np.zeros((1, 10)))[0]
+corr = np.corrcoef(hp, hg)[0, 1]
+print(f"T-pose height mean pred {hp.mean():.3f} gt {hg.mean():.3f} zero {zero:.3f} corr {corr:.2f}")
 cam = np.asarray(out.camera)
 print(
     "cam s pred mean",

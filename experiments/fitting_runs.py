@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from eft_jax import body, nets
-from eft_jax.geometry.crops import normalize_image
 from eft_jax.datasets.synthetic import HELDOUT_SEED_OFFSET, make_samples
 from eft_jax.datasets.synthetic_tfds import VALIDATION_SEED_OFFSET
 from eft_jax.fitting import Exemplar
 from eft_jax.fitting.multistart import MultiStartEft
+from eft_jax.geometry.crops import normalize_image
 from eft_jax.progress import Progress
 from eft_jax.train.evaluation import evaluate_fits, summarize
 

@@ -234,11 +234,13 @@ class TorchEft:
         """EFT's loop on one exemplar; returns the number of passes run."""
         optimizer = self.start()
         image, target = self.inputs(image_nhwc, keypoints)
-        for it in range(iters):
+        passes = 0
+        while passes < iters:
             _, keypoint = self.step(image, target, optimizer)
+            passes += 1
             if keypoint.item() < threshold:
                 break
-        return it + 1
+        return passes
 
     def first_loss(self, image_nhwc, keypoints) -> float:
         """The loss of the first forward pass from the base weights (a parity check)."""

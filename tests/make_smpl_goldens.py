@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 
 import numpy as np
-
 from random_smpl_model import make_random_smpl, model_fingerprint
 
 SEED = 0

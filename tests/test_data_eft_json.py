@@ -3,10 +3,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from fake_records import fake_fit
 
-from eft_jax.geometry import crops
 from eft_jax.formats.eft_json import (
     EftJsonError,
     read_eft_json,
@@ -15,6 +13,7 @@ from eft_jax.formats.eft_json import (
     write_eft_json,
 )
 from eft_jax.formats.exemplar import skip_record
+from eft_jax.geometry import crops
 
 REFERENCE = Path(__file__).parent / "fixtures" / "data_eft_reference.json"
 

@@ -15,7 +15,6 @@ from eft_jax.formats.fit_log import (
     read_fit_log_header,
 )
 
-
 META_KEYS = ("center", "scale", "keypoints", "annotId", "imageName")
 
 

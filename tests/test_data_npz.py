@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from eft_jax.geometry import crops
 from eft_jax.formats.exemplar import exemplar_problem, is_skip
 from eft_jax.formats.exemplar_npz import (
     ExemplarFileError,
@@ -9,6 +8,7 @@ from eft_jax.formats.exemplar_npz import (
     read_exemplars_npz,
     write_exemplars_npz,
 )
+from eft_jax.geometry import crops
 
 
 def _keypoints(n):

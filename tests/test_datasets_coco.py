@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from eft_jax.body import SPIN49_NAMES
-from eft_jax.geometry import crops
 from eft_jax.datasets.coco import CocoFormatError, read_coco_keypoints
 from eft_jax.datasets.people import iter_exemplars
 from eft_jax.formats.exemplar import is_skip
 from eft_jax.formats.images import save_png
+from eft_jax.geometry import crops
 
 
 def _person(x0, y0, visible=2):

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from eft_jax.config import load_config
+from eft_jax.fitting.engine import EftEngine  # noqa: F401  (the package imports cleanly)
 from eft_jax.fitting.losses import LossSettings, eft_loss
 from eft_jax.geometry import weak_perspective
-from eft_jax.fitting.engine import EftEngine  # noqa: F401  (the package imports cleanly)
 
 ALL_AVAILABLE = np.ones(49, bool)
 

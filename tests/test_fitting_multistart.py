@@ -7,12 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
+from tiny_eft import IMAGE_SIZE, assert_results_identical, tiny_exemplars
 
 from eft_jax import body, fitting
 from eft_jax.body.joint_sets import SPIN49_MIRROR
 from eft_jax.fitting import multistart
 from eft_jax.geometry import weak_perspective
-from tiny_eft import IMAGE_SIZE, assert_results_identical, tiny_exemplars
 
 # SPIN's constants.py: OpenPose and 24-joint flip permutations (J49_FLIP_PERM = OP + 25 + J24).
 SPIN_OP_FLIP = [

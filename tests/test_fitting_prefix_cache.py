@@ -6,11 +6,11 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
+from tiny_eft import IMAGE_SIZE, OVERRIDES, assert_results_close, tiny_exemplars
 
 from eft_jax import fitting
 from eft_jax.config import load_config
 from eft_jax.nets import entry_point
-from tiny_eft import IMAGE_SIZE, OVERRIDES, assert_results_close, tiny_exemplars
 
 
 def test_entry_points_of_the_presets():

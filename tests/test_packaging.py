@@ -6,10 +6,10 @@ size) by `.ci/run`; these tests check the declarations that make it work, quickl
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from eft_jax import config as config_module
 from eft_jax.config import default_config_path, load_config

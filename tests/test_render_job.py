@@ -7,14 +7,13 @@ import json
 
 import numpy as np
 import pytest
+from random_smpl_model import make_random_smpl, write_npz
 
 from eft_jax import body
-from eft_jax.geometry.crops import crop_image
 from eft_jax.formats.images import load_rgb, save_png
 from eft_jax.formats.obj_file import read_obj
+from eft_jax.geometry.crops import crop_image
 from eft_jax.jobs.render import RenderInputError, output_stem, run_render
-
-from random_smpl_model import make_random_smpl, write_npz
 
 CROP = 96
 CENTER = (200.0, 130.0)  # the person's position in the synthetic image

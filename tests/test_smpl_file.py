@@ -12,10 +12,9 @@ import warnings
 
 import numpy as np
 import pytest
+from random_smpl_model import SMPL_PARENTS, make_random_smpl, write_npz, write_official_pkl
 
 from eft_jax.body.smpl_file import SmplFileError, gender_from_filename, read_smpl_file
-
-from random_smpl_model import SMPL_PARENTS, make_random_smpl, write_npz, write_official_pkl
 
 FLOAT_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights")
 

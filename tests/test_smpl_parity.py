@@ -21,10 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from random_smpl_model import make_random_smpl, model_fingerprint, write_official_pkl
 
 import eft_jax.body as body
-
-from random_smpl_model import make_random_smpl, model_fingerprint, write_official_pkl
 
 GOLDEN_PATH = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "fixtures", "smpl_parity.npz"

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from random_smpl_model import make_random_smpl, write_npz
 from scipy.stats import multivariate_normal
 
 from eft_jax import body, cli
@@ -29,8 +30,6 @@ from eft_jax.formats.fit_log import read_fit_log
 from eft_jax.geometry import perspective_to_weak, similarity_align, weak_to_perspective_translation
 from eft_jax.jobs.fit import log_path_for
 from eft_jax.nets import Regressor, RegressorArch, save_regressor
-
-from random_smpl_model import make_random_smpl, write_npz
 
 BATCH = 3
 

@@ -19,7 +19,6 @@ from eft_jax.body.joint_sets import (
     VERTEX_KEYPOINT_NAMES,
 )
 from eft_jax.body.loading import BodyModelFileError, load, open_model_metadata
-from eft_jax.body.smpl_file import SmplFileError, read_smpl_file
 from eft_jax.body.model import (
     BodyModel,
     BodyOutput,
@@ -30,6 +29,7 @@ from eft_jax.body.model import (
     pose_to_rotmats,
     shaped_rest_vertices,
 )
+from eft_jax.body.smpl_file import SmplFileError, read_smpl_file
 
 __all__ = [
     "BodyModel",

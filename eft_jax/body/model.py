@@ -13,7 +13,6 @@ shape blend shapes -> rest joints -> pose blend shapes -> kinematic chain -> ski
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import jax
 import jax.numpy as jnp
@@ -63,13 +62,13 @@ class BodyModel(_JointSource):
 
     v_template: jax.Array
     shapedirs: jax.Array
-    posedirs: Optional[jax.Array]
+    posedirs: jax.Array | None
     J_regressor: jax.Array
     weights: jax.Array
     faces: jax.Array
     vertex_keypoint_ids: jax.Array
-    J_regressor_extra: Optional[jax.Array] = None
-    J_regressor_h36m: Optional[jax.Array] = None
+    J_regressor_extra: jax.Array | None = None
+    J_regressor_h36m: jax.Array | None = None
     parents: tuple = struct.field(pytree_node=False, default=joint_sets.SMPL_PARENTS)
     kind: str = struct.field(pytree_node=False, default="smpl")
     gender: str = struct.field(pytree_node=False, default="unknown")
@@ -95,8 +94,8 @@ class BodyOutput:
     joints: jax.Array
     spin49: jax.Array
     coco17: jax.Array
-    lsp14: Optional[jax.Array]
-    h36m17: Optional[jax.Array]
+    lsp14: jax.Array | None
+    h36m17: jax.Array | None
 
 
 def pose_to_rotmats(pose) -> jax.Array:
@@ -257,12 +256,12 @@ class JointsModel(_JointSource):
     joints_shapedirs: jax.Array
     v_template: jax.Array
     shapedirs: jax.Array
-    posedirs: Optional[jax.Array]
+    posedirs: jax.Array | None
     weights: jax.Array
     vertex_keypoint_ids: jax.Array
     vertex_ids: jax.Array
-    J_regressor_extra: Optional[jax.Array] = None
-    J_regressor_h36m: Optional[jax.Array] = None
+    J_regressor_extra: jax.Array | None = None
+    J_regressor_h36m: jax.Array | None = None
     parents: tuple = struct.field(pytree_node=False, default=joint_sets.SMPL_PARENTS)
     kind: str = struct.field(pytree_node=False, default="smpl")
     gender: str = struct.field(pytree_node=False, default="unknown")

@@ -90,7 +90,10 @@ def read_mpii(path: str | Path) -> list[AnnotatedPerson | dict]:
         rects = _list(getattr(entry, "annorect", []))
         for rect_index, rect in enumerate(rects):
             person_id = f"{index}_{rect_index}"
-            skip = lambda reason, i=person_id: items.append(skip_record(i, reason, 0, image_name))  # noqa: E731
+
+            def skip(reason, i=person_id, name=image_name):
+                items.append(skip_record(i, reason, 0, name))
+
             points = getattr(getattr(rect, "annopoints", None), "point", None)
             if points is None:
                 skip("no annotated points")

@@ -56,7 +56,7 @@ def builder_for(
     selection: str | None = None,
     crop_size: int = 224,
     data_dir=None,
-) -> "AnnotatedPeople":
+) -> AnnotatedPeople:
     """The builder of one dataset / split / selection / crop size (a config named after them)."""
     if dataset not in READERS:
         raise ValueError(f"unknown dataset {dataset!r}; known: {sorted(READERS)}")
@@ -110,7 +110,7 @@ def record_exemplar(record: dict) -> Exemplar:
     )
 
 
-def open_prepared(path) -> "tfds.core.data_sources.ArrayRecordDataSource":
+def open_prepared(path) -> tfds.core.data_sources.ArrayRecordDataSource:
     """The records of a prepared dataset folder (`<data_dir>/annotated_people/<config>/1.0.0`),
     for `eft-jax fit --dataset tfds --root PATH`; DatasetError when it is not one."""
     from eft_jax.datasets.people import DatasetError, require_dir

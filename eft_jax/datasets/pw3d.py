@@ -28,8 +28,8 @@ import numpy as np
 from eft_jax.datasets.openpose import openpose_to_spin49
 from eft_jax.datasets.people import AnnotatedPerson, DatasetError, person_or_skip, require_dir
 from eft_jax.formats.exemplar import is_skip
-from eft_jax.safe_pickle import PickleFileError, load_data_pickle
 from eft_jax.geometry import axis_angle_to_rotmat, rotmat_to_axis_angle
+from eft_jax.safe_pickle import PickleFileError, load_data_pickle
 
 SPLITS = ("train", "validation", "test")
 KEYS = ("sequence", "poses", "betas", "poses2d", "cam_poses", "campose_valid", "genders")

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from eft_jax.body.joint_sets import GT_OFFSET, NUM_GT_KEYPOINTS, NUM_SPIN49
-from eft_jax.formats.exemplar_npz import load_npz_arrays
 from eft_jax.datasets.people import AnnotatedPerson, DatasetError, person_or_skip, require_dir
+from eft_jax.formats.exemplar_npz import load_npz_arrays
 
 MIN_KEYPOINTS = 2
 

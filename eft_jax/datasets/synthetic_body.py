@@ -13,8 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eft_jax import body
-from eft_jax.geometry import rotations
-from eft_jax.geometry import weak_perspective
+from eft_jax.geometry import rotations, weak_perspective
 from eft_jax.render.cameras import crop_to_pixels
 from eft_jax.render.shading import part_labels
 

@@ -59,7 +59,7 @@ def split_seeds(config: SyntheticHumansConfig, split: str) -> range:
 
 def builder_for(
     image_size: int, num_train: int, num_validation: int, data_dir=None, style: str = "basic"
-) -> "SyntheticHumans":
+) -> SyntheticHumans:
     """The builder of that size and style: a named config ("128px", "lifelike_128px", ...) when
     one matches, otherwise a custom config named after its style and sizes (prepared under its
     own directory)."""

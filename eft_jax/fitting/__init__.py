@@ -16,12 +16,12 @@ from eft_jax.fitting.engine import EftEngine, Slots
 from eft_jax.fitting.exemplar import Exemplar, checked_inputs
 from eft_jax.fitting.losses import LossSettings, LossTerms, eft_loss
 from eft_jax.fitting.lowering import default_lowering
-from eft_jax.geometry import weak_perspective
-from eft_jax.fitting.reference import SequentialEft, Trajectory, TrajectoryPoint
 from eft_jax.fitting.pose_prior import PosePrior, load_pose_prior
+from eft_jax.fitting.reference import SequentialEft, Trajectory, TrajectoryPoint
 from eft_jax.fitting.result import FitResult
 from eft_jax.fitting.smplify import Smplify, smplify_stream
 from eft_jax.fitting.stream import fit_stream
+from eft_jax.geometry import weak_perspective
 
 __all__ = [
     "EftEngine",

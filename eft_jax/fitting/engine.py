@@ -28,7 +28,8 @@ change; the prefix's forward pass leaves the per-iteration cost.
 from __future__ import annotations
 
 import functools
-from typing import Any, Hashable, Sequence
+from collections.abc import Hashable, Sequence
+from typing import Any
 
 import flax.struct
 import jax

@@ -38,7 +38,7 @@ with experiments/bench_eft.py on those machines.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax

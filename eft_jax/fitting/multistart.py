@@ -29,8 +29,8 @@ bundled body is nearly so, and the re-scoring makes the choice honest either way
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Hashable, Optional
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -101,7 +101,7 @@ class TurnedRegressor:
         pose6d = rotmat_to_rot6d(rotmats).reshape(out.pose6d.shape)
         return out.replace(rotmats=rotmats, pose6d=pose6d)
 
-    def with_dtype(self, dtype) -> "TurnedRegressor":
+    def with_dtype(self, dtype) -> TurnedRegressor:
         return TurnedRegressor(self.regressor.with_dtype(dtype), np.asarray(self.turn))
 
     def apply(self, variables, images, train: bool = False, rng=None, start: str = "image"):
@@ -128,14 +128,12 @@ class MultiStartResult(FitResult):
     hypothesis was kept, every hypothesis's final keypoint loss on the original exemplar (None
     for one that failed) and the passes all hypotheses took together (the cost)."""
 
-    hypothesis: Optional[str] = None
-    hypothesis_losses: Optional[list] = None
-    total_iterations: Optional[int] = None
+    hypothesis: str | None = None
+    hypothesis_losses: list | None = None
+    total_iterations: int | None = None
 
 
-def choose(
-    losses: Sequence[Optional[float]], energies: Sequence[float], tie_tolerance: float
-) -> int:
+def choose(losses: Sequence[float | None], energies: Sequence[float], tie_tolerance: float) -> int:
     """Index of the kept hypothesis: the lowest loss, or among those within `tie_tolerance`
     (relative) of it, the lowest pose-prior energy. None losses are failed hypotheses."""
     valid = [k for k, loss in enumerate(losses) if loss is not None and np.isfinite(loss)]

@@ -10,8 +10,7 @@ import ml_collections
 
 from eft_jax import body
 from eft_jax.fitting.losses import LossSettings, LossTerms, eft_loss
-from eft_jax.geometry import weak_perspective
-from eft_jax.geometry import rotmat_to_axis_angle
+from eft_jax.geometry import rotmat_to_axis_angle, weak_perspective
 from eft_jax.nets import Regressor, merge, partition
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Hashable, Optional
+from collections.abc import Hashable
 
 import numpy as np
 
@@ -36,15 +36,15 @@ class FitResult:
     id: Hashable
     stop_reason: str
     iterations: int = 0
-    rotmats: Optional[np.ndarray] = None
-    pose_axis_angle: Optional[np.ndarray] = None
-    betas: Optional[np.ndarray] = None
-    camera: Optional[np.ndarray] = None
-    keypoints_2d: Optional[np.ndarray] = None
-    keypoint_loss_before: Optional[float] = None
-    keypoint_loss_after: Optional[float] = None
-    keypoint_error_px_before: Optional[float] = None
-    keypoint_error_px_after: Optional[float] = None
+    rotmats: np.ndarray | None = None
+    pose_axis_angle: np.ndarray | None = None
+    betas: np.ndarray | None = None
+    camera: np.ndarray | None = None
+    keypoints_2d: np.ndarray | None = None
+    keypoint_loss_before: float | None = None
+    keypoint_loss_after: float | None = None
+    keypoint_error_px_before: float | None = None
+    keypoint_error_px_after: float | None = None
 
     @property
     def skipped(self) -> bool:

@@ -8,7 +8,7 @@ otherwise gather every slot onto each device).
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import numpy as np

@@ -34,8 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Iterable, Iterator
-from typing import Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 
 import flax.struct
 import jax

@@ -108,6 +108,6 @@ def _hand_out_points(slots, watched: dict[int, Hashable], record, on_point) -> N
     for slot, exemplar_id in watched.items():
         updates = int(iteration[slot]) - 1
         if updates in record[exemplar_id]:
-            prediction = jax.device_get(jax.tree.map(lambda leaf: leaf[slot], slots.kept))
+            prediction = jax.device_get(jax.tree.map(lambda leaf, s=slot: leaf[s], slots.kept))
             loss, error = jax.device_get((slots.keypoint_loss[slot], slots.keypoint_error_px[slot]))
             on_point(exemplar_id, TrajectoryPoint(updates, prediction, float(loss), float(error)))

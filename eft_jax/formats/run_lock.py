@@ -27,7 +27,7 @@ class RunLock:
         self.path = Path(str(path) + ".lock")
         self._handle = None
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)

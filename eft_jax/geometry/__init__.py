@@ -8,7 +8,6 @@ from eft_jax.geometry.cameras import (
     weak_to_perspective_translation,
 )
 from eft_jax.geometry.procrustes import similarity_align
-
 from eft_jax.geometry.rotations import (
     axis_angle_to_quaternion,
     axis_angle_to_rotmat,

@@ -36,14 +36,14 @@ import numpy as np
 from eft_jax import body, nets, render
 from eft_jax.datasets.people import iter_exemplars
 from eft_jax.datasets.registry import open_coco_files
-from eft_jax.geometry.crops import crop_image, denormalize_image, normalize_image
+from eft_jax.datasets.synthetic import make_samples
+from eft_jax.fitting import Exemplar
+from eft_jax.fitting.recipe import describe_recipe
 from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.exemplar import is_skip
 from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.images import save_png
-from eft_jax.datasets.synthetic import make_samples
-from eft_jax.fitting import Exemplar
-from eft_jax.fitting.recipe import describe_recipe
+from eft_jax.geometry.crops import crop_image, denormalize_image, normalize_image
 from eft_jax.jobs.fit import FitInputs, all_log_paths, eft_method, load_regressor, run_fit
 from eft_jax.jobs.render import run_render
 from eft_jax.train.evaluation import evaluate_fits, summarize

@@ -45,7 +45,7 @@ from eft_jax.datasets.synthetic import HELDOUT_SEED_OFFSET, make_samples
 from eft_jax.formats.exemplar import Exemplar, is_skip, skip_record
 from eft_jax.formats.images import save_png
 from eft_jax.geometry.crops import denormalize_image, normalize_image
-from eft_jax.jobs.fit import FitInputError, load_regressor
+from eft_jax.jobs.fit import load_regressor
 from eft_jax.jobs.render import render_fit_panels
 from eft_jax.progress import Progress
 from eft_jax.train.evaluation import (

@@ -31,11 +31,11 @@ import jax
 import numpy as np
 
 from eft_jax import body, render
-from eft_jax.geometry.crops import crop_image
 from eft_jax.formats.eft_json import SMPLTYPES, read_eft_json
-from eft_jax.formats.images import ImageReadError, load_rgb, save_png
 from eft_jax.formats.glb_file import write_glb
+from eft_jax.formats.images import ImageReadError, load_rgb, save_png
 from eft_jax.formats.obj_file import write_obj
+from eft_jax.geometry.crops import crop_image
 
 # A pi turn about x: image-upright fits (y down) to y-up meshes.
 CAMERA_TO_VIEWER = np.array([1.0, -1.0, -1.0], np.float32)

@@ -290,7 +290,6 @@ def run_train(config: ml_collections.ConfigDict) -> Path:
     validation = read_samples(validation_source, range(len(validation_source)))
     validation["images"] = normalize_image(validation["image"])
     batches = _batches(config, sources, weights)
-    training_samples = sum(len(source) for source in sources)
 
     def initial_state(variables):
         return trainer.init_state(

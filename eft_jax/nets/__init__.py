@@ -12,11 +12,11 @@ from eft_jax.nets.checkpoint import (
     RegressorCheckpointError,
     RestoredRegressor,
     bundled_regressor,
-    trained_input_size,
     predicted_body_kind,
     read_config_record,
     restore_regressor,
     save_regressor,
+    trained_input_size,
     update_config_record,
 )
 from eft_jax.nets.hmr import Regressor, RegressorArch, RegressorOutput
