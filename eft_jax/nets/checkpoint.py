@@ -81,6 +81,8 @@ def save_regressor(
 
 
 def _read_metadata(directory: Path):
+    if not directory.exists():
+        raise RegressorCheckpointError(f"{directory}: not found (a regressor checkpoint folder)")
     if not (directory / "_CHECKPOINT_METADATA").is_file():
         raise RegressorCheckpointError(
             f"{directory} is not an orbax checkpoint (no _CHECKPOINT_METADATA)"
