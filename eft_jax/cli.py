@@ -1,7 +1,12 @@
 """The `eft-jax` console script: one entry point, a subcommand per job.
 
 Each job reads its config (`configs/<job>.py` unless --config is given) and accepts dotted
-overrides as trailing `key=value` arguments, e.g. `eft-jax demo output_dir=/tmp/demo`.
+overrides as trailing `key=value` arguments, e.g. `eft-jax demo output_dir=/tmp/demo`;
+`--show-config` prints the config a run would use and exits.
+
+Exit codes: 0 done (or nothing to do); 2 bad input or a bad command line (one line on stderr
+naming the problem); 3 nothing fitted because every input was skipped (the summary line names the
+reasons); 130 / 143 stopped by SIGINT / SIGTERM (128 + the signal's number, as shells report it).
 """
 
 from __future__ import annotations
@@ -25,6 +30,36 @@ from eft_jax.jobs.render import RenderInputError
 from eft_jax.nets import RegressorCheckpointError, SpinImportError, TorchCheckpointError
 from eft_jax.train.sources import TrainingDataError
 from eft_jax.train.trainer import TrainingDiverged
+
+EXIT_BAD_INPUT = 2
+EXIT_ALL_SKIPPED = 3
+
+
+class UsageError(Exception):
+    """A command line argparse refuses, as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, reporting a bad command line in one line (not the usage text) through main()."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
+def at_least(minimum: int):
+    """An argparse type: an integer >= minimum."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"takes an integer >= {minimum}; got {text!r}")
+        return value
+
+    return parse
+
 
 # Errors that describe bad input (files, configs): reported in one line, exit code 2.
 USER_ERRORS = (
@@ -61,6 +96,18 @@ def _checkpoint_record(checkpoint: str | None) -> dict:
     )
 
 
+def _show_config(config, source: str) -> None:
+    """--show-config: the config a run would use, and where its values come from."""
+    print(f"# {source}")
+    print(str(config).rstrip())
+
+
+def _recipe_source(config_path, config, record: dict) -> str:
+    from eft_jax.fitting.recipe import describe_recipe
+
+    return f"{config_path}, with {describe_recipe(config, record)} and the command line's overrides"
+
+
 def _demo(args: argparse.Namespace) -> None:
     from pathlib import Path
 
@@ -76,9 +123,12 @@ def _demo(args: argparse.Namespace) -> None:
     if args.body is not None:
         overrides.append(f"body_model={args.body!r}")
     config_path = args.config or default_config_path("demo")
-    checkpoint = load_config(config_path, overrides).checkpoint
+    record = _checkpoint_record(load_config(config_path, overrides).checkpoint)
+    config = resolve_config(config_path, overrides, record, prefix="eft.")
+    if args.show_config:
+        return _show_config(config, _recipe_source(config_path, config.eft, record))
     run_demo(
-        resolve_config(config_path, overrides, _checkpoint_record(checkpoint), prefix="eft."),
+        config,
         images_dir=Path(args.images) if args.images else None,
         keypoints_json=Path(args.keypoints) if args.keypoints else None,
     )
@@ -101,6 +151,14 @@ def _fit_inputs(args: argparse.Namespace):
     )
 
 
+def _out(args: argparse.Namespace):
+    from pathlib import Path
+
+    if args.out is None:
+        raise FitInputError("--out is required: the EFT JSON to write")
+    return Path(args.out)
+
+
 def _run_options(args: argparse.Namespace) -> dict:
     """run_fit's keyword arguments from the shared fitting options."""
     from pathlib import Path
@@ -121,30 +179,27 @@ def _run_options(args: argparse.Namespace) -> dict:
 
 
 def _fit(args: argparse.Namespace) -> None:
-    from pathlib import Path
 
     from eft_jax.jobs.fit import run_fit
 
-    inputs = _fit_inputs(args)
     overrides = list(args.overrides)
     if args.batch_size is not None:
         overrides.append(f"batch_size={args.batch_size}")
     if args.max_iters is not None:
         overrides.append(f"max_iters={args.max_iters}")
-    config = resolve_config(
-        args.config or default_config_path("eft_default"),
-        overrides,
-        _checkpoint_record(args.checkpoint),
-    )
-    run_fit(inputs, Path(args.out), config, **_run_options(args))
+    config_path = args.config or default_config_path("eft_default")
+    record = _checkpoint_record(args.checkpoint)
+    config = resolve_config(config_path, overrides, record)
+    if args.show_config:
+        return _show_config(config, _recipe_source(config_path, config, record))
+    inputs = _fit_inputs(args)
+    run_fit(inputs, _out(args), config, **_run_options(args))
 
 
 def _smplify(args: argparse.Namespace) -> None:
-    from pathlib import Path
 
     from eft_jax.jobs.smplify import run_smplify
 
-    inputs = _fit_inputs(args)
     overrides = list(args.overrides)
     for flag, key in (
         (args.batch_size, "batch_size"),
@@ -153,8 +208,12 @@ def _smplify(args: argparse.Namespace) -> None:
     ):
         if flag is not None:
             overrides.append(f"{key}={flag!r}")
-    config = load_config(args.config or default_config_path("smplify"), overrides)
-    run_smplify(inputs, Path(args.out), config, **_run_options(args))
+    config_path = args.config or default_config_path("smplify")
+    config = load_config(config_path, overrides)
+    if args.show_config:
+        return _show_config(config, f"{config_path} with the command line's overrides")
+    inputs = _fit_inputs(args)
+    run_smplify(inputs, _out(args), config, **_run_options(args))
 
 
 def _render(args: argparse.Namespace) -> None:
@@ -176,7 +235,11 @@ def _train(args: argparse.Namespace) -> None:
     overrides = list(args.overrides)
     if args.workdir is not None:
         overrides.append(f"workdir={args.workdir!r}")
-    run_train(load_config(args.config or default_config_path("train_synthetic"), overrides))
+    config_path = args.config or default_config_path("train_synthetic")
+    config = load_config(config_path, overrides)
+    if args.show_config:
+        return _show_config(config, f"{config_path} with the command line's overrides")
+    run_train(config)
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -229,38 +292,54 @@ def _add_fitting_arguments(parser: argparse.ArgumentParser) -> None:
         "--crops", help=".npz of crops and SPIN-49 keypoints (instead of --images/--keypoints)"
     )
     parser.add_argument(
-        "--out",
-        required=True,
-        help="EFT JSON to write; its .log.jsonl beside it makes reruns resume",
+        "--out", help="EFT JSON to write (required); its .log.jsonl beside it makes reruns resume"
     )
     parser.add_argument(
         "--body", help="SMPL model file (.pkl/.npz); default: the bundled open model"
     )
     parser.add_argument(
-        "--batch-size", type=int, help="exemplars fitted at once (config field batch_size)"
+        "--batch-size", type=at_least(1), help="exemplars fitted at once (config field batch_size)"
     )
     parser.add_argument(
-        "--crop-size", type=int, help="crop side in pixels; default: the regressor's input size"
+        "--crop-size",
+        type=at_least(1),
+        help="crop side in pixels; default: the regressor's input size",
     )
     parser.add_argument("--spin-npz", help="also write SPIN's training .npz of the fits here")
     parser.add_argument(
         "--process-index",
-        type=int,
+        type=at_least(0),
         help="this process's share (default: $EFT_JAX_PROCESS_INDEX or jax)",
     )
     parser.add_argument(
         "--process-count",
-        type=int,
+        type=at_least(1),
         help="processes sharing the run (default: $EFT_JAX_PROCESS_COUNT or jax)",
     )
     parser.add_argument(
         "--compilation-cache",
-        help="JAX compilation cache folder ('' = off; default $EFT_JAX_COMPILATION_CACHE or ~/.cache/eft-jax)",
+        help="JAX compilation cache folder ('' = off; default $EFT_JAX_COMPILATION_CACHE or "
+        "~/.cache/eft-jax/jax-compilation)",
     )
 
 
+def _add_run_options(parser: argparse.ArgumentParser, config: bool = True) -> None:
+    """Options every job takes: --quiet, and --show-config for the jobs with a config file."""
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print only results and the summary line (no progress or status on stderr)",
+    )
+    if config:
+        parser.add_argument(
+            "--show-config",
+            action="store_true",
+            help="print the config this run would use (recipe and overrides applied) and exit",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="eft-jax", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="eft-jax", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser(
@@ -281,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--config", help="config file (default: configs/demo.py)")
     demo.add_argument("--out", help="output folder (config field output_dir)")
     demo.add_argument("overrides", nargs="*", help="config overrides key=value")
+    _add_run_options(demo)
     demo.set_defaults(run=_demo)
 
     fit = commands.add_parser(
@@ -292,12 +372,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="regressor checkpoint folder (eft-jax convert-spin / train); default: the bundled one",
     )
     fit.add_argument(
-        "--max-iters", type=int, help="EFT iterations per exemplar at most (config max_iters)"
+        "--max-iters",
+        type=at_least(1),
+        help="EFT iterations per exemplar at most (config max_iters)",
     )
     fit.add_argument("--config", help="config file (default: configs/eft_default.py)")
     fit.add_argument(
         "overrides", nargs="*", help="config overrides key=value, e.g. loss.keypoint_weight=5"
     )
+    _add_run_options(fit)
     fit.set_defaults(run=_fit)
 
     smplify = commands.add_parser(
@@ -321,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     smplify.add_argument(
         "overrides", nargs="*", help="config overrides key=value, e.g. body_iters=50"
     )
+    _add_run_options(smplify)
     smplify.set_defaults(run=_smplify)
 
     render = commands.add_parser(
@@ -338,8 +422,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--body",
         help="SMPL model file (.pkl/.npz) for fits with smpltype 'smpl'; default: the bundled open model",
     )
-    render.add_argument("--limit", type=int, help="draw only the first N fits")
-    render.add_argument("--crop-size", type=int, default=224, help="side of each panel in pixels")
+    render.add_argument("--limit", type=at_least(1), help="draw only the first N fits")
+    render.add_argument(
+        "--crop-size", type=at_least(1), default=224, help="side of each panel in pixels"
+    )
+    _add_run_options(render, config=False)
     render.set_defaults(run=_render)
 
     train = commands.add_parser(
@@ -354,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "overrides", nargs="*", help="config overrides key=value, e.g. total_steps=2000"
     )
+    _add_run_options(train)
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser(
@@ -391,13 +479,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", help="output folder; default eft_jax_output/evaluate/<dataset>")
     evaluate.add_argument(
         "--limit",
-        type=int,
+        type=at_least(1),
         help="score only the first N exemplars (synthetic: N humans, default 500)",
     )
-    evaluate.add_argument("--batch-size", type=int, default=32, help="crops per regressor call")
     evaluate.add_argument(
-        "--worst", type=int, default=8, help="render this many exemplars of largest PA-MPJPE"
+        "--batch-size", type=at_least(1), default=32, help="crops per regressor call"
     )
+    evaluate.add_argument(
+        "--worst",
+        type=at_least(0),
+        default=8,
+        help="render this many exemplars of largest PA-MPJPE",
+    )
+    _add_run_options(evaluate, config=False)
     evaluate.set_defaults(run=_evaluate)
 
     convert = commands.add_parser(
@@ -413,18 +507,26 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument(
         "--overwrite", action="store_true", help="replace an existing output folder"
     )
+    _add_run_options(convert, config=False)
     convert.set_defaults(run=_convert_spin)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from eft_jax import progress
+
     try:
-        args.run(args)
+        args = build_parser().parse_args(argv)
+    except UsageError as error:
+        print(error, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        with progress.quiet(args.quiet):
+            code = args.run(args)
     except USER_ERRORS as error:
         print(f"eft-jax {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+        return EXIT_BAD_INPUT
+    return 0 if code is None else code
 
 
 if __name__ == "__main__":
