@@ -12,6 +12,7 @@ import sys
 from eft_jax.body import BodyModelFileError, SmplFileError
 from eft_jax.config import ConfigError, default_config_path, load_config
 from eft_jax.datasets.people import DatasetError
+from eft_jax.fitting.inputs import FitInputError
 from eft_jax.fitting.pose_prior import PosePriorFileError
 from eft_jax.fitting.recipe import resolve_config
 from eft_jax.formats.eft_json import EftJsonError
@@ -20,7 +21,6 @@ from eft_jax.formats.fit_log import FitLogError
 from eft_jax.formats.images import ImageReadError
 from eft_jax.formats.run_lock import RunLockedError
 from eft_jax.jobs.evaluate import EvaluateInputError
-from eft_jax.jobs.fit import FitInputError
 from eft_jax.jobs.render import RenderInputError
 from eft_jax.nets import RegressorCheckpointError, SpinImportError, TorchCheckpointError
 from eft_jax.train.sources import TrainingDataError
@@ -51,20 +51,11 @@ USER_ERRORS = (
 )
 
 
-def _checkpoint_record(checkpoint: str | None) -> dict:
-    """The metadata record of a regressor checkpoint (default: the bundled one), whose
-    `eft_recipe` sits between EFT's constants and the command line (eft_jax/fitting/recipe.py)."""
-    from eft_jax import nets
-
-    return nets.read_config_record(
-        checkpoint if checkpoint is not None else nets.BUNDLED_REGRESSOR_DIR
-    )
-
-
 def _demo(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from eft_jax.jobs.demo import run_demo
+    from eft_jax.nets import regressor_record
 
     if (args.images is None) != (args.keypoints is None):
         raise FitInputError("--images and --keypoints go together")
@@ -78,7 +69,7 @@ def _demo(args: argparse.Namespace) -> None:
     config_path = args.config or default_config_path("demo")
     checkpoint = load_config(config_path, overrides).checkpoint
     run_demo(
-        resolve_config(config_path, overrides, _checkpoint_record(checkpoint), prefix="eft."),
+        resolve_config(config_path, overrides, regressor_record(checkpoint), prefix="eft."),
         images_dir=Path(args.images) if args.images else None,
         keypoints_json=Path(args.keypoints) if args.keypoints else None,
     )
@@ -88,7 +79,7 @@ def _fit_inputs(args: argparse.Namespace):
     """The --images/--keypoints or --crops of a fitting job (fit, smplify)."""
     from pathlib import Path
 
-    from eft_jax.jobs.fit import FitInputs
+    from eft_jax.fitting.inputs import FitInputs
 
     return FitInputs(
         images_dir=Path(args.images) if args.images else None,
@@ -105,7 +96,7 @@ def _run_options(args: argparse.Namespace) -> dict:
     """run_fit's keyword arguments from the shared fitting options."""
     from pathlib import Path
 
-    from eft_jax.jobs.fit import default_cache_dir
+    from eft_jax.fitting.run import default_cache_dir
 
     return dict(
         checkpoint=args.checkpoint,
@@ -124,6 +115,7 @@ def _fit(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from eft_jax.jobs.fit import run_fit
+    from eft_jax.nets import regressor_record
 
     inputs = _fit_inputs(args)
     overrides = list(args.overrides)
@@ -134,7 +126,7 @@ def _fit(args: argparse.Namespace) -> None:
     config = resolve_config(
         args.config or default_config_path("eft_default"),
         overrides,
-        _checkpoint_record(args.checkpoint),
+        regressor_record(args.checkpoint),
     )
     run_fit(inputs, Path(args.out), config, **_run_options(args))
 
