@@ -17,6 +17,7 @@ import sys
 from eft_jax.body import BodyModelFileError, SmplFileError
 from eft_jax.config import ConfigError, default_config_path, load_config
 from eft_jax.datasets.people import DatasetError
+from eft_jax.fitting.inputs import FitInputError
 from eft_jax.fitting.pose_prior import PosePriorFileError
 from eft_jax.fitting.recipe import resolve_config
 from eft_jax.formats.eft_json import EftJsonError
@@ -25,7 +26,6 @@ from eft_jax.formats.fit_log import FitLogError
 from eft_jax.formats.images import ImageReadError
 from eft_jax.formats.run_lock import RunLockedError
 from eft_jax.jobs.evaluate import EvaluateInputError
-from eft_jax.jobs.fit import FitInputError
 from eft_jax.jobs.render import RenderInputError
 from eft_jax.nets import RegressorCheckpointError, SpinImportError, TorchCheckpointError
 from eft_jax.train.sources import TrainingDataError
@@ -86,16 +86,6 @@ USER_ERRORS = (
 )
 
 
-def _checkpoint_record(checkpoint: str | None) -> dict:
-    """The metadata record of a regressor checkpoint (default: the bundled one), whose
-    `eft_recipe` sits between EFT's constants and the command line (eft_jax/fitting/recipe.py)."""
-    from eft_jax import nets
-
-    return nets.read_config_record(
-        checkpoint if checkpoint is not None else nets.BUNDLED_REGRESSOR_DIR
-    )
-
-
 def _show_config(config, source: str) -> None:
     """--show-config: the config a run would use, and where its values come from."""
     print(f"# {source}")
@@ -112,6 +102,7 @@ def _demo(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from eft_jax.jobs.demo import run_demo
+    from eft_jax.nets import regressor_record
 
     if (args.images is None) != (args.keypoints is None):
         raise FitInputError("--images and --keypoints go together")
@@ -123,7 +114,7 @@ def _demo(args: argparse.Namespace) -> None:
     if args.body is not None:
         overrides.append(f"body_model={args.body!r}")
     config_path = args.config or default_config_path("demo")
-    record = _checkpoint_record(load_config(config_path, overrides).checkpoint)
+    record = regressor_record(load_config(config_path, overrides).checkpoint)
     config = resolve_config(config_path, overrides, record, prefix="eft.")
     if args.show_config:
         return _show_config(config, _recipe_source(config_path, config.eft, record))
@@ -138,7 +129,7 @@ def _fit_inputs(args: argparse.Namespace):
     """The --images/--keypoints or --crops of a fitting job (fit, smplify)."""
     from pathlib import Path
 
-    from eft_jax.jobs.fit import FitInputs
+    from eft_jax.fitting.inputs import FitInputs
 
     return FitInputs(
         images_dir=Path(args.images) if args.images else None,
@@ -163,7 +154,7 @@ def _run_options(args: argparse.Namespace) -> dict:
     """run_fit's keyword arguments from the shared fitting options."""
     from pathlib import Path
 
-    from eft_jax.jobs.fit import default_cache_dir
+    from eft_jax.fitting.run import default_cache_dir
 
     return dict(
         checkpoint=args.checkpoint,
@@ -181,6 +172,7 @@ def _run_options(args: argparse.Namespace) -> dict:
 def _fit(args: argparse.Namespace) -> None:
 
     from eft_jax.jobs.fit import run_fit
+    from eft_jax.nets import regressor_record
 
     overrides = list(args.overrides)
     if args.batch_size is not None:
@@ -188,7 +180,7 @@ def _fit(args: argparse.Namespace) -> None:
     if args.max_iters is not None:
         overrides.append(f"max_iters={args.max_iters}")
     config_path = args.config or default_config_path("eft_default")
-    record = _checkpoint_record(args.checkpoint)
+    record = regressor_record(args.checkpoint)
     config = resolve_config(config_path, overrides, record)
     if args.show_config:
         return _show_config(config, _recipe_source(config_path, config, record))

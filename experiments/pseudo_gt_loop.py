@@ -45,11 +45,13 @@ from PIL import Image, ImageDraw
 from eft_jax import body, nets
 from eft_jax.config import apply_override, default_config_path, load_config
 from eft_jax.datasets.synthetic import make_samples
+from eft_jax.fitting.inputs import FitInputs
 from eft_jax.fitting.recipe import checkpoint_recipe
+from eft_jax.fitting.run import enable_compilation_cache
 from eft_jax.formats.eft_json import read_eft_json, stack_eft_data, write_eft_json
 from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.geometry.crops import normalize_image
-from eft_jax.jobs.fit import FitInputs, enable_compilation_cache, run_fit
+from eft_jax.jobs.fit import run_fit
 from eft_jax.jobs.smplify import run_smplify
 from eft_jax.jobs.train import run_train
 from eft_jax.train.evaluation import evaluate_fits, summarize

@@ -95,20 +95,20 @@ def test_a_rerun_fits_afresh_and_draws_its_strips_from_its_own_fit(tmp_path, mon
     first run's log), and its strips come from the points that fit recorded: EFT never runs one
     exemplar at a time for them."""
     from eft_jax import fitting
-    from eft_jax.jobs import fit as fit_job
+    from eft_jax.fitting import run as fit_run
 
     out = tmp_path / "demo"
     argv = ["demo", "--out", str(out), "num_exemplars=2", *FAST[1:]]
     assert cli.main(argv) == 0
     fitted = []
-    stream = fit_job.fit_stream
+    stream = fit_run.fit_stream
 
     def counting_stream(*args, **kwargs):
         for result in stream(*args, **kwargs):
             fitted.append(result.id)
             yield result
 
-    monkeypatch.setattr(fit_job, "fit_stream", counting_stream)
+    monkeypatch.setattr(fit_run, "fit_stream", counting_stream)
     monkeypatch.setattr(
         fitting.SequentialEft, "__init__", lambda *a, **k: pytest.fail("EFT re-run for a strip")
     )

@@ -7,7 +7,7 @@ EFT by the bundled body model and regressor. With `images_dir` and `keypoints_js
 
 In `output_dir` it writes:
 
-- `fits.json` (EFT format) and its per-exemplar log `fits.json.log.jsonl` (`eft-jax fit`); every
+- `fits.json` (EFT format) and its per-exemplar log `fits.json.log.jsonl` (`fitting.run`); every
   run fits afresh (the previous run's fits in `output_dir` are removed first), so the report's
   times, its "before" figures and the strips all come from this run;
 - `pictures/<name>.png`: [crop | fit over the crop | side view], and `.obj` / `.glb` meshes
@@ -38,13 +38,14 @@ from eft_jax.datasets.people import iter_exemplars
 from eft_jax.datasets.registry import open_coco_files
 from eft_jax.datasets.synthetic import make_samples
 from eft_jax.fitting import Exemplar
+from eft_jax.fitting.inputs import FitInputs
 from eft_jax.fitting.recipe import describe_recipe
+from eft_jax.fitting.run import all_log_paths, eft_method, run_fitting
 from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.exemplar import is_skip
 from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.images import save_png
 from eft_jax.geometry.crops import crop_image, denormalize_image, normalize_image
-from eft_jax.jobs.fit import FitInputs, all_log_paths, eft_method, load_regressor, run_fit
 from eft_jax.jobs.render import run_render
 from eft_jax.train.evaluation import evaluate_fits, summarize
 
@@ -216,7 +217,8 @@ def run_demo(
     out_dir = Path(config.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = body.load(config.body_model)
-    regressor, variables, regressor_source, size = load_regressor(config.checkpoint, model)
+    loaded = nets.load_regressor(config.checkpoint, model)
+    regressor, variables, size = loaded.regressor, loaded.variables, loaded.input_size
 
     if images_dir is None:
         inputs, pictures_from, exemplars, truth = _synthetic_inputs(config, out_dir, size)
@@ -232,7 +234,7 @@ def run_demo(
     strip_exemplars = exemplars[: config.strips]
     recorded: dict = {}  # exemplar id -> the TrajectoryPoints the fit recorded for its strip
     tick = time.perf_counter()
-    run_fit(
+    run_fitting(
         inputs,
         fits_json,
         config.eft,
@@ -267,11 +269,9 @@ def run_demo(
         "exemplars": len(fits) + len(document["skipped"]),
         "fitted": len(fits),
         "crop_size": size,
-        "regressor": regressor_source,
+        "regressor": loaded.source,
         "body_model": model.source,
-        "recipe": describe_recipe(
-            config.eft, nets.read_config_record(config.checkpoint or nets.BUNDLED_REGRESSOR_DIR)
-        ),
+        "recipe": describe_recipe(config.eft, loaded.record),
         "max_iters": int(config.eft.max_iters),
         "converged": sum(f["stop_reason"] == "converged" for f in fits),
         "mean_iterations": _mean(f["iterations"] for f in fits),

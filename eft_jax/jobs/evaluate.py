@@ -45,7 +45,6 @@ from eft_jax.datasets.synthetic import HELDOUT_SEED_OFFSET, make_samples
 from eft_jax.formats.exemplar import Exemplar, is_skip, skip_record
 from eft_jax.formats.images import save_png
 from eft_jax.geometry.crops import denormalize_image, normalize_image
-from eft_jax.jobs.fit import load_regressor
 from eft_jax.jobs.render import render_fit_panels
 from eft_jax.progress import Progress
 from eft_jax.train.evaluation import (
@@ -358,9 +357,7 @@ def run_evaluate(
     out_dir = (
         Path(out_dir) if out_dir is not None else Path("eft_jax_output") / "evaluate" / dataset
     )
-    record = nets.read_config_record(
-        checkpoint if checkpoint is not None else nets.BUNDLED_REGRESSOR_DIR
-    )
+    record = nets.regressor_record(checkpoint)
     predicts = nets.predicted_body_kind(record)
     crop_size = nets.trained_input_size(record)
 
@@ -388,14 +385,15 @@ def run_evaluate(
         model, truth_models, bodies = _benchmark_models(
             dataset, body_model_path, h36m_regressor, gendered, predicts
         )
-    regressor, variables, regressor_source, _ = load_regressor(checkpoint, model)
+    loaded = nets.load_regressor(checkpoint, model)
+    regressor_source = loaded.source
 
     print(
         f"eft-jax evaluate: {len(source.ids)} exemplars of {source.description}; regressor {regressor_source}; "
         f"body {bodies}; {crop_size} px crops",
         file=sys.stderr,
     )
-    predict = _predictor(regressor, variables, batch_size)
+    predict = _predictor(loaded.regressor, loaded.variables, batch_size)
     skipped, order, parts = [], [], []
     predictions = {"rotmats": [], "betas": [], "cameras": []}
     progress = Progress(total=len(source.ids))

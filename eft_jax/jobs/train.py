@@ -50,10 +50,10 @@ from eft_jax.config import ConfigError
 from eft_jax.datasets.people import iter_exemplars
 from eft_jax.datasets.spin_npz import load_spin_npz, read_spin_npz
 from eft_jax.datasets.synthetic_tfds import builder_for
+from eft_jax.fitting.inputs import FitInputs, read_inputs
 from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.exemplar import exemplar_problem, is_skip, skip_record
 from eft_jax.geometry.crops import denormalize_image, normalize_image
-from eft_jax.jobs.fit import FitInputs, read_inputs
 from eft_jax.progress import format_duration
 from eft_jax.train.adversarial import MocapPrior
 from eft_jax.train.batches import MixtureBatches, TrainBatches, read_samples

@@ -30,7 +30,8 @@ FORMAT_VERSION = 1
 
 
 class RegressorCheckpointError(ValueError):
-    """A regressor checkpoint that does not exist, is not one, or does not fit the expected network."""
+    """A regressor checkpoint that does not exist, is not one, does not fit the expected network, or
+    predicts another body model's parameters than the run's (`nets.load_regressor`)."""
 
 
 class RestoredRegressor(NamedTuple):
