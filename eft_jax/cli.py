@@ -12,7 +12,10 @@ reasons); 130 / 143 stopped by SIGINT / SIGTERM (128 + the signal's number, as s
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 
 from eft_jax.body import BodyModelFileError, SmplFileError
 from eft_jax.config import ConfigError, default_config_path, load_config
@@ -118,11 +121,12 @@ def _demo(args: argparse.Namespace) -> None:
     config = resolve_config(config_path, overrides, record, prefix="eft.")
     if args.show_config:
         return _show_config(config, _recipe_source(config_path, config.eft, record))
-    run_demo(
+    outcome = run_demo(
         config,
         images_dir=Path(args.images) if args.images else None,
         keypoints_json=Path(args.keypoints) if args.keypoints else None,
     )
+    return _finish(outcome, where=f"everything is in {config.output_dir}/")
 
 
 def _fit_inputs(args: argparse.Namespace):
@@ -166,7 +170,18 @@ def _run_options(args: argparse.Namespace) -> dict:
         compilation_cache_dir=default_cache_dir()
         if args.compilation_cache is None
         else args.compilation_cache,
+        fresh=args.fresh,
     )
+
+
+def _finish(outcome, where: str | None = None) -> int:
+    """Print a fitting run's one summary line (stdout); its exit code (module docstring)."""
+    print(outcome.summary_line(where))
+    if outcome.interrupted is not None:
+        return 128 + outcome.interrupted
+    if outcome.fitted == 0 and outcome.skipped and not outcome.waiting:
+        return EXIT_ALL_SKIPPED
+    return 0
 
 
 def _fit(args: argparse.Namespace) -> None:
@@ -185,7 +200,7 @@ def _fit(args: argparse.Namespace) -> None:
     if args.show_config:
         return _show_config(config, _recipe_source(config_path, config, record))
     inputs = _fit_inputs(args)
-    run_fit(inputs, _out(args), config, **_run_options(args))
+    return _finish(run_fit(inputs, _out(args), config, **_run_options(args)))
 
 
 def _smplify(args: argparse.Namespace) -> None:
@@ -205,13 +220,13 @@ def _smplify(args: argparse.Namespace) -> None:
     if args.show_config:
         return _show_config(config, f"{config_path} with the command line's overrides")
     inputs = _fit_inputs(args)
-    run_smplify(inputs, _out(args), config, **_run_options(args))
+    return _finish(run_smplify(inputs, _out(args), config, **_run_options(args)))
 
 
 def _render(args: argparse.Namespace) -> None:
     from eft_jax.jobs.render import run_render
 
-    run_render(
+    result = run_render(
         args.fits,
         args.images,
         args.out,
@@ -219,6 +234,7 @@ def _render(args: argparse.Namespace) -> None:
         limit=args.limit,
         crop_size=args.crop_size,
     )
+    print(result.summary_line)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -298,6 +314,12 @@ def _add_fitting_arguments(parser: argparse.ArgumentParser) -> None:
         help="crop side in pixels; default: the regressor's input size",
     )
     parser.add_argument("--spin-npz", help="also write SPIN's training .npz of the fits here")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start over: remove the output's EFT JSON and fit logs (every process's) first, "
+        "instead of resuming from them",
+    )
     parser.add_argument(
         "--process-index",
         type=at_least(0),
@@ -513,12 +535,37 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        with progress.quiet(args.quiet):
+        with progress.quiet(args.quiet), _terminate_as_interrupt():
             code = args.run(args)
     except USER_ERRORS as error:
         print(f"eft-jax {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except (KeyboardInterrupt, Terminated) as interrupt:
+        # A job stopped between its step boundaries (a fitting run stops at one and says more).
+        print(f"eft-jax {args.command}: interrupted; rerun the same command to resume")
+        return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
     return 0 if code is None else code
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the job is, as Ctrl-C raises KeyboardInterrupt."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM ends a job as Ctrl-C does (exit 143 with one line, not a silent kill)."""
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 if __name__ == "__main__":

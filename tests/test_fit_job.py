@@ -325,4 +325,4 @@ def test_logs_of_another_job_on_the_same_output_are_refused(
         )
         == 2
     )
-    assert "fits.json.log-1of2.jsonl: written by a different run" in capsys.readouterr().err
+    assert "fits.json.log-1of2.jsonl was written with other settings" in capsys.readouterr().err

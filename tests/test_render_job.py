@@ -91,8 +91,8 @@ def test_render_writes_panels_meshes_and_skips_missing_images(tmp_path, images, 
     skip = result.skipped[0]
     assert skip["imageName"] == "missing.jpg" and skip["index"] == 1
     assert "no such image file" in skip["reason"]
-    printed = capsys.readouterr().out
-    assert "skipped data[1] (missing.jpg)" in printed and "2 fits drawn, 1 skipped" in printed
+    assert "skipped data[1] (missing.jpg)" in capsys.readouterr().err  # a warning
+    assert "2 fits drawn, 1 skipped" in result.summary_line
 
     picture = load_rgb(result[0])
     assert picture.shape == (CROP, 3 * CROP, 3)
@@ -133,6 +133,9 @@ def test_limit_and_output_names(tmp_path, images):
     result = run_render(fits, images, tmp_path / "out", limit=1, crop_size=16)
     assert list(result) == [] and len(result.skipped) == 1
     assert output_stem({"imageName": "a/b c.jpg", "annotId": 0}, 3) == "b_c_3"
+    assert output_stem({"imageName": "synthetic_7.png", "exemplar_id": "synthetic_7"}, 0) == (
+        "synthetic_7"
+    )
 
 
 def test_fits_are_drawn_only_with_their_body_model(tmp_path, images):

@@ -116,8 +116,9 @@ def last_line(text: str) -> str:
 
 
 def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
+    """The one error line on stderr (status lines may come before it; no traceback)."""
+    lines = [line for line in err.splitlines() if ": error: " in line]
+    assert len(lines) == 1 and err.rstrip().endswith(lines[0]), err
     assert "Traceback" not in err
     return lines[0]
 
@@ -351,15 +352,17 @@ def test_resuming_with_another_setting_names_the_key_and_the_ways_on(tmp_path, c
     assert cli.main(fit_argv(crops, out, checkpoint)) == 0
     log = tmp_path / "fits.json.log.jsonl"
     lines = log.read_text().splitlines(keepends=True)
-    log.write_text("".join(lines[:2]))  # an interrupted run: the header and one result
+    old_result = {**json.loads(lines[1]), "from": "the interrupted run"}
+    log.write_text(lines[0] + json.dumps(old_result) + "\n")  # the header and one result
     capsys.readouterr()
     assert cli.main(fit_argv(crops, out, checkpoint, "--batch-size", "3")) == 2
     line = one_error_line(capsys.readouterr().err)
     assert "batch_size: 2 then, 3 now" in line
     assert "--fresh" in line and "batch_size=2" in line
     assert "another log file" not in line and len(line) < 400
-    assert cli.main(fit_argv(crops, out, checkpoint, "--batch-size", "3", "--fresh")) == 0
-    assert len(read_eft_json(out)["data"]) == 4
+    assert cli.main(fit_argv(crops, out, checkpoint, "--fresh")) == 0
+    records = read_fit_log(log)  # started over: the interrupted run's result is gone
+    assert len(records) == 4 and not any("from" in record for record in records)
 
 
 # --- output conventions --------------------------------------------------------------------------
@@ -439,7 +442,7 @@ def test_train_announces_the_rendering_and_never_says_downloading(tmp_path, capf
 def test_fit_help_names_the_compilation_cache_folder(capsys):
     with pytest.raises(SystemExit):
         cli.main(["fit", "--help"])
-    assert "~/.cache/eft-jax/jax-compilation" in " ".join(capsys.readouterr().out.split())
+    assert "~/.cache/eft-jax/jax-compilation" in "".join(capsys.readouterr().out.split())
 
 
 def test_the_fit_describes_itself_truthfully(tmp_path, checkpoint, capsys):

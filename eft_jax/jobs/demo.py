@@ -9,7 +9,9 @@ In `output_dir` it writes:
 
 - `fits.json` (EFT format) and its per-exemplar log `fits.json.log.jsonl` (`fitting.run`); every
   run fits afresh (the previous run's fits in `output_dir` are removed first), so the report's
-  times, its "before" figures and the strips all come from this run;
+  times, its "before" figures and the strips all come from this run. The run holds the fit log's
+  lock from its start to its end, so a second demo (or a fit of `fits.json`) on the same folder
+  stops before it touches anything;
 - `pictures/<name>.png`: [crop | fit over the crop | side view], and `.obj` / `.glb` meshes
   (`eft-jax render`);
 - `strips/<name>.png`: the paper's Figure-1 strip for the first `strips` exemplars: the input
@@ -40,11 +42,12 @@ from eft_jax.datasets.synthetic import make_samples
 from eft_jax.fitting import Exemplar
 from eft_jax.fitting.inputs import FitInputs
 from eft_jax.fitting.recipe import describe_recipe
-from eft_jax.fitting.run import all_log_paths, eft_method, run_fitting
+from eft_jax.fitting.run import RunOutcome, eft_method, log_path_for, run_fitting
 from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.exemplar import is_skip
 from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.images import save_png
+from eft_jax.formats.run_lock import RunLock
 from eft_jax.geometry.crops import crop_image, denormalize_image, normalize_image
 from eft_jax.jobs.render import run_render
 from eft_jax.train.evaluation import evaluate_fits, summarize
@@ -212,10 +215,16 @@ def run_demo(
     config: ml_collections.ConfigDict,
     images_dir: Path | None = None,
     keypoints_json: Path | None = None,
-) -> dict:
-    start = time.perf_counter()
+) -> RunOutcome:
+    """The demo in `config.output_dir` (module docstring); returns its fitting run's outcome."""
     out_dir = Path(config.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    fits_json = out_dir / "fits.json"
+    with RunLock(log_path_for(fits_json)) as lock:
+        return _demo(config, images_dir, keypoints_json, out_dir, fits_json, lock)
+
+
+def _demo(config, images_dir, keypoints_json, out_dir: Path, fits_json: Path, lock) -> RunOutcome:
+    start = time.perf_counter()
     model = body.load(config.body_model)
     loaded = nets.load_regressor(config.checkpoint, model)
     regressor, variables, size = loaded.regressor, loaded.variables, loaded.input_size
@@ -228,13 +237,10 @@ def run_demo(
         exemplars = _coco_exemplars(images_dir, keypoints_json, size, config.strips)
         description = f"{keypoints_json} (images in {images_dir})"
 
-    fits_json = out_dir / "fits.json"
-    for previous in [fits_json, *all_log_paths(fits_json)]:
-        previous.unlink(missing_ok=True)
     strip_exemplars = exemplars[: config.strips]
     recorded: dict = {}  # exemplar id -> the TrajectoryPoints the fit recorded for its strip
     tick = time.perf_counter()
-    run_fitting(
+    outcome = run_fitting(
         inputs,
         fits_json,
         config.eft,
@@ -246,7 +252,13 @@ def run_demo(
             record={e.id: tuple(config.strip_iterations) for e in strip_exemplars},
             on_point=lambda exemplar_id, point: recorded.setdefault(exemplar_id, []).append(point),
         ),
+        process_index=0,
+        process_count=1,
+        fresh=True,
+        held_lock=lock,
     )
+    if outcome.interrupted is not None:
+        return outcome
     fit_seconds = time.perf_counter() - tick
     document = read_eft_json(fits_json)
     fits = document["data"]
@@ -297,11 +309,12 @@ def run_demo(
     (out_dir / "report.md").write_text(markdown)
 
     print(markdown)
-    print(f"eft-jax demo: everything is in {out_dir}/")
     print(f"  fits (EFT JSON):   {fits_json}")
     print(
         f"  pictures + meshes: {out_dir / 'pictures'}/ ({len(drawn)} PNGs, {len(drawn.meshes)} .obj + .glb)"
     )
     print(f"  Figure-1 strips:   {out_dir / 'strips'}/ ({len(strips)})")
     print(f"  report:            {out_dir / 'report.md'}, {out_dir / 'report.json'}")
-    return report
+    outcome.job = "demo"
+    outcome.seconds = report["seconds"]["total"]
+    return outcome

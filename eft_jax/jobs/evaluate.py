@@ -30,7 +30,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,7 +45,7 @@ from eft_jax.formats.exemplar import Exemplar, is_skip, skip_record
 from eft_jax.formats.images import save_png
 from eft_jax.geometry.crops import denormalize_image, normalize_image
 from eft_jax.jobs.render import render_fit_panels
-from eft_jax.progress import Progress
+from eft_jax.progress import Progress, note
 from eft_jax.train.evaluation import (
     benchmark_scores,
     evaluate_fits,
@@ -388,10 +387,9 @@ def run_evaluate(
     loaded = nets.load_regressor(checkpoint, model)
     regressor_source = loaded.source
 
-    print(
+    note(
         f"eft-jax evaluate: {len(source.ids)} exemplars of {source.description}; regressor {regressor_source}; "
-        f"body {bodies}; {crop_size} px crops",
-        file=sys.stderr,
+        f"body {bodies}; {crop_size} px crops"
     )
     predict = _predictor(loaded.regressor, loaded.variables, batch_size)
     skipped, order, parts = [], [], []
@@ -483,11 +481,10 @@ def run_evaluate(
         _render_worst(source, model, order, predictions, out_dir, worst) if worst else []
     )
     _write_outputs(out_dir, summary, per, order, groups)
-    print(_summary_markdown(summary), file=sys.stderr)
+    print(_summary_markdown(summary))
     print(
         f"eft-jax evaluate: wrote {out_dir}/summary.md, summary.json, per_exemplar.csv and "
-        f"{len(summary['worst'])} pictures ({time.perf_counter() - start:.1f} s)",
-        file=sys.stderr,
+        f"{len(summary['worst'])} pictures ({time.perf_counter() - start:.1f} s)"
     )
     return summary
 

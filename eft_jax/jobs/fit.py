@@ -13,13 +13,13 @@ from pathlib import Path
 import ml_collections
 
 from eft_jax.fitting.inputs import FitInputs
-from eft_jax.fitting.run import eft_method, run_fitting
+from eft_jax.fitting.run import RunOutcome, eft_method, run_fitting
 
 
 def run_fit(
     inputs: FitInputs, out_json: Path, config: ml_collections.ConfigDict, **options
-) -> dict:
+) -> RunOutcome:
     """EFT over `inputs`, written to `out_json`; `options` are `fitting.run.run_fitting`'s
     (checkpoint, body_model_path, crop_size, spin_npz, process_index, process_count,
-    compilation_cache_dir)."""
+    compilation_cache_dir, fresh)."""
     return run_fitting(inputs, out_json, config, method=eft_method(config), **options)

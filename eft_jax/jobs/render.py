@@ -24,6 +24,7 @@ reason (printed, and listed in the result's `skipped`); the JSON's own `skipped`
 from __future__ import annotations
 
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -49,12 +50,14 @@ class RenderInputError(ValueError):
 
 class RenderResult(list):
     """The PNG paths written (a list of Path, in JSON order), with `meshes` (the .obj paths, same
-    order) and `skipped` ([{'index', 'imageName', 'annotId', 'exemplar_id', 'reason'}, ...])."""
+    order), `skipped` ([{'index', 'imageName', 'annotId', 'exemplar_id', 'reason'}, ...]) and
+    `summary_line`."""
 
     def __init__(self, pngs=(), meshes=(), skipped=()):
         super().__init__(pngs)
         self.meshes = list(meshes)
         self.skipped = list(skipped)
+        self.summary_line = ""  # the run's one summary line, for `eft-jax render` to print
 
 
 def _smpltype_of(entry: dict) -> str:
@@ -98,14 +101,15 @@ def _safe(text: str) -> str:
 
 
 def output_stem(entry: dict, index: int) -> str:
-    """`<imageName stem>_<annotId or exemplar_id>` (the entry index when neither is set)."""
+    """`<imageName stem>_<annotId or exemplar_id>` (the entry index when neither is set), or the
+    stem alone when the id is the stem (synthetic humans' `synthetic_<seed>.png`)."""
     image = _safe(Path(str(entry.get("imageName", ""))).stem) or "image"
     try:
         annot_id = int(entry.get("annotId", 0) or 0)
     except (TypeError, ValueError):
         annot_id = 0
     tag = str(annot_id) if annot_id else _safe(str(entry.get("exemplar_id", "")))
-    return f"{image}_{tag or index}"
+    return image if tag == image else f"{image}_{tag or index}"
 
 
 def render_fit_panels(crop_uint8, vertices, faces, camera) -> np.ndarray:
@@ -162,7 +166,10 @@ def run_render(
             except ImageReadError as error:
                 reason = str(error)
         if reason is not None:
-            print(f"eft-jax render: skipped data[{index}] ({image_name or '?'}): {reason}")
+            print(
+                f"eft-jax render: skipped data[{index}] ({image_name or '?'}): {reason}",
+                file=sys.stderr,
+            )
             result.skipped.append({**record, "reason": reason})
             continue
 
@@ -195,7 +202,7 @@ def run_render(
         )
 
     elapsed = time.perf_counter() - start
-    print(
+    result.summary_line = (
         f"eft-jax render: {len(result)} fits drawn, {len(result.skipped)} skipped "
         f"({model.kind} body model) in {elapsed:.1f} s -> {out_dir}/"
     )

@@ -15,7 +15,7 @@ import ml_collections
 
 from eft_jax.config import ConfigError
 from eft_jax.fitting.inputs import FitInputs
-from eft_jax.fitting.run import FitMethod, run_fitting
+from eft_jax.fitting.run import FitMethod, RunOutcome, run_fitting
 from eft_jax.fitting.smplify import Smplify, smplify_stream
 
 INITS = ("regressor", "mean")
@@ -38,13 +38,17 @@ def smplify_method(config: ml_collections.ConfigDict) -> FitMethod:
         settings = smplify.settings
         description = (
             f"init {config.init}, {settings.camera_iters} + {settings.body_iters} iterations, "
-            f"batches of {smplify.batch_size}, pose prior {smplify.prior.source}, on {jax.default_backend()}"
+            f"pose prior {smplify.prior.source}, on {jax.default_backend()}"
         )
         return (
-            lambda exemplars: smplify_stream(
-                exemplars, smplify, predict=predict, image_size=crop_size
-            )
-        ), description
+            (
+                lambda exemplars: smplify_stream(
+                    exemplars, smplify, predict=predict, image_size=crop_size
+                )
+            ),
+            description,
+            smplify.batch_size,
+        )
 
     return FitMethod(
         "smplify",
@@ -56,7 +60,7 @@ def smplify_method(config: ml_collections.ConfigDict) -> FitMethod:
 
 def run_smplify(
     inputs: FitInputs, out_json: Path, config: ml_collections.ConfigDict, **options
-) -> dict:
+) -> RunOutcome:
     """SMPLify `inputs` and write `out_json`; `options` are `fitting.run.run_fitting`'s (checkpoint, body_model_path,
-    crop_size, spin_npz, process_index, process_count, compilation_cache_dir)."""
+    crop_size, spin_npz, process_index, process_count, compilation_cache_dir, fresh)."""
     return run_fitting(inputs, out_json, config, method=smplify_method(config), **options)
