@@ -86,7 +86,7 @@ def _synthetic_builder(config: ml_collections.ConfigDict):
         seconds = count / RENDERED_PER_SECOND * (data.image_size / 128) ** 2
         note(
             f"eft-jax train: rendering {data.num_train} + {data.num_validation} synthetic humans "
-            f"once (about {format_duration(seconds)} at {data.image_size} px) into "
+            f"once (about {max(1, round(seconds / 60))} min at {data.image_size} px) into "
             f"{builder.data_dir}; later runs reuse them"
         )
     builder.download_and_prepare()
