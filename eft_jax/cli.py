@@ -20,6 +20,7 @@ import threading
 from eft_jax.body import BodyModelFileError, SmplFileError
 from eft_jax.config import ConfigError, default_config_path, load_config
 from eft_jax.datasets.people import DatasetError
+from eft_jax.eval.pictures import RenderInputError
 from eft_jax.fitting.inputs import FitInputError
 from eft_jax.fitting.pose_prior import PosePriorFileError
 from eft_jax.fitting.recipe import resolve_config
@@ -29,7 +30,6 @@ from eft_jax.formats.fit_log import FitLogError
 from eft_jax.formats.images import ImageReadError
 from eft_jax.formats.run_lock import RunLockedError
 from eft_jax.jobs.evaluate import EvaluateInputError
-from eft_jax.jobs.render import RenderInputError
 from eft_jax.nets import RegressorCheckpointError, SpinImportError, TorchCheckpointError
 from eft_jax.train.sources import TrainingDataError
 from eft_jax.train.trainer import TrainingDiverged
@@ -223,18 +223,49 @@ def _smplify(args: argparse.Namespace) -> None:
     return _finish(run_smplify(inputs, _out(args), config, **_run_options(args)))
 
 
+# The flags of `eft-jax render` and `evaluate` (argparse's names) and the config fields they set
+# (configs/render.py, configs/evaluate.py).
+RENDER_FLAGS = {
+    "fits": "fits",
+    "images": "images",
+    "out": "output_dir",
+    "body": "body_model",
+    "limit": "limit",
+    "crop_size": "crop_size",
+}
+EVALUATE_FLAGS = {
+    "dataset": "dataset",
+    "root": "root",
+    "split": "split",
+    "checkpoint": "checkpoint",
+    "body": "body_model",
+    "h36m_regressor": "h36m_regressor",
+    "body_male": "body_male",
+    "body_female": "body_female",
+    "out": "output_dir",
+    "limit": "limit",
+    "batch_size": "batch_size",
+    "worst": "worst",
+}
+
+
+def _flag_overrides(args: argparse.Namespace, fields: dict) -> list[str]:
+    """Config overrides (field=value) of the flags given on the command line, then the trailing
+    key=value overrides; `fields`: flag attribute -> config field."""
+    given = [(field, getattr(args, flag)) for flag, field in fields.items()]
+    return [f"{field}={value!r}" for field, value in given if value is not None] + list(
+        args.overrides
+    )
+
+
 def _render(args: argparse.Namespace) -> None:
     from eft_jax.jobs.render import run_render
 
-    result = run_render(
-        args.fits,
-        args.images,
-        args.out,
-        body_model_path=args.body,
-        limit=args.limit,
-        crop_size=args.crop_size,
-    )
-    print(result.summary_line)
+    config_path = args.config or default_config_path("render")
+    config = load_config(config_path, _flag_overrides(args, RENDER_FLAGS))
+    if args.show_config:
+        return _show_config(config, f"{config_path} with the command line's flags and overrides")
+    print(run_render(config).summary_line)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -253,20 +284,11 @@ def _train(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from eft_jax.jobs.evaluate import run_evaluate
 
-    run_evaluate(
-        args.dataset,
-        root=args.root,
-        split=args.split,
-        checkpoint=args.checkpoint,
-        body_model_path=args.body,
-        h36m_regressor=args.h36m_regressor,
-        male_body=args.body_male,
-        female_body=args.body_female,
-        out_dir=args.out,
-        limit=args.limit,
-        batch_size=args.batch_size,
-        worst=args.worst,
-    )
+    config_path = args.config or default_config_path("evaluate")
+    config = load_config(config_path, _flag_overrides(args, EVALUATE_FLAGS))
+    if args.show_config:
+        return _show_config(config, f"{config_path} with the command line's flags and overrides")
+    run_evaluate(config)
 
 
 def _convert_spin(args: argparse.Namespace) -> None:
@@ -438,9 +460,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("--limit", type=at_least(1), help="draw only the first N fits")
     render.add_argument(
-        "--crop-size", type=at_least(1), default=224, help="side of each panel in pixels"
+        "--crop-size",
+        type=at_least(1),
+        help="side of each panel in pixels (config crop_size, 224)",
     )
-    _add_run_options(render, config=False)
+    render.add_argument("--config", help="config file (default: configs/render.py)")
+    render.add_argument("overrides", nargs="*", help="config overrides key=value")
+    _add_run_options(render)
     render.set_defaults(run=_render)
 
     train = commands.add_parser(
@@ -497,15 +523,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="score only the first N exemplars (synthetic: N humans, default 500)",
     )
     evaluate.add_argument(
-        "--batch-size", type=at_least(1), default=32, help="crops per regressor call"
+        "--batch-size",
+        type=at_least(1),
+        help="crops per regressor call (config batch_size, 32)",
     )
     evaluate.add_argument(
         "--worst",
         type=at_least(0),
-        default=8,
-        help="render this many exemplars of largest PA-MPJPE",
+        help="render this many exemplars of largest PA-MPJPE (config worst, 8)",
     )
-    _add_run_options(evaluate, config=False)
+    evaluate.add_argument("--config", help="config file (default: configs/evaluate.py)")
+    evaluate.add_argument(
+        "overrides", nargs="*", help="config overrides key=value, e.g. evaluator=synthetic_truth"
+    )
+    _add_run_options(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
     convert = commands.add_parser(

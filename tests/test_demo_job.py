@@ -12,10 +12,10 @@ from PIL import Image
 
 from eft_jax import cli
 from eft_jax.datasets.synthetic import make_samples
+from eft_jax.eval.evaluation import evaluate_fits, summarize
 from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.glb_file import read_glb
 from eft_jax.formats.obj_file import read_obj
-from eft_jax.train.evaluation import evaluate_fits, summarize
 
 FAST = [
     "num_exemplars=3",
@@ -71,7 +71,7 @@ def test_demo_writes_fits_pictures_meshes_strips_and_report(synthetic_demo, caps
 
 
 def test_demo_scores_its_fits_with_the_one_evaluator(synthetic_demo, open_body):
-    """The report's "after" column is `train.evaluation` over the written fits and the synthetic
+    """The report's "after" column is `eval.evaluation` over the written fits and the synthetic
     truth of the demo's seeds, number for number."""
     report = json.loads((synthetic_demo / "report.json").read_text())
     fits = read_eft_json(synthetic_demo / "fits.json")["data"]

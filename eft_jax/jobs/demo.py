@@ -13,13 +13,14 @@ In `output_dir` it writes:
   lock from its start to its end, so a second demo (or a fit of `fits.json`) on the same folder
   stops before it touches anything;
 - `pictures/<name>.png`: [crop | fit over the crop | side view], and `.obj` / `.glb` meshes
-  (`eft-jax render`);
+  (`eft_jax.eval.pictures`, as `eft-jax render`);
 - `strips/<name>.png`: the paper's Figure-1 strip for the first `strips` exemplars: the input
   with its keypoints, the body after a few EFT iterations (recorded by the fit itself,
   `fitting.fit_stream(record=...)`), the final fit and its side view;
 - `report.md` / `report.json`: 2D keypoint error and loss before and after EFT (the fit's own
-  figures), and for synthetic humans the evaluator's scores (`train.evaluation`: MPJPE, PA-MPJPE,
-  PVE, 2D error, facing and left/right swaps) of the regressor's own prediction and of the EFT
+  figures), and for synthetic humans the scores of the config's evaluator (`evaluator`, by default
+  `synthetic_truth`, `eft_jax.eval.evaluators`: MPJPE, PA-MPJPE, PVE, 2D error, facing and
+  left/right swaps) of the regressor's own prediction and of the EFT
   fits; and the time.
   Synthetic inputs also leave `images/` (the crops) and `exemplars.npz` (crops + keypoints).
 """
@@ -38,7 +39,9 @@ import numpy as np
 from eft_jax import body, nets, render
 from eft_jax.datasets.people import iter_exemplars
 from eft_jax.datasets.registry import open_coco_files
-from eft_jax.datasets.synthetic import make_samples
+from eft_jax.eval import evaluators
+from eft_jax.eval.heldout import heldout_set
+from eft_jax.eval.pictures import draw_fits
 from eft_jax.fitting import Exemplar
 from eft_jax.fitting.inputs import FitInputs
 from eft_jax.fitting.recipe import describe_recipe
@@ -49,16 +52,14 @@ from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.images import save_png
 from eft_jax.formats.run_lock import RunLock
 from eft_jax.geometry.crops import crop_image, denormalize_image, normalize_image
-from eft_jax.jobs.render import run_render
-from eft_jax.train.evaluation import evaluate_fits, summarize
 
 
 def _synthetic_inputs(config, out_dir: Path, size: int):
     """Render the synthetic batch; write its crops (PNG) and exemplars.npz. Returns the fit
-    inputs, the exemplars (id, normalised crop, keypoints) and the ground truth (SPIN-49 joints
-    and vertices)."""
+    inputs, the exemplars (id, normalised crop, keypoints) and the ground truth (one record of
+    SPIN-49 joints and vertices per exemplar)."""
     seeds = range(config.first_seed, config.first_seed + config.num_exemplars)
-    samples = make_samples(seeds, image_size=size, with_vertices=True)
+    samples = heldout_set(seeds, image_size=size)
     ids = [f"synthetic_{seed}" for seed in seeds]
     names = [f"{i}.png" for i in ids]
     for name, image in zip(names, samples["image"]):
@@ -69,7 +70,10 @@ def _synthetic_inputs(config, out_dir: Path, size: int):
         Exemplar(i, normalize_image(image), keypoints)
         for i, image, keypoints in zip(ids, samples["image"], samples["keypoints"])
     ]
-    truth = {"joints": samples["joints3d_spin49"], "vertices": samples["vertices"]}
+    truth = [
+        {"joints3d_spin49": joints, "vertices": vertices}
+        for joints, vertices in zip(samples["joints3d_spin49"], samples["vertices"])
+    ]
     return FitInputs(crops_npz=npz), out_dir / "images", exemplars, truth
 
 
@@ -139,30 +143,26 @@ def _strips(exemplars, recorded, fits, model, config, out_dir: Path) -> list[Pat
     return paths
 
 
-def _evaluation(model, regressor, variables, exemplars, fits: list[dict], truth: dict) -> dict:
+def _evaluation(evaluator, regressor, variables, exemplars, fits: list[dict], truth) -> dict:
     """The evaluator's summaries of the regressor's own prediction ("before", where EFT starts)
     and of the EFT fits ("after"), over the fitted exemplars."""
     by_id = {f["exemplar_id"]: f for f in fits}
     fitted = [i for i, e in enumerate(exemplars) if str(e.id) in by_id]
     keypoints = np.stack([exemplars[i].keypoints for i in fitted])
-    true_joints, true_vertices = truth["joints"][fitted], truth["vertices"][fitted]
+    records = [truth[i] for i in fitted]
     start = jax.jit(regressor.apply)(
         variables, jnp.asarray(np.stack([exemplars[i].image for i in fitted]))
     )
     ends = [by_id[str(exemplars[i].id)] for i in fitted]
-    before = evaluate_fits(
-        model, start.rotmats, start.betas, start.camera, keypoints, true_joints, true_vertices
-    )
-    after = evaluate_fits(
-        model,
+    before = evaluator.scores(start.rotmats, start.betas, start.camera, keypoints, records)
+    after = evaluator.scores(
         np.stack([f["parm_pose"] for f in ends]),
         np.stack([f["parm_shape"] for f in ends]),
         np.stack([f["parm_cam"] for f in ends]),
         keypoints,
-        true_joints,
-        true_vertices,
+        records,
     )
-    return {"before": summarize(before), "after": summarize(after)}
+    return {"before": evaluator.summary(before), "after": evaluator.summary(after)}
 
 
 def _mean(values) -> float:
@@ -264,7 +264,7 @@ def _demo(config, images_dir, keypoints_json, out_dir: Path, fits_json: Path, lo
     fits = document["data"]
 
     tick = time.perf_counter()
-    drawn = run_render(
+    drawn = draw_fits(
         fits_json,
         pictures_from,
         out_dir / "pictures",
@@ -297,7 +297,8 @@ def _demo(config, images_dir, keypoints_json, out_dir: Path, fits_json: Path, lo
     # The synthetic ground truth is joints of the bundled open body: 3D errors of another body
     # model's fits would mix two skeletons, so they are reported only for the open model.
     if truth is not None and fits and model.kind == "open":
-        report["evaluation"] = _evaluation(model, regressor, variables, exemplars, fits, truth)
+        evaluator = evaluators.from_config(config.evaluator, model=model, dataset="synthetic")
+        report["evaluation"] = _evaluation(evaluator, regressor, variables, exemplars, fits, truth)
     report["seconds"] = {
         "total": time.perf_counter() - start,
         "fit": fit_seconds,
