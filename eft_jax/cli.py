@@ -1,17 +1,27 @@
 """The `eft-jax` console script: one entry point, a subcommand per job.
 
 Each job reads its config (`configs/<job>.py` unless --config is given) and accepts dotted
-overrides as trailing `key=value` arguments, e.g. `eft-jax demo output_dir=/tmp/demo`.
+overrides as trailing `key=value` arguments, e.g. `eft-jax demo output_dir=/tmp/demo`;
+`--show-config` prints the config a run would use and exits.
+
+Exit codes: 0 done (or nothing to do); 2 bad input or a bad command line (one line on stderr
+naming the problem); 3 nothing fitted because every input was skipped (the summary line names the
+reasons); 130 / 143 stopped by SIGINT / SIGTERM (128 + the signal's number, as shells report it).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 
 from eft_jax.body import BodyModelFileError, SmplFileError
 from eft_jax.config import ConfigError, default_config_path, load_config
 from eft_jax.datasets.people import DatasetError
+from eft_jax.eval.pictures import RenderInputError
+from eft_jax.fitting.inputs import FitInputError
 from eft_jax.fitting.pose_prior import PosePriorFileError
 from eft_jax.fitting.recipe import resolve_config
 from eft_jax.formats.eft_json import EftJsonError
@@ -20,11 +30,39 @@ from eft_jax.formats.fit_log import FitLogError
 from eft_jax.formats.images import ImageReadError
 from eft_jax.formats.run_lock import RunLockedError
 from eft_jax.jobs.evaluate import EvaluateInputError
-from eft_jax.jobs.fit import FitInputError
-from eft_jax.jobs.render import RenderInputError
 from eft_jax.nets import RegressorCheckpointError, SpinImportError, TorchCheckpointError
 from eft_jax.train.sources import TrainingDataError
 from eft_jax.train.trainer import TrainingDiverged
+
+EXIT_BAD_INPUT = 2
+EXIT_ALL_SKIPPED = 3
+
+
+class UsageError(Exception):
+    """A command line argparse refuses, as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, reporting a bad command line in one line (not the usage text) through main()."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
+def at_least(minimum: int):
+    """An argparse type: an integer >= minimum."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"takes an integer >= {minimum}; got {text!r}")
+        return value
+
+    return parse
+
 
 # Errors that describe bad input (files, configs): reported in one line, exit code 2.
 USER_ERRORS = (
@@ -51,20 +89,23 @@ USER_ERRORS = (
 )
 
 
-def _checkpoint_record(checkpoint: str | None) -> dict:
-    """The metadata record of a regressor checkpoint (default: the bundled one), whose
-    `eft_recipe` sits between EFT's constants and the command line (eft_jax/fitting/recipe.py)."""
-    from eft_jax import nets
+def _show_config(config, source: str) -> None:
+    """--show-config: the config a run would use, and where its values come from."""
+    print(f"# {source}")
+    print(str(config).rstrip())
 
-    return nets.read_config_record(
-        checkpoint if checkpoint is not None else nets.BUNDLED_REGRESSOR_DIR
-    )
+
+def _recipe_source(config_path, config, record: dict) -> str:
+    from eft_jax.fitting.recipe import describe_recipe
+
+    return f"{config_path}, with {describe_recipe(config, record)} and the command line's overrides"
 
 
 def _demo(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from eft_jax.jobs.demo import run_demo
+    from eft_jax.nets import regressor_record
 
     if (args.images is None) != (args.keypoints is None):
         raise FitInputError("--images and --keypoints go together")
@@ -76,19 +117,23 @@ def _demo(args: argparse.Namespace) -> None:
     if args.body is not None:
         overrides.append(f"body_model={args.body!r}")
     config_path = args.config or default_config_path("demo")
-    checkpoint = load_config(config_path, overrides).checkpoint
-    run_demo(
-        resolve_config(config_path, overrides, _checkpoint_record(checkpoint), prefix="eft."),
+    record = regressor_record(load_config(config_path, overrides).checkpoint)
+    config = resolve_config(config_path, overrides, record, prefix="eft.")
+    if args.show_config:
+        return _show_config(config, _recipe_source(config_path, config.eft, record))
+    outcome = run_demo(
+        config,
         images_dir=Path(args.images) if args.images else None,
         keypoints_json=Path(args.keypoints) if args.keypoints else None,
     )
+    return _finish(outcome, where=f"everything is in {config.output_dir}/")
 
 
 def _fit_inputs(args: argparse.Namespace):
     """The --images/--keypoints or --crops of a fitting job (fit, smplify)."""
     from pathlib import Path
 
-    from eft_jax.jobs.fit import FitInputs
+    from eft_jax.fitting.inputs import FitInputs
 
     return FitInputs(
         images_dir=Path(args.images) if args.images else None,
@@ -101,11 +146,19 @@ def _fit_inputs(args: argparse.Namespace):
     )
 
 
+def _out(args: argparse.Namespace):
+    from pathlib import Path
+
+    if args.out is None:
+        raise FitInputError("--out is required: the EFT JSON to write")
+    return Path(args.out)
+
+
 def _run_options(args: argparse.Namespace) -> dict:
     """run_fit's keyword arguments from the shared fitting options."""
     from pathlib import Path
 
-    from eft_jax.jobs.fit import default_cache_dir
+    from eft_jax.fitting.run import default_cache_dir
 
     return dict(
         checkpoint=args.checkpoint,
@@ -117,34 +170,43 @@ def _run_options(args: argparse.Namespace) -> dict:
         compilation_cache_dir=default_cache_dir()
         if args.compilation_cache is None
         else args.compilation_cache,
+        fresh=args.fresh,
     )
 
 
+def _finish(outcome, where: str | None = None) -> int:
+    """Print a fitting run's one summary line (stdout); its exit code (module docstring)."""
+    print(outcome.summary_line(where))
+    if outcome.interrupted is not None:
+        return 128 + outcome.interrupted
+    if outcome.fitted == 0 and outcome.skipped and not outcome.waiting:
+        return EXIT_ALL_SKIPPED
+    return 0
+
+
 def _fit(args: argparse.Namespace) -> None:
-    from pathlib import Path
 
     from eft_jax.jobs.fit import run_fit
+    from eft_jax.nets import regressor_record
 
-    inputs = _fit_inputs(args)
     overrides = list(args.overrides)
     if args.batch_size is not None:
         overrides.append(f"batch_size={args.batch_size}")
     if args.max_iters is not None:
         overrides.append(f"max_iters={args.max_iters}")
-    config = resolve_config(
-        args.config or default_config_path("eft_default"),
-        overrides,
-        _checkpoint_record(args.checkpoint),
-    )
-    run_fit(inputs, Path(args.out), config, **_run_options(args))
+    config_path = args.config or default_config_path("eft_default")
+    record = regressor_record(args.checkpoint)
+    config = resolve_config(config_path, overrides, record)
+    if args.show_config:
+        return _show_config(config, _recipe_source(config_path, config, record))
+    inputs = _fit_inputs(args)
+    return _finish(run_fit(inputs, _out(args), config, **_run_options(args)))
 
 
 def _smplify(args: argparse.Namespace) -> None:
-    from pathlib import Path
 
     from eft_jax.jobs.smplify import run_smplify
 
-    inputs = _fit_inputs(args)
     overrides = list(args.overrides)
     for flag, key in (
         (args.batch_size, "batch_size"),
@@ -153,21 +215,57 @@ def _smplify(args: argparse.Namespace) -> None:
     ):
         if flag is not None:
             overrides.append(f"{key}={flag!r}")
-    config = load_config(args.config or default_config_path("smplify"), overrides)
-    run_smplify(inputs, Path(args.out), config, **_run_options(args))
+    config_path = args.config or default_config_path("smplify")
+    config = load_config(config_path, overrides)
+    if args.show_config:
+        return _show_config(config, f"{config_path} with the command line's overrides")
+    inputs = _fit_inputs(args)
+    return _finish(run_smplify(inputs, _out(args), config, **_run_options(args)))
+
+
+# The flags of `eft-jax render` and `evaluate` (argparse's names) and the config fields they set
+# (configs/render.py, configs/evaluate.py).
+RENDER_FLAGS = {
+    "fits": "fits",
+    "images": "images",
+    "out": "output_dir",
+    "body": "body_model",
+    "limit": "limit",
+    "crop_size": "crop_size",
+}
+EVALUATE_FLAGS = {
+    "dataset": "dataset",
+    "root": "root",
+    "split": "split",
+    "checkpoint": "checkpoint",
+    "body": "body_model",
+    "h36m_regressor": "h36m_regressor",
+    "body_male": "body_male",
+    "body_female": "body_female",
+    "out": "output_dir",
+    "limit": "limit",
+    "batch_size": "batch_size",
+    "worst": "worst",
+}
+
+
+def _flag_overrides(args: argparse.Namespace, fields: dict) -> list[str]:
+    """Config overrides (field=value) of the flags given on the command line, then the trailing
+    key=value overrides; `fields`: flag attribute -> config field."""
+    given = [(field, getattr(args, flag)) for flag, field in fields.items()]
+    return [f"{field}={value!r}" for field, value in given if value is not None] + list(
+        args.overrides
+    )
 
 
 def _render(args: argparse.Namespace) -> None:
     from eft_jax.jobs.render import run_render
 
-    run_render(
-        args.fits,
-        args.images,
-        args.out,
-        body_model_path=args.body,
-        limit=args.limit,
-        crop_size=args.crop_size,
-    )
+    config_path = args.config or default_config_path("render")
+    config = load_config(config_path, _flag_overrides(args, RENDER_FLAGS))
+    if args.show_config:
+        return _show_config(config, f"{config_path} with the command line's flags and overrides")
+    print(run_render(config).summary_line)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -176,26 +274,21 @@ def _train(args: argparse.Namespace) -> None:
     overrides = list(args.overrides)
     if args.workdir is not None:
         overrides.append(f"workdir={args.workdir!r}")
-    run_train(load_config(args.config or default_config_path("train_synthetic"), overrides))
+    config_path = args.config or default_config_path("train_synthetic")
+    config = load_config(config_path, overrides)
+    if args.show_config:
+        return _show_config(config, f"{config_path} with the command line's overrides")
+    run_train(config)
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     from eft_jax.jobs.evaluate import run_evaluate
 
-    run_evaluate(
-        args.dataset,
-        root=args.root,
-        split=args.split,
-        checkpoint=args.checkpoint,
-        body_model_path=args.body,
-        h36m_regressor=args.h36m_regressor,
-        male_body=args.body_male,
-        female_body=args.body_female,
-        out_dir=args.out,
-        limit=args.limit,
-        batch_size=args.batch_size,
-        worst=args.worst,
-    )
+    config_path = args.config or default_config_path("evaluate")
+    config = load_config(config_path, _flag_overrides(args, EVALUATE_FLAGS))
+    if args.show_config:
+        return _show_config(config, f"{config_path} with the command line's flags and overrides")
+    run_evaluate(config)
 
 
 def _convert_spin(args: argparse.Namespace) -> None:
@@ -229,38 +322,60 @@ def _add_fitting_arguments(parser: argparse.ArgumentParser) -> None:
         "--crops", help=".npz of crops and SPIN-49 keypoints (instead of --images/--keypoints)"
     )
     parser.add_argument(
-        "--out",
-        required=True,
-        help="EFT JSON to write; its .log.jsonl beside it makes reruns resume",
+        "--out", help="EFT JSON to write (required); its .log.jsonl beside it makes reruns resume"
     )
     parser.add_argument(
         "--body", help="SMPL model file (.pkl/.npz); default: the bundled open model"
     )
     parser.add_argument(
-        "--batch-size", type=int, help="exemplars fitted at once (config field batch_size)"
+        "--batch-size", type=at_least(1), help="exemplars fitted at once (config field batch_size)"
     )
     parser.add_argument(
-        "--crop-size", type=int, help="crop side in pixels; default: the regressor's input size"
+        "--crop-size",
+        type=at_least(1),
+        help="crop side in pixels; default: the regressor's input size",
     )
     parser.add_argument("--spin-npz", help="also write SPIN's training .npz of the fits here")
     parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start over: remove the output's EFT JSON and fit logs (every process's) first, "
+        "instead of resuming from them",
+    )
+    parser.add_argument(
         "--process-index",
-        type=int,
+        type=at_least(0),
         help="this process's share (default: $EFT_JAX_PROCESS_INDEX or jax)",
     )
     parser.add_argument(
         "--process-count",
-        type=int,
+        type=at_least(1),
         help="processes sharing the run (default: $EFT_JAX_PROCESS_COUNT or jax)",
     )
     parser.add_argument(
         "--compilation-cache",
-        help="JAX compilation cache folder ('' = off; default $EFT_JAX_COMPILATION_CACHE or ~/.cache/eft-jax)",
+        help="JAX compilation cache folder ('' = off; default $EFT_JAX_COMPILATION_CACHE or "
+        "~/.cache/eft-jax/jax-compilation)",
     )
 
 
+def _add_run_options(parser: argparse.ArgumentParser, config: bool = True) -> None:
+    """Options every job takes: --quiet, and --show-config for the jobs with a config file."""
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print only results and the summary line (no progress or status on stderr)",
+    )
+    if config:
+        parser.add_argument(
+            "--show-config",
+            action="store_true",
+            help="print the config this run would use (recipe and overrides applied) and exit",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="eft-jax", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="eft-jax", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser(
@@ -281,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--config", help="config file (default: configs/demo.py)")
     demo.add_argument("--out", help="output folder (config field output_dir)")
     demo.add_argument("overrides", nargs="*", help="config overrides key=value")
+    _add_run_options(demo)
     demo.set_defaults(run=_demo)
 
     fit = commands.add_parser(
@@ -292,12 +408,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="regressor checkpoint folder (eft-jax convert-spin / train); default: the bundled one",
     )
     fit.add_argument(
-        "--max-iters", type=int, help="EFT iterations per exemplar at most (config max_iters)"
+        "--max-iters",
+        type=at_least(1),
+        help="EFT iterations per exemplar at most (config max_iters)",
     )
     fit.add_argument("--config", help="config file (default: configs/eft_default.py)")
     fit.add_argument(
         "overrides", nargs="*", help="config overrides key=value, e.g. loss.keypoint_weight=5"
     )
+    _add_run_options(fit)
     fit.set_defaults(run=_fit)
 
     smplify = commands.add_parser(
@@ -321,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     smplify.add_argument(
         "overrides", nargs="*", help="config overrides key=value, e.g. body_iters=50"
     )
+    _add_run_options(smplify)
     smplify.set_defaults(run=_smplify)
 
     render = commands.add_parser(
@@ -338,8 +458,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--body",
         help="SMPL model file (.pkl/.npz) for fits with smpltype 'smpl'; default: the bundled open model",
     )
-    render.add_argument("--limit", type=int, help="draw only the first N fits")
-    render.add_argument("--crop-size", type=int, default=224, help="side of each panel in pixels")
+    render.add_argument("--limit", type=at_least(1), help="draw only the first N fits")
+    render.add_argument(
+        "--crop-size",
+        type=at_least(1),
+        help="side of each panel in pixels (config crop_size, 224)",
+    )
+    render.add_argument("--config", help="config file (default: configs/render.py)")
+    render.add_argument("overrides", nargs="*", help="config overrides key=value")
+    _add_run_options(render)
     render.set_defaults(run=_render)
 
     train = commands.add_parser(
@@ -354,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "overrides", nargs="*", help="config overrides key=value, e.g. total_steps=2000"
     )
+    _add_run_options(train)
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser(
@@ -391,13 +519,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", help="output folder; default eft_jax_output/evaluate/<dataset>")
     evaluate.add_argument(
         "--limit",
-        type=int,
+        type=at_least(1),
         help="score only the first N exemplars (synthetic: N humans, default 500)",
     )
-    evaluate.add_argument("--batch-size", type=int, default=32, help="crops per regressor call")
     evaluate.add_argument(
-        "--worst", type=int, default=8, help="render this many exemplars of largest PA-MPJPE"
+        "--batch-size",
+        type=at_least(1),
+        help="crops per regressor call (config batch_size, 32)",
     )
+    evaluate.add_argument(
+        "--worst",
+        type=at_least(0),
+        help="render this many exemplars of largest PA-MPJPE (config worst, 8)",
+    )
+    evaluate.add_argument("--config", help="config file (default: configs/evaluate.py)")
+    evaluate.add_argument(
+        "overrides", nargs="*", help="config overrides key=value, e.g. evaluator=synthetic_truth"
+    )
+    _add_run_options(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
     convert = commands.add_parser(
@@ -413,18 +552,51 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument(
         "--overwrite", action="store_true", help="replace an existing output folder"
     )
+    _add_run_options(convert, config=False)
     convert.set_defaults(run=_convert_spin)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from eft_jax import progress
+
     try:
-        args.run(args)
+        args = build_parser().parse_args(argv)
+    except UsageError as error:
+        print(error, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        with progress.quiet(args.quiet), _terminate_as_interrupt():
+            code = args.run(args)
     except USER_ERRORS as error:
         print(f"eft-jax {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+        return EXIT_BAD_INPUT
+    except (KeyboardInterrupt, Terminated) as interrupt:
+        # A job stopped between its step boundaries (a fitting run stops at one and says more).
+        print(f"eft-jax {args.command}: interrupted; rerun the same command to resume")
+        return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
+    return 0 if code is None else code
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the job is, as Ctrl-C raises KeyboardInterrupt."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM ends a job as Ctrl-C does (exit 143 with one line, not a silent kill)."""
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 if __name__ == "__main__":

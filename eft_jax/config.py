@@ -8,6 +8,12 @@ The default configs live in the repository's top-level `configs/` folder; an ins
 Overrides are `key.sub=value`; the value is parsed as a Python literal when it is one (numbers,
 booleans, None, lists, tuples, quoted strings), otherwise kept as a string. An override of a key
 the config does not have is an error, so a typo never passes silently.
+
+Each override is checked against the field it sets when it is parsed, so a bad value stops the
+run at once with one line naming the key and what it takes (`check_value`): the field's default
+gives its type (an integer field takes integers, a float field numbers, a flag True or False, a
+tuple field a tuple, a text field text), and numbers are in range: no field of a job's config is
+meaningfully negative, and the fields of `COUNTS` count things and take at least 1.
 """
 
 from __future__ import annotations
@@ -71,12 +77,74 @@ def apply_override(config: ml_collections.ConfigDict, override: str) -> None:
         node = node[name]
     if leaf not in node:
         raise ConfigError(f"override {override!r}: config has no field {dotted!r}")
-    value = _parse_value(raw)
-    current = node[leaf]
-    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+    value = check_value(dotted.strip(), node[leaf], raw)
     with node.ignore_type():
         node[leaf] = value
+
+
+# Fields (by their last name, in any job's config) that count things: at least 1.
+COUNTS = frozenset(
+    {
+        "max_iters",
+        "batch_size",
+        "hypotheses",
+        "chunk_size",
+        "num_exemplars",
+        "picture_size",
+        "image_size",
+        "num_train",
+        "total_steps",
+        "log_every",
+        "checkpoint_every",
+        "eval_every",
+    }
+)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_value(dotted: str, current, raw: str):
+    """The value the override `dotted=raw` sets, checked against the field's default `current`
+    (module docstring); ConfigError naming the key and what it takes otherwise."""
+    value = _parse_value(raw)
+    leaf = dotted.rsplit(".", 1)[-1]
+
+    def refuse(takes: str) -> ConfigError:
+        return ConfigError(f"{dotted} takes {takes}; got {raw!r}")
+
+    if isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise refuse("True or False")
+        return value
+    if _is_number(current):
+        minimum = 1 if leaf in COUNTS else 0
+        if isinstance(current, int):
+            takes = f"an integer >= {minimum}"
+            if not (isinstance(value, int) and not isinstance(value, bool)):
+                raise refuse(takes)
+        else:
+            takes = f"a number >= {minimum}"
+            if not _is_number(value) or value != value or value in (float("inf"), float("-inf")):
+                raise refuse(takes)
+            value = float(value)
+        if value < minimum:
+            raise refuse(takes)
+        return value
+    if isinstance(current, (tuple, list)):
+        if not isinstance(value, (tuple, list)):
+            raise refuse(f"a tuple, e.g. {tuple(current)!r}")
+        return value
+    if isinstance(current, str):
+        # Text stays text (`workdir=2024`); a list of names where the field allows one
+        # (`trainable=['head']`) and None are kept.
+        return raw if isinstance(value, (int, float)) else value
+    if isinstance(current, ml_collections.ConfigDict):
+        raise refuse(
+            f"no value of its own: set its fields, e.g. {dotted}.{next(iter(current))}=..."
+        )
+    return value
 
 
 def _parse_value(raw: str):

@@ -7,7 +7,7 @@ Rows (methods): the bundled regressor alone; SMPLify from the mean pose; SMPLify
 regressor's output (SPIN's way); EFT with the paper's recipe (`recipe=paper`); EFT with the
 regressor's tuned recipe (its checkpoint metadata); multi-start EFT (tuned recipe, 4 hypotheses).
 Every method fits the same exemplars (crops + SPIN-49 keypoints with visibility, 128 px for the
-bundled regressor) and is scored by the same evaluator (eft_jax.train.evaluation) against the
+bundled regressor) and is scored by the same evaluator (eft_jax.eval.evaluation) against the
 synthetic ground truth, with the bundled body model. Seeds 30,000,000.. are disjoint from training
 (0..), validation (10,000,000.., where the tuned recipe was chosen) and the demo (20,000,000..).
 

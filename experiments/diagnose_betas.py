@@ -17,8 +17,8 @@ import numpy as np
 
 from eft_jax import body, nets
 from eft_jax.datasets.synthetic import make_samples
+from eft_jax.eval.metrics import hip_centred
 from eft_jax.geometry.crops import normalize_image
-from eft_jax.train.metrics import hip_centred
 
 t = time.time()
 model = body.load()

@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from eft_jax import body, nets
-from eft_jax.datasets.synthetic import HELDOUT_SEED_OFFSET, make_samples
+from eft_jax.datasets.synthetic import HELDOUT_SEED_OFFSET
 from eft_jax.datasets.synthetic_tfds import VALIDATION_SEED_OFFSET
+from eft_jax.eval.evaluation import evaluate_fits, summarize
+from eft_jax.eval.heldout import heldout_set
 from eft_jax.fitting import Exemplar
 from eft_jax.fitting.multistart import MultiStartEft
 from eft_jax.geometry.crops import normalize_image
 from eft_jax.progress import Progress
-from eft_jax.train.evaluation import evaluate_fits, summarize
 
 SPLITS = {"validation": VALIDATION_SEED_OFFSET, "heldout": HELDOUT_SEED_OFFSET}
 CACHE = Path("eft_jax_output/evaluation_sets")
@@ -57,17 +58,8 @@ def evaluation_set(split: str, count: int, image_size: int, style: str = "basic"
         "clip",
         "seed",
     )
-    data = {k: [] for k in keys}
-    for start in range(0, count, 50):  # in pieces: vertices are ~165 KB a sample
-        samples = make_samples(
-            range(first + start, first + min(start + 50, count)),
-            image_size=image_size,
-            with_vertices=True,
-            style=style,
-        )
-        for k in keys:
-            data[k].append(samples[k])
-    data = {k: np.concatenate(v) for k, v in data.items()}
+    humans = heldout_set(range(first, first + count), image_size=image_size, style=style)
+    data = {k: humans[k] for k in keys}
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **data)
     return data

@@ -6,7 +6,7 @@
 Renders `--count` synthetic walkers (`eft_jax.datasets.synthetic.make_walkers`: lifelike people
 in frames of the "walk" clip, whole bodies, any heading; seeds no other split uses), predicts each with
 every regressor given, and compares the predicted posture with the true one
-(`eft_jax.train.metrics.posture_deg`: knee and hip flexion, the torso's lean in depth and in the
+(`eft_jax.eval.metrics.posture_deg`: knee and hip flexion, the torso's lean in depth and in the
 image). A regressor that draws walkers crouching has large knee / hip flexion and a torso leaning
 in depth where the truth is upright. Prints a markdown table (medians over the set; "% lean > 20°":
 share whose depth lean is off by more than 20°) and writes experiments/results/posture_<name>.md.
@@ -23,8 +23,8 @@ import numpy as np
 
 from eft_jax import body, nets
 from eft_jax.datasets.synthetic import WALKER_SEED_OFFSET, make_walkers
+from eft_jax.eval.metrics import posture_deg, posture_errors
 from eft_jax.geometry.crops import normalize_image
-from eft_jax.train.metrics import posture_deg, posture_errors
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -24,7 +24,7 @@ weights, the same number of steps (`arm_steps`) on each training set:
     A + B(true)        B's true pose and shape, through the same path as the fits: the upper bound
 
 A and B are mixed with equal weights. Every regressor is scored on C by the one evaluator
-(`eft_jax.train.evaluation`): MPJPE and PA-MPJPE (mm, LSP-14, hip-centred) and the 2D keypoint
+(`eft_jax.eval.evaluation`): MPJPE and PA-MPJPE (mm, LSP-14, hip-centred) and the 2D keypoint
 error (px of a 224 px crop). The fits themselves are scored on B against its hidden truth.
 Writes <results>/pseudo_gt_loop.md, .csv and .png; everything else goes to the workdir (reruns
 reuse what is there: the rendered sets, R0, the fits, finished arms).
@@ -44,15 +44,17 @@ from PIL import Image, ImageDraw
 
 from eft_jax import body, nets
 from eft_jax.config import apply_override, default_config_path, load_config
-from eft_jax.datasets.synthetic import make_samples
+from eft_jax.eval.evaluation import evaluate_fits, summarize
+from eft_jax.eval.heldout import heldout_set
+from eft_jax.fitting.inputs import FitInputs
 from eft_jax.fitting.recipe import checkpoint_recipe
+from eft_jax.fitting.run import enable_compilation_cache
 from eft_jax.formats.eft_json import read_eft_json, stack_eft_data, write_eft_json
 from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.geometry.crops import normalize_image
-from eft_jax.jobs.fit import FitInputs, enable_compilation_cache, run_fit
+from eft_jax.jobs.fit import run_fit
 from eft_jax.jobs.smplify import run_smplify
 from eft_jax.jobs.train import run_train
-from eft_jax.train.evaluation import evaluate_fits, summarize
 
 B_FIRST_SEED = 40_000_000
 C_FIRST_SEED = 30_000_000
@@ -106,11 +108,8 @@ def render_set(path: Path, first_seed: int, count: int, size: int) -> dict:
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
     keys = ("image", "keypoints", "joints3d_spin49", "vertices", "rotmats", "betas", "camera")
-    parts = [
-        make_samples(range(s, min(s + 50, first_seed + count)), image_size=size, with_vertices=True)
-        for s in range(first_seed, first_seed + count, 50)
-    ]
-    data = {k: np.concatenate([p[k] for p in parts]) for k in keys}
+    humans = heldout_set(range(first_seed, first_seed + count), image_size=size)
+    data = {k: humans[k] for k in keys}
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **data)
     return data

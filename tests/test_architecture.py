@@ -19,9 +19,10 @@ LAYERS = {
     "formats": 4,
     "datasets": 5,
     "fitting": 6,
-    "train": 7,
-    "jobs": 8,
-    "cli": 9,
+    "eval": 7,
+    "train": 8,
+    "jobs": 9,
+    "cli": 10,
 }
 SAME_LAYER_ALLOWED: set[tuple[str, str]] = set()
 
@@ -68,4 +69,15 @@ def test_nothing_imports_upward_or_sideways():
             )
             if upward or sideways:
                 violations.append(f"{relative} imports {module}")
+    assert not violations, "\n".join(violations)
+
+
+def test_jobs_never_import_each_other():
+    """A job reads its config and calls the library; what two jobs share lives in the library."""
+    violations = [
+        f"{path.name} imports {module}"
+        for path in (PACKAGE / "jobs").glob("*.py")
+        for module in _imports(path)
+        if module.startswith("eft_jax.jobs")
+    ]
     assert not violations, "\n".join(violations)

@@ -7,8 +7,8 @@ import pytest
 from eft_jax import body, nets
 from eft_jax.body.named_poses import named_pose
 from eft_jax.datasets.synthetic import make_walkers
+from eft_jax.eval.metrics import posture_deg, posture_errors
 from eft_jax.geometry.crops import normalize_image
-from eft_jax.train.metrics import posture_deg, posture_errors
 
 # Medians on these 24 walkers: 10.6° / 0.5° / 2.4° (the first bundled regressor: 34.0° / 54.9° / 14.9°).
 KNEE_TOLERANCE, HIP_TOLERANCE, LEAN_TOLERANCE = 15.0, 15.0, 8.0

@@ -116,8 +116,10 @@ def test_header_guards_against_mixing_runs(tmp_path):
     with FitLog(log, header=header) as writer:  # same run: fine
         writer.append(*split(FITS["e1"]))
     assert done_ids(log) == {"e0", "e1"}
-    with pytest.raises(FitLogError, match="written by a different run"):
-        FitLog(log, header={**header, "input": "other.json"})
+    with pytest.raises(FitLogError, match="input: coco.json then, other.json now") as refused:
+        FitLog(log, header={**header, "input": "other.json", "config": {"lr": 1e-5}})
+    assert "lr: 5e-06 then, 1e-05 now" in str(refused.value)
+    assert "--fresh" in str(refused.value) and "lr=5e-06" in str(refused.value)
     headerless = tmp_path / "old.jsonl"
     with FitLog(headerless) as writer:
         writer.append(*split(FITS["e0"]))

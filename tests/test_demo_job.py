@@ -12,10 +12,10 @@ from PIL import Image
 
 from eft_jax import cli
 from eft_jax.datasets.synthetic import make_samples
+from eft_jax.eval.evaluation import evaluate_fits, summarize
 from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.glb_file import read_glb
 from eft_jax.formats.obj_file import read_obj
-from eft_jax.train.evaluation import evaluate_fits, summarize
 
 FAST = [
     "num_exemplars=3",
@@ -71,7 +71,7 @@ def test_demo_writes_fits_pictures_meshes_strips_and_report(synthetic_demo, caps
 
 
 def test_demo_scores_its_fits_with_the_one_evaluator(synthetic_demo, open_body):
-    """The report's "after" column is `train.evaluation` over the written fits and the synthetic
+    """The report's "after" column is `eval.evaluation` over the written fits and the synthetic
     truth of the demo's seeds, number for number."""
     report = json.loads((synthetic_demo / "report.json").read_text())
     fits = read_eft_json(synthetic_demo / "fits.json")["data"]
@@ -95,20 +95,20 @@ def test_a_rerun_fits_afresh_and_draws_its_strips_from_its_own_fit(tmp_path, mon
     first run's log), and its strips come from the points that fit recorded: EFT never runs one
     exemplar at a time for them."""
     from eft_jax import fitting
-    from eft_jax.jobs import fit as fit_job
+    from eft_jax.fitting import run as fit_run
 
     out = tmp_path / "demo"
     argv = ["demo", "--out", str(out), "num_exemplars=2", *FAST[1:]]
     assert cli.main(argv) == 0
     fitted = []
-    stream = fit_job.fit_stream
+    stream = fit_run.fit_stream
 
     def counting_stream(*args, **kwargs):
         for result in stream(*args, **kwargs):
             fitted.append(result.id)
             yield result
 
-    monkeypatch.setattr(fit_job, "fit_stream", counting_stream)
+    monkeypatch.setattr(fit_run, "fit_stream", counting_stream)
     monkeypatch.setattr(
         fitting.SequentialEft, "__init__", lambda *a, **k: pytest.fail("EFT re-run for a strip")
     )

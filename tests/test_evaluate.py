@@ -21,11 +21,11 @@ from eft_jax.body.joint_sets import H36M_TO_J17, J24_PELVIS, J24_TO_J17
 from eft_jax.datasets.benchmarks import h36m_name_parts, mpi_sequence, open_benchmark
 from eft_jax.datasets.people import DatasetError
 from eft_jax.datasets.synthetic import HELDOUT_SEED_OFFSET, make_samples
+from eft_jax.eval import protocols
+from eft_jax.eval.evaluation import benchmark_scores, evaluate_fits, group_table, smpl_truth
+from eft_jax.eval.protocols import PROTOCOLS, centred_h36m_joints, centred_truth_joints
 from eft_jax.geometry.crops import normalize_image
 from eft_jax.nets import restore_regressor, save_regressor, update_config_record
-from eft_jax.train import protocols
-from eft_jax.train.evaluation import benchmark_scores, evaluate_fits, group_table, smpl_truth
-from eft_jax.train.protocols import PROTOCOLS, centred_h36m_joints, centred_truth_joints
 
 TINY_SIZE = 32  # tests/tiny_eft.py's crops
 

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from eft_jax import cli
+from eft_jax.fitting.run import all_log_paths
 from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.fit_log import read_fit_log
-from eft_jax.jobs.fit import all_log_paths
 from eft_jax.nets import Regressor, RegressorArch, save_regressor
 
 ROOT = Path(__file__).resolve().parents[1]

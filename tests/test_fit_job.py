@@ -12,10 +12,10 @@ from fake_records import coco_person
 from PIL import Image
 
 from eft_jax import cli
+from eft_jax.fitting.run import log_path_for
 from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.fit_log import read_fit_log
-from eft_jax.jobs.fit import log_path_for
 from eft_jax.nets import Regressor, RegressorArch, save_regressor
 
 CROP = 32
@@ -134,6 +134,28 @@ def test_resumed_run_fits_only_what_is_missing_and_matches_one_run(tmp_path, che
     for x, y in zip(a["data"], b["data"]):
         np.testing.assert_allclose(x["parm_pose"], y["parm_pose"], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(x["parm_cam"], y["parm_cam"], rtol=1e-5, atol=1e-6)
+
+
+def test_the_recipe_a_checkpoint_carries_is_printed_and_recorded(tmp_path, checkpoint, capsys):
+    import shutil
+
+    from eft_jax.formats.fit_log import read_fit_log_header
+    from eft_jax.nets import update_config_record
+
+    tuned = shutil.copytree(checkpoint, tmp_path / "tuned")
+    update_config_record(tuned, {"eft_recipe": {"loss.keypoint_weight": 4.0}})
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 255, (1, CROP, CROP, 3), dtype=np.uint8)
+    keypoints = np.concatenate([rng.uniform(-0.8, 0.8, (1, 49, 2)), np.ones((1, 49, 1))], -1)
+    crops = write_exemplars_npz(tmp_path / "crops.npz", images, keypoints.astype(np.float32))
+    out = tmp_path / "fits.json"
+    argv = ["fit", "--crops", str(crops), "--out", str(out), "--checkpoint", str(tuned)]
+    assert cli.main(argv + FAST) == 0
+    assert "EFT recipe it carries: loss.keypoint_weight=4.0" in capsys.readouterr().err
+    assert read_eft_json(out)["meta"]["regressor_recipe"] == {"loss.keypoint_weight": 4.0}
+    assert read_fit_log_header(log_path_for(out))["regressor_recipe"] == {
+        "loss.keypoint_weight": 4.0
+    }
 
 
 def test_fit_usage_errors_are_reported(tmp_path, capsys):
@@ -303,4 +325,4 @@ def test_logs_of_another_job_on_the_same_output_are_refused(
         )
         == 2
     )
-    assert "fits.json.log-1of2.jsonl: written by a different run" in capsys.readouterr().err
+    assert "fits.json.log-1of2.jsonl was written with other settings" in capsys.readouterr().err

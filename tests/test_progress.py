@@ -1,4 +1,5 @@
-"""The progress line: counts, rate, ETA, resumed runs and print throttling."""
+"""The progress line: counts, rate, ETA, resumed runs, print throttling and whole lines off a
+terminal."""
 
 import io
 
@@ -25,7 +26,7 @@ def test_rate_eta_and_resumed_items():
 
 def test_prints_at_most_once_per_interval_and_always_at_the_end():
     clock, out = FakeClock(), io.StringIO()
-    progress = Progress(total=3, stream=out, interval=5.0, clock=clock)
+    progress = Progress(total=3, stream=out, interval=5.0, clock=clock, terminal=True)
     progress.update()
     clock.now += 1.0
     progress.update()  # within the interval: no new line

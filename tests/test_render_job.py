@@ -10,10 +10,10 @@ import pytest
 from random_smpl_model import make_random_smpl, write_npz
 
 from eft_jax import body
+from eft_jax.eval.pictures import RenderInputError, draw_fits, output_stem
 from eft_jax.formats.images import load_rgb, save_png
 from eft_jax.formats.obj_file import read_obj
 from eft_jax.geometry.crops import crop_image
-from eft_jax.jobs.render import RenderInputError, output_stem, run_render
 
 CROP = 96
 CENTER = (200.0, 130.0)  # the person's position in the synthetic image
@@ -83,7 +83,7 @@ def test_render_writes_panels_meshes_and_skips_missing_images(tmp_path, images, 
         ],
     )
     out = tmp_path / "out"
-    result = run_render(fits, images, out, crop_size=CROP)
+    result = draw_fits(fits, images, out, crop_size=CROP)
 
     assert [p.name for p in result] == ["street_1234.png", "street_ex_7.png"]
     assert [p.name for p in result.meshes] == ["street_1234.obj", "street_ex_7.obj"]
@@ -91,8 +91,8 @@ def test_render_writes_panels_meshes_and_skips_missing_images(tmp_path, images, 
     skip = result.skipped[0]
     assert skip["imageName"] == "missing.jpg" and skip["index"] == 1
     assert "no such image file" in skip["reason"]
-    printed = capsys.readouterr().out
-    assert "skipped data[1] (missing.jpg)" in printed and "2 fits drawn, 1 skipped" in printed
+    assert "skipped data[1] (missing.jpg)" in capsys.readouterr().err  # a warning
+    assert "2 fits drawn, 1 skipped" in result.summary_line
 
     picture = load_rgb(result[0])
     assert picture.shape == (CROP, 3 * CROP, 3)
@@ -130,19 +130,22 @@ def test_render_writes_panels_meshes_and_skips_missing_images(tmp_path, images, 
 
 def test_limit_and_output_names(tmp_path, images):
     fits = write_fits(tmp_path / "fits.json", [entry("missing.jpg", 1), entry("street.png", 2)])
-    result = run_render(fits, images, tmp_path / "out", limit=1, crop_size=16)
+    result = draw_fits(fits, images, tmp_path / "out", limit=1, crop_size=16)
     assert list(result) == [] and len(result.skipped) == 1
     assert output_stem({"imageName": "a/b c.jpg", "annotId": 0}, 3) == "b_c_3"
+    assert output_stem({"imageName": "synthetic_7.png", "exemplar_id": "synthetic_7"}, 0) == (
+        "synthetic_7"
+    )
 
 
 def test_fits_are_drawn_only_with_their_body_model(tmp_path, images):
     smpl_fits = write_fits(tmp_path / "smpl.json", [entry("street.png", 1, smpltype="smpl")])
     with pytest.raises(RenderInputError, match="made with the SMPL model"):
-        run_render(smpl_fits, images, tmp_path / "out", crop_size=CROP)
+        draw_fits(smpl_fits, images, tmp_path / "out", crop_size=CROP)
 
     smpl_file = tmp_path / "SMPL_NEUTRAL.npz"
     write_npz(make_random_smpl(seed=0, num_betas=10), smpl_file)
     open_fits = write_fits(tmp_path / "open.json", [entry("street.png", 1)])
     with pytest.raises(RenderInputError, match="bundled open body model"):
-        run_render(open_fits, images, tmp_path / "out2", body_model_path=smpl_file, crop_size=CROP)
+        draw_fits(open_fits, images, tmp_path / "out2", body_model_path=smpl_file, crop_size=CROP)
     assert not (tmp_path / "out").exists() and not (tmp_path / "out2").exists()

@@ -23,12 +23,12 @@ from eft_jax.fitting.pose_prior import (
     mixture_nll,
     read_gmm_file,
 )
+from eft_jax.fitting.run import log_path_for
 from eft_jax.fitting.smplify import Smplify, angle_prior, project
 from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.fit_log import read_fit_log
 from eft_jax.geometry import perspective_to_weak, similarity_align, weak_to_perspective_translation
-from eft_jax.jobs.fit import log_path_for
 from eft_jax.nets import Regressor, RegressorArch, save_regressor
 
 BATCH = 3

@@ -13,6 +13,7 @@ from fake_training import SyntheticRecords
 from eft_jax import body, nets
 from eft_jax.cli import main
 from eft_jax.config import ConfigError, default_config_path, load_config
+from eft_jax.eval.metrics import mpjpe_mm, pa_mpjpe_mm
 from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.geometry.procrustes import similarity_align
@@ -20,7 +21,6 @@ from eft_jax.geometry.rotations import axis_angle_to_rotmat
 from eft_jax.nets.hmr import RegressorOutput
 from eft_jax.train.batches import TrainBatches
 from eft_jax.train.losses import keypoint_weights, spin_loss
-from eft_jax.train.metrics import mpjpe_mm, pa_mpjpe_mm
 from eft_jax.train.sources import SyntheticSource
 from eft_jax.train.trainer import learning_rate_schedule
 

@@ -8,8 +8,8 @@ import pytest
 from scipy.linalg import orthogonal_procrustes
 from scipy.spatial.transform import Rotation
 
-from eft_jax.train import metrics
-from eft_jax.train.metrics import LSP14_IN_SPIN49, lsp14_hip_centred
+from eft_jax.eval import metrics
+from eft_jax.eval.metrics import LSP14_IN_SPIN49, lsp14_hip_centred
 
 
 def skeleton(seed=0):

@@ -9,6 +9,7 @@ from fake_training import SyntheticRecords
 
 from eft_jax import body
 from eft_jax.config import default_config_path, load_config
+from eft_jax.eval.metrics import hip_centred
 from eft_jax.geometry.rotations import axis_angle_to_rotmat
 from eft_jax.nets.hmr import RegressorOutput
 from eft_jax.train.adversarial import (
@@ -19,7 +20,6 @@ from eft_jax.train.adversarial import (
 )
 from eft_jax.train.batches import MixtureBatches, TrainBatches
 from eft_jax.train.losses import keypoint_weights, spin_loss
-from eft_jax.train.metrics import hip_centred
 from eft_jax.train.sources import ArraySource, SyntheticSource, TrainingDataError, spin_npz_targets
 
 

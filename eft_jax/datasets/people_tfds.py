@@ -146,6 +146,14 @@ class AnnotatedPeople(tfds.core.GeneratorBasedBuilder):
     def __init__(self, *, file_format: str = "array_record", **kwargs):
         super().__init__(file_format=file_format, **kwargs)
 
+    # tfds prints "Downloading and preparing dataset ..." and "... downloaded and prepared" to
+    # stdout; nothing is downloaded here, and the job that prepares the data says what it does.
+    def _log_download_bytes(self) -> None:
+        pass
+
+    def _log_download_done(self) -> None:
+        pass
+
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
             builder=self,

@@ -86,9 +86,16 @@ def resolve_config(
 
 
 def describe_recipe(config: ml_collections.ConfigDict, record: Mapping | None) -> str:
-    """One line naming the recipe a resolved EFT config runs (for logs and reports)."""
+    """One line naming the recipe a resolved EFT config runs (for logs and reports), with the
+    values it runs: a recipe field the user overrode shows the override."""
     recipe = checkpoint_recipe(record or {})
     if config.get("recipe", "checkpoint") == "paper" or not recipe:
         return "EFT's paper recipe" + (" (recipe=paper)" if recipe else "")
-    fields = ", ".join(f"{k}={v}" for k, v in recipe.items())
-    return f"the regressor's tuned recipe ({fields})"
+    fields = []
+    for field, value in recipe.items():
+        node = config
+        for name in field.split("."):
+            node = node[name]
+        overridden = f" (overridden; the recipe's {value})" if node != value else ""
+        fields.append(f"{field}={node}{overridden}")
+    return f"the regressor's tuned recipe ({', '.join(fields)})"

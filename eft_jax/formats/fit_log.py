@@ -11,8 +11,8 @@ Each finished exemplar is one line, written and flushed as soon as it completes:
     {"status": "skipped", "id": ..., "skip_reason": ..., "annotId": ..., "imageName": ...}
 
 An optional first line {"eftjax_fit_log": 1, "header": {...}} records what the run was (config,
-input file); reopening the log with a different header is an error, so a resumed run cannot mix
-results of two different jobs.
+input file); reopening the log with a different header is an error naming the settings that
+differ (`header_change`), so a resumed run cannot mix results of two different jobs.
 
 A run killed mid-write leaves a truncated last line: readers ignore it, and reopening the log for
 appending cuts it off. A damaged line anywhere else is an error naming the line. `done_ids` tells
@@ -63,6 +63,51 @@ def to_jsonable(value):
     if hasattr(value, "__array__"):  # numpy and jax arrays
         return np.asarray(value).tolist()
     raise TypeError(f"cannot store a {type(value).__name__} in the fit log")
+
+
+def _flat(node: dict, prefix: str = "") -> dict:
+    """Nested settings by dotted key."""
+    flat = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _settings(header: dict) -> dict:
+    """A header's settings by dotted key, the config's as the command line names them
+    (`max_iters`, `loss.keypoint_weight`), the others under their header key (`crop_size`)."""
+    config = header.get("config")
+    rest = {k: v for k, v in header.items() if k != "config"}
+    return {**(_flat(config) if isinstance(config, dict) else {}), **_flat(rest)}
+
+
+def _short(value) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def header_change(path: Path, then: dict, now: dict) -> FitLogError:
+    """The error for a log written with other settings than this run's: the keys that differ, with
+    their old and new values, and the two ways on (start over, or continue with the old values)."""
+    old, new = _settings(then), _settings(now)
+    keys = [k for k in {**old, **new} if old.get(k, "unset") != new.get(k, "unset")]
+    shown = keys[:4]
+    changes = "; ".join(
+        f"{k}: {_short(old.get(k, 'unset'))} then, {_short(new.get(k, 'unset'))} now" for k in shown
+    )
+    if len(keys) > len(shown):
+        changes += f"; and {len(keys) - len(shown)} more"
+    config = _flat(then.get("config") or {})
+    old_values = [
+        f"{k}={old[k]!r}" if k in config else f"{k} {_short(old.get(k, 'unset'))}" for k in shown
+    ]
+    return FitLogError(
+        f"{path} was written with other settings ({changes}): rerun with --fresh to start over, "
+        f"or with the old values ({', '.join(old_values)}) to continue it"
+    )
 
 
 def _fields(item) -> dict:
@@ -148,10 +193,7 @@ class FitLog:
                         f"{self.path}: has results but no header; cannot check it is the same run"
                     )
                 if existing_header is not None and existing_header != header:
-                    raise FitLogError(
-                        f"{self.path}: written by a different run (header {existing_header} != {header}); "
-                        "use another log file or delete this one"
-                    )
+                    raise header_change(self.path, existing_header, header)
         self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
         if header is not None and self.path.stat().st_size == 0:
             self._write({LOG_MAGIC: 1, "header": header})

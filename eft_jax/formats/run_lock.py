@@ -4,8 +4,10 @@
         ... write log_path ...
 
 The lock is the operating system's (`fcntl.flock` on an open file), so a run that is killed, even
-with SIGKILL, releases it at once and a restart never finds a stale lock. The file's content says
-who holds it (pid, host, start time, command line), for the message the second run prints.
+with SIGKILL, releases it at once: a lock file such a run leaves behind is not a lock, and a
+restart takes it over. The file's content says who holds it (pid, host, start time, command line),
+for the message the second run prints. A run that ends (or fails) removes its lock file while it
+still holds the lock; a run that locked a file just removed that way locks the new one instead.
 """
 
 from __future__ import annotations
@@ -31,17 +33,21 @@ class RunLock:
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - closed in release()
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
-            raise RunLockedError(
-                f"{self.path}: another run is writing this output ({holder}); wait for it, or "
-                "give this run another --out"
-            ) from None
+        while True:
+            handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - closed in release()
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "unknown"
+                handle.close()
+                raise RunLockedError(
+                    f"{self.path}: another run is writing this output ({holder}); wait for it, "
+                    "or give this run another --out"
+                ) from None
+            if _same_file(handle, self.path):
+                break
+            handle.close()  # locked a file its holder removed on release: lock the new one
         handle.seek(0)
         handle.truncate()
         handle.write(
@@ -60,6 +66,7 @@ class RunLock:
 
     def release(self) -> None:
         if self._handle is not None:
+            self.path.unlink(missing_ok=True)  # while still held: no other run holds this file
             self._handle.close()  # closing the file releases the flock
             self._handle = None
 
@@ -68,3 +75,10 @@ class RunLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+def _same_file(handle, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False

@@ -7,17 +7,20 @@ EFT by the bundled body model and regressor. With `images_dir` and `keypoints_js
 
 In `output_dir` it writes:
 
-- `fits.json` (EFT format) and its per-exemplar log `fits.json.log.jsonl` (`eft-jax fit`); every
+- `fits.json` (EFT format) and its per-exemplar log `fits.json.log.jsonl` (`fitting.run`); every
   run fits afresh (the previous run's fits in `output_dir` are removed first), so the report's
-  times, its "before" figures and the strips all come from this run;
+  times, its "before" figures and the strips all come from this run. The run holds the fit log's
+  lock from its start to its end, so a second demo (or a fit of `fits.json`) on the same folder
+  stops before it touches anything;
 - `pictures/<name>.png`: [crop | fit over the crop | side view], and `.obj` / `.glb` meshes
-  (`eft-jax render`);
+  (`eft_jax.eval.pictures`, as `eft-jax render`);
 - `strips/<name>.png`: the paper's Figure-1 strip for the first `strips` exemplars: the input
   with its keypoints, the body after a few EFT iterations (recorded by the fit itself,
   `fitting.fit_stream(record=...)`), the final fit and its side view;
 - `report.md` / `report.json`: 2D keypoint error and loss before and after EFT (the fit's own
-  figures), and for synthetic humans the evaluator's scores (`train.evaluation`: MPJPE, PA-MPJPE,
-  PVE, 2D error, facing and left/right swaps) of the regressor's own prediction and of the EFT
+  figures), and for synthetic humans the scores of the config's evaluator (`evaluator`, by default
+  `synthetic_truth`, `eft_jax.eval.evaluators`: MPJPE, PA-MPJPE, PVE, 2D error, facing and
+  left/right swaps) of the regressor's own prediction and of the EFT
   fits; and the time.
   Synthetic inputs also leave `images/` (the crops) and `exemplars.npz` (crops + keypoints).
 """
@@ -36,25 +39,27 @@ import numpy as np
 from eft_jax import body, nets, render
 from eft_jax.datasets.people import iter_exemplars
 from eft_jax.datasets.registry import open_coco_files
-from eft_jax.datasets.synthetic import make_samples
+from eft_jax.eval import evaluators
+from eft_jax.eval.heldout import heldout_set
+from eft_jax.eval.pictures import draw_fits
 from eft_jax.fitting import Exemplar
+from eft_jax.fitting.inputs import FitInputs
 from eft_jax.fitting.recipe import describe_recipe
+from eft_jax.fitting.run import RunOutcome, eft_method, log_path_for, run_fitting
 from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.exemplar import is_skip
 from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.images import save_png
+from eft_jax.formats.run_lock import RunLock
 from eft_jax.geometry.crops import crop_image, denormalize_image, normalize_image
-from eft_jax.jobs.fit import FitInputs, all_log_paths, eft_method, load_regressor, run_fit
-from eft_jax.jobs.render import run_render
-from eft_jax.train.evaluation import evaluate_fits, summarize
 
 
 def _synthetic_inputs(config, out_dir: Path, size: int):
     """Render the synthetic batch; write its crops (PNG) and exemplars.npz. Returns the fit
-    inputs, the exemplars (id, normalised crop, keypoints) and the ground truth (SPIN-49 joints
-    and vertices)."""
+    inputs, the exemplars (id, normalised crop, keypoints) and the ground truth (one record of
+    SPIN-49 joints and vertices per exemplar)."""
     seeds = range(config.first_seed, config.first_seed + config.num_exemplars)
-    samples = make_samples(seeds, image_size=size, with_vertices=True)
+    samples = heldout_set(seeds, image_size=size)
     ids = [f"synthetic_{seed}" for seed in seeds]
     names = [f"{i}.png" for i in ids]
     for name, image in zip(names, samples["image"]):
@@ -65,7 +70,10 @@ def _synthetic_inputs(config, out_dir: Path, size: int):
         Exemplar(i, normalize_image(image), keypoints)
         for i, image, keypoints in zip(ids, samples["image"], samples["keypoints"])
     ]
-    truth = {"joints": samples["joints3d_spin49"], "vertices": samples["vertices"]}
+    truth = [
+        {"joints3d_spin49": joints, "vertices": vertices}
+        for joints, vertices in zip(samples["joints3d_spin49"], samples["vertices"])
+    ]
     return FitInputs(crops_npz=npz), out_dir / "images", exemplars, truth
 
 
@@ -135,30 +143,26 @@ def _strips(exemplars, recorded, fits, model, config, out_dir: Path) -> list[Pat
     return paths
 
 
-def _evaluation(model, regressor, variables, exemplars, fits: list[dict], truth: dict) -> dict:
+def _evaluation(evaluator, regressor, variables, exemplars, fits: list[dict], truth) -> dict:
     """The evaluator's summaries of the regressor's own prediction ("before", where EFT starts)
     and of the EFT fits ("after"), over the fitted exemplars."""
     by_id = {f["exemplar_id"]: f for f in fits}
     fitted = [i for i, e in enumerate(exemplars) if str(e.id) in by_id]
     keypoints = np.stack([exemplars[i].keypoints for i in fitted])
-    true_joints, true_vertices = truth["joints"][fitted], truth["vertices"][fitted]
+    records = [truth[i] for i in fitted]
     start = jax.jit(regressor.apply)(
         variables, jnp.asarray(np.stack([exemplars[i].image for i in fitted]))
     )
     ends = [by_id[str(exemplars[i].id)] for i in fitted]
-    before = evaluate_fits(
-        model, start.rotmats, start.betas, start.camera, keypoints, true_joints, true_vertices
-    )
-    after = evaluate_fits(
-        model,
+    before = evaluator.scores(start.rotmats, start.betas, start.camera, keypoints, records)
+    after = evaluator.scores(
         np.stack([f["parm_pose"] for f in ends]),
         np.stack([f["parm_shape"] for f in ends]),
         np.stack([f["parm_cam"] for f in ends]),
         keypoints,
-        true_joints,
-        true_vertices,
+        records,
     )
-    return {"before": summarize(before), "after": summarize(after)}
+    return {"before": evaluator.summary(before), "after": evaluator.summary(after)}
 
 
 def _mean(values) -> float:
@@ -211,12 +215,19 @@ def run_demo(
     config: ml_collections.ConfigDict,
     images_dir: Path | None = None,
     keypoints_json: Path | None = None,
-) -> dict:
-    start = time.perf_counter()
+) -> RunOutcome:
+    """The demo in `config.output_dir` (module docstring); returns its fitting run's outcome."""
     out_dir = Path(config.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    fits_json = out_dir / "fits.json"
+    with RunLock(log_path_for(fits_json)) as lock:
+        return _demo(config, images_dir, keypoints_json, out_dir, fits_json, lock)
+
+
+def _demo(config, images_dir, keypoints_json, out_dir: Path, fits_json: Path, lock) -> RunOutcome:
+    start = time.perf_counter()
     model = body.load(config.body_model)
-    regressor, variables, regressor_source, size = load_regressor(config.checkpoint, model)
+    loaded = nets.load_regressor(config.checkpoint, model)
+    regressor, variables, size = loaded.regressor, loaded.variables, loaded.input_size
 
     if images_dir is None:
         inputs, pictures_from, exemplars, truth = _synthetic_inputs(config, out_dir, size)
@@ -226,13 +237,10 @@ def run_demo(
         exemplars = _coco_exemplars(images_dir, keypoints_json, size, config.strips)
         description = f"{keypoints_json} (images in {images_dir})"
 
-    fits_json = out_dir / "fits.json"
-    for previous in [fits_json, *all_log_paths(fits_json)]:
-        previous.unlink(missing_ok=True)
     strip_exemplars = exemplars[: config.strips]
     recorded: dict = {}  # exemplar id -> the TrajectoryPoints the fit recorded for its strip
     tick = time.perf_counter()
-    run_fit(
+    outcome = run_fitting(
         inputs,
         fits_json,
         config.eft,
@@ -244,13 +252,19 @@ def run_demo(
             record={e.id: tuple(config.strip_iterations) for e in strip_exemplars},
             on_point=lambda exemplar_id, point: recorded.setdefault(exemplar_id, []).append(point),
         ),
+        process_index=0,
+        process_count=1,
+        fresh=True,
+        held_lock=lock,
     )
+    if outcome.interrupted is not None:
+        return outcome
     fit_seconds = time.perf_counter() - tick
     document = read_eft_json(fits_json)
     fits = document["data"]
 
     tick = time.perf_counter()
-    drawn = run_render(
+    drawn = draw_fits(
         fits_json,
         pictures_from,
         out_dir / "pictures",
@@ -267,11 +281,9 @@ def run_demo(
         "exemplars": len(fits) + len(document["skipped"]),
         "fitted": len(fits),
         "crop_size": size,
-        "regressor": regressor_source,
+        "regressor": loaded.source,
         "body_model": model.source,
-        "recipe": describe_recipe(
-            config.eft, nets.read_config_record(config.checkpoint or nets.BUNDLED_REGRESSOR_DIR)
-        ),
+        "recipe": describe_recipe(config.eft, loaded.record),
         "max_iters": int(config.eft.max_iters),
         "converged": sum(f["stop_reason"] == "converged" for f in fits),
         "mean_iterations": _mean(f["iterations"] for f in fits),
@@ -285,7 +297,8 @@ def run_demo(
     # The synthetic ground truth is joints of the bundled open body: 3D errors of another body
     # model's fits would mix two skeletons, so they are reported only for the open model.
     if truth is not None and fits and model.kind == "open":
-        report["evaluation"] = _evaluation(model, regressor, variables, exemplars, fits, truth)
+        evaluator = evaluators.from_config(config.evaluator, model=model, dataset="synthetic")
+        report["evaluation"] = _evaluation(evaluator, regressor, variables, exemplars, fits, truth)
     report["seconds"] = {
         "total": time.perf_counter() - start,
         "fit": fit_seconds,
@@ -297,11 +310,12 @@ def run_demo(
     (out_dir / "report.md").write_text(markdown)
 
     print(markdown)
-    print(f"eft-jax demo: everything is in {out_dir}/")
     print(f"  fits (EFT JSON):   {fits_json}")
     print(
         f"  pictures + meshes: {out_dir / 'pictures'}/ ({len(drawn)} PNGs, {len(drawn.meshes)} .obj + .glb)"
     )
     print(f"  Figure-1 strips:   {out_dir / 'strips'}/ ({len(strips)})")
     print(f"  report:            {out_dir / 'report.md'}, {out_dir / 'report.json'}")
-    return report
+    outcome.job = "demo"
+    outcome.seconds = report["seconds"]["total"]
+    return outcome

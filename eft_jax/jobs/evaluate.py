@@ -1,23 +1,27 @@
 """`eft-jax evaluate`: a regressor's 3D errors on a benchmark, by SPIN's protocols.
 
-    run_evaluate("h36m-p2", root="/data/h36m", checkpoint="checkpoints/spin",
-                 body_model_path="models/SMPL_NEUTRAL.pkl", out_dir="eval/h36m-p2")
+    config = load_config(default_config_path("evaluate"), ["dataset='h36m-p2'", "root='/data/h36m'",
+                         "checkpoint='checkpoints/spin'", "body_model='models/SMPL_NEUTRAL.pkl'"])
+    run_evaluate(config)                                          # configs/evaluate.py
 
 The regressor (an eft-jax checkpoint: the bundled one, one trained by `eft-jax train`, or a SPIN
 checkpoint converted by `eft-jax convert-spin`) runs once on every benchmark crop (SPIN's crop,
 at the regressor's input size, no augmentation); its body is scored against the 3D truth:
 
 - 3dpw, h36m-p1, h36m-p2, mpi-inf-3dhp (`eft_jax.datasets.benchmarks`): SPIN's protocols
-  (`eft_jax.train.protocols`): H36M-17 joints regressed from the SMPL mesh, so these need a
+  (`eft_jax.eval.protocols`, evaluator `spin_protocol`): H36M-17 joints regressed from the SMPL mesh, so these need a
   regressor that predicts SMPL, the SMPL file (`body_model_path`) and SPIN's
   `J_regressor_h36m.npy` (`h36m_regressor`, default: beside the SMPL file or one folder up).
   3DPW's true meshes use SMPL's male and female models by the person's gender when their files
   are given or found beside the SMPL file (SPIN's protocol), else the given model (said so in the
   summary);
-- synthetic: held-out synthetic humans (seeds from `HELDOUT_SEED_OFFSET`, as
-  experiments/compare_fitting.py) with the truth of the bundled open body, scored by the project's
-  evaluator (`train.evaluation.evaluate_fits`: LSP-14 joints, hip-centred, PVE, 2D error, facing
-  and left/right swaps); one table row per mocap clip.
+- synthetic: held-out synthetic humans (`eft_jax.eval.heldout`, seeds from `HELDOUT_SEED_OFFSET`,
+  as experiments/compare_fitting.py) with the truth of the bundled open body, scored by the
+  project's evaluator (evaluator `synthetic_truth`, `eval.evaluation.evaluate_fits`: LSP-14 joints,
+  hip-centred, PVE, 2D error, facing and left/right swaps); one table row per mocap clip.
+
+The config's `evaluator` names another evaluator plug-in (`eft_jax.eval.evaluators`) than the
+dataset's own.
 
 Writes into `out_dir`: `summary.md` and `summary.json` (protocol, regressor, body models, counts,
 means, the per-sequence table, skipped exemplars with reasons), `per_exemplar.csv`, and
@@ -30,35 +34,27 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import jax
+import ml_collections
 import numpy as np
 
-from eft_jax import body, nets
+from eft_jax import body, nets, render
 from eft_jax.datasets.benchmarks import BENCHMARKS, open_benchmark
 from eft_jax.datasets.people import DatasetError, iter_exemplars
-from eft_jax.datasets.synthetic import HELDOUT_SEED_OFFSET, make_samples
+from eft_jax.datasets.synthetic import HELDOUT_SEED_OFFSET
+from eft_jax.eval import evaluators
+from eft_jax.eval.evaluation import group_table
+from eft_jax.eval.heldout import heldout_pieces
 from eft_jax.formats.exemplar import Exemplar, is_skip, skip_record
 from eft_jax.formats.images import save_png
 from eft_jax.geometry.crops import denormalize_image, normalize_image
-from eft_jax.jobs.fit import load_regressor
-from eft_jax.jobs.render import render_fit_panels
-from eft_jax.progress import Progress
-from eft_jax.train.evaluation import (
-    benchmark_scores,
-    evaluate_fits,
-    group_table,
-    smpl_truth,
-    summarize,
-)
-from eft_jax.train.protocols import PROTOCOLS, missing_truth_joints
+from eft_jax.progress import Progress, note
 
 DATASETS = (*BENCHMARKS, "synthetic")
-DEFAULT_SYNTHETIC_COUNT = 500
 H36M_REGRESSOR_FILE = "J_regressor_h36m.npy"
 # SMPL's gendered model files by the names SMPL's releases and SPIN's data folder use.
 GENDERED_FILES = {
@@ -89,6 +85,8 @@ COLUMNS = (
     ("lr_swap_pct", "% L/R pairs swapped"),
 )
 WORST_BY = "pa_mpjpe_mm"
+# The evaluator plug-in (eft_jax.eval.evaluators) of each dataset, unless the config names one.
+DATASET_EVALUATOR = {"synthetic": "synthetic_truth"}
 
 
 class EvaluateInputError(ValueError):
@@ -194,10 +192,7 @@ def _synthetic_source(count: int, crop_size: int) -> Source:
 
     def exemplars(wanted=None):
         chosen = [s for s in seeds if wanted is None or str(s) in wanted]
-        for start in range(0, len(chosen), 50):  # in pieces: vertices are ~165 KB a sample
-            samples = make_samples(
-                chosen[start : start + 50], image_size=crop_size, with_vertices=True
-            )
+        for samples in heldout_pieces(chosen, image_size=crop_size):
             for i, seed in enumerate(samples["seed"]):
                 key = str(int(seed))
                 groups[key] = str(samples["clip"][i])
@@ -241,57 +236,17 @@ def _predictor(regressor, variables, batch_size: int):
     return predict
 
 
-def _score_batch(
-    dataset, model, truth_models, batch, rotmats, betas, cameras, truth, size: int
-) -> dict:
+def _score_batch(evaluator, batch, rotmats, betas, cameras, truth, size: int) -> dict:
     """Scores of a batch, padded to `size` (repeating its last exemplar) so that every batch runs
     one compiled program."""
     count = len(batch)
     pad = lambda a: np.concatenate([a, np.repeat(a[-1:], size - count, axis=0)])  # noqa: E731
     batch = batch + [batch[-1]] * (size - count)
     rotmats, betas, cameras = pad(rotmats), pad(betas), pad(cameras)
-    return {
-        key: value[:count]
-        for key, value in _scores(
-            dataset, model, truth_models, batch, rotmats, betas, cameras, truth
-        ).items()
-    }
-
-
-def _scores(dataset, model, truth_models, batch, rotmats, betas, cameras, truth) -> dict:
-    ids = [str(e.id) for e in batch]
-    if dataset == "synthetic":
-        keypoints = np.stack([e.keypoints for e in batch])
-        joints = np.stack([truth[i]["joints3d_spin49"] for i in ids])
-        vertices = np.stack([truth[i]["vertices"] for i in ids])
-        return evaluate_fits(model, rotmats, betas, cameras, keypoints, joints, vertices)
-    protocol = PROTOCOLS[dataset]
-    if protocol.smpl_truth:
-        records = [truth[i] for i in ids]
-        batch_truth = smpl_truth(
-            truth_models,
-            np.stack([r["pose"] for r in records]),
-            np.stack([r["betas"] for r in records]),
-            [r["gender"] for r in records],
-        )
-    else:
-        batch_truth = {"S": np.stack([truth[i]["S"] for i in ids])}
-    return benchmark_scores(protocol, model, rotmats, betas, batch_truth)
-
-
-def _truth_problem(dataset: str, record) -> str | None:
-    """Why an exemplar's truth cannot be scored (None when it can)."""
-    if record is None:
-        return "no 3D ground truth for this exemplar"
-    if "S" in record:
-        missing = missing_truth_joints(record["S"], PROTOCOLS[dataset].joints)
-        return f"ground-truth joints {missing} missing or non-finite in S" if missing else None
-    values = [np.asarray(v, np.float64) for k, v in record.items() if k != "gender"]
-    return (
-        None
-        if all(np.all(np.isfinite(v)) for v in values)
-        else "ground truth has NaN or infinite values"
-    )
+    keypoints = np.stack([e.keypoints for e in batch])
+    records = [truth[str(e.id)] for e in batch]
+    scores = evaluator.scores(rotmats, betas, cameras, keypoints, records)
+    return {key: value[:count] for key, value in scores.items()}
 
 
 def _table(rows: list[dict], first: str) -> str:
@@ -323,7 +278,7 @@ def _render_worst(source, model, order, predictions, out_dir: Path, count: int) 
         vertices = np.asarray(
             forward(model, predictions["rotmats"][index], predictions["betas"][index]).vertices
         )
-        panels = render_fit_panels(
+        panels = render.fit_panels(
             denormalize_image(exemplar.image), vertices, faces, predictions["cameras"][index]
         )
         n = rank[str(exemplar.id)]
@@ -332,23 +287,13 @@ def _render_worst(source, model, order, predictions, out_dir: Path, count: int) 
     return [w for w in written if w]
 
 
-def run_evaluate(
-    dataset: str,
-    *,
-    root=None,
-    split: str | None = None,
-    checkpoint: str | None = None,
-    body_model_path=None,
-    h36m_regressor=None,
-    male_body=None,
-    female_body=None,
-    out_dir=None,
-    limit: int | None = None,
-    batch_size: int = 32,
-    worst: int = 8,
-) -> dict:
-    """Score a regressor on `dataset` (DATASETS); returns the summary written to summary.json."""
+def run_evaluate(config: ml_collections.ConfigDict) -> dict:
+    """Score a regressor on `config.dataset` (DATASETS; configs/evaluate.py); returns the summary
+    written to summary.json."""
     start = time.perf_counter()
+    dataset, root, split = config.dataset, config.root, config.split
+    checkpoint, body_model_path, out_dir = config.checkpoint, config.body_model, config.output_dir
+    limit, batch_size, worst = config.limit, config.batch_size, config.worst
     if dataset not in DATASETS:
         raise EvaluateInputError(f"unknown --dataset {dataset!r}; known: {list(DATASETS)}")
     if batch_size < 1 or (limit is not None and limit < 1) or worst < 0:
@@ -358,9 +303,7 @@ def run_evaluate(
     out_dir = (
         Path(out_dir) if out_dir is not None else Path("eft_jax_output") / "evaluate" / dataset
     )
-    record = nets.read_config_record(
-        checkpoint if checkpoint is not None else nets.BUNDLED_REGRESSOR_DIR
-    )
+    record = nets.regressor_record(checkpoint)
     predicts = nets.predicted_body_kind(record)
     crop_size = nets.trained_input_size(record)
 
@@ -374,7 +317,7 @@ def run_evaluate(
                 "synthetic humans' truth is the bundled open body's: evaluate a regressor that predicts it "
                 "(the bundled one, or one from eft-jax train) without --body"
             )
-        source = _synthetic_source(limit or DEFAULT_SYNTHETIC_COUNT, crop_size)
+        source = _synthetic_source(limit or config.synthetic_count, crop_size)
         model, truth_models, bodies = body.load(), {}, "bundled open body model"
     else:
         if root is None:
@@ -384,18 +327,24 @@ def run_evaluate(
         source = _benchmark_source(
             dataset, root, split, limit, crop_size
         )  # every file checked first
-        gendered = {"m": male_body, "f": female_body}
+        gendered = {"m": config.body_male, "f": config.body_female}
         model, truth_models, bodies = _benchmark_models(
-            dataset, body_model_path, h36m_regressor, gendered, predicts
+            dataset, body_model_path, config.h36m_regressor, gendered, predicts
         )
-    regressor, variables, regressor_source, _ = load_regressor(checkpoint, model)
-
-    print(
-        f"eft-jax evaluate: {len(source.ids)} exemplars of {source.description}; regressor {regressor_source}; "
-        f"body {bodies}; {crop_size} px crops",
-        file=sys.stderr,
+    loaded = nets.load_regressor(checkpoint, model)
+    regressor_source = loaded.source
+    evaluator = evaluators.from_config(
+        config.evaluator or DATASET_EVALUATOR.get(dataset, "spin_protocol"),
+        model=model,
+        dataset=dataset,
+        truth_models=truth_models,
     )
-    predict = _predictor(regressor, variables, batch_size)
+
+    note(
+        f"eft-jax evaluate: {len(source.ids)} exemplars of {source.description}; regressor {regressor_source}; "
+        f"body {bodies}; {crop_size} px crops"
+    )
+    predict = _predictor(loaded.regressor, loaded.variables, batch_size)
     skipped, order, parts = [], [], []
     predictions = {"rotmats": [], "betas": [], "cameras": []}
     progress = Progress(total=len(source.ids))
@@ -405,7 +354,7 @@ def run_evaluate(
         progress.update()
 
     for batch in _batches(source.exemplars(None), batch_size, skip):
-        problems = {str(e.id): _truth_problem(dataset, source.truth.get(str(e.id))) for e in batch}
+        problems = {str(e.id): evaluator.truth_problem(source.truth.get(str(e.id))) for e in batch}
         for e in batch:
             if problems[str(e.id)]:
                 skip(skip_record(e.id, problems[str(e.id)], e.annot_id, e.image_name))
@@ -432,17 +381,7 @@ def run_evaluate(
             continue
         rotmats, betas, cameras = rotmats[finite], betas[finite], cameras[finite]
         parts.append(
-            _score_batch(
-                dataset,
-                model,
-                truth_models,
-                batch,
-                rotmats,
-                betas,
-                cameras,
-                source.truth,
-                batch_size,
-            )
+            _score_batch(evaluator, batch, rotmats, betas, cameras, source.truth, batch_size)
         )
         order += [str(e.id) for e in batch]
         for e in batch:  # scored: its truth (a synthetic human's mesh) is no longer needed
@@ -458,7 +397,7 @@ def run_evaluate(
 
     per = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     if dataset == "synthetic":  # the fitting comparison's columns, then swaps as a percentage
-        synthetic_summary = summarize(per)
+        synthetic_summary = evaluator.summary(per)
         per["lr_swap_pct"] = 100.0 * per.pop("lr_swaps")
     predictions = {key: np.concatenate(value) for key, value in predictions.items()} | {
         "score": per[WORST_BY]
@@ -466,9 +405,7 @@ def run_evaluate(
     groups = [source.groups[i] for i in order]
     summary = {
         "dataset": dataset,
-        "protocol": PROTOCOLS[dataset].frames
-        if dataset in PROTOCOLS
-        else "LSP-14 joints, hip-centred (train.evaluation)",
+        "protocol": evaluator.description,
         "source": source.description,
         "regressor": regressor_source,
         "body_models": bodies,
@@ -485,11 +422,10 @@ def run_evaluate(
         _render_worst(source, model, order, predictions, out_dir, worst) if worst else []
     )
     _write_outputs(out_dir, summary, per, order, groups)
-    print(_summary_markdown(summary), file=sys.stderr)
+    print(_summary_markdown(summary))
     print(
         f"eft-jax evaluate: wrote {out_dir}/summary.md, summary.json, per_exemplar.csv and "
-        f"{len(summary['worst'])} pictures ({time.perf_counter() - start:.1f} s)",
-        file=sys.stderr,
+        f"{len(summary['worst'])} pictures ({time.perf_counter() - start:.1f} s)"
     )
     return summary
 

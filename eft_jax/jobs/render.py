@@ -1,202 +1,26 @@
-"""`eft-jax render`: pictures and meshes of the fits in an EFT JSON file.
+"""`eft-jax render`: pictures and meshes of the fits in an EFT JSON file (configs/render.py).
 
-For every fit (a `data` entry of the EFT JSON) it writes, in `out_dir`:
-
-- `<image stem>_<annotId or exemplar_id>.png`: three panels side by side, each crop_size square:
-  [the person's crop | the fitted body drawn over the crop | the body seen from its side, on a
-  plain background];
-- `<same name>.obj` and `<same name>.glb` (glTF binary, with smooth normals and
-  each body part in its own colour): the fitted mesh in metres, y up, as mesh viewers expect: the vertices of
-  `body.forward(model, parm_pose, parm_shape)` turned by pi about x, which undoes the turn that
-  (as in SPIN / EFT) the fit's root rotation includes to stand the body upright in the image,
-  whose y axis points down.
-
-The crop is SPIN's (`bbox_center`, `bbox_scale`, `eft_jax.geometry.crops.crop_image`) and the camera
-is the fit's weak-perspective crop camera `parm_cam` = [s, tx, ty] in EFT's convention
-(`eft_jax.geometry.cameras`), so the drawn body lies exactly where the fit's keypoints project.
-
-A fit is drawn with the body model that made it: entries whose `smpltype` does not match the
-model (bundled open model unless `body_model_path` names a SMPL file) raise `RenderInputError`
-before anything is written. Entries whose image is missing or unreadable are skipped with the
-reason (printed, and listed in the result's `skipped`); the JSON's own `skipped` list is ignored.
+For every fit it writes `<image stem>_<annotId or exemplar_id>.png` ([crop | fit over the crop |
+side view]) and the fitted mesh as `.obj` and `.glb`; see `eft_jax.eval.pictures`.
 """
 
 from __future__ import annotations
 
-import re
-import time
-from pathlib import Path
+import ml_collections
 
-import jax
-import numpy as np
-
-from eft_jax import body, render
-from eft_jax.formats.eft_json import SMPLTYPES, read_eft_json
-from eft_jax.formats.glb_file import write_glb
-from eft_jax.formats.images import ImageReadError, load_rgb, save_png
-from eft_jax.formats.obj_file import write_obj
-from eft_jax.geometry.crops import crop_image
-
-# A pi turn about x: image-upright fits (y down) to y-up meshes.
-CAMERA_TO_VIEWER = np.array([1.0, -1.0, -1.0], np.float32)
-
-SIDE_BACKGROUND = 255  # plain white behind the side view
+from eft_jax.config import ConfigError
+from eft_jax.eval.pictures import RenderResult, draw_fits
 
 
-class RenderInputError(ValueError):
-    """Fits that cannot be drawn as asked (e.g. made with another body model than the one given)."""
-
-
-class RenderResult(list):
-    """The PNG paths written (a list of Path, in JSON order), with `meshes` (the .obj paths, same
-    order) and `skipped` ([{'index', 'imageName', 'annotId', 'exemplar_id', 'reason'}, ...])."""
-
-    def __init__(self, pngs=(), meshes=(), skipped=()):
-        super().__init__(pngs)
-        self.meshes = list(meshes)
-        self.skipped = list(skipped)
-
-
-def _smpltype_of(entry: dict) -> str:
-    # EFT's released files all come from SMPL; older ones may lack the field.
-    return str(entry.get("smpltype", "smpl"))
-
-
-def check_body_model(data: list[dict], model: body.BodyModel, fits_json) -> None:
-    """Raise RenderInputError unless every entry's smpltype matches the model's kind."""
-    expected = SMPLTYPES[model.kind]
-    known = set(SMPLTYPES.values())
-    for index, entry in enumerate(data):
-        smpltype = _smpltype_of(entry)
-        if smpltype not in known:
-            raise RenderInputError(
-                f"{fits_json}: data[{index}] has smpltype {smpltype!r}; known: {sorted(known)}"
-            )
-        if smpltype != expected:
-            if smpltype == "smpl":
-                hint = "these fits were made with the SMPL model: pass its file (--body PATH)"
-            else:
-                hint = (
-                    "these fits were made with eft-jax's bundled open body model: "
-                    "leave out the SMPL file (--body)"
-                )
-            raise RenderInputError(
-                f"{fits_json}: data[{index}] has smpltype {smpltype!r} but the body model is "
-                f"{model.source} (smpltype {expected!r}); {hint}. A fit must be drawn with the "
-                "model that made it."
-            )
-        betas = np.asarray(entry["parm_shape"])
-        if betas.shape != (model.num_betas,):
-            raise RenderInputError(
-                f"{fits_json}: data[{index}] has {betas.size} betas; the body model uses "
-                f"{model.num_betas}"
-            )
-
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
-
-
-def output_stem(entry: dict, index: int) -> str:
-    """`<imageName stem>_<annotId or exemplar_id>` (the entry index when neither is set)."""
-    image = _safe(Path(str(entry.get("imageName", ""))).stem) or "image"
-    try:
-        annot_id = int(entry.get("annotId", 0) or 0)
-    except (TypeError, ValueError):
-        annot_id = 0
-    tag = str(annot_id) if annot_id else _safe(str(entry.get("exemplar_id", "")))
-    return f"{image}_{tag or index}"
-
-
-def render_fit_panels(crop_uint8, vertices, faces, camera) -> np.ndarray:
-    """[crop | overlay | side view] for one fit: (S, 3 S, 3) uint8."""
-    camera = np.asarray(camera, np.float32)
-    drawn = render.overlay(crop_uint8, vertices, faces, camera)
-    side = render.side_panel(
-        vertices, faces, camera, *crop_uint8.shape[:2], background=SIDE_BACKGROUND
+def run_render(config: ml_collections.ConfigDict) -> RenderResult:
+    missing = [field for field in ("fits", "images", "output_dir") if config.get(field) is None]
+    if missing:
+        raise ConfigError(f"render needs the config fields {missing} (--fits, --images, --out)")
+    return draw_fits(
+        config.fits,
+        config.images,
+        config.output_dir,
+        body_model_path=config.body_model,
+        limit=config.limit,
+        crop_size=config.crop_size,
     )
-    return np.concatenate([crop_uint8, drawn, side], axis=1)
-
-
-def run_render(
-    fits_json,
-    images_dir,
-    out_dir,
-    *,
-    body_model_path=None,
-    limit: int | None = None,
-    crop_size: int = 224,
-) -> RenderResult:
-    """Draw every fit of an EFT JSON file; returns the PNG paths (a `RenderResult`)."""
-    start = time.perf_counter()
-    fits_json, images_dir, out_dir = Path(fits_json), Path(images_dir), Path(out_dir)
-    if crop_size < 1:
-        raise RenderInputError(f"crop_size must be positive; got {crop_size}")
-    if limit is not None and limit < 0:
-        raise RenderInputError(f"limit must be >= 0; got {limit}")
-    document = read_eft_json(fits_json)
-    data = document["data"][:limit] if limit is not None else document["data"]
-    model = body.load(body_model_path)
-    check_body_model(data, model, fits_json)
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    forward = jax.jit(body.forward)
-    faces = np.asarray(model.faces)
-    part_rgb = np.asarray(render.part_colors(model.weights))
-    result = RenderResult()
-    used: set[str] = set()
-    for index, entry in enumerate(data):
-        image_name = str(entry.get("imageName", ""))
-        record = {
-            "index": index,
-            "imageName": image_name,
-            "annotId": entry.get("annotId", 0),
-            "exemplar_id": entry.get("exemplar_id", ""),
-        }
-        if not image_name:
-            reason = "entry has no imageName"
-        else:
-            try:
-                image = load_rgb(images_dir / image_name)
-                reason = None
-            except ImageReadError as error:
-                reason = str(error)
-        if reason is not None:
-            print(f"eft-jax render: skipped data[{index}] ({image_name or '?'}): {reason}")
-            result.skipped.append({**record, "reason": reason})
-            continue
-
-        crop = crop_image(image, entry["bbox_center"], float(entry["bbox_scale"]), crop_size)
-        crop = np.clip(np.round(crop), 0, 255).astype(np.uint8)
-        rotmats = np.asarray(entry["parm_pose"], np.float32)
-        betas = np.asarray(entry["parm_shape"], np.float32)
-        vertices = np.asarray(forward(model, rotmats, betas).vertices)
-        panels = render_fit_panels(crop, vertices, faces, entry["parm_cam"])
-
-        stem = output_stem(entry, index)
-        if stem in used:  # two entries with the same image and id: keep both
-            stem = f"{stem}_{index}"
-        used.add(stem)
-        result.append(save_png(out_dir / f"{stem}.png", panels))
-        upright = vertices * CAMERA_TO_VIEWER
-        write_glb(out_dir / f"{stem}.glb", upright, faces, vertex_colors=part_rgb)
-        result.meshes.append(
-            write_obj(
-                out_dir / f"{stem}.obj",
-                upright,
-                faces,
-                comment=(
-                    f"eft-jax render: fit data[{index}] of {fits_json.name}, image {image_name}, "
-                    f"annotId {record['annotId']}, {model.kind} body model ({model.source})\n"
-                    "metres, y up: the body model's output turned by pi about x (undoing the "
-                    "image-upright turn in the fit's root rotation)"
-                ),
-            )
-        )
-
-    elapsed = time.perf_counter() - start
-    print(
-        f"eft-jax render: {len(result)} fits drawn, {len(result.skipped)} skipped "
-        f"({model.kind} body model) in {elapsed:.1f} s -> {out_dir}/"
-    )
-    return result

@@ -1,6 +1,6 @@
 """`eft-jax smplify`: SMPLify (SPIN's port) over a set of exemplars, written as EFT-format JSON.
 
-Same inputs, logs, resume, process sharing and outputs as `eft-jax fit` (`jobs/fit.py`, run with
+Same inputs, logs, resume, process sharing and outputs as `eft-jax fit` (`fitting.run`, run with
 a SMPLify `FitMethod`); the config is `configs/smplify.py`. With `init=regressor` (default, SPIN's
 way) each batch starts from the regressor's prediction on its crops (`--checkpoint`, default the
 bundled regressor); with `init=mean` from the mean pose, and no regressor is loaded.
@@ -14,8 +14,9 @@ import jax
 import ml_collections
 
 from eft_jax.config import ConfigError
+from eft_jax.fitting.inputs import FitInputs
+from eft_jax.fitting.run import FitMethod, RunOutcome, run_fitting
 from eft_jax.fitting.smplify import Smplify, smplify_stream
-from eft_jax.jobs.fit import FitInputs, FitMethod, run_fit
 
 INITS = ("regressor", "mean")
 
@@ -37,13 +38,17 @@ def smplify_method(config: ml_collections.ConfigDict) -> FitMethod:
         settings = smplify.settings
         description = (
             f"init {config.init}, {settings.camera_iters} + {settings.body_iters} iterations, "
-            f"batches of {smplify.batch_size}, pose prior {smplify.prior.source}, on {jax.default_backend()}"
+            f"pose prior {smplify.prior.source}, on {jax.default_backend()}"
         )
         return (
-            lambda exemplars: smplify_stream(
-                exemplars, smplify, predict=predict, image_size=crop_size
-            )
-        ), description
+            (
+                lambda exemplars: smplify_stream(
+                    exemplars, smplify, predict=predict, image_size=crop_size
+                )
+            ),
+            description,
+            smplify.batch_size,
+        )
 
     return FitMethod(
         "smplify",
@@ -55,7 +60,7 @@ def smplify_method(config: ml_collections.ConfigDict) -> FitMethod:
 
 def run_smplify(
     inputs: FitInputs, out_json: Path, config: ml_collections.ConfigDict, **options
-) -> dict:
-    """SMPLify `inputs` and write `out_json`; `options` are `run_fit`'s (checkpoint, body_model_path,
-    crop_size, spin_npz, process_index, process_count, compilation_cache_dir)."""
-    return run_fit(inputs, out_json, config, method=smplify_method(config), **options)
+) -> RunOutcome:
+    """SMPLify `inputs` and write `out_json`; `options` are `fitting.run.run_fitting`'s (checkpoint, body_model_path,
+    crop_size, spin_npz, process_index, process_count, compilation_cache_dir, fresh)."""
+    return run_fitting(inputs, out_json, config, method=smplify_method(config), **options)

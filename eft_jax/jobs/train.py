@@ -36,7 +36,6 @@ trained regressor predicts parameters of the bundled open body model.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -50,11 +49,11 @@ from eft_jax.config import ConfigError
 from eft_jax.datasets.people import iter_exemplars
 from eft_jax.datasets.spin_npz import load_spin_npz, read_spin_npz
 from eft_jax.datasets.synthetic_tfds import builder_for
+from eft_jax.fitting.inputs import FitInputs, read_inputs
 from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.exemplar import exemplar_problem, is_skip, skip_record
 from eft_jax.geometry.crops import denormalize_image, normalize_image
-from eft_jax.jobs.fit import FitInputs, read_inputs
-from eft_jax.progress import format_duration
+from eft_jax.progress import format_duration, note
 from eft_jax.train.adversarial import MocapPrior
 from eft_jax.train.batches import MixtureBatches, TrainBatches, read_samples
 from eft_jax.train.sources import (
@@ -72,16 +71,23 @@ DISCRIMINATOR_INIT = (
 )  # folded into the seed's key for the discriminator's weights (steps fold in 0, 1, ...)
 
 
+# Synthetic humans rendered per second at 128 px on one CPU core (41,000 took about 16 min),
+# for the time the first run announces; a pixel count as large takes as much longer.
+RENDERED_PER_SECOND = 40
+
+
 def _synthetic_builder(config: ml_collections.ConfigDict):
     data = config.data
     builder = builder_for(
         data.image_size, data.num_train, data.num_validation, data.data_dir, style=data.style
     )
     if not Path(builder.data_dir).joinpath("dataset_info.json").exists():
-        print(
-            f"eft-jax train: rendering the synthetic dataset once ({data.num_train} + {data.num_validation}"
-            f" samples at {data.image_size} px) into {builder.data_dir}",
-            file=sys.stderr,
+        count = data.num_train + data.num_validation
+        seconds = count / RENDERED_PER_SECOND * (data.image_size / 128) ** 2
+        note(
+            f"eft-jax train: rendering {data.num_train} + {data.num_validation} synthetic humans "
+            f"once (about {max(1, round(seconds / 60))} min at {data.image_size} px) into "
+            f"{builder.data_dir}; later runs reuse them"
         )
     builder.download_and_prepare()
     return builder
@@ -321,10 +327,7 @@ def run_train(config: ml_collections.ConfigDict) -> Path:
                 manager.restore(latest, args=ocp.args.StandardRestore(abstract_state))
             )
             _truncate_log(log_path, latest)
-            print(
-                f"eft-jax train: resuming from step {latest} ({workdir / 'checkpoints'})",
-                file=sys.stderr,
-            )
+            note(f"eft-jax train: resuming from step {latest} ({workdir / 'checkpoints'})")
 
         first_step = int(state.step)
         total = int(config.total_steps)
@@ -332,11 +335,10 @@ def run_train(config: ml_collections.ConfigDict) -> Path:
         mixture = ", ".join(
             f"{r['source']} {r['weight']:g} ({r['samples']} samples)" for r in source_records
         )
-        print(
+        note(
             f"eft-jax train: ResNet-{config.model.depth}/{config.model.width_divisor} at {size} px, "
             f"batch {config.batch_size} over {trainer.mesh.devices.size} device(s), steps {first_step}..{total}, "
-            f"sources: {mixture}; on {jax.default_backend()}",
-            file=sys.stderr,
+            f"sources: {mixture}; on {jax.default_backend()}"
         )
         window_start, window_terms = time.perf_counter(), []
         scores = None  # the latest held-out evaluation; the last step always makes one
@@ -355,22 +357,18 @@ def run_train(config: ml_collections.ConfigDict) -> Path:
                 record.update({k: round(v, 6) for k, v in vars(terms).items() if v is not None})
                 _append(log_path, record)
                 eta = format_duration((total - done) * config.batch_size / rate)
-                print(
-                    f"\rstep {done}/{total} loss {terms.total:.4f} (2d {terms.keypoints_2d:.5f} "
-                    f"3d {terms.keypoints_3d:.5f} pose {terms.pose:.4f}) {rate:.0f} img/s ETA {eta}",
-                    end="",
-                    file=sys.stderr,
-                    flush=True,
+                note(
+                    f"step {done}/{total} loss {terms.total:.4f} (2d {terms.keypoints_2d:.5f} "
+                    f"3d {terms.keypoints_3d:.5f} pose {terms.pose:.4f}) {rate:.0f} img/s ETA {eta}"
                 )
                 window_start, window_terms = time.perf_counter(), []
             if done % config.eval_every == 0 or done == total:
                 scores = trainer.evaluate(state.variables, validation)
                 _append(log_path, {"step": done, "kind": "evaluation", **scores})
-                print(
-                    f"\n  held-out: MPJPE {scores['mpjpe_mm']:.1f} mm, PA-MPJPE {scores['pa_mpjpe_mm']:.1f} mm, "
+                note(
+                    f"  held-out: MPJPE {scores['mpjpe_mm']:.1f} mm, PA-MPJPE {scores['pa_mpjpe_mm']:.1f} mm, "
                     f"2D {scores['mean_2d_px']:.1f} px (mean pose {scores['mean_pose_mpjpe_mm']:.1f} / "
-                    f"{scores['mean_pose_pa_mpjpe_mm']:.1f} mm)",
-                    file=sys.stderr,
+                    f"{scores['mean_pose_pa_mpjpe_mm']:.1f} mm)"
                 )
             if done % config.checkpoint_every == 0 or done == total:
                 manager.save(done, args=ocp.args.StandardSave(state))
@@ -392,9 +390,8 @@ def run_train(config: ml_collections.ConfigDict) -> Path:
     )
     (workdir / "evaluation.json").write_text(json.dumps(scores, indent=1) + "\n")
     print(
-        f"\neft-jax train: wrote {out_dir} ({format_duration(time.perf_counter() - start_time)}); "
+        f"eft-jax train: wrote {out_dir} ({format_duration(time.perf_counter() - start_time)}); "
         f"held-out MPJPE {scores['mpjpe_mm']:.1f} mm, PA-MPJPE {scores['pa_mpjpe_mm']:.1f} mm "
-        f"(mean pose {scores['mean_pose_mpjpe_mm']:.1f} / {scores['mean_pose_pa_mpjpe_mm']:.1f}); log {log_path}",
-        file=sys.stderr,
+        f"(mean pose {scores['mean_pose_mpjpe_mm']:.1f} / {scores['mean_pose_pa_mpjpe_mm']:.1f}); log {log_path}"
     )
     return out_dir

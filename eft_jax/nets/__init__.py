@@ -3,6 +3,7 @@
 from eft_jax import nets
 nets.convert_spin_checkpoint("model_checkpoint.pt", "spin_regressor/")   # torch not needed
 regressor, variables, record = nets.restore_regressor("spin_regressor/")
+loaded = nets.load_regressor(None, body_model)  # None: the bundled regressor; checks the body
 out = regressor.apply(variables, images)       # out.rotmats (B,24,3,3), out.betas, out.camera
 trainable, frozen = nets.partition(variables["params"], "layer4+head")
 """
@@ -20,6 +21,7 @@ from eft_jax.nets.checkpoint import (
     update_config_record,
 )
 from eft_jax.nets.hmr import Regressor, RegressorArch, RegressorOutput
+from eft_jax.nets.loading import LoadedRegressor, load_regressor, regressor_record
 from eft_jax.nets.mean_params import (
     MeanParams,
     bundled_mean_params,
@@ -48,6 +50,7 @@ __all__ = [
     "GROUPS",
     "PRESETS",
     "ConversionReport",
+    "LoadedRegressor",
     "MeanParams",
     "Regressor",
     "RegressorArch",
@@ -64,12 +67,14 @@ __all__ = [
     "entry_point",
     "trained_input_size",
     "load_mean_params",
+    "load_regressor",
     "merge",
     "open_body_mean_params",
     "partition",
     "predicted_body_kind",
     "read_config_record",
     "read_torch_checkpoint",
+    "regressor_record",
     "resolve_groups",
     "restore_regressor",
     "save_regressor",

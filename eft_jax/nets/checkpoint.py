@@ -30,7 +30,8 @@ FORMAT_VERSION = 1
 
 
 class RegressorCheckpointError(ValueError):
-    """A regressor checkpoint that does not exist, is not one, or does not fit the expected network."""
+    """A regressor checkpoint that does not exist, is not one, does not fit the expected network, or
+    predicts another body model's parameters than the run's (`nets.load_regressor`)."""
 
 
 class RestoredRegressor(NamedTuple):
@@ -81,6 +82,8 @@ def save_regressor(
 
 
 def _read_metadata(directory: Path):
+    if not directory.exists():
+        raise RegressorCheckpointError(f"{directory}: not found (a regressor checkpoint folder)")
     if not (directory / "_CHECKPOINT_METADATA").is_file():
         raise RegressorCheckpointError(
             f"{directory} is not an orbax checkpoint (no _CHECKPOINT_METADATA)"

@@ -13,7 +13,15 @@ from eft_jax.render.cameras import (
     weak_perspective_to_pixels,
     weak_to_perspective_translation,
 )
-from eft_jax.render.compose import composite, overlay, overlay_batch, project, render, side_panel
+from eft_jax.render.compose import (
+    composite,
+    fit_panels,
+    overlay,
+    overlay_batch,
+    project,
+    render,
+    side_panel,
+)
 from eft_jax.render.rasterizer import (
     Fragments,
     count_candidates,
@@ -47,6 +55,7 @@ __all__ = [
     "crop_to_pixels",
     "default_capacity",
     "face_normals",
+    "fit_panels",
     "figure_strip",
     "interpolate",
     "lambert",

@@ -1,5 +1,4 @@
 """Training an HMR regressor: the sources it learns from and their one sample (`sources`), SPIN's
 masked losses (`losses`), deterministic batches and mixtures (`batches`), the data-parallel train
-step and evaluation (`trainer`), HMR's adversarial prior (`adversarial`), MPJPE / PA-MPJPE and
-the other errors (`metrics`), the one evaluator (`evaluation`). The job is `eft_jax.jobs.train`
-(`eft-jax train`)."""
+step and its validation by the evaluator of `eft_jax.eval` (`trainer`), HMR's adversarial prior
+(`adversarial`). The job is `eft_jax.jobs.train` (`eft-jax train`)."""

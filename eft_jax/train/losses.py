@@ -40,10 +40,10 @@ import numpy as np
 
 from eft_jax import body
 from eft_jax.body.joint_sets import NUM_OPENPOSE_KEYPOINTS
+from eft_jax.eval.metrics import hip_centred
 from eft_jax.fitting.losses import openpose_gt_weights
 from eft_jax.geometry import weak_perspective
 from eft_jax.nets.hmr import RegressorOutput
-from eft_jax.train.metrics import hip_centred
 
 
 @flax.struct.dataclass

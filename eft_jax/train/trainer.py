@@ -29,6 +29,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from eft_jax import body
 from eft_jax.config import ConfigError
+from eft_jax.eval.evaluation import evaluate_fits, summarize
 from eft_jax.geometry import rot6d_to_rotmat
 from eft_jax.nets import Regressor
 from eft_jax.train.adversarial import (
@@ -36,7 +37,6 @@ from eft_jax.train.adversarial import (
     discriminator_losses,
     regressor_adversarial_loss,
 )
-from eft_jax.train.evaluation import evaluate_fits, summarize
 from eft_jax.train.losses import TrainLossTerms, keypoint_weights, spin_loss
 
 BATCH_AXIS = "batch"
@@ -228,7 +228,7 @@ class Trainer:
         return out.vertices - out.joints[:, :1]
 
     def evaluate(self, variables: dict, validation: dict, batch_size: int = 64) -> dict:
-        """The evaluator's summary (`train/evaluation.py`: 2D px, MPJPE, PA-MPJPE, PVE, ...) of the
+        """The evaluator's summary (`eval/evaluation.py`: 2D px, MPJPE, PA-MPJPE, PVE, ...) of the
         regressor on held-out synthetic humans, and the MPJPE / PA-MPJPE of the mean parameters
         (the regressor's starting point) as `mean_pose_*`. `validation`: normalised `images` and
         the samples' keypoints, joints3d_spin49, rotmats and betas."""

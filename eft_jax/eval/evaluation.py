@@ -4,7 +4,7 @@
     per = evaluate_fits(model, rotmats, betas, cameras, keypoints, true_spin49, true_vertices)
     summary = summarize(per)       # the columns of experiments/compare_fitting.py
 
-Per exemplar (see eft_jax.train.metrics for each definition):
+Per exemplar (see eft_jax.eval.metrics for each definition):
 
 - error_2d_px: mean distance in pixels of a 224 px crop between the fit's projected LSP-14
   keypoints and the input keypoints, over those visible (the same keypoints for every method: EFT's
@@ -15,7 +15,7 @@ Per exemplar (see eft_jax.train.metrics for each definition):
 - lr_swaps: fraction of the six left/right limb-joint pairs the fit has swapped in 3D.
 
 The 3D benchmarks (3DPW, Human3.6M, MPI-INF-3DHP) are scored by SPIN's protocols instead
-(eft_jax.train.protocols: H36M-17 joints regressed from the mesh, pelvis-centred):
+(eft_jax.eval.protocols: H36M-17 joints regressed from the mesh, pelvis-centred):
 
     truth = smpl_truth(models_by_gender, poses, betas, genders)      # 3DPW; or {"S": (N, 24, 4)}
     per = benchmark_scores(PROTOCOLS["3dpw"], model, rotmats, betas, truth)
@@ -31,15 +31,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from eft_jax import body
-from eft_jax.geometry import weak_perspective
-from eft_jax.train import metrics
-from eft_jax.train.protocols import (
+from eft_jax.eval import metrics
+from eft_jax.eval.protocols import (
     Protocol,
     centred_h36m_joints,
     centred_pve_mm,
     centred_truth_joints,
     joint_scores,
 )
+from eft_jax.geometry import weak_perspective
 
 CHUNK = 64  # bodies per forward pass (vertices of the open model: ~165 KB each)
 
@@ -142,7 +142,7 @@ def _benchmark_scores(model, rotmats, betas, truth, *, joints, with_pck):
 def benchmark_scores(
     protocol: Protocol, model: body.BodyModel, rotmats, betas, truth: dict
 ) -> dict:
-    """Per-exemplar scores (a dict of (N,) float arrays, eft_jax.train.protocols) of N predictions
+    """Per-exemplar scores (a dict of (N,) float arrays, eft_jax.eval.protocols) of N predictions
     of `model` (which needs its H36M-17 regressor): rotmats (N, 24, 3, 3), betas (N, 10); against
     `truth`: {'S': (N, 24, 4)} (Human3.6M, MPI-INF-3DHP) or `smpl_truth`'s dict (3DPW)."""
     if model.J_regressor_h36m is None:

@@ -42,8 +42,8 @@ from eft_jax.body.joint_sets import (
     J24_TO_J17,
     SPIN49_NAMES,
 )
+from eft_jax.eval.metrics import joint_errors_mm
 from eft_jax.geometry.procrustes import similarity_align
-from eft_jax.train.metrics import joint_errors_mm
 
 PCK_THRESHOLD_MM = 150.0
 AUC_THRESHOLDS_MM = np.linspace(0.0, 150.0, 31)
