@@ -1,8 +1,8 @@
 """SMPLify throughput: eft-jax's batched SMPLify against a PyTorch SMPLify written after SPIN's port,
 same body model, same inputs, same iteration counts, side by side in one run on this machine.
 
-    python experiments/bench_smplify.py [--batches 1 8 64] [--camera-iters 100] [--body-iters 100]
-        [--repeats 3] [--out experiments/results]
+    python -m experiments.bench_smplify.bench_smplify [--batches 1 8 64] [--camera-iters 100] [--body-iters 100]
+        [--repeats 3] [--out experiments/bench_smplify]
 
 Inputs: B synthetic exemplars on the bundled open body (13,718 vertices): poses of the training
 mocap clips (upright, root pi about x), random betas, a camera 45-55 m away, SPIN-49 keypoints
@@ -30,7 +30,6 @@ import argparse
 import json
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -38,14 +37,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from eft_jax import body
+from eft_jax.body import joint_sets
+from eft_jax.config import load_config
+from eft_jax.datasets.mocap_poses import load_mocap_poses
+from eft_jax.fitting import smplify as jsmplify
 
-from eft_jax import body  # noqa: E402
-from eft_jax.body import joint_sets  # noqa: E402
-from eft_jax.config import load_config  # noqa: E402
-from eft_jax.datasets.mocap_poses import load_mocap_poses  # noqa: E402
-from eft_jax.fitting import smplify as jsmplify  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
+STUDY = Path(__file__).resolve().parent
 
 
 def parse_args():
@@ -57,7 +56,7 @@ def parse_args():
     parser.add_argument(
         "--torch-threads", type=int, default=None, help="torch.set_num_threads (default: torch's)"
     )
-    parser.add_argument("--out", default=str(REPO / "experiments" / "results"))
+    parser.add_argument("--out", default=str(STUDY))
     return parser.parse_args()
 
 

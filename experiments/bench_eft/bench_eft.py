@@ -1,8 +1,8 @@
 """EFT throughput: the sequential loop vs the batched engine, per lowering and batch size, and
 continuous vs static batching on a stream whose exemplars stop at different iterations.
 
-    python experiments/bench_eft.py [--batches 1 4 16 64] [--iters 20] [--image-size 224]
-        [--depth 50] [--strategies vmap map chunked vmap+im2col map+im2col] [--out experiments/results]
+    python -m experiments.bench_eft.bench_eft [--batches 1 4 16 64] [--iters 20] [--image-size 224]
+        [--depth 50] [--strategies vmap map chunked vmap+im2col map+im2col] [--out experiments/bench_eft]
 
 Paper configuration by default: ResNet-50 regressor at 224 px, every non-BatchNorm weight
 trainable, a fixed number of iterations (stop threshold 0, so no exemplar stops early). The
@@ -21,17 +21,17 @@ regressor is untrained (random weights); speed does not depend on the weights.
 
 Against the original PyTorch loop (torch needed; writes bench_eft_torch.md):
 
-    python experiments/bench_eft.py --against-torch [--batches 4 8] [--strategies vmap+im2col]
+    python -m experiments.bench_eft.bench_eft --against-torch [--batches 4 8] [--strategies vmap+im2col]
         [--rounds 3] [--trainable all] [--torch-threads 2]
 
-EFT's step in PyTorch (experiments/torch_eft.py: batch 1, forward, loss, backward, Adam, as
+EFT's step in PyTorch (experiments/torch_reference.py: batch 1, forward, loss, backward, Adam, as
 EFT's loop runs it) and eft-jax's engine, with the same weights, body model and inputs, take
 turns round after round, so load from other processes falls on both alike; each cell is the
 median seconds per exemplar-iteration over the rounds, and the ratio is torch time / eft-jax
 time (> 1: eft-jax is faster). Both use the same cores: torch.set_num_threads(the cores this
 process may use), and XLA uses those cores. On a machine shared with other jobs, OpenMP's
 barriers (torch) suffer far more from oversubscription than XLA's thread pool; there, pin the
-run to one core (`taskset -c 0 python experiments/bench_eft.py --against-torch`), a per-core
+run to one core (`taskset -c 0 python -m experiments.bench_eft.bench_eft --against-torch`), a per-core
 comparison that load from other processes cannot skew.
 """
 
@@ -48,14 +48,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "experiments"))
+from eft_jax import body, fitting
+from eft_jax.config import load_config
+from eft_jax.fitting.objective import exemplar_loss
+from eft_jax.nets import Regressor, RegressorArch
 
-from eft_jax import body, fitting  # noqa: E402
-from eft_jax.config import load_config  # noqa: E402
-from eft_jax.fitting.objective import exemplar_loss  # noqa: E402
-from eft_jax.nets import Regressor, RegressorArch  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
+STUDY = Path(__file__).resolve().parent
 
 
 def parse_args():
@@ -85,7 +84,7 @@ def parse_args():
     parser.add_argument("--stream-batch", type=int, default=4)
     parser.add_argument("--stream-exemplars", type=int, default=16)
     parser.add_argument("--stream-lowering", default=None)
-    parser.add_argument("--out", default=str(REPO / "experiments" / "results"))
+    parser.add_argument("--out", default=str(STUDY))
     parser.add_argument(
         "--against-torch",
         action="store_true",
@@ -179,7 +178,8 @@ def against_torch(args):
     import statistics
 
     import torch
-    from torch_eft import TorchEft
+
+    from experiments.torch_reference import TorchEft
 
     threads = args.torch_threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
@@ -295,7 +295,7 @@ def against_torch(args):
                 ratios=(min(per_round), max(per_round)),
             )
         )
-    command = "python experiments/bench_eft.py " + " ".join(sys.argv[1:])
+    command = "python -m experiments.bench_eft.bench_eft " + " ".join(sys.argv[1:])
     header = (
         f"EFT step, eft-jax vs EFT's PyTorch loop, side by side on {jax.default_backend()} ({os.cpu_count()} cores, "
         f"{platform.processor() or platform.machine()}); jax {jax.__version__}, torch {torch.__version__}; "

@@ -1,7 +1,7 @@
 """EFT against SMPLify and against the regressor it starts from, on held-out synthetic humans.
 
-    python experiments/compare_fitting.py                   # 500 held-out humans (seeds 30,000,000..)
-    python experiments/compare_fitting.py --count 100 --methods regressor eft_paper
+    python -m experiments.compare_fitting.compare_fitting          # 500 held-out humans (seeds 30,000,000..)
+    python -m experiments.compare_fitting.compare_fitting --count 100 --methods regressor eft_paper
 
 Rows (methods): the bundled regressor alone; SMPLify from the mean pose; SMPLify from the
 regressor's output (SPIN's way); EFT with the paper's recipe (`recipe=paper`); EFT with the
@@ -11,7 +11,7 @@ bundled regressor) and is scored by the same evaluator (eft_jax.train.evaluation
 synthetic ground truth, with the bundled body model. Seeds 30,000,000.. are disjoint from training
 (0..), validation (10,000,000.., where the tuned recipe was chosen) and the demo (20,000,000..).
 
-Writes experiments/results/compare_fitting.md, .csv, _per_exemplar.npz and .png (PA-MPJPE against
+Writes experiments/compare_fitting/compare_fitting.md, .csv, _per_exemplar.npz and .png (PA-MPJPE against
 2D error, one colour per method).
 """
 
@@ -21,10 +21,18 @@ import argparse
 import csv
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
-from fitting_runs import (
-    RESULTS,
+from PIL import Image, ImageDraw
+
+from eft_jax.config import default_config_path, load_config
+from eft_jax.datasets.synthetic import STYLES
+from eft_jax.fitting import Exemplar
+from eft_jax.fitting.recipe import describe_recipe, resolve_config
+from eft_jax.fitting.smplify import Smplify, smplify_stream
+from eft_jax.geometry.crops import normalize_image
+from experiments.fitting_runs import (
     Run,
     bundled_setup,
     describe_set,
@@ -34,14 +42,8 @@ from fitting_runs import (
     score,
     write_table,
 )
-from PIL import Image, ImageDraw
 
-from eft_jax.config import default_config_path, load_config
-from eft_jax.datasets.synthetic import STYLES
-from eft_jax.fitting import Exemplar
-from eft_jax.fitting.recipe import describe_recipe, resolve_config
-from eft_jax.fitting.smplify import Smplify, smplify_stream
-from eft_jax.geometry.crops import normalize_image
+STUDY = Path(__file__).resolve().parent
 
 METHODS = (
     "regressor",
@@ -170,13 +172,13 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument(
-        "--name", default="compare_fitting", help="output name in experiments/results/"
+        "--name", default="compare_fitting", help="output name in experiments/compare_fitting/"
     )
     parser.add_argument(
         "--merge",
         nargs="+",
         metavar="NAME",
-        help="run nothing: combine earlier runs' results (experiments/results/NAME.csv and "
+        help="run nothing: combine earlier runs' results (experiments/compare_fitting/NAME.csv and "
         "NAME_per_exemplar.npz, same --count) into one table and plot under --name",
     )
     args = parser.parse_args(argv)
@@ -190,12 +192,14 @@ def main(argv=None) -> int:
     }
     if args.merge:
         rows, per_exemplar, seeds = merged(args.merge)
-        command = "python experiments/compare_fitting.py --merge " + " ".join(args.merge)
+        command = "python -m experiments.compare_fitting.compare_fitting --merge " + " ".join(
+            args.merge
+        )
     else:
         data = evaluation_set("heldout", args.count, size, args.style)
         rows, per_exemplar = run_methods(args.methods, restored, model, configs, data, size)
         seeds = data["seed"]
-        command = "python experiments/compare_fitting.py" + (
+        command = "python -m experiments.compare_fitting.compare_fitting" + (
             "" if args.count == 500 else f" --count {args.count}"
         )
         command += f" --style {args.style}" if args.style != "basic" else ""
@@ -213,15 +217,15 @@ def main(argv=None) -> int:
         "Facing > 90°: torso normal more than 90° from the truth's. Iterations: forward/backward passes per exemplar",
         "(all hypotheses for multi-start). Time: batched wall time per exemplar on this shared 2-core CPU, compilation excluded.",
     ]
-    text = write_table(args.name, header, rows, command)
-    np.savez_compressed(RESULTS / f"{args.name}_per_exemplar.npz", seeds=seeds, **per_exemplar)
+    text = write_table(STUDY, args.name, header, rows, command)
+    np.savez_compressed(STUDY / f"{args.name}_per_exemplar.npz", seeds=seeds, **per_exemplar)
     series = [
         (TITLES[m], per_exemplar[f"{m}/error_2d_px"], per_exemplar[f"{m}/pa_mpjpe_mm"])
         for m in METHODS
         if f"{m}/error_2d_px" in per_exemplar
     ]
     if series:
-        scatter_png(RESULTS / f"{args.name}.png", series)
+        scatter_png(STUDY / f"{args.name}.png", series)
     print(text)
     return 0
 
@@ -255,7 +259,7 @@ def run_methods(methods, restored, model, configs, data, size) -> tuple[list[dic
 def merged(names: list[str]) -> tuple[list[dict], dict, np.ndarray]:
     rows, per_exemplar, seeds = [], {}, None
     for name in names:
-        with open(RESULTS / f"{name}.csv") as f:
+        with open(STUDY / f"{name}.csv") as f:
             for row in csv.DictReader(f):
                 rows.append(
                     {
@@ -263,7 +267,7 @@ def merged(names: list[str]) -> tuple[list[dict], dict, np.ndarray]:
                         for k, v in row.items()
                     }
                 )
-        with np.load(RESULTS / f"{name}_per_exemplar.npz") as data:
+        with np.load(STUDY / f"{name}_per_exemplar.npz") as data:
             if seeds is not None and not np.array_equal(seeds, data["seeds"]):
                 raise SystemExit(f"{name} was run on other exemplars than {names[0]}")
             seeds = data["seeds"]

@@ -1,7 +1,7 @@
 """Where an EFT iteration's time goes, eft-jax vs EFT's PyTorch loop, side by side in one run.
 
-    python experiments/profile_eft.py [--batch 4] [--lowering vmap+im2col] [--seconds 20]
-        [--out experiments/results]
+    python -m experiments.bench_eft.profile_eft [--batch 4] [--lowering vmap+im2col] [--seconds 20]
+        [--out experiments/bench_eft]
 
 Each part is timed alone (median per exemplar, calls interleaved round after round):
 
@@ -34,18 +34,16 @@ import numpy as np
 # Every XLA thunk appears in a jax.profiler trace under its HLO name (set before jax starts).
 os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + " --xla_cpu_enable_xprof_traceme=true"
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "experiments"))
+from eft_jax import body, fitting
+from eft_jax.config import load_config
+from eft_jax.fitting import lowering as lowering_lib
+from eft_jax.fitting.engine import adam_step_where
+from eft_jax.fitting.objective import exemplar_loss
+from eft_jax.nets import Regressor, RegressorArch
+from experiments.timing import time_interleaved
 
-from bench_regressor import time_interleaved  # noqa: E402
-
-from eft_jax import body, fitting  # noqa: E402
-from eft_jax.config import load_config  # noqa: E402
-from eft_jax.fitting import lowering as lowering_lib  # noqa: E402
-from eft_jax.fitting.engine import adam_step_where  # noqa: E402
-from eft_jax.fitting.objective import exemplar_loss  # noqa: E402
-from eft_jax.nets import Regressor, RegressorArch  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
+STUDY = Path(__file__).resolve().parent
 
 
 def main():
@@ -58,7 +56,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--trace-steps", type=int, default=2)
-    parser.add_argument("--out", default=str(REPO / "experiments" / "results"))
+    parser.add_argument("--out", default=str(STUDY))
     args = parser.parse_args()
 
     size, batch = args.image_size, args.batch
@@ -121,7 +119,8 @@ def main():
     per = {name: batch for name in fns}
     if not args.no_torch:
         import torch
-        from torch_eft import TorchEft
+
+        from experiments.torch_reference import TorchEft
 
         torch.set_num_threads(
             len(os.sched_getaffinity(0))
@@ -138,7 +137,7 @@ def main():
             rotmats, betas, camera, _, _ = loop.network(image)
             joints = loop.body(rotmats, betas)
             pred = camera[:, None, :1] * joints[..., :2] + camera[:, None, 1:]
-            from torch_eft import eft_loss
+            from experiments.torch_reference import eft_loss
 
             loss, _ = eft_loss(pred, target, betas, camera, loop.settings, loop.available)
             if backward:
@@ -167,7 +166,7 @@ def main():
     cost = cost[0] if isinstance(cost, list) else cost
     flops = float(cost.get("flops", 0.0)) / batch
     accessed = float(cost.get("bytes accessed", 0.0)) / batch
-    command = "python experiments/profile_eft.py " + " ".join(sys.argv[1:])
+    command = "python -m experiments.bench_eft.profile_eft " + " ".join(sys.argv[1:])
     lines = [
         f"Parts of one EFT iteration, per exemplar, on {jax.default_backend()} ({os.cpu_count()} cores, "
         f"{platform.processor() or platform.machine()}), jax {jax.__version__}; eft-jax {engine.lowering} at B = {batch}; "

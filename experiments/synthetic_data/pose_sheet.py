@@ -17,16 +17,16 @@ left is on the image's right when it faces the camera). `--side` adds,
 under each clip's row, the same bodies turned 90 degrees about the vertical axis (their left
 side towards the camera), which shows what a front view cannot (knees, forward lean).
 
-    python experiments/pose_sheet.py                       # -> experiments/results/pose_sheet.png
-    python experiments/pose_sheet.py --frames 8 --size 128 --side --out /tmp/sheet.png
-    python experiments/pose_sheet.py --clips crawl roll --size 320 --side --out /tmp/crawl.png
+    python -m experiments.synthetic_data.pose_sheet        # -> experiments/synthetic_data/pose_sheet.png
+    python -m experiments.synthetic_data.pose_sheet --frames 8 --size 128 --side --out /tmp/sheet.png
+    python -m experiments.synthetic_data.pose_sheet --clips crawl roll --size 320 --side --out /tmp/crawl.png
 
 `--random ROWS` draws joint-limited random poses instead (`eft_jax.datasets.pose_sampling.
 random_pose`, seeds 0, 1, ...), `--frames` per row, each row followed by its side view, to check
 that they are plausible (no limb through the torso, no knee bending backwards):
 
-    python experiments/pose_sheet.py --random 6 --frames 8 --size 128 \
-        --out experiments/results/pose_sheet_random.png
+    python -m experiments.synthetic_data.pose_sheet --random 6 --frames 8 --size 128 \
+        --out experiments/synthetic_data/pose_sheet_random.png
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from eft_jax.datasets.pose_sampling import random_pose
 from eft_jax.geometry import rotations
 from eft_jax.render.strip import label_image
 
-DEFAULT_OUT = Path(__file__).parent / "results" / "pose_sheet.png"
+DEFAULT_OUT = Path(__file__).resolve().parent / "pose_sheet.png"
 FILL = 0.9  # the larger side of the body's projected box / panel side
 LABEL_WIDTH = 120  # pixels of the clip-name column
 LABEL_HEIGHT = 14  # pixels of the frame-label row under each panel

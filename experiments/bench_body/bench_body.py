@@ -1,6 +1,6 @@
 """Body model throughput: eft-jax forward and forward+gradient vs smplx, same machine, same run.
 
-    python experiments/bench_body.py [--batches 1 64 1024] [--seconds 3] [--out experiments/results]
+    python -m experiments.bench_body.bench_body [--batches 1 64 1024] [--seconds 3] [--out experiments/bench_body]
 
 Three rows per batch size:
 - eft-jax on a SMPL-format model (6890 vertices, 207 pose correctives; random contents, the same
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import tempfile
 from pathlib import Path
 
@@ -30,13 +29,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+from eft_jax import body
+from experiments.timing import time_call
+from tests.random_smpl_model import make_random_smpl, write_npz
 
-from random_smpl_model import make_random_smpl, write_npz  # noqa: E402
-from timing import time_call  # noqa: E402
-
-from eft_jax import body  # noqa: E402
+STUDY = Path(__file__).resolve().parent
 
 
 def random_inputs(batch: int, num_betas: int, seed: int = 0):
@@ -120,7 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 1024])
     parser.add_argument("--seconds", type=float, default=3.0, help="timing budget per cell")
-    parser.add_argument("--out", type=Path, default=REPO / "experiments" / "results")
+    parser.add_argument("--out", type=Path, default=STUDY)
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench_body_"))

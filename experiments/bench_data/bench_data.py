@@ -1,6 +1,6 @@
 """Input and output throughput of `eft-jax fit` at scale, on one core.
 
-    python experiments/bench_data.py [--images 100] [--size 224] [--out experiments/results]
+    python -m experiments.bench_data.bench_data [--images 100] [--size 224] [--out experiments/bench_data]
 
 Rows:
 - reader -> crops: COCO reader + full-image JPEG decode (640 x 480) + SPIN crop + normalisation
@@ -38,7 +38,8 @@ from eft_jax.datasets.registry import open_dataset
 from eft_jax.formats.exemplar import is_skip
 from eft_jax.formats.fit_log import FitLog, finalize
 
-REPO = Path(__file__).resolve().parent.parent
+STUDY = Path(__file__).resolve().parent
+
 WIDTH, HEIGHT = 640, 480
 
 
@@ -121,7 +122,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--out", default=str(REPO / "experiments" / "results"))
+    parser.add_argument("--out", default=str(STUDY))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_data_"))
     try:

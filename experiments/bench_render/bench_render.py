@@ -1,6 +1,6 @@
 """Renderer throughput: the bundled body (13,718 vertices, 27,420 triangles) at 224 x 224 on CPU.
 
-    python experiments/bench_render.py [--batches 1 8 32] [--size 224] [--seconds 3] [--out experiments/results]
+    python -m experiments.bench_render.bench_render [--batches 1 8 32] [--size 224] [--seconds 3] [--out experiments/bench_render]
 
 Rows per batch size:
 - rasterize: projected vertices -> triangle id, barycentrics, depth, batched with `lax.map`
@@ -24,12 +24,12 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from timing import machine_description, time_call, write_results
 
 from eft_jax import body
 from eft_jax import render as R
+from experiments.timing import machine_description, time_call, write_results
 
-REPO = Path(__file__).resolve().parent.parent
+STUDY = Path(__file__).resolve().parent
 
 
 def body_batch(model, batch: int, scale: float = 0.9, seed: int = 0):
@@ -117,7 +117,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--scale", type=float, default=0.9, help="weak-perspective s")
     parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--out", type=Path, default=REPO / "experiments" / "results")
+    parser.add_argument("--out", type=Path, default=STUDY)
     args = parser.parse_args()
 
     model = body.load()

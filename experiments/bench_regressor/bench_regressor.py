@@ -1,6 +1,6 @@
 """Regressor throughput: eft-jax's HMR (ResNet-50 @224) vs the same network in PyTorch, one run.
 
-    python experiments/bench_regressor.py [--batches 1 32] [--seconds 5] [--out experiments/results]
+    python -m experiments.bench_regressor.bench_regressor [--batches 1 32] [--seconds 5] [--out experiments/bench_regressor]
 
 "forward" is `apply` in eval mode (BatchNorm running statistics, no dropout) from normalised
 images to rotation matrices, betas and camera; "forward+backward" also differentiates a scalar of
@@ -16,39 +16,18 @@ import argparse
 import json
 import os
 import platform
-import statistics
-import sys
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+from eft_jax.nets import Regressor, RegressorArch
+from experiments.timing import time_interleaved
 
-from eft_jax.nets import Regressor, RegressorArch  # noqa: E402
+STUDY = Path(__file__).resolve().parent
 
 IMAGE_SIZE = 224
-
-
-def time_interleaved(fns: dict, seconds: float, min_rounds: int = 3) -> dict:
-    """Median seconds per call of each function (each must block until its result is ready).
-
-    The functions take turns, round after round, so that load from other processes on a shared
-    machine falls on all of them alike and their ratio stays meaningful.
-    """
-    for fn in fns.values():
-        fn()
-    durations = {name: [] for name in fns}
-    deadline = time.perf_counter() + seconds
-    while min(map(len, durations.values())) < min_rounds or time.perf_counter() < deadline:
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            durations[name].append(time.perf_counter() - start)
-    return {name: statistics.median(d) for name, d in durations.items()}
 
 
 def images(batch: int) -> np.ndarray:
@@ -77,7 +56,8 @@ def jax_calls(batch: int) -> dict:
 
 def torch_calls(batch: int) -> dict:
     import torch
-    from make_regressor_goldens import HMR, Bottleneck, random_mean_params
+
+    from experiments.torch_reference import HMR, Bottleneck, random_mean_params
 
     model = HMR(Bottleneck, (3, 4, 6, 3), random_mean_params(np.random.default_rng(0))).eval()
     x = torch.from_numpy(images(batch)).permute(0, 3, 1, 2).contiguous()
@@ -100,7 +80,7 @@ def main():
     )
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--out", type=Path, default=REPO / "experiments" / "results")
+    parser.add_argument("--out", type=Path, default=STUDY)
     args = parser.parse_args()
 
     try:

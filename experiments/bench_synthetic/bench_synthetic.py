@@ -1,6 +1,6 @@
 """Synthetic-human rendering throughput per style, one process, on this machine's CPU.
 
-    python experiments/bench_synthetic.py [--samples 60] [--sizes 128 224] [--out experiments/results]
+    python -m experiments.bench_synthetic.bench_synthetic [--samples 60] [--sizes 128 224] [--out experiments/bench_synthetic]
 
 For each style and crop size: `make_sample(seed, style=..., image_size=...)` for --samples seeds
 after a few warm-up samples (compilation and caches excluded), what the TFDS builder does per
@@ -14,11 +14,11 @@ import argparse
 import time
 from pathlib import Path
 
-from timing import machine_description, write_results
-
 from eft_jax.datasets.synthetic import STYLES, make_sample
+from experiments.timing import machine_description, write_results
 
-REPO = Path(__file__).resolve().parent.parent
+STUDY = Path(__file__).resolve().parent
+
 WARMUP = 4
 TRAIN_SAMPLES = 40_000
 
@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=60)
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 224])
     parser.add_argument("--styles", nargs="+", choices=STYLES, default=list(STYLES))
-    parser.add_argument("--out", type=Path, default=REPO / "experiments" / "results")
+    parser.add_argument("--out", type=Path, default=STUDY)
     args = parser.parse_args()
 
     rows = []

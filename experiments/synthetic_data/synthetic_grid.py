@@ -1,7 +1,7 @@
 """Sample grids of the synthetic styles, keypoints drawn, to judge the data by eye.
 
-    python experiments/synthetic_grid.py            # -> experiments/results/synthetic_grid_{basic,lifelike}.png
-    python experiments/synthetic_grid.py --styles lifelike --rows 8 --size 128 --first-seed 1000
+    python -m experiments.synthetic_data.synthetic_grid   # -> experiments/synthetic_data/synthetic_grid_{basic,lifelike}.png
+    python -m experiments.synthetic_data.synthetic_grid --styles lifelike --rows 8 --size 128 --first-seed 1000
 
 Each panel is `make_sample(seed, style=..., image_size=--size)` for seeds --first-seed, ...;
 visible keypoints (SPIN-49, third column 1) are green dots, invisible ones that the model can
@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 from eft_jax.datasets.synthetic import STYLES, make_sample
 from eft_jax.datasets.synthetic_body import default_model
 
-RESULTS = Path(__file__).parent / "results"
+STUDY = Path(__file__).resolve().parent
 
 
 def panel(sample: dict, available: np.ndarray) -> Image.Image:
@@ -51,7 +51,7 @@ def main(argv=None) -> None:
     parser.add_argument("--rows", type=int, default=6, help="rows and columns of the grid")
     parser.add_argument("--size", type=int, default=128, help="crop side in pixels")
     parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the PNGs")
+    parser.add_argument("--out", type=Path, default=STUDY, help="folder of the PNGs")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     for style in args.styles:

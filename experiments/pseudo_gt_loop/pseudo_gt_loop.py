@@ -1,8 +1,8 @@
 """The paper's experiment in miniature: does pseudo ground truth from EFT train a better regressor?
 
-    python experiments/pseudo_gt_loop.py                      # the default sizes, ~1 h on a 2-core CPU
-    python experiments/pseudo_gt_loop.py --tiny --workdir /tmp/loop --results /tmp/loop   # seconds (a test)
-    python experiments/pseudo_gt_loop.py a_steps=4000 arm_steps=2000 num_b=4000            # larger
+    python -m experiments.pseudo_gt_loop.pseudo_gt_loop              # the default sizes, ~1 h on a 2-core CPU
+    python -m experiments.pseudo_gt_loop.pseudo_gt_loop --tiny --workdir /tmp/loop --results /tmp/loop
+    python -m experiments.pseudo_gt_loop.pseudo_gt_loop a_steps=4000 arm_steps=2000 num_b=4000  # larger
 
 Synthetic humans (`eft_jax.datasets.synthetic`) split by seed into three disjoint sets:
 
@@ -39,7 +39,6 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from fitting_runs import RESULTS, write_csv
 from PIL import Image, ImageDraw
 
 from eft_jax import body, nets
@@ -53,6 +52,9 @@ from eft_jax.jobs.fit import FitInputs, enable_compilation_cache, run_fit
 from eft_jax.jobs.smplify import run_smplify
 from eft_jax.jobs.train import run_train
 from eft_jax.train.evaluation import evaluate_fits, summarize
+from experiments.fitting_runs import write_csv
+
+STUDY = Path(__file__).resolve().parent
 
 B_FIRST_SEED = 40_000_000
 C_FIRST_SEED = 30_000_000
@@ -261,7 +263,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--workdir", default="eft_jax_output/pseudo_gt_loop", help="sets, regressors and fits"
     )
-    parser.add_argument("--results", default=str(RESULTS), help="where the table and the plot go")
+    parser.add_argument("--results", default=str(STUDY), help="where the table and the plot go")
     parser.add_argument("sizes", nargs="*", help="overrides of the sizes, e.g. arm_steps=2000")
     args = parser.parse_args(argv)
     sizes = dict(TINY if args.tiny else DEFAULT)
@@ -340,7 +342,7 @@ def main(argv=None) -> int:
 
     minutes = (time.perf_counter() - start) / 60
     command = (
-        "python experiments/pseudo_gt_loop.py"
+        "python -m experiments.pseudo_gt_loop.pseudo_gt_loop"
         + (" --tiny" if args.tiny else "")
         + "".join(f" {s}" for s in args.sizes)
     )

@@ -1,16 +1,16 @@
 """One command, one table: EFT over a grid of config fields on the same set of synthetic humans.
 
-    python experiments/ablate.py --grid optimizer.learning_rate=5e-6,2e-5,5e-5,1e-4 max_iters=20,50
-    python experiments/ablate.py --grid trainable=all,layer4+head,layer3+,head,backbone \\
+    python -m experiments.ablate.ablate --grid optimizer.learning_rate=5e-6,2e-5,5e-5,1e-4 max_iters=20,50
+    python -m experiments.ablate.ablate --grid trainable=all,layer4+head,layer3+,head,backbone \\
         --set recipe=checkpoint
-    python experiments/ablate.py --split validation --count 100 --grid ...     # for tuning
+    python -m experiments.ablate.ablate --split validation --count 100 --grid ...     # for tuning
 
 Each grid key is a field of configs/eft_default.py (dotted), each value parsed as a config
 override; the table has one row per combination (the first key varies slowest). Every row starts
 from the same config: EFT's paper recipe (`recipe=paper`) unless `--set recipe=checkpoint` starts
 from the bundled regressor's tuned recipe; `--set key=value` fixes other fields for every row.
 The default set is the held-out one (seeds from 30,000,000); tune only with `--split validation`
-(seeds from 10,000,000), never on the held-out set. Writes experiments/results/ablate_<name>.md
+(seeds from 10,000,000), never on the held-out set. Writes experiments/ablate/ablate_<name>.md
 and .csv (`--name`, default from the grid keys).
 
 `--write-recipe` (only with `--split validation`) writes the best row into the bundled regressor's
@@ -25,8 +25,13 @@ import argparse
 import itertools
 import sys
 import time
+from pathlib import Path
 
-from fitting_runs import (
+from eft_jax import nets
+from eft_jax.config import default_config_path
+from eft_jax.datasets.synthetic import STYLES
+from eft_jax.fitting.recipe import RECIPE_KEY, resolve_config
+from experiments.fitting_runs import (
     SPLITS,
     bundled_setup,
     describe_set,
@@ -36,10 +41,7 @@ from fitting_runs import (
     write_table,
 )
 
-from eft_jax import nets
-from eft_jax.config import default_config_path
-from eft_jax.datasets.synthetic import STYLES
-from eft_jax.fitting.recipe import RECIPE_KEY, resolve_config
+STUDY = Path(__file__).resolve().parent
 
 
 def parse_grid(items: list[str]) -> list[tuple[str, list[str]]]:
@@ -61,7 +63,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--style", choices=STYLES, default="basic", help="synthetic style of the set"
     )
-    parser.add_argument("--name", help="output name (experiments/results/ablate_<name>.md)")
+    parser.add_argument("--name", help="output name (experiments/ablate/ablate_<name>.md)")
     parser.add_argument(
         "--write-recipe", action="store_true", help="store the best row as the bundled recipe"
     )
@@ -100,7 +102,7 @@ def main(argv=None) -> int:
             flush=True,
         )
 
-    command = "python experiments/ablate.py " + " ".join(
+    command = "python -m experiments.ablate.ablate " + " ".join(
         (["--split", args.split] if args.split != "heldout" else [])
         + ["--count", str(args.count)]
         + (["--style", args.style] if args.style != "basic" else [])
@@ -113,7 +115,7 @@ def main(argv=None) -> int:
         f"{describe_set(args.split, args.count, args.style)}; bundled regressor and body; every row: {', '.join(base)} + its setting.",
         "2D px: LSP-14 keypoints at 224 px; MPJPE / PA-MPJPE / PVE in mm; time on this machine, batched, compilation excluded.",
     ]
-    text = write_table(f"ablate_{name}", header, rows, command, first="setting")
+    text = write_table(STUDY, f"ablate_{name}", header, rows, command, first="setting")
     print(text)
     if args.write_recipe:
         best = best_row(rows, args.tie_mm)

@@ -1,12 +1,12 @@
 """Why the bundled regressor's betas are worse than zero betas (docs/ARCHITECTURE.md, "Training").
 
-    python experiments/diagnose_betas.py
+    python -m experiments.betas_defect.diagnose_betas
 
 Runs the bundled regressor on 96 held-out synthetic humans (validation seeds from 10,000,000) and
 prints: its betas error against zero betas', per-component mean and correlation with the truth,
 how far a unit of each shape component moves the joints, the 3D joint error of its predicted
 pose with its own / zero / true betas, and the bodies' statures. Output of one run:
-experiments/results/betas_defect.md.
+experiments/betas_defect/betas_defect.md.
 """
 
 import time

@@ -1,7 +1,7 @@
 """Do people who walk upright come out upright? Regressors on synthetic walkers, one table.
 
-    python experiments/posture_check.py                                  # the bundled regressor
-    python experiments/posture_check.py --checkpoint runs/r18/regressor --count 200
+    python -m experiments.posture_check.posture_check                    # the bundled regressor
+    python -m experiments.posture_check.posture_check --checkpoint runs/r18/regressor --count 200
 
 Renders `--count` synthetic walkers (`eft_jax.datasets.synthetic.make_walkers`: lifelike people
 in frames of the "walk" clip, whole bodies, any heading; seeds no other split uses), predicts each with
@@ -9,7 +9,7 @@ every regressor given, and compares the predicted posture with the true one
 (`eft_jax.train.metrics.posture_deg`: knee and hip flexion, the torso's lean in depth and in the
 image). A regressor that draws walkers crouching has large knee / hip flexion and a torso leaning
 in depth where the truth is upright. Prints a markdown table (medians over the set; "% lean > 20°":
-share whose depth lean is off by more than 20°) and writes experiments/results/posture_<name>.md.
+share whose depth lean is off by more than 20°) and writes experiments/posture_check/posture_<name>.md.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from eft_jax.datasets.synthetic import WALKER_SEED_OFFSET, make_walkers
 from eft_jax.geometry.crops import normalize_image
 from eft_jax.train.metrics import posture_deg, posture_errors
 
-RESULTS = Path(__file__).resolve().parent / "results"
+STUDY = Path(__file__).resolve().parent
 
 
 def predicted_joints(restored: nets.RestoredRegressor, images) -> np.ndarray:
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     header = list(rows[0])
     lines = [
         f"Posture of {args.count} synthetic walkers (lifelike, 'walk' clip, seeds {WALKER_SEED_OFFSET:,}..), "
-        f"medians in degrees (errors: absolute differences from the truth); `python experiments/posture_check.py {' '.join(sys.argv[1:] if argv is None else argv)}`".rstrip(),
+        f"medians in degrees (errors: absolute differences from the truth); `python -m experiments.posture_check.posture_check {' '.join(sys.argv[1:] if argv is None else argv)}`".rstrip(),
         "",
         "| " + " | ".join(header) + " |",
         "|---|" + "---:|" * (len(header) - 1),
@@ -81,8 +81,7 @@ def main(argv=None) -> int:
     ]
     table = "\n".join(lines)
     print(table)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"posture_{args.name}.md").write_text(table + "\n")
+    (STUDY / f"posture_{args.name}.md").write_text(table + "\n")
     return 0
 
 

@@ -1,34 +1,32 @@
 """One-call accelerator check: eft-jax's EFT throughput per slot count, lowering and dtype, memory
 per slot, XLA's FLOP count against the chip's peak, and EFT's PyTorch loop on the same device.
 
-    experiments/device_check.sh            # full size: ResNet-50 @224, 20 iterations, B = 1 ... 256
-    experiments/device_check.sh --smoke    # CI size on the CPU (a test runs it)
+    experiments/device_check/device_check.sh           # full size: ResNet-50 @224, 20 iterations, B = 1 ... 256
+    experiments/device_check/device_check.sh --smoke   # CI size on the CPU (a test runs it)
 
 Writes `device_check.md` (one markdown table) and `device_check.json` under --out. Cells are
 filled in order of importance (float32 vmap first) and the rest are marked "not run" once
 --budget-s is spent, so the script always finishes and always writes its table. Exemplars/s is
 B / (iterations x seconds per step), every slot running all iterations (stop threshold 0), the
-step timed over --timed-steps steps after compilation, as experiments/bench_eft.py does.
+step timed over --timed-steps steps after compilation, as experiments/bench_eft/bench_eft.py does.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "experiments"))
+from eft_jax import body, fitting
+from eft_jax.config import load_config
+from eft_jax.nets import Regressor, RegressorArch
 
-from eft_jax import body, fitting  # noqa: E402
-from eft_jax.config import load_config  # noqa: E402
-from eft_jax.nets import Regressor, RegressorArch  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
+STUDY = Path(__file__).resolve().parent
 
 # Dense peak TFLOP/s by device kind (vendor data sheets): float32 (TF32 tensor cores on NVIDIA,
 # what XLA uses for float32 convolutions by default) and bfloat16.
@@ -107,7 +105,8 @@ def measure_engine(regressor, variables, model, size, iters, batch, lowering, dt
 def measure_torch(regressor, variables, model, size, iters, repeats):
     try:
         import torch
-        from torch_eft import TorchEft
+
+        from experiments.torch_reference import TorchEft
     except ImportError as error:
         return dict(skipped=f"torch not available ({error})")
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -138,7 +137,7 @@ def main():
         default=None,
         help="stop starting new cells after this many seconds",
     )
-    parser.add_argument("--out", default=str(REPO / "experiments" / "results"))
+    parser.add_argument("--out", default=str(STUDY))
     args = parser.parse_args()
     setup = dict(SMOKE if args.smoke else FULL)
     if args.budget_s is not None:
@@ -195,7 +194,7 @@ def main():
 def write(args, setup, device, rows, torch_row, seconds):
     kind = getattr(device, "device_kind", str(device))
     torch_rate = torch_row.get("exemplars_per_s")
-    command = "experiments/device_check.sh" + (" --smoke" if args.smoke else "")
+    command = "experiments/device_check/device_check.sh" + (" --smoke" if args.smoke else "")
     lines = [
         f"EFT device check on {jax.default_backend()} ({kind}, {jax.local_device_count()} device(s)), jax {jax.__version__}; "
         f"ResNet-{setup['depth']} (width / {setup['width_divisor']}) @ {setup['image_size']} px, all layers trainable, "
