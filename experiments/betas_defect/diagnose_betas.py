@@ -6,7 +6,7 @@ Runs the bundled regressor on 96 held-out synthetic humans (validation seeds fro
 prints: its betas error against zero betas', per-component mean and correlation with the truth,
 how far a unit of each shape component moves the joints, the 3D joint error of its predicted
 pose with its own / zero / true betas, and the bodies' statures. Output of one run:
-experiments/betas_defect/betas_defect.md.
+experiments/betas_defect/README.md.
 """
 
 import time
