@@ -51,9 +51,8 @@ def get_config():
     config.model.width_divisor = 4  # every width / 4 (head 256 wide)
 
     config.batch_size = 64  # SPIN --batch_size
-    config.total_steps = (
-        8_000  # the bundled regressor's first stage (experiments/results/train_synthetic_log.jsonl)
-    )
+    # the bundled regressor's first stage (experiments/bundled_regressor/train_synthetic_log.jsonl)
+    config.total_steps = 8_000
     # SPIN fine-tunes from ImageNet weights with lr 5e-5; from scratch we start higher and decay.
     config.learning_rate = 1e-3
     config.warmup_steps = 500

@@ -1,4 +1,5 @@
-"""What compare_fitting.py and ablate.py share: the evaluation sets of synthetic humans, running a
+"""What the fitting comparison and the ablations (experiments/compare_fitting, experiments/ablate)
+share: the evaluation sets of synthetic humans, running a
 fitting method over one with its time measured, and writing a table.
 
 Seed ranges of synthetic humans (`eft_jax.datasets.synthetic.make_sample(seed)`; every one draws
@@ -34,7 +35,6 @@ from eft_jax.progress import Progress
 
 SPLITS = {"validation": VALIDATION_SEED_OFFSET, "heldout": HELDOUT_SEED_OFFSET}
 CACHE = Path("eft_jax_output/evaluation_sets")
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def evaluation_set(split: str, count: int, image_size: int, style: str = "basic") -> dict:
@@ -188,16 +188,16 @@ def markdown_table(rows: list[dict], first: str = "method") -> str:
 
 
 def write_table(
-    name: str, header: list[str], rows: list[dict], command: str, first: str = "method"
+    out: Path, name: str, header: list[str], rows: list[dict], command: str, first: str = "method"
 ) -> str:
-    """experiments/results/<name>.md (title and notes in `header`, the table, the command) and
+    """<out>/<name>.md (title and notes in `header`, the table, the command) and
     <name>.csv; returns the markdown."""
     text = "\n".join(
         [*header, "", markdown_table(rows, first=first), "", f"Command: `{command}`", ""]
     )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.md").write_text(text)
-    write_csv(RESULTS / f"{name}.csv", rows)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.md").write_text(text)
+    write_csv(out / f"{name}.csv", rows)
     return text
 
 

@@ -20,6 +20,24 @@ def time_call(fn, seconds: float, min_repeats: int = 5, warmup: int = 2) -> floa
     return statistics.median(durations)
 
 
+def time_interleaved(fns: dict, seconds: float, min_rounds: int = 3) -> dict:
+    """Median seconds per call of each function (each must block until its result is ready).
+
+    The functions take turns, round after round, so that load from other processes on a shared
+    machine falls on all of them alike and their ratio stays meaningful.
+    """
+    for fn in fns.values():
+        fn()
+    durations = {name: [] for name in fns}
+    deadline = time.perf_counter() + seconds
+    while min(map(len, durations.values())) < min_rounds or time.perf_counter() < deadline:
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            durations[name].append(time.perf_counter() - start)
+    return {name: statistics.median(d) for name, d in durations.items()}
+
+
 def machine_description() -> str:
     """'<cpu>, <n> CPUs, jax <version> on <backend>', the first line of every benchmark table."""
     import os

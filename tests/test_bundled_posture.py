@@ -1,5 +1,5 @@
 """The bundled regressor draws people who walk upright as upright, not crouching or leaning in
-depth (experiments/posture_check.py has the full table), and `posture_deg` measures what it says."""
+depth (experiments/posture_check/ has the full table), and `posture_deg` measures what it says."""
 
 import numpy as np
 import pytest

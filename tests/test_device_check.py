@@ -1,5 +1,5 @@
-"""experiments/device_check.sh --smoke: the accelerator check runs end to end at CI size on the CPU
-and writes its table (the full-size run needs an accelerator)."""
+"""experiments/device_check/device_check.sh --smoke: the accelerator check runs end to end at CI
+size on the CPU and writes its table (the full-size run needs an accelerator)."""
 
 import subprocess
 from pathlib import Path
@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parent.parent
 def test_device_check_smoke_writes_its_table(tmp_path):
     done = subprocess.run(
         [
-            str(REPO / "experiments" / "device_check.sh"),
+            str(REPO / "experiments" / "device_check" / "device_check.sh"),
             "--smoke",
             "--budget-s",
             "3000",

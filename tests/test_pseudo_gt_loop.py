@@ -1,6 +1,6 @@
-"""experiments/pseudo_gt_loop.py --tiny: the miniature of the paper's experiment runs every step
-(R0 on A, EFT / SMPLify pseudo ground truth on B, six arms from R0, scoring on C) and writes its
-table and plot. The default-size run is the one whose numbers are reported."""
+"""`python -m experiments.pseudo_gt_loop.pseudo_gt_loop --tiny`: the miniature of the paper's
+experiment runs every step (R0 on A, EFT / SMPLify pseudo ground truth on B, six arms from R0,
+scoring on C) and writes its table and plot. The default-size run is the one whose numbers are reported."""
 
 import csv
 import subprocess
@@ -14,14 +14,15 @@ def test_tiny_loop_writes_its_table_and_plot(tmp_path):
     done = subprocess.run(
         [
             sys.executable,
-            str(REPO / "experiments" / "pseudo_gt_loop.py"),
+            "-m",
+            "experiments.pseudo_gt_loop.pseudo_gt_loop",
             "--tiny",
             "--workdir",
             str(tmp_path / "work"),
             "--results",
             str(tmp_path),
         ],
-        cwd=REPO / "experiments",
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=900,

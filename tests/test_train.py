@@ -362,7 +362,7 @@ def _logged_config(log_name: str) -> dict:
     """The config a training run recorded in the header of its committed log."""
     from pathlib import Path
 
-    log = Path(__file__).resolve().parents[1] / "experiments" / "results" / log_name
+    log = Path(__file__).resolve().parents[1] / "experiments" / "bundled_regressor" / log_name
     return json.loads(log.read_text().splitlines()[0])["config"]
 
 

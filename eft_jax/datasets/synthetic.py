@@ -316,7 +316,7 @@ def make_samples(
 def make_walkers(count: int, *, image_size: int = 224, with_vertices: bool = False) -> dict:
     """`count` lifelike people walking upright (frames of the "walk" clip, any heading, whole bodies,
     no occluders), seeds WALKER_SEED_OFFSET..: the set on which a regressor must draw people who
-    walk upright as upright (experiments/posture_check.py)."""
+    walk upright as upright (experiments/posture_check/)."""
     options = synthetic_lifelike.LifelikeOptions(
         pose_mix=PoseMix(clip=1.0, interpolated=0.0, random=0.0),
         truncation_probability=0.0,

@@ -2,7 +2,7 @@
 (regressor alone, EFT, multi-start EFT, SMPLify), so their numbers are comparable.
 
     per = evaluate_fits(model, rotmats, betas, cameras, keypoints, true_spin49, true_vertices)
-    summary = summarize(per)       # the columns of experiments/compare_fitting.py
+    summary = summarize(per)       # the columns of experiments/compare_fitting/
 
 Per exemplar (see eft_jax.eval.metrics for each definition):
 

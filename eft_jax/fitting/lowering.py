@@ -15,10 +15,10 @@ A lowering is "<mapping>" or "<mapping>+im2col":
   Each product is one 2D matmul over all pixels, whose backward XLA's CPU backend runs without
   transposing copies (`_matmul_over_pixels`).
 
-Measured on this project's 2-core CPU (jax 0.10.2; experiments/bench_eft.py: the full EFT step
-of a ResNet-50 regressor at 224 px, every non-BatchNorm weight trainable; exemplars/s relative
-to the sequential loop (plain convolutions at batch 1, ~0.27-0.30 s per iteration) in the same
-run; single runs, +-10 % machine noise):
+Measured on this project's 2-core CPU (jax 0.10.2; experiments/bench_eft/bench_eft.py: the full
+EFT step of a ResNet-50 regressor at 224 px, every non-BatchNorm weight trainable; exemplars/s
+relative to the sequential loop (plain convolutions at batch 1, ~0.27-0.30 s per iteration) in
+the same run; single runs, +-10 % machine noise):
 
     B     vmap          map     chunked(4)   vmap+im2col   map+im2col
     1     0.91x         0.08x   0.82x        0.74x         1.22x
@@ -32,7 +32,7 @@ convolutions inside loops far below its batch-1 convolution speed, while matrix 
 their speed in both; hence the CPU default "vmap+im2col" (and "map+im2col" for a single slot,
 where a vmap of size 1 costs ~0.1 s per step). On GPU and TPU the default is plain "vmap"
 (cuDNN and the TPU compiler run grouped convolutions natively); that choice awaits measurement
-with experiments/bench_eft.py on those machines.
+with experiments/bench_eft/bench_eft.py on those machines.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 EFT's constants (configs/eft_default.py) were tuned for SPIN's ResNet-50. A regressor checkpoint
 may carry its own overrides in its metadata, under `eft_recipe`: a flat mapping of dotted config
-fields to values, chosen on validation data (experiments/ablate.py --split validation), e.g.
+fields to values, chosen on validation data (experiments/ablate/ablate.py --split validation), e.g.
 
     "eft_recipe": {"optimizer.learning_rate": 5e-05, "max_iters": 50}
 

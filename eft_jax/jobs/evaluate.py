@@ -16,7 +16,7 @@ at the regressor's input size, no augmentation); its body is scored against the 
   are given or found beside the SMPL file (SPIN's protocol), else the given model (said so in the
   summary);
 - synthetic: held-out synthetic humans (`eft_jax.eval.heldout`, seeds from `HELDOUT_SEED_OFFSET`,
-  as experiments/compare_fitting.py) with the truth of the bundled open body, scored by the
+  as experiments/compare_fitting/) with the truth of the bundled open body, scored by the
   project's evaluator (evaluator `synthetic_truth`, `eval.evaluation.evaluate_fits`: LSP-14 joints,
   hip-centred, PVE, 2D error, facing and left/right swaps); one table row per mocap clip.
 

@@ -25,7 +25,7 @@ on synthetic humans, the network learned to shrink every body (the first shape c
 stature, drifted to +2.5) because, while the pose is uncertain, a smaller skeleton has a smaller
 expected squared 3D joint error - the betas hedged the pose instead of describing the body, and
 their error rose from 1.0 (zero betas) to 2.5 over training (docs/ARCHITECTURE.md, "Training";
-experiments/results/betas_defect.md).
+experiments/betas_defect/README.md).
 
 Every weight is a field of the training config's `loss`.
 """
