@@ -1,6 +1,6 @@
 """Compare two folders written by record.sh: every fitted number equal bit for bit?
 
-    python experiments/renovation/compare.py /tmp/before /tmp/after
+    python -m experiments.renovation.compare /tmp/before /tmp/after
 
 Fits are compared by exemplar id from the per-exemplar logs (float32 values at full precision)
 and from the EFT JSON files; the demo's report and evaluate's summary and per-exemplar table

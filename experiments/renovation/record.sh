@@ -7,7 +7,7 @@
 #
 #   bash experiments/renovation/record.sh /tmp/before
 #   mkdir /tmp/after && cp /tmp/before/crops.npz /tmp/after/ && bash experiments/renovation/record.sh /tmp/after
-#   python experiments/renovation/compare.py /tmp/before /tmp/after
+#   python -m experiments.renovation.compare /tmp/before /tmp/after
 set -euo pipefail
 out="$1"
 mkdir -p "$out"
