@@ -427,3 +427,7 @@ def test_the_command_says_what_to_bring(checkpoints, smpl_files, tmp_path, capsy
     assert code == 2 and "bundled open body" in err
     code, err = _evaluate(capsys, "--dataset", "h36m-p2", "--root", str(tmp_path / "nowhere"))
     assert code == 2 and "nowhere" in err
+    code, err = _evaluate(
+        capsys, "--dataset", "synthetic", "--checkpoint", checkpoints["open"], "evaluator='nope'"
+    )
+    assert code == 2 and "unknown evaluator 'nope'" in err  # configs/evaluate.py's plug-in field

@@ -149,3 +149,16 @@ def test_fits_are_drawn_only_with_their_body_model(tmp_path, images):
     with pytest.raises(RenderInputError, match="bundled open body model"):
         draw_fits(open_fits, images, tmp_path / "out2", body_model_path=smpl_file, crop_size=CROP)
     assert not (tmp_path / "out").exists() and not (tmp_path / "out2").exists()
+
+
+def test_the_command_reads_configs_render_and_its_flags_set_the_fields(tmp_path, images, capsys):
+    from eft_jax import cli
+
+    fits = write_fits(tmp_path / "fits.json", [entry("street.png", 1), entry("street.png", 2)])
+    out = tmp_path / "out"
+    argv = ["render", "--fits", str(fits), "--images", str(images), "--out", str(out)]
+    assert cli.main(argv + ["--crop-size", "16", "limit=1"]) == 0
+    assert [p.name for p in out.glob("*.png")] == ["street_1.png"]
+    assert load_rgb(out / "street_1.png").shape == (16, 48, 3)
+    assert cli.main(argv + ["crop_sise=16"]) == 2
+    assert "config has no field 'crop_sise'" in capsys.readouterr().err

@@ -41,7 +41,9 @@ def _non_finite(record: dict) -> str | None:
 
 
 class SyntheticTruth:
-    """Fits of the bundled open body against synthetic humans' truth (`eval.evaluation`)."""
+    """Fits of the bundled open body against synthetic humans' truth (`eval.evaluation`). Built
+    from the same context as every evaluator (`from_config`); synthetic humans need no dataset
+    name or truth models."""
 
     description = "LSP-14 joints, hip-centred (eval.evaluation)"
 
