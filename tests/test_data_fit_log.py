@@ -127,6 +127,22 @@ def test_header_guards_against_mixing_runs(tmp_path):
         FitLog(headerless, header=header)
 
 
+def test_a_log_from_before_the_recipe_was_recorded_resumes(tmp_path):
+    log = tmp_path / "log.jsonl"
+    old_header = {"config": {"lr": 5e-6}, "regressor": "bundled"}
+    with FitLog(log, header=old_header) as writer:
+        writer.append(*split(FITS["e0"]))
+    recipe = {"optimizer.learning_rate": 1e-4}
+    with FitLog(log, header={**old_header, "regressor_recipe": recipe}) as writer:
+        writer.append(*split(FITS["e1"]))
+    assert done_ids(log) == {"e0", "e1"}
+    recorded = {**old_header, "regressor_recipe": recipe}
+    other = tmp_path / "new.jsonl"
+    FitLog(other, header=recorded).close()
+    with pytest.raises(FitLogError, match="regressor_recipe"):
+        FitLog(other, header={**old_header, "regressor_recipe": {"max_iters": 50}})
+
+
 def test_finalize_checks_ids_and_keeps_the_latest_duplicate(tmp_path):
     log = tmp_path / "log.jsonl"
     second = dict(FITS["e1"], stop_reason="max_iterations")

@@ -34,6 +34,10 @@ from eft_jax.formats.eft_json import write_eft_json
 from eft_jax.formats.exemplar import is_skip, skip_record
 
 LOG_MAGIC = "eftjax_fit_log"
+# Header fields added by later versions that only describe what other fields already fix (the
+# recipe a checkpoint carries is fixed by the checkpoint): a log written before a field existed
+# resumes as long as every field it does have agrees.
+DESCRIPTIVE_HEADER_FIELDS = ("regressor_recipe",)
 EXEMPLAR_META = ("center", "scale", "keypoints", "annotId", "imageName")
 # `eft_jax.fitting.FitResult` field names -> the log's (and eft_json's) names.
 RESULT_ALIASES = {
@@ -108,6 +112,12 @@ def header_change(path: Path, then: dict, now: dict) -> FitLogError:
         f"{path} was written with other settings ({changes}): rerun with --fresh to start over, "
         f"or with the old values ({', '.join(old_values)}) to continue it"
     )
+
+
+def _same_run(then: dict, now: dict) -> bool:
+    """Whether a log's header and this run's describe the same run."""
+    now = {k: v for k, v in now.items() if k in then or k not in DESCRIPTIVE_HEADER_FIELDS}
+    return then == now
 
 
 def _fields(item) -> dict:
@@ -192,7 +202,7 @@ class FitLog:
                     raise FitLogError(
                         f"{self.path}: has results but no header; cannot check it is the same run"
                     )
-                if existing_header is not None and existing_header != header:
+                if existing_header is not None and not _same_run(existing_header, header):
                     raise header_change(self.path, existing_header, header)
         self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
         if header is not None and self.path.stat().st_size == 0:
