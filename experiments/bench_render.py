@@ -28,6 +28,7 @@ from timing import machine_description, time_call, write_results
 
 from eft_jax import body
 from eft_jax import render as R
+from eft_jax.body.upright import UPRIGHT_AXIS_ANGLE
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -35,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 def body_batch(model, batch: int, scale: float = 0.9, seed: int = 0):
     rng = np.random.default_rng(seed)
     pose = rng.normal(scale=0.25, size=(batch, 24, 3)).astype(np.float32)
-    pose[:, 0] = [np.pi, 0.0, 0.0]
+    pose[:, 0] = UPRIGHT_AXIS_ANGLE
     betas = rng.normal(scale=0.5, size=(batch, 10)).astype(np.float32)
     vertices = body.forward(model, jnp.asarray(pose), jnp.asarray(betas)).vertices
     cameras = np.tile(np.array([[scale, 0.0, 0.05]], np.float32), (batch, 1))

@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from eft_jax import body  # noqa: E402
 from eft_jax.body import joint_sets  # noqa: E402
+from eft_jax.body.upright import UPRIGHT_AXIS_ANGLE  # noqa: E402
 from eft_jax.config import load_config  # noqa: E402
 from eft_jax.datasets.mocap_poses import load_mocap_poses  # noqa: E402
 from eft_jax.fitting import smplify as jsmplify  # noqa: E402
@@ -65,7 +66,7 @@ def make_inputs(model, count: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     poses, _ = load_mocap_poses(["walk", "run", "jump", "kick", "punch", "dance_a"])
     poses = poses[rng.integers(0, len(poses), count)].copy()
-    poses[:, 0] = (np.pi, 0.0, 0.0)
+    poses[:, 0] = UPRIGHT_AXIS_ANGLE
     betas = rng.normal(scale=0.5, size=(count, 10)).astype(np.float32)
     translation = np.stack(
         [rng.uniform(-0.1, 0.1, count), rng.uniform(0.1, 0.3, count), rng.uniform(45, 55, count)], 1
