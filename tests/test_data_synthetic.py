@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from eft_jax import body
+from eft_jax.body.mirror import mirror_pose
 from eft_jax.datasets import synthetic_body
-from eft_jax.datasets.mocap_poses import load_mocap_poses, mirror_pose
+from eft_jax.datasets.mocap_poses import load_mocap_poses
 from eft_jax.datasets.pose_sampling import PoseMix
 from eft_jax.datasets.synthetic import make_sample, make_samples
 from eft_jax.datasets.synthetic_lifelike import LifelikeOptions

@@ -52,8 +52,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eft_jax.body.mirror import mirror_pose
 from eft_jax.datasets import synthetic_lifelike
-from eft_jax.datasets.mocap_poses import load_mocap_poses, mirror_pose
+from eft_jax.datasets.mocap_poses import load_mocap_poses
 from eft_jax.datasets.pose_sampling import PoseMix
 from eft_jax.datasets.synthetic_body import (
     BETA_LIMIT,

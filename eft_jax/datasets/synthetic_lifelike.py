@@ -32,8 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eft_jax.body.mirror import mirror_pose
 from eft_jax.datasets import backgrounds, camera_effects, clothing
-from eft_jax.datasets.mocap_poses import mirror_pose
 from eft_jax.datasets.pose_sampling import PoseMix, sample_pose, training_pose_table
 from eft_jax.datasets.synthetic_body import (
     BETA_LIMIT,

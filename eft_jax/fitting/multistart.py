@@ -39,7 +39,7 @@ import numpy as np
 
 from eft_jax import body
 from eft_jax.body.joint_sets import SPIN49_MIRROR
-from eft_jax.datasets.mocap_poses import MIRROR_PERMUTATION
+from eft_jax.body.mirror import mirror_rotmats
 from eft_jax.fitting.engine import EftEngine
 from eft_jax.fitting.exemplar import Exemplar
 from eft_jax.fitting.losses import eft_loss
@@ -48,7 +48,6 @@ from eft_jax.fitting.stream import fit_stream
 from eft_jax.geometry import rotmat_to_axis_angle, rotmat_to_rot6d, weak_perspective
 
 HYPOTHESES = ("plain", "mirrored", "turned", "mirrored+turned")
-_REFLECT_X = np.diag([-1.0, 1.0, 1.0]).astype(np.float32)
 TURN_180_Y = np.diag([-1.0, 1.0, -1.0]).astype(np.float32)  # 180 degrees about the camera's y axis
 
 
@@ -67,12 +66,6 @@ def mirror_keypoints(keypoints: np.ndarray) -> np.ndarray:
     mirrored = np.array(np.asarray(keypoints)[..., SPIN49_MIRROR, :])
     mirrored[..., 0] *= -1
     return mirrored
-
-
-def mirror_rotmats(rotmats: np.ndarray) -> np.ndarray:
-    """(..., 24, 3, 3) SMPL pose of the mirrored body: D R D per joint, left/right exchanged."""
-    rotmats = np.asarray(rotmats)[..., MIRROR_PERMUTATION, :, :]
-    return _REFLECT_X @ rotmats @ _REFLECT_X
 
 
 def mirror_camera(camera: np.ndarray) -> np.ndarray:
