@@ -82,8 +82,9 @@ def _coco_exemplars(
     return exemplars
 
 
-def _resized(crop, size: int) -> np.ndarray:
-    """A square crop resampled to size x size (crop coordinates, hence cameras, are unchanged)."""
+def _crop_resampled(crop, size: int) -> np.ndarray:
+    """A square crop resampled to size x size by `crop_image` (antialiased, as crops are cut), for
+    pictures; crop coordinates, hence cameras, are unchanged."""
     side = crop.shape[0]
     resized = crop_image(crop, ((side - 1) / 2, (side - 1) / 2), side / 200.0, size)
     return np.clip(np.round(resized), 0, 255).astype(np.uint8)
@@ -125,7 +126,7 @@ def _strips(exemplars, recorded, fits, model, config, out_dir: Path) -> list[Pat
             )
         )
         strip = render.figure_strip(
-            _resized(denormalize_image(exemplar.image), config.picture_size),
+            _crop_resampled(denormalize_image(exemplar.image), config.picture_size),
             exemplar.keypoints,
             faces,
             panels,

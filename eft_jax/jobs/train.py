@@ -116,15 +116,16 @@ def _crops(spec: ml_collections.ConfigDict, size: int, wanted=None):
             skipped.append(item)
             continue
         ids.append(str(item.id))
-        images.append(_resized(denormalize_image(item.image), size))
+        images.append(_crop_resized_bilinear(denormalize_image(item.image), size))
         keypoints.append(np.asarray(item.keypoints, np.float32))
     if not ids:
         raise TrainingDataError(f"{stream.description}: no usable crops ({len(skipped)} skipped)")
     return ids, np.stack(images), np.stack(keypoints), skipped, stream.description
 
 
-def _resized(crop: np.ndarray, size: int) -> np.ndarray:
-    """A square uint8 crop at `size` px (crop keypoints are in [-1, 1], so they need no change)."""
+def _crop_resized_bilinear(crop: np.ndarray, size: int) -> np.ndarray:
+    """A square uint8 crop at `size` px by PIL's bilinear resize, as the regressor trains on it
+    (crop keypoints are in [-1, 1], so they need no change)."""
     if crop.shape[0] == size:
         return crop
     from PIL import Image
