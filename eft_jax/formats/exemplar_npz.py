@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from eft_jax.body.joint_sets import NUM_SPIN49 as NUM_KEYPOINTS
-from eft_jax.formats.exemplar import Exemplar, skip_record
+from eft_jax.formats.exemplar import Exemplar, Skip
 from eft_jax.geometry.crops import normalize_image
 
 OPTIONAL_KEYS = ("ids", "center", "scale", "image_names", "annot_ids")
@@ -145,7 +145,7 @@ def _validate(arrays: dict, where: str) -> None:
         raise ExemplarFileError(f"{where}: 'center' and 'scale' go together; only one is present")
 
 
-def iter_exemplars_npz(source: str | Path | dict) -> Iterator[Exemplar | dict]:
+def iter_exemplars_npz(source: str | Path | dict) -> Iterator[Exemplar | Skip]:
     """Yield an `Exemplar` (or a skip record with its reason) per row of an exemplar file.
 
     `source` is a path or the dict `read_exemplars_npz` returns. uint8 crops are normalised;
@@ -166,7 +166,7 @@ def iter_exemplars_npz(source: str | Path | dict) -> Iterator[Exemplar | dict]:
             center = np.asarray(arrays["center"][i], np.float64)
             scale = float(arrays["scale"][i])
             if not (np.all(np.isfinite(center)) and scale > 0):
-                yield skip_record(
+                yield Skip(
                     ids[i],
                     f"invalid box: center {center.tolist()}, scale {scale}",
                     annot_id,

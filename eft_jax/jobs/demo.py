@@ -40,7 +40,7 @@ from eft_jax.datasets.synthetic import make_samples
 from eft_jax.fitting import Exemplar
 from eft_jax.fitting.recipe import describe_recipe
 from eft_jax.formats.eft_json import read_eft_json
-from eft_jax.formats.exemplar import is_skip
+from eft_jax.formats.exemplar import Skip
 from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.images import save_png
 from eft_jax.geometry.crops import crop_image, denormalize_image, normalize_image
@@ -77,7 +77,7 @@ def _coco_exemplars(
     for item in iter_exemplars(source.items, source.images_dir, res=size):
         if len(exemplars) == count:
             break
-        if not is_skip(item):
+        if not isinstance(item, Skip):
             exemplars.append(item)
     return exemplars
 

@@ -40,7 +40,7 @@ from eft_jax.datasets.people import iter_exemplars
 from eft_jax.datasets.registry import DatasetSource, open_coco_files, open_dataset
 from eft_jax.fitting import EftEngine, Exemplar, fit_stream
 from eft_jax.fitting.multistart import MultiStartEft
-from eft_jax.formats.exemplar import is_skip
+from eft_jax.formats.exemplar import Skip
 from eft_jax.formats.exemplar_npz import iter_exemplars_npz, read_exemplars_npz
 from eft_jax.formats.fit_log import (
     FitLog,
@@ -107,11 +107,11 @@ class InputStream:
     _arrays: dict | None = None
     _records: object = None  # a prepared TFDS data source
 
-    def exemplars(self, wanted: set[str], crop_size: int) -> Iterator[Exemplar | dict]:
+    def exemplars(self, wanted: set[str], crop_size: int) -> Iterator[Exemplar | Skip]:
         """Exemplars and skip records of the ids in `wanted`, in input order (only those are
         cropped or decoded)."""
         if self._arrays is not None:
-            return (item for item in iter_exemplars_npz(self._arrays) if _item_id(item) in wanted)
+            return (item for item in iter_exemplars_npz(self._arrays) if str(item.id) in wanted)
         if self._records is not None:
             from eft_jax.datasets.people_tfds import record_exemplar  # tfds only when used
 
@@ -120,12 +120,8 @@ class InputStream:
                 for i, id_ in enumerate(self.order)
                 if id_ in wanted
             )
-        items = [item for item in self._source.items if _item_id(item) in wanted]
+        items = [item for item in self._source.items if str(item.id) in wanted]
         return iter_exemplars(items, self._source.images_dir, res=crop_size)
-
-
-def _item_id(item) -> str:
-    return str(item["id"] if isinstance(item, dict) else item.id)
 
 
 def read_inputs(inputs: FitInputs) -> InputStream:
@@ -391,7 +387,7 @@ def _fit_share(
 
         def fittable() -> Iterator[Exemplar]:
             for item in stream.exemplars(todo, crop_size):
-                if is_skip(item):
+                if isinstance(item, Skip):
                     log.append_skip(item)
                     progress.update()
                     continue

@@ -51,7 +51,7 @@ from eft_jax.datasets.people import iter_exemplars
 from eft_jax.datasets.spin_npz import load_spin_npz, read_spin_npz
 from eft_jax.datasets.synthetic_tfds import builder_for
 from eft_jax.formats.eft_json import read_eft_json
-from eft_jax.formats.exemplar import exemplar_problem, is_skip, skip_record
+from eft_jax.formats.exemplar import Skip, exemplar_problem
 from eft_jax.geometry.crops import denormalize_image, normalize_image
 from eft_jax.jobs.fit import FitInputs, read_inputs
 from eft_jax.progress import format_duration
@@ -109,10 +109,10 @@ def _crops(spec: ml_collections.ConfigDict, size: int, wanted=None):
         )
     ids, images, keypoints, skipped = [], [], [], []
     for item in stream.exemplars(wanted, size):
-        problem = None if is_skip(item) else exemplar_problem(item.image, item.keypoints)
+        problem = None if isinstance(item, Skip) else exemplar_problem(item.image, item.keypoints)
         if problem is not None:
-            item = skip_record(item.id, problem, item.annot_id, item.image_name)
-        if is_skip(item):
+            item = Skip(item.id, problem, item.annot_id, item.image_name)
+        if isinstance(item, Skip):
             skipped.append(item)
             continue
         ids.append(str(item.id))
@@ -156,7 +156,7 @@ def _spin_npz_source(spec, size: int, model: body.BodyModel) -> tuple[ArraySourc
     targets = spin_npz_targets(arrays, model.kind, str(spec.file))
     rows, images, keypoints, skipped = [], [], [], 0
     for item in iter_exemplars(read_spin_npz(spec.file), spec.images, res=size):
-        if is_skip(item):
+        if isinstance(item, Skip):
             skipped += 1
             continue
         rows.append(int(item.id))
