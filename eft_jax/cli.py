@@ -9,46 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from eft_jax.body import BodyModelFileError, SmplFileError
-from eft_jax.config import ConfigError, default_config_path, load_config
-from eft_jax.datasets.people import DatasetError
-from eft_jax.fitting.pose_prior import PosePriorFileError
+from eft_jax.config import default_config_path, load_config
+from eft_jax.errors import InputError
 from eft_jax.fitting.recipe import resolve_config
-from eft_jax.formats.eft_json import EftJsonError
-from eft_jax.formats.exemplar_npz import ExemplarFileError
-from eft_jax.formats.fit_log import FitLogError
-from eft_jax.formats.images import ImageReadError
-from eft_jax.formats.run_lock import RunLockedError
-from eft_jax.jobs.evaluate import EvaluateInputError
 from eft_jax.jobs.fit import FitInputError
-from eft_jax.jobs.render import RenderInputError
-from eft_jax.nets import RegressorCheckpointError, SpinImportError, TorchCheckpointError
-from eft_jax.train.sources import TrainingDataError
-from eft_jax.train.trainer import TrainingDiverged
 
-# Errors that describe bad input (files, configs): reported in one line, exit code 2.
-USER_ERRORS = (
-    FileNotFoundError,
-    FileExistsError,
-    ConfigError,
-    BodyModelFileError,
-    SmplFileError,
-    TorchCheckpointError,
-    SpinImportError,
-    RegressorCheckpointError,
-    DatasetError,
-    RunLockedError,
-    EftJsonError,
-    ExemplarFileError,
-    FitLogError,
-    ImageReadError,
-    FitInputError,
-    EvaluateInputError,
-    RenderInputError,
-    PosePriorFileError,
-    TrainingDataError,
-    TrainingDiverged,
-)
+# Errors that describe bad input (every `InputError`, and paths that are missing or already
+# there): reported in one line, exit code 2.
+USER_ERRORS = (InputError, FileNotFoundError, FileExistsError)
 
 
 def _checkpoint_record(checkpoint: str | None) -> dict:

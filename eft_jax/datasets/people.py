@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from eft_jax.body.joint_sets import NUM_SPIN49
+from eft_jax.errors import InputError
 from eft_jax.formats.exemplar import Exemplar, Skip
 from eft_jax.formats.images import ImageReadError, load_rgb
 from eft_jax.geometry import CROP_SIZE
@@ -40,7 +41,7 @@ from eft_jax.geometry.crops import BOX_RESCALE, box_from_keypoints, crop_exempla
 MAX_OFFSET = 2.0  # normalised crop units; the crop spans [-1, 1]
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError, ValueError):
     """A dataset that cannot be read: missing folders or files, malformed annotation files."""
 
 

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from eft_jax.body.joint_sets import joint_validity_openpose18
+from eft_jax.errors import InputError
 from eft_jax.formats.exemplar import Skip
 from eft_jax.geometry.crops import crop_to_image
 
@@ -51,7 +52,7 @@ EFT_VERSION = 0.1  # the "ver" of EFT's released files
 SMPLTYPES = {"smpl": "smpl", "open": "eftjax_open"}
 
 
-class EftJsonError(ValueError):
+class EftJsonError(InputError, ValueError):
     """An EFT JSON file (or record) that does not have the expected layout."""
 
 

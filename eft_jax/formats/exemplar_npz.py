@@ -24,13 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from eft_jax.body.joint_sets import NUM_SPIN49 as NUM_KEYPOINTS
+from eft_jax.errors import InputError
 from eft_jax.formats.exemplar import Exemplar, Skip
 from eft_jax.geometry.crops import normalize_image
 
 OPTIONAL_KEYS = ("ids", "center", "scale", "image_names", "annot_ids")
 
 
-class ExemplarFileError(ValueError):
+class ExemplarFileError(InputError, ValueError):
     """A malformed exemplar `.npz` file or arrays."""
 
 

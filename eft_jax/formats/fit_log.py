@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eft_jax.errors import InputError
 from eft_jax.formats.eft_json import write_eft_json
 from eft_jax.formats.exemplar import Skip
 
@@ -44,7 +45,7 @@ RESULT_ALIASES = {
 }
 
 
-class FitLogError(ValueError):
+class FitLogError(InputError, ValueError):
     """A fit log that is damaged or belongs to another run."""
 
 

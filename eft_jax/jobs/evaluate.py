@@ -42,6 +42,7 @@ from eft_jax import body, nets
 from eft_jax.datasets.benchmarks import BENCHMARKS, open_benchmark
 from eft_jax.datasets.people import DatasetError, iter_exemplars
 from eft_jax.datasets.synthetic import HELDOUT_SEED_OFFSET, make_samples
+from eft_jax.errors import InputError
 from eft_jax.formats.exemplar import Exemplar, Skip
 from eft_jax.formats.images import save_png
 from eft_jax.geometry.crops import denormalize_image, normalize_image
@@ -91,7 +92,7 @@ COLUMNS = (
 WORST_BY = "pa_mpjpe_mm"
 
 
-class EvaluateInputError(ValueError):
+class EvaluateInputError(InputError, ValueError):
     """A benchmark that cannot be scored as asked: a missing body file, a regressor and body model
     that do not fit the protocol."""
 

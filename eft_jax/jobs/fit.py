@@ -38,6 +38,7 @@ import ml_collections
 from eft_jax import body, nets
 from eft_jax.datasets.people import iter_exemplars
 from eft_jax.datasets.registry import DatasetSource, open_coco_files, open_dataset
+from eft_jax.errors import InputError
 from eft_jax.fitting import EftEngine, Exemplar, fit_stream
 from eft_jax.fitting.multistart import MultiStartEft
 from eft_jax.formats.exemplar import Skip
@@ -63,7 +64,7 @@ def default_cache_dir() -> str:
     )
 
 
-class FitInputError(ValueError):
+class FitInputError(InputError, ValueError):
     """The command line names no input, or two kinds of input at once."""
 
 

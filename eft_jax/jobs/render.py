@@ -32,6 +32,7 @@ import numpy as np
 
 from eft_jax import body, render
 from eft_jax.body.upright import turn_points
+from eft_jax.errors import InputError
 from eft_jax.formats.eft_json import SMPLTYPES, read_eft_json
 from eft_jax.formats.glb_file import write_glb
 from eft_jax.formats.images import ImageReadError, load_rgb, save_png
@@ -41,7 +42,7 @@ from eft_jax.geometry.crops import crop_image
 SIDE_BACKGROUND = 255  # plain white behind the side view
 
 
-class RenderInputError(ValueError):
+class RenderInputError(InputError, ValueError):
     """Fits that cannot be drawn as asked (e.g. made with another body model than the one given)."""
 
 

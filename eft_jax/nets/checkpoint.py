@@ -19,6 +19,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from eft_jax.errors import InputError
 from eft_jax.nets.hmr import DEFAULT_IMAGE_SIZE, Regressor, RegressorArch
 
 FORMAT = "eft-jax-regressor"
@@ -29,7 +30,7 @@ BUNDLED_REGRESSOR_DIR = Path(__file__).resolve().parent / "assets" / "synthetic_
 FORMAT_VERSION = 1
 
 
-class RegressorCheckpointError(ValueError):
+class RegressorCheckpointError(InputError, ValueError):
     """A regressor checkpoint that does not exist, is not one, or does not fit the expected network."""
 
 
