@@ -133,7 +133,7 @@ def main() -> None:
             assert (
                 sum(
                     not isinstance(e, Skip)
-                    for e in iter_exemplars(source.items, source.images_dir, res=args.size)
+                    for e in iter_exemplars(source.items, source.images_dir, crop_size=args.size)
                 )
                 == people
             )

@@ -61,7 +61,7 @@ def evaluation_set(split: str, count: int, image_size: int, style: str = "basic"
     for start in range(0, count, 50):  # in pieces: vertices are ~165 KB a sample
         samples = make_samples(
             range(first + start, first + min(start + 50, count)),
-            image_size=image_size,
+            crop_size=image_size,
             with_vertices=True,
             style=style,
         )
@@ -113,7 +113,7 @@ def run_regressor(regressor, variables, data: dict, batch_size: int = 64) -> Run
 
 def run_eft(name: str, regressor, variables, model, config, data: dict, image_size: int) -> Run:
     """EFT (or multi-start EFT, `config.hypotheses`) over the set, batched."""
-    fitter = MultiStartEft(regressor, variables, model, config, image_size=image_size)
+    fitter = MultiStartEft(regressor, variables, model, config, crop_size=image_size)
     for engine in (fitter.engine, fitter.turned_engine):
         if engine is not None:  # compile the step (one step over empty slots) before timing
             engine.done_flags(engine.step(engine.empty_slots()))
@@ -219,4 +219,4 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 def bundled_setup():
     restored = nets.bundled_regressor()
-    return restored, body.load(), nets.trained_input_size(restored.record)
+    return restored, body.load(), nets.trained_crop_size(restored.record)

@@ -107,7 +107,7 @@ def render_set(path: Path, first_seed: int, count: int, size: int) -> dict:
             return {k: data[k] for k in data.files}
     keys = ("image", "keypoints", "joints3d_spin49", "vertices", "rotmats", "betas", "camera")
     parts = [
-        make_samples(range(s, min(s + 50, first_seed + count)), image_size=size, with_vertices=True)
+        make_samples(range(s, min(s + 50, first_seed + count)), crop_size=size, with_vertices=True)
         for s in range(first_seed, first_seed + count, 50)
     ]
     data = {k: np.concatenate([p[k] for p in parts]) for k in keys}

@@ -179,7 +179,7 @@ def test_reader_keeps_spin_rule_and_records_every_drop(tmp_path):
 def test_loader_yields_crops_or_skips_in_order(tmp_path):
     path, images_dir = _write_dataset(tmp_path)
     people, _ = _split(read_coco_keypoints(path, selection="coco-part"))
-    items = list(iter_exemplars(people, images_dir, res=64))
+    items = list(iter_exemplars(people, images_dir, crop_size=64))
     assert [item.id for item in items] == ["11", "14", "18", "19"]
     assert isinstance(items[1], Skip) and "no such image file" in items[1].reason
     assert isinstance(items[2], Skip) and "cannot decode" in items[2].reason

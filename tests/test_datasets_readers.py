@@ -30,8 +30,8 @@ def _ids_and_reasons(items):
     return ids, {i.id: i.reason for i in items if isinstance(i, Skip)}
 
 
-def _exemplars(source, res=32):
-    return list(iter_exemplars(source.items, source.images_dir, res=res))
+def _exemplars(source, crop_size=32):
+    return list(iter_exemplars(source.items, source.images_dir, crop_size=crop_size))
 
 
 def test_coco_all_and_part_selections_crowds_and_bad_people(tmp_path):

@@ -32,7 +32,7 @@ def test_prepared_records_are_the_readers_exemplars(tmp_path, dataset, split, ma
     source = builder.as_data_source("train")
     direct = [
         item
-        for item in iter_exemplars(*_source(open_dataset(dataset, root, split)), res=32)
+        for item in iter_exemplars(*_source(open_dataset(dataset, root, split)), crop_size=32)
         if not isinstance(item, Skip)
     ]
     assert len(source) == len(direct) > 0

@@ -82,10 +82,10 @@ def test_one_hypothesis_is_plain_eft_bit_for_bit(eft_setup, exemplars):
     assert config.hypotheses == 1
     plain = list(
         fitting.fit_stream(
-            exemplars, fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE)
+            exemplars, fitting.EftEngine(regressor, variables, model, config, crop_size=IMAGE_SIZE)
         )
     )
-    fitter = multistart.MultiStartEft(regressor, variables, model, config, image_size=IMAGE_SIZE)
+    fitter = multistart.MultiStartEft(regressor, variables, model, config, crop_size=IMAGE_SIZE)
     assert fitter.turned_engine is None
     ours = list(fitter.fit_stream(exemplars))
     assert [r.id for r in ours] == [r.id for r in plain]
@@ -177,7 +177,7 @@ def test_multistart_keeps_the_best_rescored_hypothesis(eft_setup, exemplars, cou
     config.hypotheses = count
     config.hypothesis_tie_tolerance = 0.0
     fitter = multistart.MultiStartEft(
-        regressor, variables, model, config, image_size=IMAGE_SIZE, chunk_size=3
+        regressor, variables, model, config, crop_size=IMAGE_SIZE, chunk_size=3
     )
     results = list(fitter.fit_stream(exemplars))
     assert [r.id for r in results] == [e.id for e in exemplars]  # input order, one each

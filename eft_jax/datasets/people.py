@@ -123,7 +123,7 @@ def iter_exemplars(
     items: Iterable[AnnotatedPerson | Skip],
     images_dir: str | Path,
     *,
-    res: int = CROP_SIZE,
+    crop_size: int = CROP_SIZE,
     antialias: bool = True,
     image_loader: Callable[[Path], np.ndarray] = load_rgb,
     max_offset: float = MAX_OFFSET,
@@ -159,7 +159,12 @@ def iter_exemplars(
             )
             continue
         crop, keypoints = crop_exemplar(
-            cached_image, person.keypoints, person.center, person.scale, res, antialias=antialias
+            cached_image,
+            person.keypoints,
+            person.center,
+            person.scale,
+            crop_size,
+            antialias=antialias,
         )
         used = keypoints[:, 2] > 0
         far = used & np.any(np.abs(keypoints[:, :2]) > max_offset, axis=1)

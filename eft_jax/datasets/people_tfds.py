@@ -176,7 +176,9 @@ class AnnotatedPeople(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, source):
         size = self.builder_config.crop_size
-        for index, item in enumerate(iter_exemplars(source.items, source.images_dir, res=size)):
+        for index, item in enumerate(
+            iter_exemplars(source.items, source.images_dir, crop_size=size)
+        ):
             if isinstance(item, Skip):
                 continue
             center, scale = item.box()

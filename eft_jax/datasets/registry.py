@@ -3,7 +3,7 @@
     source = open_dataset("coco", "/data/coco", split="train2014", selection="coco-all")
     source.items        # AnnotatedPerson or skip record per input person, in input order
     source.images_dir   # where their image_name are relative to
-    exemplars = iter_exemplars(source.items, source.images_dir, res=224)
+    exemplars = iter_exemplars(source.items, source.images_dir, crop_size=224)
 
 Every reader checks its folders and annotation files before returning, so a missing root, a
 missing images folder or a malformed file is a `DatasetError` before anything is fitted. The

@@ -143,7 +143,7 @@ def choose(losses: Sequence[float | None], energies: Sequence[float], tie_tolera
 class MultiStartEft:
     """K-hypothesis EFT over a stream of exemplars (configs/eft_default.py field `hypotheses`).
 
-        multistart = MultiStartEft(regressor, variables, body_model, config, image_size=224)
+        multistart = MultiStartEft(regressor, variables, body_model, config, crop_size=224)
         for result in multistart.fit_stream(exemplars): ...     # one result per exemplar
 
     With `hypotheses = 1` this is `fit_stream(exemplars, EftEngine(...))`, unchanged. Otherwise
@@ -158,7 +158,7 @@ class MultiStartEft:
         body_model: body.BodyModel,
         config: ml_collections.ConfigDict,
         *,
-        image_size: int = 224,
+        crop_size: int = 224,
         pose_prior: Callable[[np.ndarray], float] = pose_norm_prior,
         chunk_size: int | None = None,
         **engine_options: Any,
@@ -172,7 +172,7 @@ class MultiStartEft:
         self.pose_prior = pose_prior
         self.body_model = body_model
         self.engine = EftEngine(
-            regressor, variables, body_model, config, image_size=image_size, **engine_options
+            regressor, variables, body_model, config, crop_size=crop_size, **engine_options
         )
         self.turned_engine = None
         if any("turned" in h for h in self.hypotheses):
@@ -181,7 +181,7 @@ class MultiStartEft:
                 variables,
                 body_model,
                 config,
-                image_size=image_size,
+                crop_size=crop_size,
                 **engine_options,
             )
         self.chunk_size = int(chunk_size or 4 * self.engine.batch_size)
@@ -200,8 +200,8 @@ class MultiStartEft:
         return self.engine.batch_size
 
     @property
-    def image_size(self) -> int:
-        return self.engine.image_size
+    def crop_size(self) -> int:
+        return self.engine.crop_size
 
     def fit_stream(self, exemplars: Iterable[Exemplar]) -> Iterator[FitResult]:
         if len(self.hypotheses) == 1:

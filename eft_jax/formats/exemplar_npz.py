@@ -2,7 +2,7 @@
 
 The `.npz` file (`write_exemplars_npz` / `read_exemplars_npz`):
 
-    images      (N, res, res, 3)  uint8: RGB crops 0..255 (normalised when read), or
+    images      (N, S, S, 3)  uint8: RGB crops 0..255 (normalised when read), or
                                   float16/32/64: crops already normalised with ImageNet mean/std
     keypoints   (N, 49, 3)        SPIN-49, x, y normalised to [-1, 1] of the crop, confidence
     ids         (N,) str          optional; default '000000', '000001', ...
@@ -11,7 +11,7 @@ The `.npz` file (`write_exemplars_npz` / `read_exemplars_npz`):
     image_names (N,) str          optional; source image names
     annot_ids   (N,) int          optional; COCO annotation ids
 
-Without center / scale a crop is its own image: center ((res-1)/2, (res-1)/2), scale res/200.
+Without center / scale a crop is its own image: center ((S-1)/2, (S-1)/2), scale S/200.
 Files are read with allow_pickle=False.
 """
 

@@ -54,7 +54,7 @@ def _synthetic_inputs(config, out_dir: Path, size: int):
     inputs, the exemplars (id, normalised crop, keypoints) and the ground truth (SPIN-49 joints
     and vertices)."""
     seeds = range(config.first_seed, config.first_seed + config.num_exemplars)
-    samples = make_samples(seeds, image_size=size, with_vertices=True)
+    samples = make_samples(seeds, crop_size=size, with_vertices=True)
     ids = [f"synthetic_{seed}" for seed in seeds]
     names = [f"{i}.png" for i in ids]
     for name, image in zip(names, samples["image"]):
@@ -74,7 +74,7 @@ def _coco_exemplars(
 ) -> list[Exemplar]:
     source = open_coco_files(images_dir, keypoints_json)
     exemplars = []
-    for item in iter_exemplars(source.items, source.images_dir, res=size):
+    for item in iter_exemplars(source.items, source.images_dir, crop_size=size):
         if len(exemplars) == count:
             break
         if not isinstance(item, Skip):

@@ -183,7 +183,7 @@ def _benchmark_source(dataset: str, root, split, limit: int | None, crop_size: i
 
     def exemplars(wanted=None):
         chosen = items if wanted is None else [i for i, id_ in zip(items, ids) if id_ in wanted]
-        return iter_exemplars(chosen, bench.images_dir, res=crop_size)
+        return iter_exemplars(chosen, bench.images_dir, crop_size=crop_size)
 
     return Source(bench.description, ids, bench.groups, exemplars, bench.truth)
 
@@ -197,7 +197,7 @@ def _synthetic_source(count: int, crop_size: int) -> Source:
         chosen = [s for s in seeds if wanted is None or str(s) in wanted]
         for start in range(0, len(chosen), 50):  # in pieces: vertices are ~165 KB a sample
             samples = make_samples(
-                chosen[start : start + 50], image_size=crop_size, with_vertices=True
+                chosen[start : start + 50], crop_size=crop_size, with_vertices=True
             )
             for i, seed in enumerate(samples["seed"]):
                 key = str(int(seed))
@@ -363,7 +363,7 @@ def run_evaluate(
         checkpoint if checkpoint is not None else nets.BUNDLED_REGRESSOR_DIR
     )
     predicts = nets.predicted_body_kind(record)
-    crop_size = nets.trained_input_size(record)
+    crop_size = nets.trained_crop_size(record)
 
     if dataset == "synthetic":
         if root is not None or split is not None:

@@ -122,7 +122,7 @@ class InputStream:
                 if id_ in wanted
             )
         items = [item for item in self._source.items if str(item.id) in wanted]
-        return iter_exemplars(items, self._source.images_dir, res=crop_size)
+        return iter_exemplars(items, self._source.images_dir, crop_size=crop_size)
 
 
 def read_inputs(inputs: FitInputs) -> InputStream:
@@ -209,7 +209,7 @@ def load_regressor(checkpoint: str | None, model: body.BodyModel | None = None):
             f"the regressor {source} predicts parameters of the {predicts} body model, but the body "
             f"model is {model.source} ({model.kind}); {BODY_OPTION_HINT.get(predicts, 'choose the matching --body')}"
         )
-    return restored.regressor, restored.variables, source, nets.trained_input_size(restored.record)
+    return restored.regressor, restored.variables, source, nets.trained_crop_size(restored.record)
 
 
 @dataclasses.dataclass
@@ -240,10 +240,10 @@ def eft_method(
                     "trajectories (the demo's Figure-1 strips) are recorded by single-start EFT only: "
                     "set hypotheses=1 or strips=0"
                 )
-            fitter = MultiStartEft(regressor, variables, model, config, image_size=crop_size)
+            fitter = MultiStartEft(regressor, variables, model, config, crop_size=crop_size)
             engine, fit = fitter.engine, fitter.fit_stream
         else:
-            engine = EftEngine(regressor, variables, model, config, image_size=crop_size)
+            engine = EftEngine(regressor, variables, model, config, crop_size=crop_size)
             fit = lambda exemplars: fit_stream(exemplars, engine, record=record, on_point=on_point)  # noqa: E731
         description = (
             f"{engine.batch_size} slots, lowering {engine.lowering}, {config.get('hypotheses', 1)} hypotheses, "

@@ -155,7 +155,7 @@ def _spin_npz_source(spec, size: int, model: body.BodyModel) -> tuple[ArraySourc
     arrays = load_spin_npz(spec.file)
     targets = spin_npz_targets(arrays, model.kind, str(spec.file))
     rows, images, keypoints, skipped = [], [], [], 0
-    for item in iter_exemplars(read_spin_npz(spec.file), spec.images, res=size):
+    for item in iter_exemplars(read_spin_npz(spec.file), spec.images, crop_size=size):
         if isinstance(item, Skip):
             skipped += 1
             continue
@@ -245,7 +245,7 @@ def _initial_variables(
     if not config.init_from:
         return regressor.init(jax.random.key(config.seed), size)
     restored = nets.restore_regressor(config.init_from, expected_arch=arch)
-    trained = nets.trained_input_size(restored.record)
+    trained = nets.trained_crop_size(restored.record)
     if trained != size:
         raise ConfigError(
             f"init_from {config.init_from} was trained at {trained} px, this run trains at {size} px"

@@ -16,7 +16,7 @@ from eft_jax.nets.checkpoint import (
     read_config_record,
     restore_regressor,
     save_regressor,
-    trained_input_size,
+    trained_crop_size,
     update_config_record,
 )
 from eft_jax.nets.hmr import Regressor, RegressorArch, RegressorOutput
@@ -62,7 +62,7 @@ __all__ = [
     "bundled_regressor",
     "convert_spin_checkpoint",
     "entry_point",
-    "trained_input_size",
+    "trained_crop_size",
     "load_mean_params",
     "merge",
     "open_body_mean_params",

@@ -20,7 +20,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from eft_jax.errors import InputError
-from eft_jax.nets.hmr import DEFAULT_IMAGE_SIZE, Regressor, RegressorArch
+from eft_jax.nets.hmr import DEFAULT_CROP_SIZE, Regressor, RegressorArch
 
 FORMAT = "eft-jax-regressor"
 # The regressor eft-jax ships: an HMR (ResNet-18, widths / 4, 128 px input) trained on synthetic
@@ -167,9 +167,9 @@ def restore_regressor(
     return RestoredRegressor(regressor, dict(variables), record)
 
 
-def trained_input_size(record: dict) -> int:
+def trained_crop_size(record: dict) -> int:
     """The crop side the checkpoint's regressor was trained at (SPIN's 224 unless recorded)."""
-    return int(record.get("image_size", DEFAULT_IMAGE_SIZE))
+    return int(record.get("image_size", DEFAULT_CROP_SIZE))
 
 
 def bundled_regressor() -> RestoredRegressor:
