@@ -17,22 +17,10 @@ import signal
 import sys
 import threading
 
-from eft_jax.body import BodyModelFileError, SmplFileError
-from eft_jax.config import ConfigError, default_config_path, load_config
-from eft_jax.datasets.people import DatasetError
-from eft_jax.eval.pictures import RenderInputError
+from eft_jax.config import default_config_path, load_config
+from eft_jax.errors import InputError
 from eft_jax.fitting.inputs import FitInputError
-from eft_jax.fitting.pose_prior import PosePriorFileError
 from eft_jax.fitting.recipe import resolve_config
-from eft_jax.formats.eft_json import EftJsonError
-from eft_jax.formats.exemplar_npz import ExemplarFileError
-from eft_jax.formats.fit_log import FitLogError
-from eft_jax.formats.images import ImageReadError
-from eft_jax.formats.run_lock import RunLockedError
-from eft_jax.jobs.evaluate import EvaluateInputError
-from eft_jax.nets import RegressorCheckpointError, SpinImportError, TorchCheckpointError
-from eft_jax.train.sources import TrainingDataError
-from eft_jax.train.trainer import TrainingDiverged
 
 EXIT_BAD_INPUT = 2
 EXIT_ALL_SKIPPED = 3
@@ -64,29 +52,9 @@ def at_least(minimum: int):
     return parse
 
 
-# Errors that describe bad input (files, configs): reported in one line, exit code 2.
-USER_ERRORS = (
-    FileNotFoundError,
-    FileExistsError,
-    ConfigError,
-    BodyModelFileError,
-    SmplFileError,
-    TorchCheckpointError,
-    SpinImportError,
-    RegressorCheckpointError,
-    DatasetError,
-    RunLockedError,
-    EftJsonError,
-    ExemplarFileError,
-    FitLogError,
-    ImageReadError,
-    FitInputError,
-    EvaluateInputError,
-    RenderInputError,
-    PosePriorFileError,
-    TrainingDataError,
-    TrainingDiverged,
-)
+# Errors that describe bad input (every `InputError`, and paths that are missing or already
+# there): reported in one line, exit code 2.
+USER_ERRORS = (InputError, FileNotFoundError, FileExistsError)
 
 
 def _show_config(config, source: str) -> None:

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import ml_collections
 
+from eft_jax.errors import InputError
 
-class ConfigError(ValueError):
+
+class ConfigError(InputError, ValueError):
     """A config file or override that cannot be applied."""
 
 

@@ -58,7 +58,7 @@ def evaluation_set(split: str, count: int, image_size: int, style: str = "basic"
         "clip",
         "seed",
     )
-    humans = heldout_set(range(first, first + count), image_size=image_size, style=style)
+    humans = heldout_set(range(first, first + count), crop_size=image_size, style=style)
     data = {k: humans[k] for k in keys}
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **data)
@@ -105,7 +105,7 @@ def run_regressor(regressor, variables, data: dict, batch_size: int = 64) -> Run
 
 def run_eft(name: str, regressor, variables, model, config, data: dict, image_size: int) -> Run:
     """EFT (or multi-start EFT, `config.hypotheses`) over the set, batched."""
-    fitter = MultiStartEft(regressor, variables, model, config, image_size=image_size)
+    fitter = MultiStartEft(regressor, variables, model, config, crop_size=image_size)
     for engine in (fitter.engine, fitter.turned_engine):
         if engine is not None:  # compile the step (one step over empty slots) before timing
             engine.done_flags(engine.step(engine.empty_slots()))
@@ -211,4 +211,4 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 def bundled_setup():
     restored = nets.bundled_regressor()
-    return restored, body.load(), nets.trained_input_size(restored.record)
+    return restored, body.load(), nets.trained_crop_size(restored.record)

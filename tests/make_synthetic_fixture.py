@@ -24,7 +24,7 @@ FIELDS = ("image", "keypoints", "pose", "betas", "camera", "joints3d_spin49")
 def main() -> None:
     arrays = {}
     for seed, size in CASES:
-        sample = make_sample(seed, image_size=size, style="basic")
+        sample = make_sample(seed, crop_size=size, style="basic")
         for field in FIELDS:
             arrays[f"{seed}_{size}_{field}"] = sample[field]
     arrays["cases"] = np.asarray(CASES, np.int64)

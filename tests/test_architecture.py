@@ -9,6 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "eft_jax"
 
 # docs/ARCHITECTURE.md, section 2.
 LAYERS = {
+    "errors": 0,
     "safe_pickle": 0,
     "config": 0,
     "progress": 0,
@@ -24,7 +25,8 @@ LAYERS = {
     "jobs": 9,
     "cli": 10,
 }
-SAME_LAYER_ALLOWED: set[tuple[str, str]] = set()
+# Every layer raises `errors.InputError`'s subclasses, layer 0 included.
+SAME_LAYER_ALLOWED: set[tuple[str, str]] = {("config", "errors")}
 
 
 def _part(module: str) -> str | None:

@@ -89,3 +89,28 @@ def test_bundled_model_joints_only_equals_full_forward():
     assert_same_joints(
         body.forward(model, pose, betas), body.forward_joints(view, pose, betas), 1e-6
     )
+
+
+def test_the_stages_are_the_forward_pass_and_a_view_has_no_mesh():
+    model = sparse_model()
+    view = body.joints_model(model)
+    rng = np.random.RandomState(3)
+    pose = jnp.asarray(rng.normal(scale=0.4, size=(2, 24, 3)), jnp.float32)
+    betas = jnp.asarray(rng.normal(size=(2, 10)), jnp.float32)
+
+    posed = model.with_shape(betas).with_pose(pose)
+    assert posed.joint_rotations.shape == (2, 24, 3, 3) and posed.joints.shape == (2, 24, 3)
+    skinned = posed.skin()
+    full = body.forward(model, pose, betas, chunk_size=0)
+    np.testing.assert_array_equal(skinned.vertices, full.vertices)
+    for name in ("vertices", "joints", "spin49", "coco17", "lsp14", "h36m17"):
+        np.testing.assert_array_equal(getattr(skinned.joint_sets(), name), getattr(full, name))
+    assert posed.joint_sets().vertices is None
+    np.testing.assert_array_equal(posed.joint_sets().spin49, full.spin49)
+
+    view_posed = view.with_shape(betas).with_pose(pose)
+    np.testing.assert_array_equal(
+        view_posed.joint_sets().spin49, body.forward_joints(view, pose, betas).spin49
+    )
+    with pytest.raises(TypeError, match="no mesh"):
+        view_posed.skin()

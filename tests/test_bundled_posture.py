@@ -53,7 +53,7 @@ def test_lean_depth_sign():
 
 def test_bundled_regressor_draws_walkers_upright():
     restored = nets.bundled_regressor()
-    data = make_walkers(24, image_size=nets.trained_input_size(restored.record))
+    data = make_walkers(24, crop_size=nets.trained_crop_size(restored.record))
     out = restored.regressor.apply(restored.variables, normalize_image(data["image"]))
     predicted = body.forward_joints(body.joints_model(body.load()), out.rotmats, out.betas).spin49
     errors = {

@@ -111,3 +111,69 @@ def test_render_cli_reports_a_missing_fits_file(tmp_path, capsys):
         == 2
     )
     assert str(missing) in capsys.readouterr().err
+
+
+def test_every_input_error_derives_from_the_one_base_class():
+    """The error classes the CLI once listed by hand are all `InputError`s, so it needs no list."""
+    from eft_jax.body import BodyModelFileError, SmplFileError
+    from eft_jax.datasets.coco import CocoFormatError
+    from eft_jax.datasets.people import DatasetError
+    from eft_jax.errors import InputError
+    from eft_jax.fitting.pose_prior import PosePriorFileError
+    from eft_jax.formats.eft_json import EftJsonError
+    from eft_jax.formats.exemplar_npz import ExemplarFileError
+    from eft_jax.formats.fit_log import FitLogError
+    from eft_jax.formats.images import ImageReadError
+    from eft_jax.formats.run_lock import RunLockedError
+    from eft_jax.jobs.evaluate import EvaluateInputError
+    from eft_jax.jobs.fit import FitInputError
+    from eft_jax.jobs.render import RenderInputError
+    from eft_jax.nets import RegressorCheckpointError, SpinImportError, TorchCheckpointError
+    from eft_jax.train.sources import TrainingDataError
+    from eft_jax.train.trainer import TrainingDiverged
+
+    listed = [
+        ConfigError,
+        BodyModelFileError,
+        SmplFileError,
+        TorchCheckpointError,
+        SpinImportError,
+        RegressorCheckpointError,
+        DatasetError,
+        CocoFormatError,
+        RunLockedError,
+        EftJsonError,
+        ExemplarFileError,
+        FitLogError,
+        ImageReadError,
+        FitInputError,
+        EvaluateInputError,
+        RenderInputError,
+        PosePriorFileError,
+        TrainingDataError,
+        TrainingDiverged,
+    ]
+    assert [c.__name__ for c in listed if not issubclass(c, InputError)] == []
+    # Callers that caught the built-in kinds still catch them.
+    assert issubclass(DatasetError, ValueError) and issubclass(RunLockedError, RuntimeError)
+
+
+def test_cli_reports_any_input_error_in_one_line_with_exit_code_2(monkeypatch, capsys):
+    from eft_jax.errors import InputError
+
+    class NewInputError(InputError):
+        pass
+
+    def convert(args):
+        raise NewInputError(f"{args.checkpoint}: not a checkpoint")
+
+    monkeypatch.setattr(cli, "_convert_spin", convert)
+    assert cli.main(["convert-spin", "bad.pt", "--out", "out"]) == 2
+    assert capsys.readouterr().err == "eft-jax convert-spin: error: bad.pt: not a checkpoint\n"
+
+    def crash(args):
+        raise ValueError("a bug, not bad input")
+
+    monkeypatch.setattr(cli, "_convert_spin", crash)
+    with pytest.raises(ValueError, match="a bug"):
+        cli.main(["convert-spin", "bad.pt", "--out", "out"])

@@ -49,7 +49,7 @@ def _square_image():
 def test_known_square_lands_where_expected():
     # Box of side 80 centred on the square's centre (pixel-index convention: (119.5, 69.5)):
     # the 40-pixel square fills the middle half of the crop, crop pixels 56..167.
-    crop = crops.crop_image(_square_image(), (119.5, 69.5), 80 / 200, res=224)
+    crop = crops.crop_image(_square_image(), (119.5, 69.5), 80 / 200, crop_size=224)
     assert crop.shape == (224, 224, 3) and crop.dtype == np.float32
     red = crop[..., 0]
     inside = red[58:166, 58:166]
@@ -67,14 +67,14 @@ def test_known_square_lands_where_expected():
 
 def test_shifted_box_moves_the_square():
     image = _square_image()
-    crop = crops.crop_image(image, (119.5 + 20, 69.5), 0.4, res=224)  # box 20 px to the right
+    crop = crops.crop_image(image, (119.5 + 20, 69.5), 0.4, crop_size=224)  # box 20 px to the right
     columns = np.flatnonzero(crop[112, :, 0] > 127.5)
     assert (columns[0], columns[-1]) == (0, 111)
 
 
 def test_out_of_image_region_is_zero_padded():
     image = np.full((100, 100, 3), 200, np.uint8)
-    crop = crops.crop_image(image, (0.0, 0.0), 100 / 200, res=64)  # box centred on the corner
+    crop = crops.crop_image(image, (0.0, 0.0), 100 / 200, crop_size=64)  # box centred on the corner
     assert crop[:30, :].max() == 0 and crop[:, :30].max() == 0  # outside: zeros
     np.testing.assert_allclose(crop[34:, 34:], 200.0, atol=1e-3)  # inside: the image
     normalised = crops.normalize_image(crop)
@@ -82,22 +82,22 @@ def test_out_of_image_region_is_zero_padded():
         normalised[0, 0], -crops.IMG_NORM_MEAN / crops.IMG_NORM_STD, rtol=1e-6
     )
     # a box entirely off the image gives an all-zero crop
-    assert crops.crop_image(image, (-500.0, -500.0), 1.0, res=32).max() == 0
+    assert crops.crop_image(image, (-500.0, -500.0), 1.0, crop_size=32).max() == 0
 
 
 def test_antialiasing_averages_a_downscaled_checkerboard():
     checker = ((np.indices((900, 900)).sum(0) % 2) * 255).astype(np.uint8)[..., None].repeat(3, -1)
     # centre (450, 450): plain bilinear samples hit pixel centres, so they alias fully
-    smooth = crops.crop_image(checker, (450.0, 450.0), 4.0, res=100)  # 8x downscale
+    smooth = crops.crop_image(checker, (450.0, 450.0), 4.0, crop_size=100)  # 8x downscale
     np.testing.assert_allclose(smooth, 127.5, atol=1.0)
-    aliased = crops.crop_image(checker, (450.0, 450.0), 4.0, res=100, antialias=False)
+    aliased = crops.crop_image(checker, (450.0, 450.0), 4.0, crop_size=100, antialias=False)
     assert np.abs(aliased - 127.5).max() > 60
 
 
 def test_deterministic_and_normalisation_round_trip():
     image = np.random.default_rng(2).integers(0, 256, (90, 120, 3), dtype=np.uint8)
-    a = crops.crop_image(image, (60, 40), 0.5, res=32, rotation_deg=10)
-    b = crops.crop_image(image, (60, 40), 0.5, res=32, rotation_deg=10)
+    a = crops.crop_image(image, (60, 40), 0.5, crop_size=32, rotation_deg=10)
+    b = crops.crop_image(image, (60, 40), 0.5, crop_size=32, rotation_deg=10)
     np.testing.assert_array_equal(a, b)
     rgb = np.random.default_rng(3).integers(0, 256, (5, 5, 3)).astype(np.uint8)
     np.testing.assert_array_equal(crops.denormalize_image(crops.normalize_image(rgb)), rgb)
@@ -106,7 +106,7 @@ def test_deterministic_and_normalisation_round_trip():
 def test_identity_crop_reproduces_the_image():
     # A box covering exactly a 32x32 image at res 32 reproduces it pixel for pixel.
     image = np.random.default_rng(4).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    crop = crops.crop_image(image, (15.5, 15.5), 32 / 200, res=32)
+    crop = crops.crop_image(image, (15.5, 15.5), 32 / 200, crop_size=32)
     np.testing.assert_allclose(crop, image, atol=1e-3)
 
 
@@ -148,7 +148,7 @@ def test_rotated_crop_shows_the_image_where_keypoints_map(rotation):
     image = np.zeros((300, 400, 3), np.uint8)
     image[96:105, 246:255] = 255  # a white 9x9 marker centred on (250, 100)
     center, scale = (200.0, 150.0), 1.2
-    crop = crops.crop_image(image, center, scale, res=96, rotation_deg=rotation)
+    crop = crops.crop_image(image, center, scale, crop_size=96, rotation_deg=rotation)
     n = crops.image_to_crop(np.array([[250.0, 100.0]]), center, scale, rotation)[0]
     col, row = ((n + 1) * 48).astype(int)
     assert crop[row, col, 0] > 200
@@ -169,11 +169,11 @@ def test_antialiased_crop_is_the_block_mean_of_the_zero_padded_image():
     padded = np.zeros((128, 128, 3))
     padded[32:96, 32:96] = image
     expected = padded.reshape(32, 4, 32, 4, 3).mean(axis=(1, 3))
-    crop = crops.crop_image(image, (31.5, 31.5), 128 / 200, res=32)
+    crop = crops.crop_image(image, (31.5, 31.5), 128 / 200, crop_size=32)
     np.testing.assert_allclose(crop, expected, atol=1e-3)
 
 
 def test_huge_box_costs_nothing_extra():
     image = np.full((100, 100, 3), 255, np.uint8)
-    crop = crops.crop_image(image, (50.0, 50.0), 1e5, res=32)  # a 2e7 px box
+    crop = crops.crop_image(image, (50.0, 50.0), 1e5, crop_size=32)  # a 2e7 px box
     assert crop.shape == (32, 32, 3) and crop.max() < 1.0

@@ -12,7 +12,7 @@ from eft_jax.formats.eft_json import (
     stack_eft_data,
     write_eft_json,
 )
-from eft_jax.formats.exemplar import skip_record
+from eft_jax.formats.exemplar import Skip
 from eft_jax.geometry import crops
 
 REFERENCE = Path(__file__).parent / "fixtures" / "data_eft_reference.json"
@@ -113,14 +113,14 @@ def test_bad_fits_become_skips_and_no_nan_is_written(tmp_path):
         [
             fake_fit("ok"),
             bad,
-            skip_record("img", "image unreadable: x.jpg"),
+            Skip("img", "image unreadable: x.jpg"),
             missing,
             infinite_loss,
             bad_annot,
         ],
         body_kind="smpl",
         body_model="smpl",
-        skipped=[skip_record("99", "crowd annotation (iscrowd=1)", 99)],
+        skipped=[Skip("99", "crowd annotation (iscrowd=1)", 99)],
     )
     assert summary["written"] == 1 and summary["skipped"] == 6
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from fake_records import fake_fit
 
-from eft_jax.formats.exemplar import skip_record
+from eft_jax.formats.exemplar import Skip
 from eft_jax.formats.fit_log import (
     FitLog,
     FitLogError,
@@ -43,7 +43,7 @@ def run(log_path, header=None, stop_after=None):
             if stop_after is not None and written == stop_after:
                 return False
             if exemplar_id == "e3":
-                log.append_skip(skip_record("e3", "image unreadable: e3.jpg"))
+                log.append_skip(Skip("e3", "image unreadable: e3.jpg"))
             else:
                 log.append(*split(FITS[exemplar_id]))
             written += 1
@@ -72,7 +72,9 @@ def test_interrupted_run_resumes_and_produces_every_exemplar_once(tmp_path):
     assert (tmp_path / "run.json").read_bytes() == (tmp_path / "ref.json").read_bytes()
     document = json.loads((tmp_path / "run.json").read_text())
     assert [d["exemplar_id"] for d in document["data"]] == ["e0", "e1", "e2", "e4", "e5"]
-    assert document["skipped"] == [skip_record("e3", "image unreadable: e3.jpg")]
+    assert document["skipped"] == [
+        {"id": "e3", "skip_reason": "image unreadable: e3.jpg", "annotId": 0, "imageName": ""}
+    ]
 
 
 def test_records_keep_engine_fields_and_exemplar_metadata(tmp_path):
@@ -92,8 +94,8 @@ def test_records_keep_engine_fields_and_exemplar_metadata(tmp_path):
     assert stored["imageName"] == "img.jpg" and np.asarray(stored["keypoints"]).shape == (49, 3)
     with FitLog(log) as writer, pytest.raises(ValueError, match="does not match"):
         writer.append({**result, "id": "other"}, exemplar)
-    with FitLog(log) as writer, pytest.raises(ValueError, match="skip_reason"):
-        writer.append_skip({"id": "x"})
+    with FitLog(log) as writer, pytest.raises(TypeError, match="Skip"):
+        writer.append_skip({"id": "x", "skip_reason": "a dict is not a Skip"})
 
 
 def test_damaged_middle_line_is_an_error(tmp_path):
@@ -158,7 +160,7 @@ def test_finalize_checks_ids_and_keeps_the_latest_duplicate(tmp_path):
         body_kind="smpl",
         body_model="smpl",
         allow_missing=True,
-        skipped=[skip_record("7", "crowd annotation (iscrowd=1)", 7)],
+        skipped=[Skip("7", "crowd annotation (iscrowd=1)", 7)],
     )
     assert summary["duplicates"] == ["e1"]
     document = json.loads(out.read_text())
@@ -211,7 +213,13 @@ def test_engine_result_dataclasses_are_accepted(tmp_path):
         skipped = writer.append(
             EngineResult(id="e1", stop_reason="skipped: blank image"), split(FITS["e1"])[1]
         )
-    assert skipped == {"status": "skipped", **skip_record("e1", "blank image", 0, "img.jpg")}
+    assert skipped == {
+        "status": "skipped",
+        "id": "e1",
+        "skip_reason": "blank image",
+        "annotId": 0,
+        "imageName": "img.jpg",
+    }
     stored = read_fit_log(log)[0]
     assert stored["loss_2d_after"] == pytest.approx(0.002) and "keypoint_loss_after" not in stored
     assert np.asarray(stored["pred_keypoints_2d"]).shape == (49, 2)

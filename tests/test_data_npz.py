@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from eft_jax.formats.exemplar import exemplar_problem, is_skip
+from eft_jax.formats.exemplar import Skip, exemplar_problem
 from eft_jax.formats.exemplar_npz import (
     ExemplarFileError,
     iter_exemplars_npz,
@@ -47,8 +47,8 @@ def test_uint8_round_trip_and_normalisation(tmp_path):
     # the data checks run once, in the engine (`checked_inputs` calls exemplar_problem)
     problem = exemplar_problem(items[1].image, items[1].keypoints)
     assert "NaN" in problem and "30" in problem
-    assert is_skip(items[2]) and "invalid box" in items[2]["skip_reason"]
-    assert items[2]["annotId"] == 7 and items[2]["imageName"] == "z.jpg"
+    assert isinstance(items[2], Skip) and "invalid box" in items[2].reason
+    assert items[2].annot_id == 7 and items[2].image_name == "z.jpg"
 
 
 def test_float_images_are_taken_as_normalised_and_defaults(tmp_path):

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from eft_jax import body
+from eft_jax.body.mirror import mirror_pose
 from eft_jax.datasets import synthetic_body
-from eft_jax.datasets.mocap_poses import load_mocap_poses, mirror_pose
+from eft_jax.datasets.mocap_poses import load_mocap_poses
 from eft_jax.datasets.pose_sampling import PoseMix
 from eft_jax.datasets.synthetic import make_sample, make_samples
 from eft_jax.datasets.synthetic_lifelike import LifelikeOptions
@@ -153,7 +154,7 @@ def test_basic_style_is_unchanged_bit_for_bit():
     """tests/make_synthetic_fixture.py stored these samples before the lifelike style existed."""
     with np.load(FIXTURES / "synthetic_basic.npz") as stored:
         for seed, size in stored["cases"]:
-            sample = make_sample(int(seed), image_size=int(size), style="basic")
+            sample = make_sample(int(seed), crop_size=int(size), style="basic")
             for field in ("image", "keypoints", "pose", "betas", "camera", "joints3d_spin49"):
                 np.testing.assert_array_equal(
                     sample[field],
@@ -161,8 +162,8 @@ def test_basic_style_is_unchanged_bit_for_bit():
                     err_msg=f"seed {seed}, {size} px, {field}",
                 )
     np.testing.assert_array_equal(
-        make_sample(3, image_size=32)["image"],
-        make_sample(3, image_size=32, style="basic")["image"],
+        make_sample(3, crop_size=32)["image"],
+        make_sample(3, crop_size=32, style="basic")["image"],
     )
 
 
@@ -170,21 +171,21 @@ def test_unknown_style_and_misplaced_options_are_refused():
     with pytest.raises(ValueError, match="unknown synthetic style"):
         make_sample(0, style="photoreal")
     with pytest.raises(ValueError, match="lifelike"):
-        make_sample(0, image_size=32, options=LifelikeOptions())
+        make_sample(0, crop_size=32, options=LifelikeOptions())
     with pytest.raises(ValueError, match="basic"):
-        make_sample(0, style="lifelike", image_size=32, occluders=[])
+        make_sample(0, style="lifelike", crop_size=32, occluders=[])
 
 
 @pytest.fixture(scope="module")
 def lifelike():
-    return [make_sample(seed, style="lifelike", image_size=64) for seed in range(24)]
+    return [make_sample(seed, style="lifelike", crop_size=64) for seed in range(24)]
 
 
 def test_lifelike_is_deterministic_and_differs_from_basic(lifelike):
-    again = make_sample(5, style="lifelike", image_size=64)
+    again = make_sample(5, style="lifelike", crop_size=64)
     for field in ("image", "keypoints", "pose", "betas", "camera"):
         np.testing.assert_array_equal(again[field], lifelike[5][field])
-    assert not np.array_equal(make_sample(5, image_size=64)["image"], again["image"])
+    assert not np.array_equal(make_sample(5, crop_size=64)["image"], again["image"])
     assert not np.array_equal(lifelike[0]["image"], lifelike[1]["image"])
 
 
@@ -206,7 +207,7 @@ def test_lifelike_visibility_of_truncated_and_occluded_keypoints(model):
     available = np.asarray(model.spin49_available)
     outside_seen, truncated = 0, 0
     for seed in range(8):
-        s = make_sample(seed, style="lifelike", image_size=64, options=options)
+        s = make_sample(seed, style="lifelike", crop_size=64, options=options)
         truncated += s["truncated"]
         kp = s["keypoints"]
         inside = np.all(np.abs(kp[:, :2]) < 1.0, axis=-1)
@@ -240,12 +241,12 @@ def test_lifelike_variety(lifelike):
 def test_lifelike_pose_mix_is_configurable():
     only_random = LifelikeOptions(pose_mix=PoseMix(clip=0, interpolated=0, random=1))
     for seed in range(3):
-        s = make_sample(seed, style="lifelike", image_size=32, options=only_random)
+        s = make_sample(seed, style="lifelike", crop_size=32, options=only_random)
         assert s["pose_source"] == "random" and s["clip"] == ""
     only_walk = make_sample(
         0,
         style="lifelike",
-        image_size=32,
+        crop_size=32,
         clips=["walk"],
         options=LifelikeOptions(pose_mix=PoseMix(1, 0, 0)),
     )

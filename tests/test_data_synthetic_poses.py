@@ -165,4 +165,4 @@ def test_reserved_clips_never_reach_the_sampler(monkeypatch, rest_joints):
     with pytest.raises(KeyError, match="reserved"):
         sample_pose(np.random.default_rng(0), table, PoseMix(), rest_joints, clips=["backflip"])
     with pytest.raises(KeyError):
-        make_sample(0, style="lifelike", image_size=32, clips=["cartwheel"])
+        make_sample(0, style="lifelike", crop_size=32, clips=["cartwheel"])

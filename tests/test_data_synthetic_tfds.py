@@ -31,7 +31,7 @@ def test_records_are_the_samples_of_their_seeds(builder):
         assert len(source) == count
         for index in range(len(source)):
             record = source[index]
-            expected = make_sample(offset + index, image_size=32, with_vertices=True)
+            expected = make_sample(offset + index, crop_size=32, with_vertices=True)
             assert int(record["seed"]) == offset + index
             for key, value in record.items():
                 np.testing.assert_array_equal(
@@ -81,7 +81,7 @@ def test_lifelike_builder_renders_the_lifelike_samples(lifelike_builder):
         assert len(source) == count
         for index in range(count):
             record = source[index]
-            expected = make_sample(offset + index, style="lifelike", image_size=32)
+            expected = make_sample(offset + index, style="lifelike", crop_size=32)
             for key in (
                 "image",
                 "keypoints",

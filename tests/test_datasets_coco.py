@@ -6,7 +6,7 @@ import pytest
 from eft_jax.body import SPIN49_NAMES
 from eft_jax.datasets.coco import CocoFormatError, read_coco_keypoints
 from eft_jax.datasets.people import iter_exemplars
-from eft_jax.formats.exemplar import is_skip
+from eft_jax.formats.exemplar import Skip
 from eft_jax.formats.images import save_png
 from eft_jax.geometry import crops
 
@@ -144,18 +144,16 @@ def _write_dataset(tmp_path):
 
 
 def _split(items):
-    return [i for i in items if not is_skip(i)], [i for i in items if is_skip(i)]
+    return [i for i in items if not isinstance(i, Skip)], [i for i in items if isinstance(i, Skip)]
 
 
 def test_reader_keeps_spin_rule_and_records_every_drop(tmp_path):
     path, images_dir = _write_dataset(tmp_path)
     items = read_coco_keypoints(path, selection="coco-part")
-    assert [i["id"] if is_skip(i) else i.id for i in items] == [
-        str(n) for n in range(11, 21)
-    ]  # input order
+    assert [i.id for i in items] == [str(n) for n in range(11, 21)]  # input order
     people, skipped = _split(items)
     assert [p.id for p in people] == ["11", "14", "18", "19"]
-    reasons = {s["id"]: s["skip_reason"] for s in skipped}
+    reasons = {s.id: s.reason for s in skipped}
     assert set(reasons) == {"12", "13", "15", "16", "17", "20"}
     assert "crowd" in reasons["12"]
     assert "11 of 12 limb keypoints annotated (coco-part needs 12)" in reasons["13"]
@@ -181,13 +179,13 @@ def test_reader_keeps_spin_rule_and_records_every_drop(tmp_path):
 def test_loader_yields_crops_or_skips_in_order(tmp_path):
     path, images_dir = _write_dataset(tmp_path)
     people, _ = _split(read_coco_keypoints(path, selection="coco-part"))
-    items = list(iter_exemplars(people, images_dir, res=64))
-    assert [item["id"] if is_skip(item) else item.id for item in items] == ["11", "14", "18", "19"]
-    assert is_skip(items[1]) and "no such image file" in items[1]["skip_reason"]
-    assert is_skip(items[2]) and "cannot decode" in items[2]["skip_reason"]
-    assert items[1]["imageName"] == "missing.jpg" and items[1]["annotId"] == 14
+    items = list(iter_exemplars(people, images_dir, crop_size=64))
+    assert [item.id for item in items] == ["11", "14", "18", "19"]
+    assert isinstance(items[1], Skip) and "no such image file" in items[1].reason
+    assert isinstance(items[2], Skip) and "cannot decode" in items[2].reason
+    assert items[1].image_name == "missing.jpg" and items[1].annot_id == 14
     exemplar = items[0]
-    assert not is_skip(exemplar)
+    assert not isinstance(exemplar, Skip)
     assert exemplar.image.shape == (64, 64, 3) and exemplar.image.dtype == np.float32
     assert exemplar.keypoints.shape == (49, 3) and exemplar.keypoints.dtype == np.float32
     assert exemplar.annot_id == 11 and exemplar.image_name == "a.png"

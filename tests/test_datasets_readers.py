@@ -22,16 +22,16 @@ from eft_jax.body import SPIN49_NAMES
 from eft_jax.body.joint_sets import GT_OFFSET
 from eft_jax.datasets.people import DatasetError, iter_exemplars
 from eft_jax.datasets.registry import open_dataset
-from eft_jax.formats.exemplar import Exemplar, is_skip
+from eft_jax.formats.exemplar import Exemplar, Skip
 
 
 def _ids_and_reasons(items):
-    ids = [i["id"] if is_skip(i) else i.id for i in items]
-    return ids, {i["id"]: i["skip_reason"] for i in items if is_skip(i)}
+    ids = [i.id for i in items]
+    return ids, {i.id: i.reason for i in items if isinstance(i, Skip)}
 
 
-def _exemplars(source, res=32):
-    return list(iter_exemplars(source.items, source.images_dir, res=res))
+def _exemplars(source, crop_size=32):
+    return list(iter_exemplars(source.items, source.images_dir, crop_size=crop_size))
 
 
 def test_coco_all_and_part_selections_crowds_and_bad_people(tmp_path):
@@ -71,7 +71,7 @@ def test_mpii_mapping_box_and_spin_rule(tmp_path):
     assert person.keypoints[SPIN49_NAMES.index("Neck (LSP)"), 2] == 1
     assert person.keypoints[SPIN49_NAMES.index("Pelvis (MPII)"), 2] == 1
     assert person.keypoints[:GT_OFFSET, 2].sum() == 0 and person.keypoints[:, 2].sum() == 16
-    assert all(isinstance(i, Exemplar) for i in _exemplars(source) if not is_skip(i))
+    assert all(isinstance(i, Exemplar) for i in _exemplars(source) if not isinstance(i, Skip))
 
 
 def test_lspet_pairs_sorted_images_with_joints_and_flags(tmp_path):

@@ -17,7 +17,7 @@ from eft_jax.datasets.people_tfds import (
     record_exemplar,
 )
 from eft_jax.datasets.registry import open_dataset
-from eft_jax.formats.exemplar import is_skip
+from eft_jax.formats.exemplar import Skip
 from eft_jax.geometry.crops import denormalize_image, normalize_image
 
 
@@ -32,8 +32,8 @@ def test_prepared_records_are_the_readers_exemplars(tmp_path, dataset, split, ma
     source = builder.as_data_source("train")
     direct = [
         item
-        for item in iter_exemplars(*_source(open_dataset(dataset, root, split)), res=32)
-        if not is_skip(item)
+        for item in iter_exemplars(*_source(open_dataset(dataset, root, split)), crop_size=32)
+        if not isinstance(item, Skip)
     ]
     assert len(source) == len(direct) > 0
     for index, expected in enumerate(direct):

@@ -76,7 +76,7 @@ def test_demo_scores_its_fits_with_the_one_evaluator(synthetic_demo, open_body):
     report = json.loads((synthetic_demo / "report.json").read_text())
     fits = read_eft_json(synthetic_demo / "fits.json")["data"]
     truth = make_samples(
-        range(20_000_000, 20_000_003), image_size=report["crop_size"], with_vertices=True
+        range(20_000_000, 20_000_003), crop_size=report["crop_size"], with_vertices=True
     )
     per = evaluate_fits(
         open_body,

@@ -18,13 +18,13 @@ SEEDS = range(30_000_000, 30_000_003)
 
 @pytest.fixture(scope="module")
 def humans():
-    return heldout_set(SEEDS, image_size=32)
+    return heldout_set(SEEDS, crop_size=32)
 
 
 def test_a_heldout_set_is_the_same_whole_or_in_pieces(humans):
-    pieces = list(heldout_pieces(SEEDS, image_size=32, piece=2))
+    pieces = list(heldout_pieces(SEEDS, crop_size=32, piece=2))
     assert [len(p["seed"]) for p in pieces] == [2, 1]
-    whole = make_samples(SEEDS, image_size=32, with_vertices=True)
+    whole = make_samples(SEEDS, crop_size=32, with_vertices=True)
     assert set(humans) == set(whole)
     for key in whole:
         np.testing.assert_array_equal(humans[key], whole[key])

@@ -288,7 +288,7 @@ def test_the_command_on_synthetic_humans_matches_the_evaluator(
 
     samples = make_samples(
         range(HELDOUT_SEED_OFFSET, HELDOUT_SEED_OFFSET + 5),
-        image_size=TINY_SIZE,
+        crop_size=TINY_SIZE,
         with_vertices=True,
     )
     restored = restore_regressor(checkpoints["open"])

@@ -30,7 +30,7 @@ def exemplars(calibrated_eft):
 def reference_results(eft_setup, exemplars):
     regressor, variables, model, config = eft_setup
     return list(
-        fitting.SequentialEft(regressor, variables, model, config, image_size=IMAGE_SIZE).fit_all(
+        fitting.SequentialEft(regressor, variables, model, config, crop_size=IMAGE_SIZE).fit_all(
             exemplars
         )
     )
@@ -39,7 +39,7 @@ def reference_results(eft_setup, exemplars):
 @pytest.fixture(scope="module")
 def engine(eft_setup):
     regressor, variables, model, config = eft_setup
-    return fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE)
+    return fitting.EftEngine(regressor, variables, model, config, crop_size=IMAGE_SIZE)
 
 
 def test_reference_exemplars_stop_at_different_iterations(reference_results):
@@ -97,7 +97,7 @@ def test_continuous_batching_emits_in_completion_order(engine, exemplars, refere
 def test_lowerings_agree_with_reference(eft_setup, exemplars, reference_results, lowering):
     regressor, variables, model, config = eft_setup
     engine = fitting.EftEngine(
-        regressor, variables, model, config, image_size=IMAGE_SIZE, lowering=lowering
+        regressor, variables, model, config, crop_size=IMAGE_SIZE, lowering=lowering
     )
     by_id = {r.id: r for r in fitting.fit_stream(exemplars[:5], engine)}
     for expected in reference_results[:5]:
@@ -108,7 +108,7 @@ def test_lowerings_agree_with_reference(eft_setup, exemplars, reference_results,
 def test_im2col_lowering_leaves_no_convolution(eft_setup, lowering, convolutions):
     regressor, variables, model, config = eft_setup
     engine = fitting.EftEngine(
-        regressor, variables, model, config, image_size=IMAGE_SIZE, lowering=lowering
+        regressor, variables, model, config, crop_size=IMAGE_SIZE, lowering=lowering
     )
     jaxpr = str(jax.make_jaxpr(engine._step)(engine.empty_slots(), engine.frozen))
     assert ("conv_general_dilated" in jaxpr) == convolutions
@@ -180,10 +180,10 @@ def test_trainable_subset_keeps_other_weights_shared(eft_setup, exemplars):
     regressor, variables, model, config = eft_setup
     config = config.copy_and_resolve_references()
     config.trainable = "decoders"
-    engine = fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE)
+    engine = fitting.EftEngine(regressor, variables, model, config, crop_size=IMAGE_SIZE)
     assert set(engine.base) == {"decpose", "decshape", "deccam"}
     assert "layer1" in engine.frozen.params and "fc1" in engine.frozen.params
-    expected = fitting.SequentialEft(
-        regressor, variables, model, config, image_size=IMAGE_SIZE
-    ).fit(exemplars[4])
+    expected = fitting.SequentialEft(regressor, variables, model, config, crop_size=IMAGE_SIZE).fit(
+        exemplars[4]
+    )
     assert_results_close(next(fitting.fit_stream([exemplars[4]], engine)), expected)

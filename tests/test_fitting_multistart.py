@@ -11,6 +11,7 @@ from tiny_eft import IMAGE_SIZE, assert_results_identical, tiny_exemplars
 
 from eft_jax import body, fitting
 from eft_jax.body.joint_sets import SPIN49_MIRROR
+from eft_jax.body.mirror import mirror_rotmats
 from eft_jax.fitting import multistart
 from eft_jax.geometry import weak_perspective
 
@@ -81,10 +82,10 @@ def test_one_hypothesis_is_plain_eft_bit_for_bit(eft_setup, exemplars):
     assert config.hypotheses == 1
     plain = list(
         fitting.fit_stream(
-            exemplars, fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE)
+            exemplars, fitting.EftEngine(regressor, variables, model, config, crop_size=IMAGE_SIZE)
         )
     )
-    fitter = multistart.MultiStartEft(regressor, variables, model, config, image_size=IMAGE_SIZE)
+    fitter = multistart.MultiStartEft(regressor, variables, model, config, crop_size=IMAGE_SIZE)
     assert fitter.turned_engine is None
     ours = list(fitter.fit_stream(exemplars))
     assert [r.id for r in ours] == [r.id for r in plain]
@@ -103,9 +104,7 @@ def test_mirroring_round_trips():
     camera = np.array([0.9, 0.1, -0.2], np.float32)
     keypoints = rng.uniform(-1, 1, (49, 3)).astype(np.float32)
     image = rng.normal(size=(8, 8, 3)).astype(np.float32)
-    np.testing.assert_allclose(
-        multistart.mirror_rotmats(multistart.mirror_rotmats(rotmats)), rotmats, atol=1e-6
-    )
+    np.testing.assert_allclose(mirror_rotmats(mirror_rotmats(rotmats)), rotmats, atol=1e-6)
     np.testing.assert_array_equal(
         multistart.mirror_camera(multistart.mirror_camera(camera)), camera
     )
@@ -113,7 +112,7 @@ def test_mirroring_round_trips():
         multistart.mirror_keypoints(multistart.mirror_keypoints(keypoints)), keypoints
     )
     np.testing.assert_array_equal(multistart.mirror_image(multistart.mirror_image(image)), image)
-    mirrored = multistart.mirror_rotmats(rotmats)
+    mirrored = mirror_rotmats(rotmats)
     np.testing.assert_allclose(np.linalg.det(mirrored), 1.0, atol=1e-5)  # still rotations
 
 
@@ -137,7 +136,7 @@ def test_mirrored_fit_projects_onto_mirrored_keypoints():
         )
 
     original = project(rotmats, camera)
-    mirrored = project(multistart.mirror_rotmats(rotmats), multistart.mirror_camera(camera))
+    mirrored = project(mirror_rotmats(rotmats), multistart.mirror_camera(camera))
     available = np.asarray(model.spin49_available)
     error_px = np.abs(multistart.mirror_keypoints(original) - mirrored)[available].max() * 112
     assert error_px < 0.5, error_px
@@ -178,7 +177,7 @@ def test_multistart_keeps_the_best_rescored_hypothesis(eft_setup, exemplars, cou
     config.hypotheses = count
     config.hypothesis_tie_tolerance = 0.0
     fitter = multistart.MultiStartEft(
-        regressor, variables, model, config, image_size=IMAGE_SIZE, chunk_size=3
+        regressor, variables, model, config, crop_size=IMAGE_SIZE, chunk_size=3
     )
     results = list(fitter.fit_stream(exemplars))
     assert [r.id for r in results] == [e.id for e in exemplars]  # input order, one each

@@ -41,7 +41,7 @@ def test_cached_engine_equals_uncached(eft_setup, trainable, entry):
             "configs/eft_default.py",
             OVERRIDES + [f"trainable='{trainable}'", f"cache_prefix={cache}"],
         )
-        engine = fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE)
+        engine = fitting.EftEngine(regressor, variables, model, config, crop_size=IMAGE_SIZE)
         assert engine.entry == (entry if cache else "image")
         results[cache] = {r.id: r for r in fitting.fit_stream(exemplars, engine)}
     slots = engine.empty_slots()  # uncached: slots hold crops; cached: the prefix's output

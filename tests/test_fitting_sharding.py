@@ -19,12 +19,12 @@ SCRIPT = textwrap.dedent(
     exemplars = tiny_exemplars(regressor, variables, model)
     config = calibrated_config(regressor, variables, model, exemplars)
     for lowering in ("vmap+im2col", "map"):
-        engine = fitting.EftEngine(regressor, variables, model, config, image_size=IMAGE_SIZE, lowering=lowering)
+        engine = fitting.EftEngine(regressor, variables, model, config, crop_size=IMAGE_SIZE, lowering=lowering)
         slots = engine.empty_slots()
         assert len(slots.images.sharding.device_set) == 2
         assert slots.images.addressable_shards[0].data.shape[0] == 2  # 4 slots, 2 per device
         results = {r.id: r for r in fitting.fit_stream(exemplars, engine)}
-        reference = fitting.SequentialEft(regressor, variables, model, config, image_size=IMAGE_SIZE)
+        reference = fitting.SequentialEft(regressor, variables, model, config, crop_size=IMAGE_SIZE)
         for exemplar in exemplars:
             assert_results_close(results[exemplar.id], reference.fit(exemplar))
     print("SHARDED-OK")

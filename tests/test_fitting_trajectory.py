@@ -26,7 +26,7 @@ def make_eft(setup, max_iters=None):
     if max_iters is not None:
         config = config.copy_and_resolve_references()
         config.max_iters = max_iters
-    return fitting.SequentialEft(regressor, variables, model, config, image_size=IMAGE_SIZE)
+    return fitting.SequentialEft(regressor, variables, model, config, crop_size=IMAGE_SIZE)
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +146,7 @@ def test_the_engine_records_the_same_points_in_one_run(
     (equal up to float32 reassociation), for the recorded exemplars only, in the same run."""
     regressor, variables, model, config = setup
     engine = fitting.EftEngine(
-        regressor, variables, model, config, image_size=IMAGE_SIZE, batch_size=2
+        regressor, variables, model, config, crop_size=IMAGE_SIZE, batch_size=2
     )
     wanted = (0, 2, 5, 10)
     recorded = {}

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from eft_jax import body
-from eft_jax.body.joint_sets import SMPL_JOINT_NAMES
+from eft_jax.body.joint_sets import SMPL_JOINT_NAMES, SMPL_MIRROR
+from eft_jax.body.mirror import mirror_pose
 from eft_jax.datasets import mocap_poses
-from eft_jax.datasets.mocap_poses import MOCAP_POSES_PATH, load_mocap_poses, mirror_pose
+from eft_jax.datasets.mocap_poses import MOCAP_POSES_PATH, load_mocap_poses
 
 J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
 ALLOWED = {
@@ -144,8 +145,8 @@ def test_mirror_pose_reflects_body(model):
     np.testing.assert_array_equal(mirror_pose(mirror_pose(sample)), sample)
     joints = _joints(model, np.concatenate([sample, mirror_pose(sample)]))
     original, mirrored = joints[: len(sample)], joints[len(sample) :]
-    reflected = original[:, list(mocap_poses.MIRROR_PERMUTATION)] * np.array([-1.0, 1.0, 1.0])
+    reflected = original[:, SMPL_MIRROR] * np.array([-1.0, 1.0, 1.0])
     rest = _joints(model, np.zeros((1, 24, 3)))[0]
-    asymmetry = np.abs(rest[list(mocap_poses.MIRROR_PERMUTATION)] * [-1, 1, 1] - rest).max()
+    asymmetry = np.abs(rest[SMPL_MIRROR] * [-1, 1, 1] - rest).max()
     np.testing.assert_allclose(mirrored, reflected, atol=asymmetry + 1e-4)
     assert np.abs(mirrored - original).max() > 0.1  # it is not a no-op

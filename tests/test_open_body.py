@@ -129,7 +129,7 @@ def test_joints_match_anny_bone_heads(model, reference):
     """SMPL joints of each fixture body (its betas) lie within 1 cm of Anny's bone heads."""
     betas = reference["body_betas"]
     assert len(betas) >= 100 and reference["body_is_heldout"].sum() >= 30
-    v_shaped = np.asarray(body.shaped_rest_vertices(model, betas))
+    v_shaped = np.asarray(model.with_shape(betas).rest_vertices)
     joints = np.einsum("kv,bvc->bkc", np.asarray(model.J_regressor), v_shaped)
     err = np.linalg.norm(joints - reference["body_joints"], axis=-1)
     assert err.max() < 0.01, f"worst joint error {err.max():.4f} m"

@@ -47,7 +47,7 @@ def initial_keypoints(regressor, variables, model):
     """image -> the regressor's own SPIN-49 keypoints before any EFT update (jitted). Tests put
     their targets at these plus noise: small noise stops EFT at once, large runs to max_iters."""
     reference = fitting.SequentialEft(
-        regressor, variables, model, eft_config(), image_size=IMAGE_SIZE
+        regressor, variables, model, eft_config(), crop_size=IMAGE_SIZE
     )
     return jax.jit(
         lambda image: (
@@ -124,7 +124,7 @@ def calibrated_config(regressor, variables, model, exemplars, overrides=OVERRIDE
     cannot move a stop."""
     probe = eft_config([*overrides, "stop_threshold=0.0"])  # never converges: every pass is run
     max_iters = int(probe.max_iters)
-    reference = fitting.SequentialEft(regressor, variables, model, probe, image_size=IMAGE_SIZE)
+    reference = fitting.SequentialEft(regressor, variables, model, probe, crop_size=IMAGE_SIZE)
     losses = [
         [p.keypoint_loss for p in reference.trajectory(e, record=range(max_iters)).points]
         for e in exemplars

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from eft_jax.datasets.mocap_poses import load_mocap_poses, mirror_pose, mocap_clips
+from eft_jax.body.mirror import mirror_pose
+from eft_jax.datasets.mocap_poses import load_mocap_poses, mocap_clips
 from eft_jax.fitting.pose_prior import BODY_POSE_DIM, BUNDLED_POSE_GMM_PATH
 
 NUM_COMPONENTS = 8  # SMPLify's gmm_08 (SPIN smplify/smplify.py:32-34, num_gaussians=8)

@@ -6,6 +6,8 @@ model = body.load("SMPL_NEUTRAL.pkl")    # official SMPL, same code paths
 out = body.forward(model, pose, betas)   # out.vertices, out.joints, out.spin49, out.coco17, ...
 view = body.joints_model(model)          # once, outside jit: only what joints need
 out = body.forward_joints(view, pose, betas)   # same joint sets, no mesh (vertices None)
+shaped = model.with_shape(betas)         # the stages: ShapedBody -> PosedBody -> SkinnedBody
+skinned = shaped.with_pose(rotmats).skin()     # skinned.vertices, skinned.joint_sets()
 """
 
 from eft_jax.body.joint_sets import (
@@ -23,11 +25,13 @@ from eft_jax.body.model import (
     BodyModel,
     BodyOutput,
     JointsModel,
+    PosedBody,
+    ShapedBody,
+    SkinnedBody,
     forward,
     forward_joints,
     joints_model,
     pose_to_rotmats,
-    shaped_rest_vertices,
 )
 from eft_jax.body.smpl_file import SmplFileError, read_smpl_file
 
@@ -40,9 +44,12 @@ __all__ = [
     "H36M17_NAMES",
     "JointsModel",
     "LSP14_NAMES",
+    "PosedBody",
     "SMPL_JOINT_NAMES",
     "SMPL_PARENTS",
     "SPIN49_NAMES",
+    "ShapedBody",
+    "SkinnedBody",
     "SmplFileError",
     "VERTEX_KEYPOINT_NAMES",
     "forward",
@@ -52,5 +59,4 @@ __all__ = [
     "open_model_metadata",
     "pose_to_rotmats",
     "read_smpl_file",
-    "shaped_rest_vertices",
 ]

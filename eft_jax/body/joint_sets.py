@@ -167,6 +167,17 @@ def _mirrored_name(name: str) -> str:
     return name.replace("Right", "@").replace("Left", "Right").replace("@", "Left")
 
 
+# SMPL joint -> the index of its left/right counterpart (itself for the central joints).
+SMPL_MIRROR = np.array(
+    [
+        SMPL_JOINT_NAMES.index(
+            name.replace("left_", "@").replace("right_", "left_").replace("@", "right_")
+        )
+        for name in SMPL_JOINT_NAMES
+    ],
+    dtype=np.int32,
+)
+
 # SPIN-49 keypoint -> the index of its left/right counterpart (itself for central joints): the keypoint a
 # keypoint moves to when the image is mirrored horizontally (SPIN's constants.J49_FLIP_PERM).
 SPIN49_MIRROR = np.array(

@@ -12,11 +12,12 @@ import numpy as np
 from eft_jax.body import joint_sets
 from eft_jax.body.model import BodyModel
 from eft_jax.body.smpl_file import read_smpl_file
+from eft_jax.errors import InputError
 
 OPEN_MODEL_PATH = Path(__file__).parent / "assets" / "open_body.npz"
 
 
-class BodyModelFileError(ValueError):
+class BodyModelFileError(InputError, ValueError):
     """A body model or regressor file is missing, unreadable or of the wrong layout."""
 
 

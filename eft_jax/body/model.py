@@ -1,10 +1,20 @@
-"""The body model as a pytree of arrays, and its forward pass (linear blend skinning).
+"""The body model as a pytree of arrays, and its forward pass in stages (linear blend skinning).
 
-`BodyModel` holds everything a SMPL-layout model needs; `forward` is a pure function of the model,
-the pose and the shape, so it composes with `jit`, `vmap` and `grad` like any JAX function. The
-official SMPL model and the bundled open model are both `BodyModel`s; the open model simply has
-no pose-corrective blend shapes (`posedirs is None`) and carries its own vertex keypoints and
-extra joint regressor.
+`BodyModel` holds everything a SMPL-layout model needs. The official SMPL model and the bundled
+open model are both `BodyModel`s; the open model simply has no pose-corrective blend shapes
+(`posedirs is None`) and carries its own vertex keypoints and extra joint regressor. Its
+joints-only view (`joints_model`, a `JointsModel`) keeps only the vertices the joint sets read.
+
+The forward pass is three stages, each a pytree (leading dimensions `...` are the batch's):
+
+    shaped = model.with_shape(betas)     # ShapedBody: rest vertices and rest joints
+    posed = shaped.with_pose(rotmats)    # PosedBody: the joints' rigid maps and posed joints
+    out = posed.joint_sets()             # BodyOutput without the mesh (the joints-only path)
+    skinned = posed.skin()               # SkinnedBody: the posed mesh (a BodyModel's only)
+    out = skinned.joint_sets()           # BodyOutput with the mesh
+
+`forward` and `forward_joints` run them for a pose in any of SMPL's forms; every stage is a pure
+function of arrays, so it composes with `jit`, `vmap` and `grad` like any JAX function.
 
 The steps follow SMPL (Loper et al. 2015) as vchoutas/smplx implements them:
 shape blend shapes -> rest joints -> pose blend shapes -> kinematic chain -> skinning.
@@ -78,12 +88,110 @@ class BodyModel(_JointSource):
     def num_vertices(self) -> int:
         return self.v_template.shape[0]
 
+    def with_shape(self, betas) -> ShapedBody:
+        """The body of shape `betas` (..., S) in the rest pose; its joints regressed from its mesh."""
+        rest_vertices = _blend_shapes(self, _checked_betas(self, betas))
+        return ShapedBody(
+            model=self,
+            rest_vertices=rest_vertices,
+            rest_joints=regress_joints(self.J_regressor, rest_vertices),
+        )
+
+
+@struct.dataclass
+class ShapedBody:
+    """Stage 1: a body model with its shape applied, in the rest pose.
+
+    model: the `BodyModel`, or its `JointsModel` view (then V below is the view's K kept
+        vertices).
+    rest_vertices: (..., V, 3) the shaped mesh in the rest pose (template + shape blend shapes).
+    rest_joints: (..., 24, 3) its joints.
+    """
+
+    model: BodyModel | JointsModel
+    rest_vertices: jax.Array
+    rest_joints: jax.Array
+
+    def with_pose(self, pose) -> PosedBody:
+        """Pose the shaped body: `pose` as `pose_to_rotmats` accepts it, with the shape's leading
+        dimensions. No global translation: the root joint rotates about its rest position."""
+        rotmats = pose_to_rotmats(pose)
+        blended = self.rest_vertices
+        if self.model.posedirs is not None:
+            blended = blended + _pose_blend(self.model.posedirs, rotmats)
+        rot, trans, joints = _kinematic_chain(rotmats, self.rest_joints, self.model.parents)
+        return PosedBody(
+            shaped=self,
+            rotmats=rotmats,
+            blended_vertices=blended,
+            joint_rotations=rot,
+            joint_translations=trans,
+            joints=joints,
+        )
+
+
+@struct.dataclass
+class PosedBody:
+    """Stage 2: the posed skeleton, before skinning moves the vertices.
+
+    shaped: the `ShapedBody` that was posed.
+    rotmats: (..., 24, 3, 3) each joint's rotation relative to its parent (SMPL's convention).
+    blended_vertices: (..., V, 3) the shaped rest mesh plus the pose blend shapes (the shaped
+        rest mesh itself when the model has none): what skinning moves.
+    joint_rotations, joint_translations: (..., 24, 3, 3), (..., 24, 3) the rigid map of each
+        part: a rest point x of part k goes to joint_rotations[k] @ x + joint_translations[k].
+    joints: (..., 24, 3) SMPL's skeleton joints, posed.
+    """
+
+    shaped: ShapedBody
+    rotmats: jax.Array
+    blended_vertices: jax.Array
+    joint_rotations: jax.Array
+    joint_translations: jax.Array
+    joints: jax.Array
+
+    def _skinned_vertices(self) -> jax.Array:
+        return _skin(
+            self.shaped.model.weights,
+            self.joint_rotations,
+            self.joint_translations,
+            self.blended_vertices,
+        )
+
+    def joint_sets(self) -> BodyOutput:
+        """The joint sets without the mesh (`vertices` None): with a `JointsModel` view only its
+        kept vertices are skinned, which is where the joints-only path stops."""
+        model = self.shaped.model
+        return _joint_sets(model, self._skinned_vertices(), self.joints).replace(vertices=None)
+
+    def skin(self) -> SkinnedBody:
+        """Stage 3: linear blend skinning of the whole mesh."""
+        if isinstance(self.shaped.model, JointsModel):
+            raise TypeError("a joints-only view has no mesh to skin: use joint_sets()")
+        return SkinnedBody(posed=self, vertices=self._skinned_vertices())
+
+
+@struct.dataclass
+class SkinnedBody:
+    """Stage 3: the posed mesh.
+
+    posed: the `PosedBody` that was skinned.
+    vertices: (..., V, 3) the mesh after linear blend skinning.
+    """
+
+    posed: PosedBody
+    vertices: jax.Array
+
+    def joint_sets(self) -> BodyOutput:
+        return _joint_sets(self.posed.shaped.model, self.vertices, self.posed.joints)
+
 
 @struct.dataclass
 class BodyOutput:
-    """Posed body. Leading dimensions are those of the inputs.
+    """The joint sets of a posed body. Leading dimensions are those of the inputs.
 
-    vertices: (..., V, 3), or None from `forward_joints`. joints: (..., 24, 3), SMPL's skeleton joints after skinning.
+    vertices: (..., V, 3), or None from `forward_joints` / `PosedBody.joint_sets`.
+    joints: (..., 24, 3), SMPL's skeleton joints, posed.
     spin49: (..., 49, 3); keypoints that need the extra regressor are zero when the model lacks it
         (see `BodyModel.spin49_available`). coco17: (..., 17, 3).
     lsp14: (..., 14, 3) or None without the extra regressor.
@@ -122,9 +230,14 @@ def _checked_betas(model: BodyModel | JointsModel, betas) -> jax.Array:
     return betas
 
 
-def shaped_rest_vertices(model: BodyModel, betas) -> jax.Array:
-    """Rest-pose vertices of the body with shape `betas`: (..., V, 3)."""
-    return _blend_shapes(model, _checked_betas(model, betas))
+def _broadcast_inputs(model: BodyModel | JointsModel, pose, betas):
+    """Rotation matrices (..., 24, 3, 3) and betas (..., S) with one batch shape `...`."""
+    rotmats = pose_to_rotmats(pose)
+    betas = _checked_betas(model, betas)
+    batch_shape = jnp.broadcast_shapes(rotmats.shape[:-3], betas.shape[:-1])
+    rotmats = jnp.broadcast_to(rotmats, batch_shape + rotmats.shape[-3:])
+    betas = jnp.broadcast_to(betas, batch_shape + betas.shape[-1:])
+    return rotmats, betas, batch_shape
 
 
 def _blend_shapes(model: BodyModel | JointsModel, betas) -> jax.Array:
@@ -187,11 +300,7 @@ def forward(model: BodyModel, pose, betas, *, chunk_size: int | None = None) -> 
         computation; None picks `default_chunk_size(V)`, 0 poses the whole batch at once.
     No global translation is applied: the root joint rotates about its rest position.
     """
-    rotmats = pose_to_rotmats(pose)
-    betas = _checked_betas(model, betas)
-    batch_shape = jnp.broadcast_shapes(rotmats.shape[:-3], betas.shape[:-1])
-    rotmats = jnp.broadcast_to(rotmats, batch_shape + rotmats.shape[-3:])
-    betas = jnp.broadcast_to(betas, batch_shape + betas.shape[-1:])
+    rotmats, betas, batch_shape = _broadcast_inputs(model, pose, betas)
     count = math.prod(batch_shape)
     chunk_size = default_chunk_size(model.num_vertices) if chunk_size is None else chunk_size
     if not chunk_size or count <= chunk_size:
@@ -222,18 +331,7 @@ def default_chunk_size(num_vertices: int) -> int:
 
 
 def _forward(model: BodyModel, rotmats, betas) -> BodyOutput:
-    v_shaped = _blend_shapes(model, betas)
-    rest_joints = regress_joints(model.J_regressor, v_shaped)
-
-    if model.posedirs is not None:
-        v_posed = v_shaped + _pose_blend(model.posedirs, rotmats)
-    else:
-        v_posed = v_shaped
-
-    rot, trans, posed_joints = _kinematic_chain(rotmats, rest_joints, model.parents)
-    vertices = _skin(model.weights, rot, trans, v_posed)
-
-    return _joint_sets(model, vertices, posed_joints)
+    return model.with_shape(betas).with_pose(rotmats).skin().joint_sets()
 
 
 @struct.dataclass
@@ -266,6 +364,17 @@ class JointsModel(_JointSource):
     kind: str = struct.field(pytree_node=False, default="smpl")
     gender: str = struct.field(pytree_node=False, default="unknown")
     source: str = struct.field(pytree_node=False, default="")
+
+    def with_shape(self, betas) -> ShapedBody:
+        """The kept vertices of the body of shape `betas` (..., S) in the rest pose, and its joints
+        (linear in betas, never forming the shaped mesh)."""
+        betas = _checked_betas(self, betas)
+        rest_joints = self.joints_template + jnp.einsum(
+            "jcs,...s->...jc", self.joints_shapedirs, betas
+        )
+        return ShapedBody(
+            model=self, rest_vertices=_blend_shapes(self, betas), rest_joints=rest_joints
+        )
 
 
 def joints_model(model: BodyModel | JointsModel, *, include_h36m: bool = True) -> JointsModel:
@@ -318,20 +427,8 @@ def forward_joints(model: BodyModel | JointsModel, pose, betas) -> BodyOutput:
     joint sets read are posed; a `BodyModel` is converted on the spot (so it must not be a
     traced argument of a jitted function; pass the view instead)."""
     model = joints_model(model)
-    rotmats = pose_to_rotmats(pose)
-    betas = _checked_betas(model, betas)
-    batch_shape = jnp.broadcast_shapes(rotmats.shape[:-3], betas.shape[:-1])
-    rotmats = jnp.broadcast_to(rotmats, batch_shape + rotmats.shape[-3:])
-    betas = jnp.broadcast_to(betas, batch_shape + betas.shape[-1:])
-    rest_joints = model.joints_template + jnp.einsum(
-        "jcs,...s->...jc", model.joints_shapedirs, betas
-    )
-    v_posed = _blend_shapes(model, betas)
-    if model.posedirs is not None:
-        v_posed = v_posed + _pose_blend(model.posedirs, rotmats)
-    rot, trans, posed_joints = _kinematic_chain(rotmats, rest_joints, model.parents)
-    vertices = _skin(model.weights, rot, trans, v_posed)
-    return _joint_sets(model, vertices, posed_joints).replace(vertices=None)
+    rotmats, betas, _ = _broadcast_inputs(model, pose, betas)
+    return model.with_shape(betas).with_pose(rotmats).joint_sets()
 
 
 def _pose_blend(posedirs, rotmats):

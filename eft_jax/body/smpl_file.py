@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from eft_jax import safe_pickle
+from eft_jax.errors import InputError
 
 NUM_JOINTS = 24
 NUM_POSE_CORRECTIVES = 9 * (NUM_JOINTS - 1)  # 207: (R - I) of the 23 non-root joints
@@ -54,7 +55,7 @@ _PICKLE_MAGIC = b"\x80"
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
-class SmplFileError(ValueError):
+class SmplFileError(InputError, ValueError):
     """A file that cannot be read as a SMPL model; the message names the file and the problem."""
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from eft_jax.datasets import pw3d, spin_npz
 from eft_jax.datasets.people import AnnotatedPerson, DatasetError, require_dir
-from eft_jax.formats.exemplar import is_skip
+from eft_jax.formats.exemplar import Skip
 
 BENCHMARKS = ("3dpw", "h36m-p1", "h36m-p2", "mpi-inf-3dhp")
 EVALUATION_FILES = {
@@ -46,19 +46,11 @@ H36M_NAME = re.compile(r"(S\d+)_(.+)\.(\d+)_(\d+)\.\w+$")
 @dataclasses.dataclass
 class Benchmark:
     name: str
-    items: list[AnnotatedPerson | dict]
+    items: list[AnnotatedPerson | Skip]
     images_dir: Path
     truth: dict  # person id -> {'S': (24, 4)} or {'pose': (72,), 'betas': (10,), 'gender': str}
     groups: dict  # person id -> row name of the per-sequence table
     description: str
-
-
-def _item_id(item) -> str:
-    return str(item["id"] if is_skip(item) else item.id)
-
-
-def _item_image(item) -> str:
-    return str(item["imageName"] if is_skip(item) else item.image_name)
 
 
 def h36m_name_parts(image_name: str) -> tuple[str, str, str] | None:
@@ -98,17 +90,17 @@ def _h36m(name: str, root: Path, split: str | None) -> Benchmark:
     evaluation = spin_npz.read_evaluation_npz(path)
     items, groups = [], {}
     for item in evaluation.items:
-        parts = h36m_name_parts(_item_image(item))
+        parts = h36m_name_parts(item.image_name)
         if parts is None:
             raise DatasetError(
-                f"{path}: row {_item_id(item)} has imgname {_item_image(item)!r}; Human3.6M's are "
+                f"{path}: row {item.id} has imgname {item.image_name!r}; Human3.6M's are "
                 "S<subject>_<action>.<camera>_<frame>.jpg (SPIN's datasets/preprocess/h36m.py)"
             )
         subject, action, camera = parts
         if name == "h36m-p2" and camera != FRONTAL_CAMERA:
             continue
         items.append(item)
-        groups[_item_id(item)] = f"{subject} {action}"
+        groups[item.id] = f"{subject} {action}"
     truth = {key: {"S": joints} for key, joints in evaluation.joints3d.items() if key in groups}
     dropped = len(evaluation.items) - len(items)
     kept = f", {dropped} rows of other cameras left out" if dropped else ""
@@ -118,7 +110,7 @@ def _h36m(name: str, root: Path, split: str | None) -> Benchmark:
 def _mpi(root: Path, split: str | None) -> Benchmark:
     path = _evaluation_file("mpi-inf-3dhp", root, split)
     evaluation = spin_npz.read_evaluation_npz(path)
-    groups = {_item_id(item): mpi_sequence(_item_image(item)) for item in evaluation.items}
+    groups = {item.id: mpi_sequence(item.image_name) for item in evaluation.items}
     truth = {key: {"S": joints} for key, joints in evaluation.joints3d.items()}
     return Benchmark("mpi-inf-3dhp", evaluation.items, root, truth, groups, f"mpi-inf-3dhp {path}")
 
@@ -126,7 +118,7 @@ def _mpi(root: Path, split: str | None) -> Benchmark:
 def _pw3d(root: Path, split: str | None) -> Benchmark:
     dataset = pw3d.read_pw3d(root, split or "test")
     images = require_dir(root / "imageFiles", "3DPW imageFiles folder")
-    groups = {_item_id(item): Path(_item_image(item)).parent.name for item in dataset.items}
+    groups = {item.id: Path(item.image_name).parent.name for item in dataset.items}
     return Benchmark(
         "3dpw",
         dataset.items,

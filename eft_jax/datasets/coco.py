@@ -36,7 +36,7 @@ from eft_jax.datasets.people import (
     require_dir,
     require_file,
 )
-from eft_jax.formats.exemplar import skip_record
+from eft_jax.formats.exemplar import Skip
 from eft_jax.geometry.crops import BOX_RESCALE, box_from_keypoints, box_from_xywh
 
 SELECTIONS = {"coco-all": 6, "coco-part": 12}  # limb keypoints a person needs (of 12)
@@ -71,7 +71,7 @@ def read_coco_keypoints(
     selection: str = "coco-all",
     box: str = "bbox",
     rescale: float = BOX_RESCALE,
-) -> list[AnnotatedPerson | dict]:
+) -> list[AnnotatedPerson | Skip]:
     """Read a COCO keypoint file: an AnnotatedPerson or a skip record (with its reason) per
     annotation, in annotation order. `selection`: "coco-all" or "coco-part" (module docstring)."""
     path = Path(path)
@@ -131,7 +131,7 @@ def read_coco_keypoints(
         image_name = images.get(image_id, "")
 
         def skip(reason, annot_id=annot_id, image_name=image_name):
-            items.append(skip_record(str(annot_id), reason, annot_id, image_name))
+            items.append(Skip(str(annot_id), reason, annot_id, image_name))
 
         if image_id not in images:
             skip(f"image_id {annotation.get('image_id')!r} is not in 'images'")

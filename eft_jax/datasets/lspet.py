@@ -31,11 +31,12 @@ from eft_jax.datasets.people import (
     require_dir,
     require_file,
 )
+from eft_jax.formats.exemplar import Skip
 
 MIN_KEYPOINTS = 2  # a box needs two points
 
 
-def read_lspet(joints_mat: str | Path, image_names: list[str]) -> list[AnnotatedPerson | dict]:
+def read_lspet(joints_mat: str | Path, image_names: list[str]) -> list[AnnotatedPerson | Skip]:
     """An AnnotatedPerson or skip record per image (ids: the image's stem, e.g. 'im00001')."""
     path = Path(joints_mat)
     try:

@@ -8,7 +8,6 @@ orientation in SMPL's frame (y up; a body facing +z has an identity pelvis).
 
     poses, clip_names = load_mocap_poses()             # (N, 24, 3) float32, (N,) str
     poses, _ = load_mocap_poses(["walk", "run"])
-    mirrored = mirror_pose(poses[0])                   # the body's x-reflection
 """
 
 from __future__ import annotations
@@ -19,20 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from eft_jax.body.joint_sets import SMPL_JOINT_NAMES
-
 MOCAP_POSES_PATH = Path(__file__).parent / "assets" / "mocap_poses.npz"
 # Clips kept for evaluation: no pose sampler, training run or tuning may use them. The committed
 # asset does not hold them; every reader here leaves them out should one ever be added.
 RESERVED_CLIPS = ("dance_b", "cartwheel", "backflip", "spinkick", "getup_facedown")
-
-# SMPL joint index -> its left/right counterpart (itself for the central joints).
-MIRROR_PERMUTATION = tuple(
-    SMPL_JOINT_NAMES.index(
-        name.replace("left_", "@").replace("right_", "left_").replace("@", "right_")
-    )
-    for name in SMPL_JOINT_NAMES
-)
 
 
 @lru_cache(maxsize=1)
@@ -75,15 +64,3 @@ def load_mocap_poses(clips: Iterable[str] | None = None) -> tuple[np.ndarray, np
 def load_mocap_frame_indices(clips: Iterable[str] | None = None) -> np.ndarray:
     """Source frame index (in the clip's motion file) of each pose `load_mocap_poses` returns."""
     return _asset()["frame_index"][_selected(clips)].astype(np.int64)
-
-
-def mirror_pose(pose) -> np.ndarray:
-    """Left/right mirror of SMPL pose(s) (..., 24, 3): swap left/right joints, negate y and z.
-
-    Reflecting the body through x -> -x conjugates every rotation by diag(-1, 1, 1), which maps an
-    axis-angle (x, y, z) to (x, -y, -z).
-    """
-    pose = np.asarray(pose)
-    mirrored = pose[..., MIRROR_PERMUTATION, :].copy()
-    mirrored[..., 1:] *= -1
-    return mirrored

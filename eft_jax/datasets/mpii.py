@@ -25,7 +25,7 @@ import numpy as np
 
 from eft_jax.body.joint_sets import to_spin49
 from eft_jax.datasets.people import AnnotatedPerson, DatasetError, person_or_skip, require_dir
-from eft_jax.formats.exemplar import skip_record
+from eft_jax.formats.exemplar import Skip
 
 ANNOTATION_FILE = "mpii_human_pose_v1_u12_1.mat"
 NUM_JOINTS = 16
@@ -75,7 +75,7 @@ def _load(path: Path):
     return annolist, img_train
 
 
-def read_mpii(path: str | Path) -> list[AnnotatedPerson | dict]:
+def read_mpii(path: str | Path) -> list[AnnotatedPerson | Skip]:
     """An AnnotatedPerson or skip record per annotated person of the training images, in order."""
     path = Path(path)
     annolist, img_train = _load(path)
@@ -92,7 +92,7 @@ def read_mpii(path: str | Path) -> list[AnnotatedPerson | dict]:
             person_id = f"{index}_{rect_index}"
 
             def skip(reason, i=person_id, name=image_name):
-                items.append(skip_record(i, reason, 0, name))
+                items.append(Skip(i, reason, 0, name))
 
             points = getattr(getattr(rect, "annopoints", None), "point", None)
             if points is None:

@@ -28,7 +28,7 @@ import numpy as np
 
 from eft_jax.body.joint_sets import OPENPOSE_INDICES_WITH_GT, to_spin49
 from eft_jax.datasets.people import AnnotatedPerson, DatasetError, person_or_skip, require_dir
-from eft_jax.formats.exemplar import skip_record
+from eft_jax.formats.exemplar import Skip
 from eft_jax.geometry.crops import box_from_keypoints
 
 MIN_CONFIDENCE = 0.2  # EFT's demo: joints above it define the box
@@ -45,7 +45,7 @@ def openpose_to_spin49(keypoints, fmt: str) -> np.ndarray:
     return spin
 
 
-def read_openpose_file(path: str | Path, image_name: str) -> list[AnnotatedPerson | dict]:
+def read_openpose_file(path: str | Path, image_name: str) -> list[AnnotatedPerson | Skip]:
     """The people of one OpenPose JSON file (see the module docstring)."""
     path = Path(path)
     try:
@@ -77,14 +77,12 @@ def read_openpose_file(path: str | Path, image_name: str) -> list[AnnotatedPerso
             ) from None
         person_id = f"{stem}_{index}"
         if not np.all(np.isfinite(keypoints)):
-            items.append(
-                skip_record(person_id, "keypoints have NaN or infinite values", 0, image_name)
-            )
+            items.append(Skip(person_id, "keypoints have NaN or infinite values", 0, image_name))
             continue
         confident = keypoints[keypoints[:, 2] > MIN_CONFIDENCE]
         if len(confident) < MIN_KEYPOINTS:
             items.append(
-                skip_record(
+                Skip(
                     person_id,
                     f"{len(confident)} keypoints with confidence > {MIN_CONFIDENCE} (need {MIN_KEYPOINTS})",
                     0,
@@ -95,7 +93,7 @@ def read_openpose_file(path: str | Path, image_name: str) -> list[AnnotatedPerso
         try:
             box = box_from_keypoints(keypoints, min_confidence=MIN_CONFIDENCE, center="mean")
         except ValueError as error:
-            items.append(skip_record(person_id, f"no crop box: {error}", 0, image_name))
+            items.append(Skip(person_id, f"no crop box: {error}", 0, image_name))
             continue
         spin = openpose_to_spin49(keypoints, FORMATS[len(raw)])
         items.append(person_or_skip(person_id, image_name, spin, box=box))
@@ -116,9 +114,7 @@ def read_split(root: str | Path, split: str | None = None, selection: str | None
     for name in images:
         json_path = keypoints_dir / f"{Path(name).stem}_keypoints.json"
         if not json_path.is_file():
-            items.append(
-                skip_record(Path(name).stem, f"no OpenPose file {json_path.name}", 0, name)
-            )
+            items.append(Skip(Path(name).stem, f"no OpenPose file {json_path.name}", 0, name))
             continue
         items.extend(read_openpose_file(json_path, name))
     return items, images_dir

@@ -2,7 +2,7 @@
 
 Every reader (`coco`, `mpii`, `lspet`, `openpose`, `spin_npz`, ...) first turns its files into a
 list, in input order, of `AnnotatedPerson` (SPIN-49 keypoints in image pixels + SPIN's crop box)
-or skip records (`formats.exemplar.skip_record`) for people it cannot use, with the reason.
+or skip records (`formats.exemplar.Skip`) for people it cannot use, with the reason.
 `iter_exemplars` then decodes each image once, crops it and yields an `Exemplar` or a skip record
 per item, still in input order.
 
@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from eft_jax.body.joint_sets import NUM_SPIN49
-from eft_jax.formats.exemplar import Exemplar, is_skip, skip_record
+from eft_jax.errors import InputError
+from eft_jax.formats.exemplar import Exemplar, Skip
 from eft_jax.formats.images import ImageReadError, load_rgb
 from eft_jax.geometry import CROP_SIZE
 from eft_jax.geometry.crops import BOX_RESCALE, box_from_keypoints, crop_exemplar
@@ -40,7 +41,7 @@ from eft_jax.geometry.crops import BOX_RESCALE, box_from_keypoints, crop_exempla
 MAX_OFFSET = 2.0  # normalised crop units; the crop spans [-1, 1]
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError, ValueError):
     """A dataset that cannot be read: missing folders or files, malformed annotation files."""
 
 
@@ -85,13 +86,13 @@ def person_or_skip(
     annot_id: int = 0,
     min_keypoints: int = 1,
     rescale: float = BOX_RESCALE,
-) -> AnnotatedPerson | dict:
+) -> AnnotatedPerson | Skip:
     """An AnnotatedPerson, or a skip record saying why not (module docstring).
 
     keypoints: (49, 3) SPIN-49 in image pixels. box: (center, scale), or None for SPIN's box from
     the confident keypoints (their bounding box's centre, 1.2 x its longer side).
     """
-    skip = lambda reason: skip_record(person_id, reason, annot_id, image_name)  # noqa: E731
+    skip = lambda reason: Skip(person_id, reason, annot_id, image_name)  # noqa: E731
     keypoints = np.asarray(keypoints, np.float64)
     if keypoints.shape != (NUM_SPIN49, 3):
         return skip(f"keypoints have shape {keypoints.shape}, expected ({NUM_SPIN49}, 3)")
@@ -119,14 +120,14 @@ def person_or_skip(
 
 
 def iter_exemplars(
-    items: Iterable[AnnotatedPerson | dict],
+    items: Iterable[AnnotatedPerson | Skip],
     images_dir: str | Path,
     *,
-    res: int = CROP_SIZE,
+    crop_size: int = CROP_SIZE,
     antialias: bool = True,
     image_loader: Callable[[Path], np.ndarray] = load_rgb,
     max_offset: float = MAX_OFFSET,
-) -> Iterator[Exemplar | dict]:
+) -> Iterator[Exemplar | Skip]:
     """Yield an Exemplar or a skip record per item, in order (skip records pass through).
 
     Images come from `images_dir / person.image_name`; consecutive people in one image decode it
@@ -135,10 +136,10 @@ def iter_exemplars(
     images_dir = Path(images_dir)
     cached_path, cached_image = None, None
     for person in items:
-        if is_skip(person):
+        if isinstance(person, Skip):
             yield person
             continue
-        skip = lambda reason, p=person: skip_record(p.id, reason, p.annot_id, p.image_name)  # noqa: E731
+        skip = lambda reason, p=person: Skip(p.id, reason, p.annot_id, p.image_name)  # noqa: E731
         image_path = images_dir / person.image_name
         if image_path != cached_path:
             try:
@@ -158,7 +159,12 @@ def iter_exemplars(
             )
             continue
         crop, keypoints = crop_exemplar(
-            cached_image, person.keypoints, person.center, person.scale, res, antialias=antialias
+            cached_image,
+            person.keypoints,
+            person.center,
+            person.scale,
+            crop_size,
+            antialias=antialias,
         )
         used = keypoints[:, 2] > 0
         far = used & np.any(np.abs(keypoints[:, :2]) > max_offset, axis=1)

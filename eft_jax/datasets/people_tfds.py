@@ -36,7 +36,7 @@ import tensorflow_datasets as tfds
 from eft_jax.body.joint_sets import NUM_SPIN49
 from eft_jax.datasets.people import iter_exemplars
 from eft_jax.datasets.registry import READERS, open_dataset
-from eft_jax.formats.exemplar import Exemplar, is_skip
+from eft_jax.formats.exemplar import Exemplar, Skip
 from eft_jax.geometry.crops import crop_to_image, denormalize_image, normalize_image
 
 JPEG_QUALITY = 95
@@ -184,8 +184,10 @@ class AnnotatedPeople(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, source):
         size = self.builder_config.crop_size
-        for index, item in enumerate(iter_exemplars(source.items, source.images_dir, res=size)):
-            if is_skip(item):
+        for index, item in enumerate(
+            iter_exemplars(source.items, source.images_dir, crop_size=size)
+        ):
+            if isinstance(item, Skip):
                 continue
             center, scale = item.box()
             pixels = crop_to_image(item.keypoints, center, scale)

@@ -27,7 +27,7 @@ import numpy as np
 
 from eft_jax.datasets.openpose import openpose_to_spin49
 from eft_jax.datasets.people import AnnotatedPerson, DatasetError, person_or_skip, require_dir
-from eft_jax.formats.exemplar import is_skip
+from eft_jax.formats.exemplar import Skip
 from eft_jax.geometry import axis_angle_to_rotmat, rotmat_to_axis_angle
 from eft_jax.safe_pickle import PickleFileError, load_data_pickle
 
@@ -37,7 +37,7 @@ KEYS = ("sequence", "poses", "betas", "poses2d", "cam_poses", "campose_valid", "
 
 @dataclasses.dataclass
 class Pw3dSet:
-    items: list[AnnotatedPerson | dict]
+    items: list[AnnotatedPerson | Skip]
     truth: dict  # person id -> {"pose": (72,), "betas": (10,), "gender": "m" | "f"}
 
 
@@ -101,7 +101,7 @@ def read_sequence(path: str | Path) -> Pw3dSet:
                 min_keypoints=2,
             )
             items.append(item)
-            if not is_skip(item):
+            if not isinstance(item, Skip):
                 truth[person_id] = {
                     "pose": camera_poses[frame],
                     "betas": betas[:10],

@@ -3,7 +3,7 @@
     source = open_dataset("coco", "/data/coco", split="train2014", selection="coco-all")
     source.items        # AnnotatedPerson or skip record per input person, in input order
     source.images_dir   # where their image_name are relative to
-    exemplars = iter_exemplars(source.items, source.images_dir, res=224)
+    exemplars = iter_exemplars(source.items, source.images_dir, crop_size=224)
 
 Every reader checks its folders and annotation files before returning, so a missing root, a
 missing images folder or a malformed file is a `DatasetError` before anything is fitted. The
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from eft_jax.datasets import coco, lspet, mpii, openpose, pw3d, spin_npz
 from eft_jax.datasets.people import AnnotatedPerson, DatasetError, require_dir
+from eft_jax.formats.exemplar import Skip
 
 READERS = {
     "coco": coco.read_split,
@@ -34,13 +35,13 @@ READERS = {
 class DatasetSource:
     """What a reader found: items in input order, their images folder, a one-line description."""
 
-    items: list[AnnotatedPerson | dict]
+    items: list[AnnotatedPerson | Skip]
     images_dir: Path
     description: str
 
     @property
     def ids(self) -> list[str]:
-        return [item["id"] if isinstance(item, dict) else item.id for item in self.items]
+        return [item.id for item in self.items]
 
 
 def open_dataset(

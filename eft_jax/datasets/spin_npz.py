@@ -26,6 +26,7 @@ import numpy as np
 
 from eft_jax.body.joint_sets import GT_OFFSET, NUM_GT_KEYPOINTS, NUM_SPIN49
 from eft_jax.datasets.people import AnnotatedPerson, DatasetError, person_or_skip, require_dir
+from eft_jax.formats.exemplar import Skip
 from eft_jax.formats.exemplar_npz import load_npz_arrays
 
 MIN_KEYPOINTS = 2
@@ -57,7 +58,7 @@ def load_spin_npz(path: str | Path, required=("imgname", "center", "scale")) -> 
     return arrays
 
 
-def read_spin_npz(path: str | Path) -> list[AnnotatedPerson | dict]:
+def read_spin_npz(path: str | Path) -> list[AnnotatedPerson | Skip]:
     """An AnnotatedPerson or skip record per row (ids: the row number, '000000', ...)."""
     arrays = load_spin_npz(path)
     n = len(arrays["imgname"])
@@ -103,7 +104,7 @@ EVALUATION_FILES = {"h36m": "h36m_valid_protocol1.npz", "mpi-inf-3dhp": "mpi_inf
 
 @dataclasses.dataclass
 class EvaluationSet:
-    items: list[AnnotatedPerson | dict]  # every row, keypoints or not (a crop for the regressor)
+    items: list[AnnotatedPerson | Skip]  # every row, keypoints or not (a crop for the regressor)
     joints3d: (
         dict  # person id -> (24, 4) ground-truth joints (SPIN's 24 ground-truth joints) + validity
     )

@@ -52,8 +52,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eft_jax.body.mirror import mirror_pose
 from eft_jax.datasets import synthetic_lifelike
-from eft_jax.datasets.mocap_poses import load_mocap_poses, mirror_pose
+from eft_jax.datasets.mocap_poses import load_mocap_poses
 from eft_jax.datasets.pose_sampling import PoseMix
 from eft_jax.datasets.synthetic_body import (
     BETA_LIMIT,
@@ -164,7 +165,7 @@ def make_sample(
     seed: int,
     *,
     style: str = "basic",
-    image_size: int = 224,
+    crop_size: int = 224,
     model=None,
     with_vertices: bool = False,
     clips: Sequence[str] | None = None,
@@ -193,7 +194,7 @@ def make_sample(
             )
         return synthetic_lifelike.make_lifelike_sample(
             seed,
-            image_size=image_size,
+            crop_size=crop_size,
             model=model,
             with_vertices=with_vertices,
             clips=clips,
@@ -201,7 +202,7 @@ def make_sample(
         )
     if options is not None:
         raise ValueError("options= tunes the lifelike style; the basic style has none")
-    return _basic_sample(seed, int(image_size), model, with_vertices, clips, occluders)
+    return _basic_sample(seed, int(crop_size), model, with_vertices, clips, occluders)
 
 
 def _basic_sample(seed, size, model, with_vertices, clips, occluders) -> dict:
@@ -289,7 +290,7 @@ def make_samples(
     seeds: Iterable[int],
     *,
     style: str = "basic",
-    image_size: int = 224,
+    crop_size: int = 224,
     model=None,
     with_vertices: bool = False,
     clips: Sequence[str] | None = None,
@@ -300,7 +301,7 @@ def make_samples(
         make_sample(
             int(seed),
             style=style,
-            image_size=image_size,
+            crop_size=crop_size,
             model=model,
             with_vertices=with_vertices,
             clips=clips,
@@ -313,7 +314,7 @@ def make_samples(
     return {key: np.stack([np.asarray(s[key]) for s in samples]) for key in samples[0]}
 
 
-def make_walkers(count: int, *, image_size: int = 224, with_vertices: bool = False) -> dict:
+def make_walkers(count: int, *, crop_size: int = 224, with_vertices: bool = False) -> dict:
     """`count` lifelike people walking upright (frames of the "walk" clip, any heading, whole bodies,
     no occluders), seeds WALKER_SEED_OFFSET..: the set on which a regressor must draw people who
     walk upright as upright (experiments/posture_check/)."""
@@ -326,7 +327,7 @@ def make_walkers(count: int, *, image_size: int = 224, with_vertices: bool = Fal
     return make_samples(
         seeds,
         style="lifelike",
-        image_size=image_size,
+        crop_size=crop_size,
         with_vertices=with_vertices,
         clips=["walk"],
         options=options,

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eft_jax import body
+from eft_jax.body import upright
 from eft_jax.geometry import rotations, weak_perspective
 from eft_jax.render.cameras import crop_to_pixels
 from eft_jax.render.shading import part_labels
@@ -79,8 +80,7 @@ def pose_body(model, clip_pose, noise, yaw, betas):
     ry = jnp.stack(
         [jnp.stack([c, zero, s]), jnp.stack([zero, one, zero]), jnp.stack([-s, zero, c])]
     )
-    rx_pi = jnp.diag(jnp.asarray([1.0, -1.0, -1.0], jnp.float32))
-    rot = rot.at[0].set(rx_pi @ ry @ rot[0])
+    rot = rot.at[0].set(upright.UPRIGHT_TURN @ ry @ rot[0])
     out = body.forward(model, rot, betas)
     return rot, rotations.rotmat_to_axis_angle(rot), out.vertices, out.joints, out.spin49
 

@@ -32,8 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eft_jax.body.mirror import mirror_pose
 from eft_jax.datasets import backgrounds, camera_effects, clothing
-from eft_jax.datasets.mocap_poses import mirror_pose
 from eft_jax.datasets.pose_sampling import PoseMix, sample_pose, training_pose_table
 from eft_jax.datasets.synthetic_body import (
     BETA_LIMIT,
@@ -160,7 +160,7 @@ def _occlude(rng, image, silhouette, counts):
 def make_lifelike_sample(
     seed: int,
     *,
-    image_size: int,
+    crop_size: int,
     model,
     with_vertices: bool = False,
     clips: Sequence[str] | None = None,
@@ -169,7 +169,7 @@ def make_lifelike_sample(
     """One lifelike sample (see the module docstring)."""
     options = LifelikeOptions() if options is None else options
     rng = np.random.default_rng(seed)
-    size = int(image_size)
+    size = int(crop_size)
     rest_vertices, rest_joints = model_rest_pose(model)
 
     betas = np.clip(rng.standard_normal(model.num_betas), -BETA_LIMIT, BETA_LIMIT)

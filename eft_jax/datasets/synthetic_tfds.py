@@ -58,21 +58,21 @@ def split_seeds(config: SyntheticHumansConfig, split: str) -> range:
 
 
 def builder_for(
-    image_size: int, num_train: int, num_validation: int, data_dir=None, style: str = "basic"
+    crop_size: int, num_train: int, num_validation: int, data_dir=None, style: str = "basic"
 ) -> SyntheticHumans:
     """The builder of that size and style: a named config ("128px", "lifelike_128px", ...) when
     one matches, otherwise a custom config named after its style and sizes (prepared under its
     own directory)."""
     if style not in STYLES:
         raise ValueError(f"unknown synthetic style {style!r}; known: {', '.join(STYLES)}")
-    wanted = (image_size, num_train, num_validation, style)
+    wanted = (crop_size, num_train, num_validation, style)
     for preset in SyntheticHumans.BUILDER_CONFIGS:
         if (preset.image_size, preset.num_train, preset.num_validation, preset.style) == wanted:
             return SyntheticHumans(config=preset.name, data_dir=data_dir)
     prefix = "" if style == "basic" else f"{style}_"
     custom = SyntheticHumansConfig(
-        name=f"{prefix}{image_size}px_{num_train}_{num_validation}",
-        image_size=image_size,
+        name=f"{prefix}{crop_size}px_{num_train}_{num_validation}",
+        image_size=crop_size,
         num_train=num_train,
         num_validation=num_validation,
         style=style,
@@ -185,7 +185,7 @@ class SyntheticHumans(tfds.core.GeneratorBasedBuilder):
             sample = make_sample(
                 seed,
                 style=config.style,
-                image_size=config.image_size,
+                crop_size=config.image_size,
                 with_vertices=config.with_vertices,
             )
             if "pose_source" in sample:

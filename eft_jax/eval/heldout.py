@@ -1,6 +1,6 @@
 """Held-out synthetic humans with their truth: the one way every evaluation builds them.
 
-    humans = heldout_set(range(HELDOUT_SEED_OFFSET, HELDOUT_SEED_OFFSET + 500), image_size=128)
+    humans = heldout_set(range(HELDOUT_SEED_OFFSET, HELDOUT_SEED_OFFSET + 500), crop_size=128)
     humans["image"], humans["keypoints"]              # what a method sees
     humans["joints3d_spin49"], humans["vertices"]     # the truth it is scored against
 
@@ -22,18 +22,18 @@ PIECE = 50  # humans made at a time: vertices are ~165 KB each
 
 
 def heldout_pieces(
-    seeds: Sequence[int], *, image_size: int, style: str = "basic", piece: int = PIECE
+    seeds: Sequence[int], *, crop_size: int, style: str = "basic", piece: int = PIECE
 ) -> Iterator[dict]:
     """The humans of `seeds` in order, `piece` at a time: dicts of stacked `make_sample` fields
     (image, keypoints, joints3d_spin49, vertices, rotmats, betas, camera, clip, seed, ...)."""
     seeds = list(seeds)
     for start in range(0, len(seeds), piece):
         yield make_samples(
-            seeds[start : start + piece], image_size=image_size, with_vertices=True, style=style
+            seeds[start : start + piece], crop_size=crop_size, with_vertices=True, style=style
         )
 
 
-def heldout_set(seeds: Sequence[int], *, image_size: int, style: str = "basic") -> dict:
+def heldout_set(seeds: Sequence[int], *, crop_size: int, style: str = "basic") -> dict:
     """The humans of `seeds` with their truth, every field stacked over all of them."""
-    pieces = list(heldout_pieces(seeds, image_size=image_size, style=style))
+    pieces = list(heldout_pieces(seeds, crop_size=crop_size, style=style))
     return {key: np.concatenate([p[key] for p in pieces]) for key in pieces[0]}

@@ -34,17 +34,16 @@ import jax
 import numpy as np
 
 from eft_jax import body, render
+from eft_jax.body.upright import turn_points
+from eft_jax.errors import InputError
 from eft_jax.formats.eft_json import SMPLTYPES, read_eft_json
 from eft_jax.formats.glb_file import write_glb
 from eft_jax.formats.images import ImageReadError, load_rgb, save_png
 from eft_jax.formats.obj_file import write_obj
 from eft_jax.geometry.crops import crop_image
 
-# A pi turn about x: image-upright fits (y down) to y-up meshes.
-CAMERA_TO_VIEWER = np.array([1.0, -1.0, -1.0], np.float32)
 
-
-class RenderInputError(ValueError):
+class RenderInputError(InputError, ValueError):
     """Fits that cannot be drawn as asked (e.g. made with another body model than the one given)."""
 
 
@@ -175,7 +174,7 @@ def draw_fits(
             stem = f"{stem}_{index}"
         used.add(stem)
         result.append(save_png(out_dir / f"{stem}.png", panels))
-        upright = vertices * CAMERA_TO_VIEWER
+        upright = turn_points(vertices)
         write_glb(out_dir / f"{stem}.glb", upright, faces, vertex_colors=part_rgb)
         result.meshes.append(
             write_obj(

@@ -119,7 +119,7 @@ class EftEngine:
         body_model: body.BodyModel,
         config: ml_collections.ConfigDict,
         *,
-        image_size: int = 224,
+        crop_size: int = 224,
         batch_size: int | None = None,
         lowering: str | None = None,
         devices: Sequence[jax.Device] | None = None,
@@ -129,7 +129,7 @@ class EftEngine:
         dtype = config.get("compute_dtype", "float32")
         self.regressor = regressor if dtype == "float32" else regressor.with_dtype(jnp.dtype(dtype))
         self.config = config
-        self.image_size = image_size
+        self.crop_size = crop_size
         self.batch_size = int(batch_size or config.batch_size)
         name = lowering or config.lowering
         self.lowering = (
@@ -246,7 +246,7 @@ class EftEngine:
 
         zeros = jnp.zeros((count,), jnp.float32)
         inputs = jax.eval_shape(
-            self._prefix, base, self.frozen, jnp.zeros((1, self.image_size, self.image_size, 3))
+            self._prefix, base, self.frozen, jnp.zeros((1, self.crop_size, self.crop_size, 3))
         )
         slot_input = jax.ShapeDtypeStruct(inputs.shape[1:], inputs.dtype)
         keypoints = jax.ShapeDtypeStruct((NUM_SPIN49, 3), jnp.float32)

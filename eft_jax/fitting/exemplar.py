@@ -12,7 +12,7 @@ from eft_jax.formats.exemplar import Exemplar, exemplar_problem
 __all__ = ["Exemplar", "checked_inputs"]
 
 
-def checked_inputs(exemplar: Exemplar, image_size: int, keypoint_weights: np.ndarray):
+def checked_inputs(exemplar: Exemplar, crop_size: int, keypoint_weights: np.ndarray):
     """(image, keypoints) as float32 ready for fitting, or (None, reason) when the exemplar
     cannot be fitted: the data checks (`exemplar_problem`, run here once for every reader), the
     engine's crop size, a non-blank image and a keypoint that EFT's slot weights use.
@@ -20,8 +20,8 @@ def checked_inputs(exemplar: Exemplar, image_size: int, keypoint_weights: np.nda
     coordinates is harmless."""
     image = np.asarray(exemplar.image, np.float32)
     keypoints = np.array(exemplar.keypoints, np.float32)
-    if image.shape != (image_size, image_size, 3):
-        return None, f"image has shape {image.shape}, expected ({image_size}, {image_size}, 3)"
+    if image.shape != (crop_size, crop_size, 3):
+        return None, f"image has shape {image.shape}, expected ({crop_size}, {crop_size}, 3)"
     if keypoints.shape != (NUM_SPIN49, 3):
         return (
             None,

@@ -17,11 +17,13 @@ from pathlib import Path
 
 from eft_jax.datasets.people import iter_exemplars
 from eft_jax.datasets.registry import DatasetSource, open_coco_files, open_dataset
+from eft_jax.errors import InputError
 from eft_jax.fitting.exemplar import Exemplar
+from eft_jax.formats.exemplar import Skip
 from eft_jax.formats.exemplar_npz import iter_exemplars_npz, read_exemplars_npz
 
 
-class FitInputError(ValueError):
+class FitInputError(InputError, ValueError):
     """The command line names no input, or two kinds of input at once."""
 
 
@@ -65,11 +67,11 @@ class InputStream:
     _arrays: dict | None = None
     _records: object = None  # a prepared TFDS data source
 
-    def exemplars(self, wanted: set[str], crop_size: int) -> Iterator[Exemplar | dict]:
+    def exemplars(self, wanted: set[str], crop_size: int) -> Iterator[Exemplar | Skip]:
         """Exemplars and skip records of the ids in `wanted`, in input order (only those are
         cropped or decoded)."""
         if self._arrays is not None:
-            return (item for item in iter_exemplars_npz(self._arrays) if _item_id(item) in wanted)
+            return (item for item in iter_exemplars_npz(self._arrays) if str(item.id) in wanted)
         if self._records is not None:
             from eft_jax.datasets.people_tfds import record_exemplar  # tfds only when used
 
@@ -78,12 +80,8 @@ class InputStream:
                 for i, id_ in enumerate(self.order)
                 if id_ in wanted
             )
-        items = [item for item in self._source.items if _item_id(item) in wanted]
-        return iter_exemplars(items, self._source.images_dir, res=crop_size)
-
-
-def _item_id(item) -> str:
-    return str(item["id"] if isinstance(item, dict) else item.id)
+        items = [item for item in self._source.items if str(item.id) in wanted]
+        return iter_exemplars(items, self._source.images_dir, crop_size=crop_size)
 
 
 def read_inputs(inputs: FitInputs) -> InputStream:

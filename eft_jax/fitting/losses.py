@@ -27,14 +27,19 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from eft_jax.body.joint_sets import LSP14_IN_SPIN49, NUM_OPENPOSE_KEYPOINTS, NUM_SPIN49
+from eft_jax.body.joint_sets import (
+    LSP14_IN_SPIN49,
+    NUM_OPENPOSE_KEYPOINTS,
+    NUM_SPIN49,
+    SPIN49_NAMES,
+)
 from eft_jax.geometry import CROP_SIZE
 
 # SPIN-49 positions of LSP-14's legs (LSP's first six keypoints).
 RIGHT_ANKLE, RIGHT_KNEE, RIGHT_HIP, LEFT_HIP, LEFT_KNEE, LEFT_ANKLE = (
     int(i) for i in LSP14_IN_SPIN49[:6]
 )
-PELVIS_MPII = 39
+PELVIS_MPII = SPIN49_NAMES.index("Pelvis (MPII)")
 HIP_KEYPOINTS = (RIGHT_HIP, LEFT_HIP, PELVIS_MPII)  # eftFitter.py:279-281
 ANKLE_KEYPOINTS = (LEFT_ANKLE, RIGHT_ANKLE)  # "Disable Foots", eftFitter.py:311-312
 LOWER_LEGS = ((LEFT_ANKLE, LEFT_KNEE), (RIGHT_ANKLE, RIGHT_KNEE))  # eftFitter.py:284, 296

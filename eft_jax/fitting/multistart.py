@@ -39,7 +39,7 @@ import numpy as np
 
 from eft_jax import body
 from eft_jax.body.joint_sets import SPIN49_MIRROR
-from eft_jax.datasets.mocap_poses import MIRROR_PERMUTATION
+from eft_jax.body.mirror import mirror_rotmats
 from eft_jax.fitting.engine import EftEngine
 from eft_jax.fitting.exemplar import Exemplar
 from eft_jax.fitting.losses import eft_loss
@@ -48,7 +48,6 @@ from eft_jax.fitting.stream import fit_stream
 from eft_jax.geometry import rotmat_to_axis_angle, rotmat_to_rot6d, weak_perspective
 
 HYPOTHESES = ("plain", "mirrored", "turned", "mirrored+turned")
-_REFLECT_X = np.diag([-1.0, 1.0, 1.0]).astype(np.float32)
 TURN_180_Y = np.diag([-1.0, 1.0, -1.0]).astype(np.float32)  # 180 degrees about the camera's y axis
 
 
@@ -67,12 +66,6 @@ def mirror_keypoints(keypoints: np.ndarray) -> np.ndarray:
     mirrored = np.array(np.asarray(keypoints)[..., SPIN49_MIRROR, :])
     mirrored[..., 0] *= -1
     return mirrored
-
-
-def mirror_rotmats(rotmats: np.ndarray) -> np.ndarray:
-    """(..., 24, 3, 3) SMPL pose of the mirrored body: D R D per joint, left/right exchanged."""
-    rotmats = np.asarray(rotmats)[..., MIRROR_PERMUTATION, :, :]
-    return _REFLECT_X @ rotmats @ _REFLECT_X
 
 
 def mirror_camera(camera: np.ndarray) -> np.ndarray:
@@ -150,7 +143,7 @@ def choose(losses: Sequence[float | None], energies: Sequence[float], tie_tolera
 class MultiStartEft:
     """K-hypothesis EFT over a stream of exemplars (configs/eft_default.py field `hypotheses`).
 
-        multistart = MultiStartEft(regressor, variables, body_model, config, image_size=224)
+        multistart = MultiStartEft(regressor, variables, body_model, config, crop_size=224)
         for result in multistart.fit_stream(exemplars): ...     # one result per exemplar
 
     With `hypotheses = 1` this is `fit_stream(exemplars, EftEngine(...))`, unchanged. Otherwise
@@ -165,7 +158,7 @@ class MultiStartEft:
         body_model: body.BodyModel,
         config: ml_collections.ConfigDict,
         *,
-        image_size: int = 224,
+        crop_size: int = 224,
         pose_prior: Callable[[np.ndarray], float] = pose_norm_prior,
         chunk_size: int | None = None,
         **engine_options: Any,
@@ -179,7 +172,7 @@ class MultiStartEft:
         self.pose_prior = pose_prior
         self.body_model = body_model
         self.engine = EftEngine(
-            regressor, variables, body_model, config, image_size=image_size, **engine_options
+            regressor, variables, body_model, config, crop_size=crop_size, **engine_options
         )
         self.turned_engine = None
         if any("turned" in h for h in self.hypotheses):
@@ -188,7 +181,7 @@ class MultiStartEft:
                 variables,
                 body_model,
                 config,
-                image_size=image_size,
+                crop_size=crop_size,
                 **engine_options,
             )
         self.chunk_size = int(chunk_size or 4 * self.engine.batch_size)
@@ -207,8 +200,8 @@ class MultiStartEft:
         return self.engine.batch_size
 
     @property
-    def image_size(self) -> int:
-        return self.engine.image_size
+    def crop_size(self) -> int:
+        return self.engine.crop_size
 
     def fit_stream(self, exemplars: Iterable[Exemplar]) -> Iterator[FitResult]:
         if len(self.hypotheses) == 1:

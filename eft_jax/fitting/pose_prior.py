@@ -31,13 +31,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eft_jax.errors import InputError
 from eft_jax.safe_pickle import PickleFileError, load_data_pickle
 
 BUNDLED_POSE_GMM_PATH = Path(__file__).resolve().parent / "assets" / "pose_gmm_08.npz"
 BODY_POSE_DIM = 69  # joints 1..23, axis-angle
 
 
-class PosePriorFileError(ValueError):
+class PosePriorFileError(InputError, ValueError):
     """A pose-prior file that cannot be read as a Gaussian mixture over 69 body-pose numbers."""
 
 

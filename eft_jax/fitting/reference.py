@@ -51,10 +51,10 @@ class SequentialEft:
         body_model: body.BodyModel,
         config: ml_collections.ConfigDict,
         *,
-        image_size: int = 224,
+        crop_size: int = 224,
     ):
         self.config = config
-        self.image_size = image_size
+        self.crop_size = crop_size
         self.base, self.frozen, settings = split_for_fitting(variables, body_model, config)
         self.keypoint_weights = np.asarray(self.frozen.keypoint_weights)
         self.optimizer = make_optimizer(config)
@@ -107,7 +107,7 @@ class SequentialEft:
     def _run(self, exemplar: Exemplar, on_pass: Callable | None = None) -> FitResult:
         """The EFT loop. `on_pass(updates, terms, prediction)` sees every finite forward pass,
         `updates` being the number of Adam updates applied before it."""
-        inputs, reason = checked_inputs(exemplar, self.image_size, self.keypoint_weights)
+        inputs, reason = checked_inputs(exemplar, self.crop_size, self.keypoint_weights)
         if inputs is None:
             return FitResult.skip(exemplar.id, reason)
         image, keypoints = jnp.asarray(inputs[0]), jnp.asarray(inputs[1])

@@ -50,7 +50,7 @@ from eft_jax.fitting.multistart import MultiStartEft
 from eft_jax.fitting.recipe import checkpoint_recipe
 from eft_jax.fitting.stopping import StopRequests
 from eft_jax.fitting.stream import fit_stream
-from eft_jax.formats.exemplar import is_skip
+from eft_jax.formats.exemplar import Skip
 from eft_jax.formats.fit_log import (
     FitLog,
     finalize,
@@ -140,10 +140,10 @@ def eft_method(
                     "trajectories (the demo's Figure-1 strips) are recorded by single-start EFT only: "
                     "set hypotheses=1 or strips=0"
                 )
-            fitter = MultiStartEft(regressor, variables, model, config, image_size=crop_size)
+            fitter = MultiStartEft(regressor, variables, model, config, crop_size=crop_size)
             engine, fit = fitter.engine, fitter.fit_stream
         else:
-            engine = EftEngine(regressor, variables, model, config, image_size=crop_size)
+            engine = EftEngine(regressor, variables, model, config, crop_size=crop_size)
             fit = lambda exemplars: fit_stream(exemplars, engine, record=record, on_point=on_point)  # noqa: E731
         hypotheses = int(config.get("hypotheses", 1))
         description = (
@@ -339,7 +339,7 @@ def _fit_share(stream, todo, fit, log_path, header, crop_size, share_size) -> in
 
         def fittable() -> Iterator[Exemplar]:
             for item in stream.exemplars(todo, crop_size):
-                if is_skip(item):
+                if isinstance(item, Skip):
                     log.append_skip(item)
                     progress.update()
                     continue

@@ -529,7 +529,7 @@ def smplify_stream(
     smplify: Smplify,
     *,
     predict: Callable | None = None,
-    image_size: int | None = None,
+    crop_size: int | None = None,
 ) -> Iterator[FitResult]:
     """SMPLify every exemplar once, `smplify.batch_size` at a time; yield a FitResult per exemplar
     (fits and skips). `predict`: images (B, S, S, 3) -> (rotmats, betas, cameras) of a regressor
@@ -540,8 +540,8 @@ def smplify_stream(
         reason = smplify.problem(exemplar.keypoints)
         if reason is None and predict is not None:
             image = np.asarray(exemplar.image)
-            if image.shape != (image_size, image_size, 3):
-                reason = f"image has shape {image.shape}, expected ({image_size}, {image_size}, 3)"
+            if image.shape != (crop_size, crop_size, 3):
+                reason = f"image has shape {image.shape}, expected ({crop_size}, {crop_size}, 3)"
             else:
                 reason = exemplar_problem(image, exemplar.keypoints)
         if reason is not None:

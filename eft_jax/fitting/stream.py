@@ -70,9 +70,7 @@ def fit_stream(
                     break
                 if exemplar.id in skip_ids:
                     continue
-                inputs, reason = checked_inputs(
-                    exemplar, engine.image_size, engine.keypoint_weights
-                )
+                inputs, reason = checked_inputs(exemplar, engine.crop_size, engine.keypoint_weights)
                 if inputs is None:
                     yield FitResult.skip(exemplar.id, reason)
                     continue

@@ -44,14 +44,15 @@ from pathlib import Path
 import numpy as np
 
 from eft_jax.body.joint_sets import joint_validity_openpose18
-from eft_jax.formats.exemplar import is_skip, skip_record
+from eft_jax.errors import InputError
+from eft_jax.formats.exemplar import Skip
 from eft_jax.geometry.crops import crop_to_image
 
 EFT_VERSION = 0.1  # the "ver" of EFT's released files
 SMPLTYPES = {"smpl": "smpl", "open": "eftjax_open"}
 
 
-class EftJsonError(ValueError):
+class EftJsonError(InputError, ValueError):
     """An EFT JSON file (or record) that does not have the expected layout."""
 
 
@@ -182,7 +183,7 @@ def write_eft_json(
 ) -> dict:
     """Write an EFT JSON file from fit records (and skip records) in input order.
 
-    `fits` may mix fit records and skip records (`formats.exemplar.is_skip`); `skipped` adds skip
+    `fits` may mix fit records and skip records (`formats.exemplar.Skip`); `skipped` adds skip
     records that never reached fitting (listed after the others). A fit that cannot be written
     (NaN, missing field) becomes a skip with the reason. The file is written to a temporary name
     and renamed, so a reader never sees half a file. Returns a summary {'path', 'written', 'skipped'}.
@@ -190,21 +191,21 @@ def write_eft_json(
     smpltype = smpltype_for(body_kind)
     data, skips = [], []
     for fit in fits:
-        if is_skip(fit):
-            skips.append(dict(fit))
+        if isinstance(fit, Skip):
+            skips.append(fit.record())
             continue
         try:
             data.append(eft_entry(fit, smpltype=smpltype, body_model=body_model, decimals=decimals))
         except EftJsonError as error:
             skips.append(
-                skip_record(
+                Skip(
                     fit.get("id", ""),
                     f"not written: {error}",
                     _int_or_zero(fit.get("annotId")),
                     fit.get("imageName", ""),
-                )
+                ).record()
             )
-    skips.extend(dict(s) for s in skipped)
+    skips.extend(s.record() for s in skipped)
     document = {
         "ver": EFT_VERSION,
         "data": data,

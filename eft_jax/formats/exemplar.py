@@ -13,8 +13,11 @@ One type flows from the readers (`eft_jax.datasets`, `exemplar_npz`) to the engi
     annot_id    COCO annotation id (0 when there is none, as EFT writes it)
     image_name  the source image, relative to its images folder ('' when unknown)
 
-An input person that cannot become an exemplar is a *skip record*, a dict that is also the
-layout of the EFT JSON's "skipped" list:
+An input person that cannot become an exemplar is a *skip record*, with why:
+
+    Skip(id, reason, annot_id=0, image_name="")
+
+stored in the fit log and in the EFT JSON's "skipped" list as `Skip.record()`:
 
     {'id': str, 'skip_reason': str, 'annotId': int, 'imageName': str}
 
@@ -68,19 +71,37 @@ class Exemplar:
         }
 
 
-def skip_record(exemplar_id, reason: str, annot_id: int = 0, image_name: str = "") -> dict:
-    """The record of an exemplar that was not fitted, with why."""
-    return {
-        "id": str(exemplar_id),
-        "skip_reason": str(reason),
-        "annotId": int(annot_id),
-        "imageName": str(image_name),
-    }
+@dataclasses.dataclass
+class Skip:
+    """An input person that was not fitted, with why (see the module docstring for the fields)."""
 
+    id: str
+    reason: str
+    annot_id: int = 0
+    image_name: str = ""
 
-def is_skip(item) -> bool:
-    """True for a skip record; False for an Exemplar or a fit record."""
-    return isinstance(item, dict) and "skip_reason" in item
+    def __post_init__(self):
+        self.id, self.reason = str(self.id), str(self.reason)
+        self.annot_id, self.image_name = int(self.annot_id), str(self.image_name)
+
+    def record(self) -> dict:
+        """The skip as the fit log and the EFT JSON's "skipped" list store it."""
+        return {
+            "id": self.id,
+            "skip_reason": self.reason,
+            "annotId": self.annot_id,
+            "imageName": self.image_name,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> Skip:
+        """The skip of a stored record (`record()`'s layout)."""
+        return cls(
+            record["id"],
+            record["skip_reason"],
+            record.get("annotId", 0),
+            record.get("imageName", ""),
+        )
 
 
 def exemplar_problem(image, keypoints) -> str | None:

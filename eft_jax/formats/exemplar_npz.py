@@ -2,7 +2,7 @@
 
 The `.npz` file (`write_exemplars_npz` / `read_exemplars_npz`):
 
-    images      (N, res, res, 3)  uint8: RGB crops 0..255 (normalised when read), or
+    images      (N, S, S, 3)  uint8: RGB crops 0..255 (normalised when read), or
                                   float16/32/64: crops already normalised with ImageNet mean/std
     keypoints   (N, 49, 3)        SPIN-49, x, y normalised to [-1, 1] of the crop, confidence
     ids         (N,) str          optional; default '000000', '000001', ...
@@ -11,7 +11,7 @@ The `.npz` file (`write_exemplars_npz` / `read_exemplars_npz`):
     image_names (N,) str          optional; source image names
     annot_ids   (N,) int          optional; COCO annotation ids
 
-Without center / scale a crop is its own image: center ((res-1)/2, (res-1)/2), scale res/200.
+Without center / scale a crop is its own image: center ((S-1)/2, (S-1)/2), scale S/200.
 Files are read with allow_pickle=False.
 """
 
@@ -24,13 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from eft_jax.body.joint_sets import NUM_SPIN49 as NUM_KEYPOINTS
-from eft_jax.formats.exemplar import Exemplar, skip_record
+from eft_jax.errors import InputError
+from eft_jax.formats.exemplar import Exemplar, Skip
 from eft_jax.geometry.crops import normalize_image
 
 OPTIONAL_KEYS = ("ids", "center", "scale", "image_names", "annot_ids")
 
 
-class ExemplarFileError(ValueError):
+class ExemplarFileError(InputError, ValueError):
     """A malformed exemplar `.npz` file or arrays."""
 
 
@@ -145,7 +146,7 @@ def _validate(arrays: dict, where: str) -> None:
         raise ExemplarFileError(f"{where}: 'center' and 'scale' go together; only one is present")
 
 
-def iter_exemplars_npz(source: str | Path | dict) -> Iterator[Exemplar | dict]:
+def iter_exemplars_npz(source: str | Path | dict) -> Iterator[Exemplar | Skip]:
     """Yield an `Exemplar` (or a skip record with its reason) per row of an exemplar file.
 
     `source` is a path or the dict `read_exemplars_npz` returns. uint8 crops are normalised;
@@ -166,7 +167,7 @@ def iter_exemplars_npz(source: str | Path | dict) -> Iterator[Exemplar | dict]:
             center = np.asarray(arrays["center"][i], np.float64)
             scale = float(arrays["scale"][i])
             if not (np.all(np.isfinite(center)) and scale > 0):
-                yield skip_record(
+                yield Skip(
                     ids[i],
                     f"invalid box: center {center.tolist()}, scale {scale}",
                     annot_id,

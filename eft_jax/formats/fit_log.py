@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from eft_jax.errors import InputError
 from eft_jax.formats.eft_json import write_eft_json
-from eft_jax.formats.exemplar import is_skip, skip_record
+from eft_jax.formats.exemplar import Skip
 
 LOG_MAGIC = "eftjax_fit_log"
 # Header fields added by later versions that only describe what other fields already fix (the
@@ -48,7 +49,7 @@ RESULT_ALIASES = {
 }
 
 
-class FitLogError(ValueError):
+class FitLogError(InputError, ValueError):
     """A fit log that is damaged or belongs to another run."""
 
 
@@ -185,7 +186,7 @@ class FitLog:
 
     with FitLog(path, header={"config": ...}) as log:
         for result, exemplar in ...:
-            log.append(result, exemplar)     # or log.append_skip(skip_record)
+            log.append(result, exemplar)     # or log.append_skip(skip), a formats.exemplar.Skip
     """
 
     def __init__(self, path: str | Path, header: dict | None = None, *, fsync: bool = False):
@@ -260,7 +261,7 @@ class FitLog:
         if stop_reason.startswith("skipped"):
             reason = stop_reason.partition(":")[2].strip() or stop_reason
             return self.append_skip(
-                skip_record(exemplar_id, reason, meta.get("annotId", 0), meta.get("imageName", ""))
+                Skip(exemplar_id, reason, meta.get("annotId", 0), meta.get("imageName", ""))
             )
         record = {"status": "done", **to_jsonable(fields)}
         for key in EXEMPLAR_META:
@@ -270,12 +271,11 @@ class FitLog:
         self._write(record)
         return record
 
-    def append_skip(self, skip: dict) -> dict:
-        """Log an exemplar that was not fitted (a skip record, see `formats.exemplar.skip_record`)."""
-        if not is_skip(skip):
-            raise ValueError("append_skip needs a skip record with 'skip_reason'")
-        record = {"status": "skipped", **to_jsonable(dict(skip))}
-        record["id"] = str(record["id"])
+    def append_skip(self, skip: Skip) -> dict:
+        """Log an exemplar that was not fitted (a `formats.exemplar.Skip`)."""
+        if not isinstance(skip, Skip):
+            raise TypeError(f"append_skip needs a Skip record; got {type(skip).__name__}")
+        record = {"status": "skipped", **skip.record()}
         self._write(record)
         return record
 
@@ -297,7 +297,7 @@ def finalize(
     *,
     body_kind: str,
     body_model: str,
-    skipped: Iterable[dict] = (),
+    skipped: Iterable[Skip] = (),
     allow_missing: bool = False,
     dbname: str = "",
     meta: dict | None = None,
@@ -338,9 +338,9 @@ def finalize(
     for exemplar_id in order:
         record = latest.get(exemplar_id)
         if record is None:
-            items.append(skip_record(exemplar_id, "not in the fit log"))
+            items.append(Skip(exemplar_id, "not in the fit log"))
         elif record["status"] == "skipped":
-            items.append({k: v for k, v in record.items() if k != "status"})
+            items.append(Skip.from_record(record))
         else:
             items.append(record)
     summary = write_eft_json(

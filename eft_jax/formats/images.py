@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from eft_jax.errors import InputError
 
-class ImageReadError(ValueError):
+
+class ImageReadError(InputError, ValueError):
     """An image file that is missing, unreadable or not an image."""
 
 

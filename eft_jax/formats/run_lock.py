@@ -19,8 +19,10 @@ import sys
 import time
 from pathlib import Path
 
+from eft_jax.errors import InputError
 
-class RunLockedError(RuntimeError):
+
+class RunLockedError(InputError, RuntimeError):
     """Another run holds the lock."""
 
 

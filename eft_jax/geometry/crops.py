@@ -5,10 +5,10 @@ Coordinates (the facts are SPIN's `utils/imutils.py` and `datasets/base_dataset.
 - image points are in pixels, pixel-index convention: the centre of pixel (row i, column j) is
   (x=j, y=i), as COCO keypoints and SPIN's `transform` use them;
 - a box of side h = 200 * scale centred on `center` is mapped onto the crop;
-- keypoints in the crop are normalised to [-1, 1] (SPIN's `j2d_processing`: 2 * u / res - 1 with u
-  in crop pixels), so  n = 2 (x - center) / h  (rotated, when a rotation is given), independent
-  of the crop resolution;
-- crop pixel (r, c) shows the image at n = (2 (c + 0.5) / res - 1, 2 (r + 0.5) / res - 1), so a
+- keypoints in the crop are normalised to [-1, 1] (SPIN's `j2d_processing`: 2 * u / S - 1 with u
+  in crop pixels, S the crop size), so  n = 2 (x - center) / h  (rotated, when a rotation is
+  given), independent of the crop resolution;
+- crop pixel (r, c) shows the image at n = (2 (c + 0.5) / S - 1, 2 (r + 0.5) / S - 1), so a
   keypoint and the image content under it land on the same crop position;
 - image regions outside the picture read as zeros (black) before normalisation, as in SPIN.
 
@@ -17,7 +17,7 @@ uses the exact affine map instead (so image -> crop -> image round-trips exactly
 to within about half a pixel.
 
 Crops are bilinear samples of the image. When the box is larger than the crop, the image is
-first averaged over k x k pixel blocks (k = floor(box side / res)) and each crop pixel then
+first averaged over k x k pixel blocks (k = floor(box side / S)) and each crop pixel then
 averages 2 x 2 bilinear samples when a factor is left: a box filter standing in for the
 antialiasing of SPIN's `imresize`. Everything is numpy, vectorised and deterministic.
 """
@@ -43,16 +43,18 @@ def _rotation(rotation_deg: float) -> np.ndarray:
     return np.array([[c, -s], [s, c]])
 
 
-def crop_transform(center, scale, res: int = CROP_SIZE, rotation_deg: float = 0.0) -> np.ndarray:
-    """3x3 affine matrix from image pixels to crop pixels (u in [0, res]); SPIN's `get_transform`
-    without its integer rounding."""
+def crop_transform(
+    center, scale, crop_size: int = CROP_SIZE, rotation_deg: float = 0.0
+) -> np.ndarray:
+    """3x3 affine matrix from image pixels to crop pixels (u in [0, crop_size]); SPIN's
+    `get_transform` without its integer rounding."""
     center = np.asarray(center, np.float64).reshape(2)
     h = SCALE_UNIT * float(scale)
     if not h > 0:
         raise ValueError(f"crop scale must be positive; got {scale}")
     t = np.eye(3)
-    t[:2, :2] = _rotation(rotation_deg) * (res / h)
-    t[:2, 2] = res / 2.0 - t[:2, :2] @ center
+    t[:2, :2] = _rotation(rotation_deg) * (crop_size / h)
+    t[:2, 2] = crop_size / 2.0 - t[:2, :2] @ center
     return t
 
 
@@ -191,7 +193,7 @@ def _block_means(image: np.ndarray, x0: int, y0: int, k: int, rows: int, cols: i
 
 
 def _subsample_mean(samples: np.ndarray, n: int) -> np.ndarray:
-    """Mean over n x n groups of samples, (res n, res n, C) -> (res, res, C)."""
+    """Mean over n x n groups of samples, (S n, S n, C) -> (S, S, C)."""
     rows = samples[0::n].copy()
     for i in range(1, n):
         rows += samples[i::n]
@@ -205,11 +207,11 @@ def crop_image(
     image,
     center,
     scale,
-    res: int = CROP_SIZE,
+    crop_size: int = CROP_SIZE,
     rotation_deg: float = 0.0,
     antialias: bool = True,
 ) -> np.ndarray:
-    """Crop an (H, W, C) image (uint8 or float, 0..255) to (res, res, C) float32, 0..255.
+    """Crop an (H, W, C) image (uint8 or float, 0..255) to (S, S, C) float32, 0..255, S = crop_size.
 
     Not normalised: pass the result to `normalize_image`. Out-of-image regions are zero.
     """
@@ -224,12 +226,12 @@ def crop_image(
         raise ValueError(f"invalid crop box: center {center}, scale {scale}")
     # Antialiasing: average k x k pixel blocks first (k = whole downscale factor), then take
     # n x n bilinear samples per crop pixel for the rest of the factor (n <= 2).
-    k = max(1, int(h // res)) if antialias else 1
-    n = max(1, math.ceil(h / (k * res) - 1e-9)) if antialias else 1
+    k = max(1, int(h // crop_size)) if antialias else 1
+    n = max(1, math.ceil(h / (k * crop_size) - 1e-9)) if antialias else 1
     # Normalised crop positions of the n x n samples per crop pixel, along one axis.
-    steps = (np.arange(res)[:, None] + (np.arange(n)[None, :] + 0.5) / n).reshape(-1)
-    norm = 2.0 * steps / res - 1.0
-    nx, ny = norm[None, :], norm[:, None]  # (res*n, res*n) grid, rows = y
+    steps = (np.arange(crop_size)[:, None] + (np.arange(n)[None, :] + 0.5) / n).reshape(-1)
+    norm = 2.0 * steps / crop_size - 1.0
+    nx, ny = norm[None, :], norm[:, None]  # (S n, S n) grid, rows = y
     rotation = 0.5 * h * _rotation(rotation_deg)  # image offset = (0.5 h) R^T n
     x = center[0] + (rotation[0, 0] * nx + rotation[1, 0] * ny)
     y = center[1] + (rotation[0, 1] * nx + rotation[1, 1] * ny)
@@ -267,17 +269,17 @@ def crop_exemplar(
     keypoints,
     center,
     scale,
-    res: int = CROP_SIZE,
+    crop_size: int = CROP_SIZE,
     rotation_deg: float = 0.0,
     antialias: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One person: image (H, W, 3) RGB + keypoints (K, 3) in image pixels ->
-    (normalised crop (res, res, 3) float32, keypoints (K, 3) float32 in [-1, 1] with confidence).
+    """One person: image (H, W, 3) RGB + keypoints (K, 3) in image pixels -> (normalised crop
+    (S, S, 3) float32, S = crop_size; keypoints (K, 3) float32 in [-1, 1] with confidence).
 
     Keypoints with confidence 0 get coordinates (0, 0) when theirs are not finite.
     """
     keypoints = np.asarray(keypoints, np.float64)
-    crop = normalize_image(crop_image(image, center, scale, res, rotation_deg, antialias))
+    crop = normalize_image(crop_image(image, center, scale, crop_size, rotation_deg, antialias))
     mapped = image_to_crop(keypoints, center, scale, rotation_deg)
     missing = (mapped[:, 2] <= 0)[:, None] & ~np.isfinite(mapped[:, :2])
     mapped[:, :2] = np.where(missing, 0.0, mapped[:, :2])

@@ -47,7 +47,7 @@ from eft_jax.fitting.inputs import FitInputs
 from eft_jax.fitting.recipe import describe_recipe
 from eft_jax.fitting.run import RunOutcome, eft_method, log_path_for, run_fitting
 from eft_jax.formats.eft_json import read_eft_json
-from eft_jax.formats.exemplar import is_skip
+from eft_jax.formats.exemplar import Skip
 from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.images import save_png
 from eft_jax.formats.run_lock import RunLock
@@ -59,7 +59,7 @@ def _synthetic_inputs(config, out_dir: Path, size: int):
     inputs, the exemplars (id, normalised crop, keypoints) and the ground truth (one record of
     SPIN-49 joints and vertices per exemplar)."""
     seeds = range(config.first_seed, config.first_seed + config.num_exemplars)
-    samples = heldout_set(seeds, image_size=size)
+    samples = heldout_set(seeds, crop_size=size)
     ids = [f"synthetic_{seed}" for seed in seeds]
     names = [f"{i}.png" for i in ids]
     for name, image in zip(names, samples["image"]):
@@ -82,16 +82,17 @@ def _coco_exemplars(
 ) -> list[Exemplar]:
     source = open_coco_files(images_dir, keypoints_json)
     exemplars = []
-    for item in iter_exemplars(source.items, source.images_dir, res=size):
+    for item in iter_exemplars(source.items, source.images_dir, crop_size=size):
         if len(exemplars) == count:
             break
-        if not is_skip(item):
+        if not isinstance(item, Skip):
             exemplars.append(item)
     return exemplars
 
 
-def _resized(crop, size: int) -> np.ndarray:
-    """A square crop resampled to size x size (crop coordinates, hence cameras, are unchanged)."""
+def _crop_resampled(crop, size: int) -> np.ndarray:
+    """A square crop resampled to size x size by `crop_image` (antialiased, as crops are cut), for
+    pictures; crop coordinates, hence cameras, are unchanged."""
     side = crop.shape[0]
     resized = crop_image(crop, ((side - 1) / 2, (side - 1) / 2), side / 200.0, size)
     return np.clip(np.round(resized), 0, 255).astype(np.uint8)
@@ -133,7 +134,7 @@ def _strips(exemplars, recorded, fits, model, config, out_dir: Path) -> list[Pat
             )
         )
         strip = render.figure_strip(
-            _resized(denormalize_image(exemplar.image), config.picture_size),
+            _crop_resampled(denormalize_image(exemplar.image), config.picture_size),
             exemplar.keypoints,
             faces,
             panels,

@@ -46,10 +46,11 @@ from eft_jax import body, nets, render
 from eft_jax.datasets.benchmarks import BENCHMARKS, open_benchmark
 from eft_jax.datasets.people import DatasetError, iter_exemplars
 from eft_jax.datasets.synthetic import HELDOUT_SEED_OFFSET
+from eft_jax.errors import InputError
 from eft_jax.eval import evaluators
 from eft_jax.eval.evaluation import group_table
 from eft_jax.eval.heldout import heldout_pieces
-from eft_jax.formats.exemplar import Exemplar, is_skip, skip_record
+from eft_jax.formats.exemplar import Exemplar, Skip
 from eft_jax.formats.images import save_png
 from eft_jax.geometry.crops import denormalize_image, normalize_image
 from eft_jax.progress import Progress, note
@@ -89,7 +90,7 @@ WORST_BY = "pa_mpjpe_mm"
 DATASET_EVALUATOR = {"synthetic": "synthetic_truth"}
 
 
-class EvaluateInputError(ValueError):
+class EvaluateInputError(InputError, ValueError):
     """A benchmark that cannot be scored as asked: a missing body file, a regressor and body model
     that do not fit the protocol."""
 
@@ -101,7 +102,7 @@ class Source:
     description: str
     ids: list[str]
     groups: dict
-    exemplars: Callable[[set | None], Iterator[Exemplar | dict]]
+    exemplars: Callable[[set | None], Iterator[Exemplar | Skip]]
     truth: dict  # id -> per-exemplar truth (filled as synthetic exemplars are made)
 
 
@@ -176,11 +177,11 @@ def _benchmark_models(
 def _benchmark_source(dataset: str, root, split, limit: int | None, crop_size: int) -> Source:
     bench = open_benchmark(dataset, root, split)
     items = bench.items[:limit] if limit is not None else bench.items
-    ids = [str(item["id"] if is_skip(item) else item.id) for item in items]
+    ids = [str(item.id) for item in items]
 
     def exemplars(wanted=None):
         chosen = items if wanted is None else [i for i, id_ in zip(items, ids) if id_ in wanted]
-        return iter_exemplars(chosen, bench.images_dir, res=crop_size)
+        return iter_exemplars(chosen, bench.images_dir, crop_size=crop_size)
 
     return Source(bench.description, ids, bench.groups, exemplars, bench.truth)
 
@@ -192,7 +193,7 @@ def _synthetic_source(count: int, crop_size: int) -> Source:
 
     def exemplars(wanted=None):
         chosen = [s for s in seeds if wanted is None or str(s) in wanted]
-        for samples in heldout_pieces(chosen, image_size=crop_size):
+        for samples in heldout_pieces(chosen, crop_size=crop_size):
             for i, seed in enumerate(samples["seed"]):
                 key = str(int(seed))
                 groups[key] = str(samples["clip"][i])
@@ -209,7 +210,7 @@ def _synthetic_source(count: int, crop_size: int) -> Source:
 def _batches(items: Iterator, size: int, on_skip: Callable) -> Iterator[list[Exemplar]]:
     batch = []
     for item in items:
-        if is_skip(item):
+        if isinstance(item, Skip):
             on_skip(item)
             continue
         batch.append(item)
@@ -272,7 +273,7 @@ def _render_worst(source, model, order, predictions, out_dir: Path, count: int) 
     faces = np.asarray(model.faces)
     written = [None] * len(worst)
     for exemplar in source.exemplars(set(worst)):
-        if is_skip(exemplar) or str(exemplar.id) not in rank:
+        if isinstance(exemplar, Skip) or str(exemplar.id) not in rank:
             continue
         index = order.index(str(exemplar.id))
         vertices = np.asarray(
@@ -305,7 +306,7 @@ def run_evaluate(config: ml_collections.ConfigDict) -> dict:
     )
     record = nets.regressor_record(checkpoint)
     predicts = nets.predicted_body_kind(record)
-    crop_size = nets.trained_input_size(record)
+    crop_size = nets.trained_crop_size(record)
 
     if dataset == "synthetic":
         if root is not None or split is not None:
@@ -350,14 +351,14 @@ def run_evaluate(config: ml_collections.ConfigDict) -> dict:
     progress = Progress(total=len(source.ids))
 
     def skip(item, reason=None):
-        skipped.append({"id": str(item["id"]), "reason": reason or item["skip_reason"]})
+        skipped.append({"id": item.id, "reason": reason or item.reason})
         progress.update()
 
     for batch in _batches(source.exemplars(None), batch_size, skip):
         problems = {str(e.id): evaluator.truth_problem(source.truth.get(str(e.id))) for e in batch}
         for e in batch:
             if problems[str(e.id)]:
-                skip(skip_record(e.id, problems[str(e.id)], e.annot_id, e.image_name))
+                skip(Skip(e.id, problems[str(e.id)], e.annot_id, e.image_name))
         batch = [e for e in batch if not problems[str(e.id)]]
         if not batch:
             continue
@@ -369,7 +370,7 @@ def run_evaluate(config: ml_collections.ConfigDict) -> dict:
         )
         for e in (e for e, ok in zip(batch, finite) if not ok):
             skip(
-                skip_record(
+                Skip(
                     e.id,
                     "the regressor's prediction has NaN or infinite values",
                     e.annot_id,

@@ -43,7 +43,7 @@ def smplify_method(config: ml_collections.ConfigDict) -> FitMethod:
         return (
             (
                 lambda exemplars: smplify_stream(
-                    exemplars, smplify, predict=predict, image_size=crop_size
+                    exemplars, smplify, predict=predict, crop_size=crop_size
                 )
             ),
             description,

@@ -51,7 +51,7 @@ from eft_jax.datasets.spin_npz import load_spin_npz, read_spin_npz
 from eft_jax.datasets.synthetic_tfds import builder_for
 from eft_jax.fitting.inputs import FitInputs, read_inputs
 from eft_jax.formats.eft_json import read_eft_json
-from eft_jax.formats.exemplar import exemplar_problem, is_skip, skip_record
+from eft_jax.formats.exemplar import Skip, exemplar_problem
 from eft_jax.geometry.crops import denormalize_image, normalize_image
 from eft_jax.progress import format_duration, note
 from eft_jax.train.adversarial import MocapPrior
@@ -115,22 +115,23 @@ def _crops(spec: ml_collections.ConfigDict, size: int, wanted=None):
         )
     ids, images, keypoints, skipped = [], [], [], []
     for item in stream.exemplars(wanted, size):
-        problem = None if is_skip(item) else exemplar_problem(item.image, item.keypoints)
+        problem = None if isinstance(item, Skip) else exemplar_problem(item.image, item.keypoints)
         if problem is not None:
-            item = skip_record(item.id, problem, item.annot_id, item.image_name)
-        if is_skip(item):
+            item = Skip(item.id, problem, item.annot_id, item.image_name)
+        if isinstance(item, Skip):
             skipped.append(item)
             continue
         ids.append(str(item.id))
-        images.append(_resized(denormalize_image(item.image), size))
+        images.append(_crop_resized_bilinear(denormalize_image(item.image), size))
         keypoints.append(np.asarray(item.keypoints, np.float32))
     if not ids:
         raise TrainingDataError(f"{stream.description}: no usable crops ({len(skipped)} skipped)")
     return ids, np.stack(images), np.stack(keypoints), skipped, stream.description
 
 
-def _resized(crop: np.ndarray, size: int) -> np.ndarray:
-    """A square uint8 crop at `size` px (crop keypoints are in [-1, 1], so they need no change)."""
+def _crop_resized_bilinear(crop: np.ndarray, size: int) -> np.ndarray:
+    """A square uint8 crop at `size` px by PIL's bilinear resize, as the regressor trains on it
+    (crop keypoints are in [-1, 1], so they need no change)."""
     if crop.shape[0] == size:
         return crop
     from PIL import Image
@@ -160,8 +161,8 @@ def _spin_npz_source(spec, size: int, model: body.BodyModel) -> tuple[ArraySourc
     arrays = load_spin_npz(spec.file)
     targets = spin_npz_targets(arrays, model.kind, str(spec.file))
     rows, images, keypoints, skipped = [], [], [], 0
-    for item in iter_exemplars(read_spin_npz(spec.file), spec.images, res=size):
-        if is_skip(item):
+    for item in iter_exemplars(read_spin_npz(spec.file), spec.images, crop_size=size):
+        if isinstance(item, Skip):
             skipped += 1
             continue
         rows.append(int(item.id))
@@ -250,7 +251,7 @@ def _initial_variables(
     if not config.init_from:
         return regressor.init(jax.random.key(config.seed), size)
     restored = nets.restore_regressor(config.init_from, expected_arch=arch)
-    trained = nets.trained_input_size(restored.record)
+    trained = nets.trained_crop_size(restored.record)
     if trained != size:
         raise ConfigError(
             f"init_from {config.init_from} was trained at {trained} px, this run trains at {size} px"

@@ -17,7 +17,7 @@ from eft_jax.nets.checkpoint import (
     read_config_record,
     restore_regressor,
     save_regressor,
-    trained_input_size,
+    trained_crop_size,
     update_config_record,
 )
 from eft_jax.nets.hmr import Regressor, RegressorArch, RegressorOutput
@@ -65,7 +65,7 @@ __all__ = [
     "bundled_regressor",
     "convert_spin_checkpoint",
     "entry_point",
-    "trained_input_size",
+    "trained_crop_size",
     "load_mean_params",
     "load_regressor",
     "merge",

@@ -19,7 +19,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from eft_jax.nets.hmr import DEFAULT_IMAGE_SIZE, Regressor, RegressorArch
+from eft_jax.errors import InputError
+from eft_jax.nets.hmr import DEFAULT_CROP_SIZE, Regressor, RegressorArch
 
 FORMAT = "eft-jax-regressor"
 # The regressor eft-jax ships: an HMR (ResNet-18, widths / 4, 128 px input) trained on synthetic
@@ -29,7 +30,7 @@ BUNDLED_REGRESSOR_DIR = Path(__file__).resolve().parent / "assets" / "synthetic_
 FORMAT_VERSION = 1
 
 
-class RegressorCheckpointError(ValueError):
+class RegressorCheckpointError(InputError, ValueError):
     """A regressor checkpoint that does not exist, is not one, does not fit the expected network, or
     predicts another body model's parameters than the run's (`nets.load_regressor`)."""
 
@@ -169,9 +170,9 @@ def restore_regressor(
     return RestoredRegressor(regressor, dict(variables), record)
 
 
-def trained_input_size(record: dict) -> int:
+def trained_crop_size(record: dict) -> int:
     """The crop side the checkpoint's regressor was trained at (SPIN's 224 unless recorded)."""
-    return int(record.get("image_size", DEFAULT_IMAGE_SIZE))
+    return int(record.get("image_size", DEFAULT_CROP_SIZE))
 
 
 def bundled_regressor() -> RestoredRegressor:

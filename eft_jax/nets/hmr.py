@@ -39,7 +39,7 @@ from eft_jax.nets.mean_params import (
 )
 from eft_jax.nets.resnet import ResNetArch, resnet_features
 
-DEFAULT_IMAGE_SIZE = 224
+DEFAULT_CROP_SIZE = 224
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,14 +173,14 @@ class Regressor:
     def __repr__(self) -> str:
         return f"Regressor({self.arch})"
 
-    def init(self, rng: jax.Array, image_size: int = DEFAULT_IMAGE_SIZE) -> dict:
+    def init(self, rng: jax.Array, crop_size: int = DEFAULT_CROP_SIZE) -> dict:
         """Fresh {'params', 'batch_stats'} initialised as SPIN does before ImageNet weights."""
-        images = jnp.zeros((1, image_size, image_size, 3), jnp.float32)
+        images = jnp.zeros((1, crop_size, crop_size, 3), jnp.float32)
         return dict(jax.jit(self.module.init)(rng, images))
 
-    def abstract_variables(self, image_size: int = DEFAULT_IMAGE_SIZE) -> dict:
+    def abstract_variables(self, crop_size: int = DEFAULT_CROP_SIZE) -> dict:
         """Shapes and dtypes of the variables, computed without allocating them."""
-        images = jax.ShapeDtypeStruct((1, image_size, image_size, 3), jnp.float32)
+        images = jax.ShapeDtypeStruct((1, crop_size, crop_size, 3), jnp.float32)
         return dict(jax.eval_shape(self.module.init, jax.random.key(0), images))
 
     def apply(

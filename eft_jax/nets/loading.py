@@ -20,7 +20,7 @@ from eft_jax.nets.checkpoint import (
     predicted_body_kind,
     read_config_record,
     restore_regressor,
-    trained_input_size,
+    trained_crop_size,
 )
 from eft_jax.nets.hmr import Regressor
 
@@ -73,5 +73,5 @@ def load_regressor(
         restored.variables,
         restored.record,
         source,
-        trained_input_size(restored.record),
+        trained_crop_size(restored.record),
     )

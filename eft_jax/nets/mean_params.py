@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from eft_jax.body.named_poses import named_pose
+from eft_jax.body.upright import UPRIGHT_AXIS_ANGLE
 from eft_jax.geometry.rotations import axis_angle_to_rotmat, rotmat_to_rot6d
 
 NUM_JOINTS = 24
@@ -83,7 +84,7 @@ def save_mean_params(path: str | Path, mean: MeanParams) -> None:
 def open_body_mean_params() -> MeanParams:
     """A-pose, upright in the image (root pi about x), zero betas, camera [0.9, 0, 0]."""
     pose = named_pose("a_pose")
-    pose[0] = (np.pi, 0.0, 0.0)
+    pose[0] = UPRIGHT_AXIS_ANGLE
     rot6d = np.asarray(rotmat_to_rot6d(axis_angle_to_rotmat(pose)))
     return MeanParams.from_arrays(rot6d, np.zeros(NUM_BETAS), [0.9, 0.0, 0.0], "open body mean")
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from eft_jax.errors import InputError
 from eft_jax.nets.checkpoint import save_regressor
 from eft_jax.nets.hmr import Regressor, RegressorArch
 from eft_jax.nets.mean_params import MeanParams, load_mean_params
@@ -31,7 +32,7 @@ IGNORED_SUFFIXES = (".num_batches_tracked",)
 TRAINING_STATE_KEYS = ("epoch", "batch_idx", "batch_size", "total_step_count")
 
 
-class SpinImportError(ValueError):
+class SpinImportError(InputError, ValueError):
     """A state dict that does not fit the SPIN regressor; lists every offending key."""
 
     def __init__(self, message: str, missing=(), mismatched=()):

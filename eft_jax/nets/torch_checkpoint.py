@@ -36,6 +36,7 @@ import ml_dtypes
 import numpy as np
 
 from eft_jax import safe_pickle
+from eft_jax.errors import InputError
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -78,7 +79,7 @@ TORCH_DTYPES = {
 }
 
 
-class TorchCheckpointError(ValueError):
+class TorchCheckpointError(InputError, ValueError):
     """A file that is not a readable PyTorch checkpoint (corrupt, truncated, unsupported)."""
 
 

@@ -29,7 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eft_jax.datasets.mocap_poses import load_mocap_poses, mirror_pose
+from eft_jax.body.mirror import mirror_pose
+from eft_jax.datasets.mocap_poses import load_mocap_poses
 from eft_jax.datasets.synthetic_body import BETA_LIMIT, JOINT_NOISE
 from eft_jax.geometry import axis_angle_to_rotmat
 

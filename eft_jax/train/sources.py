@@ -32,6 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from eft_jax.body.joint_sets import GT_OFFSET, NUM_GT_KEYPOINTS, NUM_SPIN49
+from eft_jax.errors import InputError
 from eft_jax.formats.eft_json import smpltype_for, stack_eft_data
 from eft_jax.geometry import axis_angle_to_rotmat
 
@@ -47,7 +48,7 @@ SAMPLE_KEYS = (
 )
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(InputError, ValueError):
     """A training source that cannot be used (missing fits, mismatched crops, wrong body model)."""
 
 

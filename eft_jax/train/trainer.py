@@ -29,6 +29,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from eft_jax import body
 from eft_jax.config import ConfigError
+from eft_jax.errors import InputError
 from eft_jax.eval.evaluation import evaluate_fits, summarize
 from eft_jax.geometry import rot6d_to_rotmat
 from eft_jax.nets import Regressor
@@ -56,7 +57,7 @@ class TrainState:
         return {"params": self.params, "batch_stats": self.batch_stats}
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(InputError, RuntimeError):
     """The training loss stopped being finite: the run is stopped before a bad checkpoint is kept."""
 
 

@@ -35,7 +35,7 @@ from PIL import Image
 from eft_jax.datasets.people import iter_exemplars
 from eft_jax.datasets.people_tfds import builder_for, manual, record_exemplar
 from eft_jax.datasets.registry import open_dataset
-from eft_jax.formats.exemplar import is_skip
+from eft_jax.formats.exemplar import Skip
 from eft_jax.formats.fit_log import FitLog, finalize
 
 STUDY = Path(__file__).resolve().parent
@@ -133,8 +133,8 @@ def main() -> None:
         def read_crops():
             assert (
                 sum(
-                    not is_skip(e)
-                    for e in iter_exemplars(source.items, source.images_dir, res=args.size)
+                    not isinstance(e, Skip)
+                    for e in iter_exemplars(source.items, source.images_dir, crop_size=args.size)
                 )
                 == people
             )

@@ -194,7 +194,7 @@ def against_torch(args):
         max(args.batches), size, lambda image: np.zeros((49, 2)), converged_every=10**9
     )
     loop = TorchEft.from_jax(regressor, variables, model, settings, trainable=args.trainable)
-    seq = fitting.SequentialEft(regressor, variables, model, config, image_size=size)
+    seq = fitting.SequentialEft(regressor, variables, model, config, crop_size=size)
     first = exemplars[0]
     (jax_loss, _), _ = seq._loss_and_grad(
         seq.base, seq.frozen, jnp.asarray(first.image), jnp.asarray(first.keypoints)
@@ -219,7 +219,7 @@ def against_torch(args):
             variables,
             model,
             engine_config,
-            image_size=size,
+            crop_size=size,
             batch_size=batch,
             lowering=strategy,
         )
@@ -349,7 +349,7 @@ def main():
     model = body.load()
     overrides = [f"max_iters={args.iters}", "stop_threshold=0.0", f"chunk_size={args.chunk_size}"]
     config = load_config(REPO / "configs" / "eft_default.py", overrides)
-    seq = fitting.SequentialEft(regressor, variables, model, config, image_size=size)
+    seq = fitting.SequentialEft(regressor, variables, model, config, crop_size=size)
     predict = jax.jit(
         lambda image: (
             exemplar_loss(
@@ -418,7 +418,7 @@ def main():
                 variables,
                 model,
                 config,
-                image_size=size,
+                crop_size=size,
                 batch_size=batch,
                 lowering=strategy,
             )
@@ -477,7 +477,7 @@ def main():
         variables,
         model,
         stream_config,
-        image_size=size,
+        crop_size=size,
         batch_size=args.stream_batch,
         lowering=stream_lowering,
     )

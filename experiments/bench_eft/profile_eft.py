@@ -72,7 +72,7 @@ def main():
         variables,
         model,
         config,
-        image_size=size,
+        crop_size=size,
         batch_size=batch,
         lowering=args.lowering,
     )

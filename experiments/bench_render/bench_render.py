@@ -27,6 +27,7 @@ import numpy as np
 
 from eft_jax import body
 from eft_jax import render as R
+from eft_jax.body.upright import UPRIGHT_AXIS_ANGLE
 from experiments.timing import machine_description, time_call, write_results
 
 STUDY = Path(__file__).resolve().parent
@@ -35,7 +36,7 @@ STUDY = Path(__file__).resolve().parent
 def body_batch(model, batch: int, scale: float = 0.9, seed: int = 0):
     rng = np.random.default_rng(seed)
     pose = rng.normal(scale=0.25, size=(batch, 24, 3)).astype(np.float32)
-    pose[:, 0] = [np.pi, 0.0, 0.0]
+    pose[:, 0] = UPRIGHT_AXIS_ANGLE
     betas = rng.normal(scale=0.5, size=(batch, 10)).astype(np.float32)
     vertices = body.forward(model, jnp.asarray(pose), jnp.asarray(betas)).vertices
     cameras = np.tile(np.array([[scale, 0.0, 0.05]], np.float32), (batch, 1))

@@ -39,6 +39,7 @@ import numpy as np
 
 from eft_jax import body
 from eft_jax.body import joint_sets
+from eft_jax.body.upright import UPRIGHT_AXIS_ANGLE
 from eft_jax.config import load_config
 from eft_jax.datasets.mocap_poses import load_mocap_poses
 from eft_jax.fitting import smplify as jsmplify
@@ -64,7 +65,7 @@ def make_inputs(model, count: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     poses, _ = load_mocap_poses(["walk", "run", "jump", "kick", "punch", "dance_a"])
     poses = poses[rng.integers(0, len(poses), count)].copy()
-    poses[:, 0] = (np.pi, 0.0, 0.0)
+    poses[:, 0] = UPRIGHT_AXIS_ANGLE
     betas = rng.normal(scale=0.5, size=(count, 10)).astype(np.float32)
     translation = np.stack(
         [rng.uniform(-0.1, 0.1, count), rng.uniform(0.1, 0.3, count), rng.uniform(45, 55, count)], 1

@@ -2,7 +2,7 @@
 
     python -m experiments.bench_synthetic.bench_synthetic [--samples 60] [--sizes 128 224] [--out experiments/bench_synthetic]
 
-For each style and crop size: `make_sample(seed, style=..., image_size=...)` for --samples seeds
+For each style and crop size: `make_sample(seed, style=..., crop_size=...)` for --samples seeds
 after a few warm-up samples (compilation and caches excluded), what the TFDS builder does per
 record. The table gives ms per sample, samples/s and the time to prepare the 40,000 training
 samples of a "128px" / "lifelike_128px" dataset at that rate. Writes bench_synthetic.{md,json}.
@@ -25,10 +25,10 @@ TRAIN_SAMPLES = 40_000
 
 def bench(style: str, size: int, samples: int) -> dict:
     for seed in range(WARMUP):
-        make_sample(1_000_000 + seed, style=style, image_size=size)
+        make_sample(1_000_000 + seed, style=style, crop_size=size)
     start = time.perf_counter()
     for seed in range(samples):
-        make_sample(seed, style=style, image_size=size)
+        make_sample(seed, style=style, crop_size=size)
     seconds = (time.perf_counter() - start) / samples
     return {
         "style": style,

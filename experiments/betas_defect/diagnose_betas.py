@@ -24,7 +24,7 @@ t = time.time()
 model = body.load()
 r = nets.bundled_regressor()
 reg, var = r.regressor, r.variables
-S = make_samples(range(10_000_000, 10_000_096), image_size=128)
+S = make_samples(range(10_000_000, 10_000_096), crop_size=128)
 print("render", time.time() - t)
 imgs = jnp.asarray(np.stack([normalize_image(i) for i in S["image"]]))
 out = jax.jit(reg.apply)(var, imgs)

@@ -80,11 +80,9 @@ def run_smplify(method: str, restored, model, data: dict, size: int) -> Run:
 
     images = normalize_image(data["image"])
     exemplars = [Exemplar(i, images[i], data["keypoints"][i]) for i in range(len(images))]
-    list(smplify_stream(exemplars[:1], smplify, predict=predict, image_size=size))  # compile
+    list(smplify_stream(exemplars[:1], smplify, predict=predict, crop_size=size))  # compile
     start = time.perf_counter()
-    results = {
-        r.id: r for r in smplify_stream(exemplars, smplify, predict=predict, image_size=size)
-    }
+    results = {r.id: r for r in smplify_stream(exemplars, smplify, predict=predict, crop_size=size)}
     seconds = time.perf_counter() - start
     ordered = [results[i] for i in range(len(images))]
     skipped = [r for r in ordered if r.skipped]

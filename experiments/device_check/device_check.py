@@ -72,7 +72,7 @@ def measure_engine(regressor, variables, model, size, iters, batch, lowering, dt
         [f"max_iters={10**6}", "stop_threshold=0.0", f"compute_dtype={dtype}"],
     )
     engine = fitting.EftEngine(
-        regressor, variables, model, config, image_size=size, batch_size=batch, lowering=lowering
+        regressor, variables, model, config, crop_size=size, batch_size=batch, lowering=lowering
     )
     rng = np.random.default_rng(0)
     images = rng.normal(size=(batch, size, size, 3)).astype(np.float32)

@@ -63,8 +63,8 @@ def main(argv=None) -> int:
 
     regressors = {"bundled": nets.bundled_regressor()}
     regressors.update({path: nets.restore_regressor(path) for path in args.checkpoint})
-    size = nets.trained_input_size(regressors["bundled"].record)
-    data = make_walkers(args.count, image_size=size)
+    size = nets.trained_crop_size(regressors["bundled"].record)
+    data = make_walkers(args.count, crop_size=size)
     rows = [
         posture_row(name, predicted_joints(r, data["image"]), data["joints3d_spin49"])
         for name, r in regressors.items()

@@ -110,7 +110,7 @@ def render_set(path: Path, first_seed: int, count: int, size: int) -> dict:
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
     keys = ("image", "keypoints", "joints3d_spin49", "vertices", "rotmats", "betas", "camera")
-    humans = heldout_set(range(first_seed, first_seed + count), image_size=size)
+    humans = heldout_set(range(first_seed, first_seed + count), crop_size=size)
     data = {k: humans[k] for k in keys}
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **data)

@@ -17,7 +17,10 @@ if [ ! -f "$out/crops.npz" ]; then
 import sys
 from eft_jax.datasets.synthetic import make_samples
 from eft_jax.formats.exemplar_npz import write_exemplars_npz
-samples = make_samples(range(50_000_000, 50_000_012), image_size=128)
+import inspect
+# The crop size's keyword was image_size before the renovation and crop_size after it.
+size = "crop_size" if "crop_size" in inspect.signature(make_samples).parameters else "image_size"
+samples = make_samples(range(50_000_000, 50_000_012), **{size: 128})
 write_exemplars_npz(sys.argv[1], samples["image"], samples["keypoints"],
                     ids=[f"human_{i}" for i in range(12)])
 PY

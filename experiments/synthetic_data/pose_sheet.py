@@ -41,6 +41,7 @@ import numpy as np
 from PIL import Image
 
 from eft_jax import body, render
+from eft_jax.body.upright import turn_upright
 from eft_jax.datasets.mocap_poses import load_mocap_frame_indices, load_mocap_poses, mocap_clips
 from eft_jax.datasets.pose_sampling import random_pose
 from eft_jax.geometry import rotations
@@ -50,7 +51,6 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "pose_sheet.png"
 FILL = 0.9  # the larger side of the body's projected box / panel side
 LABEL_WIDTH = 120  # pixels of the clip-name column
 LABEL_HEIGHT = 14  # pixels of the frame-label row under each panel
-RX_PI = jnp.diag(jnp.asarray([1.0, -1.0, -1.0], jnp.float32))  # y-up model -> y-down image
 
 
 @jax.jit
@@ -60,7 +60,7 @@ def pose_bodies(model, clip_poses):
     The root becomes Rx(pi) @ R_clip, as in `eft_jax.datasets.synthetic._pose_body` with yaw 0.
     """
     rot = rotations.axis_angle_to_rotmat(clip_poses)  # (B, 24, 3, 3)
-    rot = rot.at[:, 0].set(RX_PI @ rot[:, 0])
+    rot = rot.at[:, 0].set(turn_upright(rot[:, 0]))
     betas = jnp.zeros((clip_poses.shape[0], model.num_betas), jnp.float32)
     return body.forward(model, rot, betas).vertices
 

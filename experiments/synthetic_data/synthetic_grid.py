@@ -3,7 +3,7 @@
     python -m experiments.synthetic_data.synthetic_grid   # -> experiments/synthetic_data/synthetic_grid_{basic,lifelike}.png
     python -m experiments.synthetic_data.synthetic_grid --styles lifelike --rows 8 --size 128 --first-seed 1000
 
-Each panel is `make_sample(seed, style=..., image_size=--size)` for seeds --first-seed, ...;
+Each panel is `make_sample(seed, style=..., crop_size=--size)` for seeds --first-seed, ...;
 visible keypoints (SPIN-49, third column 1) are green dots, invisible ones that the model can
 produce are small red dots (outside the crop they are not drawn).
 """
@@ -40,7 +40,7 @@ def grid(style: str, rows: int, size: int, first_seed: int) -> Image.Image:
     available = np.asarray(default_model().spin49_available)
     sheet = Image.new("RGB", (rows * size, rows * size))
     for i in range(rows * rows):
-        sample = make_sample(first_seed + i, style=style, image_size=size)
+        sample = make_sample(first_seed + i, style=style, crop_size=size)
         sheet.paste(panel(sample, available), ((i % rows) * size, (i // rows) * size))
     return sheet
 
