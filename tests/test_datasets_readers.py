@@ -4,6 +4,7 @@ dropped person recorded with its reason, and malformed files named with their pr
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -306,3 +307,27 @@ def test_spin_evaluation_files(tmp_path, name, with_part):
     )
     with pytest.raises(DatasetError, match=r"'S' must have shape \(1, 24, 4\)"):
         open_dataset(name, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name, build, split, prefix",
+    [
+        ("coco", lambda root: make_coco(root, "val2017"), "val2017", "val2017/"),
+        ("mpii", make_mpii, None, "images/"),
+        ("lspet", make_lspet, None, ""),
+        ("openpose", make_openpose, None, "images/"),
+        ("spin-npz", make_spin_npz, "train.npz", ""),
+        ("3dpw", make_pw3d, None, ""),
+    ],
+)
+def test_image_prefix_makes_names_relative_to_the_dataset_folder(
+    tmp_path, name, build, split, prefix
+):
+    # SPIN's preprocessing writes imgname relative to the dataset folder its loader joins it with
+    # (coco.py 'train2014/<file>', mpii.py 'images/<file>', hr_lspet.py '<file>', pw3d.py
+    # 'imageFiles/<sequence>/<file>'); `fit --spin-npz` writes image_prefix + image_name.
+    build(tmp_path)
+    source = open_dataset(name, tmp_path, split)
+    assert source.image_prefix == prefix
+    names = {item.image_name for item in source.items if not is_skip(item)}
+    assert any(os.path.isfile(os.path.join(tmp_path, prefix + n)) for n in names), names

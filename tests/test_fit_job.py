@@ -4,6 +4,7 @@ reported, a resumed run fitting only what is missing, and the same result either
 from __future__ import annotations
 
 import json
+import os
 
 import jax
 import numpy as np
@@ -191,15 +192,18 @@ def test_fit_coco_root_writes_eft_json_and_spin_npz(tmp_path, checkpoint):
     # SPIN's npz: one row per fit, keypoints as the EFT file's, readable by eft-jax's SPIN reader
     with np.load(npz, allow_pickle=False) as data:
         spin = dict(data)
-    assert spin["imgname"].tolist() == ["a.jpg", "a.jpg", "b.jpg"]
+    # imgname as SPIN's preprocessing writes it (coco.py: 'train2014/<file>'), relative to the
+    # dataset folder that SPIN's loader joins it with
+    assert spin["imgname"].tolist() == ["val2017/a.jpg", "val2017/a.jpg", "val2017/b.jpg"]
+    assert all(os.path.isfile(os.path.join(tmp_path / "coco", n)) for n in spin["imgname"])
     keypoints = np.concatenate([spin["openpose"], spin["part"]], 1)
     np.testing.assert_allclose(
         keypoints, [entry["gt_keypoint_2d"] for entry in fits["data"]], atol=1e-6
     )
     assert spin["has_smpl"].tolist() == [0.0, 0.0, 0.0]  # the bundled open model is not SMPL
     original = open_dataset("coco", tmp_path / "coco", "val2017").items[0]
-    (tmp_path / "coco" / "val2017" / "train.npz").write_bytes(npz.read_bytes())
-    again = open_dataset("spin-npz", tmp_path / "coco" / "val2017", "train.npz").items[0]
+    (tmp_path / "coco" / "train.npz").write_bytes(npz.read_bytes())
+    again = open_dataset("spin-npz", tmp_path / "coco", "train.npz").items[0]
     np.testing.assert_allclose(again.keypoints, original.keypoints, atol=1e-4)
     np.testing.assert_allclose(again.center, original.center)
 

@@ -103,6 +103,7 @@ class InputStream:
 
     order: list[str]
     description: str
+    image_prefix: str = ""  # SPIN's imgname = image_prefix + imageName (DatasetSource)
     _source: DatasetSource | None = None
     _arrays: dict | None = None
     _records: object = None  # a prepared TFDS data source
@@ -147,7 +148,7 @@ def read_inputs(inputs: FitInputs) -> InputStream:
         source = open_dataset(inputs.dataset, inputs.root, inputs.split, inputs.selection)
     else:
         source = open_coco_files(inputs.images_dir, inputs.keypoints_json, inputs.selection)
-    return InputStream(source.ids, source.description, _source=source)
+    return InputStream(source.ids, source.description, source.image_prefix, _source=source)
 
 
 def log_path_for(out_json: Path, process_index: int = 0, process_count: int = 1) -> Path:
@@ -344,7 +345,7 @@ def run_fit(
         meta={"regressor": regressor_source, "config": config.to_dict(), **method.header},
     )
     if spin_npz is not None:
-        write_spin_npz(out_json, spin_npz)
+        write_spin_npz(out_json, spin_npz, stream.image_prefix)
     elapsed = time.perf_counter() - start
     print(
         f"eft-jax {method.name}: wrote {out_json} ({elapsed:.1f} s); per-exemplar logs {out_json.name}.log*.jsonl",
