@@ -75,6 +75,19 @@ def test_mpii_mapping_box_and_spin_rule(tmp_path):
     assert all(isinstance(i, Exemplar) for i in _exemplars(source) if not is_skip(i))
 
 
+@pytest.mark.parametrize("folder", ["annot", "mpii_human_pose_v1_u12_2"])
+def test_mpii_annotations_in_a_subfolder(tmp_path, folder):
+    # mpii_human_pose_v1_u12_2.zip, MPII's official annotation archive, unpacks to
+    # mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat
+    make_mpii(tmp_path / "flat")
+    make_mpii(tmp_path / "nested", annotation_folder=folder)
+    assert not (tmp_path / "nested" / "mpii_human_pose_v1_u12_1.mat").exists()
+    nested = open_dataset("mpii", tmp_path / "nested").items
+    flat = open_dataset("mpii", tmp_path / "flat").items
+    assert [i["id"] if is_skip(i) else i.id for i in nested] == ["0_0", "0_1", "1_0"]
+    np.testing.assert_array_equal(nested[0].keypoints, flat[0].keypoints)
+
+
 def test_lspet_pairs_sorted_images_with_joints_and_flags(tmp_path):
     make_lspet(tmp_path)
     source = open_dataset("lspet", tmp_path)
