@@ -17,6 +17,7 @@ from dataset_builders import (
     make_openpose,
     make_pw3d,
     make_spin_npz,
+    save_images,
 )
 
 from eft_jax.body import SPIN49_NAMES
@@ -126,6 +127,15 @@ def test_openpose_body25_and_coco18_several_people(tmp_path):
     assert coco18.keypoints[SPIN49_NAMES.index("OP MidHip"), 2] == 0
     assert coco18.keypoints[SPIN49_NAMES.index("OP RHip"), 2] == pytest.approx(0.9)
     assert coco18.keypoints[19:25, 2].sum() == 0
+
+
+def test_openpose_frame_with_no_people_is_a_skip_record(tmp_path):
+    make_openpose(tmp_path)
+    save_images(tmp_path / "images", ["d.jpg"])
+    (tmp_path / "keypoints" / "d_keypoints.json").write_text('{"version": 1.3, "people": []}')
+    ids, reasons = _ids_and_reasons(open_dataset("openpose", tmp_path).items)
+    assert ids == ["a_0", "a_1", "b_0", "c", "d"]  # every frame counted, the empty one too
+    assert reasons["d"] == "no people detected in d_keypoints.json"
 
 
 def test_spin_npz_input(tmp_path):
