@@ -15,7 +15,7 @@ from PIL import Image
 from eft_jax import cli
 from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.exemplar_npz import write_exemplars_npz
-from eft_jax.formats.fit_log import read_fit_log
+from eft_jax.formats.fit_log import read_fit_log, read_fit_log_header
 from eft_jax.jobs.fit import log_path_for
 from eft_jax.nets import Regressor, RegressorArch, save_regressor
 
@@ -239,6 +239,29 @@ def test_fit_coco_root_writes_eft_json_and_spin_npz(tmp_path, checkpoint):
         )
         np.testing.assert_allclose(direct["gt_keypoint_2d"], prepared["gt_keypoint_2d"], atol=1e-4)
     assert (tmp_path / "tfds_spin.npz").exists()
+
+
+def test_tfds_fit_uses_the_prepared_crop_size(tmp_path, capsys, checkpoint):
+    # The checkpoint records no input size (so 224 px); its crops were prepared at CROP px: the
+    # fit runs at CROP px (README: the crop size is the one prepared) instead of skipping everyone
+    # for the wrong image shape, and another --crop-size is refused naming both sizes.
+    from dataset_builders import make_coco
+
+    from eft_jax.datasets.people_tfds import builder_for, manual
+
+    make_coco(tmp_path / "coco", "val2017")
+    builder = builder_for("coco", "val2017", crop_size=CROP, data_dir=tmp_path / "tfds")
+    builder.download_and_prepare(download_config=manual(tmp_path / "coco"))
+    out = tmp_path / "fits.json"
+    argv = ["fit", "--dataset", "tfds", "--root", str(builder.data_dir), "--out", str(out)]
+    argv += ["--checkpoint", checkpoint, "--compilation-cache", ""]
+    assert cli.main([*argv, "--crop-size", str(CROP + 16)]) == 2
+    assert f"prepared at {CROP} px, not {CROP + 16} px" in capsys.readouterr().err
+    assert not log_path_for(out).exists()
+    assert cli.main([*argv, "--max-iters", "1", "--batch-size", "2"]) == 0
+    fits = read_eft_json(out)
+    assert [e["annotId"] for e in fits["data"]] == [1, 2, 3] and not fits["skipped"]
+    assert read_fit_log_header(log_path_for(out))["crop_size"] == CROP
 
 
 @pytest.mark.parametrize(

@@ -110,6 +110,11 @@ def record_exemplar(record: dict) -> Exemplar:
     )
 
 
+def prepared_crop_size(records) -> int | None:
+    """The side in pixels of a prepared dataset's crops (that of its first; None when empty)."""
+    return int(decode_jpeg(records[0]["image_jpeg"]).shape[0]) if len(records) else None
+
+
 def open_prepared(path) -> tfds.core.data_sources.ArrayRecordDataSource:
     """The records of a prepared dataset folder (`<data_dir>/annotated_people/<config>/1.0.0`),
     for `eft-jax fit --dataset tfds --root PATH`; DatasetError when it is not one."""

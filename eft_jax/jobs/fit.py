@@ -104,6 +104,7 @@ class InputStream:
     order: list[str]
     description: str
     image_prefix: str = ""  # SPIN's imgname = image_prefix + imageName (DatasetSource)
+    crop_size: int | None = None  # the side of prepared crops (TFDS): the size they are fitted at
     _source: DatasetSource | None = None
     _arrays: dict | None = None
     _records: object = None  # a prepared TFDS data source
@@ -139,11 +140,15 @@ def read_inputs(inputs: FitInputs) -> InputStream:
             raise FitInputError(
                 "a prepared TFDS dataset has no --split or --selection (they were chosen when preparing it)"
             )
-        from eft_jax.datasets.people_tfds import open_prepared  # tfds only when used
+        from eft_jax.datasets.people_tfds import (  # tfds only when used
+            open_prepared,
+            prepared_crop_size,
+        )
 
         records = open_prepared(inputs.root)
         order = [record["id"].decode() for record in records]
-        return InputStream(order, f"tfds {inputs.root}", _records=records)
+        size = prepared_crop_size(records)
+        return InputStream(order, f"tfds {inputs.root}", crop_size=size, _records=records)
     if inputs.dataset is not None:
         source = open_dataset(inputs.dataset, inputs.root, inputs.split, inputs.selection)
     else:
@@ -286,6 +291,9 @@ def run_fit(
     if not 0 <= process_index < process_count:
         raise FitInputError(f"process index {process_index} is not in 0..{process_count - 1}")
     stream = read_inputs(inputs)  # every input file is checked before anything heavy happens
+    if stream.crop_size is not None and crop_size not in (None, stream.crop_size):
+        raise FitInputError(f"the crops were prepared at {stream.crop_size} px, not {crop_size} px")
+    crop_size = stream.crop_size or crop_size
     log_path = log_path_for(out_json, process_index, process_count)
 
     with RunLock(log_path):
