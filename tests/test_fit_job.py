@@ -236,6 +236,7 @@ def test_fit_coco_root_writes_eft_json_and_spin_npz(tmp_path, checkpoint):
         assert (
             direct["imageName"] == prepared["imageName"]
             and direct["bbox_center"] == prepared["bbox_center"]
+            and direct["bbox_scale"] == prepared["bbox_scale"]  # 0.48 etc.: not float32 values
         )
         np.testing.assert_allclose(direct["gt_keypoint_2d"], prepared["gt_keypoint_2d"], atol=1e-4)
     assert (tmp_path / "tfds_spin.npz").exists()

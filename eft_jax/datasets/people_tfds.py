@@ -40,6 +40,7 @@ from eft_jax.formats.exemplar import Exemplar, is_skip
 from eft_jax.geometry.crops import crop_to_image, denormalize_image, normalize_image
 
 JPEG_QUALITY = 95
+EXACT = tfds.features.Encoding.BYTES
 
 
 @dataclasses.dataclass
@@ -162,8 +163,9 @@ class AnnotatedPeople(tfds.core.GeneratorBasedBuilder):
                     "keypoints_image": tfds.features.Tensor(
                         shape=(NUM_SPIN49, 3), dtype=np.float32
                     ),
-                    "center": tfds.features.Tensor(shape=(2,), dtype=np.float64),
-                    "scale": tfds.features.Scalar(dtype=np.float64),
+                    # float64 as raw bytes: the default encoding keeps only float32
+                    "center": tfds.features.Tensor(shape=(2,), dtype=np.float64, encoding=EXACT),
+                    "scale": tfds.features.Tensor(shape=(), dtype=np.float64, encoding=EXACT),
                     "image_name": tfds.features.Text(),
                     "id": tfds.features.Text(),
                     "annot_id": tfds.features.Scalar(dtype=np.int64),
