@@ -1,0 +1,115 @@
+"""Pins: values and rules that a one-line change could move while every behavioural test still
+passes (each was checked by introducing such a change and seeing its test fail)."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from eft_jax import body
+from eft_jax.body.joint_sets import SPIN49_NAMES
+from eft_jax.config import default_config_path, load_config
+from eft_jax.fitting import smplify as smplify_module
+from eft_jax.fitting.pose_prior import BUNDLED_POSE_GMM_PATH
+
+# -- SMPLify's loss by hand (SPIN smplify/losses.py and configs/smplify.py's values) -----------
+
+SIGMA = 100.0  # losses.py:28 Geman-McClure sigma, pixels
+POSE_PRIOR_WEIGHT, ANGLE_PRIOR_WEIGHT, SHAPE_PRIOR_WEIGHT = 4.78, 15.2, 5.0  # losses.py:28-29
+DEPTH_WEIGHT = 100.0  # losses.py:61
+FOCAL, CROP = 5000.0, 224
+
+
+def _gmm_energy(body_pose) -> float:
+    """SMPLify-X's MaxMixturePrior in float64 from the bundled file: min over components of
+    0.5 d^T C^-1 d - log w + (69/2) log 2 pi + 0.5 (log det C - min log det C)."""
+    with np.load(BUNDLED_POSE_GMM_PATH) as gmm:
+        means, covars, weights = gmm["means"], gmm["covars"], gmm["weights"]
+    log_dets = np.linalg.slogdet(covars)[1]
+    energies = []
+    for m in range(len(weights)):
+        d = np.asarray(body_pose, np.float64) - means[m]
+        energies.append(
+            0.5 * d @ np.linalg.solve(covars[m], d)
+            - np.log(weights[m])
+            + 34.5 * np.log(2 * np.pi)
+            + 0.5 * (log_dets[m] - log_dets.min())
+        )
+    return min(energies)
+
+
+@pytest.fixture(scope="module")
+def smplify():
+    return smplify_module.Smplify(body.load(), load_config(default_config_path("smplify")))
+
+
+def test_smplify_body_loss_by_hand_at_known_residuals(smplify):
+    shared, settings = smplify.shared, smplify.settings
+    # Every joint at the origin, the camera 10 m in front: each projects to the crop's centre.
+    joints = jnp.zeros((49, 3))
+    translation = np.array([0.0, 0.0, 10.0])
+    residuals = np.zeros((49, 2))
+    weights = np.zeros(49)
+    for name, residual, weight in (
+        ("Right Knee", (30.0, -40.0), 1.0),  # |r| < sigma
+        ("Left Wrist", (150.0, 0.0), 0.5),  # |r| > sigma: Geman-McClure flattens it
+        ("OP Nose", (5.0, 250.0), 0.8),
+    ):
+        residuals[SPIN49_NAMES.index(name)] = residual
+        weights[SPIN49_NAMES.index(name)] = weight
+    keypoints_px = CROP / 2 + residuals
+    rng = np.random.default_rng(0)
+    body_pose = rng.normal(0.0, 0.2, 69)
+    betas = rng.normal(0.0, 1.0, 10)
+    params = {
+        "global_orient": jnp.zeros(3),
+        "body_pose": jnp.asarray(body_pose, jnp.float32),
+        "betas": jnp.asarray(betas, jnp.float32),
+        "translation": jnp.asarray(translation, jnp.float32),
+    }
+    terms = smplify_module.body_loss(
+        params, joints, jnp.asarray(keypoints_px), jnp.asarray(weights), shared, settings
+    )
+
+    squared = residuals**2
+    reprojection = np.sum(weights**2 * np.sum(SIGMA**2 * squared / (SIGMA**2 + squared), -1))
+    pose = POSE_PRIOR_WEIGHT**2 * _gmm_energy(body_pose.astype(np.float32))
+    # losses.py:19-24: full-pose indices 55, 58, 12, 15 (elbows y, knees x), signs +, -, -, -
+    full_pose = np.concatenate([np.zeros(3), body_pose.astype(np.float32)])
+    bends = full_pose[[55, 58, 12, 15]] * np.array([1.0, -1.0, -1.0, -1.0])
+    angle = ANGLE_PRIOR_WEIGHT**2 * np.sum(np.exp(bends) ** 2)
+    shape = SHAPE_PRIOR_WEIGHT**2 * np.sum(betas.astype(np.float32) ** 2)
+    assert min(reprojection, pose, angle, shape) > 1.0  # every term counts
+    np.testing.assert_allclose(float(terms.reprojection), reprojection, rtol=1e-5)
+    np.testing.assert_allclose(float(terms.pose_prior), pose, rtol=1e-4)
+    np.testing.assert_allclose(float(terms.angle_prior), angle, rtol=1e-5)
+    np.testing.assert_allclose(float(terms.shape_prior), shape, rtol=1e-5)
+    np.testing.assert_allclose(float(terms.total), reprojection + pose + angle + shape, rtol=1e-4)
+
+
+def test_smplify_camera_loss_by_hand(smplify):
+    shared, settings = smplify.shared, smplify.settings
+    joints = jnp.zeros((49, 3))
+    keypoints_px = np.full((49, 2), CROP / 2)
+    torso = ("OP RHip", "OP LHip", "OP RShoulder", "OP LShoulder")
+    offsets = ((3.0, 4.0), (-6.0, 8.0), (0.0, 1.0), (2.0, 0.0))
+    for name, offset in zip(torso, offsets):
+        keypoints_px[SPIN49_NAMES.index(name)] += offset
+    confidence = np.zeros(49)
+    confidence[[SPIN49_NAMES.index(n) for n in torso]] = 0.7
+    params = {"translation": jnp.asarray([0.0, 0.0, 10.0], jnp.float32)}
+    init_translation = jnp.asarray([0.0, 0.0, 9.5], jnp.float32)
+    loss = smplify_module.camera_loss(
+        params,
+        init_translation,
+        joints,
+        jnp.asarray(keypoints_px),
+        jnp.asarray(confidence),
+        shared,
+        settings,
+    )
+    # losses.py:60-90: squared torso distances (confidence not applied) + depth_w^2 (dz)^2
+    expected = sum(x * x + y * y for x, y in offsets) + DEPTH_WEIGHT**2 * 0.5**2
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+    assert settings.focal_length == FOCAL and settings.crop_size == CROP
