@@ -30,13 +30,20 @@ def test_prepared_records_are_the_readers_exemplars(tmp_path, dataset, split, ma
     builder = builder_for(dataset, split=split, crop_size=32, data_dir=tmp_path / "tfds")
     builder.download_and_prepare(download_config=manual(root))
     source = builder.as_data_source("train")
-    direct = [
-        item
-        for item in iter_exemplars(*_source(open_dataset(dataset, root, split)), res=32)
-        if not is_skip(item)
+    every = list(iter_exemplars(*_source(open_dataset(dataset, root, split)), res=32))
+    # every person, skipped ones too (COCO: a crowd, a missing image, one that cannot be
+    # decoded, ...), as the reader's records, with their reasons
+    assert len(source) == len(every)
+    assert [record_exemplar(r) for r in source if len(r["skip_reason"])] == [
+        item for item in every if is_skip(item)
     ]
-    assert len(source) == len(direct) > 0
-    for index, expected in enumerate(direct):
+    assert any("cannot decode" in i["skip_reason"] for i in every if is_skip(i)) == (
+        dataset == "coco"
+    )
+    assert not all(is_skip(item) for item in every)
+    for index, expected in enumerate(every):
+        if is_skip(expected):
+            continue
         exemplar = record_exemplar(source[index])
         assert exemplar.id == expected.id and exemplar.image_name == expected.image_name
         np.testing.assert_array_equal(exemplar.keypoints, expected.keypoints)
@@ -47,8 +54,12 @@ def test_prepared_records_are_the_readers_exemplars(tmp_path, dataset, split, ma
         jpeg = normalize_image(decode_jpeg(encode_jpeg(denormalize_image(expected.image))))
         np.testing.assert_array_equal(exemplar.image, jpeg)
     shares = [builder.as_data_source(process_split(i, 2)) for i in range(2)]
-    ids = [record_exemplar(share[i]).id for share in shares for i in range(len(share))]
-    assert ids == [e.id for e in direct]  # contiguous shares, every record once, in order
+    ids = [_id(record_exemplar(share[i])) for share in shares for i in range(len(share))]
+    assert ids == [_id(e) for e in every]  # contiguous shares, every record once, in order
+
+
+def _id(item):
+    return item["id"] if is_skip(item) else item.id
 
 
 def _source(source):

@@ -6,17 +6,19 @@ as tensorflow-datasets builders: crops prepared once, read with random access.
     builder.download_and_prepare(download_config=manual("/data/coco"))   # nothing is downloaded
     source = builder.as_data_source("train")                              # numpy, no TensorFlow
     exemplar = record_exemplar(source[17])                                # an Exemplar
-    eft-jax fit --dataset tfds --root <data_dir>/annotated_people/<config>/1.0.0 ...
+    eft-jax fit --dataset tfds --root <data_dir>/annotated_people/<config>/1.1.0 ...
 
 The dataset's files are the builder's `manual_dir` (the same root `eft-jax fit --dataset` takes;
-README, "Datasets"). Each record is one person the reader kept, in input order
-(`disable_shuffling`): people the reader or the cropper skips are not written (the count is in
-the builder's info). Fields:
+README, "Datasets"). Each record is one input person, in input order (`disable_shuffling`): a
+person the reader or the cropper skips (an image that cannot be decoded, keypoints far outside
+it, ...) is a record with its `skip_reason` and no crop, so a fit of the prepared records counts
+it as a fit of the files does. Fields:
 
     image_jpeg      (n,) uint8      the crop (crop_size x crop_size RGB) as JPEG bytes
     keypoints       (49, 3) float32 SPIN-49 in the crop, x, y in [-1, 1], confidence
     keypoints_image (49, 3) float32 the same in image pixels (the reference, for other crops)
     center (2,) float64, scale float64: the box; image_name, id: text; annot_id int64
+    skip_reason     text            why the person was skipped ('' for a crop)
 
 Records are array_record and every feature is numpy-encodable (the JPEG bytes are a uint8
 tensor), so preparing and reading need no TensorFlow. `process_split(i, n)` is the part of the
@@ -36,7 +38,7 @@ import tensorflow_datasets as tfds
 from eft_jax.body.joint_sets import NUM_SPIN49
 from eft_jax.datasets.people import iter_exemplars
 from eft_jax.datasets.registry import READERS, open_dataset
-from eft_jax.formats.exemplar import Exemplar, is_skip
+from eft_jax.formats.exemplar import Exemplar, is_skip, skip_record
 from eft_jax.geometry.crops import crop_to_image, denormalize_image, normalize_image
 
 JPEG_QUALITY = 95
@@ -98,8 +100,13 @@ def _text(value) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def record_exemplar(record: dict) -> Exemplar:
-    """A prepared record -> an Exemplar (the JPEG decoded and normalised)."""
+def record_exemplar(record: dict) -> Exemplar | dict:
+    """A prepared record -> an Exemplar (the JPEG decoded and normalised), or its skip record."""
+    reason = _text(record["skip_reason"])
+    if reason:
+        return skip_record(
+            _text(record["id"]), reason, int(record["annot_id"]), _text(record["image_name"])
+        )
     return Exemplar(
         _text(record["id"]),
         normalize_image(decode_jpeg(record["image_jpeg"])),
@@ -112,33 +119,46 @@ def record_exemplar(record: dict) -> Exemplar:
 
 
 def prepared_crop_size(records) -> int | None:
-    """The side in pixels of a prepared dataset's crops (that of its first; None when empty)."""
-    return int(decode_jpeg(records[0]["image_jpeg"]).shape[0]) if len(records) else None
+    """The side in pixels of a prepared dataset's crops (that of the first; None without any)."""
+    for record in records:
+        if len(record["image_jpeg"]):
+            return int(decode_jpeg(record["image_jpeg"]).shape[0])
+    return None
 
 
 def open_prepared(path) -> tfds.core.data_sources.ArrayRecordDataSource:
-    """The records of a prepared dataset folder (`<data_dir>/annotated_people/<config>/1.0.0`),
+    """The records of a prepared dataset folder (`<data_dir>/annotated_people/<config>/1.1.0`),
     for `eft-jax fit --dataset tfds --root PATH`; DatasetError when it is not one."""
     from eft_jax.datasets.people import DatasetError, require_dir
 
     path = require_dir(path, "prepared TFDS dataset folder")
     if not (path / "dataset_info.json").is_file():
         raise DatasetError(
-            f"{path}: no dataset_info.json (give the prepared version folder, e.g. .../1.0.0)"
+            f"{path}: no dataset_info.json (give the prepared version folder, e.g. .../1.1.0)"
         )
     try:
-        return tfds.builder_from_directory(str(path)).as_data_source("train")
+        builder = tfds.builder_from_directory(str(path))
+        records = builder.as_data_source("train")
     except Exception as error:  # tfds raises several kinds for damaged folders
         raise DatasetError(
             f"{path}: not a readable prepared dataset ({type(error).__name__}: {error})"
         ) from error
+    if builder.version < AnnotatedPeople.VERSION:
+        raise DatasetError(
+            f"{path}: prepared by an older eft-jax (version {builder.version}, without its skipped "
+            f"people); prepare it again (version {AnnotatedPeople.VERSION})"
+        )
+    return records
 
 
 class AnnotatedPeople(tfds.core.GeneratorBasedBuilder):
     """People with 2D keypoints from one of eft-jax's dataset readers, as SPIN-style crops."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release: JPEG crops, SPIN-49 keypoints, boxes and ids."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "First release: JPEG crops, SPIN-49 keypoints, boxes and ids.",
+        "1.1.0": "Skipped people as records with their reason; centre and scale exact float64.",
+    }
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Point manual_dir at the dataset's root folder, laid out as `eft-jax fit --dataset` "
         "expects it (README, 'Datasets'); nothing is downloaded."
@@ -169,6 +189,7 @@ class AnnotatedPeople(tfds.core.GeneratorBasedBuilder):
                     "image_name": tfds.features.Text(),
                     "id": tfds.features.Text(),
                     "annot_id": tfds.features.Scalar(dtype=np.int64),
+                    "skip_reason": tfds.features.Text(),
                 }
             ),
             disable_shuffling=True,
@@ -185,6 +206,20 @@ class AnnotatedPeople(tfds.core.GeneratorBasedBuilder):
         size = self.builder_config.crop_size
         for index, item in enumerate(iter_exemplars(source.items, source.images_dir, res=size)):
             if is_skip(item):
+                yield (
+                    index,
+                    {
+                        "image_jpeg": np.zeros(0, np.uint8),
+                        "keypoints": np.zeros((NUM_SPIN49, 3), np.float32),
+                        "keypoints_image": np.zeros((NUM_SPIN49, 3), np.float32),
+                        "center": np.zeros(2),
+                        "scale": 0.0,
+                        "image_name": item["imageName"],
+                        "id": item["id"],
+                        "annot_id": item["annotId"],
+                        "skip_reason": item["skip_reason"],
+                    },
+                )
                 continue
             center, scale = item.box()
             pixels = crop_to_image(item.keypoints, center, scale)
@@ -200,5 +235,6 @@ class AnnotatedPeople(tfds.core.GeneratorBasedBuilder):
                     "image_name": item.image_name,
                     "id": str(item.id),
                     "annot_id": int(item.annot_id),
+                    "skip_reason": "",
                 },
             )
