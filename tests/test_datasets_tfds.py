@@ -12,7 +12,6 @@ from eft_jax.datasets.people_tfds import (
     builder_for,
     decode_jpeg,
     encode_jpeg,
-    manual,
     process_split,
     record_exemplar,
 )
@@ -27,8 +26,8 @@ from eft_jax.geometry.crops import denormalize_image, normalize_image
 def test_prepared_records_are_the_readers_exemplars(tmp_path, dataset, split, make):
     root = tmp_path / "root"
     make(root, split) if split else make(root)
-    builder = builder_for(dataset, split=split, crop_size=32, data_dir=tmp_path / "tfds")
-    builder.download_and_prepare(download_config=manual(root))
+    builder = builder_for(dataset, root, split=split, crop_size=32, data_dir=tmp_path / "tfds")
+    builder.download_and_prepare()
     source = builder.as_data_source("train")
     every = list(iter_exemplars(*_source(open_dataset(dataset, root, split)), res=32))
     # every person, skipped ones too (COCO: a crowd, a missing image, one that cannot be
@@ -64,3 +63,20 @@ def _id(item):
 
 def _source(source):
     return source.items, source.images_dir
+
+
+def test_two_roots_prepared_into_one_data_folder_keep_their_own_records(tmp_path):
+    make_lspet(tmp_path / "first", count=3)
+    make_lspet(tmp_path / "second", count=2)
+    first = builder_for("lspet", tmp_path / "first", crop_size=32, data_dir=tmp_path / "tfds")
+    first.download_and_prepare()
+    second = builder_for("lspet", tmp_path / "second", crop_size=32, data_dir=tmp_path / "tfds")
+    second.download_and_prepare()
+    assert first.data_dir != second.data_dir
+    assert len(first.as_data_source("train")) == 3
+    assert len(second.as_data_source("train")) == 2  # not the first root's records
+    # the same root, however spelled, is the same config
+    again = builder_for(
+        "lspet", tmp_path / "second" / ".." / "second", crop_size=32, data_dir=tmp_path / "tfds"
+    )
+    assert again.builder_config.name == second.builder_config.name

@@ -209,10 +209,12 @@ def test_fit_coco_root_writes_eft_json_and_spin_npz(tmp_path, checkpoint):
 
     # the same people through TFDS (reader -> JPEG crops in array_record -> fit), compiled programs
     # from the first run's cache
-    from eft_jax.datasets.people_tfds import builder_for, manual
+    from eft_jax.datasets.people_tfds import builder_for
 
-    builder = builder_for("coco", "val2017", "coco-all", crop_size=CROP, data_dir=tmp_path / "tfds")
-    builder.download_and_prepare(download_config=manual(tmp_path / "coco"))
+    builder = builder_for(
+        "coco", tmp_path / "coco", "val2017", "coco-all", crop_size=CROP, data_dir=tmp_path / "tfds"
+    )
+    builder.download_and_prepare()
     out_tfds = tmp_path / "fits_tfds.json"
     argv_tfds = [
         "fit",
@@ -249,11 +251,11 @@ def test_tfds_fit_uses_the_prepared_crop_size(tmp_path, capsys, checkpoint):
     # for the wrong image shape, and another --crop-size is refused naming both sizes.
     from dataset_builders import make_coco
 
-    from eft_jax.datasets.people_tfds import builder_for, manual
+    from eft_jax.datasets.people_tfds import builder_for
 
     make_coco(tmp_path / "coco", "val2017")
-    builder = builder_for("coco", "val2017", crop_size=CROP, data_dir=tmp_path / "tfds")
-    builder.download_and_prepare(download_config=manual(tmp_path / "coco"))
+    builder = builder_for("coco", tmp_path / "coco", "val2017", crop_size=CROP, data_dir=tmp_path)
+    builder.download_and_prepare()
     out = tmp_path / "fits.json"
     argv = ["fit", "--dataset", "tfds", "--root", str(builder.data_dir), "--out", str(out)]
     argv += ["--checkpoint", checkpoint, "--compilation-cache", ""]

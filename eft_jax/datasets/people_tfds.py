@@ -1,15 +1,17 @@
 """Annotated-people datasets (COCO, MPII, LSPet, OpenPose, SPIN npz, 3DPW, H36M, MPI-INF-3DHP)
 as tensorflow-datasets builders: crops prepared once, read with random access.
 
-    builder = builder_for("coco", split="train2014", selection="coco-all", crop_size=224,
-                          data_dir="~/tensorflow_datasets")
-    builder.download_and_prepare(download_config=manual("/data/coco"))   # nothing is downloaded
+    builder = builder_for("coco", "/data/coco", split="train2014", selection="coco-all",
+                          crop_size=224, data_dir="~/tensorflow_datasets")
+    builder.download_and_prepare()                                        # nothing is downloaded
     source = builder.as_data_source("train")                              # numpy, no TensorFlow
     exemplar = record_exemplar(source[17])                                # an Exemplar
     eft-jax fit --dataset tfds --root <data_dir>/annotated_people/<config>/1.1.0 ...
 
-The dataset's files are the builder's `manual_dir` (the same root `eft-jax fit --dataset` takes;
-README, "Datasets"). Each record is one input person, in input order (`disable_shuffling`): a
+The dataset's files are under `root` (the same root `eft-jax fit --dataset` takes; README,
+"Datasets"). The config is named after the dataset, split, selection, crop size and a digest of
+the root's path, so two roots prepared into one data folder never share (or return) each other's
+records. Each record is one input person, in input order (`disable_shuffling`): a
 person the reader or the cropper skips (an image that cannot be decoded, keypoints far outside
 it, ...) is a record with its `skip_reason` and no crop, so a fit of the prepared records counts
 it as a fit of the files does. Fields:
@@ -29,6 +31,7 @@ split process i of n reads: contiguous, deterministic, covering every record onc
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 from pathlib import Path
 
@@ -48,6 +51,7 @@ EXACT = tfds.features.Encoding.BYTES
 @dataclasses.dataclass
 class PeopleConfig(tfds.core.BuilderConfig):
     dataset: str = "coco"
+    root: str = ""
     source_split: str | None = None
     selection: str | None = None
     crop_size: int = 224
@@ -55,25 +59,29 @@ class PeopleConfig(tfds.core.BuilderConfig):
 
 def builder_for(
     dataset: str,
+    root,
     split: str | None = None,
     selection: str | None = None,
     crop_size: int = 224,
     data_dir=None,
 ) -> AnnotatedPeople:
-    """The builder of one dataset / split / selection / crop size (a config named after them)."""
+    """The builder of one dataset root / split / selection / crop size (a config named after
+    them, the root as the first 8 hex digits of its resolved path's SHA-256)."""
     if dataset not in READERS:
         raise ValueError(f"unknown dataset {dataset!r}; known: {sorted(READERS)}")
-    parts = [dataset, split, selection, f"{crop_size}px"]
+    root = str(Path(root).expanduser().resolve())
+    digest = hashlib.sha256(root.encode("utf-8")).hexdigest()[:8]
+    parts = [dataset, split, selection, f"{crop_size}px", digest]
     name = "_".join(str(p).replace("/", "-").replace(".", "-") for p in parts if p)
     config = PeopleConfig(
-        name=name, dataset=dataset, source_split=split, selection=selection, crop_size=crop_size
+        name=name,
+        dataset=dataset,
+        root=root,
+        source_split=split,
+        selection=selection,
+        crop_size=crop_size,
     )
     return AnnotatedPeople(config=config, data_dir=data_dir)
-
-
-def manual(root) -> tfds.download.DownloadConfig:
-    """The download config that points the builder at a dataset root (nothing is downloaded)."""
-    return tfds.download.DownloadConfig(manual_dir=str(root))
 
 
 def process_split(index: int, count: int, split: str = "train"):
@@ -157,12 +165,9 @@ class AnnotatedPeople(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.1.0")
     RELEASE_NOTES = {
         "1.0.0": "First release: JPEG crops, SPIN-49 keypoints, boxes and ids.",
-        "1.1.0": "Skipped people as records with their reason; centre and scale exact float64.",
+        "1.1.0": "Skipped people as records with their reason; centre and scale exact float64; "
+        "the root's digest in the config name.",
     }
-    MANUAL_DOWNLOAD_INSTRUCTIONS = (
-        "Point manual_dir at the dataset's root folder, laid out as `eft-jax fit --dataset` "
-        "expects it (README, 'Datasets'); nothing is downloaded."
-    )
 
     @tfds.core.utils.classproperty
     @classmethod
@@ -197,9 +202,7 @@ class AnnotatedPeople(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         config = self.builder_config
-        source = open_dataset(
-            config.dataset, Path(dl_manager.manual_dir), config.source_split, config.selection
-        )
+        source = open_dataset(config.dataset, config.root, config.source_split, config.selection)
         return {"train": self._generate_examples(source)}
 
     def _generate_examples(self, source):
