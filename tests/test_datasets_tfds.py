@@ -12,7 +12,7 @@ from eft_jax.datasets.people_tfds import (
     builder_for,
     decode_jpeg,
     encode_jpeg,
-    process_split,
+    process_share,
     record_exemplar,
 )
 from eft_jax.datasets.registry import open_dataset
@@ -52,7 +52,7 @@ def test_prepared_records_are_the_readers_exemplars(tmp_path, dataset, split, ma
         # the crop went through JPEG once: the same as encoding the reader's crop here
         jpeg = normalize_image(decode_jpeg(encode_jpeg(denormalize_image(expected.image))))
         np.testing.assert_array_equal(exemplar.image, jpeg)
-    shares = [builder.as_data_source(process_split(i, 2)) for i in range(2)]
+    shares = [process_share(builder, i, 2) for i in range(2)]
     ids = [_id(record_exemplar(share[i])) for share in shares for i in range(len(share))]
     assert ids == [_id(e) for e in every]  # contiguous shares, every record once, in order
 
@@ -80,3 +80,15 @@ def test_two_roots_prepared_into_one_data_folder_keep_their_own_records(tmp_path
         "lspet", tmp_path / "second" / ".." / "second", crop_size=32, data_dir=tmp_path / "tfds"
     )
     assert again.builder_config.name == second.builder_config.name
+
+
+def test_more_processes_than_records_leaves_the_extra_ones_nothing_to_do(tmp_path, capsys):
+    make_lspet(tmp_path / "root", count=2)
+    builder = builder_for("lspet", tmp_path / "root", crop_size=32, data_dir=tmp_path / "tfds")
+    builder.download_and_prepare()
+    capsys.readouterr()
+    shares = [process_share(builder, i, 3) for i in range(3)]
+    assert [len(share) for share in shares] == [1, 1, 0]
+    assert "process 2 of 3: no records to read (train has 2)" in capsys.readouterr().err
+    ids = [record_exemplar(share[i]).id for share in shares for i in range(len(share))]
+    assert ids == ["im00001", "im00002"]

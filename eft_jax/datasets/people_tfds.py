@@ -23,9 +23,9 @@ it as a fit of the files does. Fields:
     skip_reason     text            why the person was skipped ('' for a crop)
 
 Records are array_record and every feature is numpy-encodable (the JPEG bytes are a uint8
-tensor), so preparing and reading need no TensorFlow. `process_split(i, n)` is the part of the
-split process i of n reads: contiguous, deterministic, covering every record once
-(`tfds.even_splits`).
+tensor), so preparing and reading need no TensorFlow. `process_share(builder, i, n)` is the part
+of the split process i of n reads: contiguous, deterministic, covering every record once
+(`tfds.even_splits`); empty, with a message, when there are more processes than records.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -84,9 +85,19 @@ def builder_for(
     return AnnotatedPeople(config=config, data_dir=data_dir)
 
 
-def process_split(index: int, count: int, split: str = "train"):
-    """The share of `split` process `index` of `count` reads (contiguous, deterministic)."""
-    return tfds.even_splits(split, n=count)[index]
+def process_share(builder: tfds.core.DatasetBuilder, index: int, count: int, split: str = "train"):
+    """The records of `split` process `index` of `count` reads (contiguous, deterministic,
+    `tfds.even_splits`). With more processes than records some shares are empty: such a process
+    gets no records and says so on stderr."""
+    share = tfds.even_splits(split, n=count)[index]
+    if builder.info.splits[share].num_examples == 0:
+        total = builder.info.splits[split].num_examples
+        print(
+            f"process {index} of {count}: no records to read ({split} has {total})",
+            file=sys.stderr,
+        )
+        return []
+    return builder.as_data_source(share)
 
 
 def encode_jpeg(crop_rgb: np.ndarray) -> np.ndarray:
