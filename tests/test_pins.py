@@ -3,6 +3,8 @@ passes (each was checked by introducing such a change and seeing its test fail).
 
 from __future__ import annotations
 
+import json
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from eft_jax.body.joint_sets import SPIN49_NAMES
 from eft_jax.config import default_config_path, load_config
 from eft_jax.fitting import smplify as smplify_module
 from eft_jax.fitting.pose_prior import BUNDLED_POSE_GMM_PATH
+from eft_jax.formats.exemplar import is_skip
 
 # -- SMPLify's loss by hand (SPIN smplify/losses.py and configs/smplify.py's values) -----------
 
@@ -113,3 +116,33 @@ def test_smplify_camera_loss_by_hand(smplify):
     expected = sum(x * x + y * y for x, y in offsets) + DEPTH_WEIGHT**2 * 0.5**2
     np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
     assert settings.focal_length == FOCAL and settings.crop_size == CROP
+
+
+# -- the COCO selections at their thresholds (datasets/coco.py) ---------------------------------
+
+
+@pytest.mark.parametrize("selection, kept_from", [("coco-all", 6), ("coco-part", 12)])
+def test_coco_selection_keeps_people_from_exactly_its_limb_keypoint_count(
+    tmp_path, selection, kept_from
+):
+    """EFT's COCO-All keeps >= 6 of the 12 limb keypoints (deepfashion.py:89, ochuman.py:62),
+    COCO-Part (SPIN's) all 12; the five face keypoints, all annotated here, never count."""
+    from fake_records import coco_person
+
+    from eft_jax.datasets.coco import read_coco_keypoints
+
+    annotations = []
+    for limbs in (kept_from - 1, kept_from):
+        person = coco_person(limbs, 1, 10, 10, 80)
+        flags = np.asarray(person["keypoints"]).reshape(17, 3)
+        flags[5 + limbs :, 2] = 0  # limb keypoints beyond the first `limbs` not annotated
+        person["keypoints"] = flags.ravel().tolist()
+        annotations.append(person)
+    path = tmp_path / "keypoints.json"
+    path.write_text(
+        json.dumps({"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": annotations})
+    )
+    below, at = read_coco_keypoints(path, selection=selection)
+    assert is_skip(below) and below["skip_reason"].startswith(f"{kept_from - 1} of 12 limb")
+    assert not is_skip(at) and at.annot_id == kept_from
+    assert at.keypoints[:, 2].sum() == kept_from + 5
