@@ -5,16 +5,28 @@ from __future__ import annotations
 
 import json
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import tiny_eft
 
-from eft_jax import body
+from eft_jax import body, fitting
 from eft_jax.body.joint_sets import SPIN49_NAMES
 from eft_jax.config import default_config_path, load_config
 from eft_jax.fitting import smplify as smplify_module
 from eft_jax.fitting.pose_prior import BUNDLED_POSE_GMM_PATH
 from eft_jax.formats.exemplar import is_skip
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fast_compiles():
+    """These tests compile more than they compute: XLA's optimisations off for their programs."""
+    previous = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", previous)
+
 
 # -- SMPLify's loss by hand (SPIN smplify/losses.py and configs/smplify.py's values) -----------
 
@@ -146,3 +158,81 @@ def test_coco_selection_keeps_people_from_exactly_its_limb_keypoint_count(
     assert is_skip(below) and below["skip_reason"].startswith(f"{kept_from - 1} of 12 limb")
     assert not is_skip(at) and at.annot_id == kept_from
     assert at.keypoints[:, 2].sum() == kept_from + 5
+
+
+# -- the engine: done and empty slots untouched; the stop test at the threshold -----------------
+
+
+@pytest.fixture(scope="module")
+def engine_inputs(tiny_regressor):
+    """An engine of 4 slots that never converges early (threshold 0) and stops at 3 passes, and
+    two exemplars' crops and keypoints."""
+    regressor, variables, model = tiny_regressor
+    config = tiny_eft.eft_config(["max_iters=3", "batch_size=4", "stop_threshold=0.0"])
+    engine = fitting.EftEngine(regressor, variables, model, config, image_size=tiny_eft.IMAGE_SIZE)
+    rng = np.random.default_rng(0)
+    size = tiny_eft.IMAGE_SIZE
+    images = rng.normal(size=(2, size, size, 3)).astype(np.float32)
+    targets = rng.uniform(-0.5, 0.5, (2, 49, 2))
+    keypoints = np.concatenate([targets, np.ones((2, 49, 1))], -1).astype(np.float32)
+    return engine, images, keypoints
+
+
+def _host_copy(slots):
+    return jax.tree.map(lambda leaf: np.array(leaf, copy=True), jax.device_get(slots))
+
+
+def test_engine_step_leaves_done_and_empty_slots_bitwise_unchanged(engine_inputs):
+    engine, images, keypoints = engine_inputs
+    slots = engine.put_exemplars(engine.empty_slots(), [0], images[:1], keypoints[:1])
+    for _ in range(3):  # slot 0 runs to max_iters
+        slots = engine.step(slots)
+    assert engine.done_flags(slots).tolist() == [True, True, True, True]
+    slots = engine.put_exemplars(slots, [1], images[1:], keypoints[1:])
+    before = _host_copy(slots)
+    after = _host_copy(engine.step(slots))
+    leaves_before, leaves_after = jax.tree.leaves(before), jax.tree.leaves(after)
+    assert len(leaves_before) > 10  # weights, Adam moments and count, crops, kept prediction, ...
+    for old, new in zip(leaves_before, leaves_after):
+        for slot in (0, 2, 3):  # done, empty, empty
+            assert old[slot].tobytes() == new[slot].tobytes()
+    # the empty slots are still as a fresh engine's: no step ever wrote into them
+    for fresh, new in zip(jax.tree.leaves(_host_copy(engine.empty_slots())), leaves_after):
+        assert fresh[2:].tobytes() == new[2:].tobytes()
+    moved = [not np.array_equal(o[1], n[1]) for o, n in zip(leaves_before, leaves_after)]
+    assert sum(moved) > 10  # the running slot's weights and moments did move
+
+
+def test_engine_does_not_stop_at_a_loss_equal_to_the_threshold(engine_inputs):
+    # EFT stops when the keypoint loss is strictly under the threshold
+    # (eftFitter.py:1587: `if output['loss_keypoints_2d'] < self.options.eft_thresh_keyptErr_2d`).
+    # Keypoints of confidence 0 make the loss exactly 0, the threshold here.
+    engine, images, keypoints = engine_inputs
+    unweighted = keypoints[:1].copy()
+    unweighted[..., 2] = 0.0
+    slots = engine.put_exemplars(engine.empty_slots(), [0], images[:1], unweighted)
+    slots = engine.step(slots)
+    assert float(jax.device_get(slots.keypoint_loss)[0]) == 0.0
+    assert not engine.done_flags(slots)[0]
+    for _ in range(2):
+        slots = engine.step(slots)
+    (result,) = engine.results(slots, {0: "unweighted"})
+    assert (result.stop_reason, result.iterations) == ("max_iters", 3)
+
+
+def test_reference_does_not_stop_at_a_loss_equal_to_the_threshold(tiny_regressor):
+    regressor, variables, model = tiny_regressor
+    config = tiny_eft.eft_config(["max_iters=3", "stop_threshold=0.0"])
+    reference = fitting.SequentialEft(
+        regressor, variables, model, config, image_size=tiny_eft.IMAGE_SIZE
+    )
+    rng = np.random.default_rng(1)
+    size = tiny_eft.IMAGE_SIZE
+    exemplar = tiny_eft.exemplar(
+        "e", rng.normal(size=(size, size, 3)).astype(np.float32), rng.uniform(-0.5, 0.5, (49, 2))
+    )
+    first = reference.trajectory(exemplar, record=[0]).points[0].keypoint_loss
+    reference.config.stop_threshold = float(first)  # the first pass's loss, exactly
+    result = reference.fit(exemplar)
+    assert result.keypoint_loss_before == first
+    assert result.iterations > 1  # not stopped at the first pass, whose loss equals the threshold
