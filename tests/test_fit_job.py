@@ -12,7 +12,7 @@ import pytest
 from fake_records import coco_person
 from PIL import Image
 
-from eft_jax import cli
+from eft_jax import body, cli
 from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.fit_log import read_fit_log, read_fit_log_header
@@ -87,6 +87,18 @@ def test_fit_from_coco_images_writes_eft_json_and_reports_skips(tmp_path, coco_f
     assert entry["smpltype"] != "smpl"  # the bundled open model, not SMPL
     assert entry["imageName"] == "a.jpg"
     assert entry["stop_reason"] in ("converged", "max_iters") and 1 <= entry["iterations"] <= 2
+    # parm_cam is [s, tx, ty] (EFT's order): the body of parm_pose / parm_shape through it and the
+    # box lands on the recorded pred_keypoint_2d, x = center + 100 scale (s X[:2] + [tx, ty])
+    model = body.load()
+    for fit in fits["data"]:
+        s, tx, ty = fit["parm_cam"]
+        joints = np.asarray(
+            body.forward(model, np.asarray(fit["parm_pose"]), fit["parm_shape"]).spin49
+        )
+        crop = s * joints[:, :2] + np.array([tx, ty])
+        pixels = np.asarray(fit["bbox_center"]) + 100.0 * fit["bbox_scale"] * crop
+        np.testing.assert_allclose(fit["pred_keypoint_2d"], pixels, atol=1e-3)
+        assert np.ptp(pixels, axis=0).min() > 1.0  # a body, not a point
     reasons = {s["annotId"]: s["skip_reason"] for s in fits["skipped"]}
     assert "crowd" in reasons[4]
     assert "missing.jpg" in reasons[5]
