@@ -5,6 +5,7 @@ model, the loss) is float32, and the gradient EFT follows matches central finite
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from eft_jax import body
 from eft_jax.fitting import LossSettings
@@ -29,7 +30,18 @@ def _dtypes(jaxpr) -> set:
     return found
 
 
-def test_float64_eft_loss_is_float64_throughout_and_its_gradient_matches_finite_differences():
+@pytest.fixture()
+def fast_compiles():
+    """The test compiles more than it computes: XLA's optimisations off for its programs."""
+    previous = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", previous)
+
+
+def test_float64_eft_loss_is_float64_throughout_and_its_gradient_matches_finite_differences(
+    fast_compiles,
+):
     with jax.enable_x64(True):
         regressor = Regressor(RegressorArch.reduced(18, 16))
         variables = jax.tree.map(
