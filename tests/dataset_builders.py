@@ -84,9 +84,10 @@ def make_coco(root: Path, split: str = "val2017") -> Path:
     return path
 
 
-def make_mpii(root: Path) -> Path:
-    """root/mpii_human_pose_v1_u12_1.mat + root/images/: image 0 has two people (the second
-    with 12 joints only), image 1 one person, image 2 is a test image (not read)."""
+def make_mpii(root: Path, annotation_folder: str = "") -> Path:
+    """root/<annotation_folder>/mpii_human_pose_v1_u12_1.mat + root/images/: image 0 has two
+    people (the second with 12 joints only), image 1 one person, image 2 is a test image (not
+    read)."""
     from scipy.io import savemat
 
     save_images(root / "images", ["000001.jpg", "000002.jpg"])
@@ -113,7 +114,8 @@ def make_mpii(root: Path) -> Path:
         image("000002.jpg", [person(3)]),
         image("000003.jpg", [person(4)]),
     ]
-    path = root / "mpii_human_pose_v1_u12_1.mat"
+    path = root / annotation_folder / "mpii_human_pose_v1_u12_1.mat"
+    path.parent.mkdir(parents=True, exist_ok=True)
     savemat(path, {"RELEASE": {"annolist": annolist, "img_train": np.array([1, 1, 0])}})
     return path
 

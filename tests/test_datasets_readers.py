@@ -4,6 +4,7 @@ dropped person recorded with its reason, and malformed files named with their pr
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -16,6 +17,7 @@ from dataset_builders import (
     make_openpose,
     make_pw3d,
     make_spin_npz,
+    save_images,
 )
 
 from eft_jax.body import SPIN49_NAMES
@@ -74,6 +76,19 @@ def test_mpii_mapping_box_and_spin_rule(tmp_path):
     assert all(isinstance(i, Exemplar) for i in _exemplars(source) if not isinstance(i, Skip))
 
 
+@pytest.mark.parametrize("folder", ["annot", "mpii_human_pose_v1_u12_2"])
+def test_mpii_annotations_in_a_subfolder(tmp_path, folder):
+    # mpii_human_pose_v1_u12_2.zip, MPII's official annotation archive, unpacks to
+    # mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat
+    make_mpii(tmp_path / "flat")
+    make_mpii(tmp_path / "nested", annotation_folder=folder)
+    assert not (tmp_path / "nested" / "mpii_human_pose_v1_u12_1.mat").exists()
+    nested = open_dataset("mpii", tmp_path / "nested").items
+    flat = open_dataset("mpii", tmp_path / "flat").items
+    assert [i.id for i in nested] == ["0_0", "0_1", "1_0"]
+    np.testing.assert_array_equal(nested[0].keypoints, flat[0].keypoints)
+
+
 def test_lspet_pairs_sorted_images_with_joints_and_flags(tmp_path):
     make_lspet(tmp_path)
     source = open_dataset("lspet", tmp_path)
@@ -112,6 +127,15 @@ def test_openpose_body25_and_coco18_several_people(tmp_path):
     assert coco18.keypoints[SPIN49_NAMES.index("OP MidHip"), 2] == 0
     assert coco18.keypoints[SPIN49_NAMES.index("OP RHip"), 2] == pytest.approx(0.9)
     assert coco18.keypoints[19:25, 2].sum() == 0
+
+
+def test_openpose_frame_with_no_people_is_a_skip_record(tmp_path):
+    make_openpose(tmp_path)
+    save_images(tmp_path / "images", ["d.jpg"])
+    (tmp_path / "keypoints" / "d_keypoints.json").write_text('{"version": 1.3, "people": []}')
+    ids, reasons = _ids_and_reasons(open_dataset("openpose", tmp_path).items)
+    assert ids == ["a_0", "a_1", "b_0", "c", "d"]  # every frame counted, the empty one too
+    assert reasons["d"] == "no people detected in d_keypoints.json"
 
 
 def test_spin_npz_input(tmp_path):
@@ -306,3 +330,27 @@ def test_spin_evaluation_files(tmp_path, name, with_part):
     )
     with pytest.raises(DatasetError, match=r"'S' must have shape \(1, 24, 4\)"):
         open_dataset(name, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name, build, split, prefix",
+    [
+        ("coco", lambda root: make_coco(root, "val2017"), "val2017", "val2017/"),
+        ("mpii", make_mpii, None, "images/"),
+        ("lspet", make_lspet, None, ""),
+        ("openpose", make_openpose, None, "images/"),
+        ("spin-npz", make_spin_npz, "train.npz", ""),
+        ("3dpw", make_pw3d, None, ""),
+    ],
+)
+def test_image_prefix_makes_names_relative_to_the_dataset_folder(
+    tmp_path, name, build, split, prefix
+):
+    # SPIN's preprocessing writes imgname relative to the dataset folder its loader joins it with
+    # (coco.py 'train2014/<file>', mpii.py 'images/<file>', hr_lspet.py '<file>', pw3d.py
+    # 'imageFiles/<sequence>/<file>'); `fit --spin-npz` writes image_prefix + image_name.
+    build(tmp_path)
+    source = open_dataset(name, tmp_path, split)
+    assert source.image_prefix == prefix
+    names = {item.image_name for item in source.items if not isinstance(item, Skip)}
+    assert any(os.path.isfile(os.path.join(tmp_path, prefix + n)) for n in names), names

@@ -4,6 +4,7 @@ reported, a resumed run fitting only what is missing, and the same result either
 from __future__ import annotations
 
 import json
+import os
 
 import jax
 import numpy as np
@@ -11,11 +12,11 @@ import pytest
 from fake_records import coco_person
 from PIL import Image
 
-from eft_jax import cli
+from eft_jax import body, cli
 from eft_jax.fitting.run import log_path_for
 from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.exemplar_npz import write_exemplars_npz
-from eft_jax.formats.fit_log import read_fit_log
+from eft_jax.formats.fit_log import read_fit_log, read_fit_log_header
 from eft_jax.nets import Regressor, RegressorArch, save_regressor
 
 CROP = 32
@@ -86,6 +87,18 @@ def test_fit_from_coco_images_writes_eft_json_and_reports_skips(tmp_path, coco_f
     assert entry["smpltype"] != "smpl"  # the bundled open model, not SMPL
     assert entry["imageName"] == "a.jpg"
     assert entry["stop_reason"] in ("converged", "max_iters") and 1 <= entry["iterations"] <= 2
+    # parm_cam is [s, tx, ty] (EFT's order): the body of parm_pose / parm_shape through it and the
+    # box lands on the recorded pred_keypoint_2d, x = center + 100 scale (s X[:2] + [tx, ty])
+    model = body.load()
+    for fit in fits["data"]:
+        s, tx, ty = fit["parm_cam"]
+        joints = np.asarray(
+            body.forward(model, np.asarray(fit["parm_pose"]), fit["parm_shape"]).spin49
+        )
+        crop = s * joints[:, :2] + np.array([tx, ty])
+        pixels = np.asarray(fit["bbox_center"]) + 100.0 * fit["bbox_scale"] * crop
+        np.testing.assert_allclose(fit["pred_keypoint_2d"], pixels, atol=1e-3)
+        assert np.ptp(pixels, axis=0).min() > 1.0  # a body, not a point
     reasons = {s["annotId"]: s["skip_reason"] for s in fits["skipped"]}
     assert "crowd" in reasons[4]
     assert "missing.jpg" in reasons[5]
@@ -213,24 +226,29 @@ def test_fit_coco_root_writes_eft_json_and_spin_npz(tmp_path, checkpoint):
     # SPIN's npz: one row per fit, keypoints as the EFT file's, readable by eft-jax's SPIN reader
     with np.load(npz, allow_pickle=False) as data:
         spin = dict(data)
-    assert spin["imgname"].tolist() == ["a.jpg", "a.jpg", "b.jpg"]
+    # imgname as SPIN's preprocessing writes it (coco.py: 'train2014/<file>'), relative to the
+    # dataset folder that SPIN's loader joins it with
+    assert spin["imgname"].tolist() == ["val2017/a.jpg", "val2017/a.jpg", "val2017/b.jpg"]
+    assert all(os.path.isfile(os.path.join(tmp_path / "coco", n)) for n in spin["imgname"])
     keypoints = np.concatenate([spin["openpose"], spin["part"]], 1)
     np.testing.assert_allclose(
         keypoints, [entry["gt_keypoint_2d"] for entry in fits["data"]], atol=1e-6
     )
     assert spin["has_smpl"].tolist() == [0.0, 0.0, 0.0]  # the bundled open model is not SMPL
     original = open_dataset("coco", tmp_path / "coco", "val2017").items[0]
-    (tmp_path / "coco" / "val2017" / "train.npz").write_bytes(npz.read_bytes())
-    again = open_dataset("spin-npz", tmp_path / "coco" / "val2017", "train.npz").items[0]
+    (tmp_path / "coco" / "train.npz").write_bytes(npz.read_bytes())
+    again = open_dataset("spin-npz", tmp_path / "coco", "train.npz").items[0]
     np.testing.assert_allclose(again.keypoints, original.keypoints, atol=1e-4)
     np.testing.assert_allclose(again.center, original.center)
 
     # the same people through TFDS (reader -> JPEG crops in array_record -> fit), compiled programs
     # from the first run's cache
-    from eft_jax.datasets.people_tfds import builder_for, manual
+    from eft_jax.datasets.people_tfds import builder_for
 
-    builder = builder_for("coco", "val2017", "coco-all", crop_size=CROP, data_dir=tmp_path / "tfds")
-    builder.download_and_prepare(download_config=manual(tmp_path / "coco"))
+    builder = builder_for(
+        "coco", tmp_path / "coco", "val2017", "coco-all", crop_size=CROP, data_dir=tmp_path / "tfds"
+    )
+    builder.download_and_prepare()
     out_tfds = tmp_path / "fits_tfds.json"
     argv_tfds = [
         "fit",
@@ -249,14 +267,39 @@ def test_fit_coco_root_writes_eft_json_and_spin_npz(tmp_path, checkpoint):
     ]
     assert cli.main(argv_tfds + FAST) == 0
     via_tfds = read_eft_json(out_tfds)
-    assert [e["annotId"] for e in via_tfds["data"]] == [1, 2, 3] and not via_tfds["skipped"]
+    assert [e["annotId"] for e in via_tfds["data"]] == [1, 2, 3]
+    assert via_tfds["skipped"] == fits["skipped"]  # kept while preparing, with their reasons
     for direct, prepared in zip(fits["data"], via_tfds["data"]):
         assert (
             direct["imageName"] == prepared["imageName"]
             and direct["bbox_center"] == prepared["bbox_center"]
+            and direct["bbox_scale"] == prepared["bbox_scale"]  # 0.48 etc.: not float32 values
         )
         np.testing.assert_allclose(direct["gt_keypoint_2d"], prepared["gt_keypoint_2d"], atol=1e-4)
     assert (tmp_path / "tfds_spin.npz").exists()
+
+
+def test_tfds_fit_uses_the_prepared_crop_size(tmp_path, capsys, checkpoint):
+    # The checkpoint records no input size (so 224 px); its crops were prepared at CROP px: the
+    # fit runs at CROP px (README: the crop size is the one prepared) instead of skipping everyone
+    # for the wrong image shape, and another --crop-size is refused naming both sizes.
+    from dataset_builders import make_coco
+
+    from eft_jax.datasets.people_tfds import builder_for
+
+    make_coco(tmp_path / "coco", "val2017")
+    builder = builder_for("coco", tmp_path / "coco", "val2017", crop_size=CROP, data_dir=tmp_path)
+    builder.download_and_prepare()
+    out = tmp_path / "fits.json"
+    argv = ["fit", "--dataset", "tfds", "--root", str(builder.data_dir), "--out", str(out)]
+    argv += ["--checkpoint", checkpoint, "--compilation-cache", ""]
+    assert cli.main([*argv, "--crop-size", str(CROP + 16)]) == 2
+    assert f"prepared at {CROP} px, not {CROP + 16} px" in capsys.readouterr().err
+    assert not log_path_for(out).exists()
+    assert cli.main([*argv, "--max-iters", "1", "--batch-size", "2"]) == 0
+    fits = read_eft_json(out)
+    assert [e["annotId"] for e in fits["data"]] == [1, 2, 3]
+    assert read_fit_log_header(log_path_for(out))["crop_size"] == CROP
 
 
 @pytest.mark.parametrize(

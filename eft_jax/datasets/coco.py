@@ -8,8 +8,11 @@ What is kept (SPIN's coco.py and EFT's `eft/db_processing/coco.py`):
 - visibility flags v = 1, 2 become confidence 1, v = 0 confidence 0;
 - `selection`: "coco-part" (SPIN's set, EFT's COCO2014-Part, 28k people in train2014) keeps a
   person when all 12 limb keypoints (COCO indices 5..16: shoulders, elbows, wrists, hips, knees,
-  ankles) are annotated; "coco-all" (EFT's COCO2014-All, 79k) when 6 or more of them are (EFT's
-  comment in coco.py: `sum(keypoints[5:,2]>0) < 6`);
+  ankles) are annotated; "coco-all" (EFT's COCO2014-All, 79k) when 6 or more of them are. EFT's
+  coco.py keeps SPIN's `< 12` test under "#Change the following to select a subset of coco"
+  (eft/db_processing/coco.py:107-109 at c8400a6); the 6 is in its sibling scripts:
+  `if sum(keypoints[5:,2]>0) < 6:   #At least 6 joints should be there` in deepfashion.py:89 and
+  ochuman.py:62, and the same test commented out beside the `< 12` one in coco-wholebody.py:109;
 - the box is the annotation's `bbox` [x, y, w, h]: center = its centre, scale =
   1.2 * max(w, h) / 200. `box="keypoints"` uses the annotated keypoints' bounding box instead.
 

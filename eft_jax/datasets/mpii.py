@@ -13,7 +13,8 @@ joints are all annotated; every annotated joint gets confidence 1, as SPIN sets 
 200 px, MPII's person scale). People without points, with fewer than 16 joints or without
 objpos / scale are skip records with the reason.
 
-Layout under a root: root/mpii_human_pose_v1_u12_1.mat (or root/annot/...) and root/images/.
+Layout under a root: root/mpii_human_pose_v1_u12_1.mat (or in root/annot/, or in
+root/mpii_human_pose_v1_u12_2/ as the official annotation archive unpacks) and root/images/.
 Reading the `.mat` needs scipy (`scipy.io.loadmat`), which jax itself depends on.
 """
 
@@ -28,6 +29,7 @@ from eft_jax.datasets.people import AnnotatedPerson, DatasetError, person_or_ski
 from eft_jax.formats.exemplar import Skip
 
 ANNOTATION_FILE = "mpii_human_pose_v1_u12_1.mat"
+ARCHIVE_FOLDER = "mpii_human_pose_v1_u12_2"  # what the official annotation archive unpacks to
 NUM_JOINTS = 16
 
 
@@ -131,10 +133,13 @@ def read_split(root: str | Path, split: str | None = None, selection: str | None
         raise DatasetError(f"MPII has keypoints only for split 'train'; got {split!r}")
     if selection is not None:
         raise DatasetError(f"MPII has one selection (SPIN's: all 16 joints); got {selection!r}")
-    for candidate in (root / ANNOTATION_FILE, root / "annot" / ANNOTATION_FILE):
+    folders = ("", "annot", ARCHIVE_FOLDER)
+    for candidate in (root / folder / ANNOTATION_FILE for folder in folders):
         if candidate.is_file():
             break
     else:
-        raise DatasetError(f"{root}: no {ANNOTATION_FILE} (in the root or root/annot/)")
+        raise DatasetError(
+            f"{root}: no {ANNOTATION_FILE} (in the root, root/annot/ or root/{ARCHIVE_FOLDER}/)"
+        )
     images_dir = require_dir(root / "images", "MPII images folder")
     return read_mpii(candidate), images_dir

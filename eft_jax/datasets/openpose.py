@@ -16,7 +16,8 @@ and 1.2 x the longer side of their bounding box / 200 as the scale. A person nee
 weights them by it) but do not shape the box.
 
 Layout under a root: root/images/<name>.<jpg|png|...> and root/keypoints/<name>_keypoints.json
-(OpenPose's `--write_json` folder). Person ids: '<name>_<index in the file>'.
+(OpenPose's `--write_json` folder). Person ids: '<name>_<index in the file>'; an image without
+an OpenPose file, or whose file lists no people, is one skip record with id '<name>'.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def read_openpose_file(path: str | Path, image_name: str) -> list[AnnotatedPerso
             f"{path}: not an OpenPose file (expected an object with a 'people' list)"
         )
     stem = Path(image_name).stem
+    if not data["people"]:
+        return [Skip(stem, f"no people detected in {path.name}", 0, image_name)]
     items = []
     for index, person in enumerate(data["people"]):
         raw = person.get("pose_keypoints_2d") if isinstance(person, dict) else None

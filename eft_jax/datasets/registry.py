@@ -3,6 +3,7 @@
     source = open_dataset("coco", "/data/coco", split="train2014", selection="coco-all")
     source.items        # AnnotatedPerson or skip record per input person, in input order
     source.images_dir   # where their image_name are relative to
+    source.image_prefix # images_dir relative to root: SPIN's imgname is image_prefix + image_name
     exemplars = iter_exemplars(source.items, source.images_dir, crop_size=224)
 
 Every reader checks its folders and annotation files before returning, so a missing root, a
@@ -13,6 +14,7 @@ files each dataset needs, and where, are in the README ("Datasets") and in each 
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from eft_jax.datasets import coco, lspet, mpii, openpose, pw3d, spin_npz
@@ -33,11 +35,18 @@ READERS = {
 
 @dataclasses.dataclass
 class DatasetSource:
-    """What a reader found: items in input order, their images folder, a one-line description."""
+    """What a reader found: items in input order, their images folder, a one-line description,
+    and the images folder's path inside the dataset folder ("train2014/", "images/", or "").
+
+    SPIN's loader joins its dataset folder with an `imgname`, and SPIN's preprocessing writes
+    imgname relative to the dataset folder (datasets/preprocess/coco.py 'train2014/<file>',
+    mpii.py 'images/<file>', hr_lspet.py '<file>', pw3d.py 'imageFiles/<sequence>/<file>', h36m.py
+    and mpi_inf_3dhp.py the names their .npz hold): `image_prefix + image_name` is that name."""
 
     items: list[AnnotatedPerson | Skip]
     images_dir: Path
     description: str
+    image_prefix: str = ""
 
     @property
     def ids(self) -> list[str]:
@@ -54,7 +63,9 @@ def open_dataset(
     parts = [name, str(root)] + [
         f"{k}={v}" for k, v in (("split", split), ("selection", selection)) if v
     ]
-    return DatasetSource(items, Path(images_dir), " ".join(parts))
+    inside = Path(os.path.relpath(Path(images_dir).absolute(), Path(root).absolute())).as_posix()
+    prefix = "" if inside == "." else f"{inside}/"
+    return DatasetSource(items, Path(images_dir), " ".join(parts), prefix)
 
 
 def open_coco_files(images_dir, keypoints_json, selection: str | None = None) -> DatasetSource:

@@ -63,6 +63,8 @@ class InputStream:
 
     order: list[str]
     description: str
+    image_prefix: str = ""  # SPIN's imgname = image_prefix + imageName (DatasetSource)
+    crop_size: int | None = None  # the side of prepared crops (TFDS): the size they are fitted at
     _source: DatasetSource | None = None
     _arrays: dict | None = None
     _records: object = None  # a prepared TFDS data source
@@ -94,13 +96,17 @@ def read_inputs(inputs: FitInputs) -> InputStream:
             raise FitInputError(
                 "a prepared TFDS dataset has no --split or --selection (they were chosen when preparing it)"
             )
-        from eft_jax.datasets.people_tfds import open_prepared  # tfds only when used
+        from eft_jax.datasets.people_tfds import (  # tfds only when used
+            open_prepared,
+            prepared_crop_size,
+        )
 
         records = open_prepared(inputs.root)
         order = [record["id"].decode() for record in records]
-        return InputStream(order, f"tfds {inputs.root}", _records=records)
+        size = prepared_crop_size(records)
+        return InputStream(order, f"tfds {inputs.root}", crop_size=size, _records=records)
     if inputs.dataset is not None:
         source = open_dataset(inputs.dataset, inputs.root, inputs.split, inputs.selection)
     else:
         source = open_coco_files(inputs.images_dir, inputs.keypoints_json, inputs.selection)
-    return InputStream(source.ids, source.description, _source=source)
+    return InputStream(source.ids, source.description, source.image_prefix, _source=source)

@@ -244,6 +244,9 @@ def run_fitting(
     if not 0 <= process_index < process_count:
         raise FitInputError(f"process index {process_index} is not in 0..{process_count - 1}")
     stream = read_inputs(inputs)  # every input file is checked before anything heavy happens
+    if stream.crop_size is not None and crop_size not in (None, stream.crop_size):
+        raise FitInputError(f"the crops were prepared at {stream.crop_size} px, not {crop_size} px")
+    crop_size = stream.crop_size or crop_size
     log_path = log_path_for(out_json, process_index, process_count)
     outcome = RunOutcome(method.name, out_json)
 
@@ -309,7 +312,7 @@ def run_fitting(
         meta={**regressor_fields, "config": config.to_dict(), **method.header},
     )
     if spin_npz is not None:
-        write_spin_npz(out_json, spin_npz)
+        write_spin_npz(out_json, spin_npz, stream.image_prefix)
     outcome.seconds = time.perf_counter() - start
     return _count(outcome, records.values())
 

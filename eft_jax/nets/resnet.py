@@ -180,7 +180,8 @@ def resnet_features(
 
     SPIN pools with AvgPool2d(7), which is the global average at its 224x224 input; the global
     average is what generalises to other input sizes. `dtype`: the convolutions' computation
-    dtype (None: that of the inputs and weights); BatchNorm computes in float32.
+    dtype (None: that of the inputs and weights); BatchNorm and the pooling compute in at least
+    float32.
     """
     first, last = ENTRY_POINTS.index(start), ENTRY_POINTS.index(stop)
     if first > last:
@@ -196,5 +197,6 @@ def resnet_features(
                 x, train
             )
     if first < 5 == last:
-        x = jnp.mean(x.astype(jnp.float32), axis=(1, 2))
+        # A reduced-precision run (bfloat16) pools in float32; a float64 run stays float64.
+        x = jnp.mean(x.astype(jnp.promote_types(x.dtype, jnp.float32)), axis=(1, 2))
     return x

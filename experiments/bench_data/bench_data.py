@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image
 
 from eft_jax.datasets.people import iter_exemplars
-from eft_jax.datasets.people_tfds import builder_for, manual, record_exemplar
+from eft_jax.datasets.people_tfds import builder_for, record_exemplar
 from eft_jax.datasets.registry import open_dataset
 from eft_jax.formats.exemplar import Skip
 from eft_jax.formats.fit_log import FitLog, finalize
@@ -143,10 +143,10 @@ def main() -> None:
             ("reader -> crops (JPEG 640x480 decode + crop + normalise)", *rate(read_crops, people))
         )
 
-        builder = builder_for("coco", "val2017", crop_size=args.size, data_dir=work / "tfds")
-        prepare = rate(
-            lambda: builder.download_and_prepare(download_config=manual(work / "coco")), people
+        builder = builder_for(
+            "coco", work / "coco", "val2017", crop_size=args.size, data_dir=work / "tfds"
         )
+        prepare = rate(builder.download_and_prepare, people)
         data = builder.as_data_source("train")
         order = np.random.default_rng(0).permutation(len(data))
 
