@@ -119,6 +119,7 @@ def test_every_input_error_derives_from_the_one_base_class():
     from eft_jax.datasets.coco import CocoFormatError
     from eft_jax.datasets.people import DatasetError
     from eft_jax.errors import InputError
+    from eft_jax.eval.benchmark_sources import EvaluateInputError
     from eft_jax.eval.pictures import RenderInputError
     from eft_jax.fitting.inputs import FitInputError
     from eft_jax.fitting.pose_prior import PosePriorFileError
@@ -127,7 +128,6 @@ def test_every_input_error_derives_from_the_one_base_class():
     from eft_jax.formats.fit_log import FitLogError
     from eft_jax.formats.images import ImageReadError
     from eft_jax.formats.run_lock import RunLockedError
-    from eft_jax.jobs.evaluate import EvaluateInputError
     from eft_jax.nets import RegressorCheckpointError, SpinImportError, TorchCheckpointError
     from eft_jax.train.sources import TrainingDataError
     from eft_jax.train.trainer import TrainingDiverged

@@ -169,7 +169,7 @@ def engine_inputs(tiny_regressor):
     two exemplars' crops and keypoints."""
     regressor, variables, model = tiny_regressor
     config = tiny_eft.eft_config(["max_iters=3", "batch_size=4", "stop_threshold=0.0"])
-    engine = fitting.EftEngine(regressor, variables, model, config, image_size=tiny_eft.IMAGE_SIZE)
+    engine = fitting.EftEngine(regressor, variables, model, config, crop_size=tiny_eft.IMAGE_SIZE)
     rng = np.random.default_rng(0)
     size = tiny_eft.IMAGE_SIZE
     images = rng.normal(size=(2, size, size, 3)).astype(np.float32)
@@ -224,7 +224,7 @@ def test_reference_does_not_stop_at_a_loss_equal_to_the_threshold(tiny_regressor
     regressor, variables, model = tiny_regressor
     config = tiny_eft.eft_config(["max_iters=3", "stop_threshold=0.0"])
     reference = fitting.SequentialEft(
-        regressor, variables, model, config, image_size=tiny_eft.IMAGE_SIZE
+        regressor, variables, model, config, crop_size=tiny_eft.IMAGE_SIZE
     )
     rng = np.random.default_rng(1)
     size = tiny_eft.IMAGE_SIZE

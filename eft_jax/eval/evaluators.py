@@ -100,6 +100,8 @@ class SpinProtocol:
 
 
 EVALUATORS = {"synthetic_truth": SyntheticTruth, "spin_protocol": SpinProtocol}
+# Each dataset's own evaluator (`eft-jax evaluate`), unless a config names another.
+DATASET_EVALUATOR = {"synthetic": "synthetic_truth"}
 
 
 def from_config(
