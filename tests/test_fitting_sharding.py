@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
 from forced_devices import run_on_two_host_devices
 
 SCRIPT = textwrap.dedent(
@@ -33,5 +34,6 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a fresh interpreter compiles the engine for two devices: over a minute
 def test_slots_sharded_over_two_devices_match_reference():
     run_on_two_host_devices(SCRIPT, "SHARDED-OK")
