@@ -6,10 +6,40 @@ contents); pytest puts this folder on the import path. Test files never import e
 
 from __future__ import annotations
 
-import pytest
-import tiny_eft
+import atexit
+import os
+import shutil
+import tempfile
 
-from eft_jax import body
+# The run is dominated by XLA compiling, often the same program in several files (the tiny
+# regressor's EFT step, the bundled regressor's, a training step): one persistent compilation cache
+# serves the whole run, set before jax is imported and inherited by the scripts the tests start
+# (`eft-jax` commands without --compilation-cache use it too, instead of the user's). Set
+# JAX_COMPILATION_CACHE_DIR beforehand to keep one's own. (jax_disable_most_optimizations, as
+# flax's example tests use, is not an option here: it changes rounding, and tests compare with
+# goldens bit for bit.)
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="eft-jax-tests-jax-cache-")
+    atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
+os.environ.setdefault("EFT_JAX_COMPILATION_CACHE", os.environ["JAX_COMPILATION_CACHE_DIR"])
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+import tiny_eft  # noqa: E402
+from jax.experimental.compilation_cache import compilation_cache  # noqa: E402
+
+from eft_jax import body  # noqa: E402
+
+RUN_CACHE = os.environ["JAX_COMPILATION_CACHE_DIR"]
+
+
+@pytest.fixture(autouse=True)
+def _back_to_the_runs_compilation_cache():
+    """A test that points the cache elsewhere (`--compilation-cache DIR`) hands it back after."""
+    yield
+    if jax.config.jax_compilation_cache_dir != RUN_CACHE:
+        compilation_cache.reset_cache()
+        jax.config.update("jax_compilation_cache_dir", RUN_CACHE)
 
 
 @pytest.fixture(scope="session")

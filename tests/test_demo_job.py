@@ -90,16 +90,20 @@ def test_demo_scores_its_fits_with_the_one_evaluator(synthetic_demo, open_body):
     assert report["evaluation"]["after"] == pytest.approx(summarize(per), rel=1e-5)
 
 
-def test_a_rerun_fits_afresh_and_draws_its_strips_from_its_own_fit(tmp_path, monkeypatch):
-    """A second demo into the same folder fits every exemplar again (nothing resumed from the
-    first run's log), and its strips come from the points that fit recorded: EFT never runs one
-    exemplar at a time for them."""
+def test_a_rerun_fits_afresh_and_draws_its_strips_from_its_own_fit(
+    synthetic_demo, tmp_path, monkeypatch
+):
+    """A second demo into the same folder (a copy of the first run's) fits every exemplar again
+    (nothing resumed from the first run's log), and its strips come from the points that fit
+    recorded: EFT never runs one exemplar at a time for them."""
+    import shutil
+
     from eft_jax import fitting
     from eft_jax.fitting import run as fit_run
 
     out = tmp_path / "demo"
-    argv = ["demo", "--out", str(out), "num_exemplars=2", *FAST[1:]]
-    assert cli.main(argv) == 0
+    shutil.copytree(synthetic_demo, out)
+    argv = ["demo", "--out", str(out), *FAST]
     fitted = []
     stream = fit_run.fit_stream
 
@@ -113,7 +117,7 @@ def test_a_rerun_fits_afresh_and_draws_its_strips_from_its_own_fit(tmp_path, mon
         fitting.SequentialEft, "__init__", lambda *a, **k: pytest.fail("EFT re-run for a strip")
     )
     assert cli.main(argv) == 0
-    assert sorted(fitted) == ["synthetic_20000000", "synthetic_20000001"]
+    assert sorted(fitted) == ["synthetic_20000000", "synthetic_20000001", "synthetic_20000002"]
     log = [json.loads(line) for line in (out / "fits.json.log.jsonl").read_text().splitlines()]
     assert sorted(r["id"] for r in log if "id" in r) == sorted(fitted)
     assert len(list((out / "strips").glob("*.png"))) == 1

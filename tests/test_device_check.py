@@ -4,9 +4,12 @@ size on the CPU and writes its table (the full-size run needs an accelerator).""
 import subprocess
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow  # four EFT engines compiled and timed, and PyTorch's loop: minutes on two cores
 def test_device_check_smoke_writes_its_table(tmp_path):
     done = subprocess.run(
         [

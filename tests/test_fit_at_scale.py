@@ -115,6 +115,7 @@ def test_two_processes_share_the_run_and_merge_exactly_once(tmp_path, setup):
     _assert_same_as_reference(out, setup[3])
 
 
+@pytest.mark.slow  # four fresh `eft-jax fit` processes in a row
 def test_sigkill_at_random_points_then_resume_is_exactly_once_and_identical(tmp_path, setup):
     out = tmp_path / "fits.json"
     rng = np.random.default_rng(0)

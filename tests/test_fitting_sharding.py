@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
 from forced_devices import run_on_two_host_devices
 
 SCRIPT = textwrap.dedent(
@@ -18,19 +19,21 @@ SCRIPT = textwrap.dedent(
     regressor, variables, model = tiny_regressor()
     exemplars = tiny_exemplars(regressor, variables, model)
     config = calibrated_config(regressor, variables, model, exemplars)
+    reference = fitting.SequentialEft(regressor, variables, model, config, crop_size=IMAGE_SIZE)
+    expected = {exemplar.id: reference.fit(exemplar) for exemplar in exemplars}
     for lowering in ("vmap+im2col", "map"):
         engine = fitting.EftEngine(regressor, variables, model, config, crop_size=IMAGE_SIZE, lowering=lowering)
         slots = engine.empty_slots()
         assert len(slots.images.sharding.device_set) == 2
         assert slots.images.addressable_shards[0].data.shape[0] == 2  # 4 slots, 2 per device
         results = {r.id: r for r in fitting.fit_stream(exemplars, engine)}
-        reference = fitting.SequentialEft(regressor, variables, model, config, crop_size=IMAGE_SIZE)
         for exemplar in exemplars:
-            assert_results_close(results[exemplar.id], reference.fit(exemplar))
+            assert_results_close(results[exemplar.id], expected[exemplar.id])
     print("SHARDED-OK")
     """
 )
 
 
+@pytest.mark.slow  # a fresh interpreter compiles the engine for two devices: over a minute
 def test_slots_sharded_over_two_devices_match_reference():
     run_on_two_host_devices(SCRIPT, "SHARDED-OK")

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow  # trains R0 and six arms, fits B with EFT and SMPLify: minutes on two cores
 def test_tiny_loop_writes_its_table_and_plot(tmp_path):
     done = subprocess.run(
         [

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
 from forced_devices import run_on_two_host_devices
 
 SCRIPT = textwrap.dedent(
@@ -69,5 +70,6 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a fresh interpreter compiles two trainers (one and two devices): over a minute
 def test_train_steps_split_over_two_devices_match_one_device():
     run_on_two_host_devices(SCRIPT, "TRAIN-SHARDED-OK")
