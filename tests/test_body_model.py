@@ -133,14 +133,16 @@ def test_gradients_finite_at_zero_pose_and_match_finite_differences():
     def loss(pose, betas):
         return jnp.sum(forward(model, pose, betas).spin49 ** 2)
 
-    g_pose, g_betas = jax.grad(loss, argnums=(0, 1))(jnp.zeros((24, 3)), jnp.zeros(10))
+    # jitted: one compile for both points instead of op-by-op dispatch
+    gradient = jax.jit(jax.grad(loss, argnums=(0, 1)))
+    g_pose, g_betas = gradient(jnp.zeros((24, 3)), jnp.zeros(10))
     assert np.all(np.isfinite(g_pose)) and np.all(np.isfinite(g_betas))
     assert np.abs(g_pose).max() > 0
 
     pose = random_pose(np.random.RandomState(6), scale=0.3)
     betas = jnp.asarray(np.random.RandomState(7).normal(size=10), jnp.float32)
     direction = jnp.asarray(np.random.RandomState(8).normal(size=(24, 3)), jnp.float32)
-    analytic = jnp.sum(jax.grad(loss)(pose, betas) * direction)
+    analytic = jnp.sum(gradient(pose, betas)[0] * direction)
     # Central differences in float64, so their own error stays far below the tolerance.
     with jax.enable_x64(True):
         pose64, betas64, direction64 = (
@@ -150,6 +152,7 @@ def test_gradients_finite_at_zero_pose_and_match_finite_differences():
             lambda x: x.astype(jnp.float64) if x.dtype == jnp.float32 else x, model
         )
 
+        @jax.jit
         def loss64(p):
             return jnp.sum(forward(model64, p, betas64).spin49 ** 2)
 
@@ -203,15 +206,20 @@ def test_chunked_batches_equal_one_shot_and_broadcast_betas():
     rng = np.random.RandomState(10)
     pose = random_pose(rng, batch=(5, 7))  # 35 bodies: two full chunks of 16 and a remainder
     betas = jnp.asarray(rng.normal(size=(10,)), jnp.float32)
-    chunked = forward(model, pose, betas, chunk_size=16)
-    one_shot = forward(model, pose, jnp.broadcast_to(betas, (5, 7, 10)), chunk_size=0)
+    # jitted, as the fits pose bodies: one compile each instead of op-by-op dispatch
+    chunked = jax.jit(lambda p: forward(model, p, betas, chunk_size=16))(pose)
+    one_shot = jax.jit(
+        lambda p: forward(model, p, jnp.broadcast_to(betas, (5, 7, 10)), chunk_size=0)
+    )(pose)
     assert chunked.vertices.shape == (5, 7, NUM_VERTICES, 3)
     np.testing.assert_allclose(chunked.vertices, one_shot.vertices, atol=1e-5)
     np.testing.assert_allclose(chunked.spin49, one_shot.spin49, atol=1e-5)
-    grad_chunked = jax.grad(lambda p: jnp.sum(forward(model, p, betas, chunk_size=16).joints ** 2))(
-        pose
-    )
-    grad_one_shot = jax.grad(lambda p: jnp.sum(forward(model, p, betas, chunk_size=0).joints ** 2))(
-        pose
-    )
+
+    def joints_gradient(chunk_size):
+        def energy(p):
+            return jnp.sum(forward(model, p, betas, chunk_size=chunk_size).joints ** 2)
+
+        return jax.jit(jax.grad(energy))(pose)
+
+    grad_chunked, grad_one_shot = joints_gradient(16), joints_gradient(0)
     np.testing.assert_allclose(grad_chunked, grad_one_shot, rtol=1e-4, atol=1e-4)

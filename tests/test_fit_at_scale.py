@@ -46,7 +46,9 @@ def setup(tmp_path_factory):
     )
     keypoints[5, :, 2] = 0  # a skip among the fits
     crops = write_exemplars_npz(folder / "crops.npz", images, keypoints.astype(np.float32))
-    cache = folder / "jax_cache"
+    # the test run's cache (tests/conftest.py): other files' fits at these sizes compile the same
+    # programs, so they are compiled once per test run, not once more here
+    cache = os.environ["JAX_COMPILATION_CACHE_DIR"]
     reference = folder / "reference.json"
     argv = ["fit", "--crops", str(crops), "--out", str(reference), "--checkpoint", checkpoint]
     assert (

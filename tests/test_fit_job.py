@@ -296,7 +296,7 @@ def test_tfds_fit_uses_the_prepared_crop_size(tmp_path, capsys, checkpoint):
     assert cli.main([*argv, "--crop-size", str(CROP + 16)]) == 2
     assert f"prepared at {CROP} px, not {CROP + 16} px" in capsys.readouterr().err
     assert not log_path_for(out).exists()
-    assert cli.main([*argv, "--max-iters", "1", "--batch-size", "2"]) == 0
+    assert cli.main([*argv, *FAST[2:]]) == 0  # FAST's program, compiled by the tests before
     fits = read_eft_json(out)
     assert [e["annotId"] for e in fits["data"]] == [1, 2, 3]
     assert read_fit_log_header(log_path_for(out))["crop_size"] == CROP

@@ -93,7 +93,10 @@ def test_continuous_batching_emits_in_completion_order(engine, exemplars, refere
     assert sorted(order, key=steps.get) != order  # the calibration makes some exemplar overtake
 
 
-@pytest.mark.parametrize("lowering", ["vmap", "map", "chunked", "vmap+im2col"])
+# vmap+im2col is the CPU default that test_engine_matches_sequential_reference already runs.
+@pytest.mark.parametrize(
+    "lowering", ["vmap", "map", "chunked", pytest.param("vmap+im2col", marks=pytest.mark.slow)]
+)
 def test_lowerings_agree_with_reference(eft_setup, exemplars, reference_results, lowering):
     regressor, variables, model, config = eft_setup
     engine = fitting.EftEngine(

@@ -31,7 +31,12 @@ def test_prefix_then_suffix_equals_the_whole_regressor(eft_setup, stop):
         np.testing.assert_allclose(getattr(split, name), getattr(whole, name), rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("trainable, entry", [("layer4+head", "layer4"), ("decoders", "features")])
+# One entry point in the default tier; the other takes the same cached path (the split at layer4
+# is checked by test_prefix_then_suffix_equals_the_whole_regressor).
+@pytest.mark.parametrize(
+    "trainable, entry",
+    [pytest.param("layer4+head", "layer4", marks=pytest.mark.slow), ("decoders", "features")],
+)
 def test_cached_engine_equals_uncached(eft_setup, trainable, entry):
     regressor, variables, model, _ = eft_setup
     exemplars = tiny_exemplars(regressor, variables, model, count=5)

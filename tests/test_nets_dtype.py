@@ -10,7 +10,8 @@ from eft_jax.fitting import lowering
 from eft_jax.nets import Regressor, RegressorArch
 
 
-@pytest.mark.parametrize("im2col", [False, True])
+# The default tier keeps the im2col lowering (the CPU default); plain convolutions go slow.
+@pytest.mark.parametrize("im2col", [pytest.param(False, marks=pytest.mark.slow), True])
 def test_bfloat16_regressor_is_near_float32_with_float32_weights_and_outputs(im2col):
     regressor = Regressor(RegressorArch.reduced(18, 16))
     variables = regressor.init(jax.random.key(0), 32)
