@@ -327,19 +327,29 @@ def _add_fitting_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_run_options(parser: argparse.ArgumentParser, config: bool = True) -> None:
-    """Options every job takes: --quiet, and --show-config for the jobs with a config file."""
+def _add_run_options(
+    parser: argparse.ArgumentParser, config: str | None = None, example: str = ""
+) -> None:
+    """Options every job takes: --quiet; and for a job with a config file (`config`, its default
+    under configs/), --config, --show-config and the trailing key=value overrides."""
     parser.add_argument(
         "--quiet",
         action="store_true",
         help="print only results and the summary line (no progress or status on stderr)",
     )
-    if config:
-        parser.add_argument(
-            "--show-config",
-            action="store_true",
-            help="print the config this run would use (recipe and overrides applied) and exit",
-        )
+    if config is None:
+        return
+    parser.add_argument("--config", help=f"config file (default: configs/{config})")
+    parser.add_argument(
+        "--show-config",
+        action="store_true",
+        help="print the config this run would use (recipe and overrides applied) and exit",
+    )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        help="config overrides key=value" + (f", e.g. {example}" if example else ""),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -361,10 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--body",
         help="SMPL model file (.pkl/.npz) for regressors that predict SMPL; default: the bundled open body",
     )
-    demo.add_argument("--config", help="config file (default: configs/demo.py)")
     demo.add_argument("--out", help="output folder (config field output_dir)")
-    demo.add_argument("overrides", nargs="*", help="config overrides key=value")
-    _add_run_options(demo)
+    _add_run_options(demo, "demo.py")
     demo.set_defaults(run=_demo)
 
     fit = commands.add_parser(
@@ -380,11 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=at_least(1),
         help="EFT iterations per exemplar at most (config max_iters)",
     )
-    fit.add_argument("--config", help="config file (default: configs/eft_default.py)")
-    fit.add_argument(
-        "overrides", nargs="*", help="config overrides key=value, e.g. loss.keypoint_weight=5"
-    )
-    _add_run_options(fit)
+    _add_run_options(fit, "eft_default.py", "loss.keypoint_weight=5")
     fit.set_defaults(run=_fit)
 
     smplify = commands.add_parser(
@@ -404,11 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     smplify.add_argument(
         "--pose-prior", help="SMPLify's gmm_08.pkl; default: the bundled GMM (config pose_prior)"
     )
-    smplify.add_argument("--config", help="config file (default: configs/smplify.py)")
-    smplify.add_argument(
-        "overrides", nargs="*", help="config overrides key=value, e.g. body_iters=50"
-    )
-    _add_run_options(smplify)
+    _add_run_options(smplify, "smplify.py", "body_iters=50")
     smplify.set_defaults(run=_smplify)
 
     render = commands.add_parser(
@@ -432,9 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=at_least(1),
         help="side of each panel in pixels (config crop_size, 224)",
     )
-    render.add_argument("--config", help="config file (default: configs/render.py)")
-    render.add_argument("overrides", nargs="*", help="config overrides key=value")
-    _add_run_options(render)
+    _add_run_options(render, "render.py")
     render.set_defaults(run=_render)
 
     train = commands.add_parser(
@@ -442,14 +440,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="train an HMR regressor on synthetic humans, pseudo ground truth (EFT JSON), SPIN / Human3.6M .npz "
         "and 2D keypoints, mixed by weight (resumable: rerun to continue)",
     )
-    train.add_argument("--config", help="config file (default: configs/train_synthetic.py)")
     train.add_argument(
         "--workdir", help="folder for checkpoints, log and the final regressor (config workdir)"
     )
-    train.add_argument(
-        "overrides", nargs="*", help="config overrides key=value, e.g. total_steps=2000"
-    )
-    _add_run_options(train)
+    _add_run_options(train, "train_synthetic.py", "total_steps=2000")
     train.set_defaults(run=_train)
 
     evaluate = commands.add_parser(
@@ -500,11 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=at_least(0),
         help="render this many exemplars of largest PA-MPJPE (config worst, 8)",
     )
-    evaluate.add_argument("--config", help="config file (default: configs/evaluate.py)")
-    evaluate.add_argument(
-        "overrides", nargs="*", help="config overrides key=value, e.g. evaluator=synthetic_truth"
-    )
-    _add_run_options(evaluate)
+    _add_run_options(evaluate, "evaluate.py", "evaluator=synthetic_truth")
     evaluate.set_defaults(run=_evaluate)
 
     convert = commands.add_parser(
@@ -520,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument(
         "--overwrite", action="store_true", help="replace an existing output folder"
     )
-    _add_run_options(convert, config=False)
+    _add_run_options(convert)
     convert.set_defaults(run=_convert_spin)
     return parser
 

@@ -63,20 +63,26 @@ def coco_folder(tmp_path):
     return images, path
 
 
-def test_fit_from_coco_images_writes_eft_json_and_reports_skips(tmp_path, coco_folder, checkpoint):
-    images, keypoints = coco_folder
-    out = tmp_path / "fits.json"
-    argv = [
+def _coco_fit(images, keypoints, out, checkpoint) -> list[str]:
+    """`eft-jax fit` of a COCO keypoint file and its images into `out`."""
+    images, keypoints, out = str(images), str(keypoints), str(out)
+    return [
         "fit",
         "--images",
-        str(images),
+        images,
         "--keypoints",
-        str(keypoints),
+        keypoints,
         "--out",
-        str(out),
+        out,
         "--checkpoint",
         checkpoint,
     ]
+
+
+def test_fit_from_coco_images_writes_eft_json_and_reports_skips(tmp_path, coco_folder, checkpoint):
+    images, keypoints = coco_folder
+    out = tmp_path / "fits.json"
+    argv = _coco_fit(images, keypoints, out, checkpoint)
     assert cli.main(argv + FAST) == 0
     fits = read_eft_json(out)
     fitted = {entry["annotId"]: entry for entry in fits["data"]}
@@ -349,17 +355,7 @@ def test_logs_of_another_job_on_the_same_output_are_refused(
     other.write_text(
         json.dumps({"eftjax_fit_log": 1, "header": {"input": "something else"}}) + "\n"
     )
-    argv = [
-        "fit",
-        "--images",
-        str(images),
-        "--keypoints",
-        str(keypoints),
-        "--out",
-        str(out),
-        "--checkpoint",
-        checkpoint,
-    ]
+    argv = _coco_fit(images, keypoints, out, checkpoint)
     assert (
         cli.main(
             argv

