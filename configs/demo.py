@@ -24,6 +24,7 @@ def get_config():
     config.strips = 4
     config.strip_iterations = (0, 2, 5, 10)
     config.picture_size = 224  # side of each picture panel in pixels
+    config.thumbnail_size = 96  # side of each thumbnail panel of the HTML report (report/)
     # How synthetic humans' fits are scored: an evaluator plug-in (eft_jax/eval/evaluators.py).
     config.evaluator = "synthetic_truth"
     # EFT's recipe (configs/eft_default.py); override fields as eft.max_iters=50 etc.

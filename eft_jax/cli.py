@@ -201,6 +201,24 @@ RENDER_FLAGS = {
     "limit": "limit",
     "crop_size": "crop_size",
 }
+REPORT_FLAGS = {
+    "fits": "fits",
+    "images": "images",
+    "crops": "crops",
+    "out": "output_dir",
+    "body": "body_model",
+    "strips": "strips",
+    "thumbnail_size": "thumbnail_size",
+}
+COMPARE_FLAGS = {
+    "fits_a": "fits_a",
+    "fits_b": "fits_b",
+    "images": "images",
+    "crops": "crops",
+    "out": "output_dir",
+    "body": "body_model",
+    "thumbnail_size": "thumbnail_size",
+}
 EVALUATE_FLAGS = {
     "dataset": "dataset",
     "root": "root",
@@ -234,6 +252,32 @@ def _render(args: argparse.Namespace) -> None:
     if args.show_config:
         return _show_config(config, f"{config_path} with the command line's flags and overrides")
     print(run_render(config).summary_line)
+
+
+def _report(args: argparse.Namespace) -> None:
+    from eft_jax.jobs.report import run_report
+
+    config_path = args.config or default_config_path("report")
+    config = load_config(config_path, _flag_overrides(args, REPORT_FLAGS))
+    if args.show_config:
+        return _show_config(config, f"{config_path} with the command line's flags and overrides")
+    result = run_report(config)
+    print(
+        f"eft-jax report: {result.fits} fits, {result.drawn} thumbnails drawn (the rest cached) "
+        f"in {result.seconds:.1f} s -> {result.index}"
+    )
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from eft_jax.jobs.compare import run_compare
+
+    config_path = args.config or default_config_path("compare")
+    config = load_config(config_path, _flag_overrides(args, COMPARE_FLAGS))
+    if args.show_config:
+        return _show_config(config, f"{config_path} with the command line's flags and overrides")
+    comparison, result, markdown = run_compare(config)
+    print(markdown.read_text())
+    print(f"eft-jax compare: {result.fits} exemplars in {result.seconds:.1f} s -> {result.index}")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -434,6 +478,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_options(render, "render.py")
     render.set_defaults(run=_render)
+
+    report = commands.add_parser(
+        "report",
+        help="a static HTML report of a fit file (fit, smplify or demo): summary, gallery, a "
+        "page per fit with a 3D view; opens from file:// with no server",
+    )
+    compare = commands.add_parser(
+        "compare",
+        help="two fit files of the same exemplars and body model: per exemplar the distance "
+        "between the fits and each one's 2D error, a summary table, and both side by side",
+    )
+    report.add_argument("fits", help="EFT JSON of fit, smplify or demo (or EFT's released files)")
+    compare.add_argument("fits_a", help="EFT JSON A")
+    compare.add_argument("fits_b", help="EFT JSON B, of the same exemplars and body model")
+    for job, what in (
+        (report, "report folder (default: FITS_report/ beside FITS)"),
+        (compare, "output folder (default: A_vs_B/ beside A)"),
+    ):
+        crops = job.add_mutually_exclusive_group()
+        crops.add_argument("--images", help="folder the entries' imageName are relative to")
+        crops.add_argument("--crops", help="exemplar .npz of the crops (the fit's --crops input)")
+        job.add_argument("--out", help=what)
+        job.add_argument(
+            "--body",
+            help="SMPL model file (.pkl/.npz) for fits with smpltype 'smpl'; default: the bundled "
+            "open model",
+        )
+        job.add_argument(
+            "--thumbnail-size",
+            type=at_least(8),
+            help="side of each thumbnail panel in pixels (config thumbnail_size, 96)",
+        )
+    report.add_argument("--strips", help="folder of <exemplar_id>.png Figure-1 strips")
+    _add_run_options(report, "report.py")
+    report.set_defaults(run=_report)
+    _add_run_options(compare, "compare.py")
+    compare.set_defaults(run=_compare)
 
     train = commands.add_parser(
         "train",

@@ -22,6 +22,7 @@ LAYERS = {
     "fitting": 6,
     "eval": 7,
     "train": 8,
+    "report": 8,
     "jobs": 9,
     "cli": 10,
 }

@@ -4,8 +4,8 @@ evaluator's scores of the regressor's prediction ("before", where EFT starts) an
 
     report = fit_report(fits, skipped, inputs="...", crop_size=224, regressor=loaded.source,
                         body_model=model.source, recipe="...", max_iters=100)
-    report["evaluation"] = score_before_after(evaluator, regressor, variables, exemplars, fits,
-                                              truth)
+    report["evaluation"], per_fit = score_before_after(evaluator, regressor, variables, exemplars,
+                                                       fits, truth)
     report["seconds"] = {"total": ..., "fit": ..., "pictures": ..., "strips": ...}
     markdown = report_markdown(report)
 """
@@ -65,9 +65,12 @@ def fit_report(
     }
 
 
-def score_before_after(evaluator, regressor, variables, exemplars, fits: list[dict], truth) -> dict:
+def score_before_after(
+    evaluator, regressor, variables, exemplars, fits: list[dict], truth
+) -> tuple[dict, dict]:
     """The evaluator's summaries of the regressor's own prediction ("before", where EFT starts)
-    and of the EFT fits ("after"), over the fitted exemplars (`truth`: one record per exemplar)."""
+    and of the EFT fits ("after"), over the fitted exemplars (`truth`: one record per exemplar),
+    and each fit's own scores: exemplar id -> {score name: value}."""
     by_id = {f["exemplar_id"]: f for f in fits}
     fitted = [i for i, e in enumerate(exemplars) if str(e.id) in by_id]
     keypoints = np.stack([exemplars[i].keypoints for i in fitted])
@@ -84,11 +87,15 @@ def score_before_after(evaluator, regressor, variables, exemplars, fits: list[di
         keypoints,
         records,
     )
-    return {"before": evaluator.summary(before), "after": evaluator.summary(after)}
+    per_fit = {
+        fit["exemplar_id"]: {name: float(values[k]) for name, values in after.items()}
+        for k, fit in enumerate(ends)
+    }
+    return {"before": evaluator.summary(before), "after": evaluator.summary(after)}, per_fit
 
 
-def report_markdown(report: dict) -> str:
-    """report.md: the run, the before/after table and the time."""
+def before_after_rows(report: dict) -> list[tuple[str, tuple[float, float]]]:
+    """The report's (figure, (before EFT, after EFT)) rows."""
     rows = [
         (
             "2D keypoint error, keypoints of EFT's loss (px of a 224 px crop, mean)",
@@ -99,6 +106,12 @@ def report_markdown(report: dict) -> str:
     if "evaluation" in report:
         before, after = report["evaluation"]["before"], report["evaluation"]["after"]
         rows += [(name, (before[key], after[key])) for key, name in EVALUATION_ROWS]
+    return rows
+
+
+def report_markdown(report: dict) -> str:
+    """report.md: the run, the before/after table and the time."""
+    rows = before_after_rows(report)
     lines = [
         "# eft-jax demo",
         "",

@@ -21,7 +21,10 @@ In `output_dir` it writes:
   after EFT (the fit's own figures), and for synthetic humans the scores of the config's evaluator
   (`evaluator`, by default `synthetic_truth`, `eft_jax.eval.evaluators`: MPJPE, PA-MPJPE, PVE, 2D
   error, facing and left/right swaps) of the regressor's own prediction and of the EFT fits; and
-  the time.
+  the time;
+- `report/index.html`: the same figures with the gallery of every fit, a page per fit with its
+  strip and a 3D view, and for synthetic humans each fit's errors against the truth and the
+  kept-fraction curves (`eft_jax.report`, as `eft-jax report`).
   Synthetic inputs also leave `images/` (the crops) and `exemplars.npz` (crops + keypoints),
   written by `eft_jax.eval.heldout.write_fit_inputs`.
 """
@@ -38,7 +41,12 @@ from eft_jax import body, nets
 from eft_jax.datasets.people import iter_exemplars
 from eft_jax.datasets.registry import open_coco_files
 from eft_jax.eval import evaluators
-from eft_jax.eval.fit_report import fit_report, report_markdown, score_before_after
+from eft_jax.eval.fit_report import (
+    before_after_rows,
+    fit_report,
+    report_markdown,
+    score_before_after,
+)
 from eft_jax.eval.heldout import write_fit_inputs
 from eft_jax.eval.pictures import draw_fits
 from eft_jax.eval.strips import draw_strips
@@ -49,6 +57,7 @@ from eft_jax.fitting.run import RunOutcome, eft_method, log_path_for, run_fittin
 from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.exemplar import Skip
 from eft_jax.formats.run_lock import RunLock
+from eft_jax.report import CropSource, read_run, write_report
 
 
 def _coco_exemplars(
@@ -144,9 +153,10 @@ def _demo(config, images_dir, keypoints_json, out_dir: Path, fits_json: Path, lo
     )
     # The synthetic ground truth is joints of the bundled open body: 3D errors of another body
     # model's fits would mix two skeletons, so they are reported only for the open model.
+    per_fit = {}
     if truth is not None and fits and model.kind == "open":
         evaluator = evaluators.from_config(config.evaluator, model=model, dataset="synthetic")
-        report["evaluation"] = score_before_after(
+        report["evaluation"], per_fit = score_before_after(
             evaluator, regressor, variables, exemplars, fits, truth
         )
     report["seconds"] = {
@@ -158,6 +168,30 @@ def _demo(config, images_dir, keypoints_json, out_dir: Path, fits_json: Path, lo
     (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     markdown = report_markdown(report)
     (out_dir / "report.md").write_text(markdown)
+    run = read_run(fits_json)
+    html = write_report(
+        [run],
+        out_dir / "report",
+        model=model,
+        crops=CropSource.from_images(pictures_from),
+        thumbnail_size=config.thumbnail_size,
+        title=f"eft-jax demo: {description}",
+        strips_dir=out_dir / "strips",
+        extra={
+            row["key"]: {
+                f"truth.{name}": value for name, value in per_fit[entry["exemplar_id"]].items()
+            }
+            for row, entry in zip(run.rows, run.entries)
+            if entry.get("exemplar_id") in per_fit
+        },
+        tables=[
+            {
+                "title": "before and after EFT",
+                "header": ["", "before EFT", "after EFT"],
+                "rows": [[name, *values] for name, values in before_after_rows(report)],
+            }
+        ],
+    )
 
     print(markdown)
     print(f"  fits (EFT JSON):   {fits_json}")
@@ -166,6 +200,7 @@ def _demo(config, images_dir, keypoints_json, out_dir: Path, fits_json: Path, lo
     )
     print(f"  Figure-1 strips:   {out_dir / 'strips'}/ ({len(strips)})")
     print(f"  report:            {out_dir / 'report.md'}, {out_dir / 'report.json'}")
+    print(f"  HTML report:       {html.index} (open it in a browser)")
     outcome.job = "demo"
     outcome.seconds = report["seconds"]["total"]
     return outcome
