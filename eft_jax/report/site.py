@@ -39,6 +39,8 @@ CHUNK = 500  # fit entries per data/fits/<k>.js
 ASSETS = ("report.css", "report.js", "fit.js", "viewer.js")
 PAGES = ("index.html", "fit.html")
 RUN_LABELS = ("A", "B")
+# Text fields that name one fit, not a category of fits to filter by.
+IDENTIFIERS = ("key", "exemplar_id", "imageName")
 
 
 @dataclass
@@ -78,12 +80,6 @@ def _finite(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def _is_category(values: set, rows: int) -> bool:
-    """Few distinct values, some shared by several fits: a field to filter by (stop reasons,
-    datasets, flags), not an identifier (image names, exemplar ids)."""
-    return len(values) <= MAX_CATEGORIES and (len(values) < rows or rows <= 1)
 
 
 def _write_script(path: Path, text: str) -> None:
@@ -165,7 +161,8 @@ def write_report(
         for name in fields
         if name != "key"
         and any(isinstance(r.get(name), (str, bool)) for r in flat_rows)
-        and _is_category({r.get(name) for r in flat_rows} - {None}, len(flat_rows))
+        and name.split(".")[-1] not in IDENTIFIERS
+        and len({r.get(name) for r in flat_rows} - {None}) <= MAX_CATEGORIES
     ]
     if len(runs) == 1:
         histograms = histogram_fields(numeric)

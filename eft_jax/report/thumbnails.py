@@ -135,6 +135,11 @@ def thumbnail_name(entry: dict, crops: CropSource, size: int) -> str:
     return f"{digest}.jpg"
 
 
+@jax.jit
+def _vertices(model, rotmats, betas):
+    return body.forward(model, rotmats, betas).vertices
+
+
 def _save_jpeg(path: Path, image: np.ndarray) -> None:
     from PIL import Image
 
@@ -154,7 +159,6 @@ def draw_thumbnails(
     if not todo:
         return names, 0
     faces = coarse_faces(model.v_template, model.faces)
-    forward = jax.jit(lambda rotmats, betas: body.forward(model, rotmats, betas).vertices)
     for start in range(0, len(todo), BATCH):
         batch = todo[start : start + BATCH]
         pad = BATCH - len(batch)  # one program shape for every batch
@@ -162,7 +166,7 @@ def draw_thumbnails(
         rotmats = np.asarray([e["parm_pose"] for e in picked], np.float32)
         betas = np.asarray([e["parm_shape"] for e in picked], np.float32)
         cameras = np.asarray([e["parm_cam"] for e in picked], np.float32)
-        vertices = np.asarray(forward(rotmats, betas))
+        vertices = np.asarray(_vertices(model, rotmats, betas))
         cut = []
         for i in batch:
             crop, problem = crops.crop(entries[i], size)

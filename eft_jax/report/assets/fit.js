@@ -43,6 +43,7 @@
 
   window.EFT_FIT_CHUNK = function (chunk, entries) {
     const fits = entries[index - chunk * R.chunk];
+    window.EFT_SHOWN_FITS = fits; // this page's fit entries, one per run (for the console)
     fits.forEach((fit, r) => {
       const label = R.labels.length > 1 ? `${R.labels[r]}: ` : "";
       const shown = {};
