@@ -69,6 +69,19 @@ def test_demo_writes_fits_pictures_meshes_strips_and_report(synthetic_demo, caps
         assert all(np.isfinite(v) for v in summary.values()) and summary["mpjpe_mm"] > 0
     assert "| MPJPE, LSP-14 (mm) |" in (out / "report.md").read_text()
 
+    # The HTML report of the same run: every fit, its truth errors, its strip, the curves.
+    html = json.loads(
+        (out / "report" / "data" / "report.js")
+        .read_text()
+        .removeprefix("window.EFT_REPORT = ")
+        .removesuffix(";\n")
+    )
+    assert len(html["rows"]) == 3 and "truth.pa_mpjpe_mm" in html["numeric"]
+    assert sum(row["strip"] is not None for row in html["rows"]) == 1
+    assert html["curves"]["by"]["keypoint_error_px_after"]["mean"][-1] == pytest.approx(
+        report["evaluation"]["after"]["pa_mpjpe_mm"]
+    )
+
 
 def test_demo_scores_its_fits_with_the_one_evaluator(synthetic_demo, open_body):
     """The report's "after" column is `eval.evaluation` over the written fits and the synthetic
@@ -163,7 +176,8 @@ def test_demo_on_coco_images(tmp_path, capsys):
     assert len(list((out / "strips").glob("*.png"))) == 1
     report = json.loads((out / "report.json").read_text())
     assert "evaluation" not in report and report["fitted"] == 2
-    assert str(out) in capsys.readouterr().out
+    assert str(out / "report" / "index.html") in capsys.readouterr().out
+    assert len(list((out / "report" / "thumbs").glob("*.jpg"))) == 2
     assert cli.main(["demo", "--images", str(images), "--out", str(out)]) == 2
 
 

@@ -20,7 +20,7 @@ from tests.test_report import made_up_fits, write_fits
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 
 
-def _browser():
+def headless_chromium():
     """A headless Chromium through selenium, or the reason there is none."""
     try:
         from selenium import webdriver
@@ -48,7 +48,7 @@ def _browser():
 
 @pytest.fixture(scope="module")
 def browser():
-    driver, reason = _browser()
+    driver, reason = headless_chromium()
     if driver is None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"the browser test must run in CI: {reason}")

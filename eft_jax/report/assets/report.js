@@ -41,7 +41,8 @@
   function histogram(name) {
     const xs = R.rows.map((r) => value(r, name)).filter((v) => typeof v === "number");
     if (!xs.length) return;
-    let lo = Math.min(...xs), hi = Math.max(...xs);
+    let lo = Infinity, hi = -Infinity; // not Math.min(...xs): too many arguments at 100,000 fits
+    for (const x of xs) { lo = Math.min(lo, x); hi = Math.max(hi, x); }
     if (hi === lo) hi = lo + 1;
     const bins = 30, counts = new Array(bins).fill(0);
     for (const x of xs) counts[Math.min(bins - 1, Math.floor(((x - lo) / (hi - lo)) * bins))]++;
@@ -86,30 +87,45 @@
     return select;
   });
   let page = 0, shown = [];
+  // Each field's order is sorted once and kept: a new filter is then one pass over it.
+  const orders = {};
+  function orderOf(name) {
+    if (!orders[name]) {
+      const c = column[name], v = R.rows.map((r) => r.values[c]);
+      const rows = v.map((_, i) => i);
+      rows.sort((a, b) => {
+        const x = v[a], y = v[b];
+        if (x === y) return a - b;
+        if (x === null || x === undefined) return 1;
+        if (y === null || y === undefined) return -1;
+        return x < y ? -1 : 1;
+      });
+      const present = rows.findIndex((i) => v[i] === null || v[i] === undefined);
+      orders[name] = { rows, present: present < 0 ? rows.length : present };
+    }
+    return orders[name];
+  }
 
   function update() {
-    const sort = sortField.value, desc = $("sort-order").value === "desc";
+    const order = orderOf(sortField.value), desc = $("sort-order").value === "desc";
     const range = rangeField.value, lo = parseFloat($("range-min").value), hi = parseFloat($("range-max").value);
     const wanted = categoryInputs.filter((s) => s.value !== "").map((s) => [column[s.dataset.field], s.value]);
     const rangeColumn = column[range];
-    shown = [];
-    for (let i = 0; i < R.rows.length; i++) {
+    const keep = (i) => {
       const v = R.rows[i].values;
-      if (wanted.some(([c, want]) => String(v[c]) !== want)) continue;
-      if (range) {
-        const x = v[rangeColumn];
-        if (typeof x !== "number" || (!isNaN(lo) && x < lo) || (!isNaN(hi) && x > hi)) continue;
-      }
-      shown.push(i);
+      if (wanted.some(([c, want]) => String(v[c]) !== want)) return false;
+      if (!range) return true;
+      const x = v[rangeColumn];
+      return typeof x === "number" && !(x < lo) && !(x > hi);
+    };
+    shown = [];
+    const { rows, present } = order;
+    if (desc) { // largest first; fits without the field stay last
+      for (let k = present - 1; k >= 0; k--) if (keep(rows[k])) shown.push(rows[k]);
+      for (let k = present; k < rows.length; k++) if (keep(rows[k])) shown.push(rows[k]);
+    } else {
+      for (const i of rows) if (keep(i)) shown.push(i);
     }
-    const c = column[sort];
-    shown.sort((a, b) => {
-      const x = R.rows[a].values[c], y = R.rows[b].values[c];
-      if (x === y) return a - b;
-      if (x === null || x === undefined) return 1;
-      if (y === null || y === undefined) return -1;
-      return (x < y ? -1 : 1) * (desc ? -1 : 1);
-    });
     page = 0;
     draw();
   }
