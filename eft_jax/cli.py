@@ -254,6 +254,14 @@ def _render(args: argparse.Namespace) -> None:
     print(run_render(config).summary_line)
 
 
+def _print_sharing_note(result) -> None:
+    from eft_jax.report import sharing_note
+
+    note = sharing_note(result.body_kind)
+    if note:
+        print(f"eft-jax: note: {note}", file=sys.stderr)
+
+
 def _report(args: argparse.Namespace) -> None:
     from eft_jax.jobs.report import run_report
 
@@ -262,6 +270,7 @@ def _report(args: argparse.Namespace) -> None:
     if args.show_config:
         return _show_config(config, f"{config_path} with the command line's flags and overrides")
     result = run_report(config)
+    _print_sharing_note(result)
     print(
         f"eft-jax report: {result.fits} fits, {result.drawn} thumbnails drawn (the rest cached) "
         f"in {result.seconds:.1f} s -> {result.index}"
@@ -276,6 +285,7 @@ def _compare(args: argparse.Namespace) -> None:
     if args.show_config:
         return _show_config(config, f"{config_path} with the command line's flags and overrides")
     comparison, result, markdown = run_compare(config)
+    _print_sharing_note(result)
     print(markdown.read_text())
     print(f"eft-jax compare: {result.fits} exemplars in {result.seconds:.1f} s -> {result.index}")
 

@@ -185,3 +185,9 @@ def test_the_report_folder_holds_every_fit_and_redraws_only_new_fits(tmp_path):
         [read_run(path)], out, model=model, crops=CropSource.none(), thumbnail_size=16
     )
     assert (grown.fits, grown.drawn) == (3, 1)
+    fits[0]["camera"] = [0.8, 0.1, 0.0]  # a changed fit: a new picture, the old one removed
+    write_fits(path, fits)
+    changed = write_report(
+        [read_run(path)], out, model=model, crops=CropSource.none(), thumbnail_size=16
+    )
+    assert changed.drawn == 1 and len(list((out / "thumbs").iterdir())) == 3

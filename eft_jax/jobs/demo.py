@@ -57,7 +57,7 @@ from eft_jax.fitting.run import RunOutcome, eft_method, log_path_for, run_fittin
 from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.exemplar import Skip
 from eft_jax.formats.run_lock import RunLock
-from eft_jax.report import CropSource, read_run, write_report
+from eft_jax.report import CropSource, read_run, sharing_note, write_report
 
 
 def _coco_exemplars(
@@ -201,6 +201,8 @@ def _demo(config, images_dir, keypoints_json, out_dir: Path, fits_json: Path, lo
     print(f"  Figure-1 strips:   {out_dir / 'strips'}/ ({len(strips)})")
     print(f"  report:            {out_dir / 'report.md'}, {out_dir / 'report.json'}")
     print(f"  HTML report:       {html.index} (open it in a browser)")
+    if sharing_note(model.kind):
+        print(f"  note: {sharing_note(model.kind)}")
     outcome.job = "demo"
     outcome.seconds = report["seconds"]["total"]
     return outcome

@@ -13,6 +13,7 @@ histograms' fields, kept-fraction curves), `site.py` (the folder), `compare.py` 
 `assets/` (the pages and their scripts: no library, no network).
 """
 
+from eft_jax.report.body_arrays import sharing_note
 from eft_jax.report.compare import CompareInputError, Comparison, compare_runs, table_markdown
 from eft_jax.report.runs import Run, read_run
 from eft_jax.report.site import ReportResult, write_report
@@ -26,6 +27,7 @@ __all__ = [
     "Run",
     "compare_runs",
     "read_run",
+    "sharing_note",
     "table_markdown",
     "write_report",
 ]

@@ -51,6 +51,17 @@ def body_arrays(model: body.BodyModel) -> dict:
     }
 
 
+def sharing_note(body_kind: str) -> str | None:
+    """What limits sharing a report of this kind of body model's fits (`BodyModel.kind`), or None."""
+    if body_kind != "smpl":
+        return None
+    return (
+        "this report holds SMPL's template, shape space, skinning weights and faces "
+        "(data/body.js, for its 3D view): SMPL's licence does not allow passing them on, so share "
+        "the report only with people who hold that licence"
+    )
+
+
 def write_body_script(model: body.BodyModel, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

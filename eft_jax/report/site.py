@@ -49,6 +49,7 @@ class ReportResult:
     fits: int  # rows (exemplars) in the report
     drawn: int  # thumbnails drawn by this run (the rest came from the cache)
     seconds: float
+    body_kind: str  # the body model's kind ('open', 'smpl'): see body_arrays.sharing_note
 
 
 def _field_names(runs: list[Run], extra: dict) -> list[str]:
@@ -65,7 +66,7 @@ def _field_names(runs: list[Run], extra: dict) -> list[str]:
     return list(names)
 
 
-def _joined_rows(runs: list[Run], extra: dict) -> list[tuple[str, list[int]]]:
+def _joined_rows(runs: list[Run]) -> list[tuple[str, list[int]]]:
     """(key, [entry index in each run]) for the exemplars every run has, in the first run's order."""
     where = [{row["key"]: i for i, row in enumerate(run.rows)} for run in runs]
     return [
@@ -80,6 +81,44 @@ def _finite(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _columns(fields: list[str], rows: list[dict]) -> tuple[list[str], list[str]]:
+    """The fields that hold numbers (sortable, with ranges) and the categories to filter by: text
+    or yes/no fields with few values that are not a fit's own name or id."""
+    numeric = [
+        name
+        for name in fields
+        if any(
+            isinstance(r.get(name), (int, float)) and not isinstance(r.get(name), bool)
+            for r in rows
+        )
+    ]
+    categories = [
+        name
+        for name in fields
+        if name.split(".")[-1] not in IDENTIFIERS
+        and any(isinstance(r.get(name), (str, bool)) for r in rows)
+        and len({r.get(name) for r in rows} - {None}) <= MAX_CATEGORIES
+    ]
+    return numeric, categories
+
+
+def _histograms(numeric: list[str], labels) -> list[str]:
+    if len(labels) == 1:
+        return histogram_fields(numeric)
+    return [
+        f"{label}.{name}"
+        for label in labels
+        for name in histogram_fields(n[2:] for n in numeric if n.startswith(f"{label}."))
+    ]
+
+
+def _prune_thumbnails(folder: Path, kept: set[str]) -> None:
+    """Remove the thumbnails of fits the report no longer holds (changed or gone)."""
+    for path in folder.glob("*.jpg"):
+        if path.name not in kept:
+            path.unlink()
 
 
 def _write_script(path: Path, text: str) -> None:
@@ -122,7 +161,7 @@ def write_report(
         thumbs.append(names)
         drawn += count
 
-    joined = _joined_rows(runs, extra)
+    joined = _joined_rows(runs)
     fields = _field_names(runs, extra)
     rows, flat_rows, strips = [], [], {}
     if strips_dir is not None:
@@ -148,30 +187,8 @@ def write_report(
             }
         )
 
-    numeric = [
-        name
-        for name in fields
-        if any(
-            isinstance(r.get(name), (int, float)) and not isinstance(r.get(name), bool)
-            for r in flat_rows
-        )
-    ]
-    categories = [
-        name
-        for name in fields
-        if name != "key"
-        and any(isinstance(r.get(name), (str, bool)) for r in flat_rows)
-        and name.split(".")[-1] not in IDENTIFIERS
-        and len({r.get(name) for r in flat_rows} - {None}) <= MAX_CATEGORIES
-    ]
-    if len(runs) == 1:
-        histograms = histogram_fields(numeric)
-    else:
-        histograms = [
-            f"{label}.{name}"
-            for label in labels
-            for name in histogram_fields(n[2:] for n in numeric if n.startswith(f"{label}."))
-        ]
+    numeric, categories = _columns(fields, flat_rows)
+    histograms = _histograms(numeric, labels)
     truth_field = "truth.pa_mpjpe_mm"
     report = {
         "title": title,
@@ -194,6 +211,9 @@ def write_report(
         out_dir / "data" / "report.js",
         f"window.EFT_REPORT = {json.dumps(report, allow_nan=False)};\n",
     )
+    _prune_thumbnails(out_dir / "thumbs", {name for names in thumbs for name in names})
+    for stale in (out_dir / "data" / "fits").glob("*.js"):
+        stale.unlink()
     for first in range(0, len(joined), CHUNK):
         part = [
             [run.entries[index] for run, index in zip(runs, indices)]
@@ -203,7 +223,9 @@ def write_report(
             out_dir / "data" / "fits" / f"{first // CHUNK}.js",
             f"window.EFT_FIT_CHUNK({first // CHUNK}, {json.dumps(part)});\n",
         )
-    return ReportResult(out_dir / "index.html", len(rows), drawn, time.perf_counter() - start)
+    return ReportResult(
+        out_dir / "index.html", len(rows), drawn, time.perf_counter() - start, model.kind
+    )
 
 
 def _asset(name: str) -> bytes:
