@@ -151,7 +151,7 @@ def draw_thumbnails(
 ) -> tuple[list[str], int]:
     """A thumbnail per fit entry in `out_dir` (drawn only when not there yet); returns the file
     names (in entry order) and how many were drawn now. Fits whose crop is missing are drawn on
-    grey, with a warning on stderr."""
+    grey, counted in one warning on stderr."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = [thumbnail_name(entry, crops, size) for entry in entries]
@@ -159,6 +159,7 @@ def draw_thumbnails(
     if not todo:
         return names, 0
     faces = coarse_faces(model.v_template, model.faces)
+    problems = []  # why fits were drawn without their crop
     for start in range(0, len(todo), BATCH):
         batch = todo[start : start + BATCH]
         pad = BATCH - len(batch)  # one program shape for every batch
@@ -171,10 +172,7 @@ def draw_thumbnails(
         for i in batch:
             crop, problem = crops.crop(entries[i], size)
             if problem:
-                print(
-                    f"eft-jax report: {names[i]}: drawn without its crop: {problem}",
-                    file=sys.stderr,
-                )
+                problems.append(problem)
             cut.append(crop)
         cut += [cut[0]] * pad
         over = render.overlay_batch(np.stack(cut), vertices, faces, cameras, cull_backfaces=True)
@@ -185,4 +183,9 @@ def draw_thumbnails(
         for k, i in enumerate(batch):
             strip = np.concatenate([cut[k], over[k], side[k]], axis=1)
             _save_jpeg(out_dir / names[i], strip)
+    if problems:
+        print(
+            f"eft-jax report: {len(problems)} fits drawn without their crop, e.g.: {problems[0]}",
+            file=sys.stderr,
+        )
     return names, len(todo)
