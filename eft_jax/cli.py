@@ -6,7 +6,9 @@ overrides as trailing `key=value` arguments, e.g. `eft-jax demo output_dir=/tmp/
 
 Exit codes: 0 done (or nothing to do); 2 bad input or a bad command line (one line on stderr
 naming the problem); 3 nothing fitted because every input was skipped (the summary line names the
-reasons); 130 / 143 stopped by SIGINT / SIGTERM (128 + the signal's number, as shells report it).
+reasons); 130 / 143 stopped by SIGINT / SIGTERM (128 + the signal's number, as shells report it);
+134 a `--distributed` process ended by JAX's runtime because another process died
+(docs/many_hosts.md).
 """
 
 from __future__ import annotations

@@ -51,7 +51,9 @@ from eft_jax.progress import Progress, note
 # JAX's default is 100 s; a survivor of a dead worker must stop well within a minute.
 HEARTBEAT_TIMEOUT_S = 30
 POLL_S = 1.0  # how often a process publishes its count and looks for stops and shares
-WAIT_MS = 60_000  # one blocking read of the key-value store; repeated while the peers are alive
+# One blocking read of the key-value store, repeated while the peers are alive; short, since a
+# signal's Python handler runs only once the read returns.
+WAIT_MS = 2_000
 GRANTED = "granted"
 DONE = "done"
 STOPPED = "signal "  # + the signal's number: how a stopped share ended
@@ -140,6 +142,12 @@ class Cluster:
         entries = self.client.key_value_dir_get(self._key(folder) + "/")
         return {key.rsplit("/", 1)[1]: value for key, value in entries}
 
+    def _get(self, name: str) -> str | None:
+        try:
+            return self.client.key_value_try_get(self._key(name))
+        except jax.errors.JaxRuntimeError:  # NOT_FOUND
+            return None
+
     def _wait(self, name: str) -> str:
         """The value of `name` once some process sets it. A dead process ends the wait through
         JAX's runtime (see the module docstring), so waiting longer than one read is safe."""
@@ -201,15 +209,22 @@ class Cluster:
 
     @contextlib.contextmanager
     def _share_failures(self):
-        """An error that ends this process's share before the hand-over ends the others' too (they
-        stop as on SIGTERM), instead of leaving them to wait for a share that never comes."""
+        """What ends this process's part of the run early ends the others' too, instead of leaving
+        them to wait for a share or a word that never comes: an error (they stop as on SIGTERM,
+        and the outputs are not written), or an interruption outside the fit loop (a second
+        Ctrl-C: they stop as on that signal)."""
         try:
             yield
         except BaseException as error:
-            stopped = {KeyboardInterrupt: signal.SIGINT}.get(type(error), signal.SIGTERM)
-            if not self._entries("share").get(str(self.index)):
-                self._set(f"share/{self.index}", _failed(error))
+            stopped = signal.SIGINT if isinstance(error, KeyboardInterrupt) else signal.SIGTERM
+            how = _failed(error) if isinstance(error, Exception) else f"{STOPPED}{int(stopped)}"
+            if str(self.index) not in self._entries("share"):
                 self._set(f"stop/{self.index}", str(int(stopped)))
+                self._set(f"share/{self.index}", how)
+            if self.index == 0 and self._get("outputs") is None:
+                self._set(
+                    "outputs", how if how.startswith(STOPPED) else f"process 0 failed ({how})"
+                )
             raise
 
     def progress(self, total: int, already_done: int) -> SharedProgress:
