@@ -152,8 +152,9 @@ def _kill_mid_run(setup, tmp_path, victim: int):
     children = _start(setup, out, _free_port(), tmp_path)
     log = out.with_name(f"{out.name}.log-{victim}of2.jsonl")
     deadline = time.monotonic() + 300
-    while b'"status": "done"' not in (log.read_bytes() if log.exists() else b""):
-        assert time.monotonic() < deadline and all(c.poll() is None for c in children)
+    while b'"status":"done"' not in (log.read_bytes() if log.exists() else b""):
+        if time.monotonic() > deadline or any(c.poll() is not None for c in children):
+            pytest.fail(f"no fit logged by process {victim} before: {_finish(children, tmp_path)}")
         time.sleep(0.01)
     children[victim].send_signal(signal.SIGKILL)
     killed = time.monotonic()

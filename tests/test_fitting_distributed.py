@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from jax._src.lib import _jax
 
+from eft_jax import cli
 from eft_jax.fitting.distributed import Cluster, DistributedError
 from eft_jax.fitting.stopping import StopRequests
 from eft_jax.formats.run_lock import RunLock, RunLockedError
@@ -124,3 +125,20 @@ def test_a_failed_share_leaves_the_outputs_unwritten_on_every_process(clusters, 
                 zero.hand_over(None, zero.progress(4, 0))
         with pytest.raises(OSError, match="disk full"):
             process_1.result(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--coordinator", "127.0.0.1:1234"], "--coordinator goes with --distributed"),
+        (
+            ["--distributed", "--coordinator", "127.0.0.1:1234", "--process-id", "0"],
+            "--coordinator, --num-processes and --process-id go together",
+        ),
+    ],
+)
+def test_distributed_flags_given_by_halves_are_one_line_exit_2(tmp_path, capsys, flags, message):
+    argv = ["fit", "--crops", str(tmp_path / "crops.npz"), "--out", str(tmp_path / "f.json")]
+    assert cli.main(argv + flags) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err

@@ -309,10 +309,13 @@ def run_fitting(
         already = set(_latest_records(out_json))
         mine = [i for n, i in enumerate(stream.order) if n % process_count == process_index]
         todo = set(mine) - already
-        if cluster is None:
-            progress = Progress(total=len(mine), already_done=len(mine) - len(todo))
-        else:
-            progress = cluster.progress(len(stream.order), len(already & set(stream.order)))
+
+        def share_progress():
+            if cluster is None:
+                return Progress(total=len(mine), already_done=len(mine) - len(todo))
+            return cluster.progress(len(stream.order), len(already & set(stream.order)))
+
+        progress = None
         if todo:
             fit, description, batch_size = method.build(model, regressor, variables, crop_size)
             who = f" (process {process_index} of {process_count})" if process_count > 1 else ""
@@ -322,11 +325,14 @@ def run_fitting(
             )
             cached = "cached for the next run" if cache else "the compilation cache is off"
             note(f"eft-jax {method.name}: {COMPILING}; {cached}")
+            progress = share_progress()
             outcome.interrupted = _fit_share(
                 stream, todo, fit, log_path, header, crop_size, progress
             )
         if cluster is not None:
-            outcome.interrupted = cluster.hand_over(outcome.interrupted, progress)
+            outcome.interrupted = cluster.hand_over(
+                outcome.interrupted, progress or share_progress()
+            )
 
     records = _latest_records(out_json)
     outcome.seconds = time.perf_counter() - start
