@@ -42,6 +42,9 @@ import time
 from collections.abc import Callable
 
 import jax
+
+# The coordination service's client: jax.distributed has no public handle on it; this is the one
+# jax.experimental.multihost_utils uses.
 from jax._src.distributed import global_state
 
 from eft_jax.errors import InputError
