@@ -6,7 +6,9 @@ overrides as trailing `key=value` arguments, e.g. `eft-jax demo output_dir=/tmp/
 
 Exit codes: 0 done (or nothing to do); 2 bad input or a bad command line (one line on stderr
 naming the problem); 3 nothing fitted because every input was skipped (the summary line names the
-reasons); 130 / 143 stopped by SIGINT / SIGTERM (128 + the signal's number, as shells report it).
+reasons); 130 / 143 stopped by SIGINT / SIGTERM (128 + the signal's number, as shells report it);
+134 a `--distributed` process ended by JAX's runtime because another process died
+(docs/many_hosts.md).
 """
 
 from __future__ import annotations
@@ -122,6 +124,24 @@ def _out(args: argparse.Namespace):
     return Path(args.out)
 
 
+def _start_distributed(args: argparse.Namespace) -> None:
+    """--distributed: start jax.distributed before anything touches a device (reading a
+    checkpoint's record does); this process's share is then the runtime's."""
+    if not args.distributed or args.show_config:
+        if args.coordinator is not None and not args.distributed:
+            raise FitInputError("--coordinator goes with --distributed")
+        return
+    from eft_jax.fitting import distributed
+
+    distributed.initialize(
+        distributed.Launch(
+            args.coordinator, args.process_count, args.process_index, args.heartbeat_timeout
+        ),
+        job=args.command,
+    )
+    args.process_index = args.process_count = None
+
+
 def _run_options(args: argparse.Namespace) -> dict:
     """run_fit's keyword arguments from the shared fitting options."""
     from pathlib import Path
@@ -157,6 +177,7 @@ def _fit(args: argparse.Namespace) -> None:
     from eft_jax.jobs.fit import run_fit
     from eft_jax.nets import regressor_record
 
+    _start_distributed(args)
     overrides = list(args.overrides)
     if args.batch_size is not None:
         overrides.append(f"batch_size={args.batch_size}")
@@ -175,6 +196,7 @@ def _smplify(args: argparse.Namespace) -> None:
 
     from eft_jax.jobs.smplify import run_smplify
 
+    _start_distributed(args)
     overrides = list(args.overrides)
     for flag, key in (
         (args.batch_size, "batch_size"),
@@ -366,13 +388,33 @@ def _add_fitting_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--process-index",
+        "--process-id",
         type=at_least(0),
-        help="this process's share (default: $EFT_JAX_PROCESS_INDEX or jax)",
+        help="this process's share (default: $EFT_JAX_PROCESS_INDEX or jax); with "
+        "--distributed, its jax.distributed process id",
     )
     parser.add_argument(
         "--process-count",
+        "--num-processes",
         type=at_least(1),
-        help="processes sharing the run (default: $EFT_JAX_PROCESS_COUNT or jax)",
+        help="processes sharing the run (default: $EFT_JAX_PROCESS_COUNT or jax); with "
+        "--distributed, jax.distributed's number of processes",
+    )
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="run on jax.distributed (SLURM, Open MPI and TPU pods are found; elsewhere give "
+        "--coordinator with --num-processes and --process-id): process 0 writes the outputs "
+        "once every share is done (docs/many_hosts.md)",
+    )
+    parser.add_argument(
+        "--coordinator", help="with --distributed: process 0's HOST:PORT for jax.distributed"
+    )
+    parser.add_argument(
+        "--heartbeat-timeout",
+        type=at_least(1),
+        help="with --distributed: seconds of silence after which a process counts as dead and "
+        "the run stops (default 30)",
     )
     parser.add_argument(
         "--compilation-cache",

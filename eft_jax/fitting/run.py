@@ -17,8 +17,11 @@
   one line;
 - several processes share the work: process i of n fits the exemplars whose input position is
   i mod n (`process_index/process_count`, default from EFT_JAX_PROCESS_INDEX /
-  EFT_JAX_PROCESS_COUNT, else from `jax.process_index()/process_count()`, which reflect
-  `jax.distributed`); the process that finds every exemplar done writes the EFT JSON;
+  EFT_JAX_PROCESS_COUNT, else from `jax.process_index()/process_count()`); the process that finds
+  every exemplar done writes the EFT JSON;
+- under `jax.distributed` (`fitting.distributed`) the share is the runtime's, the run's lock is
+  process 0's for every process (flock and the coordination service), progress is printed by
+  process 0, and the hand-over is a barrier after which process 0 writes the outputs;
 - JAX's persistent compilation cache (`compilation_cache_dir`) lets a restarted run skip
   compilation;
 - the regressor is the given checkpoint or the bundled one (`nets.load_regressor`); the EFT
@@ -43,6 +46,7 @@ import jax
 import ml_collections
 
 from eft_jax import body, nets
+from eft_jax.fitting.distributed import Cluster
 from eft_jax.fitting.engine import EftEngine
 from eft_jax.fitting.exemplar import Exemplar
 from eft_jax.fitting.inputs import FitInputError, FitInputs, read_inputs
@@ -170,6 +174,7 @@ class RunOutcome:
     waiting: int = 0
     share: str = ""
     interrupted: int | None = None
+    written_by: str = ""
 
     def counts(self) -> str:
         """`3 fitted, 2 skipped (1 crowd annotation (iscrowd=1), 1 image unreadable), 0 failed, 4.2 s`"""
@@ -195,6 +200,8 @@ class RunOutcome:
                 f"{prefix}{self.share} finished its share: {self.counts()}; {self.waiting} "
                 f"{exemplars} still with other processes; the last to finish writes {self.out_json}"
             )
+        if self.written_by:
+            return f"{prefix}{self.share} fitted its share: {self.counts()}; {self.written_by}"
         return f"{prefix}{self.counts()}; {where or f'wrote {self.out_json}'}"
 
 
@@ -237,7 +244,18 @@ def run_fitting(
     caller already holds this output's lock (`RunLock(log_path_for(out_json))`; the demo)."""
     start = time.perf_counter()
     out_json = Path(out_json)
-    if process_index is None or process_count is None:
+    cluster = Cluster.current()
+    if cluster is not None:
+        if {process_index, process_count} - {None} and (process_index, process_count) != (
+            cluster.index,
+            cluster.count,
+        ):
+            raise FitInputError(
+                f"this is {cluster.describe()} under jax.distributed: its share is the runtime's, "
+                f"not process {process_index} of {process_count}"
+            )
+        process_index, process_count = cluster.index, cluster.count
+    elif process_index is None or process_count is None:
         default_index, default_count = process_share()
         process_index = default_index if process_index is None else process_index
         process_count = default_count if process_count is None else process_count
@@ -250,10 +268,21 @@ def run_fitting(
     log_path = log_path_for(out_json, process_index, process_count)
     outcome = RunOutcome(method.name, out_json)
 
-    with contextlib.nullcontext() if held_lock is not None else RunLock(log_path):
-        if fresh:
-            for previous in [out_json, *all_log_paths(out_json)]:
-                previous.unlink(missing_ok=True)
+    def remove_earlier_outputs() -> None:
+        for previous in [out_json, *all_log_paths(out_json)]:
+            previous.unlink(missing_ok=True)
+
+    if held_lock is not None:
+        lock = contextlib.nullcontext()
+    elif cluster is not None:  # process 0 removes (fresh) before granting the others the lock
+        lock = cluster.run_lock(
+            RunLock(log_path_for(out_json)), remove_earlier_outputs if fresh else lambda: None
+        )
+    else:
+        lock = RunLock(log_path)
+    with lock:
+        if fresh and cluster is None:
+            remove_earlier_outputs()
         cache = enable_compilation_cache(compilation_cache_dir)
         model = body.load(body_model_path)
         regressor = variables = None
@@ -280,6 +309,13 @@ def run_fitting(
         already = set(_latest_records(out_json))
         mine = [i for n, i in enumerate(stream.order) if n % process_count == process_index]
         todo = set(mine) - already
+
+        def share_progress():
+            if cluster is None:
+                return Progress(total=len(mine), already_done=len(mine) - len(todo))
+            return cluster.progress(len(stream.order), len(already & set(stream.order)))
+
+        progress = None
         if todo:
             fit, description, batch_size = method.build(model, regressor, variables, crop_size)
             who = f" (process {process_index} of {process_count})" if process_count > 1 else ""
@@ -289,30 +325,42 @@ def run_fitting(
             )
             cached = "cached for the next run" if cache else "the compilation cache is off"
             note(f"eft-jax {method.name}: {COMPILING}; {cached}")
+            progress = share_progress()
             outcome.interrupted = _fit_share(
-                stream, todo, fit, log_path, header, crop_size, len(mine)
+                stream, todo, fit, log_path, header, crop_size, progress
+            )
+        if cluster is not None:
+            outcome.interrupted = cluster.hand_over(
+                outcome.interrupted, progress or share_progress()
             )
 
     records = _latest_records(out_json)
     outcome.seconds = time.perf_counter() - start
     if outcome.interrupted is not None:
         return _count(outcome, (r for r in records.values() if r["status"] == "done"))
+    if cluster is not None and cluster.index != 0:
+        outcome.share = cluster.describe()
+        outcome.written_by = f"process 0 wrote {out_json}"
+        return _count(outcome, (records[i] for i in mine if i in records))
     missing = set(stream.order) - set(records)
+    if missing and cluster is not None:  # every share was done: a log went missing meanwhile
+        raise cluster.not_written(f"{len(missing)} exemplars are in no fit log of {out_json}")
     if missing:
         outcome.waiting = len(missing)
         outcome.share = f"process {process_index} of {process_count}"
         return _count(outcome, (records[i] for i in mine if i in records))
-    finalize(
-        all_log_paths(out_json),
-        out_json,
-        stream.order,
-        body_kind=model.kind,
-        body_model=model.source,
-        dbname=stream.description,
-        meta={**regressor_fields, "config": config.to_dict(), **method.header},
-    )
-    if spin_npz is not None:
-        write_spin_npz(out_json, spin_npz, stream.image_prefix)
+    with contextlib.nullcontext() if cluster is None else cluster.writing_outputs():
+        finalize(
+            all_log_paths(out_json),
+            out_json,
+            stream.order,
+            body_kind=model.kind,
+            body_model=model.source,
+            dbname=stream.description,
+            meta={**regressor_fields, "config": config.to_dict(), **method.header},
+        )
+        if spin_npz is not None:
+            write_spin_npz(out_json, spin_npz, stream.image_prefix)
     outcome.seconds = time.perf_counter() - start
     return _count(outcome, records.values())
 
@@ -334,9 +382,8 @@ def _check_logs(out_json: Path, header: dict) -> None:
             raise header_change(path, theirs, expected)
 
 
-def _fit_share(stream, todo, fit, log_path, header, crop_size, share_size) -> int | None:
+def _fit_share(stream, todo, fit, log_path, header, crop_size, progress) -> int | None:
     """Fit and log the exemplars of `todo`; returns the signal that stopped it early, if any."""
-    progress = Progress(total=share_size, already_done=share_size - len(todo))
     in_flight: dict[str, Exemplar] = {}
     with FitLog(log_path, header=header) as log, StopRequests() as stop:
 

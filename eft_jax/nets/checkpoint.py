@@ -165,7 +165,17 @@ def restore_regressor(
             f"{directory}: stored variables do not match the recorded architecture:\n  "
             + "\n  ".join(mismatch)
         )
-    with ocp.StandardCheckpointer() as checkpointer:
+    # Onto this process's first device, by this process alone: under jax.distributed every process
+    # restores its own copy (orbax would otherwise sync with the others and place arrays on the
+    # devices the checkpoint was saved from).
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    abstract = jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device), abstract
+    )
+    alone = ocp.options.MultiprocessingOptions(
+        primary_host=jax.process_index(), active_processes={jax.process_index()}
+    )
+    with ocp.StandardCheckpointer(multiprocessing_options=alone) as checkpointer:
         variables = checkpointer.restore(directory, abstract)
     return RestoredRegressor(regressor, dict(variables), record)
 
