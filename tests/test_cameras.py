@@ -165,6 +165,61 @@ def test_the_3dpw_readers_intrinsics_reach_the_loss(tmp_path, tiny_regressor):
     assert abs(keypoint_loss(diagonal) - keypoint_loss(frame)) > 1e-3 * keypoint_loss(frame)
 
 
+def test_a_coco_files_images_may_carry_their_cameras_intrinsics(tmp_path):
+    import json
+
+    from eft_jax.datasets.coco import CocoFormatError, read_coco_keypoints
+
+    keypoints = [v for i in range(17) for v in (100 + 3 * i, 50 + 10 * i, 2)]
+    document = {
+        "images": [
+            {
+                "id": 1,
+                "file_name": "a.jpg",
+                "focal_length": 1480.0,
+                "principal_point": [539.5, 719.5],
+            },
+            {"id": 2, "file_name": "b.jpg", "focal_length": [900.0, 905.0]},
+            {"id": 3, "file_name": "c.jpg"},
+        ],
+        "annotations": [
+            {"id": i, "image_id": i, "bbox": [90, 40, 60, 180], "keypoints": keypoints}
+            for i in (1, 2, 3)
+        ],
+    }
+    path = tmp_path / "people.json"
+    path.write_text(json.dumps(document))
+    a, b, c = read_coco_keypoints(path)
+    np.testing.assert_allclose(a.focal_length, [1480.0, 1480.0])
+    np.testing.assert_allclose(a.principal_point, [539.5, 719.5])
+    np.testing.assert_allclose(b.focal_length, [900.0, 905.0])
+    assert b.principal_point is None and c.focal_length is None
+    document["images"][2]["focal_length"] = -5
+    path.write_text(json.dumps(document))
+    with pytest.raises(CocoFormatError, match="focal_length"):
+        read_coco_keypoints(path)
+
+
+def test_an_exemplar_file_may_carry_image_sizes_and_intrinsics(tmp_path):
+    from eft_jax.formats.exemplar_npz import iter_exemplars_npz, write_exemplars_npz
+
+    path = write_exemplars_npz(
+        tmp_path / "crops.npz",
+        np.zeros((2, 8, 8, 3), np.uint8),
+        np.zeros((2, 49, 3), np.float32),
+        center=[[300.0, 200.0], [100.0, 90.0]],
+        scale=[1.0, 0.5],
+        image_size=[[640, 480], [640, 480]],
+        focal_length=[[700.0, 700.0], [np.nan, np.nan]],  # NaN: not given
+        principal_point=[[320.0, 240.0], [np.nan, np.nan]],
+    )
+    given, guessed = iter_exemplars_npz(path)
+    assert given.image_size == (640, 480)
+    np.testing.assert_allclose(given.intrinsics()[0], [700.0, 700.0])
+    assert guessed.focal_length is None
+    np.testing.assert_allclose(guessed.intrinsics()[0], [800.0, 800.0])
+
+
 @pytest.fixture(scope="module")
 def golden_setup():
     import make_camera_crop_golden as golden
@@ -253,3 +308,51 @@ def test_full_frame_eft_and_smplify_fit_in_the_whole_image(golden_setup):
         in_box = (np.asarray(pixels) - frame.box_center) / (frame.box_size / 2)
         used = np.asarray(model.spin49_available, bool)
         np.testing.assert_allclose(in_box[used], fit.keypoints_2d[used], atol=1e-4)
+
+
+def test_a_full_frame_fit_is_written_with_its_camera_and_drawn_over_the_whole_image(tmp_path):
+    from eft_jax.eval.pictures import draw_fits
+    from eft_jax.formats.eft_json import read_eft_json, write_eft_json
+    from eft_jax.formats.images import load_rgb, save_png
+    from eft_jax.formats.spin_npz import spin_arrays
+
+    width, height, panel = 160, 120, 64
+    save_png(tmp_path / "street.png", np.full((height, width, 3), 90, np.uint8))
+    rotmats = np.tile(np.eye(3), (24, 1, 1))
+    rotmats[0] = np.diag([1.0, -1.0, -1.0])  # upright in the image
+    # A body 6 m away, 1.2 m right of the optical axis: u = 200 1.2 / 6 + 79.5 = 119.5 px.
+    fit = {
+        "id": "p",
+        "rotmats": rotmats,
+        "betas": np.zeros(10),
+        "camera": [1.0, 0.0, 0.0],
+        "center": [119.5, 59.5],
+        "scale": 0.5,
+        "keypoints": np.zeros((49, 3)),
+        "imageName": "street.png",
+        "cam_t": [1.2, 0.0, 6.0],
+        "focal_length": [200.0, 200.0],
+        "principal_point": [79.5, 59.5],
+    }
+    write_eft_json(tmp_path / "fits.json", [fit], body_kind="open", body_model="open")
+    (entry,) = read_eft_json(tmp_path / "fits.json")["data"]
+    np.testing.assert_allclose(entry["cam_t"], [1.2, 0.0, 6.0])
+    np.testing.assert_allclose(entry["cam_int"], [[200, 0, 79.5], [0, 200, 59.5], [0, 0, 1]])
+    arrays = spin_arrays(read_eft_json(tmp_path / "fits.json"))
+    assert arrays["cam_t"].shape == (1, 3) and arrays["cam_int"].shape == (1, 3, 3)
+    crop_fit = {
+        k: v for k, v in fit.items() if k not in ("cam_t", "focal_length", "principal_point")
+    }
+    write_eft_json(tmp_path / "crop.json", [crop_fit], body_kind="open", body_model="open")
+    assert "cam_t" not in read_eft_json(tmp_path / "crop.json")["data"][0]
+    assert "cam_t" not in spin_arrays(read_eft_json(tmp_path / "crop.json"))
+
+    (png,) = draw_fits(tmp_path / "fits.json", tmp_path, tmp_path / "out", crop_size=panel)
+    image, drawn, side = np.split(load_rgb(png), 3, axis=1)
+    # The whole image, letterboxed (160 x 120 into 64 x 64: rows 8..55 hold it, rows above black).
+    assert image[0].max() == 0 and image[32, 32].tolist() == [90, 90, 90]
+    body_columns = np.flatnonzero(np.any(drawn != image, axis=(0, 2)))
+    expected = (119.5 - 79.5) * panel / width + panel / 2  # the body's centre in the panel
+    assert abs(body_columns.mean() - expected) < 3
+    assert body_columns.min() > panel / 2  # nothing on the left half: the body is right of centre
+    assert np.any(side < 255)
