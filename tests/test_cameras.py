@@ -13,7 +13,8 @@ import pytest
 import tiny_eft
 
 from eft_jax import body, fitting
-from eft_jax.fitting.exemplar import full_frame_of
+from eft_jax.config import ConfigError
+from eft_jax.fitting.exemplar import check_camera, full_frame_of
 from eft_jax.fitting.objective import exemplar_loss
 from eft_jax.formats.exemplar import Exemplar
 from eft_jax.geometry import (
@@ -356,3 +357,20 @@ def test_a_full_frame_fit_is_written_with_its_camera_and_drawn_over_the_whole_im
     assert abs(body_columns.mean() - expected) < 3
     assert body_columns.min() > panel / 2  # nothing on the left half: the body is right of centre
     assert np.any(side < 255)
+
+
+def test_fit_smplify_and_demo_take_the_camera_flags(capsys):
+    from eft_jax import cli
+
+    for argv, prefix in (
+        (["fit"], ""),
+        (["smplify"], ""),
+        (["demo"], "  "),  # the demo's EFT config is its field `eft`
+    ):
+        assert (
+            cli.main([*argv, "--camera", "full_frame", "--focal-px", "1500", "--show-config"]) == 0
+        )
+        out = capsys.readouterr().out
+        assert f"\n{prefix}camera: full_frame" in out and f"\n{prefix}focal_px: 1500.0" in out
+    with pytest.raises(ConfigError, match="camera must be one of"):
+        check_camera("fisheye")  # what EftEngine and Smplify check their config's camera with
