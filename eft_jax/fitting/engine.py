@@ -326,16 +326,10 @@ class EftEngine:
         keypoints = np.concatenate(
             [keypoints, np.zeros((padded - count, NUM_SPIN49, 3), np.float32)]
         )
-        if frames is not None:
+        if frames is not None:  # padded with copies of the last row, which the scatter drops
             frames = jax.tree.map(
-                lambda stacked, unit: np.concatenate(
-                    [
-                        np.asarray(stacked, np.float32),
-                        np.broadcast_to(unit[:1], (padded - count,) + unit.shape[1:]),
-                    ]
-                ),
-                frames,
-                jax.tree.map(np.asarray, _unit_frames(1)),
+                lambda x: np.concatenate([x, np.repeat(x[-1:], padded - count, axis=0)]),
+                jax.tree.map(lambda x: np.asarray(x, np.float32), frames),
             )
         return self._put_exemplars(slots, self.base, self.frozen, ids, images, keypoints, frames)
 

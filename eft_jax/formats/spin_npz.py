@@ -13,8 +13,8 @@ Fields, as SPIN's `datasets/base_dataset.py` reads them (one row per EFT `data` 
     smpltype  (N,) str         extra (SPIN ignores it): the body model the parameters belong to
     cam_t     (N, 3) float64   extra, full-frame fits only: the body's translation in the camera
                                frame (EFT JSON's cam_t)
-    cam_int   (N, 3, 3)        extra, full-frame fits only: the intrinsics used (cam_int), the
-                               names BEDLAM's and CameraHMR's training labels use
+    cam_int   (N, 3, 3)        extra, full-frame fits only: the intrinsics used (K; BEDLAM's
+                               labels' name, docs/camera.md)
 
 SPIN's `BaseDataset` builds its keypoints as `concatenate([openpose, part])`, i.e. exactly the
 EFT file's `gt_keypoint_2d` (SPIN-49). Fits made with the bundled open body model are not SMPL
