@@ -16,6 +16,10 @@ What is kept (SPIN's coco.py and EFT's `eft/db_processing/coco.py`):
 - the box is the annotation's `bbox` [x, y, w, h]: center = its centre, scale =
   1.2 * max(w, h) / 200. `box="keypoints"` uses the annotated keypoints' bounding box instead.
 
+An image entry may carry the intrinsics of the camera that took it (an eft-jax extension, for
+`camera=full_frame`; docs/camera.md): `focal_length` (pixels; one number or [f_x, f_y]) and
+`principal_point` ([p_x, p_y] pixels), each optional; a malformed one is a `CocoFormatError`.
+
 Crowd annotations (iscrowd = 1) are dropped (SPIN drops them implicitly: they carry no
 keypoints). Every dropped annotation becomes a skip record with its reason. A file that is not a
 COCO keypoint file at all raises `CocoFormatError` naming the file and the problem.
@@ -94,7 +98,7 @@ def read_coco_keypoints(
                 f"{path}: '{key}' is a {type(data[key]).__name__}, expected a list"
             )
 
-    images = {}
+    images, intrinsics = {}, {}
     for index, image in enumerate(data["images"]):
         if not isinstance(image, dict) or "id" not in image or "file_name" not in image:
             raise CocoFormatError(
@@ -107,6 +111,7 @@ def read_coco_keypoints(
         if not isinstance(image["id"], (int, str)) or isinstance(image["id"], bool):
             raise CocoFormatError(f"{path}: images[{index}] has an invalid id {image['id']!r}")
         images[image["id"]] = image["file_name"]
+        intrinsics[image["id"]] = _image_intrinsics(image, f"{path}: images[{index}]")
 
     annotations = data["annotations"]
     if annotations and not any(isinstance(a, dict) and "keypoints" in a for a in annotations):
@@ -177,9 +182,39 @@ def read_coco_keypoints(
                 to_spin49(coco, "coco17"),
                 box=(center, scale),
                 annot_id=annot_id,
+                **intrinsics[image_id],
             )
         )
     return items
+
+
+def _image_intrinsics(image: dict, where: str) -> dict:
+    """The optional `focal_length` and `principal_point` of an image entry (module docstring)."""
+    found = {}
+    focal = image.get("focal_length")
+    if focal is not None:
+        values = [focal] if _is_number(focal) else focal
+        if not (
+            isinstance(values, list)
+            and len(values) in (1, 2)
+            and all(_is_number(v) and np.isfinite(v) and v > 0 for v in values)
+        ):
+            raise CocoFormatError(
+                f"{where}: 'focal_length' must be a positive number or [f_x, f_y]; got {focal!r}"
+            )
+        found["focal_length"] = np.broadcast_to(np.asarray(values, np.float64), (2,)).copy()
+    principal = image.get("principal_point")
+    if principal is not None:
+        if not (
+            isinstance(principal, list)
+            and len(principal) == 2
+            and all(_is_number(v) and np.isfinite(v) for v in principal)
+        ):
+            raise CocoFormatError(
+                f"{where}: 'principal_point' must be [p_x, p_y] numbers; got {principal!r}"
+            )
+        found["principal_point"] = np.asarray(principal, np.float64)
+    return found
 
 
 def read_split(root: str | Path, split: str | None = None, selection: str | None = None):

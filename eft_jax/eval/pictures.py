@@ -6,7 +6,9 @@ For every fit (a `data` entry of the EFT JSON) it writes, in `out_dir`:
 
 - `<image stem>_<annotId or exemplar_id>.png`: three panels side by side, each crop_size square:
   [the person's crop | the fitted body drawn over the crop | the body seen from its side, on a
-  plain background];
+  plain background]; for a full-frame fit (`cam_t` and `cam_int`, docs/camera.md) the whole
+  image instead of the crop (letterboxed into the square), the body drawn through the camera
+  that took it, and the side view seen from that camera;
 - `<same name>.obj` and `<same name>.glb` (glTF binary, with smooth normals and
   each body part in its own colour): the fitted mesh in metres, y up, as mesh viewers expect: the vertices of
   `body.forward(model, parm_pose, parm_shape)` turned by pi about x, which undoes the turn that
@@ -40,7 +42,7 @@ from eft_jax.formats.eft_json import SMPLTYPES, read_eft_json
 from eft_jax.formats.glb_file import write_glb
 from eft_jax.formats.images import ImageReadError, load_rgb, save_png
 from eft_jax.formats.obj_file import write_obj
-from eft_jax.geometry.crops import crop_image
+from eft_jax.geometry.crops import SCALE_UNIT, crop_image
 
 
 class RenderInputError(InputError, ValueError):
@@ -57,6 +59,28 @@ class RenderResult(list):
         self.meshes = list(meshes)
         self.skipped = list(skipped)
         self.summary_line = ""  # the run's one summary line, for `eft-jax render` to print
+
+
+def whole_image_view(image, translation, camera_matrix, size: int):
+    """(the whole image letterboxed into a size x size square (float, as `crop_image` gives it),
+    the `render.PerspectiveCamera` that draws a full-frame fit (`cam_t`, `cam_int`) there).
+
+    The square is the crop of the box that holds the whole image (centre c at the image's
+    centre, side h = its longer side), so image pixel x lands at (x - c) size / h + size / 2 in
+    the rasteriser's coordinates (`render.cameras`), and so do the camera's focal length and
+    principal point."""
+    height, width = np.shape(image)[:2]
+    center = (np.array([width, height], np.float64) - 1.0) / 2.0
+    side = float(max(width, height))
+    view = crop_image(image, center, side / SCALE_UNIT, size)
+    K = np.asarray(camera_matrix, np.float64)
+    factor = size / side
+    camera = render.PerspectiveCamera(
+        focal=np.array([K[0, 0], K[1, 1]], np.float32) * factor,
+        principal=((K[:2, 2] - center) * factor + size / 2.0).astype(np.float32),
+        translation=np.asarray(translation, np.float32),
+    )
+    return view, camera
 
 
 def _smpltype_of(entry: dict) -> str:
@@ -162,12 +186,16 @@ def draw_fits(
             result.skipped.append({**record, "reason": reason})
             continue
 
-        crop = crop_image(image, entry["bbox_center"], float(entry["bbox_scale"]), crop_size)
+        if "cam_t" in entry and "cam_int" in entry:
+            crop, camera = whole_image_view(image, entry["cam_t"], entry["cam_int"], crop_size)
+        else:
+            crop = crop_image(image, entry["bbox_center"], float(entry["bbox_scale"]), crop_size)
+            camera = entry["parm_cam"]
         crop = np.clip(np.round(crop), 0, 255).astype(np.uint8)
         rotmats = np.asarray(entry["parm_pose"], np.float32)
         betas = np.asarray(entry["parm_shape"], np.float32)
         vertices = np.asarray(forward(model, rotmats, betas).vertices)
-        panels = render.fit_panels(crop, vertices, faces, entry["parm_cam"])
+        panels = render.fit_panels(crop, vertices, faces, camera)
 
         stem = output_stem(entry, index)
         if stem in used:  # two entries with the same image and id: keep both

@@ -10,6 +10,10 @@ The `.npz` file (`write_exemplars_npz` / `read_exemplars_npz`):
     scale       (N,)              optional; box side / 200 px
     image_names (N,) str          optional; source image names
     annot_ids   (N,) int          optional; COCO annotation ids
+    image_size       (N, 2)       optional; (width, height) of the source images, pixels
+    focal_length     (N, 2)       optional; (f_x, f_y) of the camera that took them, pixels
+    principal_point  (N, 2)       optional; (p_x, p_y), pixels (the last three serve
+                                  camera=full_frame, docs/camera.md; NaN rows: not given)
 
 Without center / scale a crop is its own image: center ((S-1)/2, (S-1)/2), scale S/200.
 Files are read with allow_pickle=False.
@@ -28,7 +32,8 @@ from eft_jax.errors import InputError
 from eft_jax.formats.exemplar import Exemplar, Skip
 from eft_jax.geometry.crops import normalize_image
 
-OPTIONAL_KEYS = ("ids", "center", "scale", "image_names", "annot_ids")
+CAMERA_KEYS = ("image_size", "focal_length", "principal_point")
+OPTIONAL_KEYS = ("ids", "center", "scale", "image_names", "annot_ids", *CAMERA_KEYS)
 
 
 class ExemplarFileError(InputError, ValueError):
@@ -45,6 +50,9 @@ def write_exemplars_npz(
     scale=None,
     image_names=None,
     annot_ids=None,
+    image_size=None,
+    focal_length=None,
+    principal_point=None,
     compress: bool = True,
 ) -> Path:
     """Write crops and keypoints (layout in the module docstring); validates before writing."""
@@ -55,6 +63,9 @@ def write_exemplars_npz(
         ("scale", scale),
         ("image_names", image_names),
         ("annot_ids", annot_ids),
+        ("image_size", image_size),
+        ("focal_length", focal_length),
+        ("principal_point", principal_point),
     ):
         if value is not None:
             arrays[key] = np.asarray(value)
@@ -127,6 +138,7 @@ def _validate(arrays: dict, where: str) -> None:
         "scale": (n,),
         "image_names": (n,),
         "annot_ids": (n,),
+        **{key: (n, 2) for key in CAMERA_KEYS},
     }
     for key, shape in expected.items():
         if key in arrays and arrays[key].shape != shape:
@@ -176,6 +188,24 @@ def iter_exemplars_npz(source: str | Path | dict) -> Iterator[Exemplar | Skip]:
                 continue
         image = images[i]
         image = normalize_image(image) if image.dtype == np.uint8 else image.astype(np.float32)
+        camera = {key: _given(arrays, key, i) for key in CAMERA_KEYS}
+        if camera["image_size"] is not None:
+            camera["image_size"] = tuple(int(v) for v in camera["image_size"])
         yield Exemplar(
-            str(ids[i]), image, keypoints[i].astype(np.float32), center, scale, annot_id, image_name
+            str(ids[i]),
+            image,
+            keypoints[i].astype(np.float32),
+            center,
+            scale,
+            annot_id,
+            image_name,
+            **camera,
         )
+
+
+def _given(arrays: dict, key: str, row: int) -> np.ndarray | None:
+    """Row `row` of the optional (N, 2) array `key`, or None when the file has none there."""
+    if key not in arrays:
+        return None
+    value = np.asarray(arrays[key][row], np.float64)
+    return value if np.all(np.isfinite(value)) else None

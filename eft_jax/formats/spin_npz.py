@@ -11,6 +11,10 @@ Fields, as SPIN's `datasets/base_dataset.py` reads them (one row per EFT `data` 
     shape     (N, 10) float64  parm_shape (betas)
     has_smpl  (N,) float64     1.0 where smpltype is "smpl", else 0.0 (see below)
     smpltype  (N,) str         extra (SPIN ignores it): the body model the parameters belong to
+    cam_t     (N, 3) float64   extra, full-frame fits only: the body's translation in the camera
+                               frame (EFT JSON's cam_t)
+    cam_int   (N, 3, 3)        extra, full-frame fits only: the intrinsics used (K; BEDLAM's
+                               labels' name, docs/camera.md)
 
 SPIN's `BaseDataset` builds its keypoints as `concatenate([openpose, part])`, i.e. exactly the
 EFT file's `gt_keypoint_2d` (SPIN-49). Fits made with the bundled open body model are not SMPL
@@ -62,6 +66,18 @@ def spin_arrays(document: dict, image_prefix: str = "") -> dict:
         "shape": np.asarray([entry["parm_shape"] for entry in data], np.float64).reshape(n, 10),
         "has_smpl": (smpltype == "smpl").astype(np.float64),
         "smpltype": smpltype,
+        **_full_frame_arrays(data),
+    }
+
+
+def _full_frame_arrays(data: list) -> dict:
+    """cam_t and cam_int when every entry is a full-frame fit (docs/camera.md), else nothing."""
+    if not data or not all("cam_t" in entry and "cam_int" in entry for entry in data):
+        return {}
+    n = len(data)
+    return {
+        "cam_t": np.asarray([entry["cam_t"] for entry in data], np.float64).reshape(n, 3),
+        "cam_int": np.asarray([entry["cam_int"] for entry in data], np.float64).reshape(n, 3, 3),
     }
 
 

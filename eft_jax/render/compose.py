@@ -194,8 +194,10 @@ def side_panel(
 
 def fit_panels(crop_uint8, vertices, faces, camera, *, background: int = 255) -> np.ndarray:
     """[crop | the body over the crop | its side view on a plain background] for one fit:
-    (S, 3 S, 3) uint8."""
-    camera = np.asarray(camera, np.float32)
+    (S, 3 S, 3) uint8. With a `PerspectiveCamera` (a full-frame fit over its whole image) the
+    side view is the body turned about its own centre and seen from that same camera."""
+    if not isinstance(camera, PerspectiveCamera):
+        camera = np.asarray(camera, np.float32)
     drawn = overlay(crop_uint8, vertices, faces, camera)
     side = side_panel(vertices, faces, camera, *crop_uint8.shape[:2], background=background)
     return np.concatenate([crop_uint8, drawn, side], axis=1)
