@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -51,16 +51,19 @@ from eft_jax.fitting.recipe import checkpoint_recipe
 from eft_jax.fitting.stopping import StopRequests
 from eft_jax.fitting.stream import fit_stream
 from eft_jax.formats.exemplar import Skip
-from eft_jax.formats.fit_log import (
-    FitLog,
-    finalize,
-    header_change,
-    read_fit_log,
-    read_fit_log_header,
-    to_jsonable,
+from eft_jax.formats.fit_log import FitLog, header_change, read_fit_log_header, to_jsonable
+from eft_jax.formats.result_exports import export_eft_json, export_spin_npz
+from eft_jax.formats.result_shards import (
+    FAILED,
+    FITTED,
+    ResultIndex,
+    RunIndex,
+    ShardWriter,
+    index_results,
+    shards_dir,
+    write_run_index,
 )
 from eft_jax.formats.run_lock import RunLock
-from eft_jax.formats.spin_npz import write_spin_npz
 from eft_jax.geometry import CROP_SIZE
 from eft_jax.progress import Progress, note
 
@@ -198,20 +201,21 @@ class RunOutcome:
         return f"{prefix}{self.counts()}; {where or f'wrote {self.out_json}'}"
 
 
-def _count(outcome: RunOutcome, records) -> RunOutcome:
-    for record in records:
-        if record["status"] == "skipped":
-            outcome.skipped[str(record.get("skip_reason", "")).split(": ")[0]] += 1
-        elif math.isfinite(record.get("loss_2d_after", math.nan)):
+def _count(outcome: RunOutcome, outcomes) -> RunOutcome:
+    """Tally records' outcomes (`formats.result_shards.outcome`: fitted, failed or a skip reason)."""
+    for result in outcomes:
+        if result == FITTED:
             outcome.fitted += 1
-        else:
+        elif result == FAILED:
             outcome.failed += 1
+        else:
+            outcome.skipped[result] += 1
     return outcome
 
 
-def _latest_records(out_json: Path) -> dict[str, dict]:
-    """The last record of each exemplar id over every log of the output."""
-    return {r["id"]: r for path in all_log_paths(out_json) for r in read_fit_log(path)}
+def _results(out_json: Path) -> ResultIndex:
+    """Where the latest record of each exemplar is, over every log of the output and its shards."""
+    return index_results(shards_dir(out_json), all_log_paths(out_json))
 
 
 def run_fitting(
@@ -254,6 +258,7 @@ def run_fitting(
         if fresh:
             for previous in [out_json, *all_log_paths(out_json)]:
                 previous.unlink(missing_ok=True)
+            shutil.rmtree(shards_dir(out_json), ignore_errors=True)
         cache = enable_compilation_cache(compilation_cache_dir)
         model = body.load(body_model_path)
         regressor = variables = None
@@ -277,7 +282,9 @@ def run_fitting(
             **method.header,
         }
         _check_logs(out_json, header)
-        already = set(_latest_records(out_json))
+        if log_path.exists():  # what a killed run (or an eft-jax before shards) left unsealed
+            ShardWriter(shards_dir(out_json), log_path).seal()
+        already = set(_results(out_json).where)
         mine = [i for n, i in enumerate(stream.order) if n % process_count == process_index]
         todo = set(mine) - already
         if todo:
@@ -290,31 +297,37 @@ def run_fitting(
             cached = "cached for the next run" if cache else "the compilation cache is off"
             note(f"eft-jax {method.name}: {COMPILING}; {cached}")
             outcome.interrupted = _fit_share(
-                stream, todo, fit, log_path, header, crop_size, len(mine)
+                stream, todo, fit, log_path, shards_dir(out_json), header, crop_size, len(mine)
             )
 
-    records = _latest_records(out_json)
+    results = _results(out_json)
     outcome.seconds = time.perf_counter() - start
     if outcome.interrupted is not None:
-        return _count(outcome, (r for r in records.values() if r["status"] == "done"))
-    missing = set(stream.order) - set(records)
+        return _count(outcome, (r for r in results.outcomes.values() if r in (FITTED, FAILED)))
+    missing = set(stream.order) - set(results.where)
     if missing:
         outcome.waiting = len(missing)
         outcome.share = f"process {process_index} of {process_count}"
-        return _count(outcome, (records[i] for i in mine if i in records))
-    finalize(
-        all_log_paths(out_json),
-        out_json,
+        return _count(outcome, (results.outcomes[i] for i in mine if i in results.outcomes))
+    eft_json = {
+        "body_kind": model.kind,
+        "body_model": model.source,
+        "dbname": stream.description,
+        "meta": {**regressor_fields, "config": config.to_dict(), **method.header},
+    }
+    write_run_index(
+        shards_dir(out_json),
+        results,
         stream.order,
-        body_kind=model.kind,
-        body_model=model.source,
-        dbname=stream.description,
-        meta={**regressor_fields, "config": config.to_dict(), **method.header},
+        eft_json=to_jsonable(eft_json),
+        image_prefix=stream.image_prefix,
     )
+    run = RunIndex.open(shards_dir(out_json))
+    export_eft_json(run, out_json)
     if spin_npz is not None:
-        write_spin_npz(out_json, spin_npz, stream.image_prefix)
+        export_spin_npz(run, spin_npz)
     outcome.seconds = time.perf_counter() - start
-    return _count(outcome, records.values())
+    return _count(outcome, results.outcomes.values())
 
 
 def _print_recipe(job: str, source: str, recipe: dict, config: ml_collections.ConfigDict) -> None:
@@ -334,16 +347,18 @@ def _check_logs(out_json: Path, header: dict) -> None:
             raise header_change(path, theirs, expected)
 
 
-def _fit_share(stream, todo, fit, log_path, header, crop_size, share_size) -> int | None:
-    """Fit and log the exemplars of `todo`; returns the signal that stopped it early, if any."""
+def _fit_share(stream, todo, fit, log_path, shards, header, crop_size, share_size) -> int | None:
+    """Fit and log the exemplars of `todo`, sealing the log into result shards as it grows;
+    returns the signal that stopped it early, if any."""
     progress = Progress(total=share_size, already_done=share_size - len(todo))
     in_flight: dict[str, Exemplar] = {}
     with FitLog(log_path, header=header) as log, StopRequests() as stop:
+        sealer = ShardWriter(shards, log_path)
 
         def fittable() -> Iterator[Exemplar]:
             for item in stream.exemplars(todo, crop_size):
                 if isinstance(item, Skip):
-                    log.append_skip(item)
+                    sealer.add(log.append_skip(item), log.end)
                     progress.update()
                     continue
                 in_flight[str(item.id)] = item
@@ -351,9 +366,10 @@ def _fit_share(stream, todo, fit, log_path, header, crop_size, share_size) -> in
 
         for result in fit(fittable()):
             exemplar = in_flight.pop(str(result.id))
-            log.append(result, exemplar.log_fields())
+            sealer.add(log.append(result, exemplar.log_fields()), log.end)
             progress.update()
             if stop.signal is not None:
                 break
+        sealer.seal()
     progress.close()
     return stop.signal
