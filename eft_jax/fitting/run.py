@@ -4,8 +4,9 @@
     run_fitting(FitInputs(crops_npz=path), Path("fits.json"), config, method=eft_method(config))
 
 - results go to a JSON-lines fit log next to the output as each exemplar finishes (one log per
-  process); a rerun with the same inputs and config resumes from the logs, so every exemplar is
-  fitted exactly once;
+  process), which each process seals into fixed-size result shards as it goes
+  (`formats.result_shards`, `<out>.shards/`); a rerun with the same inputs and config resumes
+  from them, so every exemplar is fitted exactly once;
 - a lock (`formats.run_lock`) stops a second run on the same output and process index with a
   message naming the running one; it is taken before any existing output is touched (`fresh`
   removes the earlier logs and EFT JSON under it; the demo holds it for its whole run);
@@ -24,8 +25,9 @@
 - the regressor is the given checkpoint or the bundled one (`nets.load_regressor`); the EFT
   recipe it carries is printed when the run starts and recorded in the logs' header and the EFT
   JSON's meta (`regressor_recipe`).
-When every exemplar is done the logs are assembled into the EFT JSON, in input order, with
-skipped exemplars listed with reasons.
+When every exemplar is done the run's index (id -> shard and row, in input order) is written and
+the EFT JSON (and SPIN npz) streamed from the shards (`formats.result_exports`), in input order,
+with skipped exemplars listed with reasons.
 """
 
 from __future__ import annotations
