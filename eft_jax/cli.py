@@ -315,6 +315,19 @@ def _compare(args: argparse.Namespace) -> None:
     print(f"eft-jax compare: {result.fits} exemplars in {result.seconds:.1f} s -> {result.index}")
 
 
+EXPORT_FLAGS = {"run_path": "run", "format": "format", "out": "out"}
+
+
+def _export(args: argparse.Namespace) -> None:
+    from eft_jax.jobs.export import run_export
+
+    config_path = args.config or default_config_path("export")
+    config = load_config(config_path, _flag_overrides(args, EXPORT_FLAGS))
+    if args.show_config:
+        return _show_config(config, f"{config_path} with the command line's flags and overrides")
+    print(run_export(config))
+
+
 def _train(args: argparse.Namespace) -> None:
     from eft_jax.jobs.train import run_train
 
@@ -594,6 +607,23 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(run=_report)
     _add_run_options(compare, "compare.py")
     compare.set_defaults(run=_compare)
+
+    export = commands.add_parser(
+        "export",
+        help="a finished run's fits as EFT JSON (in parts past part_size) or SPIN's .npz, "
+        "streamed from its result shards",
+    )
+    export.add_argument(
+        "run_path",
+        metavar="RUN",
+        help="the run: the EFT JSON given to `fit --out` (or its .shards)",
+    )
+    export.add_argument("--format", required=True, choices=("eft-json", "spin-npz"))
+    export.add_argument(
+        "--out", required=True, help="file to write (EFT JSON parts named after it)"
+    )
+    _add_run_options(export, "export.py", "part_size=50000")
+    export.set_defaults(run=_export)
 
     train = commands.add_parser(
         "train",

@@ -247,6 +247,15 @@ def test_fit_coco_root_writes_eft_json_and_spin_npz(tmp_path, checkpoint):
     np.testing.assert_allclose(again.keypoints, original.keypoints, atol=1e-4)
     np.testing.assert_allclose(again.center, original.center)
 
+    # the run's result shards exported (eft-jax export): the same bytes, the same arrays
+    export = ["export", str(out), "--out"]
+    assert cli.main([*export, str(tmp_path / "export.json"), "--format", "eft-json"]) == 0
+    assert (tmp_path / "export.json").read_bytes() == out.read_bytes()
+    assert cli.main([*export, str(tmp_path / "export.npz"), "--format", "spin-npz"]) == 0
+    with np.load(tmp_path / "export.npz", allow_pickle=False) as exported:
+        assert exported.files == list(spin)
+        assert all(np.array_equal(exported[field], spin[field]) for field in spin)
+
     # the same people through TFDS (reader -> JPEG crops in array_record -> fit), compiled programs
     # from the first run's cache
     from eft_jax.datasets.people_tfds import builder_for

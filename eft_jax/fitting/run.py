@@ -4,8 +4,9 @@
     run_fitting(FitInputs(crops_npz=path), Path("fits.json"), config, method=eft_method(config))
 
 - results go to a JSON-lines fit log next to the output as each exemplar finishes (one log per
-  process); a rerun with the same inputs and config resumes from the logs, so every exemplar is
-  fitted exactly once;
+  process), which each process seals into fixed-size result shards as it goes
+  (`formats.result_shards`, `<out>.shards/`); a rerun with the same inputs and config resumes
+  from them, so every exemplar is fitted exactly once;
 - a lock (`formats.run_lock`) stops a second run on the same output and process index with a
   message naming the running one; it is taken before any existing output is touched (`fresh`
   removes the earlier logs and EFT JSON under it; the demo holds it for its whole run);
@@ -27,16 +28,17 @@
 - the regressor is the given checkpoint or the bundled one (`nets.load_regressor`); the EFT
   recipe it carries is printed when the run starts and recorded in the logs' header and the EFT
   JSON's meta (`regressor_recipe`).
-When every exemplar is done the logs are assembled into the EFT JSON, in input order, with
-skipped exemplars listed with reasons.
+When every exemplar is done the run's index (id -> shard and row, in input order) is written and
+the EFT JSON (and SPIN npz) streamed from the shards (`formats.result_exports`), in input order,
+with skipped exemplars listed with reasons.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -55,16 +57,19 @@ from eft_jax.fitting.recipe import checkpoint_recipe
 from eft_jax.fitting.stopping import StopRequests
 from eft_jax.fitting.stream import fit_stream
 from eft_jax.formats.exemplar import Skip
-from eft_jax.formats.fit_log import (
-    FitLog,
-    finalize,
-    header_change,
-    read_fit_log,
-    read_fit_log_header,
-    to_jsonable,
+from eft_jax.formats.fit_log import FitLog, header_change, read_fit_log_header, to_jsonable
+from eft_jax.formats.result_exports import export_eft_json, export_spin_npz
+from eft_jax.formats.result_shards import (
+    FAILED,
+    FITTED,
+    ResultIndex,
+    RunIndex,
+    ShardWriter,
+    index_results,
+    shards_dir,
+    write_run_index,
 )
 from eft_jax.formats.run_lock import RunLock
-from eft_jax.formats.spin_npz import write_spin_npz
 from eft_jax.geometry import CROP_SIZE
 from eft_jax.progress import Progress, note
 
@@ -207,20 +212,21 @@ class RunOutcome:
         return f"{prefix}{self.counts()}; {where or f'wrote {self.out_json}'}"
 
 
-def _count(outcome: RunOutcome, records) -> RunOutcome:
-    for record in records:
-        if record["status"] == "skipped":
-            outcome.skipped[str(record.get("skip_reason", "")).split(": ")[0]] += 1
-        elif math.isfinite(record.get("loss_2d_after", math.nan)):
+def _count(outcome: RunOutcome, outcomes) -> RunOutcome:
+    """Tally records' outcomes (`formats.result_shards.outcome`: fitted, failed or a skip reason)."""
+    for result in outcomes:
+        if result == FITTED:
             outcome.fitted += 1
-        else:
+        elif result == FAILED:
             outcome.failed += 1
+        else:
+            outcome.skipped[result] += 1
     return outcome
 
 
-def _latest_records(out_json: Path) -> dict[str, dict]:
-    """The last record of each exemplar id over every log of the output."""
-    return {r["id"]: r for path in all_log_paths(out_json) for r in read_fit_log(path)}
+def _results(out_json: Path) -> ResultIndex:
+    """Where the latest record of each exemplar is, over every log of the output and its shards."""
+    return index_results(shards_dir(out_json), all_log_paths(out_json))
 
 
 def run_fitting(
@@ -273,6 +279,7 @@ def run_fitting(
     def remove_earlier_outputs() -> None:
         for previous in [out_json, *all_log_paths(out_json)]:
             previous.unlink(missing_ok=True)
+        shutil.rmtree(shards_dir(out_json), ignore_errors=True)
 
     if held_lock is not None:
         lock = contextlib.nullcontext()
@@ -308,7 +315,9 @@ def run_fitting(
             **method.header,
         }
         _check_logs(out_json, header)
-        already = set(_latest_records(out_json))
+        if log_path.exists():  # what a killed run (or an eft-jax before shards) left unsealed
+            ShardWriter(shards_dir(out_json), log_path).seal()
+        already = set(_results(out_json).where)
         mine = [i for n, i in enumerate(stream.order) if n % process_count == process_index]
         todo = set(mine) - already
 
@@ -329,42 +338,48 @@ def run_fitting(
             note(f"eft-jax {method.name}: {COMPILING}; {cached}")
             progress = share_progress()
             outcome.interrupted = _fit_share(
-                stream, todo, fit, log_path, header, crop_size, progress
+                stream, todo, fit, log_path, shards_dir(out_json), header, crop_size, progress
             )
         if cluster is not None:
             outcome.interrupted = cluster.hand_over(
                 outcome.interrupted, progress or share_progress()
             )
 
-    records = _latest_records(out_json)
+    results = _results(out_json)
     outcome.seconds = time.perf_counter() - start
     if outcome.interrupted is not None:
-        return _count(outcome, (r for r in records.values() if r["status"] == "done"))
+        return _count(outcome, (r for r in results.outcomes.values() if r in (FITTED, FAILED)))
     if cluster is not None and cluster.index != 0:
         outcome.share = cluster.describe()
         outcome.written_by = f"process 0 wrote {out_json}"
-        return _count(outcome, (records[i] for i in mine if i in records))
-    missing = set(stream.order) - set(records)
+        return _count(outcome, (results.outcomes[i] for i in mine if i in results.outcomes))
+    missing = set(stream.order) - set(results.where)
     if missing and cluster is not None:  # every share was done: a log went missing meanwhile
         raise cluster.not_written(f"{len(missing)} exemplars are in no fit log of {out_json}")
     if missing:
         outcome.waiting = len(missing)
         outcome.share = f"process {process_index} of {process_count}"
-        return _count(outcome, (records[i] for i in mine if i in records))
+        return _count(outcome, (results.outcomes[i] for i in mine if i in results.outcomes))
+    eft_json = {
+        "body_kind": model.kind,
+        "body_model": model.source,
+        "dbname": stream.description,
+        "meta": {**regressor_fields, "config": config.to_dict(), **method.header},
+    }
     with contextlib.nullcontext() if cluster is None else cluster.writing_outputs():
-        finalize(
-            all_log_paths(out_json),
-            out_json,
+        write_run_index(
+            shards_dir(out_json),
+            results,
             stream.order,
-            body_kind=model.kind,
-            body_model=model.source,
-            dbname=stream.description,
-            meta={**regressor_fields, "config": config.to_dict(), **method.header},
+            eft_json=to_jsonable(eft_json),
+            image_prefix=stream.image_prefix,
         )
+        run = RunIndex.open(shards_dir(out_json))
+        export_eft_json(run, out_json)
         if spin_npz is not None:
-            write_spin_npz(out_json, spin_npz, stream.image_prefix)
+            export_spin_npz(run, spin_npz)
     outcome.seconds = time.perf_counter() - start
-    return _count(outcome, records.values())
+    return _count(outcome, results.outcomes.values())
 
 
 def _print_recipe(job: str, source: str, recipe: dict, config: ml_collections.ConfigDict) -> None:
@@ -384,15 +399,17 @@ def _check_logs(out_json: Path, header: dict) -> None:
             raise header_change(path, theirs, expected)
 
 
-def _fit_share(stream, todo, fit, log_path, header, crop_size, progress) -> int | None:
-    """Fit and log the exemplars of `todo`; returns the signal that stopped it early, if any."""
+def _fit_share(stream, todo, fit, log_path, shards, header, crop_size, progress) -> int | None:
+    """Fit and log the exemplars of `todo`, sealing the log into result shards as it grows;
+    returns the signal that stopped it early, if any."""
     in_flight: dict[str, Exemplar] = {}
     with FitLog(log_path, header=header) as log, StopRequests() as stop:
+        sealer = ShardWriter(shards, log_path)
 
         def fittable() -> Iterator[Exemplar]:
             for item in stream.exemplars(todo, crop_size):
                 if isinstance(item, Skip):
-                    log.append_skip(item)
+                    sealer.add(log.append_skip(item), log.end)
                     progress.update()
                     continue
                 in_flight[str(item.id)] = item
@@ -400,9 +417,10 @@ def _fit_share(stream, todo, fit, log_path, header, crop_size, progress) -> int 
 
         for result in fit(fittable()):
             exemplar = in_flight.pop(str(result.id))
-            log.append(result, exemplar.log_fields())
+            sealer.add(log.append(result, exemplar.log_fields()), log.end)
             progress.update()
             if stop.signal is not None:
                 break
+        sealer.seal()
     progress.close()
     return stop.signal

@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -194,6 +195,24 @@ def camera_matrix(focal, principal_point) -> np.ndarray:
     return K
 
 
+def eft_entries(fits, *, smpltype: str, body_model: str, decimals: int | None = 7):
+    """Each fit record's EFT `data` entry, in order; a skip record (`formats.exemplar.Skip`), or
+    a fit that cannot be written (NaN, missing field) as a Skip with the reason, as a Skip."""
+    for fit in fits:
+        if isinstance(fit, Skip):
+            yield fit
+            continue
+        try:
+            yield eft_entry(fit, smpltype=smpltype, body_model=body_model, decimals=decimals)
+        except EftJsonError as error:
+            yield Skip(
+                fit.get("id", ""),
+                f"not written: {error}",
+                _int_or_zero(fit.get("annotId")),
+                fit.get("imageName", ""),
+            )
+
+
 def write_eft_json(
     path: str | Path,
     fits,
@@ -209,50 +228,48 @@ def write_eft_json(
 
     `fits` may mix fit records and skip records (`formats.exemplar.Skip`); `skipped` adds skip
     records that never reached fitting (listed after the others). A fit that cannot be written
-    (NaN, missing field) becomes a skip with the reason. The file is written to a temporary name
-    and renamed, so a reader never sees half a file. Returns a summary {'path', 'written', 'skipped'}.
+    (NaN, missing field) becomes a skip with the reason. `fits` is streamed: each entry is written
+    as it comes (the skips wait in a temporary file), so no more than one fit is in memory; the
+    bytes are `json.dump`'s of the whole document. The file is written to a temporary name and
+    renamed, so a reader never sees half a file. Returns a summary {'path', 'written', 'skipped'}.
     """
     smpltype = smpltype_for(body_kind)
-    data, skips = [], []
-    for fit in fits:
-        if isinstance(fit, Skip):
-            skips.append(fit.record())
-            continue
-        try:
-            data.append(eft_entry(fit, smpltype=smpltype, body_model=body_model, decimals=decimals))
-        except EftJsonError as error:
-            skips.append(
-                Skip(
-                    fit.get("id", ""),
-                    f"not written: {error}",
-                    _int_or_zero(fit.get("annotId")),
-                    fit.get("imageName", ""),
-                ).record()
-            )
-    skips.extend(s.record() for s in skipped)
-    document = {
-        "ver": EFT_VERSION,
-        "data": data,
-        "meta": {
-            "dbname": dbname,
-            "writer": _writer_id(),
-            "body_model": str(body_model),
-            "smpltype": smpltype,
-            **(meta or {}),
-        },
-        "skipped": skips,
+    meta = {
+        "dbname": dbname,
+        "writer": _writer_id(),
+        "body_model": str(body_model),
+        "smpltype": smpltype,
+        **(meta or {}),
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(
-        f"{path.name}.{os.getpid()}.tmp"
-    )  # per process: two merging processes never share it
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, allow_nan=False)
+    # per process: two merging processes never share it
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    written = skips = 0
+    with (
+        open(temporary, "w", encoding="utf-8") as handle,
+        tempfile.TemporaryFile("w+", encoding="utf-8", dir=path.parent) as skip_lines,
+    ):
+        handle.write(f'{{"ver": {json.dumps(EFT_VERSION)}, "data": [')
+        for item in eft_entries(fits, smpltype=smpltype, body_model=body_model, decimals=decimals):
+            if isinstance(item, Skip):
+                skip_lines.write(json.dumps(item.record(), allow_nan=False) + "\n")
+                skips += 1
+                continue
+            handle.write((", " if written else "") + json.dumps(item, allow_nan=False))
+            written += 1
+        for skip in skipped:
+            skip_lines.write(json.dumps(skip.record(), allow_nan=False) + "\n")
+            skips += 1
+        handle.write(f'], "meta": {json.dumps(meta, allow_nan=False)}, "skipped": [')
+        skip_lines.seek(0)
+        for number, line in enumerate(skip_lines):
+            handle.write((", " if number else "") + line[:-1])
+        handle.write("]}")
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
-    return {"path": path, "written": len(data), "skipped": len(skips)}
+    return {"path": path, "written": written, "skipped": skips}
 
 
 _REQUIRED = {

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -134,43 +134,58 @@ def _fields(item) -> dict:
     raise TypeError(f"expected a dict or a dataclass; got {type(item).__name__}")
 
 
-def _read_lines(path: Path) -> tuple[dict | None, list[dict]]:
-    """(header or None, records) of a log; a truncated last line is ignored. Streams the file."""
-    header, records = None, []
+def _lines(path: Path, start: int = 0) -> Iterator[tuple[int, int, dict]]:
+    """(line start, line end, item) of each complete line from byte `start` (a line boundary)
+    on, header included; a truncated last line (a killed run's) ends the stream. Streams the file."""
     if not path.exists():
-        return header, records
+        return
     with open(path, "rb") as handle:
+        handle.seek(start)
+        position = start
         for number, line in enumerate(handle, start=1):
+            line_start, position = position, position + len(line)
             if not line.endswith(b"\n"):
-                break  # a partial last line from a killed run: ignored
+                return
             if not line.strip():
                 continue
+            where = f"line {number}" if start == 0 else f"the line at byte {line_start}"
             try:
                 item = json.loads(line)
             except (json.JSONDecodeError, UnicodeDecodeError) as error:
                 raise FitLogError(
-                    f"{path}: line {number} is damaged ({error}); only the last line may be"
+                    f"{path}: {where} is damaged ({error}); only the last line may be"
                 ) from error
             if not isinstance(item, dict):
-                raise FitLogError(f"{path}: line {number} is not a JSON object")
+                raise FitLogError(f"{path}: {where} is not a JSON object")
             if LOG_MAGIC in item:
-                if number != 1:
-                    raise FitLogError(f"{path}: header on line {number}; it must be the first")
-                header = item.get("header")
-                continue
-            if "id" not in item or item.get("status") not in ("done", "skipped"):
-                raise FitLogError(f"{path}: line {number} has no 'id' / 'status'")
-            records.append(item)
-    return header, records
+                if line_start != 0:
+                    raise FitLogError(f"{path}: header on {where}; it must be the first")
+            elif "id" not in item or item.get("status") not in ("done", "skipped"):
+                raise FitLogError(f"{path}: {where} has no 'id' / 'status'")
+            yield line_start, position, item
+
+
+def iter_fit_log(path: str | Path, start: int = 0) -> Iterator[tuple[int, int, dict]]:
+    """(line start, line end, record) of each complete record of a log from byte `start` on:
+    how the part of a log that no result shard holds yet is read (`formats.result_shards`)."""
+    for line_start, line_end, item in _lines(Path(path), start):
+        if LOG_MAGIC not in item:
+            yield line_start, line_end, item
+
+
+def _first_item(path: Path) -> dict | None:
+    """The first complete line of a log (its header, if it has one), or None."""
+    return next((item for _, _, item in _lines(path)), None)
 
 
 def read_fit_log(path: str | Path) -> list[dict]:
     """All complete records of a log, in the order written ([] when the file does not exist)."""
-    return _read_lines(Path(path))[1]
+    return [record for _, _, record in iter_fit_log(path)]
 
 
 def read_fit_log_header(path: str | Path) -> dict | None:
-    return _read_lines(Path(path))[0]
+    first = _first_item(Path(path))
+    return first.get("header") if first is not None and LOG_MAGIC in first else None
 
 
 def done_ids(path: str | Path, include_skipped: bool = True) -> set[str]:
@@ -195,20 +210,22 @@ class FitLog:
         self.path = Path(path)
         self.fsync = fsync
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        existing_header, records = _read_lines(self.path)
         if self.path.exists():
             self._cut_partial_line()
+        first = _first_item(self.path)  # only the first line: a log may hold millions
+        existing_header = first.get("header") if first is not None and LOG_MAGIC in first else None
         if header is not None:
             header = to_jsonable(header)
             if self.path.exists() and self.path.stat().st_size > 0:
-                if existing_header is None and records:
+                if existing_header is None and first is not None:
                     raise FitLogError(
                         f"{self.path}: has results but no header; cannot check it is the same run"
                     )
                 if existing_header is not None and not _same_run(existing_header, header):
                     raise header_change(self.path, existing_header, header)
         self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
-        if header is not None and self.path.stat().st_size == 0:
+        self.end = self.path.stat().st_size  # bytes written so far: where the next line starts
+        if header is not None and self.end == 0:
             self._write({LOG_MAGIC: 1, "header": header})
 
     def _cut_partial_line(self) -> None:
@@ -233,14 +250,16 @@ class FitLog:
             handle.truncate(0)
 
     def _write(self, item: dict) -> None:
-        line = json.dumps(item, allow_nan=True, separators=(",", ":"))
+        line = json.dumps(item, allow_nan=True, separators=(",", ":"))  # ASCII: 1 byte a character
         self._handle.write(line + "\n")
         self._handle.flush()
+        self.end += len(line) + 1
         if self.fsync:
             os.fsync(self._handle.fileno())
 
     def append(self, result, exemplar=None) -> dict:
-        """Log one finished exemplar; returns the record as written.
+        """Log one finished exemplar; returns the record as written, its values as given (numpy
+        arrays stay arrays; the line holds them as lists).
 
         result: the engine's result, a dict or a dataclass such as `fitting.FitResult` (numpy /
         jax arrays are fine; None fields are dropped; its names are mapped to the log's:
@@ -265,12 +284,12 @@ class FitLog:
             return self.append_skip(
                 Skip(exemplar_id, reason, meta.get("annotId", 0), meta.get("imageName", ""))
             )
-        record = {"status": "done", **to_jsonable(fields)}
+        record = {"status": "done", **fields}
         for key in EXEMPLAR_META:
             if key in meta:
-                record[key] = to_jsonable(meta[key])
+                record[key] = meta[key]
         record["id"] = str(exemplar_id)
-        self._write(record)
+        self._write(to_jsonable(record))
         return record
 
     def append_skip(self, skip: Skip) -> dict:

@@ -20,12 +20,19 @@ SPIN's `BaseDataset` builds its keypoints as `concatenate([openpose, part])`, i.
 EFT file's `gt_keypoint_2d` (SPIN-49). Fits made with the bundled open body model are not SMPL
 parameters: their rows get has_smpl = 0, so a SPIN trainer uses their 2D keypoints and never
 mistakes the open model's pose and shape for SMPL's. No `S` (3D joints) is written, so SPIN's
-`has_pose_3d` is 0. Written with plain arrays (readable with allow_pickle=False).
+`has_pose_3d` is 0. Written with plain arrays (readable with allow_pickle=False), streamed: the
+entries become arrays a chunk at a time, spooled to temporary files and copied into the archive,
+so an export of millions of fits never holds them all.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
+import tempfile
+import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +41,11 @@ from eft_jax.body.joint_sets import GT_OFFSET, NUM_SPIN49
 from eft_jax.formats.eft_json import EftJsonError, read_eft_json
 from eft_jax.geometry import rotmat_to_axis_angle
 
+CHUNK = 1024  # entries turned into arrays at a time
 
-def spin_arrays(document: dict, image_prefix: str = "") -> dict:
-    """The arrays of a SPIN training `.npz` from an EFT JSON document (`read_eft_json`)."""
-    data = document["data"]
+
+def spin_arrays(data: list[dict], image_prefix: str = "") -> dict:
+    """The arrays of a SPIN training `.npz` from EFT JSON `data` entries."""
     n = len(data)
     keypoints = np.zeros((n, NUM_SPIN49, 3))
     for i, entry in enumerate(data):
@@ -81,13 +89,50 @@ def _full_frame_arrays(data: list) -> dict:
     }
 
 
-def write_spin_npz(eft_json: str | Path, out_npz: str | Path, image_prefix: str = "") -> Path:
-    """Write SPIN's training `.npz` for an EFT JSON file (temporary name, then renamed)."""
-    arrays = spin_arrays(read_eft_json(eft_json), image_prefix)
+def write_spin_npz_entries(
+    entries: Iterable[dict], out_npz: str | Path, image_prefix: str = "", chunk: int = CHUNK
+) -> Path:
+    """Write SPIN's training `.npz` from EFT `data` entries (any iterable, read once), `chunk` at a
+    time; each field's rows go to a spool file, then into the archive under one `.npy` header
+    (as `np.savez` writes it). Temporary name, then renamed."""
     out_npz = Path(out_npz)
     out_npz.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out_npz.with_name(f"{out_npz.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
-        np.savez(handle, **arrays)
+    entries = iter(entries)
+    spools, dtypes, shapes = {}, {}, {}
+    with contextlib.ExitStack() as stack:
+        first = True
+        while True:
+            data = list(itertools.islice(entries, chunk))
+            if not data and not first:
+                break
+            for name, array in spin_arrays(data, image_prefix).items():
+                if name not in spools:
+                    spools[name] = stack.enter_context(tempfile.TemporaryFile(dir=out_npz.parent))
+                    dtypes[name], shapes[name] = [], (0, *array.shape[1:])
+                np.save(spools[name], array)
+                dtypes[name].append(array.dtype)
+                shapes[name] = (shapes[name][0] + len(array), *shapes[name][1:])
+            first = False
+        temporary = out_npz.with_name(f"{out_npz.name}.{os.getpid()}.tmp")
+        with zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for name, spool in spools.items():
+                dtype = np.result_type(*dtypes[name])  # strings: the widest chunk's width
+                header = {
+                    "descr": np.lib.format.dtype_to_descr(dtype),
+                    "fortran_order": False,
+                    "shape": shapes[name],
+                }
+                spool.seek(0)
+                with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array_header_1_0(member, header)
+                    for _ in dtypes[name]:
+                        member.write(np.load(spool).astype(dtype).tobytes())
+    with open(temporary, "rb+") as handle:
+        os.fsync(handle.fileno())
     os.replace(temporary, out_npz)
     return out_npz
+
+
+def write_spin_npz(eft_json: str | Path, out_npz: str | Path, image_prefix: str = "") -> Path:
+    """Write SPIN's training `.npz` for an EFT JSON file."""
+    return write_spin_npz_entries(read_eft_json(eft_json)["data"], out_npz, image_prefix)

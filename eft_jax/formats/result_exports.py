@@ -1,0 +1,62 @@
+"""The exports of a finished run's result shards (`formats.result_shards`): EFT JSON, split into
+parts past a size as EFT released one file per dataset, and SPIN's training `.npz`. Both stream
+the records in input order from the shards, so no export holds every fit at once.
+
+    run = RunIndex.open(shards_dir("fits.json"))
+    export_eft_json(run, Path("coco.json"), part_size=100_000)   # coco-00001-of-00003.json, ...
+    export_spin_npz(run, Path("coco_spin.npz"))
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from eft_jax.formats.eft_json import eft_entries, smpltype_for, write_eft_json
+from eft_jax.formats.exemplar import Skip
+from eft_jax.formats.result_shards import RunIndex
+from eft_jax.formats.spin_npz import write_spin_npz_entries
+
+
+def part_paths(out: Path, total: int, part_size: int) -> list[Path]:
+    """`out` when `total` fits in one part (or part_size is 0), else `<stem>-00001-of-0000K<suffix>`."""
+    if not part_size or total <= part_size:
+        return [out]
+    parts = math.ceil(total / part_size)
+    return [
+        out.with_name(f"{out.stem}-{k:05d}-of-{parts:05d}{out.suffix}") for k in range(1, parts + 1)
+    ]
+
+
+def export_eft_json(run: RunIndex, out: str | Path, part_size: int = 0) -> list[dict]:
+    """Write the run's EFT JSON: one file, or parts of `part_size` input exemplars each (fits and
+    skips, in input order), each a whole EFT JSON file whose meta says which part it is.
+    Returns `write_eft_json`'s summary of each file."""
+    arguments = run.meta["eft_json"]
+    paths = part_paths(Path(out), len(run), part_size)
+    summaries = []
+    for number, path in enumerate(paths):
+        start = number * part_size if len(paths) > 1 else 0
+        stop = min(len(run), start + part_size) if len(paths) > 1 else len(run)
+        meta = dict(arguments.get("meta") or {})
+        if len(paths) > 1:
+            meta["part"] = f"{number + 1} of {len(paths)} (input exemplars {start}..{stop - 1})"
+        summaries.append(
+            write_eft_json(path, run.items(start, stop), **{**arguments, "meta": meta})
+        )
+    return summaries
+
+
+def export_spin_npz(run: RunIndex, out: str | Path, image_prefix: str | None = None) -> Path:
+    """Write SPIN's training `.npz` of the run: one row per fit its EFT JSON holds, in input order.
+    `image_prefix`: None takes the run's (the inputs' images folder, as `fit --spin-npz` does)."""
+    arguments = run.meta["eft_json"]
+    entries = eft_entries(
+        run.items(),
+        smpltype=smpltype_for(arguments["body_kind"]),
+        body_model=arguments["body_model"],
+        decimals=arguments.get("decimals", 7),
+    )
+    prefix = run.meta.get("image_prefix", "") if image_prefix is None else image_prefix
+    fits = (entry for entry in entries if not isinstance(entry, Skip))
+    return write_spin_npz_entries(fits, out, prefix)
