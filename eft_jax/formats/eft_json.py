@@ -39,6 +39,7 @@ infinite values is never written as data: it goes to "skipped" with the reason.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -50,6 +51,7 @@ import numpy as np
 from eft_jax.body.joint_sets import joint_validity_openpose18
 from eft_jax.errors import InputError
 from eft_jax.formats.exemplar import Skip
+from eft_jax.formats.json_numbers import MAX_DECIMALS, array_texts, formattable, rounded_keys
 from eft_jax.geometry.crops import crop_to_image
 
 EFT_VERSION = 0.1  # the "ver" of EFT's released files
@@ -105,6 +107,37 @@ def _int_or_zero(value) -> int:
         return 0
 
 
+def _described(fit: dict, where: str, smpltype: str, body_model: str) -> dict:
+    """The entry's fields after its arrays, smpltype to body_model, checked."""
+    try:
+        annot_id = int(fit.get("annotId", 0) or 0)
+    except (TypeError, ValueError):
+        raise EftJsonError(
+            f"{where}: 'annotId' must be an integer; got {fit['annotId']!r}"
+        ) from None
+    entry = {
+        "smpltype": smpltype,
+        "annotId": annot_id,
+        "imageName": str(fit.get("imageName", "")),
+        "exemplar_id": str(fit.get("id", "")),
+    }
+    for key, cast in (
+        ("iterations", int),
+        ("loss_2d_before", float),
+        ("loss_2d_after", float),
+        ("keypoint_error_px_before", float),
+        ("keypoint_error_px_after", float),
+        ("stop_reason", str),
+    ):
+        if key in fit and fit[key] is not None:
+            value = cast(fit[key])
+            if isinstance(value, float) and not math.isfinite(value):
+                raise EftJsonError(f"{where}: '{key}' is {value}")
+            entry[key] = value
+    entry["body_model"] = str(body_model)
+    return entry
+
+
 def eft_entry(fit: dict, *, smpltype: str, body_model: str, decimals: int | None = 7) -> dict:
     """One EFT `data` entry from a fit record (a fit log line: the engine's result merged with the
     exemplar's id, center, scale, keypoints (normalised), annotId and imageName).
@@ -134,12 +167,6 @@ def eft_entry(fit: dict, *, smpltype: str, body_model: str, decimals: int | None
     keypoints = np.where(np.isfinite(keypoints), keypoints, 0.0)
     gt_keypoints = crop_to_image(keypoints, center, scale)
     gt_keypoints[keypoints[:, 2] <= 0] = 0.0  # missing joints are (0, 0, 0), as in EFT's files
-    try:
-        annot_id = int(fit.get("annotId", 0) or 0)
-    except (TypeError, ValueError):
-        raise EftJsonError(
-            f"{where}: 'annotId' must be an integer; got {fit['annotId']!r}"
-        ) from None
     entry = {
         "parm_pose": _listed(rotmats, decimals),
         "parm_shape": _listed(betas, decimals),
@@ -148,25 +175,8 @@ def eft_entry(fit: dict, *, smpltype: str, body_model: str, decimals: int | None
         "bbox_center": center.tolist(),
         "gt_keypoint_2d": _listed(gt_keypoints, decimals),
         "joint_validity_openpose18": joint_validity_openpose18(keypoints).tolist(),
-        "smpltype": smpltype,
-        "annotId": annot_id,
-        "imageName": str(fit.get("imageName", "")),
-        "exemplar_id": str(fit.get("id", "")),
+        **_described(fit, where, smpltype, body_model),
     }
-    for key, cast in (
-        ("iterations", int),
-        ("loss_2d_before", float),
-        ("loss_2d_after", float),
-        ("keypoint_error_px_before", float),
-        ("keypoint_error_px_after", float),
-        ("stop_reason", str),
-    ):
-        if key in fit and fit[key] is not None:
-            value = cast(fit[key])
-            if isinstance(value, float) and not math.isfinite(value):
-                raise EftJsonError(f"{where}: '{key}' is {value}")
-            entry[key] = value
-    entry["body_model"] = str(body_model)
     if predicted is not None:
         if not np.all(np.isfinite(predicted)):
             raise EftJsonError(f"{where}: 'pred_keypoints_2d' has NaN or infinite values")
@@ -195,22 +205,166 @@ def camera_matrix(focal, principal_point) -> np.ndarray:
     return K
 
 
+def _entry_or_skip(fit, *, smpltype: str, body_model: str, decimals: int | None):
+    if isinstance(fit, Skip):
+        return fit
+    try:
+        return eft_entry(fit, smpltype=smpltype, body_model=body_model, decimals=decimals)
+    except EftJsonError as error:
+        return Skip(
+            fit.get("id", ""),
+            f"not written: {error}",
+            _int_or_zero(fit.get("annotId")),
+            fit.get("imageName", ""),
+        )
+
+
 def eft_entries(fits, *, smpltype: str, body_model: str, decimals: int | None = 7):
     """Each fit record's EFT `data` entry, in order; a skip record (`formats.exemplar.Skip`), or
     a fit that cannot be written (NaN, missing field) as a Skip with the reason, as a Skip."""
     for fit in fits:
-        if isinstance(fit, Skip):
-            yield fit
-            continue
-        try:
-            yield eft_entry(fit, smpltype=smpltype, body_model=body_model, decimals=decimals)
-        except EftJsonError as error:
-            yield Skip(
-                fit.get("id", ""),
-                f"not written: {error}",
-                _int_or_zero(fit.get("annotId")),
-                fit.get("imageName", ""),
+        yield _entry_or_skip(fit, smpltype=smpltype, body_model=body_model, decimals=decimals)
+
+
+BLOCK = 256  # fit records made into entries at once by `EntryBlock`
+_STACKED = {"rotmats": (24, 3, 3), "betas": (10,), "camera": (3,), "center": (2,)}
+_STACKED_KEYPOINTS = {"keypoints": (49, 3), "pred_keypoints_2d": (49, 2)}
+
+
+def _stackable(fit, with_prediction: bool) -> bool:
+    """A fit record whose arrays are numpy float arrays of the entry's shapes (as result shards
+    give them), with or without predicted keypoints, and no full-frame camera."""
+    if isinstance(fit, Skip) or "cam_t" in fit or ("pred_keypoints_2d" in fit) != with_prediction:
+        return False
+    shapes = {**_STACKED, "keypoints": (49, 3)}
+    if with_prediction:
+        shapes["pred_keypoints_2d"] = (49, 2)
+    for key, shape in shapes.items():
+        value = fit.get(key)
+        if not (isinstance(value, np.ndarray) and value.shape == shape and value.dtype.kind == "f"):
+            return False
+    scale = fit.get("scale")
+    return isinstance(scale, (float, np.floating))
+
+
+class EntryBlock:
+    """The EFT entries of many fit records made at once with numpy: the same rounding, crop to
+    image and validity as `eft_entry`, a whole block of records per operation. Rows that are not
+    `_stackable`, or that `eft_entry` would refuse, are left out (`rows` lists the ones made),
+    for `eft_entry` to make or refuse one by one.
+
+        block = EntryBlock(fits, smpltype="smpl", body_model="smpl.npz", decimals=7)
+        block.rows          # positions in `fits` made here
+        block.keys          # {"parm_pose": k, ...}: the rounded arrays as integers k (json_numbers)
+        block.texts()       # {row: the entry's JSON text}, byte for byte json.dumps(eft_entry(...))
+    """
+
+    def __init__(self, fits: list, *, smpltype: str, body_model: str, decimals: int):
+        self.fits, self.decimals = fits, decimals
+        self.rows, self.keys, self.scales, self.centers, self.described = [], {}, [], None, []
+        rows = [i for i, fit in enumerate(fits) if _stackable(fit, False)]
+        predicted_rows = [i for i, fit in enumerate(fits) if _stackable(fit, True)]
+        if rows and predicted_rows:  # blocks mix them rarely: the smaller kind goes one by one
+            rows = rows if len(rows) >= len(predicted_rows) else predicted_rows
+        rows = rows or predicted_rows
+        if not rows:
+            return
+        records = [fits[i] for i in rows]
+        stacked = {
+            key: np.stack([fit[key] for fit in records]).astype(np.float64)
+            for key in (*_STACKED, *(k for k in _STACKED_KEYPOINTS if k in records[0]))
+        }
+        scale = np.asarray([float(fit["scale"]) for fit in records])
+        valid = np.isfinite(scale) & (scale > 0)
+        for key in (*_STACKED, "pred_keypoints_2d"):
+            if key in stacked:
+                valid &= np.isfinite(stacked[key]).reshape(len(records), -1).all(axis=1)
+        kept = []
+        for n in np.flatnonzero(valid):
+            try:
+                where = f"exemplar {records[n].get('id', '?')!r}"
+                self.described.append(_described(records[n], where, smpltype, body_model))
+            except EftJsonError:
+                continue
+            kept.append(n)
+        if not kept:
+            return
+        self.rows = [rows[n] for n in kept]
+        stacked = {key: value[kept] for key, value in stacked.items()}
+        self.scales, self.centers = scale[kept], stacked["center"]
+        keypoints = stacked["keypoints"]
+        keypoints = np.where(np.isfinite(keypoints), keypoints, 0.0)
+        gt_keypoints = crop_to_image(keypoints, self.centers, self.scales)
+        gt_keypoints[keypoints[..., 2] <= 0] = 0.0
+        arrays = {
+            "parm_pose": stacked["rotmats"],
+            "parm_shape": stacked["betas"],
+            "parm_cam": stacked["camera"],
+            "gt_keypoint_2d": gt_keypoints,
+            "joint_validity_openpose18": joint_validity_openpose18(keypoints),  # 0 or 1: exact
+        }
+        if "pred_keypoints_2d" in stacked:
+            arrays["pred_keypoint_2d"] = crop_to_image(
+                stacked["pred_keypoints_2d"], self.centers, self.scales
             )
+        self.keys = {name: rounded_keys(value, decimals) for name, value in arrays.items()}
+
+    def rounded(self, name: str) -> np.ndarray:
+        """An array of the entries as `eft_entry` lists it: np.round(values, decimals) + 0.0."""
+        return self.keys[name] / 10.0**self.decimals + 0.0
+
+    def texts(self) -> dict[int, str]:
+        """{row: the entry's JSON text}, byte for byte `json.dumps(eft_entry(...))`: the arrays
+        written by `json_numbers` where it can (rows with no value under 1e-4 but 0), else
+        listed for `json.dumps`."""
+        if not self.rows:
+            return {}
+        names = list(self.keys)
+        count = len(self.rows)
+        flat = np.concatenate([self.keys[n].reshape(count, -1) for n in names], axis=1)
+        written = formattable(flat, self.decimals)
+        listed = iter(
+            array_texts([self.keys[name][written] for name in names], self.decimals)
+            if written.any()
+            else ()
+        )
+        texts = {}
+        for n in range(count):
+            if written[n]:
+                text = dict(zip(names, next(listed), strict=True))
+            else:
+                text = {name: json.dumps(self.rounded(name)[n].tolist()) for name in names}
+            predicted = text.get("pred_keypoint_2d")
+            # bbox_scale and bbox_center are finite floats: repr is what json.dumps writes
+            texts[self.rows[n]] = (
+                f'{{"parm_pose": {text["parm_pose"]}, "parm_shape": {text["parm_shape"]}, '
+                f'"parm_cam": {text["parm_cam"]}, "bbox_scale": {float(self.scales[n])!r}, '
+                f'"bbox_center": {self.centers[n].tolist()!r}, '
+                f'"gt_keypoint_2d": {text["gt_keypoint_2d"]}, '
+                f'"joint_validity_openpose18": {text["joint_validity_openpose18"]}, '
+                f"{json.dumps(self.described[n], allow_nan=False)[1:-1]}"
+                + ("" if predicted is None else f', "pred_keypoint_2d": {predicted}')
+                + "}"
+            )
+        return texts
+
+
+def eft_entry_texts(fits, *, smpltype: str, body_model: str, decimals: int | None = 7):
+    """What `eft_entries` gives, with each entry as its JSON text (`json.dumps`'s, byte for byte):
+    made `BLOCK` records at a time by `EntryBlock` where it can, else one by one."""
+    fits = iter(fits)
+    while block := list(itertools.islice(fits, BLOCK)):
+        texts = {}
+        if isinstance(decimals, int) and 0 < decimals <= MAX_DECIMALS:
+            texts = EntryBlock(
+                block, smpltype=smpltype, body_model=body_model, decimals=decimals
+            ).texts()
+        for row, fit in enumerate(block):
+            if row in texts:
+                yield texts[row]
+                continue
+            item = _entry_or_skip(fit, smpltype=smpltype, body_model=body_model, decimals=decimals)
+            yield item if isinstance(item, Skip) else json.dumps(item, allow_nan=False)
 
 
 def write_eft_json(
@@ -251,12 +405,14 @@ def write_eft_json(
         tempfile.TemporaryFile("w+", encoding="utf-8", dir=path.parent) as skip_lines,
     ):
         handle.write(f'{{"ver": {json.dumps(EFT_VERSION)}, "data": [')
-        for item in eft_entries(fits, smpltype=smpltype, body_model=body_model, decimals=decimals):
+        for item in eft_entry_texts(
+            fits, smpltype=smpltype, body_model=body_model, decimals=decimals
+        ):
             if isinstance(item, Skip):
                 skip_lines.write(json.dumps(item.record(), allow_nan=False) + "\n")
                 skips += 1
                 continue
-            handle.write((", " if written else "") + json.dumps(item, allow_nan=False))
+            handle.write((", " if written else "") + item)
             written += 1
         for skip in skipped:
             skip_lines.write(json.dumps(skip.record(), allow_nan=False) + "\n")
