@@ -219,13 +219,6 @@ def _entry_or_skip(fit, *, smpltype: str, body_model: str, decimals: int | None)
         )
 
 
-def eft_entries(fits, *, smpltype: str, body_model: str, decimals: int | None = 7):
-    """Each fit record's EFT `data` entry, in order; a skip record (`formats.exemplar.Skip`), or
-    a fit that cannot be written (NaN, missing field) as a Skip with the reason, as a Skip."""
-    for fit in fits:
-        yield _entry_or_skip(fit, smpltype=smpltype, body_model=body_model, decimals=decimals)
-
-
 BLOCK = 256  # fit records made into entries at once by `EntryBlock`
 _STACKED = {"rotmats": (24, 3, 3), "betas": (10,), "camera": (3,), "center": (2,)}
 _STACKED_KEYPOINTS = {"keypoints": (49, 3), "pred_keypoints_2d": (49, 2)}
@@ -313,6 +306,28 @@ class EntryBlock:
         """An array of the entries as `eft_entry` lists it: np.round(values, decimals) + 0.0."""
         return self.keys[name] / 10.0**self.decimals + 0.0
 
+    def entries(self) -> dict[int, dict]:
+        """{row: the entry}: `eft_entry`'s values, with numpy arrays where it has lists."""
+        rounded = {name: self.rounded(name) for name in self.keys}
+        return {
+            row: {
+                "parm_pose": rounded["parm_pose"][n],
+                "parm_shape": rounded["parm_shape"][n],
+                "parm_cam": rounded["parm_cam"][n],
+                "bbox_scale": float(self.scales[n]),
+                "bbox_center": self.centers[n],
+                "gt_keypoint_2d": rounded["gt_keypoint_2d"][n],
+                "joint_validity_openpose18": rounded["joint_validity_openpose18"][n],
+                **self.described[n],
+                **(
+                    {"pred_keypoint_2d": rounded["pred_keypoint_2d"][n]}
+                    if "pred_keypoint_2d" in rounded
+                    else {}
+                ),
+            }
+            for n, row in enumerate(self.rows)
+        }
+
     def texts(self) -> dict[int, str]:
         """{row: the entry's JSON text}, byte for byte `json.dumps(eft_entry(...))`: the arrays
         written by `json_numbers` where it can (rows with no value under 1e-4 but 0), else
@@ -349,16 +364,38 @@ class EntryBlock:
         return texts
 
 
-def eft_entry_texts(fits, *, smpltype: str, body_model: str, decimals: int | None = 7):
-    """What `eft_entries` gives, with each entry as its JSON text (`json.dumps`'s, byte for byte):
-    made `BLOCK` records at a time by `EntryBlock` where it can, else one by one."""
+def _blocks(fits, *, smpltype: str, body_model: str, decimals: int | None):
+    """(block of `BLOCK` items, its EntryBlock or None where decimals are not ones it rounds)."""
     fits = iter(fits)
     while block := list(itertools.islice(fits, BLOCK)):
-        texts = {}
+        made = None
         if isinstance(decimals, int) and 0 < decimals <= MAX_DECIMALS:
-            texts = EntryBlock(
-                block, smpltype=smpltype, body_model=body_model, decimals=decimals
-            ).texts()
+            made = EntryBlock(block, smpltype=smpltype, body_model=body_model, decimals=decimals)
+        yield block, made
+
+
+def eft_entry_arrays(fits, *, smpltype: str, body_model: str, decimals: int | None = 7):
+    """Each fit record's EFT `data` entry, in order; a skip record (`formats.exemplar.Skip`), or
+    a fit that cannot be written (NaN, missing field) as a Skip with the reason, as a Skip. Made
+    `BLOCK` records at a time where `EntryBlock` can (its entries hold numpy arrays where
+    `eft_entry`'s hold lists: for writers of arrays), else one by one."""
+    for block, made in _blocks(fits, smpltype=smpltype, body_model=body_model, decimals=decimals):
+        entries = made.entries() if made is not None else {}
+        for row, fit in enumerate(block):
+            yield (
+                entries[row]
+                if row in entries
+                else _entry_or_skip(
+                    fit, smpltype=smpltype, body_model=body_model, decimals=decimals
+                )
+            )
+
+
+def eft_entry_texts(fits, *, smpltype: str, body_model: str, decimals: int | None = 7):
+    """What `eft_entry_arrays` gives, with each entry as its JSON text (`json.dumps`'s, byte for byte):
+    made `BLOCK` records at a time by `EntryBlock` where it can, else one by one."""
+    for block, made in _blocks(fits, smpltype=smpltype, body_model=body_model, decimals=decimals):
+        texts = made.texts() if made is not None else {}
         for row, fit in enumerate(block):
             if row in texts:
                 yield texts[row]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from eft_jax.formats.eft_json import eft_entries, smpltype_for, write_eft_json
+from eft_jax.formats.eft_json import eft_entry_arrays, smpltype_for, write_eft_json
 from eft_jax.formats.exemplar import Skip
 from eft_jax.formats.result_shards import RunIndex
 from eft_jax.formats.spin_npz import write_spin_npz_entries
@@ -51,7 +51,7 @@ def export_spin_npz(run: RunIndex, out: str | Path, image_prefix: str | None = N
     """Write SPIN's training `.npz` of the run: one row per fit its EFT JSON holds, in input order.
     `image_prefix`: None takes the run's (the inputs' images folder, as `fit --spin-npz` does)."""
     arguments = run.meta["eft_json"]
-    entries = eft_entries(
+    entries = eft_entry_arrays(
         run.items(),
         smpltype=smpltype_for(arguments["body_kind"]),
         body_model=arguments["body_model"],
