@@ -10,9 +10,16 @@ from eft_jax.formats.fit_log import (
     FitLog,
     FitLogError,
     done_ids,
-    finalize,
     read_fit_log,
     read_fit_log_header,
+)
+from eft_jax.formats.result_exports import export_eft_json
+from eft_jax.formats.result_shards import (
+    ResultShardError,
+    RunIndex,
+    index_results,
+    shards_dir,
+    write_run_index,
 )
 
 META_KEYS = ("center", "scale", "keypoints", "annotId", "imageName")
@@ -30,6 +37,19 @@ def split(fit):
 
 ORDER = [f"e{i}" for i in range(6)]
 FITS = {i: fake_fit(i, seed=n) for n, i in enumerate(ORDER)}
+
+
+def export(log_paths, out, order=ORDER) -> dict:
+    """What a finished run does with its logs (fitting/run.py): index the logged results (no
+    shards were sealed: every record is read from the logs), then export the EFT JSON."""
+    directory = shards_dir(out)
+    write_run_index(
+        directory,
+        index_results(directory, log_paths),
+        order,
+        eft_json={"body_kind": "open", "body_model": "open"},
+    )
+    return export_eft_json(RunIndex.open(directory), out)[0]
 
 
 def run(log_path, header=None, stop_after=None):
@@ -53,22 +73,22 @@ def run(log_path, header=None, stop_after=None):
 def test_interrupted_run_resumes_and_produces_every_exemplar_once(tmp_path):
     reference_log, log = tmp_path / "ref.jsonl", tmp_path / "run.jsonl"
     assert run(reference_log)
-    finalize(reference_log, tmp_path / "ref.json", ORDER, body_kind="open", body_model="open")
+    export([reference_log], tmp_path / "ref.json")
 
     assert not run(log, stop_after=2)
     assert done_ids(log) == {"e0", "e1"}
     with open(log, "a") as handle:  # killed in the middle of writing the next line
         handle.write(json.dumps({"status": "done", **split(FITS["e2"])[0]}, default=str)[:57])
     assert done_ids(log) == {"e0", "e1"}  # the truncated line is ignored
-    with pytest.raises(FitLogError, match="have no result yet"):
-        finalize(log, tmp_path / "early.json", ORDER, body_kind="open", body_model="open")
+    with pytest.raises(ResultShardError, match="have no result"):
+        export([log], tmp_path / "early.json")
 
     assert run(log)  # resume: cuts the partial line, fits only what is missing
     records = read_fit_log(log)
     assert [r["id"] for r in records] == ORDER
     assert done_ids(log, include_skipped=False) == set(ORDER) - {"e3"}
-    summary = finalize(log, tmp_path / "run.json", ORDER, body_kind="open", body_model="open")
-    assert summary["written"] == 5 and summary["skipped"] == 1 and summary["duplicates"] == []
+    summary = export([log], tmp_path / "run.json")
+    assert summary["written"] == 5 and summary["skipped"] == 1
     assert (tmp_path / "run.json").read_bytes() == (tmp_path / "ref.json").read_bytes()
     document = json.loads((tmp_path / "run.json").read_text())
     assert [d["exemplar_id"] for d in document["data"]] == ["e0", "e1", "e2", "e4", "e5"]
@@ -145,33 +165,25 @@ def test_a_log_from_before_the_recipe_was_recorded_resumes(tmp_path):
         FitLog(other, header={**old_header, "regressor_recipe": {"max_iters": 50}})
 
 
-def test_finalize_checks_ids_and_keeps_the_latest_duplicate(tmp_path):
-    log = tmp_path / "log.jsonl"
+def test_the_latest_record_of_an_id_wins_and_ids_are_checked_against_the_input(tmp_path):
+    logs = [tmp_path / "log-0of2.jsonl", tmp_path / "log-1of2.jsonl"]
     second = dict(FITS["e1"], stop_reason="max_iterations")
-    with FitLog(log) as writer:
+    with FitLog(logs[0]) as writer:
         writer.append(*split(FITS["e1"]))
         writer.append(*split(FITS["e0"]))
+    with FitLog(logs[1]) as writer:  # a later log's record of e1 (a rerun's) replaces the first
         writer.append(*split(second))
     out = tmp_path / "out.json"
-    summary = finalize(
-        log,
-        out,
-        ["e0", "e1", "e2"],
-        body_kind="smpl",
-        body_model="smpl",
-        allow_missing=True,
-        skipped=[Skip("7", "crowd annotation (iscrowd=1)", 7)],
-    )
-    assert summary["duplicates"] == ["e1"]
+    export(logs, out, ["e0", "e1"])
     document = json.loads(out.read_text())
     assert [d["exemplar_id"] for d in document["data"]] == ["e0", "e1"]
     assert document["data"][1]["stop_reason"] == "max_iterations"
-    assert [s["id"] for s in document["skipped"]] == ["e2", "7"]
-    assert document["skipped"][0]["skip_reason"] == "not in the fit log"
-    with pytest.raises(FitLogError, match="not in the input"):
-        finalize(log, out, ["e0"], body_kind="smpl", body_model="smpl", allow_missing=True)
-    with pytest.raises(FitLogError, match="repeated ids"):
-        finalize(log, out, ["e0", "e0", "e1"], body_kind="smpl", body_model="smpl")
+    with pytest.raises(ResultShardError, match="not in the input"):
+        export(logs, out, ["e0"])
+    with pytest.raises(ResultShardError, match="repeated ids"):
+        export(logs, out, ["e0", "e0", "e1"])
+    with pytest.raises(ResultShardError, match="1 of 3 exemplars have no result"):
+        export(logs, out, ["e0", "e1", "e2"])
 
 
 @dataclasses.dataclass
@@ -224,7 +236,7 @@ def test_engine_result_dataclasses_are_accepted(tmp_path):
     assert stored["loss_2d_after"] == pytest.approx(0.002) and "keypoint_loss_after" not in stored
     assert np.asarray(stored["pred_keypoints_2d"]).shape == (49, 2)
     assert np.asarray(stored["pose"]).shape == (24, 3)
-    finalize(log, tmp_path / "out.json", ["e0", "e1"], body_kind="open", body_model="open")
+    export([log], tmp_path / "out.json", ["e0", "e1"])
     document = json.loads((tmp_path / "out.json").read_text())
     entry = document["data"][0]
     assert entry["stop_reason"] == "max_iters" and entry["iterations"] == 20

@@ -16,8 +16,9 @@ import pytest
 from fake_records import fake_fit
 
 from eft_jax.formats import result_shards
+from eft_jax.formats.eft_json import EftJsonError, eft_entry, smpltype_for
 from eft_jax.formats.exemplar import Skip
-from eft_jax.formats.fit_log import FitLog, finalize, read_fit_log, to_jsonable
+from eft_jax.formats.fit_log import FitLog, read_fit_log, to_jsonable
 from eft_jax.formats.result_exports import export_eft_json, export_spin_npz
 from eft_jax.formats.result_shards import (
     ResultShardError,
@@ -108,6 +109,33 @@ def test_float_fields_are_kept_exactly_and_any_field_name_survives(tmp_path):
         assert json.dumps(to_jsonable(back)) == json.dumps(record)  # NaN included
 
 
+def _reference_eft_json(log_paths, order, path: Path, meta: dict) -> None:
+    """The EFT JSON of the logs as eft-jax wrote it before result shards: each id's latest logged
+    record in input order, one `eft_entry` at a time (a fit it refuses listed as skipped), the
+    whole document `json.dumps`'d."""
+    latest = {record["id"]: record for log in log_paths for record in read_fit_log(log)}
+    data, skipped = [], []
+    for exemplar_id in order:
+        record = latest[exemplar_id]
+        if record["status"] == "skipped":
+            skipped.append(Skip.from_record(record).record())
+            continue
+        try:
+            data.append(
+                eft_entry(
+                    record,
+                    smpltype=smpltype_for(EFT_JSON["body_kind"]),
+                    body_model=EFT_JSON["body_model"],
+                )
+            )
+        except EftJsonError as error:
+            reason = f"not written: {error}"
+            skip = Skip(exemplar_id, reason, record["annotId"], record["imageName"])
+            skipped.append(skip.record())
+    document = {"ver": 0.1, "data": data, "meta": meta, "skipped": skipped}
+    path.write_text(json.dumps(document))
+
+
 def test_exports_equal_the_eft_json_and_spin_npz_written_from_the_log(tmp_path):
     out = tmp_path / "fits.json"
     items = _fits(23)
@@ -117,11 +145,12 @@ def test_exports_equal_the_eft_json_and_spin_npz_written_from_the_log(tmp_path):
         for share in (0, 1)
     ]
     run = _finish(out, logs, order)
-    finalize(logs, tmp_path / "from_log.json", order, **EFT_JSON)
-    write_spin_npz(tmp_path / "from_log.json", tmp_path / "from_log.npz", "train/")
-
     export_eft_json(run, tmp_path / "export.json")
     export_spin_npz(run, tmp_path / "export.npz")
+    meta = json.loads((tmp_path / "export.json").read_text())["meta"]
+    _reference_eft_json(logs, order, tmp_path / "from_log.json", meta)
+    write_spin_npz(tmp_path / "from_log.json", tmp_path / "from_log.npz", "train/")
+
     assert (tmp_path / "export.json").read_bytes() == (tmp_path / "from_log.json").read_bytes()
     document = json.loads((tmp_path / "export.json").read_text())
     assert len(document["data"]) == 23 - 4 - 1 and "e7" in json.dumps(document["skipped"])

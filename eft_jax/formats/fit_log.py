@@ -17,8 +17,9 @@ differ (`header_change`), so a resumed run cannot mix results of two different j
 
 A run killed mid-write leaves a truncated last line: readers ignore it, and reopening the log for
 appending cuts it off. A damaged line anywhere else is an error naming the line. `done_ids` tells
-a restarted run what to skip; `finalize` writes the EFT JSON with every input exemplar exactly once,
-in input order (when an id appears twice, the later line wins).
+a restarted run what to skip. The outputs come from result shards sealed from the log
+(`formats.result_shards`: when an id appears twice, the later line wins) and the exports streamed
+from them (`formats.result_exports`).
 """
 
 from __future__ import annotations
@@ -26,13 +27,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from eft_jax.errors import InputError
-from eft_jax.formats.eft_json import write_eft_json
 from eft_jax.formats.exemplar import Skip
 
 LOG_MAGIC = "eftjax_fit_log"
@@ -309,70 +309,3 @@ class FitLog:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def finalize(
-    log_path: str | Path | Sequence[str | Path],
-    json_path: str | Path,
-    order: Sequence[str],
-    *,
-    body_kind: str,
-    body_model: str,
-    skipped: Iterable[Skip] = (),
-    allow_missing: bool = False,
-    dbname: str = "",
-    meta: dict | None = None,
-    decimals: int | None = 7,
-) -> dict:
-    """Assemble the EFT JSON from a log (or the logs of several processes), in input order.
-
-    order: the ids of all input exemplars, in input order (fitted or skipped by the run).
-    skipped: skip records of inputs that never reached the run (e.g. annotations the COCO reader
-    dropped); they are listed in the file's "skipped" after the run's own skips.
-    Raises FitLogError when the log lacks ids in `order` (unless allow_missing: then they are
-    listed as skipped with reason "not in the fit log") or has ids that are not in `order`.
-    Returns write_eft_json's summary plus 'duplicates' (ids logged more than once).
-    """
-    order = [str(i) for i in order]
-    if len(set(order)) != len(order):
-        raise FitLogError("the input order has repeated ids")
-    log_paths = [log_path] if isinstance(log_path, (str, Path)) else list(log_path)
-    latest, duplicates = {}, []
-    for path in log_paths:
-        for record in read_fit_log(path):
-            if record["id"] in latest:
-                duplicates.append(record["id"])
-            latest[record["id"]] = record
-    unknown = set(latest) - set(order)
-    if unknown:
-        raise FitLogError(
-            f"{log_path}: {len(unknown)} logged ids are not in the input (e.g. {sorted(unknown)[:5]}); "
-            "is this the log of another input?"
-        )
-    missing = [i for i in order if i not in latest]
-    if missing and not allow_missing:
-        raise FitLogError(
-            f"{log_path}: {len(missing)} of {len(order)} exemplars have no result yet "
-            f"(e.g. {missing[:5]}); resume the run, or pass allow_missing=True"
-        )
-    items = []
-    for exemplar_id in order:
-        record = latest.get(exemplar_id)
-        if record is None:
-            items.append(Skip(exemplar_id, "not in the fit log"))
-        elif record["status"] == "skipped":
-            items.append(Skip.from_record(record))
-        else:
-            items.append(record)
-    summary = write_eft_json(
-        json_path,
-        items,
-        body_kind=body_kind,
-        body_model=body_model,
-        skipped=skipped,
-        dbname=dbname,
-        meta=meta,
-        decimals=decimals,
-    )
-    summary["duplicates"] = sorted(set(duplicates))
-    return summary

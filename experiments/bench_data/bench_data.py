@@ -9,7 +9,8 @@ Rows:
   JPEG decode of the 224 x 224 crop + normalisation (`people_tfds.record_exemplar`); target
   >= 500 crops/s per core, so ~3 input cores feed an accelerator fitting ~1,600 exemplars/s;
 - fit log append: one result line (`FitLog.append`, flushed), without and with fsync;
-- merge: the EFT JSON assembled from the logs in input order (`finalize`), per exemplar.
+- merge: the EFT JSON assembled from the logs in input order (the run's index of the logged
+  results, then the EFT JSON export, as `eft-jax fit` ends), per exemplar.
 
 Everything runs in this one process (JAX is not used; numpy and Pillow are single-threaded
 here), so the rates are per core. The images are smooth gradients with mild noise (JPEG-like
@@ -36,7 +37,9 @@ from eft_jax.datasets.people import iter_exemplars
 from eft_jax.datasets.people_tfds import builder_for, record_exemplar
 from eft_jax.datasets.registry import open_dataset
 from eft_jax.formats.exemplar import Skip
-from eft_jax.formats.fit_log import FitLog, finalize
+from eft_jax.formats.fit_log import FitLog
+from eft_jax.formats.result_exports import export_eft_json
+from eft_jax.formats.result_shards import RunIndex, index_results, shards_dir, write_run_index
 
 STUDY = Path(__file__).resolve().parent
 
@@ -182,15 +185,14 @@ def main() -> None:
         order_ids = [f"{i + 1}" for i in range(count)]
 
         def merge():
-            finalize(
-                work / "log_False.jsonl",
-                work / "fits.json",
-                order_ids,
-                body_kind="open",
-                body_model="b",
-            )
+            directory = shards_dir(work / "fits.json")
+            shutil.rmtree(directory, ignore_errors=True)
+            results = index_results(directory, [work / "log_False.jsonl"])
+            eft_json = {"body_kind": "open", "body_model": "b"}
+            write_run_index(directory, results, order_ids, eft_json=eft_json)
+            export_eft_json(RunIndex.open(directory), work / "fits.json")
 
-        rows.append(("merge logs -> EFT JSON per exemplar (finalize)", *rate(merge, count)))
+        rows.append(("merge logs -> EFT JSON per exemplar (index + export)", *rate(merge, count)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
