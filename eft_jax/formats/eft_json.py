@@ -348,7 +348,10 @@ class EntryBlock:
             if written[n]:
                 text = dict(zip(names, next(listed), strict=True))
             else:
-                text = {name: json.dumps(self.rounded(name)[n].tolist()) for name in names}
+                scale = 10.0**self.decimals
+                text = {
+                    name: json.dumps((self.keys[name][n] / scale + 0.0).tolist()) for name in names
+                }
             predicted = text.get("pred_keypoint_2d")
             # bbox_scale and bbox_center are finite floats: repr is what json.dumps writes
             texts[self.rows[n]] = (

@@ -3,6 +3,7 @@ result shards sealed as the run goes, the merge into the run's index and both ex
 time and peak memory of each stage. Each stage runs in its own process, so its peak RSS is its own.
 
     python -m experiments.scale.simulate --count 10000 100000 [--processes 4] [--workdir /tmp/x]
+        [--skip replay]
 
 Stages (docs/results.md has the layout they write):
   log + shards   each result appended to its process's log (`FitLog.append`, as `fit` does) and
@@ -258,6 +259,9 @@ def main(argv=None) -> None:
     parser.add_argument("--count", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--processes", type=int, default=4, help="logs the results are shared over")
     parser.add_argument("--workdir", default="/tmp/eft_jax_scale", help="removed afterwards")
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=("replay",), help="stages not to run (replay)"
+    )
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)  # a child's one stage
     args = parser.parse_args(argv)
     workdir = Path(args.workdir)
@@ -277,7 +281,7 @@ def main(argv=None) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
         payload["runs"][count] = []
-        for stage in STAGES:
+        for stage in (stage for stage in STAGES if stage not in args.skip):
             child = subprocess.run(
                 [sys.executable, "-m", "experiments.scale.simulate", "--stage", stage]
                 + ["--count", str(count), "--processes", str(args.processes)]
