@@ -36,7 +36,8 @@ EFT_JSON = {"body_kind": "open", "body_model": "open_body.npz", "dbname": "db", 
 
 
 def _fits(count: int) -> list:
-    """Fit records and skips as a run logs them, with a NaN fit that EFT JSON refuses."""
+    """Fit records and skips as a run logs them, with a NaN fit that EFT JSON refuses and one
+    with numbers that json.dumps writes in exponent form."""
     items = []
     for n in range(count):
         if n % 5 == 3:
@@ -46,6 +47,8 @@ def _fits(count: int) -> list:
         fit["loss_2d_after"] = float(np.float32(0.001 * n))
         if n == 7:
             fit["betas"] = np.full(10, np.nan, np.float32)
+        if n == 9:  # repr writes 3e-05 with an exponent; -1e-9 rounds to -0.0, written 0.0
+            fit["betas"][:2] = [3e-5, -1e-9]
         items.append(fit)
     return items
 
@@ -152,6 +155,7 @@ def test_exports_equal_the_eft_json_and_spin_npz_written_from_the_log(tmp_path):
     write_spin_npz(tmp_path / "from_log.json", tmp_path / "from_log.npz", "train/")
 
     assert (tmp_path / "export.json").read_bytes() == (tmp_path / "from_log.json").read_bytes()
+    assert "3e-05, 0.0, " in (tmp_path / "export.json").read_text()
     document = json.loads((tmp_path / "export.json").read_text())
     assert len(document["data"]) == 23 - 4 - 1 and "e7" in json.dumps(document["skipped"])
     with np.load(tmp_path / "from_log.npz") as then, np.load(tmp_path / "export.npz") as now:

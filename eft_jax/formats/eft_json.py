@@ -253,7 +253,7 @@ class EntryBlock:
     """
 
     def __init__(self, fits: list, *, smpltype: str, body_model: str, decimals: int):
-        self.fits, self.decimals = fits, decimals
+        self.decimals = decimals
         self.rows, self.keys, self.scales, self.centers, self.described = [], {}, [], None, []
         rows = [i for i, fit in enumerate(fits) if _stackable(fit, False)]
         predicted_rows = [i for i, fit in enumerate(fits) if _stackable(fit, True)]
@@ -423,7 +423,7 @@ def write_eft_json(
     `fits` may mix fit records and skip records (`formats.exemplar.Skip`); `skipped` adds skip
     records that never reached fitting (listed after the others). A fit that cannot be written
     (NaN, missing field) becomes a skip with the reason. `fits` is streamed: each entry is written
-    as it comes (the skips wait in a temporary file), so no more than one fit is in memory; the
+    as it comes (the skips wait in a temporary file), so no more than `BLOCK` fits are in memory; the
     bytes are `json.dump`'s of the whole document. The file is written to a temporary name and
     renamed, so a reader never sees half a file. Returns a summary {'path', 'written', 'skipped'}.
     """
