@@ -179,22 +179,29 @@ class Shard:
             self._columns = {}
             for name, kind in self.meta["columns"].items():
                 values = archive[name]
-                rows = np.arange(self.meta["rows"])
+                rows = list(range(self.meta["rows"]))
                 if name + PRESENT in archive.files:
-                    rows = np.cumsum(archive[name + PRESENT]) - 1
-                    rows[~archive[name + PRESENT]] = -1
-                self._columns[name] = (kind, values, rows)
+                    rows = (np.cumsum(archive[name + PRESENT]) - 1).tolist()
+                    rows = [
+                        r if p else -1 for r, p in zip(rows, archive[name + PRESENT], strict=True)
+                    ]
+                # each row's value as `_value` gives it, made once for the shard's rows (JSON
+                # text is parsed when read, so no two records share a mutable value)
+                if kind in ("json", "str") or values.ndim == 1:
+                    values = values.tolist()
+                else:
+                    values = list(values)
+                self._columns[name] = (values, rows, kind == "json")
 
     def __len__(self) -> int:
         return self.meta["rows"]
 
     def record(self, row: int) -> dict:
         record = {}
-        for name, (kind, values, rows) in self._columns.items():
+        for name, (values, rows, parsed) in self._columns.items():
             at = rows[row]
-            if at < 0:
-                continue
-            record[name] = _value(kind, values[at])
+            if at >= 0:
+                record[name] = json.loads(values[at]) if parsed else values[at]
         return record
 
 
