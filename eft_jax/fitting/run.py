@@ -47,6 +47,7 @@ from eft_jax.fitting.engine import EftEngine
 from eft_jax.fitting.exemplar import Exemplar
 from eft_jax.fitting.inputs import FitInputError, FitInputs, read_inputs
 from eft_jax.fitting.multistart import MultiStartEft
+from eft_jax.fitting.quality import QualityScorer
 from eft_jax.fitting.recipe import checkpoint_recipe
 from eft_jax.fitting.stopping import StopRequests
 from eft_jax.fitting.stream import fit_stream
@@ -119,12 +120,16 @@ class FitMethod:
 
     build(model, regressor, variables, crop_size) -> (fit, description, batch_size): `fit` maps an
     iterable of Exemplars to FitResults (any order), at most `batch_size` at a time; regressor and
-    variables are None unless `needs_regressor`. `header`: extra fields identifying the run in the logs and the EFT JSON's meta."""
+    variables are None unless `needs_regressor`. `header`: extra fields identifying the run in the logs and the EFT JSON's meta.
+    quality_method: the quality calibration's model that scores its fits (`fitting.quality`);
+    max_iters: the iterations a fit may use at most (the `quality_iterations_fraction` signal)."""
 
     name: str
     build: Callable
     needs_regressor: bool = True
     header: dict = dataclasses.field(default_factory=dict)
+    quality_method: str = "eft"
+    max_iters: int = 0
 
 
 def eft_method(
@@ -152,7 +157,7 @@ def eft_method(
         )
         return fit, description, engine.batch_size
 
-    return FitMethod("fit", build)
+    return FitMethod("fit", build, max_iters=int(config.max_iters))
 
 
 @dataclasses.dataclass
@@ -229,12 +234,15 @@ def run_fitting(
     compilation_cache_dir: str | Path | None = None,
     fresh: bool = False,
     held_lock: RunLock | None = None,
+    quality_calibration: str | Path | None = None,
 ) -> RunOutcome:
     """Fit this process's share of `inputs`; write `out_json` (and `spin_npz`) when all is done.
 
     `method`: EFT (`eft_method`) or another `FitMethod`. `fresh`: start over, removing the
     output's EFT JSON and the logs of every process first (under the lock). `held_lock`: the
-    caller already holds this output's lock (`RunLock(log_path_for(out_json))`; the demo)."""
+    caller already holds this output's lock (`RunLock(log_path_for(out_json))`; the demo).
+    `quality_calibration`: the quality score's calibration file (`eft-jax calibrate`); None: the
+    bundled one. Every fit is logged with its quality signals and score (`fitting.quality`)."""
     start = time.perf_counter()
     out_json = Path(out_json)
     if process_index is None or process_count is None:
@@ -277,6 +285,14 @@ def run_fitting(
             **method.header,
         }
         _check_logs(out_json, header)
+        quality = QualityScorer(
+            model,
+            method=method.quality_method,
+            max_iters=method.max_iters,
+            calibration=quality_calibration,
+            regressor=regressor,
+            variables=variables,
+        )
         already = set(_latest_records(out_json))
         mine = [i for n, i in enumerate(stream.order) if n % process_count == process_index]
         todo = set(mine) - already
@@ -290,7 +306,7 @@ def run_fitting(
             cached = "cached for the next run" if cache else "the compilation cache is off"
             note(f"eft-jax {method.name}: {COMPILING}; {cached}")
             outcome.interrupted = _fit_share(
-                stream, todo, fit, log_path, header, crop_size, len(mine)
+                stream, todo, fit, quality, log_path, header, crop_size, len(mine)
             )
 
     records = _latest_records(out_json)
@@ -309,7 +325,12 @@ def run_fitting(
         body_kind=model.kind,
         body_model=model.source,
         dbname=stream.description,
-        meta={**regressor_fields, "config": config.to_dict(), **method.header},
+        meta={
+            **regressor_fields,
+            "config": config.to_dict(),
+            **method.header,
+            "quality_calibration": quality.source,
+        },
     )
     if spin_npz is not None:
         write_spin_npz(out_json, spin_npz, stream.image_prefix)
@@ -334,7 +355,7 @@ def _check_logs(out_json: Path, header: dict) -> None:
             raise header_change(path, theirs, expected)
 
 
-def _fit_share(stream, todo, fit, log_path, header, crop_size, share_size) -> int | None:
+def _fit_share(stream, todo, fit, quality, log_path, header, crop_size, share_size) -> int | None:
     """Fit and log the exemplars of `todo`; returns the signal that stopped it early, if any."""
     progress = Progress(total=share_size, already_done=share_size - len(todo))
     in_flight: dict[str, Exemplar] = {}
@@ -351,7 +372,7 @@ def _fit_share(stream, todo, fit, log_path, header, crop_size, share_size) -> in
 
         for result in fit(fittable()):
             exemplar = in_flight.pop(str(result.id))
-            log.append(result, exemplar.log_fields())
+            log.append({**vars(result), **quality.fields(result, exemplar)}, exemplar.log_fields())
             progress.update()
             if stop.signal is not None:
                 break

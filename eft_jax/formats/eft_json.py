@@ -20,7 +20,8 @@ read (`demo/visEFTFit.py`, `demo/visEFTFit_coco.py`, `docs/README_dataformat.md`
          "exemplar_id": str, "iterations": int, "loss_2d_before": float,
          "loss_2d_after": float, "stop_reason": str, "body_model": str,
          "keypoint_error_px_before": float, "keypoint_error_px_after": float,  # when given
-         "pred_keypoint_2d": 49 x 2 nested lists   # the fit's SPIN-49 joints, image pixels
+         "pred_keypoint_2d": 49 x 2 nested lists,  # the fit's SPIN-49 joints, image pixels
+         "quality_score": float, "quality_<signal>": float, ...  # when logged (docs/quality.md)
        }, ...],
      "meta": {"dbname": ..., "writer": "eft-jax <version>", "body_model": ..., "smpltype": ...},
      "skipped": [ {"id", "skip_reason", "annotId", "imageName"}, ... ]}   # eft-jax extra
@@ -50,6 +51,7 @@ from eft_jax.geometry.crops import crop_to_image
 
 EFT_VERSION = 0.1  # the "ver" of EFT's released files
 SMPLTYPES = {"smpl": "smpl", "open": "eftjax_open"}
+QUALITY_PREFIX = "quality_"  # the fit log's quality fields, copied as they are
 
 
 class EftJsonError(InputError, ValueError):
@@ -162,6 +164,9 @@ def eft_entry(fit: dict, *, smpltype: str, body_model: str, decimals: int | None
             if isinstance(value, float) and not math.isfinite(value):
                 raise EftJsonError(f"{where}: '{key}' is {value}")
             entry[key] = value
+    for key, value in fit.items():  # the quality signals and score (fitting/quality.py)
+        if key.startswith(QUALITY_PREFIX) and value is not None and math.isfinite(float(value)):
+            entry[key] = float(value)
     entry["body_model"] = str(body_model)
     if predicted is not None:
         if not np.all(np.isfinite(predicted)):
