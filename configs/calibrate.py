@@ -15,4 +15,8 @@ def get_config():
     # held-out sets); each is fitted by EFT (the regressor's recipe) and SMPLify.
     config.count = 100
     config.styles = ("basic", "lifelike")
+    # key=value overrides of the fits' configs (configs/eft_default.py after the regressor's
+    # recipe, configs/smplify.py), when your runs use other settings than the defaults.
+    config.eft_overrides = ()
+    config.smplify_overrides = ()
     return config

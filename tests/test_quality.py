@@ -168,3 +168,25 @@ def test_the_bundled_calibration_scores_both_methods():
     assert set(calibration["models"]) == {"eft", "smplify"}
     for model in calibration["models"].values():
         assert set(model.names) <= set(SIGNALS) and 0 < model.threshold < 1
+
+
+@pytest.mark.slow
+def test_calibrate_writes_a_calibration_that_fit_reads(tmp_path):
+    import jax
+
+    from eft_jax import cli
+    from eft_jax.nets import Regressor, RegressorArch, save_regressor
+
+    regressor = Regressor(RegressorArch.reduced(18, 16))
+    checkpoint = save_regressor(
+        tmp_path / "tiny", regressor.init(jax.random.key(0), 32), regressor.config_record()
+    )
+    out = tmp_path / "calibration.json"
+    argv = ["calibrate", "--checkpoint", str(checkpoint), "--out", str(out), "count=6"]
+    argv += ["styles=('basic',)", "eft_overrides=('max_iters=2', 'batch_size=2')"]
+    argv += ["smplify_overrides=('camera_iters=2', 'body_iters=2', 'batch_size=6')"]
+    assert cli.main(argv) == 0
+    calibration = read_calibration(out)
+    assert set(calibration["models"]) == {"eft", "smplify"}
+    assert "6 validation synthetic humans" in calibration["fitted_on"]
+    assert calibration["fits"]["eft"]["fits"] == 6

@@ -4,8 +4,8 @@
     run_calibrate(config)                                          # configs/calibrate.py
 
 Fits `count` validation synthetic humans of each style (`eval.heldout.heldout_set`, seeds from
-`VALIDATION_SEED_OFFSET`) with EFT (the regressor's recipe, the default crop camera) and SMPLify
-from the regressor, scores them against the truth, and fits one logistic regression per method
+`VALIDATION_SEED_OFFSET`) with EFT (the regressor's recipe, the default crop camera, and
+`eft_overrides`) and SMPLify from the regressor (with `smplify_overrides`), scores them against the truth, and fits one logistic regression per method
 (`eval.quality_calibration`); writes the calibration JSON that `eft-jax fit / smplify
 --quality-calibration` reads. Returns the written file's summary (in-sample AUROC per method).
 """
@@ -38,8 +38,10 @@ def run_calibrate(config: ml_collections.ConfigDict) -> dict:
     start = time.perf_counter()
     model = body.load(config.body_model)
     loaded = nets.load_regressor(config.checkpoint, model)
-    eft_config = resolve_config(default_config_path("eft_default"), [], loaded.record)
-    smplify_config = load_config(default_config_path("smplify"))
+    eft_config = resolve_config(
+        default_config_path("eft_default"), list(config.eft_overrides), loaded.record
+    )
+    smplify_config = load_config(default_config_path("smplify"), list(config.smplify_overrides))
     seeds = range(VALIDATION_SEED_OFFSET, VALIDATION_SEED_OFFSET + int(config.count))
     parts = []
     for style in config.styles:
