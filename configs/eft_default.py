@@ -49,6 +49,14 @@ def get_config():
     config.loss.use_hips = False  # TO:142 --eft_withHip2D; EF:278-281 zero LSP hips + MPII pelvis
     config.loss.use_ankles = False  # EF:311-312 zero both ankles in the keypoint term
 
+    # The camera the loss projects with (docs/camera.md): "crop", EFT's weak-perspective camera in
+    # the person's crop (EFT's own), or "full_frame", a pinhole camera over the whole image
+    # (CLIFF's): the regressor's crop camera becomes a translation through the box, and the
+    # keypoints are compared in the box's coordinates. Its focal length is the input's, else
+    # `focal_px` (pixels; 0: not given), else the image's diagonal.
+    config.camera = "crop"
+    config.focal_px = 0.0
+
     # Multi-start (eft_jax/fitting/multistart.py): fit K hypotheses per exemplar and keep the one
     # with the lowest final 2D keypoint loss. 1: plain EFT. 2: + the mirrored crop. 3: + the
     # initial global orientation turned 180 degrees about the vertical axis. 4: + both.

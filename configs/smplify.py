@@ -26,6 +26,12 @@ def get_config():
         224  # TO:37 --img_res; keypoints in pixels 0..224, camera centre 112 (TR:142, 191)
     )
 
+    # The camera (docs/camera.md): "crop", SPIN's perspective camera in the crop above, or
+    # "full_frame", the pinhole camera of the whole image (CLIFF's), its focal length the input's,
+    # else `focal_px` (pixels; 0: not given), else the image's diagonal.
+    config.camera = "crop"
+    config.focal_px = 0.0
+
     config.optimizer = ml_collections.ConfigDict()
     config.optimizer.learning_rate = 1e-2  # SF:16 step_size; TR:43 SMPLify(step_size=1e-2, ...)
     config.optimizer.b1 = 0.9  # SF:79, 107 torch.optim.Adam(betas=(0.9, 0.999))

@@ -84,6 +84,7 @@ def _demo(args: argparse.Namespace) -> None:
         overrides.append(f"checkpoint={args.checkpoint!r}")
     if args.body is not None:
         overrides.append(f"body_model={args.body!r}")
+    overrides = _camera_overrides(args, "eft.") + overrides
     config_path = args.config or default_config_path("demo")
     record = regressor_record(load_config(config_path, overrides).checkpoint)
     config = resolve_config(config_path, overrides, record, prefix="eft.")
@@ -162,6 +163,7 @@ def _fit(args: argparse.Namespace) -> None:
         overrides.append(f"batch_size={args.batch_size}")
     if args.max_iters is not None:
         overrides.append(f"max_iters={args.max_iters}")
+    overrides = _camera_overrides(args) + overrides
     config_path = args.config or default_config_path("eft_default")
     record = regressor_record(args.checkpoint)
     config = resolve_config(config_path, overrides, record)
@@ -183,6 +185,7 @@ def _smplify(args: argparse.Namespace) -> None:
     ):
         if flag is not None:
             overrides.append(f"{key}={flag!r}")
+    overrides = _camera_overrides(args) + overrides
     config_path = args.config or default_config_path("smplify")
     config = load_config(config_path, overrides)
     if args.show_config:
@@ -268,8 +271,31 @@ def _convert_spin(args: argparse.Namespace) -> None:
     print(report.summary())
 
 
+def _add_camera_arguments(parser: argparse.ArgumentParser) -> None:
+    """The camera flags of fit, smplify and demo (docs/camera.md)."""
+    parser.add_argument(
+        "--camera",
+        choices=("crop", "full_frame"),
+        help="fit with the crop camera (default) or a pinhole camera over the whole image "
+        "(config field camera)",
+    )
+    parser.add_argument(
+        "--focal-px",
+        type=float,
+        help="focal length in pixels where the input gives none; default: the image's diagonal "
+        "(config field focal_px)",
+    )
+
+
+def _camera_overrides(args: argparse.Namespace, prefix: str = "") -> list[str]:
+    """Config overrides of the camera flags given on the command line."""
+    given = ((f"{prefix}camera", args.camera), (f"{prefix}focal_px", args.focal_px))
+    return [f"{field}={value!r}" for field, value in given if value is not None]
+
+
 def _add_fitting_arguments(parser: argparse.ArgumentParser) -> None:
     """Inputs, output and run options shared by the fitting jobs (fit, smplify)."""
+    _add_camera_arguments(parser)
     parser.add_argument(
         "--dataset",
         help="dataset by name (with --root): coco, mpii, lspet, openpose, spin-npz, 3dpw, h36m, mpi-inf-3dhp, tfds (prepared crops)",
@@ -372,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="SMPL model file (.pkl/.npz) for regressors that predict SMPL; default: the bundled open body",
     )
     demo.add_argument("--out", help="output folder (config field output_dir)")
+    _add_camera_arguments(demo)
     _add_run_options(demo, "demo.py")
     demo.set_defaults(run=_demo)
 

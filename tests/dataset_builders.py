@@ -206,6 +206,7 @@ def make_pw3d(root: Path, split: str = "test", frames: int = 3) -> Path:
         "campose_valid": [np.ones(frames), np.array([1, 0] + [1] * (frames - 2))],
         "genders": ["m", "f"],
         "trans": [np.zeros((frames, 3)) for _ in range(2)],
+        "cam_intrinsics": np.array([[150.0, 0.0, 61.0], [0.0, 148.0, 47.0], [0.0, 0.0, 1.0]]),
     }
     path = root / "sequenceFiles" / split / "seq_a.pkl"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -67,7 +67,8 @@ def require_file(path: Path, what: str) -> Path:
 
 @dataclasses.dataclass(frozen=True)
 class AnnotatedPerson:
-    """One person: SPIN-49 keypoints (49, 3) in image pixels and the crop box (center, scale)."""
+    """One person: SPIN-49 keypoints (49, 3) in image pixels and the crop box (center, scale);
+    the intrinsics of the camera that took the image, when the input gives them (pixels)."""
 
     id: str
     image_name: str  # relative to the dataset's images folder
@@ -75,6 +76,8 @@ class AnnotatedPerson:
     center: np.ndarray
     scale: float
     annot_id: int = 0
+    focal_length: np.ndarray | None = None  # (f_x, f_y)
+    principal_point: np.ndarray | None = None  # (p_x, p_y)
 
 
 def person_or_skip(
@@ -86,11 +89,15 @@ def person_or_skip(
     annot_id: int = 0,
     min_keypoints: int = 1,
     rescale: float = BOX_RESCALE,
+    focal_length=None,
+    principal_point=None,
 ) -> AnnotatedPerson | Skip:
     """An AnnotatedPerson, or a skip record saying why not (module docstring).
 
     keypoints: (49, 3) SPIN-49 in image pixels. box: (center, scale), or None for SPIN's box from
     the confident keypoints (their bounding box's centre, 1.2 x its longer side).
+    focal_length ((f_x, f_y) or one number) and principal_point ((p_x, p_y)): the camera's
+    intrinsics in pixels, when the input has them (for camera=full_frame).
     """
     skip = lambda reason: Skip(person_id, reason, annot_id, image_name)  # noqa: E731
     keypoints = np.asarray(keypoints, np.float64)
@@ -114,8 +121,19 @@ def person_or_skip(
         return skip(f"no crop box: {error}")
     if not (np.all(np.isfinite(center)) and math.isfinite(scale) and scale > 0):
         return skip(f"no crop box: center {np.asarray(center).tolist()}, scale {scale}")
+    if focal_length is not None:
+        focal_length = np.broadcast_to(np.asarray(focal_length, np.float64), (2,)).copy()
+    if principal_point is not None:
+        principal_point = np.asarray(principal_point, np.float64).reshape(2)
     return AnnotatedPerson(
-        str(person_id), str(image_name), keypoints, center, float(scale), int(annot_id)
+        str(person_id),
+        str(image_name),
+        keypoints,
+        center,
+        float(scale),
+        int(annot_id),
+        focal_length,
+        principal_point,
     )
 
 
@@ -183,4 +201,7 @@ def iter_exemplars(
             person.scale,
             person.annot_id,
             person.image_name,
+            image_size=(width, height),
+            focal_length=person.focal_length,
+            principal_point=person.principal_point,
         )

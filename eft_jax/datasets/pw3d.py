@@ -3,7 +3,9 @@
 Fields read per sequence file (as SPIN's `datasets/preprocess/pw3d.py` reads them):
 `sequence` (name), `poses` (per person: frames x 72 axis-angle), `betas` (per person: >= 10),
 `poses2d` (per person: frames x 3 x 18, OpenPose COCO-18 with confidences), `cam_poses` (frames x
-4 x 4 camera extrinsics), `campose_valid` (per person: frames), `genders` (per person: 'm' / 'f').
+4 x 4 camera extrinsics), `campose_valid` (per person: frames), `genders` (per person: 'm' / 'f'),
+and `cam_intrinsics` (3 x 3, the sequence's camera matrix K) when present: every person carries
+its focal length (K[0, 0], K[1, 1]) and principal point (K[0, 2], K[1, 2]) for camera=full_frame.
 The files are Python pickles; they are read with eft-jax's restricted unpickler
 (`eft_jax.safe_pickle`), so a crafted file cannot run code.
 
@@ -68,6 +70,18 @@ def read_sequence(path: str | Path) -> Pw3dSet:
     frames = cam_poses.shape[0]
     if cam_poses.shape != (frames, 4, 4):
         raise DatasetError(f"{path}: 'cam_poses' must be (frames, 4, 4); got {cam_poses.shape}")
+    intrinsics = {}
+    if "cam_intrinsics" in data:
+        K = np.asarray(data["cam_intrinsics"], np.float64)
+        if K.shape != (3, 3) or not np.all(np.isfinite(K)) or not (K[0, 0] > 0 and K[1, 1] > 0):
+            raise DatasetError(
+                f"{path}: 'cam_intrinsics' must be a 3 x 3 camera matrix with positive focal "
+                f"lengths; got {K.tolist() if K.size <= 9 else K.shape}"
+            )
+        intrinsics = {
+            "focal_length": (K[0, 0], K[1, 1]),
+            "principal_point": (K[0, 2], K[1, 2]),
+        }
     for key in ("betas", "poses2d", "campose_valid", "genders"):
         if len(data[key]) != people:
             raise DatasetError(f"{path}: '{key}' has {len(data[key])} people, 'poses' {people}")
@@ -99,6 +113,7 @@ def read_sequence(path: str | Path) -> Pw3dSet:
                 image_name,
                 openpose_to_spin49(poses2d[frame].T, "openpose18"),
                 min_keypoints=2,
+                **intrinsics,
             )
             items.append(item)
             if not isinstance(item, Skip):

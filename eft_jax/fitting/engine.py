@@ -42,8 +42,10 @@ from eft_jax import body
 from eft_jax.body.joint_sets import NUM_SPIN49
 from eft_jax.fitting import lowering as lowering_lib
 from eft_jax.fitting import sharding
+from eft_jax.fitting.exemplar import check_camera
 from eft_jax.fitting.objective import Frozen, Prediction, exemplar_loss, split_for_fitting
 from eft_jax.fitting.result import CONVERGED, MAX_ITERS, FitResult
+from eft_jax.geometry import FullFrame
 from eft_jax.nets import Regressor, entry_point, merge
 
 RUNNING, STOP_CONVERGED, STOP_MAX_ITERS, STOP_NON_FINITE = 0, 1, 2, 3
@@ -59,6 +61,7 @@ class Slots:
     # activation the frozen prefix computed from them: (B, h, w, c) or (B, features).
     images: jax.Array
     keypoints: jax.Array  # (B, 49, 3)
+    frames: FullFrame | None  # (B, ...) each exemplar's box and intrinsics; None: crop camera
     done: jax.Array  # (B,) bool: empty, or its fit has stopped
     iteration: jax.Array  # (B,) int32: forward/backward passes run on the current exemplar
     stop_code: jax.Array  # (B,) int32
@@ -138,6 +141,10 @@ class EftEngine:
         mapping, im2col = lowering_lib.parse_lowering(self.lowering)
         self.max_iters = int(config.max_iters)
         self.stop_threshold = float(config.stop_threshold)
+        # The camera model (docs/camera.md): "crop" (EFT's) or "full_frame", whose slots also
+        # hold each exemplar's FullFrame (box and intrinsics; `focal_px` when the input has none).
+        self.camera = check_camera(config.get("camera", "crop"))
+        self.focal_px = config.get("focal_px", None)
         if self.max_iters < 1:
             raise ValueError(f"max_iters must be at least 1, got {self.max_iters}")
 
@@ -179,7 +186,7 @@ class EftEngine:
         )
         max_iters, threshold, entry = self.max_iters, self.stop_threshold, self.entry
 
-        def loss_fn(params, frozen, image, keypoints):
+        def loss_fn(params, frozen, image, keypoints, frame):
             return exemplar_loss(
                 params,
                 frozen,
@@ -188,6 +195,7 @@ class EftEngine:
                 regressor=regressor,
                 settings=settings,
                 start=entry,
+                frame=frame,
             )
 
         def slot_step(slot: Slots, frozen: Frozen) -> Slots:
@@ -196,7 +204,7 @@ class EftEngine:
 
             with lowering_lib.conv_lowering(im2col):
                 (total, (terms, prediction)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-                    params, frozen, slot.images, slot.keypoints
+                    params, frozen, slot.images, slot.keypoints, slot.frames
                 )
             passes = iteration + 1
             finite = jnp.isfinite(total) & jnp.isfinite(terms.keypoint_loss)
@@ -215,6 +223,7 @@ class EftEngine:
                 opt_state=new_opt_state,
                 images=slot.images,
                 keypoints=slot.keypoints,
+                frames=slot.frames,
                 done=slot.done | stop,
                 iteration=jnp.where(active, passes, iteration),
                 stop_code=jnp.where(stop, code, slot.stop_code),
@@ -250,6 +259,14 @@ class EftEngine:
         )
         slot_input = jax.ShapeDtypeStruct(inputs.shape[1:], inputs.dtype)
         keypoints = jax.ShapeDtypeStruct((NUM_SPIN49, 3), jnp.float32)
+        frame = None
+        if self.camera == "full_frame":
+            frame = FullFrame(
+                box_center=jax.ShapeDtypeStruct((2,), jnp.float32),
+                box_size=jax.ShapeDtypeStruct((), jnp.float32),
+                focal=jax.ShapeDtypeStruct((2,), jnp.float32),
+                principal_point=jax.ShapeDtypeStruct((2,), jnp.float32),
+            )
         _, (_, prediction) = jax.eval_shape(
             functools.partial(
                 exemplar_loss, regressor=self.regressor, settings=self.settings, start=self.entry
@@ -258,12 +275,14 @@ class EftEngine:
             self.frozen,
             slot_input,
             keypoints,
+            frame=frame,
         )
         return Slots(
             params=stack(base),
             opt_state=stack(self.optimizer.init(base)),
             images=zeros_like_stacked(slot_input),
             keypoints=zeros_like_stacked(keypoints),
+            frames=None if frame is None else _unit_frames(count),
             done=jnp.ones((count,), bool),
             iteration=jnp.zeros((count,), jnp.int32),
             stop_code=jnp.zeros((count,), jnp.int32),
@@ -279,13 +298,24 @@ class EftEngine:
         return self._empty(self.base)
 
     def put_exemplars(
-        self, slots: Slots, slot_ids: Sequence[int], images: np.ndarray, keypoints: np.ndarray
+        self,
+        slots: Slots,
+        slot_ids: Sequence[int],
+        images: np.ndarray,
+        keypoints: np.ndarray,
+        frames: FullFrame | None = None,
     ) -> Slots:
         """Put exemplars into the given slots, starting from the base weights and a fresh Adam
-        state (donates `slots`).
+        state (donates `slots`). `frames` (a FullFrame of stacked arrays, one per exemplar, as
+        `fitting.exemplar.full_frame_of` gives them) is needed with camera=full_frame only.
 
-        Only the new images and keypoints travel to the device, padded to a power of two (so at
-        most log2(B) + 1 versions of this small scatter are compiled)."""
+        Only the new images, keypoints and frames travel to the device, padded to a power of two
+        (so at most log2(B) + 1 versions of this small scatter are compiled)."""
+        if (frames is None) != (self.camera == "crop"):
+            raise ValueError(
+                f"camera={self.camera}: put_exemplars takes frames "
+                + ("only with camera=full_frame" if frames is not None else "for every exemplar")
+            )
         count = len(slot_ids)
         padded = min(1 << max(count - 1, 0).bit_length(), self.batch_size)
         ids = np.full((padded,), self.batch_size, np.int32)  # out of range: dropped by the scatter
@@ -296,7 +326,18 @@ class EftEngine:
         keypoints = np.concatenate(
             [keypoints, np.zeros((padded - count, NUM_SPIN49, 3), np.float32)]
         )
-        return self._put_exemplars(slots, self.base, self.frozen, ids, images, keypoints)
+        if frames is not None:
+            frames = jax.tree.map(
+                lambda stacked, unit: np.concatenate(
+                    [
+                        np.asarray(stacked, np.float32),
+                        np.broadcast_to(unit[:1], (padded - count,) + unit.shape[1:]),
+                    ]
+                ),
+                frames,
+                jax.tree.map(np.asarray, _unit_frames(1)),
+            )
+        return self._put_exemplars(slots, self.base, self.frozen, ids, images, keypoints, frames)
 
     def _prefix(self, base, frozen: Frozen, images):
         """What a slot keeps of its crops: the crops, or the frozen prefix's output."""
@@ -307,7 +348,7 @@ class EftEngine:
             return self.regressor.prefix(variables, images, self.entry)
 
     def _put_exemplars_into_slots(
-        self, slots: Slots, base, frozen: Frozen, ids, images, keypoints
+        self, slots: Slots, base, frozen: Frozen, ids, images, keypoints, frames
     ) -> Slots:
         def put(stacked, value):
             rows = jnp.broadcast_to(value, (len(ids),) + value.shape)
@@ -318,6 +359,11 @@ class EftEngine:
             opt_state=jax.tree.map(put, slots.opt_state, self.optimizer.init(base)),
             images=slots.images.at[ids].set(self._prefix(base, frozen, images), mode="drop"),
             keypoints=slots.keypoints.at[ids].set(keypoints, mode="drop"),
+            frames=None
+            if frames is None
+            else jax.tree.map(
+                lambda old, new: old.at[ids].set(new, mode="drop"), slots.frames, frames
+            ),
             done=slots.done.at[ids].set(False, mode="drop"),
             iteration=slots.iteration.at[ids].set(0, mode="drop"),
             stop_code=slots.stop_code.at[ids].set(RUNNING, mode="drop"),
@@ -341,9 +387,10 @@ class EftEngine:
                 slots.keypoint_error_px,
                 slots.keypoint_loss_before,
                 slots.keypoint_error_px_before,
+                slots.frames,
             )
         )
-        iteration, code, kept, loss, error, loss_before, error_before = record
+        iteration, code, kept, loss, error, loss_before, error_before, frames = record
         results = []
         for slot, exemplar_id in occupants.items():
             if code[slot] == STOP_NON_FINITE:
@@ -369,6 +416,27 @@ class EftEngine:
                     keypoint_loss_after=float(loss[slot]),
                     keypoint_error_px_before=float(error_before[slot]),
                     keypoint_error_px_after=float(error[slot]),
+                    **({} if frames is None else _full_frame_fields(kept, frames, slot)),
                 )
             )
         return results
+
+
+def _unit_frames(count: int) -> FullFrame:
+    """`count` placeholder frames for empty slots: a box of one pixel at the principal point,
+    focal length 1 (finite arithmetic; an empty slot's results are never read)."""
+    return FullFrame(
+        box_center=jnp.zeros((count, 2), jnp.float32),
+        box_size=jnp.ones((count,), jnp.float32),
+        focal=jnp.ones((count, 2), jnp.float32),
+        principal_point=jnp.zeros((count, 2), jnp.float32),
+    )
+
+
+def _full_frame_fields(kept: Prediction, frames: FullFrame, slot: int) -> dict:
+    """A full-frame fit's extra FitResult fields: its translation and the intrinsics used."""
+    return {
+        "translation": np.array(kept.translation[slot]),
+        "focal_length": np.array(frames.focal[slot]),
+        "principal_point": np.array(frames.principal_point[slot]),
+    }

@@ -40,6 +40,7 @@ import numpy as np
 from eft_jax import body
 from eft_jax.body.joint_sets import SPIN49_MIRROR
 from eft_jax.body.mirror import mirror_rotmats
+from eft_jax.config import ConfigError
 from eft_jax.fitting.engine import EftEngine
 from eft_jax.fitting.exemplar import Exemplar
 from eft_jax.fitting.losses import eft_loss
@@ -167,6 +168,10 @@ class MultiStartEft:
         if not 1 <= count <= len(HYPOTHESES):
             raise ValueError(f"hypotheses must be 1..{len(HYPOTHESES)}, got {count}")
         self.hypotheses = HYPOTHESES[:count]
+        if count > 1 and config.get("camera", "crop") != "crop":
+            # Mirroring the crop mirrors the scene about the box's centre, not the image's: exact
+            # for the crop camera only.
+            raise ConfigError("hypotheses > 1 needs camera=crop")
         self.config = config
         self.tie_tolerance = float(config.get("hypothesis_tie_tolerance", 0.0))
         self.pose_prior = pose_prior

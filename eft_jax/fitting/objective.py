@@ -1,5 +1,11 @@
-"""The function EFT differentiates for one exemplar: regressor -> body model -> weak-perspective
-projection -> EFT loss, as a pure function of the trainable parameters."""
+"""The function EFT differentiates for one exemplar: regressor -> body model -> projection -> EFT
+loss, as a pure function of the trainable parameters.
+
+The projection is the crop camera's (weak perspective, EFT's) unless the exemplar comes with a
+`FullFrame` (config `camera=full_frame`): then the regressor's crop camera becomes a translation
+in the full image's camera frame and the joints are projected into the whole image with the
+image's intrinsics, and compared with the keypoints in the box's normalised coordinates
+(`geometry.full_frame_projection`), so every loss weight keeps its meaning."""
 
 from __future__ import annotations
 
@@ -10,7 +16,13 @@ import ml_collections
 
 from eft_jax import body
 from eft_jax.fitting.losses import LossSettings, LossTerms, eft_loss
-from eft_jax.geometry import rotmat_to_axis_angle, weak_perspective
+from eft_jax.geometry import (
+    FullFrame,
+    crop_to_full_translation,
+    full_frame_projection,
+    rotmat_to_axis_angle,
+    weak_perspective,
+)
 from eft_jax.nets import Regressor, merge, partition
 
 
@@ -23,6 +35,8 @@ class Prediction:
     betas: jax.Array  # (10,)
     camera: jax.Array  # (3,)
     keypoints_2d: jax.Array  # (49, 2)
+    # (3,) the body's translation in the full image's camera frame; None with the crop camera
+    translation: jax.Array | None = None
 
 
 @flax.struct.dataclass
@@ -67,8 +81,10 @@ def exemplar_loss(
     regressor: Regressor,
     settings: LossSettings,
     start: str = "image",
+    frame: FullFrame | None = None,
 ):
-    """(total loss, (LossTerms, Prediction)) for one (H, W, 3) image and (49, 3) keypoints.
+    """(total loss, (LossTerms, Prediction)) for one (H, W, 3) image and (49, 3) keypoints,
+    projected with the crop camera, or with the full-frame camera of `frame` when given.
 
     With `start` (nets.resnet.ENTRY_POINTS), `image` is the activation entering that point of
     the regressor, as `Regressor.prefix` computes it (frozen-prefix caching)."""
@@ -77,9 +93,15 @@ def exemplar_loss(
     rotmats, betas, camera = out.rotmats[0], out.betas[0], out.camera[0]
     pose = body.forward_joints if isinstance(frozen.body_model, body.JointsModel) else body.forward
     joints = pose(frozen.body_model, rotmats, betas).spin49
-    projected = weak_perspective(joints, camera)
+    if frame is None:
+        projected, translation = weak_perspective(joints, camera), None
+    else:
+        projected = full_frame_projection(joints, camera, frame)
+        translation = crop_to_full_translation(camera, frame)
     terms: LossTerms = eft_loss(
         projected, keypoints, betas, camera, frozen.keypoint_weights, settings
     )
-    prediction = Prediction(rotmats, rotmat_to_axis_angle(rotmats), betas, camera, projected)
+    prediction = Prediction(
+        rotmats, rotmat_to_axis_angle(rotmats), betas, camera, projected, translation
+    )
     return terms.total, (terms, prediction)

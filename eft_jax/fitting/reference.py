@@ -17,7 +17,7 @@ import optax
 
 from eft_jax import body
 from eft_jax.fitting.engine import make_optimizer
-from eft_jax.fitting.exemplar import Exemplar, checked_inputs
+from eft_jax.fitting.exemplar import Exemplar, check_camera, checked_inputs, full_frame_of
 from eft_jax.fitting.objective import Prediction, exemplar_loss, split_for_fitting
 from eft_jax.fitting.result import CONVERGED, MAX_ITERS, FitResult
 from eft_jax.nets import Regressor
@@ -58,10 +58,17 @@ class SequentialEft:
         self.base, self.frozen, settings = split_for_fitting(variables, body_model, config)
         self.keypoint_weights = np.asarray(self.frozen.keypoint_weights)
         self.optimizer = make_optimizer(config)
+        self.camera = check_camera(config.get("camera", "crop"))
 
-        def loss_fn(params, frozen, image, keypoints):
+        def loss_fn(params, frozen, image, keypoints, frame):
             return exemplar_loss(
-                params, frozen, image, keypoints, regressor=regressor, settings=settings
+                params,
+                frozen,
+                image,
+                keypoints,
+                regressor=regressor,
+                settings=settings,
+                frame=frame,
             )
 
         self._loss_and_grad = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
@@ -111,10 +118,15 @@ class SequentialEft:
         if inputs is None:
             return FitResult.skip(exemplar.id, reason)
         image, keypoints = jnp.asarray(inputs[0]), jnp.asarray(inputs[1])
+        frame = None
+        if self.camera == "full_frame":
+            frame, reason = full_frame_of(exemplar, self.config.get("focal_px", None))
+            if frame is None:
+                return FitResult.skip(exemplar.id, reason)
         params, opt_state = self.base, self.optimizer.init(self.base)
         for iteration in range(self.config.max_iters):
             (total, (terms, prediction)), grads = self._loss_and_grad(
-                params, self.frozen, image, keypoints
+                params, self.frozen, image, keypoints, frame
             )
             if iteration == 0:
                 loss_before, error_before = (
@@ -149,6 +161,15 @@ class SequentialEft:
             keypoint_loss_after=float(terms.keypoint_loss),
             keypoint_error_px_before=error_before,
             keypoint_error_px_after=float(terms.keypoint_error_px),
+            **(
+                {}
+                if frame is None
+                else {
+                    "translation": np.array(prediction.translation),
+                    "focal_length": np.array(frame.focal),
+                    "principal_point": np.array(frame.principal_point),
+                }
+            ),
         )
 
     def fit_all(self, exemplars: Iterable[Exemplar]) -> Iterator[FitResult]:

@@ -31,6 +31,13 @@ class FitResult:
 
     stop_reason: 'converged' (keypoint loss under the threshold), 'max_iters', or
     'skipped: <reason>' (then every array field is None).
+
+    With the full-frame camera (camera=full_frame, docs/camera.md) also: translation (3,) the
+    body's translation in the camera frame of the full image (metres, x right, y down, z away
+    from the camera), focal_length (2,) and principal_point (2,) the intrinsics the fit used, in
+    pixels of the full image; `camera` is then the crop camera this translation tends to in the
+    weak-perspective limit (for EFT, the regressor's output it came from). None with the crop
+    camera.
     """
 
     id: Hashable
@@ -45,6 +52,9 @@ class FitResult:
     keypoint_loss_after: float | None = None
     keypoint_error_px_before: float | None = None
     keypoint_error_px_after: float | None = None
+    translation: np.ndarray | None = None
+    focal_length: np.ndarray | None = None
+    principal_point: np.ndarray | None = None
 
     @property
     def skipped(self) -> bool:

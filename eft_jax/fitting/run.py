@@ -150,6 +150,8 @@ def eft_method(
             f"lowering {engine.lowering}, {hypotheses} "
             f"{'hypothesis' if hypotheses == 1 else 'hypotheses'}, on {jax.default_backend()}"
         )
+        if engine.camera != "crop":
+            description += f", camera {engine.camera}"
         return fit, description, engine.batch_size
 
     return FitMethod("fit", build)

@@ -13,7 +13,12 @@ SPIN's batch-summed loss with elementwise Adam amounts to):
                                            + w_shape^2 |betas|^2
 
 The camera is SPIN's perspective camera: focal 5000 px, principal point at the centre of the
-224 px crop, keypoints in pixels (losses.py:36-38, trainer.py:142, 191). Torso joints in stage 1
+224 px crop, keypoints in pixels (losses.py:36-38, trainer.py:142, 191). With `camera=full_frame`
+(docs/camera.md) it is instead the pinhole camera of the whole image (each exemplar's
+`FullFrame`: box and intrinsics), the translation lives in that camera's frame (initialised
+through the box from the crop camera, CLIFF's `cam_crop2full`), and the projected joints are
+expressed in pixels of the 224 px crop before the same losses compare them, so the Geman-McClure
+sigma and every weight keep their meaning. Torso joints in stage 1
 are OpenPose's hips and shoulders when all four are present, else the ground-truth ones
 (losses.py:72-84). Stage 2 ignores OP Neck, OP RHip, OP LHip and both ground-truth hips
 (smplify.py:28-29, 105) and every slot the body model cannot produce. All weights, step sizes and
@@ -45,13 +50,18 @@ import optax
 
 from eft_jax import body
 from eft_jax.body.joint_sets import NUM_SMPL_JOINTS
-from eft_jax.fitting.exemplar import Exemplar
+from eft_jax.fitting.exemplar import Exemplar, check_camera, full_frame_of
 from eft_jax.fitting.pose_prior import PosePrior, load_pose_prior, max_mixture_nll
 from eft_jax.fitting.result import MAX_ITERS, FitResult
 from eft_jax.formats.exemplar import exemplar_problem
 from eft_jax.geometry import (
+    FullFrame,
     axis_angle_to_rotmat,
+    crop_to_full_translation,
+    full_to_crop_camera,
+    image_to_crop,
     perspective_to_weak,
+    pinhole,
     rot6d_to_rotmat,
     rotmat_to_axis_angle,
     weak_to_perspective_translation,
@@ -79,6 +89,8 @@ class SmplifySettings:
 
     focal_length: float = 5000.0
     crop_size: int = 224
+    camera: str = "crop"
+    focal_px: float = 0.0
     learning_rate: float = 1e-2
     b1: float = 0.9
     b2: float = 0.999
@@ -99,6 +111,8 @@ class SmplifySettings:
         return cls(
             focal_length=float(config.focal_length),
             crop_size=int(config.crop_size),
+            camera=check_camera(config.get("camera", "crop")),
+            focal_px=float(config.get("focal_px", 0.0)),
             learning_rate=float(opt.learning_rate),
             b1=float(opt.b1),
             b2=float(opt.b2),
@@ -173,6 +187,16 @@ def project(points, translation, focal_length: float, crop_size: float):
     return focal_length * camera_points[:, :2] / camera_points[:, 2:] + 0.5 * crop_size
 
 
+def project_to_crop(points, translation, settings: SmplifySettings, frame: FullFrame | None):
+    """(K, 3) points -> (K, 2) pixels of the crop: SPIN's crop camera (`project`) when `frame` is
+    None, else the full image's pinhole camera at `translation`, its pixels mapped into the box
+    and scaled to the crop's pixels (a residual of one image pixel weighs crop_size / b)."""
+    if frame is None:
+        return project(points, translation, settings.focal_length, settings.crop_size)
+    pixels = pinhole(points, translation, frame.focal, frame.principal_point)
+    return (image_to_crop(pixels, frame) + 1.0) * (0.5 * settings.crop_size)
+
+
 def gmof(residual, sigma: float):
     """Geman-McClure robust error (losses.py:11-17)."""
     squared = residual**2
@@ -204,10 +228,11 @@ def camera_loss(
     confidence,
     shared: Shared,
     settings: SmplifySettings,
+    frame: FullFrame | None = None,
 ):
     """Stage 1 (losses.py:60-90): torso reprojection (OpenPose joints if all four are present,
     else the ground-truth ones with confidence) + the pull towards the initial depth."""
-    projected = project(joints, params["translation"], settings.focal_length, settings.crop_size)
+    projected = project_to_crop(joints, params["translation"], settings, frame)
     openpose, gt = jnp.asarray(OPENPOSE_TORSO), jnp.asarray(GT_TORSO)
     error_op = (
         jnp.sum((keypoints_px[openpose] - projected[openpose]) ** 2, axis=-1)
@@ -228,10 +253,16 @@ def reprojection_per_joint(projected, keypoints_px, weights, sigma: float):
 
 
 def body_loss(
-    params, joints, keypoints_px, weights, shared: Shared, settings: SmplifySettings
+    params,
+    joints,
+    keypoints_px,
+    weights,
+    shared: Shared,
+    settings: SmplifySettings,
+    frame: FullFrame | None = None,
 ) -> BodyTerms:
     """Stage 2 (losses.py:26-58) for one exemplar; `weights` = confidence x stage-2 slot mask."""
-    projected = project(joints, params["translation"], settings.focal_length, settings.crop_size)
+    projected = project_to_crop(joints, params["translation"], settings, frame)
     reprojection = jnp.sum(reprojection_per_joint(projected, keypoints_px, weights, settings.sigma))
     pose = settings.pose_prior_weight**2 * max_mixture_nll(shared.prior, params["body_pose"])
     angle = settings.angle_prior_weight**2 * jnp.sum(angle_prior(params["body_pose"]))
@@ -290,11 +321,18 @@ BODY_STAGE_PARAMS = ("global_orient", "body_pose", "betas")  # smplify.py:98-102
 
 
 def fit_one(
-    init: dict, keypoints, shared: Shared, settings: SmplifySettings, iterations=None
+    init: dict,
+    keypoints,
+    shared: Shared,
+    settings: SmplifySettings,
+    iterations=None,
+    frame: FullFrame | None = None,
 ) -> SmplifyOutcome:
     """SMPLify on one exemplar: init (PARAM_NAMES -> arrays), keypoints (49, 3) crop coordinates in
     [-1, 1] with confidence (zero-confidence coordinates must be finite). `iterations`: (camera,
     body) Adam steps, default the settings' (may be traced, so one compiled fit serves all counts).
+    `frame`: the exemplar's FullFrame with camera=full_frame (the translation is then in the full
+    image's camera frame), None with the crop camera.
 
     Both stages run in one loop over camera + body steps whose loss and free parameters switch
     at the stage boundary, where the Adam state starts afresh (SPIN builds a new optimiser,
@@ -313,12 +351,12 @@ def fit_one(
     def loss(params, in_camera_stage):
         joints = _joints(params, shared)
         camera = camera_loss(
-            params, init["translation"], joints, keypoints_px, confidence, shared, settings
+            params, init["translation"], joints, keypoints_px, confidence, shared, settings, frame
         )
         return jnp.where(
             in_camera_stage,
             camera,
-            body_loss(params, joints, keypoints_px, weights, shared, settings).total,
+            body_loss(params, joints, keypoints_px, weights, shared, settings, frame).total,
         )
 
     def step(i, carry):
@@ -339,13 +377,11 @@ def fit_one(
 
     def evaluate(params):
         joints = _joints(params, shared)
-        projected = project(
-            joints, params["translation"], settings.focal_length, settings.crop_size
-        )
+        projected = project_to_crop(joints, params["translation"], settings, frame)
         per_joint = reprojection_per_joint(projected, keypoints_px, weights, settings.sigma)
         distance = jnp.linalg.norm(projected - keypoints_px, axis=-1)
         error_px = jnp.sum(weights * distance) / jnp.maximum(jnp.sum(weights), 1e-12)
-        terms = body_loss(params, joints, keypoints_px, weights, shared, settings)
+        terms = body_loss(params, joints, keypoints_px, weights, shared, settings, frame)
         return projected, jnp.mean(per_joint), error_px, terms
 
     # Before and after in one traced evaluation (vmapped over the two parameter sets).
@@ -417,16 +453,21 @@ class Smplify:
 
     # -- initialisation ------------------------------------------------------------------
 
-    def init_from_regressor(self, rotmats, betas, camera) -> dict:
+    def init_from_regressor(self, rotmats, betas, camera, frames: FullFrame | None = None) -> dict:
         """Batched init from the regressor's (B, 24, 3, 3) rotations, (B, 10) betas and (B, 3)
-        EFT-convention weak-perspective cameras (SPIN trainer.py:164-166, 181-194)."""
+        EFT-convention weak-perspective cameras (SPIN trainer.py:164-166, 181-194); with
+        camera=full_frame, `frames` (stacked FullFrames) turn the cameras into translations in the
+        full image's camera frame (`geometry.crop_to_full_translation`)."""
         pose = np.asarray(rotmat_to_axis_angle(jnp.asarray(rotmats))).reshape(-1, 72)
-        translation = weak_to_perspective_translation(
-            camera,
-            focal=self.settings.focal_length,
-            crop_size=self.settings.crop_size,
-            convention="eft",
-        )
+        if frames is None:
+            translation = weak_to_perspective_translation(
+                camera,
+                focal=self.settings.focal_length,
+                crop_size=self.settings.crop_size,
+                convention="eft",
+            )
+        else:
+            translation = crop_to_full_translation(jnp.asarray(camera, jnp.float32), frames)
         return {
             "global_orient": jnp.asarray(pose[:, :3]),
             "body_pose": jnp.asarray(pose[:, 3:]),
@@ -434,10 +475,11 @@ class Smplify:
             "translation": jnp.asarray(translation, jnp.float32),
         }
 
-    def init_from_mean(self, keypoints, mean_params=None) -> dict:
+    def init_from_mean(self, keypoints, mean_params=None, frames: FullFrame | None = None) -> dict:
         """Batched init from the mean pose and betas (`mean_params`, default the bundled open
         body's; `eft_jax.nets.MeanParams`) with SMPLify's torso-based initial translation
-        (`guess_translation`) for (B, 49, 3) keypoints."""
+        (`guess_translation`) for (B, 49, 3) keypoints; with `frames`, that translation's crop
+        camera turned into the full image's camera frame, as the regressor's is."""
         mean = bundled_mean_params() if mean_params is None else mean_params
         rotmats = rot6d_to_rotmat(jnp.asarray(mean.pose).reshape(24, 6))
         pose = np.asarray(rotmat_to_axis_angle(rotmats)).reshape(72)
@@ -458,36 +500,56 @@ class Smplify:
         params["translation"] = self._mean_translation(
             one, jnp.asarray(keypoints), self.shared, fallback
         )
+        if frames is not None:
+            crop_camera = perspective_to_weak(
+                params["translation"],
+                focal=self.settings.focal_length,
+                crop_size=self.settings.crop_size,
+            )
+            params["translation"] = crop_to_full_translation(crop_camera, frames)
         return params
 
     # -- fitting -------------------------------------------------------------------------
 
-    def fit(self, init: dict, keypoints) -> SmplifyOutcome:
-        """Fit a batch: `init` (PARAM_NAMES -> (B, ...) arrays), keypoints (B, 49, 3). Coordinates
-        of zero-confidence slots are ignored (set to 0), so missing joints marked NaN are harmless."""
+    def fit(self, init: dict, keypoints, frames: FullFrame | None = None) -> SmplifyOutcome:
+        """Fit a batch: `init` (PARAM_NAMES -> (B, ...) arrays), keypoints (B, 49, 3), and with
+        camera=full_frame the exemplars' stacked FullFrames. Coordinates of zero-confidence slots
+        are ignored (set to 0), so missing joints marked NaN are harmless."""
+        if (frames is None) != (self.settings.camera == "crop"):
+            raise ValueError(
+                f"camera={self.settings.camera}: frames are for camera=full_frame only"
+            )
         keypoints = _finite_keypoints(np.asarray(keypoints, np.float32))
         init = {name: jnp.asarray(init[name], jnp.float32) for name in PARAM_NAMES}
-        return self._fit(init, jnp.asarray(keypoints), self.shared, self._iterations)
+        return self._fit(init, jnp.asarray(keypoints), self.shared, self._iterations, frames)
 
     def problem(self, keypoints) -> str | None:
         return keypoints_problem(keypoints, self.slot_mask)
 
-    def results(self, ids: Sequence[Hashable], outcome: SmplifyOutcome) -> list[FitResult]:
+    def results(
+        self, ids: Sequence[Hashable], outcome: SmplifyOutcome, frames: FullFrame | None = None
+    ) -> list[FitResult]:
         """FitResults (EFT's convention: rotmats, betas, weak-perspective camera [s, tx, ty] with
-        x = s X + t in the crop) for the first len(ids) exemplars of a fitted batch."""
+        x = s X + t in the crop) for the first len(ids) exemplars of a fitted batch; with `frames`
+        (camera=full_frame) the camera is the crop camera of the full-frame translation's
+        weak-perspective limit, and the translation and intrinsics are kept too."""
         outcome = jax.device_get(outcome)
         params = outcome.params
         pose = np.concatenate([params["global_orient"], params["body_pose"]], axis=-1).reshape(
             -1, NUM_SMPL_JOINTS, 3
         )
         rotmats = np.asarray(axis_angle_to_rotmat(jnp.asarray(pose)))
-        camera = np.asarray(
-            perspective_to_weak(
-                params["translation"],
-                focal=self.settings.focal_length,
-                crop_size=self.settings.crop_size,
+        if frames is None:
+            camera = np.asarray(
+                perspective_to_weak(
+                    params["translation"],
+                    focal=self.settings.focal_length,
+                    crop_size=self.settings.crop_size,
+                )
             )
-        )
+        else:
+            frames = jax.device_get(frames)
+            camera = np.asarray(full_to_crop_camera(jnp.asarray(params["translation"]), frames))
         results = []
         for i, exemplar_id in enumerate(ids):
             values = [
@@ -519,6 +581,15 @@ class Smplify:
                     keypoint_loss_after=float(outcome.keypoint_loss_after[i]),
                     keypoint_error_px_before=float(outcome.keypoint_error_px_before[i]),
                     keypoint_error_px_after=float(outcome.keypoint_error_px_after[i]),
+                    **(
+                        {}
+                        if frames is None
+                        else {
+                            "translation": np.asarray(params["translation"][i]),
+                            "focal_length": np.asarray(frames.focal[i]),
+                            "principal_point": np.asarray(frames.principal_point[i]),
+                        }
+                    ),
                 )
             )
         return results
@@ -535,9 +606,11 @@ def smplify_stream(
     (fits and skips). `predict`: images (B, S, S, 3) -> (rotmats, betas, cameras) of a regressor
     to start from (SPIN's way); None starts from the mean pose and then needs no image. The last
     batch is padded (with copies of its last exemplar), so every batch has one compiled shape."""
-    batch: list[Exemplar] = []
+    batch: list[tuple[Exemplar, FullFrame | None]] = []
     for exemplar in exemplars:
-        reason = smplify.problem(exemplar.keypoints)
+        reason, frame = smplify.problem(exemplar.keypoints), None
+        if reason is None and smplify.settings.camera == "full_frame":
+            frame, reason = full_frame_of(exemplar, smplify.settings.focal_px)
         if reason is None and predict is not None:
             image = np.asarray(exemplar.image)
             if image.shape != (crop_size, crop_size, 3):
@@ -547,7 +620,7 @@ def smplify_stream(
         if reason is not None:
             yield FitResult.skip(exemplar.id, reason)
             continue
-        batch.append(exemplar)
+        batch.append((exemplar, frame))
         if len(batch) == smplify.batch_size:
             yield from _fit_batch(batch, smplify, predict)
             batch = []
@@ -556,17 +629,23 @@ def smplify_stream(
 
 
 def _fit_batch(
-    batch: list[Exemplar], smplify: Smplify, predict: Callable | None
+    batch: list[tuple[Exemplar, FullFrame | None]], smplify: Smplify, predict: Callable | None
 ) -> list[FitResult]:
     padded = batch + [batch[-1]] * (smplify.batch_size - len(batch))
-    keypoints = np.stack([np.asarray(e.keypoints, np.float32) for e in padded])
+    keypoints = np.stack([np.asarray(e.keypoints, np.float32) for e, _ in padded])
+    frames = None
+    if smplify.settings.camera == "full_frame":
+        frames = jax.tree.map(
+            lambda *leaves: jnp.asarray(np.stack(leaves)), *[f for _, f in padded]
+        )
     if predict is None:
-        init = smplify.init_from_mean(keypoints)
+        init = smplify.init_from_mean(keypoints, frames=frames)
     else:
         init = smplify.init_from_regressor(
-            *predict(np.stack([np.asarray(e.image, np.float32) for e in padded]))
+            *predict(np.stack([np.asarray(e.image, np.float32) for e, _ in padded])), frames=frames
         )
-    return smplify.results([e.id for e in batch], smplify.fit(init, keypoints))
+    outcome = smplify.fit(init, keypoints, frames)
+    return smplify.results([e.id for e, _ in batch], outcome, frames)
 
 
 @functools.lru_cache(maxsize=8)
@@ -574,8 +653,10 @@ def _compiled_fit(settings: SmplifySettings):
     """The jitted, vmapped `fit_one` for settings without iteration counts (those are arguments),
     shared by every `Smplify` with these settings, so a second instance compiles nothing new."""
 
-    def batched(init, keypoints, shared, iterations):
-        return jax.vmap(lambda i, k: fit_one(i, k, shared, settings, iterations))(init, keypoints)
+    def batched(init, keypoints, shared, iterations, frames):
+        return jax.vmap(lambda i, k, f: fit_one(i, k, shared, settings, iterations, f))(
+            init, keypoints, frames
+        )
 
     return jax.jit(batched)
 

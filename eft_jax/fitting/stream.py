@@ -26,7 +26,7 @@ import jax
 import numpy as np
 
 from eft_jax.fitting.engine import EftEngine
-from eft_jax.fitting.exemplar import Exemplar, checked_inputs
+from eft_jax.fitting.exemplar import Exemplar, checked_inputs, full_frame_of
 from eft_jax.fitting.reference import TrajectoryPoint
 from eft_jax.fitting.result import FitResult
 
@@ -61,7 +61,7 @@ def fit_stream(
 
     while True:
         if not exhausted and (continuous or not occupants):
-            loading: list[tuple[int, Hashable, tuple[np.ndarray, np.ndarray]]] = []
+            loading: list[tuple[int, Hashable, tuple]] = []
             free = [slot for slot in range(batch_size) if slot not in occupants]
             while free and not exhausted:
                 exemplar = next(source, None)
@@ -71,16 +71,25 @@ def fit_stream(
                 if exemplar.id in skip_ids:
                     continue
                 inputs, reason = checked_inputs(exemplar, engine.crop_size, engine.keypoint_weights)
+                if inputs is not None and engine.camera == "full_frame":
+                    frame, reason = full_frame_of(exemplar, engine.focal_px)
+                    inputs = None if frame is None else (*inputs, frame)
                 if inputs is None:
                     yield FitResult.skip(exemplar.id, reason)
                     continue
                 loading.append((free.pop(0), exemplar.id, inputs))
             if loading:
+                frames = None
+                if engine.camera == "full_frame":
+                    frames = jax.tree.map(
+                        lambda *leaves: np.stack(leaves), *[inputs[2] for _, _, inputs in loading]
+                    )
                 slots = engine.put_exemplars(
                     slots,
                     [slot for slot, _, _ in loading],
                     np.stack([inputs[0] for _, _, inputs in loading]),
                     np.stack([inputs[1] for _, _, inputs in loading]),
+                    frames,
                 )
                 occupants.update({slot: exemplar_id for slot, exemplar_id, _ in loading})
         if not occupants:

@@ -20,7 +20,10 @@ read (`demo/visEFTFit.py`, `demo/visEFTFit_coco.py`, `docs/README_dataformat.md`
          "exemplar_id": str, "iterations": int, "loss_2d_before": float,
          "loss_2d_after": float, "stop_reason": str, "body_model": str,
          "keypoint_error_px_before": float, "keypoint_error_px_after": float,  # when given
-         "pred_keypoint_2d": 49 x 2 nested lists   # the fit's SPIN-49 joints, image pixels
+         "pred_keypoint_2d": 49 x 2 nested lists,  # the fit's SPIN-49 joints, image pixels
+         # full-frame fits only (camera=full_frame, docs/camera.md):
+         "cam_t": 3 floats,                         # the body's translation in the camera frame
+         "cam_int": 3 x 3 nested lists              # the intrinsics used, K in image pixels
        }, ...],
      "meta": {"dbname": ..., "writer": "eft-jax <version>", "body_model": ..., "smpltype": ...},
      "skipped": [ {"id", "skip_reason", "annotId", "imageName"}, ... ]}   # eft-jax extra
@@ -167,7 +170,28 @@ def eft_entry(fit: dict, *, smpltype: str, body_model: str, decimals: int | None
         if not np.all(np.isfinite(predicted)):
             raise EftJsonError(f"{where}: 'pred_keypoints_2d' has NaN or infinite values")
         entry["pred_keypoint_2d"] = _listed(crop_to_image(predicted, center, scale), decimals)
+    if "cam_t" in fit:
+        translation = _array(fit, "cam_t", (3,), where)
+        focal = _array(fit, "focal_length", (2,), where)
+        principal = _array(fit, "principal_point", (2,), where)
+        for name, value in (
+            ("cam_t", translation),
+            ("focal_length", focal),
+            ("principal_point", principal),
+        ):
+            if not np.all(np.isfinite(value)):
+                raise EftJsonError(f"{where}: '{name}' has NaN or infinite values")
+        entry["cam_t"] = _listed(translation, decimals)
+        entry["cam_int"] = _listed(camera_matrix(focal, principal), decimals)
     return entry
+
+
+def camera_matrix(focal, principal_point) -> np.ndarray:
+    """(3, 3) K of a pinhole camera: focal lengths (f_x, f_y) and principal point, in pixels."""
+    K = np.eye(3)
+    K[[0, 1], [0, 1]] = focal
+    K[:2, 2] = principal_point
+    return K
 
 
 def write_eft_json(

@@ -3,7 +3,8 @@
 One type flows from the readers (`eft_jax.datasets`, `exemplar_npz`) to the engine
 (`eft_jax.fitting.fit_stream`) and, without its image, into the fit log and the EFT JSON:
 
-    Exemplar(id, image, keypoints, center=None, scale=None, annot_id=0, image_name="")
+    Exemplar(id, image, keypoints, center=None, scale=None, annot_id=0, image_name="",
+             image_size=None, focal_length=None, principal_point=None)
 
     id          str (or any hashable): unique within a run; results and resumes are keyed by it
     image       (S, S, 3) float32 crop, RGB, ImageNet-normalised (geometry/crops.py)
@@ -12,6 +13,14 @@ One type flows from the readers (`eft_jax.datasets`, `exemplar_npz`) to the engi
     scale       box side / 200 px; None with center None
     annot_id    COCO annotation id (0 when there is none, as EFT writes it)
     image_name  the source image, relative to its images folder ('' when unknown)
+    image_size  (width, height) of the source image in pixels; None: unknown (a crop without a
+                box is its own image)
+    focal_length     (f_x, f_y) pixels of the camera that took the image, when the input says
+    principal_point  (p_x, p_y) pixels, when the input says (both None: unknown)
+
+The last three serve the full-frame camera (`camera=full_frame`, docs/camera.md):
+`intrinsics(focal_px)` resolves them, in order, from the input, a given focal length, or the
+image's diagonal and centre.
 
 An input person that cannot become an exemplar is a *skip record*, with why:
 
@@ -49,6 +58,9 @@ class Exemplar:
     scale: float | None = None
     annot_id: int = 0
     image_name: str = ""
+    image_size: tuple[int, int] | None = None
+    focal_length: np.ndarray | None = None
+    principal_point: np.ndarray | None = None
 
     def box(self) -> tuple[np.ndarray, float]:
         """(center, scale) of the crop in its source image; a crop without one is its own image:
@@ -57,6 +69,43 @@ class Exemplar:
             size = int(np.shape(self.image)[0])
             return np.full(2, (size - 1) / 2.0), size / SCALE_UNIT
         return np.asarray(self.center, np.float64).reshape(2), float(self.scale)
+
+    def full_image_size(self) -> tuple[int, int] | None:
+        """(width, height) of the source image: `image_size`, the crop's own size when the crop is
+        its own image, else None."""
+        if self.image_size is not None:
+            width, height = self.image_size
+            return int(width), int(height)
+        if self.center is None:
+            size = int(np.shape(self.image)[0])
+            return size, size
+        return None
+
+    def intrinsics(self, focal_px: float | None = None) -> tuple[np.ndarray, np.ndarray] | str:
+        """((f_x, f_y), (p_x, p_y)) in pixels of the camera that took the source image, or why
+        there is none. The focal length is the input's, else `focal_px`, else the image's
+        diagonal (CLIFF's default); the principal point the input's, else the image's centre
+        ((W - 1) / 2, (H - 1) / 2 in `geometry.crops`' pixel-index convention)."""
+        size = self.full_image_size()
+        if size is None and (
+            self.principal_point is None or self.focal_length is None and not focal_px
+        ):
+            return "the full-frame camera needs the source image's size (the input gives none)"
+        if self.focal_length is not None:
+            focal = np.broadcast_to(np.asarray(self.focal_length, np.float64), (2,)).copy()
+        elif focal_px:
+            focal = np.full(2, float(focal_px))
+        else:
+            focal = np.full(2, float(np.hypot(*size)))
+        if self.principal_point is not None:
+            principal = np.asarray(self.principal_point, np.float64).reshape(2)
+        else:
+            principal = (np.asarray(size, np.float64) - 1.0) / 2.0
+        if not (
+            np.all(np.isfinite(focal)) and np.all(focal > 0) and np.all(np.isfinite(principal))
+        ):
+            return f"camera intrinsics not usable: focal {focal.tolist()}, principal point {principal.tolist()}"
+        return focal, principal
 
     def log_fields(self) -> dict:
         """What the fit log keeps of the exemplar (everything but the image)."""

@@ -5,7 +5,8 @@ Each finished exemplar is one line, written and flushed as soon as it completes:
     {"status": "done", "id": ...,
      # the engine's result: rotmats (24,3,3), pose (24,3) axis-angle, betas (10), camera (3),
      # pred_keypoints_2d (49,2) in [-1, 1] of the crop, iterations, loss_2d_before,
-     # loss_2d_after, stop_reason, ... (any extra JSON-able fields are kept)
+     # loss_2d_after, stop_reason, ... (any extra JSON-able fields are kept; a full-frame fit's
+     # cam_t (3), focal_length (2), principal_point (2) among them)
      # the exemplar's metadata (not its image):
      "center": [x, y], "scale": s, "keypoints": (49,3) in [-1, 1], "annotId", "imageName"}
     {"status": "skipped", "id": ..., "skip_reason": ..., "annotId": ..., "imageName": ...}
@@ -46,6 +47,7 @@ RESULT_ALIASES = {
     "keypoint_loss_after": "loss_2d_after",
     "keypoints_2d": "pred_keypoints_2d",
     "pose_axis_angle": "pose",
+    "translation": "cam_t",
 }
 
 
