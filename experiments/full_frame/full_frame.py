@@ -241,6 +241,17 @@ def run_path(count: int, noise: str, method: str) -> Path:
     return RUNS / f"{noise}_{method}_{count}.npz"
 
 
+def load_run(count: int, noise: str, method: str) -> dict | None:
+    """The fits of the first `count` humans from the smallest stored run over at least that
+    many (a run over more humans starts with the same ones), or None."""
+    runs = sorted(RUNS.glob(f"{noise}_{method}_*.npz"), key=lambda p: int(p.stem.split("_")[-1]))
+    for path in runs:
+        if int(path.stem.split("_")[-1]) >= count:
+            with np.load(path) as data:
+                return {k: data[k] if data[k].ndim == 0 else data[k][:count] for k in data.files}
+    return None
+
+
 def score(method: str, fits: dict, humans: dict, keypoints: np.ndarray, model) -> dict:
     """Per-human scores of one run (module docstring)."""
     out = body.forward(model, fits["rotmats"], fits["betas"])
@@ -294,13 +305,13 @@ def table(count: int, model) -> str:
     keypoints = {"clean": humans["keypoints"], "detector": detector_keypoints(humans)}
     rows, per_human, lines = [], {"seeds": humans["seed"]}, []
     for noise in NOISES:
-        runs = [m for m in METHODS if run_path(count, noise, m).exists()]
+        fits = {m: load_run(count, noise, m) for m in METHODS}
+        runs = [m for m in METHODS if fits[m] is not None]
         if not runs:
             continue
         scores = {}
         for method in runs:
-            with np.load(run_path(count, noise, method)) as data:
-                scores[method] = score(method, dict(data), humans, keypoints[noise], model)
+            scores[method] = score(method, fits[method], humans, keypoints[noise], model)
             per_human.update({f"{noise}/{method}/{k}": v for k, v in scores[method].items()})
         lines += [f"### {noise} keypoints", ""]
         lines += ["| bin | method | " + " | ".join(t for _, t, _ in COLUMNS) + " |"]

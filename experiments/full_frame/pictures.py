@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from eft_jax import body, render
 from eft_jax.datasets.synthetic_body import default_model
 from eft_jax.datasets.synthetic_full_frame import make_full_frame_sample
-from experiments.full_frame.full_frame import STUDY, TITLES, fitted_translation, run_path
+from experiments.full_frame.full_frame import STUDY, TITLES, fitted_translation, load_run
 from experiments.full_frame.humans import full_frame_set
 
 HEIGHT = 300  # px of each panel
@@ -98,8 +98,7 @@ def main(argv=None) -> int:
     humans = full_frame_set(args.count, 128)
     fits = {}
     for method in args.methods:
-        with np.load(run_path(args.count, args.noise, method)) as data:
-            fits[method] = dict(data)
+        fits[method] = load_run(args.count, args.noise, method)
     rows = []
     for seed in args.seeds:
         index = int(np.flatnonzero(humans["seed"] == seed)[0])
