@@ -1,8 +1,9 @@
 """Fixtures shared by the test files. Helpers that test files import as modules live beside this
 file: `tiny_eft` (the EFT engine and trajectory setup), `fake_records` (COCO annotations and fit
 records), `fake_training` (a stand-in for the synthetic training split), `forced_devices`
-(scripts run with two forced host devices) and `random_smpl_model` (SMPL-format files with random
-contents); pytest puts this folder on the import path. Test files never import each other."""
+(scripts run with two forced host devices), `random_smpl_model` (SMPL-format files with random
+contents) and `small_runs` (the settings of the tests' demo runs); pytest puts this folder on the
+import path. Test files never import each other."""
 
 from __future__ import annotations
 
