@@ -18,6 +18,8 @@ from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.glb_file import read_glb
 from eft_jax.formats.obj_file import read_obj
 
+pytestmark = pytest.mark.fast_compiles
+
 
 @pytest.fixture(scope="module")
 def synthetic_demo(tmp_path_factory):
