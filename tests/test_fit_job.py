@@ -19,6 +19,8 @@ from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.fit_log import read_fit_log, read_fit_log_header
 from eft_jax.nets import Regressor, RegressorArch, save_regressor
 
+pytestmark = pytest.mark.fast_compiles
+
 CROP = 32
 FAST = ["--crop-size", str(CROP), "--max-iters", "2", "--batch-size", "2"]
 

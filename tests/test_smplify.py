@@ -31,6 +31,8 @@ from eft_jax.formats.fit_log import read_fit_log
 from eft_jax.geometry import perspective_to_weak, similarity_align, weak_to_perspective_translation
 from eft_jax.nets import Regressor, RegressorArch, save_regressor
 
+pytestmark = pytest.mark.fast_compiles
+
 BATCH = 3
 
 
