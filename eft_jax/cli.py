@@ -160,6 +160,7 @@ def _run_options(args: argparse.Namespace) -> dict:
         if args.compilation_cache is None
         else args.compilation_cache,
         fresh=args.fresh,
+        quality_calibration=args.quality_calibration,
     )
 
 
@@ -259,6 +260,13 @@ EVALUATE_FLAGS = {
     "worst": "worst",
 }
 
+CALIBRATE_FLAGS = {
+    "checkpoint": "checkpoint",
+    "body": "body_model",
+    "out": "output",
+    "count": "count",
+}
+
 
 def _flag_overrides(args: argparse.Namespace, fields: dict) -> list[str]:
     """Config overrides (field=value) of the flags given on the command line, then the trailing
@@ -351,6 +359,16 @@ def _evaluate(args: argparse.Namespace) -> None:
     run_evaluate(config)
 
 
+def _calibrate(args: argparse.Namespace) -> None:
+    from eft_jax.jobs.calibrate import run_calibrate
+
+    config_path = args.config or default_config_path("calibrate")
+    config = load_config(config_path, _flag_overrides(args, CALIBRATE_FLAGS))
+    if args.show_config:
+        return _show_config(config, f"{config_path} with the command line's flags and overrides")
+    run_calibrate(config)
+
+
 def _convert_spin(args: argparse.Namespace) -> None:
     from eft_jax.nets import convert_spin_checkpoint
 
@@ -419,6 +437,10 @@ def _add_fitting_arguments(parser: argparse.ArgumentParser) -> None:
         help="crop side in pixels; default: the regressor's input size",
     )
     parser.add_argument("--spin-npz", help="also write SPIN's training .npz of the fits here")
+    parser.add_argument(
+        "--quality-calibration",
+        help="the quality score's calibration (eft-jax calibrate's output); default: the bundled one",
+    )
     parser.add_argument(
         "--fresh",
         action="store_true",
@@ -686,6 +708,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_options(evaluate, "evaluate.py", "evaluator=synthetic_truth")
     evaluate.set_defaults(run=_evaluate)
+
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="refit the fit-quality score for a regressor on validation synthetic humans",
+    )
+    calibrate.add_argument(
+        "--checkpoint", help="regressor checkpoint folder; default: the bundled one"
+    )
+    calibrate.add_argument(
+        "--body", help="SMPL model file for regressors that predict SMPL; default: the open body"
+    )
+    calibrate.add_argument("--out", help="calibration JSON to write (config field output)")
+    calibrate.add_argument(
+        "--count", type=at_least(10), help="validation humans per style (config count, 100)"
+    )
+    _add_run_options(calibrate, "calibrate.py", "count=200")
+    calibrate.set_defaults(run=_calibrate)
 
     convert = commands.add_parser(
         "convert-spin",

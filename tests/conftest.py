@@ -1,8 +1,9 @@
 """Fixtures shared by the test files. Helpers that test files import as modules live beside this
 file: `tiny_eft` (the EFT engine and trajectory setup), `fake_records` (COCO annotations and fit
 records), `fake_training` (a stand-in for the synthetic training split), `forced_devices`
-(scripts run with two forced host devices) and `random_smpl_model` (SMPL-format files with random
-contents); pytest puts this folder on the import path. Test files never import each other."""
+(scripts run with two forced host devices), `random_smpl_model` (SMPL-format files with random
+contents) and `small_runs` (the settings of the tests' demo runs); pytest puts this folder on the
+import path. Test files never import each other."""
 
 from __future__ import annotations
 
@@ -15,9 +16,7 @@ import tempfile
 # regressor's EFT step, the bundled regressor's, a training step): one persistent compilation cache
 # serves the whole run, set before jax is imported and inherited by the scripts the tests start
 # (`eft-jax` commands without --compilation-cache use it too, instead of the user's). Set
-# JAX_COMPILATION_CACHE_DIR beforehand to keep one's own. (jax_disable_most_optimizations, as
-# flax's example tests use, is not an option here: it changes rounding, and tests compare with
-# goldens bit for bit.)
+# JAX_COMPILATION_CACHE_DIR beforehand to keep one's own.
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="eft-jax-tests-jax-cache-")
     atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
@@ -31,6 +30,24 @@ from jax.experimental.compilation_cache import compilation_cache  # noqa: E402
 from eft_jax import body  # noqa: E402
 
 RUN_CACHE = os.environ["JAX_COMPILATION_CACHE_DIR"]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Tests marked `fast_compiles` (most end-to-end ones: they compile more than they compute)
+    run with XLA's optimisations off (`jax_disable_most_optimizations`, as flax's example tests
+    do), the scripts they start too. Not the whole run: it changes rounding, and some tests compare
+    with goldens bit for bit. JAX keeps compiled programs in memory whatever the setting, so they
+    are dropped where it changes (those on disk are kept apart by their compile options)."""
+    fast = item.get_closest_marker("fast_compiles") is not None
+    if fast != jax.config.read("jax_disable_most_optimizations"):
+        jax.clear_caches()
+        jax.config.update("jax_disable_most_optimizations", fast)
+        if fast:
+            os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1"
+        else:
+            os.environ.pop("JAX_DISABLE_MOST_OPTIMIZATIONS", None)
+    yield
 
 
 @pytest.fixture(autouse=True)

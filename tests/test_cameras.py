@@ -353,14 +353,14 @@ def test_a_full_frame_fit_is_written_with_its_camera_and_drawn_over_the_whole_im
     (entry,) = read_eft_json(tmp_path / "fits.json")["data"]
     np.testing.assert_allclose(entry["cam_t"], [1.2, 0.0, 6.0])
     np.testing.assert_allclose(entry["cam_int"], [[200, 0, 79.5], [0, 200, 59.5], [0, 0, 1]])
-    arrays = spin_arrays(read_eft_json(tmp_path / "fits.json"))
+    arrays = spin_arrays(read_eft_json(tmp_path / "fits.json")["data"])
     assert arrays["cam_t"].shape == (1, 3) and arrays["cam_int"].shape == (1, 3, 3)
     crop_fit = {
         k: v for k, v in fit.items() if k not in ("cam_t", "focal_length", "principal_point")
     }
     write_eft_json(tmp_path / "crop.json", [crop_fit], body_kind="open", body_model="open")
     assert "cam_t" not in read_eft_json(tmp_path / "crop.json")["data"][0]
-    assert "cam_t" not in spin_arrays(read_eft_json(tmp_path / "crop.json"))
+    assert "cam_t" not in spin_arrays(read_eft_json(tmp_path / "crop.json")["data"])
 
     (png,) = draw_fits(tmp_path / "fits.json", tmp_path, tmp_path / "out", crop_size=panel)
     image, drawn, side = np.split(load_rgb(png), 3, axis=1)

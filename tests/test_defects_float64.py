@@ -30,18 +30,8 @@ def _dtypes(jaxpr) -> set:
     return found
 
 
-@pytest.fixture()
-def fast_compiles():
-    """The test compiles more than it computes: XLA's optimisations off for its programs."""
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
-
-
-def test_float64_eft_loss_is_float64_throughout_and_its_gradient_matches_finite_differences(
-    fast_compiles,
-):
+@pytest.mark.fast_compiles
+def test_float64_eft_loss_is_float64_throughout_and_its_gradient_matches_finite_differences():
     with jax.enable_x64(True):
         regressor = Regressor(RegressorArch.reduced(18, 16))
         variables = jax.tree.map(

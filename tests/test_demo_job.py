@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from fake_records import coco_person
 from PIL import Image
+from small_runs import DEMO_OVERRIDES
 
 from eft_jax import cli
 from eft_jax.datasets.synthetic import make_samples
@@ -17,20 +18,13 @@ from eft_jax.formats.eft_json import read_eft_json
 from eft_jax.formats.glb_file import read_glb
 from eft_jax.formats.obj_file import read_obj
 
-FAST = [
-    "num_exemplars=3",
-    "strips=1",
-    "strip_iterations=(0, 2)",
-    "eft.max_iters=4",
-    "eft.batch_size=2",
-    "picture_size=64",
-]
+pytestmark = pytest.mark.fast_compiles
 
 
 @pytest.fixture(scope="module")
 def synthetic_demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    assert cli.main(["demo", "--out", str(out), *FAST]) == 0
+    assert cli.main(["demo", "--out", str(out), *DEMO_OVERRIDES]) == 0
     return out
 
 
@@ -116,7 +110,7 @@ def test_a_rerun_fits_afresh_and_draws_its_strips_from_its_own_fit(
 
     out = tmp_path / "demo"
     shutil.copytree(synthetic_demo, out)
-    argv = ["demo", "--out", str(out), *FAST]
+    argv = ["demo", "--out", str(out), *DEMO_OVERRIDES]
     fitted = []
     stream = fit_run.fit_stream
 
@@ -168,7 +162,7 @@ def test_demo_on_coco_images(tmp_path, capsys):
         str(keypoints),
         "--out",
         str(out),
-        *FAST,
+        *DEMO_OVERRIDES,
     ]
     assert cli.main(argv) == 0
     assert len(read_eft_json(out / "fits.json")["data"]) == 2
@@ -193,7 +187,16 @@ def test_demo_refuses_a_smpl_regressor_with_the_open_body(tmp_path, capsys):
     assert nets.predicted_body_kind(nets.read_config_record(converted)) == "smpl"
     assert nets.predicted_body_kind(nets.bundled_regressor().record) == "open"
     assert (
-        cli.main(["demo", "--out", str(tmp_path / "demo"), "--checkpoint", str(converted), *FAST])
+        cli.main(
+            [
+                "demo",
+                "--out",
+                str(tmp_path / "demo"),
+                "--checkpoint",
+                str(converted),
+                *DEMO_OVERRIDES,
+            ]
+        )
         == 2
     )
     err = capsys.readouterr().err

@@ -27,6 +27,8 @@ from eft_jax.eval.protocols import PROTOCOLS, centred_h36m_joints, centred_truth
 from eft_jax.geometry.crops import normalize_image
 from eft_jax.nets import restore_regressor, save_regressor, update_config_record
 
+pytestmark = pytest.mark.fast_compiles
+
 TINY_SIZE = 32  # tests/tiny_eft.py's crops
 
 

@@ -23,6 +23,8 @@ from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.fit_log import read_fit_log
 from eft_jax.nets import Regressor, RegressorArch, save_regressor
 
+pytestmark = pytest.mark.fast_compiles
+
 ROOT = Path(__file__).resolve().parents[1]
 CROP = 32
 COUNT = 8

@@ -19,6 +19,8 @@ from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.fit_log import read_fit_log, read_fit_log_header
 from eft_jax.nets import Regressor, RegressorArch, save_regressor
 
+pytestmark = pytest.mark.fast_compiles
+
 CROP = 32
 FAST = ["--crop-size", str(CROP), "--max-iters", "2", "--batch-size", "2"]
 
@@ -105,6 +107,14 @@ def test_fit_from_coco_images_writes_eft_json_and_reports_skips(tmp_path, coco_f
         pixels = np.asarray(fit["bbox_center"]) + 100.0 * fit["bbox_scale"] * crop
         np.testing.assert_allclose(fit["pred_keypoint_2d"], pixels, atol=1e-3)
         assert np.ptp(pixels, axis=0).min() > 1.0  # a body, not a point
+        # The quality fields (fitting/quality.py): the residual is the fit's mean keypoint distance
+        # in box sides, and the score a probability.
+        visible = np.asarray(fit["gt_keypoint_2d"])[:, 2] > 0
+        gaps = np.linalg.norm(pixels - np.asarray(fit["gt_keypoint_2d"])[:, :2], axis=-1)
+        box = 200.0 * fit["bbox_scale"]
+        assert fit["quality_residual_all"] == pytest.approx(gaps[visible].mean() / box, rel=1e-3)
+        assert 0.0 < fit["quality_score"] < 1.0 and fit["quality_moved_pa"] >= 0.0
+    assert fits["meta"]["quality_calibration"] == "bundled"
     reasons = {s["annotId"]: s["skip_reason"] for s in fits["skipped"]}
     assert "crowd" in reasons[4]
     assert "missing.jpg" in reasons[5]

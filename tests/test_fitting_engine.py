@@ -14,6 +14,8 @@ from tiny_eft import IMAGE_SIZE, assert_results_close, assert_results_identical
 
 from eft_jax import fitting
 
+pytestmark = pytest.mark.fast_compiles
+
 
 @pytest.fixture(scope="module")
 def eft_setup(calibrated_eft):

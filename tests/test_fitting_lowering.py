@@ -12,6 +12,8 @@ import pytest
 
 from eft_jax.fitting import lowering
 
+pytestmark = pytest.mark.fast_compiles
+
 # (kernel, stride, padding): ResNet's 1x1 (stride 1 and 2), 3x3 (stride 1 and 2) and 7x7 stem.
 CONVOLUTIONS = [(1, 1, 0), (1, 2, 0), (3, 1, 1), (3, 2, 1), (7, 2, 3)]
 

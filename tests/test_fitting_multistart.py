@@ -15,6 +15,8 @@ from eft_jax.body.mirror import mirror_rotmats
 from eft_jax.fitting import multistart
 from eft_jax.geometry import weak_perspective
 
+pytestmark = pytest.mark.fast_compiles
+
 # SPIN's constants.py: OpenPose and 24-joint flip permutations (J49_FLIP_PERM = OP + 25 + J24).
 SPIN_OP_FLIP = [
     0,

@@ -12,6 +12,8 @@ from eft_jax import fitting
 from eft_jax.config import load_config
 from eft_jax.nets import entry_point
 
+pytestmark = pytest.mark.fast_compiles
+
 
 def test_entry_points_of_the_presets():
     assert entry_point("all") == "image"

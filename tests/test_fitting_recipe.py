@@ -9,6 +9,8 @@ from eft_jax import nets
 from eft_jax.config import ConfigError, default_config_path, load_config
 from eft_jax.fitting.recipe import RECIPE_KEY, describe_recipe, resolve_config
 
+pytestmark = pytest.mark.fast_compiles
+
 EFT = default_config_path("eft_default")
 TUNED = {RECIPE_KEY: {"optimizer.learning_rate": 5e-5, "max_iters": 50, "trainable": "layer4+head"}}
 

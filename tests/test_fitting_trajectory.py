@@ -14,6 +14,8 @@ from tiny_eft import IMAGE_SIZE, PREDICTION_FIELDS, assert_results_identical
 from eft_jax import body, fitting
 from eft_jax.geometry import rotmat_to_axis_angle, weak_perspective
 
+pytestmark = pytest.mark.fast_compiles
+
 
 @pytest.fixture(scope="module")
 def setup(calibrated_eft):

@@ -9,6 +9,8 @@ import pytest
 from eft_jax.fitting import lowering
 from eft_jax.nets import Regressor, RegressorArch
 
+pytestmark = pytest.mark.fast_compiles
+
 
 # The default tier keeps the im2col lowering (the CPU default); plain convolutions go slow.
 @pytest.mark.parametrize("im2col", [pytest.param(False, marks=pytest.mark.slow), True])
@@ -18,18 +20,20 @@ def test_bfloat16_regressor_is_near_float32_with_float32_weights_and_outputs(im2
     images = jnp.asarray(np.random.default_rng(0).normal(size=(2, 32, 32, 3)), jnp.float32)
     half = regressor.with_dtype(jnp.bfloat16)
 
-    def run(reg):
+    # weights and images are arguments, not constants folded into the compiled programs
+    def run(reg, variables, images):
         with lowering.conv_lowering(im2col):
             return reg.apply(variables, images)
 
-    full, low = jax.jit(lambda: run(regressor))(), jax.jit(lambda: run(half))()
+    full = jax.jit(lambda v, x: run(regressor, v, x))(variables, images)
+    low = jax.jit(lambda v, x: run(half, v, x))(variables, images)
     assert low.rotmats.dtype == low.betas.dtype == low.camera.dtype == jnp.float32
     np.testing.assert_allclose(low.camera, full.camera, atol=3e-2)
     np.testing.assert_allclose(low.rotmats, full.rotmats, atol=5e-2)
     assert np.abs(np.asarray(low.features) - np.asarray(full.features)).max() > 0  # really bfloat16
-    jaxpr = str(jax.make_jaxpr(lambda: run(half))())
+    jaxpr = str(jax.make_jaxpr(lambda v, x: run(half, v, x))(variables, images))
     assert "bf16" in jaxpr
-    grads = jax.grad(lambda p: jnp.sum(half.apply({**variables, "params": p}, images).camera))(
-        variables["params"]
+    grads = jax.jit(jax.grad(lambda p, v, x: jnp.sum(half.apply({**v, "params": p}, x).camera)))(
+        variables["params"], variables, images
     )
     assert all(g.dtype == jnp.float32 for g in jax.tree.leaves(grads))

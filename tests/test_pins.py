@@ -18,14 +18,7 @@ from eft_jax.fitting import smplify as smplify_module
 from eft_jax.fitting.pose_prior import BUNDLED_POSE_GMM_PATH
 from eft_jax.formats.exemplar import Skip
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _fast_compiles():
-    """These tests compile more than they compute: XLA's optimisations off for their programs."""
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
+pytestmark = pytest.mark.fast_compiles
 
 
 # -- SMPLify's loss by hand (SPIN smplify/losses.py and configs/smplify.py's values) -----------

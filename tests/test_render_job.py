@@ -15,6 +15,8 @@ from eft_jax.formats.images import load_rgb, save_png
 from eft_jax.formats.obj_file import read_obj
 from eft_jax.geometry.crops import crop_image
 
+pytestmark = pytest.mark.fast_compiles
+
 CROP = 96
 CENTER = (200.0, 130.0)  # the person's position in the synthetic image
 SCALE = 1.1  # box side 220 px

@@ -2,8 +2,9 @@
 nothing lost (docs/slips.md lists them with these tests' names).
 
 Every test drives the command line in-process (`cli.main`) with tiny inputs: a 1/16-width
-ResNet-18 regressor for 32 px crops and two iterations, so a fit costs seconds; the two that need a
-real interrupt run the command in a subprocess and are in the slow tier."""
+ResNet-18 regressor for 32 px crops and two iterations, so a fit costs seconds, and demos with the
+demo tests' settings (tests/small_runs.py), whose programs the run has compiled already; the two
+that need a real interrupt run the command in a subprocess and are in the slow tier."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import numpy as np
 import pytest
 from fake_records import coco_person
 from PIL import Image
+from small_runs import DEMO_OVERRIDES
 
 from eft_jax import cli
 from eft_jax.formats.eft_json import read_eft_json
@@ -29,16 +31,10 @@ from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.fit_log import read_fit_log
 from eft_jax.nets import Regressor, RegressorArch, save_regressor
 
+pytestmark = pytest.mark.fast_compiles
+
 CROP = 32
 FAST = ["--crop-size", str(CROP), "--max-iters", "2", "--batch-size", "2"]
-DEMO_FAST = [
-    "num_exemplars=2",
-    "strips=1",
-    "strip_iterations=(0, 1)",
-    "eft.max_iters=2",
-    "eft.batch_size=2",
-    "picture_size=32",
-]
 REPOSITORY = Path(__file__).resolve().parent.parent
 COMPILING = "compiling the fitting step, ~30 s the first time; cached for the next run"
 
@@ -130,7 +126,7 @@ def test_two_demos_on_one_folder_leave_the_first_runs_results_whole(tmp_path, ca
     out = tmp_path / "demo"
     before = first_runs_results(out)
     with run_in_progress(out / "fits.json.log.jsonl.lock"):
-        assert cli.main(["demo", "--out", str(out), *DEMO_FAST]) == 2
+        assert cli.main(["demo", "--out", str(out), *DEMO_OVERRIDES]) == 2
     assert "another run is writing" in capsys.readouterr().err
     assert snapshot(out) == before
 
@@ -139,7 +135,7 @@ def test_a_demo_on_the_folder_a_fit_is_writing_leaves_the_fits_whole(tmp_path, c
     out = tmp_path / "shared"
     before = first_runs_results(out)
     with run_in_progress(out / "fits.json.log.jsonl.lock"):  # `eft-jax fit --out shared/fits.json`
-        assert cli.main(["demo", "--out", str(out), *DEMO_FAST]) == 2
+        assert cli.main(["demo", "--out", str(out), *DEMO_OVERRIDES]) == 2
     assert "the first run" in capsys.readouterr().err
     assert snapshot(out) == before
 
@@ -446,23 +442,24 @@ def test_fit_help_names_the_compilation_cache_folder(capsys):
 
 
 def test_the_fit_describes_itself_truthfully(tmp_path, checkpoint, capsys):
-    crops = write_crops(tmp_path / "crops.npz", 3)
-    argv = fit_argv(crops, tmp_path / "fits.json", checkpoint)
-    assert cli.main([*argv, "--batch-size", "16"]) == 0
+    """Fewer exemplars than slots (1 against FAST's 2): it says how many it fits at a time."""
+    crops = write_crops(tmp_path / "crops.npz", 1)
+    assert cli.main(fit_argv(crops, tmp_path / "fits.json", checkpoint)) == 0
     err = capsys.readouterr().err
     assert "1 hypothesis," in err and "hypotheses" not in err
-    assert "16 slots" not in err and "3 at a time" in err
+    assert "2 slots" not in err and "2 at a time" not in err and "1 at a time" in err
 
 
 def test_the_demo_report_and_pictures_tell_the_truth(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert cli.main(["demo", "--out", str(out), *DEMO_FAST]) == 0
+    assert cli.main(["demo", "--out", str(out), *DEMO_OVERRIDES]) == 0
     report = (out / "report.md").read_text()
-    assert "max_iters=100" not in report and "at most 2 iterations" in report
+    assert "max_iters=100" not in report and "at most 4 iterations" in report
     assert sorted(p.name for p in (out / "pictures").glob("*.png")) == [
         "synthetic_20000000.png",
         "synthetic_20000001.png",
+        "synthetic_20000002.png",
     ]
     summary = last_line(capsys.readouterr().out)
-    assert summary.startswith("eft-jax demo: 2 fitted, 0 skipped, 0 failed, ")
+    assert summary.startswith("eft-jax demo: 3 fitted, 0 skipped, 0 failed, ")
     assert str(out) in summary

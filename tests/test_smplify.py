@@ -31,6 +31,8 @@ from eft_jax.formats.fit_log import read_fit_log
 from eft_jax.geometry import perspective_to_weak, similarity_align, weak_to_perspective_translation
 from eft_jax.nets import Regressor, RegressorArch, save_regressor
 
+pytestmark = pytest.mark.fast_compiles
+
 BATCH = 3
 
 
@@ -247,6 +249,9 @@ def test_smplify_job_writes_eft_json_and_resumes(tmp_path, known, tiny_checkpoin
     assert np.asarray(entry["parm_pose"]).shape == (24, 3, 3) and entry["parm_cam"][0] > 0
     assert entry["keypoint_error_px_after"] < entry["keypoint_error_px_before"]
     assert document["meta"]["method"] == "smplify"
+    # Scored by the calibration's SMPLify model, its iterations out of camera_iters + body_iters.
+    assert entry["quality_iterations_fraction"] == 1.0 and entry["quality_converged"] == 0.0
+    assert 0.0 < entry["quality_score"] < 1.0
 
     # A rerun fits nothing again; a run cut after two results fits only the rest.
     lines = log_path_for(out).read_text().splitlines(keepends=True)

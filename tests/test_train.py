@@ -24,6 +24,8 @@ from eft_jax.train.losses import keypoint_weights, spin_loss
 from eft_jax.train.sources import SyntheticSource
 from eft_jax.train.trainer import learning_rate_schedule
 
+pytestmark = pytest.mark.fast_compiles
+
 
 def _random_joints(rng, batch=3):
     return rng.normal(size=(batch, 49, 3)).astype(np.float32) * 0.3

@@ -11,6 +11,8 @@ from scipy.spatial.transform import Rotation
 from eft_jax.eval import metrics
 from eft_jax.eval.metrics import LSP14_IN_SPIN49, lsp14_hip_centred
 
+pytestmark = pytest.mark.fast_compiles
+
 
 def skeleton(seed=0):
     """A (49, 3) SPIN-49 skeleton facing -z: x right, y down (the camera frame of an upright body

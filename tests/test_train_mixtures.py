@@ -22,6 +22,8 @@ from eft_jax.train.batches import MixtureBatches, TrainBatches
 from eft_jax.train.losses import keypoint_weights, spin_loss
 from eft_jax.train.sources import ArraySource, SyntheticSource, TrainingDataError, spin_npz_targets
 
+pytestmark = pytest.mark.fast_compiles
+
 
 @pytest.fixture(scope="module")
 def loss_config():

@@ -3,13 +3,16 @@
     from eft_jax.datasets.synthetic import make_sample, make_samples
     s = make_sample(7)                       # one sample, deterministic by seed (basic style)
     s = make_sample(7, style="lifelike")     # clothed, cluttered, more poses (synthetic_lifelike)
+    s = make_sample(7, style="full_frame")   # lifelike, in a whole frame (synthetic_full_frame)
     s["image"]                               # (224, 224, 3) uint8 RGB (NOT normalised)
     s["keypoints"]                           # (49, 3) SPIN-49 in [-1, 1] + visibility
     batch = make_samples(range(16))          # the same dict, every entry stacked on a batch axis
 
-Two styles. "basic" (the default) is described below; it is what the bundled regressor was
+Three styles. "basic" (the default) is described below; it is what the bundled regressor was
 trained on and what every held-out set is drawn from, and it stays bit for bit as it is
-(tests/fixtures/synthetic_basic.npz). "lifelike" is `synthetic_lifelike`'s. A basic sample
+(tests/fixtures/synthetic_basic.npz). "lifelike" is `synthetic_lifelike`'s; "full_frame"
+(`synthetic_full_frame`) photographs a lifelike person in a whole frame through a pinhole camera
+and crops it, with the camera's truth. A basic sample
 draws, with `np.random.default_rng(seed)`:
 
 - shape: betas ~ N(0, 1) clipped to +-`BETA_LIMIT`, on the bundled open body
@@ -53,7 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eft_jax.body.mirror import mirror_pose
-from eft_jax.datasets import synthetic_lifelike
+from eft_jax.datasets import synthetic_full_frame, synthetic_lifelike
 from eft_jax.datasets.mocap_poses import load_mocap_poses
 from eft_jax.datasets.pose_sampling import PoseMix
 from eft_jax.datasets.synthetic_body import (
@@ -72,7 +75,7 @@ from eft_jax.render.cameras import weak_perspective_to_pixels
 from eft_jax.render.rasterizer import rasterize
 from eft_jax.render.shading import shade
 
-STYLES = ("basic", "lifelike")
+STYLES = ("basic", "lifelike", "full_frame")
 MAX_OCCLUDERS = 2  # basic style
 MAX_OCCLUDED_FRACTION = 0.25
 # First seed of the held-out humans (`eft-jax evaluate --dataset synthetic`, the fitting
@@ -170,13 +173,16 @@ def make_sample(
     with_vertices: bool = False,
     clips: Sequence[str] | None = None,
     occluders: Sequence[dict] | None = None,
-    options: synthetic_lifelike.LifelikeOptions | None = None,
+    options: synthetic_lifelike.LifelikeOptions
+    | synthetic_full_frame.FullFrameOptions
+    | None = None,
 ) -> dict:
     """One synthetic sample (see the module docstring), deterministic by `seed` and `style`.
 
-    `clips` restricts the poses to these mocap clips (default: all of them; the lifelike style
-    also draws random and interpolated poses, from these clips only). `options` tunes the
-    lifelike style (`synthetic_lifelike.LifelikeOptions`; its defaults are the style).
+    `clips` restricts the poses to these mocap clips (default: all of them; the lifelike and
+    full-frame styles also draw random and interpolated poses, from these clips only). `options`
+    tunes the lifelike style (`synthetic_lifelike.LifelikeOptions`) or the full-frame style
+    (`synthetic_full_frame.FullFrameOptions`); their defaults are the styles.
 
     Basic style only: `occluders=None` draws 0-2 random ones; a list of {"shape": "rect" |
     "ellipse", "box": (x0, y0, x1, y1) pixels, "color": (r, g, b)} uses exactly those (a test
@@ -186,12 +192,31 @@ def make_sample(
     if style not in STYLES:
         raise ValueError(f"unknown synthetic style {style!r}; known: {', '.join(STYLES)}")
     model = default_model() if model is None else model
+    if style != "basic" and occluders is not None:
+        raise ValueError(
+            f"occluders= is a hook of the basic style; the {style} style draws its own "
+            "(LifelikeOptions.occluder_counts=(1, 0, 0) for none) or none (full_frame)"
+        )
+    wanted = {
+        "basic": type(None),
+        "lifelike": synthetic_lifelike.LifelikeOptions,
+        "full_frame": synthetic_full_frame.FullFrameOptions,
+    }[style]
+    if options is not None and not isinstance(options, wanted):
+        raise ValueError(
+            f"options= {type(options).__name__} do not tune the {style} style (lifelike: "
+            "LifelikeOptions, full_frame: FullFrameOptions, basic: none)"
+        )
+    if style == "full_frame":
+        return synthetic_full_frame.make_full_frame_sample(
+            seed,
+            crop_size=crop_size,
+            model=model,
+            with_vertices=with_vertices,
+            clips=clips,
+            options=options,
+        )
     if style == "lifelike":
-        if occluders is not None:
-            raise ValueError(
-                "occluders= is a hook of the basic style; the lifelike style "
-                "draws its own (LifelikeOptions.max_occluders=0 for none)"
-            )
         return synthetic_lifelike.make_lifelike_sample(
             seed,
             crop_size=crop_size,
@@ -200,8 +225,6 @@ def make_sample(
             clips=clips,
             options=options,
         )
-    if options is not None:
-        raise ValueError("options= tunes the lifelike style; the basic style has none")
     return _basic_sample(seed, int(crop_size), model, with_vertices, clips, occluders)
 
 
@@ -294,7 +317,9 @@ def make_samples(
     model=None,
     with_vertices: bool = False,
     clips: Sequence[str] | None = None,
-    options: synthetic_lifelike.LifelikeOptions | None = None,
+    options: synthetic_lifelike.LifelikeOptions
+    | synthetic_full_frame.FullFrameOptions
+    | None = None,
 ) -> dict:
     """`make_sample` for each seed, stacked: every entry gains a leading batch axis."""
     samples = [

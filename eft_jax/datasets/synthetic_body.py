@@ -57,12 +57,20 @@ def model_rest_pose(model) -> tuple[np.ndarray, np.ndarray]:
     return _per_model(model, "rest", compute)
 
 
-def render_growing(render_jit, size: int, *args) -> list[np.ndarray]:
+def render_growing(
+    render_jit, size, *args, covered_pixels: float | None = None
+) -> list[np.ndarray]:
     """`render_jit(*args, size=size, capacity=c)`, whose last output is the number of rasteriser
-    candidates needed, with c grown until it suffices; the other outputs as numpy arrays."""
+    candidates needed, with c grown until it suffices; the other outputs as numpy arrays.
+    `size` is a square image's side or a (height, width) pair; `covered_pixels`, the area of the
+    body's box when it is much smaller than the image, lets the first try be smaller."""
     # Candidates needed (back faces culled): median ~41k, up to ~100k at 224 px for the bundled
-    # body; start at 64k scaled to the image and double (one recompilation each) when exceeded.
-    capacity = 1 << max(16, (size * size).bit_length())
+    # body; start at 64k scaled to the image (or to 4x the body's box) and double (one
+    # recompilation each) when exceeded.
+    pixels = int(np.prod(np.broadcast_to(size, (2,))))
+    if covered_pixels is not None:
+        pixels = min(pixels, int(4 * covered_pixels))
+    capacity = 1 << max(16, pixels.bit_length())
     while True:
         *outputs, needed = render_jit(*args, size=size, capacity=capacity)
         if int(needed) <= capacity:

@@ -84,6 +84,33 @@ def _render_impl(
 ):
     xy, depth = weak_perspective_to_pixels(vertices, camera, size, size)
     fragments = rasterize(xy, depth, faces, size, size, capacity=capacity, cull_backfaces=True)
+    rgb = shade_clothed(
+        fragments,
+        vertices,
+        faces,
+        rest_vertices,
+        vertex_region,
+        params,
+        light_direction,
+        light_color,
+        ambient_color,
+    )
+    return rgb, fragments.triangle_id >= 0, fragments.depth, fragments.num_candidates
+
+
+def shade_clothed(
+    fragments,
+    vertices,
+    faces,
+    rest_vertices,
+    vertex_region,
+    params,
+    light_direction,
+    light_color,
+    ambient_color,
+):
+    """(H, W, 3) colours of the rasterised clothed body (`clothing.texture` on its rest-pose
+    surface, `blinn_phong` lit); traced inside the styles' jitted renderers."""
     attributes = jnp.concatenate([vertex_normals(vertices, faces), rest_vertices], axis=-1)
     both = interpolate(fragments, faces, attributes)
     normals = both[..., :3] / jnp.maximum(
@@ -91,7 +118,7 @@ def _render_impl(
     )
     region = vertex_region[faces[jnp.maximum(fragments.triangle_id, 0), 0]]
     albedo = clothing.texture(both[..., 3:], region, params)
-    rgb = blinn_phong(
+    return blinn_phong(
         normals,
         albedo,
         params[region, -1],
@@ -99,13 +126,13 @@ def _render_impl(
         light_color=light_color,
         ambient_color=ambient_color,
     )
-    return rgb, fragments.triangle_id >= 0, fragments.depth, fragments.num_candidates
 
 
 _render_jit = jax.jit(_render_impl, static_argnames=("size", "capacity"))
 
 
-def _lights(rng):
+def lights(rng):
+    """A light's direction and colour and the ambient colour (module docstring), float32."""
     direction = np.asarray([rng.uniform(-1, 1), rng.uniform(-1.0, 0.3), -rng.uniform(0.2, 1.0)])
     tint = rng.uniform(0.85, 1.15, 3)
     light = tint / tint.mean() * rng.uniform(0.5, 1.0)
@@ -190,7 +217,7 @@ def make_lifelike_sample(
     camera, truncated = _camera(rng, spin49, available, options.truncation_probability)
 
     outfit = clothing.random_outfit(rng, rest_vertices, rest_joints, model_part_labels(model))
-    light_direction, light_color, ambient_color = _lights(rng)
+    light_direction, light_color, ambient_color = lights(rng)
     rgb, silhouette, depth_buffer = render_growing(
         _render_jit,
         size,

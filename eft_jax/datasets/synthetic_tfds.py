@@ -7,7 +7,10 @@
 
 Configs "128px" and "224px" render the "basic" style (the bundled regressor's first-stage data, version
 1.0.0); "lifelike_128px" and "lifelike_224px" the "lifelike" style (its own version, 2.0.0, and
-three more fields: pose_source 0 clip / 1 interpolated / 2 random, truncated, clip). Each split
+three more fields: pose_source 0 clip / 1 interpolated / 2 random, truncated, clip);
+"full_frame_128px" and "full_frame_224px" the "full_frame" style (version 3.0.0: the lifelike
+fields but truncated, and the camera's truth: translation, focal_px, principal_px, image_size,
+box_center, box_scale, keypoints_frame; `synthetic_full_frame`). Each split
 is a fixed range of `make_sample` seeds, so a prepared dataset is a cache of samples
 anyone can regenerate bit for bit: train uses seeds [0, num_train), validation (the held-out set
 the bundled regressor is scored on) uses seeds [VALIDATION_SEED_OFFSET, ... + num_validation).
@@ -37,7 +40,7 @@ from eft_jax.datasets.pose_sampling import POSE_SOURCES
 from eft_jax.datasets.synthetic import STYLES, make_sample
 
 VALIDATION_SEED_OFFSET = 10_000_000
-STYLE_VERSIONS = {"basic": "1.0.0", "lifelike": "2.0.0"}
+STYLE_VERSIONS = {"basic": "1.0.0", "lifelike": "2.0.0", "full_frame": "3.0.0"}
 
 
 @dataclasses.dataclass
@@ -85,10 +88,11 @@ class SyntheticHumans(tfds.core.GeneratorBasedBuilder):
     """Synthetic humans rendered from the bundled open body model in retargeted mocap poses."""
 
     VERSION = tfds.core.Version("1.0.0")
-    SUPPORTED_VERSIONS = [tfds.core.Version("2.0.0")]
+    SUPPORTED_VERSIONS = [tfds.core.Version("2.0.0"), tfds.core.Version("3.0.0")]
     RELEASE_NOTES = {
         "1.0.0": "First release: bundled open body, 10 mocap clips, SPIN-49 keypoints.",
         "2.0.0": "The lifelike style: clothes, backgrounds, lights, more poses, truncation, JPEG.",
+        "3.0.0": "The full_frame style: lifelike people in whole frames through pinhole cameras.",
     }
     BUILDER_CONFIGS = [
         SyntheticHumansConfig(
@@ -109,6 +113,19 @@ class SyntheticHumans(tfds.core.GeneratorBasedBuilder):
             image_size=224,
             style="lifelike",
             version=STYLE_VERSIONS["lifelike"],
+        ),
+        SyntheticHumansConfig(
+            name="full_frame_128px",
+            description="128 x 128 crops of whole 640 x 480 or 1280 x 720 frames, full_frame style",
+            style="full_frame",
+            version=STYLE_VERSIONS["full_frame"],
+        ),
+        SyntheticHumansConfig(
+            name="full_frame_224px",
+            description="224 x 224 crops of whole 640 x 480 or 1280 x 720 frames, full_frame style",
+            image_size=224,
+            style="full_frame",
+            version=STYLE_VERSIONS["full_frame"],
         ),
     ]
     DEFAULT_BUILDER_CONFIG_NAME = "128px"
@@ -165,6 +182,16 @@ class SyntheticHumans(tfds.core.GeneratorBasedBuilder):
             features["pose_source"] = tfds.features.Scalar(dtype=np.int32)
             features["truncated"] = tfds.features.Scalar(dtype=np.bool_)
             features["clip"] = tfds.features.Text()
+        if self.builder_config.style == "full_frame":
+            features["pose_source"] = tfds.features.Scalar(dtype=np.int32)
+            features["clip"] = tfds.features.Text()
+            features["translation"] = tfds.features.Tensor(shape=(3,), dtype=np.float32)
+            features["focal_px"] = tfds.features.Scalar(dtype=np.float32)
+            features["principal_px"] = tfds.features.Tensor(shape=(2,), dtype=np.float32)
+            features["image_size"] = tfds.features.Tensor(shape=(2,), dtype=np.int32)
+            features["box_center"] = tfds.features.Tensor(shape=(2,), dtype=np.float32)
+            features["box_scale"] = tfds.features.Scalar(dtype=np.float32)
+            features["keypoints_frame"] = tfds.features.Tensor(shape=(49, 3), dtype=np.float32)
         if self.builder_config.with_vertices:
             features["vertices"] = tfds.features.Tensor(shape=(None, 3), dtype=np.float32)
         return tfds.core.DatasetInfo(

@@ -53,6 +53,7 @@ from eft_jax.fitting.engine import EftEngine
 from eft_jax.fitting.exemplar import Exemplar
 from eft_jax.fitting.inputs import FitInputError, FitInputs, read_inputs
 from eft_jax.fitting.multistart import MultiStartEft
+from eft_jax.fitting.quality import QualityScorer
 from eft_jax.fitting.recipe import checkpoint_recipe
 from eft_jax.fitting.stopping import StopRequests
 from eft_jax.fitting.stream import fit_stream
@@ -128,12 +129,16 @@ class FitMethod:
 
     build(model, regressor, variables, crop_size) -> (fit, description, batch_size): `fit` maps an
     iterable of Exemplars to FitResults (any order), at most `batch_size` at a time; regressor and
-    variables are None unless `needs_regressor`. `header`: extra fields identifying the run in the logs and the EFT JSON's meta."""
+    variables are None unless `needs_regressor`. `header`: extra fields identifying the run in the logs and the EFT JSON's meta.
+    quality_method: the quality calibration's model that scores its fits (`fitting.quality`);
+    max_iters: the iterations a fit may use at most (the `quality_iterations_fraction` signal)."""
 
     name: str
     build: Callable
     needs_regressor: bool = True
     header: dict = dataclasses.field(default_factory=dict)
+    quality_method: str = "eft"
+    max_iters: int = 0
 
 
 def eft_method(
@@ -163,7 +168,7 @@ def eft_method(
             description += f", camera {engine.camera}"
         return fit, description, engine.batch_size
 
-    return FitMethod("fit", build)
+    return FitMethod("fit", build, max_iters=int(config.max_iters))
 
 
 @dataclasses.dataclass
@@ -244,12 +249,15 @@ def run_fitting(
     compilation_cache_dir: str | Path | None = None,
     fresh: bool = False,
     held_lock: RunLock | None = None,
+    quality_calibration: str | Path | None = None,
 ) -> RunOutcome:
     """Fit this process's share of `inputs`; write `out_json` (and `spin_npz`) when all is done.
 
     `method`: EFT (`eft_method`) or another `FitMethod`. `fresh`: start over, removing the
     output's EFT JSON and the logs of every process first (under the lock). `held_lock`: the
-    caller already holds this output's lock (`RunLock(log_path_for(out_json))`; the demo)."""
+    caller already holds this output's lock (`RunLock(log_path_for(out_json))`; the demo).
+    `quality_calibration`: the quality score's calibration file (`eft-jax calibrate`); None: the
+    bundled one. Every fit is logged with its quality signals and score (`fitting.quality`)."""
     start = time.perf_counter()
     out_json = Path(out_json)
     cluster = Cluster.current()
@@ -315,6 +323,14 @@ def run_fitting(
             **method.header,
         }
         _check_logs(out_json, header)
+        quality = QualityScorer(
+            model,
+            method=method.quality_method,
+            max_iters=method.max_iters,
+            calibration=quality_calibration,
+            regressor=regressor,
+            variables=variables,
+        )
         if log_path.exists():  # what a killed run (or an eft-jax before shards) left unsealed
             ShardWriter(shards_dir(out_json), log_path).seal()
         already = set(_results(out_json).where)
@@ -338,7 +354,15 @@ def run_fitting(
             note(f"eft-jax {method.name}: {COMPILING}; {cached}")
             progress = share_progress()
             outcome.interrupted = _fit_share(
-                stream, todo, fit, log_path, shards_dir(out_json), header, crop_size, progress
+                stream,
+                todo,
+                fit,
+                quality,
+                log_path,
+                shards_dir(out_json),
+                header,
+                crop_size,
+                progress,
             )
         if cluster is not None:
             outcome.interrupted = cluster.hand_over(
@@ -364,7 +388,12 @@ def run_fitting(
         "body_kind": model.kind,
         "body_model": model.source,
         "dbname": stream.description,
-        "meta": {**regressor_fields, "config": config.to_dict(), **method.header},
+        "meta": {
+            **regressor_fields,
+            "config": config.to_dict(),
+            **method.header,
+            "quality_calibration": quality.source,
+        },
     }
     with contextlib.nullcontext() if cluster is None else cluster.writing_outputs():
         write_run_index(
@@ -399,7 +428,9 @@ def _check_logs(out_json: Path, header: dict) -> None:
             raise header_change(path, theirs, expected)
 
 
-def _fit_share(stream, todo, fit, log_path, shards, header, crop_size, progress) -> int | None:
+def _fit_share(
+    stream, todo, fit, quality, log_path, shards, header, crop_size, progress
+) -> int | None:
     """Fit and log the exemplars of `todo`, sealing the log into result shards as it grows;
     returns the signal that stopped it early, if any."""
     in_flight: dict[str, Exemplar] = {}
@@ -417,7 +448,8 @@ def _fit_share(stream, todo, fit, log_path, shards, header, crop_size, progress)
 
         for result in fit(fittable()):
             exemplar = in_flight.pop(str(result.id))
-            sealer.add(log.append(result, exemplar.log_fields()), log.end)
+            fields = {**vars(result), **quality.fields(result, exemplar)}
+            sealer.add(log.append(fields, exemplar.log_fields()), log.end)
             progress.update()
             if stop.signal is not None:
                 break

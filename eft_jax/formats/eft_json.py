@@ -23,7 +23,8 @@ read (`demo/visEFTFit.py`, `demo/visEFTFit_coco.py`, `docs/README_dataformat.md`
          "pred_keypoint_2d": 49 x 2 nested lists,  # the fit's SPIN-49 joints, image pixels
          # full-frame fits only (camera=full_frame, docs/camera.md):
          "cam_t": 3 floats,                         # the body's translation in the camera frame
-         "cam_int": 3 x 3 nested lists              # the intrinsics used, K in image pixels
+         "cam_int": 3 x 3 nested lists,             # the intrinsics used, K in image pixels
+         "quality_score": float, "quality_<signal>": float, ...  # when logged (docs/quality.md)
        }, ...],
      "meta": {"dbname": ..., "writer": "eft-jax <version>", "body_model": ..., "smpltype": ...},
      "skipped": [ {"id", "skip_reason", "annotId", "imageName"}, ... ]}   # eft-jax extra
@@ -56,6 +57,7 @@ from eft_jax.geometry.crops import crop_to_image
 
 EFT_VERSION = 0.1  # the "ver" of EFT's released files
 SMPLTYPES = {"smpl": "smpl", "open": "eftjax_open"}
+QUALITY_PREFIX = "quality_"  # the fit log's quality fields, copied as they are
 
 
 class EftJsonError(InputError, ValueError):
@@ -134,6 +136,9 @@ def _described(fit: dict, where: str, smpltype: str, body_model: str) -> dict:
             if isinstance(value, float) and not math.isfinite(value):
                 raise EftJsonError(f"{where}: '{key}' is {value}")
             entry[key] = value
+    for key, value in fit.items():  # the quality signals and score (fitting/quality.py)
+        if key.startswith(QUALITY_PREFIX) and value is not None and math.isfinite(float(value)):
+            entry[key] = float(value)
     entry["body_model"] = str(body_model)
     return entry
 

@@ -55,6 +55,8 @@ def smplify_method(config: ml_collections.ConfigDict) -> FitMethod:
         build,
         needs_regressor=config.init == "regressor",
         header={"method": "smplify", "pose_prior": str(config.pose_prior or "bundled")},
+        quality_method="smplify",
+        max_iters=int(config.camera_iters) + int(config.body_iters),
     )
 
 

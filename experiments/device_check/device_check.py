@@ -1,5 +1,6 @@
 """One-call accelerator check: eft-jax's EFT throughput per slot count, lowering and dtype, memory
-per slot, XLA's FLOP count against the chip's peak, and EFT's PyTorch loop on the same device.
+per slot, XLA's FLOP count against the chip's peak, EFT's PyTorch loop on the same device, and the
+capacity plan's estimate (experiments/capacity) next to what was measured.
 
     experiments/device_check/device_check.sh           # full size: ResNet-50 @224, 20 iterations, B = 1 ... 256
     experiments/device_check/device_check.sh --smoke   # CI size on the CPU (a test runs it)
@@ -9,6 +10,11 @@ filled in order of importance (float32 vmap first) and the rest are marked "not 
 --budget-s is spent, so the script always finishes and always writes its table. Exemplars/s is
 B / (iterations x seconds per step), every slot running all iterations (stop threshold 0), the
 step timed over --timed-steps steps after compilation, as experiments/bench_eft/bench_eft.py does.
+
+Estimates beside each measurement (full size, on a chip experiments/accelerators.py knows): the
+plan's, the roofline of the per slot-iteration FLOPs and bytes that XLA's CPU cost analysis
+counted (experiments/capacity/capacity.json), and the same roofline over this device's own
+compiled step (its fusions included). Both are B / (iterations x roofline seconds per step).
 """
 
 from __future__ import annotations
@@ -24,16 +30,11 @@ import numpy as np
 from eft_jax import body, fitting
 from eft_jax.config import load_config
 from eft_jax.nets import Regressor, RegressorArch
+from experiments.accelerators import ARITHMETIC, accelerator_for, roofline_seconds
 
 REPO = Path(__file__).resolve().parents[2]
 STUDY = Path(__file__).resolve().parent
-
-# Dense peak TFLOP/s by device kind (vendor data sheets): float32 (TF32 tensor cores on NVIDIA,
-# what XLA uses for float32 convolutions by default) and bfloat16.
-PEAK_TFLOPS = {
-    "H200": {"float32": 494.0, "bfloat16": 989.0},
-    "H100": {"float32": 494.0, "bfloat16": 989.0},
-}
+CAPACITY_PLAN = REPO / "experiments" / "capacity" / "capacity.json"
 
 FULL = dict(
     depth=50,
@@ -60,10 +61,32 @@ SMOKE = dict(
 
 
 def peak_for(device_kind: str, dtype: str):
-    for name, peaks in PEAK_TFLOPS.items():
-        if name in device_kind:
-            return peaks[dtype]
-    return None
+    """Dense peak TFLOP/s of the device at the arithmetic `dtype` runs at (float32: TF32)."""
+    accelerator = accelerator_for(device_kind)
+    return accelerator.tflops[ARITHMETIC[dtype]] if accelerator else None
+
+
+def plan_costs(setup: dict) -> dict:
+    """(lowering, dtype) -> the capacity plan's per slot-iteration FLOPs and bytes for this
+    check's network (ResNet-50 @224, all layers trainable); empty at other sizes."""
+    full = (setup["depth"], setup["width_divisor"], setup["image_size"]) == (50, 1, 224)
+    if not full or not CAPACITY_PLAN.exists():
+        return {}
+    rows = json.loads(CAPACITY_PLAN.read_text())["rows"]
+    return {
+        (row["lowering"], row["dtype"]): (row["step"]["flops"], row["step"]["bytes"])
+        for row in rows
+        if row["network"] == "resnet50" and row["trainable"] == "all"
+    }
+
+
+def estimated_rate(kind: str, dtype: str, iters: int, flops: float, bytes_: float):
+    """Roofline exemplars/s of slots running `iters` steps of `flops` and `bytes_` per
+    slot-iteration on device `kind` (None on a device without known figures)."""
+    accelerator = accelerator_for(kind)
+    if accelerator is None:
+        return None
+    return 1.0 / (iters * roofline_seconds(flops, bytes_, accelerator, ARITHMETIC[dtype]))
 
 
 def measure_engine(regressor, variables, model, size, iters, batch, lowering, dtype, timed_steps):
@@ -85,6 +108,7 @@ def measure_engine(regressor, variables, model, size, iters, batch, lowering, dt
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     flops = float(cost.get("flops", 0.0)) if cost else 0.0
+    bytes_accessed = float(cost.get("bytes accessed", 0.0)) if cost else 0.0
     slots = jax.block_until_ready(engine.step(slots))
     start = time.perf_counter()
     for _ in range(timed_steps):
@@ -98,6 +122,7 @@ def measure_engine(regressor, variables, model, size, iters, batch, lowering, dt
         step_s=step,
         exemplars_per_s=batch / (iters * step),
         flops_per_step=flops,
+        bytes_per_step=bytes_accessed,
         memory_per_slot_mib=per_slot,
     )
 
@@ -195,6 +220,7 @@ def write(args, setup, device, rows, torch_row, seconds):
     kind = getattr(device, "device_kind", str(device))
     torch_rate = torch_row.get("exemplars_per_s")
     command = "experiments/device_check/device_check.sh" + (" --smoke" if args.smoke else "")
+    plan = plan_costs(setup)
     lines = [
         f"EFT device check on {jax.default_backend()} ({kind}, {jax.local_device_count()} device(s)), jax {jax.__version__}; "
         f"ResNet-{setup['depth']} (width / {setup['width_divisor']}) @ {setup['image_size']} px, all layers trainable, "
@@ -207,13 +233,18 @@ def write(args, setup, device, rows, torch_row, seconds):
             else torch_row.get("skipped", "not run")
         ),
         "",
-        "| lowering | dtype | B | s / step | exemplars/s | vs PyTorch loop | GFLOP / exemplar-iteration | TFLOP/s (% of peak) | memory / slot (MiB) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "Estimated: the capacity plan's roofline (experiments/capacity: FLOPs and bytes from XLA's "
+        "CPU cost analysis) and the same roofline over this device's compiled step; measured / "
+        "estimated below 1 means slower than the estimate.",
+        "",
+        "| lowering | dtype | B | s / step | exemplars/s | vs PyTorch loop | GFLOP / exemplar-iteration | TFLOP/s (% of peak) | memory / slot (MiB) "
+        "| estimated exemplars/s (plan) | measured / plan | GB / exemplar-iteration (this device) | roofline exemplars/s (this device) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         head = f"| {row['lowering']} | {row['dtype']} | {row['batch']} |"
         if "skipped" in row:
-            lines.append(f"{head} {row['skipped']} | | | | | |")
+            lines.append(f"{head} {row['skipped']} | | | | | | | | | |")
             continue
         per_it = row["flops_per_step"] / row["batch"]
         achieved = row["flops_per_step"] / row["step_s"] / 1e12
@@ -221,9 +252,22 @@ def write(args, setup, device, rows, torch_row, seconds):
         share = f" ({100 * achieved / peak:.1f} %)" if peak else ""
         ratio = f"{row['exemplars_per_s'] / torch_rate:.1f}x" if torch_rate else ""
         memory = "" if row["memory_per_slot_mib"] is None else f"{row['memory_per_slot_mib']:.0f}"
+        bytes_per_it = row["bytes_per_step"] / row["batch"]
+        estimates = ["", ""]
+        if (row["lowering"], row["dtype"]) in plan:
+            planned = estimated_rate(
+                kind, row["dtype"], setup["iters"], *plan[row["lowering"], row["dtype"]]
+            )
+            if planned:
+                row["plan_exemplars_per_s"] = planned
+                estimates = [f"{planned:.2f}", f"{row['exemplars_per_s'] / planned:.2f}"]
+        own = estimated_rate(kind, row["dtype"], setup["iters"], per_it, bytes_per_it)
+        if own:
+            row["roofline_exemplars_per_s"] = own
         lines.append(
             f"{head} {row['step_s']:.4f} | {row['exemplars_per_s']:.2f} | {ratio} | {per_it / 1e9:.3g} | "
-            f"{achieved:.3g}{share} | {memory} |"
+            f"{achieved:.3g}{share} | {memory} | {estimates[0]} | {estimates[1]} | "
+            f"{bytes_per_it / 1e9:.3g} | {'' if own is None else f'{own:.2f}'} |"
         )
     table = "\n".join(lines) + "\n"
     print(table)

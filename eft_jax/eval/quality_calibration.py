@@ -1,0 +1,223 @@
+"""Fitting the quality score against the truth, and measuring how well it ranks fits.
+
+    fits = calibration_fits(regressor, variables, model, eft_config, smplify_config, humans)
+    bad = bad_fits(fits["eft"])                           # from evaluate_fits's scores
+    models = {m: fit_quality_model(fits[m]["signals"], bad_fits(fits[m])) for m in METHODS}
+    write_calibration(path, models, fitted_on="...")
+    ranking_figures(score, bad, per, threshold)           # AUROC, precision/recall, kept curve
+
+A bad fit (docs/quality.md): PA-MPJPE over `BAD_PA_MPJPE_MM`, facing more than `BAD_FACING_DEG`
+away from the truth, or any of the six left/right limb-joint pairs swapped (`eval/metrics.py`).
+The score is the probability of a good fit; `ranking_figures` treats a low score as "flag this
+fit". The model is an L2-regularised logistic regression fitted by Newton's method (numpy only).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from eft_jax.eval.evaluation import evaluate_fits
+from eft_jax.fitting.exemplar import Exemplar
+from eft_jax.fitting.multistart import MultiStartEft
+from eft_jax.fitting.quality import (
+    CALIBRATION_VERSION,
+    FEATURES,
+    QualityModel,
+    QualitySignals,
+    features,
+)
+from eft_jax.fitting.result import CONVERGED
+from eft_jax.fitting.smplify import Smplify, smplify_stream
+from eft_jax.geometry.crops import normalize_image
+from eft_jax.progress import Progress
+
+BAD_PA_MPJPE_MM = 150.0
+BAD_FACING_DEG = 90.0
+# The penalty on the standardised weights, chosen by 5-fold cross-validation on the validation fits.
+L2_PENALTY = 10.0
+KEPT_FRACTIONS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
+METHODS = ("eft", "smplify")  # the calibration's models: EFT's fits and SMPLify's
+
+
+def calibration_fits(
+    regressor, variables, model, eft_config, smplify_config, humans: Mapping, crop_size: int
+) -> dict:
+    """EFT (`eft_config`, the recipe a run would use) and SMPLify from the regressor
+    (`smplify_config`) over synthetic `humans` (`eval.heldout.heldout_set`'s fields; their
+    `keypoints` are what the methods fit). Returns {"start": the regressor's first prediction,
+    "eft": ..., "smplify": ...}; per method the fits (rotmats, betas, camera, iterations,
+    converged), `evaluate_fits`'s scores against the truth, and the quality `signals`."""
+    images = normalize_image(humans["image"])
+    keypoints = np.asarray(humans["keypoints"], np.float32)
+    apply = jax.jit(lambda x: regressor.apply(variables, x, train=False))
+    first = [jax.device_get(apply(images[i : i + 32])) for i in range(0, len(images), 32)]
+    start = {k: np.concatenate([getattr(f, k) for f in first]) for k in ("rotmats", "betas")}
+    exemplars = [Exemplar(i, images[i], keypoints[i]) for i in range(len(images))]
+
+    fitter = MultiStartEft(regressor, variables, model, eft_config, crop_size=crop_size)
+    progress = Progress(len(exemplars), label="EFT fits", interval=60.0)
+    eft = {}
+    for result in fitter.fit_stream(exemplars):
+        eft[result.id] = result
+        progress.update()
+    progress.close()
+
+    def predict(batch):
+        out = apply(batch)
+        return out.rotmats, out.betas, out.camera
+
+    smplify = Smplify(model, smplify_config)
+    smplified = smplify_stream(exemplars, smplify, predict=predict, crop_size=crop_size)
+    runs = {
+        "eft": (eft, int(eft_config.max_iters)),
+        "smplify": (
+            {r.id: r for r in smplified},
+            int(smplify_config.camera_iters) + int(smplify_config.body_iters),
+        ),
+    }
+    signals_of = QualitySignals(model)
+    fits = {"start": start}
+    for method, (results, max_iters) in runs.items():
+        ordered = [results[i] for i in range(len(images))]
+        skipped = [r for r in ordered if r.skipped]
+        if skipped:
+            raise RuntimeError(f"{len(skipped)} synthetic humans skipped: {skipped[0].stop_reason}")
+        per = {
+            "rotmats": np.stack([r.rotmats for r in ordered]),
+            "betas": np.stack([r.betas for r in ordered]),
+            "camera": np.stack([r.camera for r in ordered]),
+            "iterations": np.array([r.iterations for r in ordered]),
+            "converged": np.array([r.stop_reason == CONVERGED for r in ordered]),
+        }
+        per.update(
+            evaluate_fits(
+                model,
+                per["rotmats"],
+                per["betas"],
+                per["camera"],
+                humans["keypoints"],
+                humans["joints3d_spin49"],
+                humans["vertices"],
+            )
+        )
+        per["signals"] = signals_of(
+            per["rotmats"],
+            per["betas"],
+            per["camera"],
+            keypoints,
+            iterations=per["iterations"],
+            max_iters=max_iters,
+            converged=per["converged"],
+            start_rotmats=start["rotmats"],
+            start_betas=start["betas"],
+        )
+        fits[method] = per
+    return fits
+
+
+def bad_fits(per: Mapping[str, np.ndarray]) -> np.ndarray:
+    """(N,) bool: which fits are bad, from `eval.evaluation.evaluate_fits`'s scores."""
+    return (
+        (np.asarray(per["pa_mpjpe_mm"]) > BAD_PA_MPJPE_MM)
+        | (np.asarray(per["facing_error_deg"]) > BAD_FACING_DEG)
+        | (np.asarray(per["lr_swaps"]) > 0)
+    )
+
+
+def fit_quality_model(
+    signals: Mapping[str, np.ndarray],
+    bad: np.ndarray,
+    names=tuple(FEATURES),
+    l2: float = L2_PENALTY,
+    threshold: float = 0.5,
+) -> QualityModel:
+    """The logistic regression of P(good) on the standardised transformed `signals`."""
+    x = features(signals, names)
+    mean = np.nanmean(x, axis=0)
+    std = np.nanstd(x, axis=0)
+    std = np.where(std > 1e-9, std, 1.0)
+    z = np.where(np.isfinite(x), (x - mean) / std, 0.0)
+    design = np.concatenate([np.ones((len(z), 1)), z], axis=1)
+    good = (~np.asarray(bad, bool)).astype(np.float64)
+    theta = np.zeros(design.shape[1])
+    penalty = np.full(design.shape[1], l2)
+    penalty[0] = 0.0
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-(design @ theta)))
+        gradient = design.T @ (good - p) - penalty * theta
+        hessian = (design * (p * (1 - p))[:, None]).T @ design + np.diag(penalty)
+        step = np.linalg.solve(hessian, gradient)
+        theta += step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return QualityModel(tuple(names), mean, std, theta[1:], float(theta[0]), threshold)
+
+
+def write_calibration(path: str | Path, models: Mapping[str, QualityModel], **about) -> Path:
+    """The calibration file `fitting.quality.read_calibration` reads: one model per method and
+    `about` (what it was fitted on, the command)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    item = {
+        "version": CALIBRATION_VERSION,
+        **about,
+        "methods": {m: model.to_json() for m, model in models.items()},
+    }
+    path.write_text(json.dumps(item, indent=1) + "\n")
+    return path
+
+
+def auroc(score: np.ndarray, bad: np.ndarray) -> float:
+    """The probability that a random bad fit scores lower than a random good one (ties: half)."""
+    score, bad = np.asarray(score, np.float64), np.asarray(bad, bool)
+    if bad.all() or not bad.any():
+        return float("nan")
+    order = np.argsort(score, kind="mergesort")
+    ranks = np.empty(len(score))
+    ranks[order] = np.arange(1, len(score) + 1)
+    for value in np.unique(score):  # average ranks over ties
+        tied = score == value
+        if tied.sum() > 1:
+            ranks[tied] = ranks[tied].mean()
+    good_ranks = ranks[~bad].sum() - (~bad).sum() * ((~bad).sum() + 1) / 2
+    return float(good_ranks / ((~bad).sum() * bad.sum()))
+
+
+def kept_curve(score: np.ndarray, per: Mapping[str, np.ndarray], fractions=KEPT_FRACTIONS):
+    """Rows (kept fraction, mean PA-MPJPE of the kept fits, % of them facing > 90 degrees away)
+    when the best-scored fraction is kept (higher score = better)."""
+    order = np.argsort(-np.asarray(score, np.float64), kind="mergesort")
+    rows = []
+    for fraction in fractions:
+        kept = order[: max(1, int(round(fraction * len(order))))]
+        rows.append(
+            (
+                fraction,
+                float(np.mean(per["pa_mpjpe_mm"][kept])),
+                float(100.0 * np.mean(per["facing_error_deg"][kept] > BAD_FACING_DEG)),
+            )
+        )
+    return rows
+
+
+def ranking_figures(score: np.ndarray, bad: np.ndarray, per: Mapping, threshold: float) -> dict:
+    """How well `score` (higher = better) finds the bad fits: AUROC, the precision and recall of
+    flagging fits under `threshold`, and the kept-80 % figures against keeping everything."""
+    flagged = np.asarray(score) < threshold
+    curve = {fraction: (pa, facing) for fraction, pa, facing in kept_curve(score, per)}
+    return {
+        "auroc": auroc(score, bad),
+        "precision": float(np.mean(bad[flagged])) if flagged.any() else float("nan"),
+        "recall": float(np.mean(flagged[bad])) if bad.any() else float("nan"),
+        "flagged_pct": float(100.0 * flagged.mean()),
+        "bad_pct": float(100.0 * np.mean(bad)),
+        "pa_all_mm": curve[1.0][0],
+        "pa_kept80_mm": curve[0.8][0],
+        "facing_all_pct": curve[1.0][1],
+        "facing_kept80_pct": curve[0.8][1],
+    }

@@ -1,0 +1,250 @@
+"""The quality score measured on held-out humans, side by side with the 2D error alone.
+
+    python -m experiments.quality.study                 # every cached setting (experiments/quality/fits.py)
+    python -m experiments.quality.study --write-asset   # also refit the bundled calibration
+
+Calibrates on the validation fits of both styles (clean keypoints) and scores the held-out ones
+(clean, and with detector-like keypoint noise), and leave-clips-out: calibrated on validation
+humans whose mocap clips all lie in one half of the training clips, scored on held-out humans
+whose clips all lie in the other half. Writes experiments/quality/quality.md and .csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from eft_jax import body
+from eft_jax.eval.quality_calibration import (
+    bad_fits,
+    fit_quality_model,
+    kept_curve,
+    ranking_figures,
+    write_calibration,
+)
+from eft_jax.fitting.quality import BUNDLED_CALIBRATION_PATH, QualitySignals
+from experiments.fitting_runs import write_csv
+from experiments.quality.fits import CACHE
+
+STUDY = Path(__file__).resolve().parent
+METHODS = ("eft", "smplify")
+TITLES = {"eft": "EFT (tuned recipe)", "smplify": "SMPLify from the regressor"}
+
+
+def load_setting(stem: str, signals_of: QualitySignals) -> dict | None:
+    """A cached setting's per-method fits, truth scores and signals, or None when not cached."""
+    paths = sorted(CACHE.glob(f"{stem}_*.npz"), key=lambda p: int(p.stem.split("_")[-1]))
+    if not paths:
+        return None
+    with np.load(paths[-1]) as data:
+        data = {k: data[k] for k in data.files}
+    setting = {"count": len(data["seed"]), "clip": data["clip"], "methods": {}}
+    for method in METHODS:
+        per = {k.split("/", 1)[1]: v for k, v in data.items() if k.startswith(f"{method}/")}
+        per["signals"] = signals_of(
+            per["rotmats"],
+            per["betas"],
+            per["camera"],
+            data["keypoints"],
+            iterations=per["iterations"],
+            max_iters=int(per["max_iters"][0]),
+            converged=per["converged"],
+            start_rotmats=data["start_rotmats"],
+            start_betas=data["start_betas"],
+        )
+        per["bad"] = bad_fits(per)
+        setting["methods"][method] = per
+    return setting
+
+
+def subset(setting: dict, keep: np.ndarray) -> dict:
+    methods = {
+        m: {k: (v if k == "signals" else v[keep]) for k, v in per.items()}
+        for m, per in setting["methods"].items()
+    }
+    for per in methods.values():
+        per["signals"] = {k: v[keep] for k, v in per["signals"].items()}
+    return {"count": int(keep.sum()), "clip": setting["clip"][keep], "methods": methods}
+
+
+def joined(settings: list[dict]) -> dict:
+    methods = {}
+    for m in METHODS:
+        parts = [s["methods"][m] for s in settings]
+        methods[m] = {
+            k: (
+                {n: np.concatenate([p["signals"][n] for p in parts]) for n in parts[0]["signals"]}
+                if k == "signals"
+                else np.concatenate([p[k] for p in parts])
+            )
+            for k in parts[0]
+        }
+    return {
+        "count": sum(s["count"] for s in settings),
+        "clip": np.concatenate([s["clip"] for s in settings]),
+        "methods": methods,
+    }
+
+
+def clip_half(clip: str) -> int | None:
+    """0 or 1: the half of the training clips a human's pose came from (every clip of an
+    interpolated pose in the same half), None for a random pose or clips in both halves."""
+    names = [c for c in str(clip).split("+") if c]
+    halves = {zlib.crc32(name.encode()) % 2 for name in names}
+    return halves.pop() if len(halves) == 1 else None
+
+
+def calibrate(train: dict) -> dict:
+    return {
+        m: fit_quality_model(train["methods"][m]["signals"], train["methods"][m]["bad"])
+        for m in METHODS
+    }
+
+
+def rows_for(name: str, models: dict, test: dict) -> list[dict]:
+    rows = []
+    for m in METHODS:
+        per = test["methods"][m]
+        score = models[m].score(per["signals"])
+        by_2d = -per["error_2d_px"]  # the 2D error alone (LSP-14, px): lower error = better
+        for ranker, values, threshold in (
+            ("score", score, models[m].threshold),
+            ("2D error", by_2d, None),
+        ):
+            figures = ranking_figures(values, per["bad"], per, threshold if threshold else -np.inf)
+            row = {
+                "setting": name,
+                "method": TITLES[m],
+                "ranked by": ranker,
+                "humans": test["count"],
+            }
+            row.update(figures)
+            if threshold is None:
+                row["precision"] = row["recall"] = row["flagged_pct"] = None
+            rows.append(row)
+    return rows
+
+
+COLUMNS = (
+    ("humans", "humans", "d"),
+    ("bad_pct", "% bad", ".1f"),
+    ("auroc", "AUROC", ".3f"),
+    ("precision", "precision", ".2f"),
+    ("recall", "recall", ".2f"),
+    ("flagged_pct", "% flagged", ".1f"),
+    ("pa_all_mm", "PA-MPJPE all", ".1f"),
+    ("pa_kept80_mm", "PA-MPJPE best 80 %", ".1f"),
+    ("facing_all_pct", "% facing > 90° all", ".1f"),
+    ("facing_kept80_pct", "% facing > 90° best 80 %", ".1f"),
+)
+
+
+def table(rows: list[dict]) -> str:
+    head = ["setting", "method", "ranked by"] + [t for _, t, _ in COLUMNS]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|---|" + "---:|" * len(COLUMNS)]
+    for row in rows:
+        cells = [row["setting"], row["method"], row["ranked by"]]
+        cells += [
+            "–" if row.get(k) is None or row[k] != row[k] else format(row[k], f)
+            for k, _, f in COLUMNS
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def curve_table(models: dict, test: dict) -> str:
+    lines = [
+        "| method | ranked by | "
+        + " | ".join(
+            f"keep {f:.0%}"
+            for f, _, _ in kept_curve(
+                np.zeros(2), {"pa_mpjpe_mm": np.zeros(2), "facing_error_deg": np.zeros(2)}
+            )
+        )
+        + " |",
+    ]
+    lines.append("|---|---|" + "---:|" * (len(lines[0].split("|")) - 4))
+    for m in METHODS:
+        per = test["methods"][m]
+        for ranker, values in (
+            ("score", models[m].score(per["signals"])),
+            ("2D error", -per["error_2d_px"]),
+        ):
+            cells = [f"{pa:.1f} mm, {facing:.1f} %" for _, pa, facing in kept_curve(values, per)]
+            lines.append(f"| {TITLES[m]} | {ranker} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write-asset", action="store_true", help="refit the bundled calibration")
+    args = parser.parse_args(argv)
+    signals_of = QualitySignals(body.load())
+    load = {}
+    for split in ("validation", "heldout"):
+        for style in ("basic", "lifelike"):
+            for noise in ("none", "detector"):
+                setting = load_setting(f"{split}_{style}_{noise}", signals_of)
+                if setting is not None:
+                    load[split, style, noise] = setting
+    validation = [load[k] for k in load if k[0] == "validation" and k[2] == "none"]
+    sizes = ", ".join(
+        f"{k[1]} {load[k]['count']}" for k in load if k[0] == "validation" and k[2] == "none"
+    )
+    train = joined(validation)
+    models = calibrate(train)
+    if args.write_asset:
+        write_calibration(
+            BUNDLED_CALIBRATION_PATH,
+            models,
+            fitted_on=f"validation synthetic humans (seeds 10,000,000..): {sizes}; bundled "
+            "regressor (tuned EFT recipe, crop camera), bundled body model; SMPLify from the regressor",
+            command="python -m experiments.quality.study --write-asset",
+        )
+    rows = []
+    for style in ("basic", "lifelike"):
+        for noise in ("none", "detector"):
+            if ("heldout", style, noise) in load:
+                name = f"{style}{', detector noise' if noise == 'detector' else ''}"
+                rows += rows_for(name, models, load["heldout", style, noise])
+    halves = np.array([clip_half(c) for c in train["clip"]], dtype=object)
+    held = [load[k] for k in load if k[0] == "heldout" and k[2] == "none"]
+    if held:
+        test = joined(held)
+        test_halves = np.array([clip_half(c) for c in test["clip"]], dtype=object)
+        lco_models = calibrate(subset(train, halves == 0))
+        rows += rows_for(
+            "leave-clips-out (both styles)", lco_models, subset(test, test_halves == 1)
+        )
+        curves = curve_table(models, test)
+    text = "\n".join(
+        [
+            "# Quality score against the 2D error alone",
+            "",
+            f"Calibrated on validation humans with clean keypoints ({sizes}). Leave-clips-out: "
+            "calibrated on the validation humans whose clips all lie in one half of the training "
+            "clips, scored on the held-out humans (every style, clean) of the other half.",
+            "",
+            table(rows),
+            "",
+            "Kept fraction (best first) against the kept fits' mean PA-MPJPE and % facing > 90°, "
+            "held-out humans of every style, clean keypoints:",
+            "",
+            curves if held else "",
+            "",
+            "Command: `python -m experiments.quality.study`",
+            "",
+        ]
+    )
+    (STUDY / "quality.md").write_text(text)
+    write_csv(STUDY / "quality.csv", rows)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
