@@ -45,6 +45,7 @@ def _fits(count: int) -> list:
             continue
         fit = fake_fit(f"e{n}", seed=n, annot_id=n, image_name=f"im{n % 4}.jpg")
         fit["loss_2d_after"] = float(np.float32(0.001 * n))
+        fit["quality_score"] = float(np.float32(0.5 + 0.01 * n))
         if n == 7:
             fit["betas"] = np.full(10, np.nan, np.float32)
         if n == 9:  # repr writes 3e-05 with an exponent; -1e-9 rounds to -0.0, written 0.0
