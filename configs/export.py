@@ -14,5 +14,8 @@ def get_config():
     # EFT JSON file (<out stem>-00001-of-0000K.json), as EFT released one file per dataset;
     # 100,000 fits are about 0.7 GB of JSON. 0: always one file.
     config.part_size = 100_000
+    # Leave out fits whose quality_score (docs/quality.md) is under this, or that have none; the
+    # EFT JSON lists them under "skipped" with the reason. None: every fit.
+    config.min_quality = ml_collections.config_dict.placeholder(float)
     config.image_prefix = None  # spin-npz: prefix of imgname; None: the run's (as fit --spin-npz)
     return config

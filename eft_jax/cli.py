@@ -323,7 +323,7 @@ def _compare(args: argparse.Namespace) -> None:
     print(f"eft-jax compare: {result.fits} exemplars in {result.seconds:.1f} s -> {result.index}")
 
 
-EXPORT_FLAGS = {"run_path": "run", "format": "format", "out": "out"}
+EXPORT_FLAGS = {"run_path": "run", "format": "format", "out": "out", "min_quality": "min_quality"}
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -642,6 +642,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--format", required=True, choices=("eft-json", "spin-npz"))
     export.add_argument(
+        "--min-quality",
+        type=float,
+        help="leave out fits whose quality_score is under this (config min_quality; listed as "
+        "skipped in EFT JSON)",
+    )
+    export.add_argument(
         "--out", required=True, help="file to write (EFT JSON parts named after it)"
     )
     _add_run_options(export, "export.py", "part_size=50000")
@@ -744,11 +750,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """The command line's arguments; key=value overrides are taken after the flags too (argparse
+    stops reading positionals after a subcommand's own positional such as RUN or FITS)."""
+    args, extras = parser.parse_known_args(argv)
+    stray = [extra for extra in extras if extra.startswith("-") or "=" not in extra]
+    if stray or (extras and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(stray or extras)}")
+    if extras:
+        args.overrides = [*args.overrides, *extras]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     from eft_jax import progress
 
     try:
-        args = build_parser().parse_args(argv)
+        args = _parse(build_parser(), argv)
     except UsageError as error:
         print(error, file=sys.stderr)
         return EXIT_BAD_INPUT

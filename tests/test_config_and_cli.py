@@ -177,3 +177,16 @@ def test_cli_reports_any_input_error_in_one_line_with_exit_code_2(monkeypatch, c
     monkeypatch.setattr(cli, "_convert_spin", crash)
     with pytest.raises(ValueError, match="a bug"):
         cli.main(["convert-spin", "bad.pt", "--out", "out"])
+
+
+def test_overrides_after_the_flags_of_a_job_with_its_own_positional(capsys):
+    from eft_jax import cli
+
+    argv = ["export", "fits.json", "--format", "spin-npz", "--out", "x.npz", "min_quality=0.4"]
+    assert cli.main([*argv, "--show-config"]) == 0
+    assert "\nmin_quality: 0.4" in capsys.readouterr().out
+    assert cli.main(["report", "fits.json", "--show-config", "thumbnail_size=12"]) == 0
+    assert "\nthumbnail_size: 12" in capsys.readouterr().out
+    for stray in ("--bogus", "bogus"):
+        assert cli.main([*argv, stray]) == 2
+        assert f"unrecognized arguments: {stray}" in capsys.readouterr().err

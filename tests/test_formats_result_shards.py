@@ -174,6 +174,29 @@ def test_exports_equal_the_eft_json_and_spin_npz_written_from_the_log(tmp_path):
     assert parts[1]["meta"]["part"] == "2 of 3 (input exemplars 10..19)"
 
 
+def test_min_quality_leaves_out_the_fits_scored_under_it_and_says_so(tmp_path):
+    out = tmp_path / "fits.json"
+    items = _fits(23)  # quality_score 0.5 + 0.01 n; e7 is a NaN fit, every 5th from e3 a skip
+    items[1].pop("quality_score")  # a fit logged before quality scores existed
+    run = _finish(out, [_log(out, items, shard_size=4)], [f"e{n}" for n in range(23)])
+
+    (summary,) = export_eft_json(run, tmp_path / "kept.json", min_quality=0.6)
+    document = json.loads((tmp_path / "kept.json").read_text())
+    kept = [int(entry["annotId"]) for entry in document["data"]]
+    assert kept == [n for n in range(10, 23) if n % 5 != 3]  # 0.5 + 0.01 n >= 0.6 from n = 10
+    reasons = {skip["id"]: skip["skip_reason"] for skip in document["skipped"]}
+    assert reasons["e4"] == "quality_score 0.540 under --min-quality 0.6"
+    assert reasons["e1"] == "no quality_score under --min-quality 0.6"
+    assert reasons["e3"].startswith("no crop box") and "e13" in reasons  # the run's own skips stay
+    assert "e7" in reasons and len(reasons) == 23 - len(kept)  # every exemplar is somewhere
+    assert summary["written"] == len(kept) and document["meta"]["min_quality"] == 0.6
+
+    path, rows = export_spin_npz(run, tmp_path / "kept.npz", min_quality=0.6)
+    with np.load(path) as arrays:
+        assert rows == len(kept) == len(arrays["pose"])
+        assert np.array_equal(arrays["scale"], [entry["bbox_scale"] for entry in document["data"]])
+
+
 CHILD = textwrap.dedent(
     """
     import sys

@@ -23,10 +23,14 @@ def run_export(config: ml_collections.ConfigDict) -> str:
         raise ConfigError(f"export format {config.format!r} is not one of {FORMATS}")
     run_path = Path(config.run)
     run = RunIndex.open(run_path if run_path.suffix == ".shards" else shards_dir(run_path))
+    min_quality = config.min_quality
+    if min_quality is not None and not 0.0 <= min_quality <= 1.0:
+        raise ConfigError(f"min_quality is a quality_score in [0, 1]; got {min_quality}")
+    filtered = "" if min_quality is None else f" (quality_score >= {min_quality})"
     if config.format == "spin-npz":
-        path = export_spin_npz(run, Path(config.out), config.image_prefix)
-        return f"eft-jax export: {len(run)} exemplars' fits; wrote {path}"
-    summaries = export_eft_json(run, Path(config.out), config.part_size)
+        path, rows = export_spin_npz(run, Path(config.out), config.image_prefix, min_quality)
+        return f"eft-jax export: {rows} fits of {len(run)} exemplars{filtered}; wrote {path}"
+    summaries = export_eft_json(run, Path(config.out), config.part_size, min_quality)
     written = sum(summary["written"] for summary in summaries)
     skipped = sum(summary["skipped"] for summary in summaries)
     where = (
@@ -34,4 +38,4 @@ def run_export(config: ml_collections.ConfigDict) -> str:
         if len(summaries) == 1
         else f"{len(summaries)} parts, {summaries[0]['path']} .. {summaries[-1]['path']}"
     )
-    return f"eft-jax export: {written} fits, {skipped} skipped; wrote {where}"
+    return f"eft-jax export: {written} fits{filtered}, {skipped} skipped; wrote {where}"
