@@ -13,6 +13,7 @@ from eft_jax.body.upright import UPRIGHT_TURN
 from eft_jax.datasets.joint_limits import joint_rotations
 from eft_jax.eval.quality_calibration import (
     auroc,
+    auroc_intervals,
     bad_fits,
     fit_quality_model,
     kept_curve,
@@ -212,6 +213,18 @@ def test_calibration_ranks_and_round_trips(tmp_path):
     (tmp_path / "bad.json").write_text('{"version": 99}')
     with pytest.raises(QualityCalibrationError, match="version"):
         read_calibration(tmp_path / "bad.json")
+
+
+def test_auroc_intervals_bracket_the_auroc_and_its_difference():
+    rng = np.random.default_rng(3)
+    bad = rng.random(400) < 0.3
+    sharp, blunt = rng.normal(size=400) - 2.0 * bad, rng.normal(size=400) - 0.3 * bad
+    intervals = auroc_intervals({"sharp": sharp, "blunt": blunt}, bad, draws=500)
+    for name, score in (("sharp", sharp), ("blunt", blunt)):
+        low, high = intervals[name]
+        assert low < auroc(score, bad) < high and high - low < 0.15
+    low, high = intervals["difference"]
+    assert 0.0 < low < auroc(sharp, bad) - auroc(blunt, bad) < high
 
 
 def test_bad_fits_and_the_kept_curve():
