@@ -13,19 +13,30 @@ from eft_jax.body.upright import UPRIGHT_TURN
 from eft_jax.datasets.joint_limits import joint_rotations
 from eft_jax.eval.quality_calibration import (
     auroc,
+    auroc_intervals,
     bad_fits,
     fit_quality_model,
     kept_curve,
     write_calibration,
 )
+from eft_jax.fitting.exemplar import Exemplar
 from eft_jax.fitting.quality import (
     SIGNALS,
     QualityCalibrationError,
+    QualityScorer,
     QualitySignals,
     joint_angles,
     read_calibration,
 )
-from eft_jax.geometry import axis_angle_to_rotmat, weak_perspective
+from eft_jax.fitting.result import FitResult
+from eft_jax.geometry import (
+    FullFrame,
+    axis_angle_to_rotmat,
+    full_to_crop_camera,
+    image_to_crop,
+    pinhole,
+    weak_perspective,
+)
 
 CAMERA = np.array([0.8, 0.05, 0.1], np.float32)
 
@@ -95,6 +106,60 @@ def test_a_fit_on_its_own_keypoints_facing_the_camera(signals_of, open_body):
     assert 1.4 < height < 2.1  # metres, the rest pose's keypoint extent
 
 
+def test_a_full_frame_fit_is_measured_through_its_own_camera(open_body):
+    # A body off to the side of a wide image, its keypoints its own full-perspective projection:
+    # through the fit's pinhole camera they fit exactly, and the ray to the camera is 27 degrees
+    # off the optical axis; the weak-perspective limit of the same camera misses them.
+    tpose = _pose()
+    spin49 = body.forward_joints(open_body, tpose, np.zeros(10, np.float32)).spin49
+    translation = np.array([1.5, 0.2, 3.0], np.float32)
+    frame = FullFrame(
+        box_center=np.array([1140.0, 427.0], np.float32),
+        box_size=np.float32(600.0),
+        focal=np.array([1000.0, 1000.0], np.float32),
+        principal_point=np.array([640.0, 360.0], np.float32),
+    )
+    pixels = pinhole(spin49, jnp.asarray(translation), frame.focal, frame.principal_point)
+    xy = np.asarray(image_to_crop(pixels, frame))
+    keypoints = np.concatenate(
+        [xy, np.asarray(open_body.spin49_available, np.float32)[:, None]], -1
+    )
+    exemplar = Exemplar(
+        0,
+        np.zeros((8, 8, 3), np.float32),
+        keypoints,
+        center=frame.box_center,
+        scale=3.0,
+        image_size=(1280, 720),
+    )
+    fit = dict(
+        id=0,
+        stop_reason="converged",
+        iterations=5,
+        rotmats=tpose,
+        betas=np.zeros(10, np.float32),
+        camera=np.asarray(full_to_crop_camera(jnp.asarray(translation), frame)),
+    )
+    scorer = QualityScorer(open_body, method="eft", max_iters=20)
+    full = scorer.fields(
+        FitResult(
+            **fit,
+            translation=translation,
+            focal_length=frame.focal,
+            principal_point=frame.principal_point,
+        ),
+        exemplar,
+    )
+    crop = scorer.fields(FitResult(**fit), exemplar)
+    assert full["quality_residual_all"] < 1e-5
+    assert crop["quality_residual_all"] > 0.01
+    assert full["quality_facing_camera_deg"] == pytest.approx(
+        np.degrees(np.arccos(translation[2] / np.linalg.norm(translation))), abs=0.1
+    )
+    assert crop["quality_facing_camera_deg"] < 1.0
+    assert 0.0 <= full["quality_score"] <= 1.0
+
+
 def test_signals_see_what_is_wrong(signals_of, open_body):
     tpose = _pose()
     turned = _pose(pelvis=[0.0, np.pi, 0.0])
@@ -148,6 +213,18 @@ def test_calibration_ranks_and_round_trips(tmp_path):
     (tmp_path / "bad.json").write_text('{"version": 99}')
     with pytest.raises(QualityCalibrationError, match="version"):
         read_calibration(tmp_path / "bad.json")
+
+
+def test_auroc_intervals_bracket_the_auroc_and_its_difference():
+    rng = np.random.default_rng(3)
+    bad = rng.random(400) < 0.3
+    sharp, blunt = rng.normal(size=400) - 2.0 * bad, rng.normal(size=400) - 0.3 * bad
+    intervals = auroc_intervals({"sharp": sharp, "blunt": blunt}, bad, draws=500)
+    for name, score in (("sharp", sharp), ("blunt", blunt)):
+        low, high = intervals[name]
+        assert low < auroc(score, bad) < high and high - low < 0.15
+    low, high = intervals["difference"]
+    assert 0.0 < low < auroc(sharp, bad) - auroc(blunt, bad) < high
 
 
 def test_bad_fits_and_the_kept_curve():

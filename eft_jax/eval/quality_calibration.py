@@ -5,6 +5,7 @@
     models = {m: fit_quality_model(fits[m]["signals"], bad_fits(fits[m])) for m in METHODS}
     write_calibration(path, models, fitted_on="...")
     ranking_figures(score, bad, per, threshold)           # AUROC, precision/recall, kept curve
+    auroc_intervals({"score": score, "2D error": -error_2d}, bad)   # bootstrap 95 % intervals
 
 A bad fit (docs/quality.md): PA-MPJPE over `BAD_PA_MPJPE_MM`, facing more than `BAD_FACING_DEG`
 away from the truth, or any of the six left/right limb-joint pairs swapped (`eval/metrics.py`).
@@ -186,6 +187,39 @@ def auroc(score: np.ndarray, bad: np.ndarray) -> float:
             ranks[tied] = ranks[tied].mean()
     good_ranks = ranks[~bad].sum() - (~bad).sum() * ((~bad).sum() + 1) / 2
     return float(good_ranks / ((~bad).sum() * bad.sum()))
+
+
+def auroc_intervals(
+    scores: Mapping[str, np.ndarray], bad: np.ndarray, draws: int = 2000, seed: int = 0
+) -> dict:
+    """Bootstrap 95 % intervals of `auroc` for each of `scores` (name: higher = better) and of
+    the difference of the first two, all over the same resamples of the fits. Returns
+    {name: (low, high)} and, with two or more scores, {"difference": (low, high)}."""
+    bad = np.asarray(bad, bool)
+    if bad.all() or not bad.any():
+        return {name: (float("nan"), float("nan")) for name in scores}
+    counts = (
+        np.random.default_rng(seed)
+        .multinomial(len(bad), np.full(len(bad), 1.0 / len(bad)), size=draws)
+        .astype(np.float64)
+    )
+    weight_bad, weight_good = counts[:, bad], counts[:, ~bad]
+    pairs = weight_bad.sum(1) * weight_good.sum(1)
+    values = {}
+    for name, score in scores.items():
+        score = np.asarray(score, np.float64)
+        below = score[bad][:, None] < score[~bad][None, :]
+        tied = score[bad][:, None] == score[~bad][None, :]
+        wins = below + 0.5 * tied
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values[name] = ((weight_bad @ wins) * weight_good).sum(1) / pairs
+    names = list(scores)
+    if len(names) >= 2:
+        values["difference"] = values[names[0]] - values[names[1]]
+    return {
+        name: tuple(float(q) for q in np.nanpercentile(v, [2.5, 97.5]))
+        for name, v in values.items()
+    }
 
 
 def kept_curve(score: np.ndarray, per: Mapping[str, np.ndarray], fractions=KEPT_FRACTIONS):

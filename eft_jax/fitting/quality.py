@@ -8,7 +8,10 @@
 Signals (`quality_signals`, batched and jitted; each a named field, `quality_<name>` in the fit log
 and the EFT JSON), made comparable across regressors and bodies: lengths are fractions of the
 fitted body's height (`height`: the extent of its SPIN-49 keypoints in the rest pose), 2D
-distances fractions of the crop box's side.
+distances fractions of the crop box's side. Keypoints are projected through the fit's own camera:
+the crop camera's weak perspective [s, tx, ty], or, for a full-frame fit (`full_frame`: its
+translation and `geometry.FullFrame`, docs/camera.md), the pinhole camera of the whole image,
+expressed in the box's coordinates as the full-frame loss compares them.
 
 - residual_<part>: the confidence-weighted mean 2D distance between the fit's projected SPIN-49
   keypoints and the input keypoints of one body part (head, torso, left/right arm, left/right
@@ -18,7 +21,8 @@ distances fractions of the crop box's side.
   right keypoints exchanged, as `body/mirror.py` mirrors a pose), both without refitting: when
   either explains the keypoints about as well as the fit, its facing or sides are ambiguous;
 - facing_camera_deg: the angle between the pelvis's forward direction and the direction to the
-  camera (0 faces the camera, 180 faces away);
+  camera (0 faces the camera, 180 faces away): the optical axis for the crop camera, the ray
+  from the body to the camera for a full-frame fit;
 - pose_prior_nll: SMPLify's pose prior (`pose_prior.max_mixture_nll`, the bundled GMM unless one
   is given) of the body pose;
 - joint_limit_excess_deg: degrees outside the range-of-motion tables (`datasets/joint_limits.py`)
@@ -65,7 +69,15 @@ from eft_jax.errors import InputError
 from eft_jax.fitting.exemplar import Exemplar
 from eft_jax.fitting.pose_prior import PosePrior, load_pose_prior, max_mixture_nll
 from eft_jax.fitting.result import CONVERGED, FitResult
-from eft_jax.geometry import rotmat_to_axis_angle, similarity_align, weak_perspective
+from eft_jax.geometry import (
+    FullFrame,
+    image_to_crop,
+    pinhole,
+    rotmat_to_axis_angle,
+    similarity_align,
+    weak_perspective,
+)
+from eft_jax.geometry.crops import SCALE_UNIT
 
 BUNDLED_CALIBRATION_PATH = Path(__file__).resolve().parent / "assets" / "quality_calibration.json"
 CALIBRATION_VERSION = 1
@@ -225,7 +237,9 @@ def _self_intersection(joints, height):
 
 
 @jax.jit
-def _signals(view, prior, rotmats, betas, camera, keypoints, start_rotmats, start_betas):
+def _signals(
+    view, prior, rotmats, betas, camera, keypoints, start_rotmats, start_betas, full_frame
+):
     out = body.forward_joints(view, rotmats, betas)
     rest = body.forward_joints(view, jnp.broadcast_to(jnp.eye(3), rotmats.shape), betas).spin49
     available = jnp.asarray(view.spin49_available)
@@ -234,15 +248,23 @@ def _signals(view, prior, rotmats, betas, camera, keypoints, start_rotmats, star
         jnp.where(available, y, jnp.inf), -1
     )
     keypoints = keypoints * available[:, None]
-    projected = weak_perspective(out.spin49, camera)
+    forward = rotmats[..., 0, :, 2]  # the pelvis's +z (the body's front) in the camera frame
+    if full_frame is None:
+        projected = weak_perspective(out.spin49, camera)
+        toward_camera = -forward[..., 2]
+    else:
+        translation, frame = full_frame
+        pixels = pinhole(out.spin49, translation, frame.focal, frame.principal_point)
+        projected = image_to_crop(pixels, frame)
+        to_camera = -translation / jnp.linalg.norm(translation, axis=-1, keepdims=True)
+        toward_camera = jnp.sum(forward * to_camera, axis=-1)
     parts, overall = _residuals(projected, keypoints)
     hips = projected[..., [SPIN49_NAMES.index("OP RHip"), SPIN49_NAMES.index("OP LHip")], :]
     axis_x = hips[..., 0].mean(-1)[..., None]
     turned = projected.at[..., 0].set(2.0 * axis_x - projected[..., 0])
     _, turned_residual = _residuals(turned, keypoints)
     _, mirrored_residual = _residuals(turned[..., SPIN49_MIRROR, :], keypoints)
-    forward = rotmats[..., 0, :, 2]  # the pelvis's +z (the body's front) in the camera frame
-    facing = jnp.degrees(jnp.arccos(jnp.clip(-forward[..., 2], -1.0, 1.0)))
+    facing = jnp.degrees(jnp.arccos(jnp.clip(toward_camera, -1.0, 1.0)))
     body_pose = rotmat_to_axis_angle(rotmats[..., 1:, :, :]).reshape(*rotmats.shape[:-3], 69)
     angles = jnp.degrees(joint_angles(rotmats))
     limits = jnp.degrees(jnp.asarray(JOINT_LIMITS, jnp.float32))
@@ -267,6 +289,25 @@ def _signals(view, prior, rotmats, betas, camera, keypoints, start_rotmats, star
     return signals
 
 
+def _float32(array):
+    return jnp.asarray(array, jnp.float32)
+
+
+def _full_frame(result: FitResult, exemplar: Exemplar) -> tuple | None:
+    """A full-frame fit's (translation, FullFrame) with a batch axis of one; None for the crop
+    camera's fits."""
+    if result.translation is None:
+        return None
+    center, scale = exemplar.box()
+    frame = FullFrame(
+        box_center=np.asarray(center, np.float32)[None],
+        box_size=np.asarray([SCALE_UNIT * scale], np.float32),
+        focal=np.asarray(result.focal_length, np.float32)[None],
+        principal_point=np.asarray(result.principal_point, np.float32)[None],
+    )
+    return np.asarray(result.translation, np.float32)[None], frame
+
+
 class QualitySignals:
     """`quality_signals` with its body-model view and pose prior built once."""
 
@@ -286,11 +327,14 @@ class QualitySignals:
         converged,
         start_rotmats=None,
         start_betas=None,
+        full_frame: tuple | None = None,
     ) -> dict[str, np.ndarray]:
         """(N,) float64 arrays of every signal in `SIGNALS` for N fits: rotmats (N, 24, 3, 3),
         betas (N, S), camera (N, 3), the input keypoints (N, 49, 3) in [-1, 1] of the crop,
         iterations (N,), max_iters (the method's most), converged (N,) bool; start_* the
-        regressor's first prediction (None: `moved_pa` is NaN). NaN marks a missing signal."""
+        regressor's first prediction (None: `moved_pa` is NaN); `full_frame` (translation (N, 3),
+        `geometry.FullFrame` with (N, ...) fields) for full-frame fits, None for crop-camera
+        ones. NaN marks a missing signal."""
         rotmats = jnp.asarray(rotmats, jnp.float32)
         betas = jnp.asarray(betas, jnp.float32)
         has_start = start_rotmats is not None
@@ -304,6 +348,7 @@ class QualitySignals:
                 jnp.asarray(keypoints, jnp.float32),
                 jnp.asarray(start_rotmats, jnp.float32) if has_start else rotmats,
                 jnp.asarray(start_betas, jnp.float32) if has_start else betas,
+                None if full_frame is None else jax.tree.map(_float32, full_frame),
             )
         )
         signals = {k: np.asarray(v, np.float64) for k, v in signals.items()}
@@ -458,6 +503,7 @@ class QualityScorer:
             converged=[result.stop_reason == CONVERGED],
             start_rotmats=start_rotmats,
             start_betas=start_betas,
+            full_frame=_full_frame(result, exemplar),
         )
         fields = {
             FIELD_PREFIX + name: float(value[0])
