@@ -8,9 +8,11 @@
 Humans: `make_sample(style="full_frame")` of seeds HELDOUT_SEED_OFFSET.. (disjoint from training
 and validation; never tuned on), 128 px crops for the bundled regressor and open body model. Each
 run fits every human once with one method and stores its fits under
-eft_jax_output/full_frame_runs/ (git-ignored); `table` scores whichever runs exist against the
+eft_jax_output/full_frame_runs/ (git-ignored; a larger run fits only the humans after the
+largest stored one); `table` scores whichever runs exist against the
 truth in the camera frame and writes experiments/full_frame/full_frame_<count>.md / .csv and the
-per-human scores (_per_human.npz).
+per-human scores (_per_human.npz), with each bin's crop-minus-full-frame difference in mean
+PA-MPJPE and median lean error and its 95 % interval from resampling the humans.
 
 Methods: EFT (the bundled regressor's tuned recipe) and SMPLify (SPIN's, started from the
 regressor), each with `camera=crop` (today's: EFT's weak-perspective camera inside the crop,
@@ -252,6 +254,21 @@ def load_run(count: int, noise: str, method: str) -> dict | None:
     return None
 
 
+def largest_run(count: int, noise: str, method: str) -> int:
+    """The size of the largest stored run of `method` over fewer than `count` humans (0 if
+    none): a larger run fits only the humans after it."""
+    sizes = [int(p.stem.split("_")[-1]) for p in RUNS.glob(f"{noise}_{method}_*.npz")]
+    return max((n for n in sizes if n < count), default=0)
+
+
+def extend(first: dict, rest: dict) -> dict:
+    """The fits of a smaller run followed by those of the humans after it."""
+    return {
+        key: first[key] + rest[key] if key == "seconds" else np.concatenate([first[key], rest[key]])
+        for key in first
+    }
+
+
 def score(method: str, fits: dict, humans: dict, keypoints: np.ndarray, model) -> dict:
     """Per-human scores of one run (module docstring)."""
     out = body.forward(model, fits["rotmats"], fits["betas"])
@@ -299,6 +316,55 @@ def summary_row(per: dict, members: np.ndarray) -> dict:
     return row
 
 
+# (crop run, full-frame run) whose per-human differences get bootstrap intervals
+PAIRS = (
+    ("eft_crop", "eft_full_known"),
+    ("eft_crop", "eft_full_diagonal"),
+    ("smplify_crop", "smplify_full_known"),
+    ("smplify_crop", "smplify_full_diagonal"),
+)
+BOOTSTRAP = 2000
+
+
+def paired_difference(crop: dict, full: dict, members: np.ndarray, key: str) -> tuple:
+    """Crop minus full frame over the bin's humans, for the mean (PA-MPJPE) or the median (lean
+    error) of `key`, with a 95 % interval from resampling the humans (paired, fixed seed)."""
+    statistic = np.median if key in MEDIANS else np.mean
+    a, b = crop[key][members], full[key][members]
+    rng = np.random.default_rng(0)
+    draws = rng.integers(0, len(a), (BOOTSTRAP, len(a)))
+    resampled = statistic(a[draws], axis=1) - statistic(b[draws], axis=1)
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    return float(statistic(a) - statistic(b)), float(low), float(high)
+
+
+def difference_lines(scores: dict, groups: dict) -> list[str]:
+    """Markdown rows: crop minus full frame in PA-MPJPE (mm, mean; also as % of crop's) and
+    median lean error (degrees), with 95 % bootstrap intervals, per bin and pair of runs."""
+    lines = [
+        "| bin | crop − full frame | n | PA-MPJPE mm [95 %] | PA-MPJPE % | lean ° [95 %] |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for name, members in groups.items():
+        if members.sum() < 2:
+            continue
+        for crop, full in PAIRS:
+            if crop not in scores or full not in scores:
+                continue
+            cells = []
+            for key in ("pa_mpjpe_mm", "lean_depth_error_deg"):
+                value, low, high = paired_difference(scores[crop], scores[full], members, key)
+                cells.append(f"{value:+.1f} [{low:+.1f}, {high:+.1f}]")
+            share = 100.0 * float(
+                np.mean(scores[crop]["pa_mpjpe_mm"][members] - scores[full]["pa_mpjpe_mm"][members])
+                / np.mean(scores[crop]["pa_mpjpe_mm"][members])
+            )
+            cells.insert(1, f"{share:+.1f}")
+            title = f"{TITLES[crop]} − {TITLES[full].split(', ', 1)[1]}"
+            lines.append(f"| {name} | {title} | {int(members.sum())} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def table(count: int, model) -> str:
     humans = full_frame_set(count, 128)
     groups = bins(humans, model)
@@ -323,7 +389,12 @@ def table(count: int, model) -> str:
                 rows.append(row)
                 cells = [format(row[k], f) if members.any() else "n/a" for k, _, f in COLUMNS]
                 lines.append(f"| {name} | {TITLES[method]} | " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += [
+            "",
+            f"Differences, {noise} keypoints (positive: the full-frame camera better):",
+            "",
+        ]
+        lines += difference_lines(scores, groups) + [""]
     name = f"full_frame_{count}"
     write_csv(STUDY / f"{name}.csv", rows)
     np.savez_compressed(STUDY / f"{name}_per_human.npz", **per_human)
@@ -361,7 +432,11 @@ def main(argv=None) -> int:
         if path.exists():
             continue
         _, camera, focal = METHODS[method]
-        fits = fit(method, restored, model, size, exemplars(humans, keypoints, camera, focal))
+        done = largest_run(args.count, args.noise, method)
+        rest = {key: value[done:] for key, value in humans.items()}
+        fits = fit(method, restored, model, size, exemplars(rest, keypoints[done:], camera, focal))
+        if done:
+            fits = extend(load_run(done, args.noise, method), fits)
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, **fits)
         print(f"{method} ({args.noise}): {fits['seconds']:.0f} s", file=sys.stderr, flush=True)
