@@ -193,6 +193,7 @@ def put_costs(network, trainable, dtype, batch=8) -> dict:
         jax.ShapeDtypeStruct((batch,), jnp.int32),
         jax.ShapeDtypeStruct((batch, crop, crop, 3), jnp.float32),
         jax.ShapeDtypeStruct((batch, 49, 3), jnp.float32),
+        None,  # camera=crop: no full-frame cameras travel with the exemplars
     )
     costs = compiled_costs(lowered)
     return {key: costs[key] / batch for key in ("flops", "bytes", "unfused_bytes")}
