@@ -52,19 +52,15 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from eft_jax.body.mirror import mirror_pose
 from eft_jax.datasets import backgrounds, camera_effects, clothing
-from eft_jax.datasets.pose_sampling import PoseMix, sample_pose, training_pose_table
+from eft_jax.datasets.pose_sampling import PoseMix
 from eft_jax.datasets.synthetic_body import (
-    BETA_LIMIT,
     DEPTH_TOLERANCE,
-    joint_noise,
     model_part_labels,
     model_rest_pose,
-    pose_body,
     render_growing,
 )
-from eft_jax.datasets.synthetic_lifelike import lights, shade_clothed
+from eft_jax.datasets.synthetic_lifelike import draw_person, lights, shade_clothed
 from eft_jax.geometry import rotations
 from eft_jax.geometry.crops import box_from_keypoints, crop_image, image_to_crop
 from eft_jax.render.cameras import PerspectiveCamera, perspective_to_pixels
@@ -217,19 +213,7 @@ def make_full_frame_sample(
     rng = np.random.default_rng(seed)
     rest_vertices, rest_joints = model_rest_pose(model)
 
-    betas = np.clip(rng.standard_normal(model.num_betas), -BETA_LIMIT, BETA_LIMIT)
-    draw = sample_pose(rng, training_pose_table(), options.pose_mix, rest_joints, clips)
-    mirrored = bool(rng.random() < options.mirror_probability)
-    pose = mirror_pose(draw.pose) if mirrored else draw.pose
-    noise = joint_noise(rng) * (draw.source != "random")
-    yaw = rng.uniform(0.0, 2 * np.pi)
-    posed = pose_body(
-        model,
-        jnp.asarray(pose, jnp.float32),
-        jnp.asarray(noise, jnp.float32),
-        jnp.float32(yaw),
-        jnp.asarray(betas, jnp.float32),
-    )
+    betas, draw, mirrored, posed = draw_person(rng, model, rest_joints, options, clips)
     rotmats, pose, vertices, joints, spin49 = _tilt(posed, rng.uniform(-MAX_PITCH, MAX_PITCH))
     available = np.asarray(model.spin49_available)
 

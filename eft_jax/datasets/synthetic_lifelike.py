@@ -131,6 +131,27 @@ def shade_clothed(
 _render_jit = jax.jit(_render_impl, static_argnames=("size", "capacity"))
 
 
+def draw_person(rng, model, rest_joints, options, clips):
+    """A lifelike person's shape and pose, drawn in this order from `rng` (the order each style's
+    samples depend on): betas, the pose (`options.pose_mix`, never the reserved clips), whether it
+    is mirrored (`options.mirror_probability`), the joint noise, the yaw; then posed
+    (`synthetic_body.pose_body`). Returns (betas, the pose draw, mirrored, posed)."""
+    betas = np.clip(rng.standard_normal(model.num_betas), -BETA_LIMIT, BETA_LIMIT)
+    draw = sample_pose(rng, training_pose_table(), options.pose_mix, rest_joints, clips)
+    mirrored = bool(rng.random() < options.mirror_probability)
+    pose = mirror_pose(draw.pose) if mirrored else draw.pose
+    noise = joint_noise(rng) * (draw.source != "random")
+    yaw = rng.uniform(0.0, 2 * np.pi)
+    posed = pose_body(
+        model,
+        jnp.asarray(pose, jnp.float32),
+        jnp.asarray(noise, jnp.float32),
+        jnp.float32(yaw),
+        jnp.asarray(betas, jnp.float32),
+    )
+    return betas, draw, mirrored, posed
+
+
 def lights(rng):
     """A light's direction and colour and the ambient colour (module docstring), float32."""
     direction = np.asarray([rng.uniform(-1, 1), rng.uniform(-1.0, 0.3), -rng.uniform(0.2, 1.0)])
@@ -199,19 +220,7 @@ def make_lifelike_sample(
     size = int(crop_size)
     rest_vertices, rest_joints = model_rest_pose(model)
 
-    betas = np.clip(rng.standard_normal(model.num_betas), -BETA_LIMIT, BETA_LIMIT)
-    draw = sample_pose(rng, training_pose_table(), options.pose_mix, rest_joints, clips)
-    mirrored = bool(rng.random() < options.mirror_probability)
-    pose = mirror_pose(draw.pose) if mirrored else draw.pose
-    noise = joint_noise(rng) * (draw.source != "random")
-    yaw = rng.uniform(0.0, 2 * np.pi)
-    posed = pose_body(
-        model,
-        jnp.asarray(pose, jnp.float32),
-        jnp.asarray(noise, jnp.float32),
-        jnp.float32(yaw),
-        jnp.asarray(betas, jnp.float32),
-    )
+    betas, draw, mirrored, posed = draw_person(rng, model, rest_joints, options, clips)
     vertices, spin49 = posed[2], np.asarray(posed[4])
     available = np.asarray(model.spin49_available)
     camera, truncated = _camera(rng, spin49, available, options.truncation_probability)
