@@ -260,10 +260,12 @@ def test_calibrate_writes_a_calibration_that_fit_reads(tmp_path):
     )
     out = tmp_path / "calibration.json"
     argv = ["calibrate", "--checkpoint", str(checkpoint), "--out", str(out), "count=6"]
-    argv += ["styles=('basic',)", "eft_overrides=('max_iters=2', 'batch_size=2')"]
+    argv += ["styles=('basic',)", "noises=('none', 'detector')"]
+    argv += ["eft_overrides=('max_iters=2', 'batch_size=2')"]
     argv += ["smplify_overrides=('camera_iters=2', 'body_iters=2', 'batch_size=6')"]
     assert cli.main(argv) == 0
     calibration = read_calibration(out)
     assert set(calibration["models"]) == {"eft", "smplify"}
     assert "6 validation synthetic humans" in calibration["fitted_on"]
-    assert calibration["fits"]["eft"]["fits"] == 6
+    assert calibration["fits"]["eft"]["fits"] == 12  # 6 humans, clean and noisy keypoints
+    assert "keypoints ['none', 'detector']" in calibration["fitted_on"]

@@ -4,7 +4,8 @@
     run_calibrate(config)                                          # configs/calibrate.py
 
 Fits `count` validation synthetic humans of each style (`eval.heldout.heldout_set`, seeds from
-`VALIDATION_SEED_OFFSET`) with EFT (the regressor's recipe, the default crop camera, and
+`VALIDATION_SEED_OFFSET`), once per keypoint setting of `noises` (their own keypoints, and
+detector-like noisy ones: `eval.keypoint_noise`), with EFT (the regressor's recipe, the default crop camera, and
 `eft_overrides`) and SMPLify from the regressor (with `smplify_overrides`), scores them against the truth, and fits one logistic regression per method
 (`eval.quality_calibration`); writes the calibration JSON that `eft-jax fit / smplify
 --quality-calibration` reads. Returns the written file's summary (in-sample AUROC per method).
@@ -19,9 +20,10 @@ import ml_collections
 import numpy as np
 
 from eft_jax import body, nets
-from eft_jax.config import default_config_path, load_config
+from eft_jax.config import ConfigError, default_config_path, load_config
 from eft_jax.datasets.synthetic_tfds import VALIDATION_SEED_OFFSET
 from eft_jax.eval.heldout import heldout_set
+from eft_jax.eval.keypoint_noise import KEYPOINT_NOISES, with_noise
 from eft_jax.eval.quality_calibration import (
     METHODS,
     auroc,
@@ -35,6 +37,11 @@ from eft_jax.progress import note
 
 
 def run_calibrate(config: ml_collections.ConfigDict) -> dict:
+    unknown = sorted(set(config.noises) - set(KEYPOINT_NOISES))
+    if unknown or not config.noises:
+        raise ConfigError(
+            f"calibrate: noises must be some of {KEYPOINT_NOISES}; got {config.noises}"
+        )
     start = time.perf_counter()
     model = body.load(config.body_model)
     loaded = nets.load_regressor(config.checkpoint, model)
@@ -47,17 +54,21 @@ def run_calibrate(config: ml_collections.ConfigDict) -> dict:
     for style in config.styles:
         note(f"eft-jax calibrate: {len(seeds)} validation humans, {style} style")
         humans = heldout_set(seeds, crop_size=loaded.input_size, style=style)
-        parts.append(
-            calibration_fits(
-                loaded.regressor,
-                loaded.variables,
-                model,
-                eft_config,
-                smplify_config,
-                humans,
-                loaded.input_size,
+        for noise in config.noises:
+            if noise != "none":
+                note(f"eft-jax calibrate: the same humans, {noise} keypoint noise")
+            noisy = {**humans, "keypoints": with_noise(humans["keypoints"], humans["seed"], noise)}
+            parts.append(
+                calibration_fits(
+                    loaded.regressor,
+                    loaded.variables,
+                    model,
+                    eft_config,
+                    smplify_config,
+                    noisy,
+                    loaded.input_size,
+                )
             )
-        )
     models, summary = {}, {}
     for method in METHODS:
         signals = {
@@ -75,7 +86,7 @@ def run_calibrate(config: ml_collections.ConfigDict) -> dict:
         config.output,
         models,
         fitted_on=f"{len(seeds)} validation synthetic humans (seeds {VALIDATION_SEED_OFFSET:,}..) "
-        f"of each style {list(config.styles)}; regressor {loaded.source}, body {model.source}",
+        f"of each style {list(config.styles)}, keypoints {list(config.noises)}; regressor {loaded.source}, body {model.source}",
         fits=summary,
     )
     for method, figures in summary.items():

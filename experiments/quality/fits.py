@@ -8,9 +8,7 @@ setting, with the regressor's first prediction and the truth's scores (`eft_jax.
 The fits are `eft_jax.eval.quality_calibration.calibration_fits`, what `eft-jax calibrate` runs.
 Each setting is cached as eft_jax_output/quality_fits/<split>_<style>_<noise>_<count>.npz
 (git-ignored), grown in place: a larger --count fits only the new humans. Keypoint noise
-"detector" (`detector_noise`): 2 px (of a 224 px crop) of Gaussian jitter on every visible
-keypoint, each visible keypoint dropped with probability 0.1, and with probability 0.1 one
-left/right limb pair (elbow and wrist, or knee and ankle) exchanged, seeded by the human's seed.
+"detector": `eft_jax.eval.keypoint_noise.detector_noise`, seeded by the human's seed.
 """
 
 from __future__ import annotations
@@ -21,42 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from eft_jax.body.joint_sets import SPIN49_NAMES
 from eft_jax.config import default_config_path, load_config
+from eft_jax.eval.keypoint_noise import KEYPOINT_NOISES, with_noise
 from eft_jax.eval.quality_calibration import METHODS, calibration_fits
 from eft_jax.fitting.recipe import resolve_config
 from eft_jax.fitting.run import enable_compilation_cache
 from experiments.fitting_runs import SPLITS, bundled_setup, evaluation_set
 
 CACHE = Path("eft_jax_output/quality_fits")
-NOISES = ("none", "detector")
-JITTER_PX = 2.0
-DROP_PROBABILITY = 0.1
-SWAP_PROBABILITY = 0.1
-# Left/right limb pairs the detector noise may exchange: SPIN-49 names of the right side.
-SWAPPABLE = (("Elbow", "Wrist"), ("Knee", "Ankle"))
-
-
-def _slots(part: str) -> list[tuple[int, int]]:
-    """(right, left) SPIN-49 slots of a joint, OpenPose's and the ground-truth set's."""
-    pairs = []
-    for right, left in ((f"OP R{part}", f"OP L{part}"), (f"Right {part}", f"Left {part}")):
-        pairs.append((SPIN49_NAMES.index(right), SPIN49_NAMES.index(left)))
-    return pairs
-
-
-def detector_noise(keypoints: np.ndarray, seed: int) -> np.ndarray:
-    """(49, 3) crop keypoints as a detector might give them (module docstring), seeded."""
-    rng = np.random.default_rng([seed, 7])
-    noisy = np.array(keypoints, np.float32)
-    visible = noisy[:, 2] > 0
-    noisy[visible, :2] += rng.normal(0.0, 2.0 * JITTER_PX / 224.0, (visible.sum(), 2))
-    noisy[visible & (rng.random(len(noisy)) < DROP_PROBABILITY)] = 0.0
-    if rng.random() < SWAP_PROBABILITY:
-        for part in SWAPPABLE[rng.integers(len(SWAPPABLE))]:
-            for right, left in _slots(part):
-                noisy[[right, left]] = noisy[[left, right]]
-    return noisy
 
 
 def fit_setting(split: str, style: str, noise: str, count: int) -> Path:
@@ -76,10 +46,7 @@ def fit_setting(split: str, style: str, noise: str, count: int) -> Path:
     data = evaluation_set(split, count, size, style)
     new = slice(have, count)
     keypoints = data["keypoints"][new]
-    if noise == "detector":
-        keypoints = np.stack(
-            [detector_noise(k, int(s)) for k, s in zip(keypoints, data["seed"][new])]
-        )
+    keypoints = with_noise(keypoints, data["seed"][new], noise)
     humans = {k: v[new] for k, v in data.items()}
     humans["keypoints"] = keypoints
     eft_config = resolve_config(default_config_path("eft_default"), [], restored.record)
@@ -116,7 +83,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=sorted(SPLITS), required=True)
     parser.add_argument("--style", choices=("basic", "lifelike"), required=True)
-    parser.add_argument("--noise", choices=NOISES, default="none")
+    parser.add_argument("--noise", choices=KEYPOINT_NOISES, default="none")
     parser.add_argument("--count", type=int, default=200)
     args = parser.parse_args(argv)
     print(fit_setting(args.split, args.style, args.noise, args.count))

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from eft_jax import body
+from eft_jax.eval.keypoint_noise import KEYPOINT_NOISES
 from eft_jax.eval.quality_calibration import (
     auroc,
     auroc_intervals,
@@ -208,7 +209,7 @@ def main(argv=None) -> int:
     load = {}
     for split in ("validation", "heldout"):
         for style in ("basic", "lifelike"):
-            for noise in ("none", "detector"):
+            for noise in KEYPOINT_NOISES:
                 setting = load_setting(f"{split}_{style}_{noise}", signals_of)
                 if setting is not None:
                     load[split, style, noise] = setting
@@ -231,7 +232,7 @@ def main(argv=None) -> int:
         )
     rows = []
     for style in ("basic", "lifelike"):
-        for noise in ("none", "detector"):
+        for noise in KEYPOINT_NOISES:
             if ("heldout", style, noise) in load:
                 name = f"{style}{', detector noise' if noise == 'detector' else ''}"
                 rows += rows_for(name, models, load["heldout", style, noise])
