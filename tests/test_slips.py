@@ -237,6 +237,16 @@ def test_a_bad_override_value_is_one_line_naming_the_key(tmp_path, capsys, value
     assert not (tmp_path / "o.json.log.jsonl").exists()
 
 
+@pytest.mark.parametrize("job", ["fit", "smplify"])
+def test_an_unknown_camera_is_refused_before_any_file_is_written(tmp_path, capsys, job):
+    crops = write_crops(tmp_path / "crops.npz", 1)
+    argv = [job, "--crops", str(crops), "--out", str(tmp_path / "o.json"), "camera=fisheye"]
+    assert cli.main(argv) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "camera must be one of ('crop', 'full_frame')" in line and "fisheye" in line
+    assert list(tmp_path.glob("o.json*")) == []
+
+
 @pytest.mark.parametrize(
     "flag",
     [

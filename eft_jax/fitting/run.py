@@ -50,7 +50,7 @@ import ml_collections
 from eft_jax import body, nets
 from eft_jax.fitting.distributed import Cluster
 from eft_jax.fitting.engine import EftEngine
-from eft_jax.fitting.exemplar import Exemplar
+from eft_jax.fitting.exemplar import Exemplar, check_camera
 from eft_jax.fitting.inputs import FitInputError, FitInputs, read_inputs
 from eft_jax.fitting.multistart import MultiStartEft
 from eft_jax.fitting.quality import QualityScorer
@@ -260,6 +260,7 @@ def run_fitting(
     bundled one. Every fit is logged with its quality signals and score (`fitting.quality`)."""
     start = time.perf_counter()
     out_json = Path(out_json)
+    check_camera(config.get("camera", "crop"))  # a slip is refused before any file is touched
     cluster = Cluster.current()
     if cluster is not None:
         if {process_index, process_count} - {None} and (process_index, process_count) != (

@@ -51,6 +51,7 @@ from eft_jax.eval.heldout import write_fit_inputs
 from eft_jax.eval.pictures import draw_fits
 from eft_jax.eval.strips import draw_strips
 from eft_jax.fitting import Exemplar
+from eft_jax.fitting.exemplar import check_camera
 from eft_jax.fitting.inputs import FitInputs
 from eft_jax.fitting.recipe import describe_recipe
 from eft_jax.fitting.run import RunOutcome, eft_method, log_path_for, run_fitting
@@ -79,6 +80,7 @@ def run_demo(
     keypoints_json: Path | None = None,
 ) -> RunOutcome:
     """The demo in `config.output_dir` (module docstring); returns its fitting run's outcome."""
+    check_camera(config.eft.get("camera", "crop"))  # before the humans are drawn
     out_dir = Path(config.output_dir)
     fits_json = out_dir / "fits.json"
     with RunLock(log_path_for(fits_json)) as lock:
