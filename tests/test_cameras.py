@@ -78,6 +78,22 @@ def test_pinhole_matches_a_hand_built_camera_matrix():
     np.testing.assert_allclose(in_box, (expected - [900.0, 300.0]) / 190.0, atol=1e-5)
 
 
+def test_a_full_frame_fit_is_drawn_in_its_crop_where_the_loss_sees_it():
+    from eft_jax import render
+
+    points = jnp.asarray(_body_points(2))
+    camera = jnp.asarray([0.7, 0.1, -0.05])
+    frame = _frame([1000.0, 200.0], 260.0, [900.0, 880.0], [640.0, 360.0])  # off-centre, wide
+    size = 224
+    in_box = full_frame_projection(points, camera, frame)  # what EFT's loss compares
+    drawn = render.box_view_camera(crop_to_full_translation(camera, frame), frame, size)
+    pixels, _ = render.perspective_to_pixels(points, drawn)
+    np.testing.assert_allclose(pixels, render.crop_to_pixels(in_box, size, size), atol=2e-3)
+    # The crop camera's weak perspective, which the strips drew before, is far off here.
+    weak_pixels = render.crop_to_pixels(weak_perspective(points, camera), size, size)
+    assert np.abs(weak_pixels - pixels).max() > 3.0
+
+
 def test_crop_and_full_frame_cameras_agree_for_a_centred_person_and_a_long_lens():
     points = jnp.asarray(_body_points(1))
     camera = jnp.asarray([0.8, 0.05, -0.03])

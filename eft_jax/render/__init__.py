@@ -6,6 +6,7 @@ out = render.overlay(crop_uint8, vertices, model.faces, camera)     # camera = [
 
 from eft_jax.render.cameras import (
     PerspectiveCamera,
+    box_view_camera,
     crop_to_pixels,
     perspective_to_pixels,
     side_view,
@@ -50,6 +51,7 @@ __all__ = [
     "Fragments",
     "PerspectiveCamera",
     "blinn_phong",
+    "box_view_camera",
     "composite",
     "count_candidates",
     "crop_to_pixels",

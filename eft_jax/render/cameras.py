@@ -67,6 +67,24 @@ def spin_perspective_camera(
     )
 
 
+def box_view_camera(translation, frame, size: int) -> PerspectiveCamera:
+    """The `PerspectiveCamera` that draws a full-frame fit (translation (3,) in the camera frame of
+    its image, `geometry.FullFrame` `frame`) into its box's crop of size x size pixels: image
+    pixel u lands at (u - c) size / b + size / 2 (c the box's centre, b its side), so the focal
+    length is scaled by size / b and the principal point moves with the box."""
+    factor = size / jnp.asarray(frame.box_size, jnp.float32)
+    return PerspectiveCamera(
+        focal=jnp.asarray(frame.focal, jnp.float32) * factor,
+        principal=(
+            jnp.asarray(frame.principal_point, jnp.float32)
+            - jnp.asarray(frame.box_center, jnp.float32)
+        )
+        * factor
+        + size / 2.0,
+        translation=jnp.asarray(translation, jnp.float32),
+    )
+
+
 def side_view(vertices, angle: float = jnp.pi / 2, center=None):
     """Rotate (..., V, 3) vertices by `angle` about the vertical (y) axis through their centre.
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from eft_jax.body.joint_sets import SPIN49_NAMES
-from eft_jax.render.cameras import crop_to_pixels
+from eft_jax.render.cameras import PerspectiveCamera, crop_to_pixels
 from eft_jax.render.compose import overlay, side_panel
 
 # LSP-14's limbs (legs, arms, hips, shoulders, torso sides, neck to head top), between SPIN-49's
@@ -69,7 +69,8 @@ def figure_strip(
     crop: (S, S, 3) uint8 (any H x W works the same way). keypoints: (49, 3) SPIN-49, x, y in
     [-1, 1] of the crop, confidence; only keypoints with confidence > 0 are drawn (dots, and bones
     of the LSP-14 skeleton whose two ends are both drawn). panels: (label, vertices (V, 3),
-    camera [s, tx, ty]) each drawn over the crop with `overlay`. side_vertices: a body (normally
+    camera [s, tx, ty], or a `PerspectiveCamera` in the crop's pixels for a full-frame fit) each drawn over
+    the crop with `overlay`. side_vertices: a body (normally
     the last panel's) shown from its side with the last panel's camera (`side_panel`). Extra
     keyword arguments (vertex_colors, opacity, ...) go to `overlay`.
     """
@@ -97,12 +98,10 @@ def figure_strip(
     ]
     labels = [input_label]
     for label, vertices, camera in panels:
-        pictures.append(
-            overlay(crop, vertices, faces, np.asarray(camera, np.float32), **overlay_options)
-        )
+        pictures.append(overlay(crop, vertices, faces, _camera(camera), **overlay_options))
         labels.append(label)
     if side_vertices is not None:
-        camera = np.asarray(panels[-1][2], np.float32)
+        camera = _camera(panels[-1][2])
         pictures.append(
             side_panel(
                 side_vertices,
@@ -120,6 +119,10 @@ def figure_strip(
         for picture, text in zip(pictures, labels)
     ]
     return np.concatenate(columns, axis=1)
+
+
+def _camera(camera):
+    return camera if isinstance(camera, PerspectiveCamera) else np.asarray(camera, np.float32)
 
 
 def draw_keypoints(
