@@ -3,6 +3,8 @@ the turned start turns only the root; the kept hypothesis is the best by loss, t
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -13,7 +15,13 @@ from eft_jax import body, fitting
 from eft_jax.body.joint_sets import SPIN49_MIRROR
 from eft_jax.body.mirror import mirror_rotmats
 from eft_jax.fitting import multistart
-from eft_jax.geometry import weak_perspective
+from eft_jax.fitting.exemplar import full_frame_of
+from eft_jax.geometry import (
+    crop_to_full_translation,
+    full_frame_projection,
+    full_to_crop_camera,
+    weak_perspective,
+)
 
 pytestmark = pytest.mark.fast_compiles
 
@@ -194,3 +202,88 @@ def test_multistart_keeps_the_best_rescored_hypothesis(eft_setup, exemplars, cou
         )
         assert result.total_iterations >= result.iterations
         assert result.keypoint_loss_after <= plain[result.id].keypoint_loss_after * (1 + 1e-4)
+
+
+def _placed_in_a_frame(exemplars):
+    """The exemplars as people off the centre of a 640 x 480 image (boxes of 150-250 px)."""
+    rng = np.random.default_rng(4)
+    return [
+        dataclasses.replace(
+            e,
+            center=rng.uniform([80, 80], [560, 400]),
+            scale=float(rng.uniform(0.75, 1.25)),
+            image_size=(640, 480),
+        )
+        for e in exemplars
+    ]
+
+
+def _full_frame_config(config, count):
+    config = config.copy_and_resolve_references()
+    config.hypotheses = count
+    config.hypothesis_tie_tolerance = 0.0
+    config.camera = "full_frame"
+    config.focal_px = 900.0
+    return config
+
+
+def test_a_full_frame_mirror_is_the_camera_planes(eft_setup, exemplars):
+    """Under the full-frame camera the mirrored hypothesis mirrors the scene about the camera's
+    x = 0 plane: the mirrored body at (-T_x, T_y, T_z) seen in the mirrored exemplar's box lands
+    on the mirrored keypoints of the original, to within the body's asymmetry."""
+    regressor, variables, model, config = eft_setup
+    fitter = multistart.MultiStartEft(
+        regressor, variables, model, _full_frame_config(config, 2), crop_size=IMAGE_SIZE
+    )
+    person = _placed_in_a_frame(exemplars)[0]
+    mirrored = fitter._hypothesis(person, "mirrored")
+    frame, _ = full_frame_of(person, 900.0)
+    mirrored_frame, _ = full_frame_of(mirrored, 900.0)
+    assert abs(float(frame.box_center[0]) - 319.5) > 20  # off-centre, so the mirror moves the box
+    np.testing.assert_allclose(mirrored_frame.box_center[0], 639.0 - frame.box_center[0])
+
+    rotmats = Rotation.from_rotvec(Rotation.random(24, random_state=2).as_rotvec() * 0.4)
+    rotmats = rotmats.as_matrix().astype(np.float32)
+    betas = np.zeros(10, np.float32)
+    translation = jnp.asarray([0.3, 0.1, 4.0], jnp.float32)
+
+    def keypoints(r, t, f):
+        joints = body.forward(model, jnp.asarray(r), jnp.asarray(betas)).spin49
+        return np.asarray(full_frame_projection(joints, full_to_crop_camera(t, f), f))
+
+    original = keypoints(rotmats, translation, frame)
+    seen_mirrored = keypoints(
+        mirror_rotmats(rotmats), translation * jnp.asarray([-1, 1, 1]), mirrored_frame
+    )
+    available = np.asarray(model.spin49_available)
+    error_px = np.abs(multistart.mirror_keypoints(original) - seen_mirrored)[available].max()
+    assert error_px * IMAGE_SIZE / 2 < 0.5, error_px
+    # the crop cameras of the two are each other's mirror, as mirror_camera maps them back
+    np.testing.assert_allclose(
+        multistart.mirror_camera(
+            full_to_crop_camera(translation * jnp.asarray([-1, 1, 1]), mirrored_frame)
+        ),
+        full_to_crop_camera(translation, frame),
+        atol=1e-5,
+    )
+
+
+def test_full_frame_multistart_keeps_the_best_hypothesis_with_its_translation(eft_setup, exemplars):
+    regressor, variables, model, config = eft_setup
+    fitter = multistart.MultiStartEft(
+        regressor, variables, model, _full_frame_config(config, 2), crop_size=IMAGE_SIZE
+    )
+    people = _placed_in_a_frame(exemplars[:3])
+    results = list(fitter.fit_stream(people))
+    plain = {r.id: r for r in fitting.fit_stream(people, fitter.engine)}
+    for person, result in zip(people, results):
+        frame, _ = full_frame_of(person, 900.0)
+        assert result.keypoint_loss_after == min(result.hypothesis_losses)
+        np.testing.assert_allclose(
+            result.hypothesis_losses[0], plain[result.id].keypoint_loss_after, rtol=1e-4
+        )
+        np.testing.assert_allclose(result.focal_length, [900.0, 900.0])
+        # the kept fit's translation is its crop camera's in the exemplar's own frame
+        np.testing.assert_allclose(
+            result.translation, crop_to_full_translation(result.camera, frame), rtol=1e-4
+        )

@@ -24,6 +24,12 @@ Mirroring a fit: reflecting the scene through x -> -x maps every joint rotation 
 D = diag(-1, 1, 1) (axis-angle (x, y, z) -> (x, -y, -z)) and exchanges left and right joints;
 the camera [s, tx, ty] becomes [s, -tx, ty]. This is exact for a left/right symmetric body; the
 bundled body is nearly so, and the re-scoring makes the choice honest either way.
+
+With the full-frame camera (camera=full_frame) the mirror is the camera's own plane x = 0: the
+image is mirrored about the principal point's column (u -> 2 p_x - u), so the mirrored person's
+box sits at 2 p_x - c_x with the same intrinsics, the crop itself is mirrored as above, and the
+fit's translation comes back as (-T_x, T_y, T_z). The hypotheses are scored through each
+exemplar's own full-frame camera.
 """
 
 from __future__ import annotations
@@ -40,13 +46,17 @@ import numpy as np
 from eft_jax import body
 from eft_jax.body.joint_sets import SPIN49_MIRROR
 from eft_jax.body.mirror import mirror_rotmats
-from eft_jax.config import ConfigError
 from eft_jax.fitting.engine import EftEngine
-from eft_jax.fitting.exemplar import Exemplar
+from eft_jax.fitting.exemplar import Exemplar, full_frame_of
 from eft_jax.fitting.losses import eft_loss
 from eft_jax.fitting.result import FitResult
 from eft_jax.fitting.stream import fit_stream
-from eft_jax.geometry import rotmat_to_axis_angle, rotmat_to_rot6d, weak_perspective
+from eft_jax.geometry import (
+    full_frame_projection,
+    rotmat_to_axis_angle,
+    rotmat_to_rot6d,
+    weak_perspective,
+)
 
 HYPOTHESES = ("plain", "mirrored", "turned", "mirrored+turned")
 TURN_180_Y = np.diag([-1.0, 1.0, -1.0]).astype(np.float32)  # 180 degrees about the camera's y axis
@@ -168,10 +178,6 @@ class MultiStartEft:
         if not 1 <= count <= len(HYPOTHESES):
             raise ValueError(f"hypotheses must be 1..{len(HYPOTHESES)}, got {count}")
         self.hypotheses = HYPOTHESES[:count]
-        if count > 1 and config.get("camera", "crop") != "crop":
-            # Mirroring the crop mirrors the scene about the box's centre, not the image's: exact
-            # for the crop camera only.
-            raise ConfigError("hypotheses > 1 needs camera=crop")
         self.config = config
         self.tie_tolerance = float(config.get("hypothesis_tie_tolerance", 0.0))
         self.pose_prior = pose_prior
@@ -192,9 +198,12 @@ class MultiStartEft:
         self.chunk_size = int(chunk_size or 4 * self.engine.batch_size)
         settings, keypoint_weights = self.engine.settings, self.engine.frozen.keypoint_weights
 
-        def score(rotmats, betas, camera, keypoints):
+        def score(rotmats, betas, camera, keypoints, frame):
             joints = body.forward(body_model, rotmats, betas).spin49
-            projected = weak_perspective(joints, camera)
+            if frame is None:
+                projected = weak_perspective(joints, camera)
+            else:
+                projected = full_frame_projection(joints, camera, frame)
             terms = eft_loss(projected, keypoints, betas, camera, keypoint_weights, settings)
             return terms.keypoint_loss, terms.keypoint_error_px, projected
 
@@ -228,7 +237,7 @@ class MultiStartEft:
             if not names:
                 continue
             inputs = [
-                Exemplar((i, name), *self._hypothesis_inputs(exemplar, name))
+                dataclasses.replace(self._hypothesis(exemplar, name), id=(i, name))
                 for i, exemplar in enumerate(chunk)
                 for name in names
             ]
@@ -239,11 +248,31 @@ class MultiStartEft:
             for i, exemplar in enumerate(chunk)
         ]
 
-    @staticmethod
-    def _hypothesis_inputs(exemplar: Exemplar, name: str):
-        if "mirrored" in name:
-            return mirror_image(exemplar.image), mirror_keypoints(exemplar.keypoints)
-        return exemplar.image, exemplar.keypoints
+    def _hypothesis(self, exemplar: Exemplar, name: str) -> Exemplar:
+        """The exemplar a hypothesis fits: the exemplar itself, or its mirror image (module
+        docstring), with the box and intrinsics of the mirrored image under the full-frame
+        camera."""
+        if "mirrored" not in name:
+            return exemplar
+        mirrored = dataclasses.replace(
+            exemplar,
+            image=mirror_image(exemplar.image),
+            keypoints=mirror_keypoints(exemplar.keypoints),
+        )
+        if self.engine.camera != "full_frame":
+            return mirrored
+        intrinsics = exemplar.intrinsics(self.engine.focal_px)
+        if isinstance(intrinsics, str):  # the plain hypothesis is skipped with the reason
+            return mirrored
+        focal, principal = intrinsics
+        center, scale = exemplar.box()
+        return dataclasses.replace(
+            mirrored,
+            center=np.array([2.0 * principal[0] - center[0], center[1]]),
+            scale=scale,
+            focal_length=focal,
+            principal_point=principal,
+        )
 
     def _combine(self, exemplar: Exemplar, results: list[FitResult]) -> FitResult:
         plain = results[0]
@@ -251,24 +280,29 @@ class MultiStartEft:
             return dataclasses.replace(plain, id=exemplar.id)
         keypoints = np.array(exemplar.keypoints, np.float32)
         keypoints[keypoints[:, 2] == 0, :2] = 0.0
+        frame = None
+        if self.engine.camera == "full_frame":
+            frame, _ = full_frame_of(exemplar, self.engine.focal_px)
         candidates, losses, energies = [], [], []
         for name, result in zip(self.hypotheses, results):
             if result.skipped:
                 candidates.append(None), losses.append(None), energies.append(np.inf)
                 continue
-            rotmats, camera = result.rotmats, result.camera
+            rotmats, camera, translation = result.rotmats, result.camera, result.translation
             if "mirrored" in name:
                 rotmats, camera = mirror_rotmats(rotmats), mirror_camera(camera)
+                if translation is not None:
+                    translation = translation * np.array([-1.0, 1.0, 1.0], np.float32)
             loss, error_px, projected = jax.device_get(
-                self._score(rotmats, result.betas, camera, keypoints)
+                self._score(rotmats, result.betas, camera, keypoints, frame)
             )
             candidates.append(
-                (rotmats, camera, float(loss), float(error_px), np.asarray(projected))
+                (rotmats, camera, translation, float(loss), float(error_px), np.asarray(projected))
             )
             losses.append(float(loss) if np.isfinite(loss) else None)
             energies.append(self.pose_prior(np.asarray(rotmat_to_axis_angle(rotmats))))
         kept = choose(losses, energies, self.tie_tolerance)
-        rotmats, camera, loss, error_px, projected = candidates[kept]
+        rotmats, camera, translation, loss, error_px, projected = candidates[kept]
         result = results[kept]
         return MultiStartResult(
             id=exemplar.id,
@@ -283,6 +317,9 @@ class MultiStartEft:
             keypoint_loss_after=loss,
             keypoint_error_px_before=plain.keypoint_error_px_before,
             keypoint_error_px_after=error_px,
+            translation=translation,
+            focal_length=plain.focal_length,
+            principal_point=plain.principal_point,
             hypothesis=self.hypotheses[kept],
             hypothesis_losses=losses,
             total_iterations=sum(r.iterations for r in results),
