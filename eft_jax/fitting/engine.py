@@ -89,8 +89,14 @@ def adam_step_where(optimizer, config: ml_collections.ConfigDict, update, grads,
     Same arithmetic as optax.apply_updates(params, optimizer.update(...)), in fewer passes over
     memory: left to itself, XLA's CPU backend recomputes the new moments inside the parameters'
     update and copies the donated moments first to keep their old values for it. The barrier
-    makes the parameters' update read the new moments instead."""
+    makes the parameters' update read the new moments instead.
+
+    `update` goes through a reduction first, which XLA's CPU backend does not fuse into its
+    consumers (an optimization barrier does not stop fusion): otherwise the scalar computation
+    behind it (the loss terms, the stop test) is fused into every elementwise loop over the
+    weights and moments and runs once per element."""
     opt = config.optimizer
+    update = jnp.min(jnp.stack([update, update]).astype(jnp.int32)) > 0
     moments = jax.lax.optimization_barrier(
         _select(update, optimizer.update(grads, opt_state, params)[1], opt_state)
     )
