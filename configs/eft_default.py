@@ -72,6 +72,10 @@ def get_config():
     config.continuous = True
     config.lowering = "auto"
     config.chunk_size = 4  # slots per vmapped chunk of the "chunked" lowering
+    # At most this many EFT iterations per call of the engine's step (fitting.fit_stream): a call
+    # ends after the iteration in which a slot stops, and the host looks for stopped slots and
+    # refills them after each call instead of after every iteration. The fits are the same.
+    config.iterations_per_call = 8
     config.shard = True  # spread slots over all local devices (data parallel over exemplars)
     # Compute the frozen layers before the first trainable group once per exemplar, when it is
     # loaded into a slot, and iterate only the rest (exact: BatchNorm uses running statistics).
