@@ -62,9 +62,17 @@ class Side:
         raise RuntimeError(f"{self.name}: the worker ended early (see its log)")
 
     def run(self) -> dict:
+        """One timed pass: the worker's reply plus the CPU seconds its process used for it."""
+        before = self._cpu_seconds()
         self.process.stdin.write("run\n")
         self.process.stdin.flush()
-        return self._reply()
+        reply = self._reply()
+        return {**reply, "cpu_seconds": self._cpu_seconds() - before}
+
+    def _cpu_seconds(self) -> float:
+        """User + system time of the worker, all its threads (Linux /proc)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def close(self) -> None:
         self.process.stdin.close()
@@ -100,12 +108,25 @@ def main():
             for index in range(args.rounds):
                 load = os.getloadavg()[0]
                 order = sides if index % 2 == 0 else sides[::-1]
-                seconds = {side.name: side.run()["seconds"] / args.count for side in order}
-                old, new = (seconds[side.name] for side in sides)
-                rounds.append({"load": load, "old": old, "new": new, "ratio": old / new})
+                replies = {side.name: side.run() for side in order}
+                old, new = (replies[side.name]["seconds"] / args.count for side in sides)
+                old_cpu, new_cpu = (
+                    replies[side.name]["cpu_seconds"] / args.count for side in sides
+                )
+                rounds.append(
+                    {
+                        "load": load,
+                        "old": old,
+                        "new": new,
+                        "ratio": old / new,
+                        "old_cpu": old_cpu,
+                        "new_cpu": new_cpu,
+                    }
+                )
                 print(
                     f"round {index + 1}: load {load:.1f}, {commit} {old:.3f} s, this tree "
-                    f"{new:.3f} s per exemplar, {old / new:.2f}x",
+                    f"{new:.3f} s per exemplar, {old / new:.2f}x (CPU s per exemplar "
+                    f"{old_cpu:.3f} / {new_cpu:.3f})",
                     flush=True,
                 )
             for side in sides:
@@ -136,18 +157,22 @@ def main():
         f"this tree: B = {info[1]['batch_size']}, {info[1]['lowering']}"
         + (f" ({' '.join(args.set)})" if args.set else "")
         + ". Seconds per exemplar of a whole pass over the set (compilation excluded); the rounds "
-        "alternate which side goes first; load: 1-minute load average as the round started.",
+        "alternate which side goes first; load: 1-minute load average as the round started; "
+        "CPU s: user + system time of the side's process over the pass (all its threads).",
         "",
-        "| round | load | " + commit + " s / exemplar | this tree s / exemplar | speed-up |",
-        "|---:|---:|---:|---:|---:|",
+        f"| round | load | {commit} s / exemplar | this tree s / exemplar | speed-up | "
+        f"CPU s / exemplar, {commit} | this tree |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {i + 1} | {r['load']:.1f} | {r['old']:.3f} | {r['new']:.3f} | {r['ratio']:.2f}x |"
+        f"| {i + 1} | {r['load']:.1f} | {r['old']:.3f} | {r['new']:.3f} | {r['ratio']:.2f}x | "
+        f"{r['old_cpu']:.3f} | {r['new_cpu']:.3f} |"
         for i, r in enumerate(rounds)
     ]
+    median = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
     lines += [
-        f"| **median** | | {statistics.median(r['old'] for r in rounds):.3f} | "
-        f"{statistics.median(r['new'] for r in rounds):.3f} | **{median_ratio:.2f}x** |",
+        f"| **median** | | {median['old']:.3f} | {median['new']:.3f} | **{median_ratio:.2f}x** | "
+        f"{median['old_cpu']:.3f} | {median['new_cpu']:.3f} |",
         "",
         "| fits | " + commit + " | this tree | difference |",
         "|---|---:|---:|---:|",
