@@ -77,7 +77,8 @@ def get_config():
     config.chunk_size = 4  # slots per vmapped chunk of the "chunked" lowering
     # At most this many EFT iterations per call of the engine's step (fitting.fit_stream): a call
     # ends after the iteration in which a slot stops, and the host looks for stopped slots and
-    # refills them after each call instead of after every iteration. The fits are the same.
+    # refills them after each call instead of after every iteration. Fits stop after the same
+    # iterations (the loop may round differently in the last place).
     config.iterations_per_call = 8
     config.shard = True  # spread slots over all local devices (data parallel over exemplars)
     # Compute the frozen layers before the first trainable group once per exemplar, when it is
