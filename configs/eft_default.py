@@ -67,11 +67,19 @@ def get_config():
 
     # Engine: slots per step, continuous batching (refill a slot as soon as its exemplar stops)
     # or static batches, and how the per-slot computation is lowered ("auto" picks per backend,
-    # see eft_jax/fitting/lowering.py for the measurements behind the choice).
-    config.batch_size = 16
+    # see eft_jax/fitting/lowering.py for the measurements behind the choice). 4 slots: on a 2-core
+    # CPU ResNet-50 ran fastest at 4 of 4 / 8 / 16, the bundled regressor's iterations cost about
+    # the same per slot at 1-16, and idle slots at the end of a stream cost as much as busy ones
+    # (experiments/bench_eft/README.md).
+    config.batch_size = 4
     config.continuous = True
     config.lowering = "auto"
     config.chunk_size = 4  # slots per vmapped chunk of the "chunked" lowering
+    # At most this many EFT iterations per call of the engine's step (fitting.fit_stream): a call
+    # ends after the iteration in which a slot stops, and the host looks for stopped slots and
+    # refills them after each call instead of after every iteration. Fits stop after the same
+    # iterations (the loop may round differently in the last place).
+    config.iterations_per_call = 8
     config.shard = True  # spread slots over all local devices (data parallel over exemplars)
     # Compute the frozen layers before the first trainable group once per exemplar, when it is
     # loaded into a slot, and iterate only the rest (exact: BatchNorm uses running statistics).

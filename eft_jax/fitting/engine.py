@@ -16,7 +16,8 @@ weights never travel from the host, and a refill costs one copy of the weights p
 (Resetting inside the step instead, with a per-slot select, costs a pass over every slot's
 weights and moments at every step: with ResNet-50 @224, B = 16, vmap+im2col on this project's
 2-core CPU, a step took 4.69 s that way and 4.03 s with the reset here.)
-`fit_stream` (stream.py) drives this loop from Python.
+`fit_stream` (stream.py) drives this loop from Python; one call of the step runs several
+iterations and ends after the one in which a slot stops (`EftEngine.step`).
 
 Frozen-prefix caching (config.cache_prefix): when the trainable subset leaves the first layers
 frozen (presets "layer3+", "layer4+head", "head", "decoders"), `put_exemplars` runs those layers
@@ -89,8 +90,14 @@ def adam_step_where(optimizer, config: ml_collections.ConfigDict, update, grads,
     Same arithmetic as optax.apply_updates(params, optimizer.update(...)), in fewer passes over
     memory: left to itself, XLA's CPU backend recomputes the new moments inside the parameters'
     update and copies the donated moments first to keep their old values for it. The barrier
-    makes the parameters' update read the new moments instead."""
+    makes the parameters' update read the new moments instead.
+
+    `update` goes through a reduction first, which XLA's CPU backend does not fuse into its
+    consumers (an optimization barrier does not stop fusion): otherwise the scalar computation
+    behind it (the loss terms, the stop test) is fused into every elementwise loop over the
+    weights and moments and runs once per element."""
     opt = config.optimizer
+    update = jnp.min(jnp.stack([update, update]).astype(jnp.int32)) > 0
     moments = jax.lax.optimization_barrier(
         _select(update, optimizer.update(grads, opt_state, params)[1], opt_state)
     )
@@ -140,6 +147,7 @@ class EftEngine:
         )
         mapping, im2col = lowering_lib.parse_lowering(self.lowering)
         self.max_iters = int(config.max_iters)
+        self.iterations_per_call = int(config.iterations_per_call)
         self.stop_threshold = float(config.stop_threshold)
         # The camera model (docs/camera.md): "crop" (EFT's) or "full_frame", whose slots also
         # hold each exemplar's FullFrame (box and intrinsics; `focal_px` when the input has none).
@@ -169,7 +177,7 @@ class EftEngine:
         batched = lowering_lib.map_over_slots(slot_step, mapping, int(config.chunk_size))
         if self.mesh is not None:
             batched = sharding.shard_over_slots(batched, self.mesh, num_shared=1)
-        self._step = jax.jit(batched, donate_argnums=0)
+        self._step = jax.jit(functools.partial(_iterate, batched), donate_argnums=0)
         self._put_exemplars = jax.jit(
             self._put_exemplars_into_slots, donate_argnums=0, out_shardings=self._slot_sharding
         )
@@ -363,9 +371,10 @@ class EftEngine:
             stop_code=slots.stop_code.at[ids].set(RUNNING, mode="drop"),
         )
 
-    def step(self, slots: Slots) -> Slots:
-        """One EFT iteration of every running slot (donates `slots`)."""
-        return self._step(slots, self.frozen)
+    def step(self, slots: Slots, iterations: int = 1) -> Slots:
+        """EFT iterations of every running slot (donates `slots`): `iterations` of them, or fewer
+        when a slot stops before (the call ends after the iteration in which it stops)."""
+        return self._step(slots, self.frozen, np.int32(iterations))
 
     def done_flags(self, slots: Slots) -> np.ndarray:
         return np.asarray(jax.device_get(slots.done))
@@ -414,6 +423,24 @@ class EftEngine:
                 )
             )
         return results
+
+
+def _iterate(batched_step, slots: Slots, frozen: Frozen, iterations=1) -> Slots:
+    """`batched_step` up to `iterations` times inside one computation, returning early after the
+    iteration in which a slot stops (or at once if every slot is done): the host looks for
+    stopped slots once per call instead of after every iteration, and still refills each slot
+    right after its fit stops, as with one iteration per call."""
+
+    def more(carry):
+        count, slots, stopped = carry
+        return (count < iterations) & ~stopped & ~jnp.all(slots.done)
+
+    def once(carry):
+        count, slots, _ = carry
+        stepped = batched_step(slots, frozen)
+        return count + 1, stepped, jnp.any(stepped.done & ~slots.done)
+
+    return jax.lax.while_loop(more, once, (jnp.int32(0), slots, jnp.bool_(False)))[1]
 
 
 def _unit_frames(count: int) -> FullFrame:

@@ -13,9 +13,11 @@ With `record` and `on_point`, the stream also hands out the trajectory points of
 (the predictions after given numbers of Adam updates, as `SequentialEft.trajectory` records them)
 from the same run: the Figure-1 strips need no second fit.
 
-Per step only the `done` flags come back from the device (and, while a recorded exemplar is in a
-slot, the iteration counts); the small result arrays come back
-only in steps where some slot finished, and only new images and keypoints go to the device.
+Each call of the engine's step runs up to `config.iterations_per_call` iterations and ends after
+the iteration in which a slot stops (one iteration per call while a recorded exemplar is in a
+slot). Per call only the `done` flags come back from the device (and, while a recorded exemplar is
+in a slot, the iteration counts); the small result arrays come back only after calls in which some
+slot finished, and only new images and keypoints go to the device.
 """
 
 from __future__ import annotations
@@ -94,10 +96,12 @@ def fit_stream(
                 occupants.update({slot: exemplar_id for slot, exemplar_id, _ in loading})
         if not occupants:
             return
-        slots = engine.step(slots)
         watched = {
             slot: exemplar_id for slot, exemplar_id in occupants.items() if exemplar_id in record
         }
+        # Several iterations per call when no trajectory is recorded; a call ends after the
+        # iteration in which a slot stops, so slots are refilled as after single iterations.
+        slots = engine.step(slots, 1 if watched else engine.iterations_per_call)
         if watched:
             _hand_out_points(slots, watched, record, on_point)
         done = engine.done_flags(slots)
