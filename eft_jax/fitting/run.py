@@ -75,6 +75,9 @@ from eft_jax.geometry import CROP_SIZE
 from eft_jax.progress import Progress, note
 
 COMPILING = "compiling the fitting step, ~30 s the first time"
+# Slots below which a GPU's or TPU's step is dominated by kernel launches (docs/capacity.md); the
+# default, 4, is the CPU's best.
+ACCELERATOR_SLOTS = 64
 
 
 def default_cache_dir() -> str:
@@ -351,6 +354,12 @@ def run_fitting(
                 f"eft-jax {method.name}: {len(stream.order)} exemplars from {stream.description}"
                 f"{who}; {len(todo)} to fit, {min(batch_size, len(todo))} at a time; {description}"
             )
+            if jax.default_backend() != "cpu" and batch_size < ACCELERATOR_SLOTS:
+                note(
+                    f"eft-jax {method.name}: {batch_size} exemplars at a time leave a "
+                    f"{jax.default_backend()} mostly idle; --batch-size {ACCELERATOR_SLOTS} or more "
+                    "(what fits in its memory: docs/capacity.md) fits many times more per second"
+                )
             cached = "cached for the next run" if cache else "the compilation cache is off"
             note(f"eft-jax {method.name}: {COMPILING}; {cached}")
             progress = share_progress()
