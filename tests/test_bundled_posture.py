@@ -10,6 +10,8 @@ from eft_jax.datasets.synthetic import make_walkers
 from eft_jax.eval.metrics import posture_deg, posture_errors
 from eft_jax.geometry.crops import normalize_image
 
+pytestmark = pytest.mark.fast_compiles
+
 # Medians on these 24 walkers: 10.6° / 0.5° / 2.4° (the first bundled regressor: 34.0° / 54.9° / 14.9°).
 KNEE_TOLERANCE, HIP_TOLERANCE, LEAN_TOLERANCE = 15.0, 15.0, 8.0
 
