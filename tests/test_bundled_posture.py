@@ -1,6 +1,7 @@
 """The bundled regressor draws people who walk upright as upright, not crouching or leaning in
 depth (experiments/posture_check/ has the full table), and `posture_deg` measures what it says."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -56,7 +57,8 @@ def test_lean_depth_sign():
 def test_bundled_regressor_draws_walkers_upright():
     restored = nets.bundled_regressor()
     data = make_walkers(24, crop_size=nets.trained_crop_size(restored.record))
-    out = restored.regressor.apply(restored.variables, normalize_image(data["image"]))
+    # jitted: one compile instead of the network op by op
+    out = jax.jit(restored.regressor.apply)(restored.variables, normalize_image(data["image"]))
     predicted = body.forward_joints(body.joints_model(body.load()), out.rotmats, out.betas).spin49
     errors = {
         k: np.median(np.asarray(v))
