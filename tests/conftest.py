@@ -21,6 +21,9 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="eft-jax-tests-jax-cache-")
     atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 os.environ.setdefault("EFT_JAX_COMPILATION_CACHE", os.environ["JAX_COMPILATION_CACHE_DIR"])
+# Every program is kept, however quickly it compiled (JAX's default keeps those over 1 s): with
+# optimisations off most compile in under a second, and both workers and the scripts compile them.
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

@@ -8,6 +8,8 @@ import pytest
 from eft_jax import body
 from eft_jax.body.model import BodyModel
 
+pytestmark = pytest.mark.fast_compiles
+
 NUM_VERTICES = 80
 
 

@@ -9,6 +9,8 @@ from eft_jax import geometry as geo
 from eft_jax.body import joint_sets
 from eft_jax.body.model import BodyModel, forward, pose_to_rotmats
 
+pytestmark = pytest.mark.fast_compiles
+
 NUM_VERTICES = 60
 
 

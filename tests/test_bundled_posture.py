@@ -1,6 +1,7 @@
 """The bundled regressor draws people who walk upright as upright, not crouching or leaning in
 depth (experiments/posture_check/ has the full table), and `posture_deg` measures what it says."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -9,6 +10,8 @@ from eft_jax.body.named_poses import named_pose
 from eft_jax.datasets.synthetic import make_walkers
 from eft_jax.eval.metrics import posture_deg, posture_errors
 from eft_jax.geometry.crops import normalize_image
+
+pytestmark = pytest.mark.fast_compiles
 
 # Medians on these 24 walkers: 10.6° / 0.5° / 2.4° (the first bundled regressor: 34.0° / 54.9° / 14.9°).
 KNEE_TOLERANCE, HIP_TOLERANCE, LEAN_TOLERANCE = 15.0, 15.0, 8.0
@@ -54,7 +57,8 @@ def test_lean_depth_sign():
 def test_bundled_regressor_draws_walkers_upright():
     restored = nets.bundled_regressor()
     data = make_walkers(24, crop_size=nets.trained_crop_size(restored.record))
-    out = restored.regressor.apply(restored.variables, normalize_image(data["image"]))
+    # jitted: one compile instead of the network op by op
+    out = jax.jit(restored.regressor.apply)(restored.variables, normalize_image(data["image"]))
     predicted = body.forward_joints(body.joints_model(body.load()), out.rotmats, out.betas).spin49
     errors = {
         k: np.median(np.asarray(v))

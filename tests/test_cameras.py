@@ -30,16 +30,6 @@ from eft_jax.geometry import (
 GOLDEN = Path(__file__).parent / "fixtures" / "camera_crop_golden.npz"
 
 
-@pytest.fixture
-def fast_compiles():
-    """For tests that compile more than they compute (not the bit-for-bit one, whose programs
-    must be compiled as the golden file's were): XLA's optimisations off."""
-    previous = jax.config.read("jax_disable_most_optimizations")
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", previous)
-
-
 def _frame(center, box_size, focal, principal) -> FullFrame:
     return FullFrame(
         box_center=jnp.asarray(center, jnp.float32),
@@ -53,6 +43,22 @@ def _body_points(seed=0, count=20):
     """Points of a standing body's size about the origin (metres)."""
     rng = np.random.default_rng(seed)
     return (rng.uniform(-1, 1, (count, 3)) * [0.3, 0.9, 0.2]).astype(np.float32)
+
+
+def _jitted_loss(regressor):
+    """exemplar_loss with the regressor's weights, image, keypoints and frame as arguments: one
+    compile per camera kind instead of op-by-op dispatch."""
+    return jax.jit(
+        lambda base, frozen, image, keypoints, frame: exemplar_loss(
+            base,
+            frozen,
+            image,
+            keypoints,
+            regressor=regressor,
+            settings=fitting.LossSettings(),
+            frame=frame,
+        )
+    )
 
 
 def test_pinhole_matches_a_hand_built_camera_matrix():
@@ -128,7 +134,7 @@ def test_intrinsics_come_from_the_input_then_the_flag_then_the_image():
     np.testing.assert_allclose(frame.box_center, [300.0, 200.0])
 
 
-@pytest.mark.usefixtures("fast_compiles")
+@pytest.mark.fast_compiles
 def test_the_full_frame_loss_tends_to_the_crop_loss_for_a_centred_person_and_a_long_lens(
     tiny_regressor,
 ):
@@ -138,15 +144,15 @@ def test_the_full_frame_loss_tends_to_the_crop_loss_for_a_centred_person_and_a_l
         regressor, variables, model, tiny_eft.eft_config(), crop_size=tiny_eft.IMAGE_SIZE
     )
 
+    loss_of = _jitted_loss(regressor)
+
     def loss(frame):
-        total, (terms, prediction) = exemplar_loss(
+        total, (terms, prediction) = loss_of(
             reference.base,
             reference.frozen,
             jnp.asarray(exemplar.image),
             jnp.asarray(exemplar.keypoints),
-            regressor=regressor,
-            settings=fitting.LossSettings(),
-            frame=frame,
+            frame,
         )
         return float(terms.keypoint_loss), np.asarray(prediction.keypoints_2d)
 
@@ -158,7 +164,7 @@ def test_the_full_frame_loss_tends_to_the_crop_loss_for_a_centred_person_and_a_l
     assert abs(near_loss - crop_loss) > 0.1 * crop_loss
 
 
-@pytest.mark.usefixtures("fast_compiles")
+@pytest.mark.fast_compiles
 def test_the_3dpw_readers_intrinsics_reach_the_loss(tmp_path, tiny_regressor):
     from dataset_builders import make_pw3d
 
@@ -177,15 +183,15 @@ def test_the_3dpw_readers_intrinsics_reach_the_loss(tmp_path, tiny_regressor):
         regressor, variables, model, tiny_eft.eft_config(), crop_size=tiny_eft.IMAGE_SIZE
     )
 
+    loss_of = _jitted_loss(regressor)
+
     def keypoint_loss(frame):
-        _, (terms, _) = exemplar_loss(
+        _, (terms, _) = loss_of(
             reference.base,
             reference.frozen,
             jnp.asarray(person.image),
             jnp.asarray(person.keypoints),
-            regressor=regressor,
-            settings=fitting.LossSettings(),
-            frame=frame,
+            frame,
         )
         return float(terms.keypoint_loss)
 
@@ -340,7 +346,7 @@ def test_full_frame_eft_and_smplify_fit_in_the_whole_image(golden_setup):
         np.testing.assert_allclose(in_box[used], fit.keypoints_2d[used], atol=1e-4)
 
 
-@pytest.mark.usefixtures("fast_compiles")
+@pytest.mark.fast_compiles
 def test_a_full_frame_fit_is_written_with_its_camera_and_drawn_over_the_whole_image(tmp_path):
     from eft_jax.eval.pictures import draw_fits
     from eft_jax.formats.eft_json import read_eft_json, write_eft_json

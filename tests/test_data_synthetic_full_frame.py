@@ -21,6 +21,8 @@ from eft_jax.datasets.synthetic_tfds import VALIDATION_SEED_OFFSET, builder_for
 from eft_jax.geometry import weak_perspective
 from eft_jax.geometry.crops import BOX_RESCALE, crop_to_image
 
+pytestmark = pytest.mark.fast_compiles
+
 SIZES = ((320, 240),)  # a small frame keeps the tests fast
 OPTIONS = FullFrameOptions(frame_sizes=SIZES)
 CROP = 64

@@ -21,6 +21,8 @@ from eft_jax.datasets.pose_sampling import (
 from eft_jax.datasets.synthetic import make_sample
 from eft_jax.geometry.rotations import axis_angle_to_rotmat
 
+pytestmark = pytest.mark.fast_compiles
+
 J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
 
 

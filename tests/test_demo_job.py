@@ -3,6 +3,8 @@ Figure-1 strips and a report whose errors fall with EFT; and the same on COCO-fo
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import numpy as np
@@ -22,10 +24,17 @@ pytestmark = pytest.mark.fast_compiles
 
 
 @pytest.fixture(scope="module")
-def synthetic_demo(tmp_path_factory):
+def demo_run(tmp_path_factory):
+    """(output folder, stdout) of one `eft-jax demo` with the tests' small settings."""
     out = tmp_path_factory.mktemp("demo")
-    assert cli.main(["demo", "--out", str(out), *DEMO_OVERRIDES]) == 0
-    return out
+    with contextlib.redirect_stdout(io.StringIO()) as stdout:
+        assert cli.main(["demo", "--out", str(out), *DEMO_OVERRIDES]) == 0
+    return out, stdout.getvalue()
+
+
+@pytest.fixture(scope="module")
+def synthetic_demo(demo_run):
+    return demo_run[0]
 
 
 def test_demo_writes_fits_pictures_meshes_strips_and_report(synthetic_demo, capsys):
@@ -75,6 +84,22 @@ def test_demo_writes_fits_pictures_meshes_strips_and_report(synthetic_demo, caps
     assert html["curves"]["by"]["keypoint_error_px_after"]["mean"][-1] == pytest.approx(
         report["evaluation"]["after"]["pa_mpjpe_mm"]
     )
+
+
+def test_the_demo_report_and_pictures_tell_the_truth(demo_run):
+    """A slip (docs/slips.md): the report says the iterations the run allowed, not the recipe's;
+    the pictures are named by the exemplar's id once; the last line says where everything is."""
+    out, stdout = demo_run
+    report = (out / "report.md").read_text()
+    assert "max_iters=100" not in report and "at most 4 iterations" in report
+    assert sorted(p.name for p in (out / "pictures").glob("*.png")) == [
+        "synthetic_20000000.png",
+        "synthetic_20000001.png",
+        "synthetic_20000002.png",
+    ]
+    summary = stdout.strip().splitlines()[-1]
+    assert summary.startswith("eft-jax demo: 3 fitted, 0 skipped, 0 failed, ")
+    assert str(out) in summary
 
 
 def test_demo_scores_its_fits_with_the_one_evaluator(synthetic_demo, open_body):

@@ -13,6 +13,8 @@ from eft_jax.eval.evaluation import evaluate_fits, summarize
 from eft_jax.eval.heldout import heldout_pieces, heldout_set
 from eft_jax.eval.protocols import PROTOCOLS
 
+pytestmark = pytest.mark.fast_compiles
+
 SEEDS = range(30_000_000, 30_000_003)
 
 

@@ -294,7 +294,10 @@ def test_the_command_on_synthetic_humans_matches_the_evaluator(
         with_vertices=True,
     )
     restored = restore_regressor(checkpoints["open"])
-    predicted = restored.regressor.apply(restored.variables, normalize_image(samples["image"]))
+    # jitted: one compile instead of the network op by op
+    predicted = jax.jit(restored.regressor.apply)(
+        restored.variables, normalize_image(samples["image"])
+    )
     expected = evaluate_fits(
         open_body,
         predicted.rotmats,

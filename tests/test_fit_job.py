@@ -172,19 +172,20 @@ def test_the_recipe_a_checkpoint_carries_is_printed_and_recorded(tmp_path, check
     from eft_jax.nets import update_config_record
 
     tuned = shutil.copytree(checkpoint, tmp_path / "tuned")
-    update_config_record(tuned, {"eft_recipe": {"loss.keypoint_weight": 4.0}})
+    # FAST's iterations come from the recipe (no --max-iters): the run compiles no program of its own.
+    update_config_record(tuned, {"eft_recipe": {"max_iters": 2}})
     rng = np.random.default_rng(2)
     images = rng.integers(0, 255, (1, CROP, CROP, 3), dtype=np.uint8)
     keypoints = np.concatenate([rng.uniform(-0.8, 0.8, (1, 49, 2)), np.ones((1, 49, 1))], -1)
     crops = write_exemplars_npz(tmp_path / "crops.npz", images, keypoints.astype(np.float32))
     out = tmp_path / "fits.json"
     argv = ["fit", "--crops", str(crops), "--out", str(out), "--checkpoint", str(tuned)]
-    assert cli.main(argv + FAST) == 0
-    assert "EFT recipe it carries: loss.keypoint_weight=4.0" in capsys.readouterr().err
-    assert read_eft_json(out)["meta"]["regressor_recipe"] == {"loss.keypoint_weight": 4.0}
-    assert read_fit_log_header(log_path_for(out))["regressor_recipe"] == {
-        "loss.keypoint_weight": 4.0
-    }
+    assert cli.main([*argv, "--crop-size", str(CROP), "--batch-size", "2"]) == 0
+    assert "EFT recipe it carries: max_iters=2" in capsys.readouterr().err
+    assert read_eft_json(out)["meta"]["regressor_recipe"] == {"max_iters": 2}
+    header = read_fit_log_header(log_path_for(out))
+    assert header["regressor_recipe"] == {"max_iters": 2}
+    assert header["config"]["max_iters"] == 2  # applied over EFT's constants
 
 
 def test_fit_usage_errors_are_reported(tmp_path, capsys):

@@ -14,6 +14,8 @@ from eft_jax.fitting.engine import EftEngine  # noqa: F401  (the package imports
 from eft_jax.fitting.losses import LossSettings, eft_loss
 from eft_jax.geometry import weak_perspective
 
+pytestmark = pytest.mark.fast_compiles
+
 ALL_AVAILABLE = np.ones(49, bool)
 
 

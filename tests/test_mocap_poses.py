@@ -12,6 +12,8 @@ from eft_jax.body.mirror import mirror_pose
 from eft_jax.datasets import mocap_poses
 from eft_jax.datasets.mocap_poses import MOCAP_POSES_PATH, load_mocap_poses
 
+pytestmark = pytest.mark.fast_compiles
+
 J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
 ALLOWED = {
     "walk",

@@ -24,6 +24,8 @@ from eft_jax.nets import (
 )
 from eft_jax.nets.mean_params import OPEN_BODY_MEAN_PARAMS_PATH, load_mean_params
 
+pytestmark = pytest.mark.fast_compiles
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 IMAGE_SIZE = 32
 

@@ -15,6 +15,8 @@ from eft_jax import body
 from eft_jax.body import joint_sets
 from eft_jax.body.loading import OPEN_MODEL_PATH
 
+pytestmark = pytest.mark.fast_compiles
+
 FIXTURE = Path(__file__).parent / "fixtures" / "open_body_reference.npz"
 J = {name: i for i, name in enumerate(joint_sets.SMPL_JOINT_NAMES)}
 

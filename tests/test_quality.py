@@ -38,6 +38,8 @@ from eft_jax.geometry import (
     weak_perspective,
 )
 
+pytestmark = pytest.mark.fast_compiles
+
 CAMERA = np.array([0.8, 0.05, 0.1], np.float32)
 
 

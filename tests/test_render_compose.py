@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from eft_jax.geometry import weak_perspective
 from eft_jax.render import (
@@ -18,6 +19,8 @@ from eft_jax.render import (
     vertex_normals,
     weak_perspective_to_pixels,
 )
+
+pytestmark = pytest.mark.fast_compiles
 
 
 def quad(z=0.0, size=0.5):

@@ -7,6 +7,8 @@ import pytest
 
 from eft_jax.render import interpolate, rasterize, required_capacity
 
+pytestmark = pytest.mark.fast_compiles
+
 EDGE_TOL = 1e-3
 
 

@@ -10,6 +10,8 @@ from eft_jax import body, render
 from eft_jax.body.joint_sets import SPIN49_NAMES
 from eft_jax.render.strip import figure_strip
 
+pytestmark = pytest.mark.fast_compiles
+
 S = 64
 LABEL_HEIGHT = 16
 DOT, BONE = (255, 0, 255), (0, 255, 255)  # colours the crop (values < 200) never has

@@ -19,6 +19,8 @@ from eft_jax.report import CompareInputError, CropSource, compare_runs, read_run
 from eft_jax.report.summary import kept_curves
 from eft_jax.report.thumbnails import coarse_faces
 
+pytestmark = pytest.mark.fast_compiles
+
 
 def made_up_fits(count: int, seed: int = 0) -> list[dict]:
     """Fit records (as the fit log holds them) with random poses near the rest pose."""

@@ -458,18 +458,3 @@ def test_the_fit_describes_itself_truthfully(tmp_path, checkpoint, capsys):
     err = capsys.readouterr().err
     assert "1 hypothesis," in err and "hypotheses" not in err
     assert "2 slots" not in err and "2 at a time" not in err and "1 at a time" in err
-
-
-def test_the_demo_report_and_pictures_tell_the_truth(tmp_path, capsys):
-    out = tmp_path / "demo"
-    assert cli.main(["demo", "--out", str(out), *DEMO_OVERRIDES]) == 0
-    report = (out / "report.md").read_text()
-    assert "max_iters=100" not in report and "at most 4 iterations" in report
-    assert sorted(p.name for p in (out / "pictures").glob("*.png")) == [
-        "synthetic_20000000.png",
-        "synthetic_20000001.png",
-        "synthetic_20000002.png",
-    ]
-    summary = last_line(capsys.readouterr().out)
-    assert summary.startswith("eft-jax demo: 3 fitted, 0 skipped, 0 failed, ")
-    assert str(out) in summary

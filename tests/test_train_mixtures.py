@@ -69,14 +69,17 @@ def test_a_sample_without_smpl_or_3d_contributes_nothing_to_those_terms(open_bod
     wild_rotmats = true_rotmats.at[1].set(-true_rotmats[1])
     batch = _batch(model, wild_rotmats, true_betas.at[1].add(50.0), [1, 0], [1, 0])
     batch["joints3d_spin49"] = batch["joints3d_spin49"].at[1].add(jnp.linspace(0, 3, 49)[:, None])
-    terms = spin_loss(_output(pred_rotmats, pred_betas), batch, model, weights, loss_config)
+    # jitted, the body model and weights as arguments: one compile per batch size, not op by op
+    loss = jax.jit(
+        lambda out, batch, model, weights: spin_loss(out, batch, model, weights, loss_config)
+    )
+    terms = loss(_output(pred_rotmats, pred_betas), batch, model, weights)
 
-    alone = spin_loss(
+    alone = loss(
         _output(pred_rotmats[:1], pred_betas[:1]),
         jax.tree.map(lambda x: x[:1], batch),
         model,
         weights,
-        loss_config,
     )
     for name in ("pose", "betas", "keypoints_3d"):
         np.testing.assert_allclose(
@@ -86,16 +89,18 @@ def test_a_sample_without_smpl_or_3d_contributes_nothing_to_those_terms(open_bod
     # The 2D term has no flag: both samples count.
     assert float(terms.keypoints_2d) != pytest.approx(float(alone.keypoints_2d), rel=1e-3)
 
-    def pose_and_betas(rotmats, betas):
+    def pose_and_betas(rotmats, betas, model, weights):
         terms = spin_loss(_output(rotmats, betas), batch, model, weights, loss_config)
         return terms.pose + terms.betas
 
-    grad_rotmats, grad_betas = jax.grad(pose_and_betas, argnums=(0, 1))(pred_rotmats, pred_betas)
+    grad_rotmats, grad_betas = jax.jit(jax.grad(pose_and_betas, argnums=(0, 1)))(
+        pred_rotmats, pred_betas, model, weights
+    )
     assert np.all(np.asarray(grad_rotmats[1]) == 0) and np.all(np.asarray(grad_betas[1]) == 0)
     assert np.abs(np.asarray(grad_rotmats[0])).max() > 0
 
     nothing = dict(batch, has_smpl=jnp.zeros(2), has_pose_3d=jnp.zeros(2))
-    none = spin_loss(_output(pred_rotmats, pred_betas), nothing, model, weights, loss_config)
+    none = loss(_output(pred_rotmats, pred_betas), nothing, model, weights)
     assert float(none.pose) == float(none.betas) == float(none.keypoints_3d) == 0.0
 
 
