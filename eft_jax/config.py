@@ -91,6 +91,7 @@ COUNTS = frozenset(
         "batch_size",
         "hypotheses",
         "chunk_size",
+        "iterations_per_call",
         "num_exemplars",
         "picture_size",
         "image_size",

@@ -147,7 +147,7 @@ class EftEngine:
         )
         mapping, im2col = lowering_lib.parse_lowering(self.lowering)
         self.max_iters = int(config.max_iters)
-        self.iterations_per_call = int(config.iterations_per_call)
+        self.iterations_per_call = int(config.get("iterations_per_call", 1))
         self.stop_threshold = float(config.stop_threshold)
         # The camera model (docs/camera.md): "crop" (EFT's) or "full_frame", whose slots also
         # hold each exemplar's FullFrame (box and intrinsics; `focal_px` when the input has none).
