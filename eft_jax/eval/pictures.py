@@ -42,6 +42,7 @@ from eft_jax.formats.eft_json import SMPLTYPES, read_eft_json
 from eft_jax.formats.glb_file import write_glb
 from eft_jax.formats.images import ImageReadError, load_rgb, save_png
 from eft_jax.formats.obj_file import write_obj
+from eft_jax.geometry.cameras import FullFrame
 from eft_jax.geometry.crops import SCALE_UNIT, crop_image
 
 
@@ -65,22 +66,17 @@ def whole_image_view(image, translation, camera_matrix, size: int):
     """(the whole image letterboxed into a size x size square (float, as `crop_image` gives it),
     the `render.PerspectiveCamera` that draws a full-frame fit (`cam_t`, `cam_int`) there).
 
-    The square is the crop of the box that holds the whole image (centre c at the image's
-    centre, side h = its longer side), so image pixel x lands at (x - c) size / h + size / 2 in
-    the rasteriser's coordinates (`render.cameras`), and so do the camera's focal length and
-    principal point."""
+    The square is the crop of the box that holds the whole image (centre at the image's centre,
+    side its longer side), drawn as any box is (`render.box_view_camera`)."""
     height, width = np.shape(image)[:2]
     center = (np.array([width, height], np.float64) - 1.0) / 2.0
     side = float(max(width, height))
     view = crop_image(image, center, side / SCALE_UNIT, size)
     K = np.asarray(camera_matrix, np.float64)
-    factor = size / side
-    camera = render.PerspectiveCamera(
-        focal=np.array([K[0, 0], K[1, 1]], np.float32) * factor,
-        principal=((K[:2, 2] - center) * factor + size / 2.0).astype(np.float32),
-        translation=np.asarray(translation, np.float32),
+    whole_image = FullFrame(
+        box_center=center, box_size=side, focal=K[[0, 1], [0, 1]], principal_point=K[:2, 2]
     )
-    return view, camera
+    return view, render.box_view_camera(translation, whole_image, size)
 
 
 def _smpltype_of(entry: dict) -> str:
