@@ -3,11 +3,11 @@ with the crop camera, as the code before the full-frame camera made them.
 
 The crop camera must stay bit for bit what it was (EFT's fits, SMPLify's);
 tests/test_cameras.py fits the same exemplars with `camera=crop` and compares every array
-exactly. It was written from the commit before the full-frame camera (run there with this
-file and tests/tiny_eft.py copied in), and rewritten once when the engine began running several
-iterations per call (`iterations_per_call`): every array stayed bit for bit the same but EFT's
-projected keypoints, which moved by one float32 unit in the last place (6e-8). Rerun it only
-when a change of the crop camera's fits is intended:
+exactly. Both run with XLA's optimisations off (`jax_disable_most_optimizations`, the test's
+`fast_compiles`), which keeps the test's compilation short. The file was written from the commit
+before the full-frame camera (run there with this file and tests/tiny_eft.py copied in; the
+current code writes the same bytes). Rerun it only when a change of the crop camera's fits is
+intended:
 
     PYTHONPATH=$PWD:$PWD/tests python tests/make_camera_crop_golden.py
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jax
 import numpy as np
 import tiny_eft
 
@@ -46,6 +47,7 @@ def smplify_fits(model, exemplars, overrides=()):
 
 
 def main() -> None:
+    jax.config.update("jax_disable_most_optimizations", True)
     (regressor, variables, model), exemplars = golden_exemplars()
     arrays = {}
     for method, results in (

@@ -276,6 +276,7 @@ def golden_setup():
     return golden, setup, exemplars
 
 
+@pytest.mark.fast_compiles  # as the golden was written (tests/make_camera_crop_golden.py)
 def test_camera_crop_keeps_eft_and_smplify_fits_bit_for_bit(golden_setup):
     golden, (regressor, variables, model), exemplars = golden_setup
     stored = np.load(GOLDEN)
@@ -305,6 +306,7 @@ def _placed(exemplars, image_size=(640, 480)):
 
 
 @pytest.mark.slow
+@pytest.mark.fast_compiles
 def test_full_frame_eft_and_smplify_fit_in_the_whole_image(golden_setup):
     golden, (regressor, variables, model), exemplars = golden_setup
     people = _placed(
