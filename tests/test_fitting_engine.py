@@ -5,6 +5,7 @@ seven exemplars and a stop threshold calibrated on them) is conftest's `calibrat
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import jax
@@ -115,8 +116,25 @@ def test_im2col_lowering_leaves_no_convolution(eft_setup, lowering, convolutions
     engine = fitting.EftEngine(
         regressor, variables, model, config, crop_size=IMAGE_SIZE, lowering=lowering
     )
-    jaxpr = str(jax.make_jaxpr(engine._step)(engine.empty_slots(), engine.frozen))
+    jaxpr = str(jax.make_jaxpr(engine._step)(engine.empty_slots(), engine.frozen, engine.numbers))
     assert ("conv_general_dilated" in jaxpr) == convolutions
+
+
+def test_runs_differing_in_rate_threshold_and_iterations_share_one_program(engine, eft_setup):
+    """The learning rate, stop threshold and most iterations are arguments of the compiled step
+    (`StepNumbers`), not constants in it: a sweep over them compiles once."""
+    regressor, variables, model, config = eft_setup
+    other_config = copy.deepcopy(config)
+    other_config.optimizer.learning_rate = 2 * config.optimizer.learning_rate
+    other_config.stop_threshold = 0.5 * config.stop_threshold
+    other_config.max_iters = config.max_iters + 3
+    other = fitting.EftEngine(regressor, variables, model, other_config, crop_size=IMAGE_SIZE)
+    assert other.numbers != engine.numbers
+
+    def program(e):
+        return e._step.lower(e.empty_slots(), e.frozen, e.numbers, np.int32(1)).as_text()
+
+    assert program(other) == program(engine)
 
 
 def test_a_reused_slot_starts_again_from_the_base_weights(engine, exemplars):

@@ -57,7 +57,7 @@ class Slots:
     """State of B slots; every leaf has the slot axis first."""
 
     params: Any  # trainable subset, per slot
-    opt_state: Any
+    opt_state: Any  # Adam's moments (`adam_moments`' state), per slot
     # (B, S, S, 3) crops, or with frozen-prefix caching (EftEngine.entry != "image") the
     # activation the frozen prefix computed from them: (B, h, w, c) or (B, features).
     images: jax.Array
@@ -73,6 +73,25 @@ class Slots:
     keypoint_error_px_before: jax.Array
 
 
+@flax.struct.dataclass
+class StepNumbers:
+    """The numbers that runs of one engine differ in most (an ablation's sweep, the tests): passed
+    to the compiled step as arguments rather than written into it, so that such runs share one
+    compilation. Adam's b1, b2 and eps stay constants of the program."""
+
+    learning_rate: jax.Array  # float32 scalar
+    stop_threshold: jax.Array  # float32 scalar: a fit stops when its 2D keypoint loss is under it
+    max_iters: jax.Array  # int32 scalar
+
+    @classmethod
+    def of(cls, config: ml_collections.ConfigDict) -> StepNumbers:
+        return cls(
+            learning_rate=np.float32(config.optimizer.learning_rate),
+            stop_threshold=np.float32(config.stop_threshold),
+            max_iters=np.int32(config.max_iters),
+        )
+
+
 def _select(mask, new, old):
     return jax.tree.map(lambda n, o: jnp.where(mask, n, o), new, old)
 
@@ -83,14 +102,23 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
     return optax.adam(opt.learning_rate, b1=opt.b1, b2=opt.b2, eps=opt.eps)
 
 
-def adam_step_where(optimizer, config: ml_collections.ConfigDict, update, grads, opt_state, params):
-    """(params, opt_state) after `optimizer`'s (make_optimizer's) Adam step where `update`, and
-    unchanged otherwise.
+def adam_moments(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+    """The moment estimates of make_optimizer's Adam (its first part, optax.scale_by_adam): the
+    engine applies the learning rate itself, from `StepNumbers` (`adam_step_where`)."""
+    opt = config.optimizer
+    return optax.scale_by_adam(b1=opt.b1, b2=opt.b2, eps=opt.eps)
 
-    Same arithmetic as optax.apply_updates(params, optimizer.update(...)), in fewer passes over
-    memory: left to itself, XLA's CPU backend recomputes the new moments inside the parameters'
-    update and copies the donated moments first to keep their old values for it. The barrier
-    makes the parameters' update read the new moments instead.
+
+def adam_step_where(
+    moments_fn, config: ml_collections.ConfigDict, learning_rate, update, grads, state, params
+):
+    """(params, state) after an Adam step at `learning_rate` where `update`, and unchanged
+    otherwise; `moments_fn` is `adam_moments(config)` and `state` its state.
+
+    Same arithmetic as optax.apply_updates(params, make_optimizer(config).update(...)), in fewer
+    passes over memory: left to itself, XLA's CPU backend recomputes the new moments inside the
+    parameters' update and copies the donated moments first to keep their old values for it. The
+    barrier makes the parameters' update read the new moments instead.
 
     `update` goes through a reduction first, which XLA's CPU backend does not fuse into its
     consumers (an optimization barrier does not stop fusion): otherwise the scalar computation
@@ -99,15 +127,12 @@ def adam_step_where(optimizer, config: ml_collections.ConfigDict, update, grads,
     opt = config.optimizer
     update = jnp.min(jnp.stack([update, update]).astype(jnp.int32)) > 0
     moments = jax.lax.optimization_barrier(
-        _select(update, optimizer.update(grads, opt_state, params)[1], opt_state)
+        _select(update, moments_fn.update(grads, state, params)[1], state)
     )
-    adam = moments[0]  # optax.adam = chain(scale_by_adam, scale(-learning_rate))
-    mu_hat = optax.tree.bias_correction(adam.mu, opt.b1, adam.count)
-    nu_hat = optax.tree.bias_correction(adam.nu, opt.b2, adam.count)
+    mu_hat = optax.tree.bias_correction(moments.mu, opt.b1, moments.count)
+    nu_hat = optax.tree.bias_correction(moments.nu, opt.b2, moments.count)
     stepped = jax.tree.map(
-        lambda p, m, v: jnp.where(
-            update, p + (m / (jnp.sqrt(v) + opt.eps)) * -opt.learning_rate, p
-        ),
+        lambda p, m, v: jnp.where(update, p + (m / (jnp.sqrt(v) + opt.eps)) * -learning_rate, p),
         params,
         mu_hat,
         nu_hat,
@@ -161,7 +186,7 @@ class EftEngine:
         self.entry = entry_point(config.trainable) if config.get("cache_prefix", True) else "image"
         self._im2col = im2col
         self.keypoint_weights = np.asarray(frozen.keypoint_weights)
-        self.optimizer = make_optimizer(config)
+        self.adam_moments = adam_moments(config)
 
         self.mesh = sharding.slot_mesh(devices) if config.shard else None
         if self.mesh is not None:
@@ -172,11 +197,14 @@ class EftEngine:
         else:
             self._slot_sharding = None
         self.base, self.frozen = base, frozen
+        self.numbers = StepNumbers.of(config)
+        if self.mesh is not None:
+            self.numbers = jax.device_put(self.numbers, shared)
 
         slot_step = self._slot_step_fn(im2col)
         batched = lowering_lib.map_over_slots(slot_step, mapping, int(config.chunk_size))
         if self.mesh is not None:
-            batched = sharding.shard_over_slots(batched, self.mesh, num_shared=1)
+            batched = sharding.shard_over_slots(batched, self.mesh, num_shared=2)
         self._step = jax.jit(functools.partial(_iterate, batched), donate_argnums=0)
         self._put_exemplars = jax.jit(
             self._put_exemplars_into_slots, donate_argnums=0, out_shardings=self._slot_sharding
@@ -186,13 +214,13 @@ class EftEngine:
     # -- the per-slot step ------------------------------------------------------------------
 
     def _slot_step_fn(self, im2col: bool):
-        regressor, settings, optimizer, config = (
+        regressor, settings, moments_fn, config = (
             self.regressor,
             self.settings,
-            self.optimizer,
+            self.adam_moments,
             self.config,
         )
-        max_iters, threshold, entry = self.max_iters, self.stop_threshold, self.entry
+        entry = self.entry
 
         def loss_fn(params, frozen, image, keypoints, frame):
             return exemplar_loss(
@@ -206,7 +234,7 @@ class EftEngine:
                 frame=frame,
             )
 
-        def slot_step(slot: Slots, frozen: Frozen) -> Slots:
+        def slot_step(slot: Slots, frozen: Frozen, numbers: StepNumbers) -> Slots:
             params, opt_state, iteration = slot.params, slot.opt_state, slot.iteration
             active = ~slot.done
 
@@ -216,14 +244,14 @@ class EftEngine:
                 )
             passes = iteration + 1
             finite = jnp.isfinite(total) & jnp.isfinite(terms.keypoint_loss)
-            converged = terms.keypoint_loss < threshold
-            stop = active & (~finite | converged | (passes >= max_iters))
+            converged = terms.keypoint_loss < numbers.stop_threshold
+            stop = active & (~finite | converged | (passes >= numbers.max_iters))
             code = jnp.where(
                 ~finite, STOP_NON_FINITE, jnp.where(converged, STOP_CONVERGED, STOP_MAX_ITERS)
             )
             update = active & ~stop
             new_params, new_opt_state = adam_step_where(
-                optimizer, config, update, grads, opt_state, params
+                moments_fn, config, numbers.learning_rate, update, grads, opt_state, params
             )
             first = active & (iteration == 0)
             return Slots(
@@ -287,7 +315,7 @@ class EftEngine:
         )
         return Slots(
             params=stack(base),
-            opt_state=stack(self.optimizer.init(base)),
+            opt_state=stack(self.adam_moments.init(base)),
             images=zeros_like_stacked(slot_input),
             keypoints=zeros_like_stacked(keypoints),
             frames=None if frame is None else _unit_frames(count),
@@ -358,7 +386,7 @@ class EftEngine:
 
         return slots.replace(
             params=jax.tree.map(put, slots.params, base),
-            opt_state=jax.tree.map(put, slots.opt_state, self.optimizer.init(base)),
+            opt_state=jax.tree.map(put, slots.opt_state, self.adam_moments.init(base)),
             images=slots.images.at[ids].set(self._prefix(base, frozen, images), mode="drop"),
             keypoints=slots.keypoints.at[ids].set(keypoints, mode="drop"),
             frames=None
@@ -374,7 +402,7 @@ class EftEngine:
     def step(self, slots: Slots, iterations: int = 1) -> Slots:
         """EFT iterations of every running slot (donates `slots`): `iterations` of them, or fewer
         when a slot stops before (the call ends after the iteration in which it stops)."""
-        return self._step(slots, self.frozen, np.int32(iterations))
+        return self._step(slots, self.frozen, self.numbers, np.int32(iterations))
 
     def done_flags(self, slots: Slots) -> np.ndarray:
         return np.asarray(jax.device_get(slots.done))
@@ -425,7 +453,9 @@ class EftEngine:
         return results
 
 
-def _iterate(batched_step, slots: Slots, frozen: Frozen, iterations=1) -> Slots:
+def _iterate(
+    batched_step, slots: Slots, frozen: Frozen, numbers: StepNumbers, iterations=1
+) -> Slots:
     """`batched_step` up to `iterations` times inside one computation, returning early after the
     iteration in which a slot stops (or at once if every slot is done): the host looks for
     stopped slots once per call instead of after every iteration, and still refills each slot
@@ -437,7 +467,7 @@ def _iterate(batched_step, slots: Slots, frozen: Frozen, iterations=1) -> Slots:
 
     def once(carry):
         count, slots, _ = carry
-        stepped = batched_step(slots, frozen)
+        stepped = batched_step(slots, frozen, numbers)
         return count + 1, stepped, jnp.any(stepped.done & ~slots.done)
 
     return jax.lax.while_loop(more, once, (jnp.int32(0), slots, jnp.bool_(False)))[1]

@@ -165,7 +165,7 @@ def time_sequential(seq, exemplar, iters, timed_steps):
 
 
 def step_memory(engine, slots):
-    compiled = engine._step.lower(slots, engine.frozen).compile()
+    compiled = engine._step.lower(slots, engine.frozen, engine.numbers).compile()
     analysis = compiled.memory_analysis()
     if analysis is None:
         return None

@@ -95,7 +95,11 @@ def main():
     grad = jax.jit(batched(jax.grad(loss_fn)))
     running = jnp.asarray(True)
     adam = jax.jit(
-        batched(lambda g, o, p: adam_step_where(engine.optimizer, config, running, g, o, p)[0])
+        batched(
+            lambda g, o, p: adam_step_where(
+                engine.adam_moments, config, engine.numbers.learning_rate, running, g, o, p
+            )[0]
+        )
     )
     params, opt_state = jax.tree.map(
         jnp.copy, (slots.params, slots.opt_state)
@@ -161,7 +165,7 @@ def main():
 
     times = time_interleaved(fns, args.seconds)
     kinds = time_by_op_kind(engine, state, args.trace_steps)
-    compiled = engine._step.lower(state["slots"], engine.frozen).compile()
+    compiled = engine._step.lower(state["slots"], engine.frozen, engine.numbers).compile()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     flops = float(cost.get("flops", 0.0)) / batch

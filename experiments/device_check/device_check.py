@@ -103,7 +103,7 @@ def measure_engine(regressor, variables, model, size, iters, batch, lowering, dt
         [rng.uniform(-0.8, 0.8, (batch, 49, 2)), np.ones((batch, 49, 1))], -1
     ).astype(np.float32)
     slots = engine.put_exemplars(engine.empty_slots(), list(range(batch)), images, keypoints)
-    compiled = engine._step.lower(slots, engine.frozen).compile()
+    compiled = engine._step.lower(slots, engine.frozen, engine.numbers).compile()
     memory = compiled.memory_analysis()
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
