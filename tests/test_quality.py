@@ -103,6 +103,9 @@ def test_a_fit_on_its_own_keypoints_facing_the_camera(signals_of, open_body):
     assert s["moved_pa"][0] < 1e-4
     assert s["self_intersection"][0] == 0.0
     assert s["joint_limit_excess_deg"][0] < 1e-3
+    # Limbs and torso in the image plane: nothing points along the line of sight.
+    for name in ("limb_depth_mean", "limb_depth_max", "leg_depth_mean", "torso_depth"):
+        assert s[name][0] < 0.1, name
     assert s["iterations_fraction"][0] == pytest.approx(0.25) and s["converged"][0] == 1.0
     height = s["box_fill"][0] * 2.0 / CAMERA[0]
     assert 1.4 < height < 2.1  # metres, the rest pose's keypoint extent
@@ -172,6 +175,13 @@ def test_signals_see_what_is_wrong(signals_of, open_body):
     assert s["residual_left_leg"][0] > 0.01 and s["residual_right_arm"][0] > 0.01
     assert s["residual_left_arm"][0] < 1e-5 and s["residual_head"][0] < 1e-5
     assert s["moved_pa"][0] > 0.01
+    # A leg raised straight at the camera points along the line of sight, thigh and shin; a body
+    # lying along it, every leg segment and the torso.
+    raised = _signals(signals_of, open_body, _pose(left_hip=[-np.pi / 2, 0.0, 0.0]))
+    assert raised["limb_depth_max"][0] > 0.99 and 0.5 < raised["leg_depth_mean"][0] < 0.55
+    assert raised["torso_depth"][0] < 0.1
+    lying = _signals(signals_of, open_body, _pose(pelvis=[np.pi / 2, 0.0, 0.0]))
+    assert lying["leg_depth_mean"][0] > 0.98 and lying["torso_depth"][0] > 0.99
     # Knees bent forwards past straight break the range-of-motion table by the excess.
     hyper = _pose(left_knee=[-0.5, 0.0, 0.0])
     excess = _signals(signals_of, open_body, hyper)["joint_limit_excess_deg"][0]

@@ -30,6 +30,13 @@ expressed in the box's coordinates as the full-frame loss compares them.
   inside the tables);
 - self_intersection: the summed depth by which capsules around non-adjacent body segments
   (thighs, shins, upper arms, forearms, torso, head) overlap, over the height;
+- limb_depth_mean, limb_depth_max, leg_depth_mean, torso_depth: how much the fit's limb segments
+  (upper arms, forearms, thighs, shins: their mean, their most, the legs' mean) and its torso point
+  along the line of sight (the sine of the angle to the image plane, 0..1; the line of sight is
+  the optical axis for the crop camera, the ray to the body for a full-frame fit). A segment
+  along the line of sight projects the same whether it points towards the camera or away, which
+  a 2D fit cannot tell apart: the depth ambiguity behind many fits with the right 2D and the
+  wrong 3D;
 - moved_pa: how far the fit moved from the regressor's first prediction: the mean LSP-14 joint
   distance after Procrustes (similarity) alignment, over the height; absent without a start;
 - betas_norm: the length of the betas;
@@ -168,6 +175,10 @@ SIGNALS = (
     "pose_prior_nll",
     "joint_limit_excess_deg",
     "self_intersection",
+    "limb_depth_mean",
+    "limb_depth_max",
+    "leg_depth_mean",
+    "torso_depth",
     "moved_pa",
     "betas_norm",
     "box_fill",
@@ -216,6 +227,27 @@ def _residuals(projected, keypoints):
     return parts, overall
 
 
+# LSP-14's limb segments (upper arms, forearms, thighs, shins; the legs' four first) and the torso.
+_LEG_SEGMENTS = ((0, 1), (1, 2), (3, 4), (4, 5))
+_LIMB_SEGMENTS = _LEG_SEGMENTS + ((6, 7), (7, 8), (9, 10), (10, 11))
+_NECK, _HIPS = 12, (2, 3)
+
+
+def _depth_fractions(lsp, line_of_sight):
+    """How much of each limb segment, and of the torso (hips' midpoint to neck), points along the
+    line of sight (the sine of its angle to the image plane, 0..1) for (..., 14, 3) LSP-14 joints:
+    what a 2D fit cannot tell forwards from backwards."""
+
+    def along(vectors):
+        length = jnp.maximum(jnp.linalg.norm(vectors, axis=-1), 1e-9)
+        return jnp.abs(jnp.sum(vectors * line_of_sight[..., None, :], axis=-1)) / length
+
+    a, b = (np.array(i) for i in zip(*_LIMB_SEGMENTS))
+    limbs = along(lsp[..., b, :] - lsp[..., a, :])
+    torso = lsp[..., _NECK, :] - lsp[..., _HIPS, :].mean(-2)
+    return limbs, along(torso[..., None, :])[..., 0]
+
+
 def _segment_points(joints, height):
     starts = joints[..., [c[1] for c in CAPSULES], :]
     ends = joints[..., [c[2] for c in CAPSULES], :]
@@ -251,13 +283,13 @@ def _signals(
     forward = rotmats[..., 0, :, 2]  # the pelvis's +z (the body's front) in the camera frame
     if full_frame is None:
         projected = weak_perspective(out.spin49, camera)
-        toward_camera = -forward[..., 2]
+        to_camera = jnp.broadcast_to(jnp.asarray([0.0, 0.0, -1.0]), forward.shape)
     else:
         translation, frame = full_frame
         pixels = pinhole(out.spin49, translation, frame.focal, frame.principal_point)
         projected = image_to_crop(pixels, frame)
         to_camera = -translation / jnp.linalg.norm(translation, axis=-1, keepdims=True)
-        toward_camera = jnp.sum(forward * to_camera, axis=-1)
+    toward_camera = jnp.sum(forward * to_camera, axis=-1)
     parts, overall = _residuals(projected, keypoints)
     hips = projected[..., [SPIN49_NAMES.index("OP RHip"), SPIN49_NAMES.index("OP LHip")], :]
     axis_x = hips[..., 0].mean(-1)[..., None]
@@ -272,6 +304,7 @@ def _signals(
     lsp = out.spin49[..., LSP14_IN_SPIN49, :]
     start = body.forward_joints(view, start_rotmats, start_betas).spin49[..., LSP14_IN_SPIN49, :]
     moved = jnp.linalg.norm(similarity_align(start, lsp) - lsp, axis=-1).mean(-1) / height
+    limb_depth, torso_depth = _depth_fractions(lsp, to_camera)
     signals = {f"residual_{part}": parts[..., i] for i, part in enumerate(PART_NAMES)}
     signals.update(
         residual_all=overall,
@@ -281,6 +314,10 @@ def _signals(
         pose_prior_nll=max_mixture_nll(prior, body_pose),
         joint_limit_excess_deg=jnp.sum(excess[..., LIMITED_JOINTS, :], axis=(-1, -2)),
         self_intersection=_self_intersection(out.joints, height),
+        limb_depth_mean=limb_depth.mean(-1),
+        limb_depth_max=limb_depth.max(-1),
+        leg_depth_mean=limb_depth[..., : len(_LEG_SEGMENTS)].mean(-1),
+        torso_depth=torso_depth,
         moved_pa=moved,
         betas_norm=jnp.linalg.norm(betas, axis=-1),
         box_fill=camera[..., 0] * height / 2.0,
@@ -376,6 +413,10 @@ FEATURES = {
     "pose_prior_nll": "linear",
     "joint_limit_excess_deg": "log1p",
     "self_intersection": "log",
+    "limb_depth_mean": "linear",
+    "limb_depth_max": "linear",
+    "leg_depth_mean": "linear",
+    "torso_depth": "linear",
     "moved_pa": "log",
     "betas_norm": "linear",
     "box_fill": "linear",
