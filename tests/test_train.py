@@ -255,6 +255,7 @@ def fitted_crops(tmp_path_factory):
     return crops, fits
 
 
+@pytest.mark.slow  # two training runs with every source and the discriminator: half a minute
 def test_a_mixture_with_eft_fits_resumes_exactly_and_writes_a_usable_regressor(
     tmp_path, fitted_crops, synthetic_dir
 ):
