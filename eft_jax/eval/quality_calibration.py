@@ -51,8 +51,10 @@ def calibration_fits(
     """EFT (`eft_config`, the recipe a run would use) and SMPLify from the regressor
     (`smplify_config`) over synthetic `humans` (`eval.heldout.heldout_set`'s fields; their
     `keypoints` are what the methods fit). Returns {"start": the regressor's first prediction,
-    "eft": ..., "smplify": ...}; per method the fits (rotmats, betas, camera, iterations,
-    converged), `evaluate_fits`'s scores against the truth, and the quality `signals`."""
+    "eft": ..., "smplify": ..., "kept": ..., "skipped": ...}; per method the fits (rotmats, betas,
+    camera, iterations, converged), `evaluate_fits`'s scores against the truth, and the quality
+    `signals`. A human either method skips (every keypoint hidden, say) is left out of every
+    array: "kept" are the indices of the others in `humans`, "skipped" {index: reason}."""
     images = normalize_image(humans["image"])
     keypoints = np.asarray(humans["keypoints"], np.float32)
     apply = jax.jit(lambda x: regressor.apply(variables, x, train=False))
@@ -81,13 +83,15 @@ def calibration_fits(
             int(smplify_config.camera_iters) + int(smplify_config.body_iters),
         ),
     }
+    skipped = {
+        i: r.stop_reason for results, _ in runs.values() for i, r in results.items() if r.skipped
+    }
+    kept = np.array([i for i in range(len(images)) if i not in skipped], dtype=np.int64)
+    start = {k: v[kept] for k, v in start.items()}
     signals_of = QualitySignals(model)
-    fits = {"start": start}
+    fits = {"start": start, "kept": kept, "skipped": dict(sorted(skipped.items()))}
     for method, (results, max_iters) in runs.items():
-        ordered = [results[i] for i in range(len(images))]
-        skipped = [r for r in ordered if r.skipped]
-        if skipped:
-            raise RuntimeError(f"{len(skipped)} synthetic humans skipped: {skipped[0].stop_reason}")
+        ordered = [results[i] for i in kept]
         per = {
             "rotmats": np.stack([r.rotmats for r in ordered]),
             "betas": np.stack([r.betas for r in ordered]),
@@ -101,16 +105,16 @@ def calibration_fits(
                 per["rotmats"],
                 per["betas"],
                 per["camera"],
-                humans["keypoints"],
-                humans["joints3d_spin49"],
-                humans["vertices"],
+                humans["keypoints"][kept],
+                humans["joints3d_spin49"][kept],
+                humans["vertices"][kept],
             )
         )
         per["signals"] = signals_of(
             per["rotmats"],
             per["betas"],
             per["camera"],
-            keypoints,
+            keypoints[kept],
             iterations=per["iterations"],
             max_iters=max_iters,
             converged=per["converged"],

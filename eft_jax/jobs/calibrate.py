@@ -58,17 +58,18 @@ def run_calibrate(config: ml_collections.ConfigDict) -> dict:
             if noise != "none":
                 note(f"eft-jax calibrate: the same humans, {noise} keypoint noise")
             noisy = {**humans, "keypoints": with_noise(humans["keypoints"], humans["seed"], noise)}
-            parts.append(
-                calibration_fits(
-                    loaded.regressor,
-                    loaded.variables,
-                    model,
-                    eft_config,
-                    smplify_config,
-                    noisy,
-                    loaded.input_size,
-                )
+            fits = calibration_fits(
+                loaded.regressor,
+                loaded.variables,
+                model,
+                eft_config,
+                smplify_config,
+                noisy,
+                loaded.input_size,
             )
+            for index, reason in fits["skipped"].items():
+                note(f"eft-jax calibrate: left out human {humans['seed'][index]}: {reason}")
+            parts.append(fits)
     models, summary = {}, {}
     for method in METHODS:
         signals = {

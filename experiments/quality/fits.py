@@ -7,8 +7,9 @@ setting, with the regressor's first prediction and the truth's scores (`eft_jax.
 
 The fits are `eft_jax.eval.quality_calibration.calibration_fits`, what `eft-jax calibrate` runs.
 Each setting is cached as eft_jax_output/quality_fits/<split>_<style>_<noise>_<count>.npz
-(git-ignored), grown in place: a larger --count fits only the new humans. Keypoint noise
-"detector": `eft_jax.eval.keypoint_noise.detector_noise`, seeded by the human's seed.
+(git-ignored), grown in place: a larger --count fits only the new humans. A human a method skips
+(every keypoint hidden) is left out and counted (`attempted` is how many were fitted). Keypoint
+noise "detector": `eft_jax.eval.keypoint_noise.detector_noise`, seeded by the human's seed.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def fit_setting(split: str, style: str, noise: str, count: int) -> Path:
         with np.load(cached) as data:
             if len(data["seed"]) > len(done.get("seed", ())):
                 done = {k: data[k] for k in data.files}
-    have = len(done.get("seed", ()))
+    have = int(done["attempted"]) if "attempted" in done else len(done.get("seed", ()))
     if have >= count:
         return CACHE / f"{stem}_{have}.npz"
     data = evaluation_set(split, count, size, style)
@@ -54,23 +55,27 @@ def fit_setting(split: str, style: str, noise: str, count: int) -> Path:
     fits = calibration_fits(
         restored.regressor, restored.variables, model, eft_config, smplify_config, humans, size
     )
+    for index, reason in fits["skipped"].items():
+        print(f"skipped seed {humans['seed'][index]}: {reason}")
+    kept = fits["kept"]
     max_iters = {
         "eft": int(eft_config.max_iters),
         "smplify": int(smplify_config.camera_iters) + int(smplify_config.body_iters),
     }
     part = {
-        "seed": humans["seed"],
-        "clip": humans["clip"],
-        "keypoints": keypoints,
-        "true_keypoints": data["keypoints"][new],
+        "seed": humans["seed"][kept],
+        "clip": humans["clip"][kept],
+        "keypoints": keypoints[kept],
+        "true_keypoints": data["keypoints"][new][kept],
         "start_rotmats": fits["start"]["rotmats"],
         "start_betas": fits["start"]["betas"],
     }
     for method in METHODS:
         per = {k: v for k, v in fits[method].items() if k != "signals"}
-        per["max_iters"] = np.full(len(keypoints), max_iters[method])
+        per["max_iters"] = np.full(len(kept), max_iters[method])
         part.update({f"{method}/{k}": v for k, v in per.items()})
     merged = {k: np.concatenate([done[k], v]) if done else v for k, v in part.items()}
+    merged["attempted"] = np.int64(count)
     path = CACHE / f"{stem}_{count}.npz"
     np.savez_compressed(path, **merged)
     for cached in CACHE.glob(f"{stem}_*.npz"):
