@@ -281,3 +281,26 @@ def test_calibrate_writes_a_calibration_that_fit_reads(tmp_path):
     assert "6 validation synthetic humans" in calibration["fitted_on"]
     assert calibration["fits"]["eft"]["fits"] == 12  # 6 humans, clean and noisy keypoints
     assert "keypoints ['none', 'detector']" in calibration["fitted_on"]
+
+
+@pytest.mark.slow
+def test_calibration_fits_leave_out_a_human_a_method_skips(tiny_regressor):
+    from eft_jax.config import default_config_path, load_config
+    from eft_jax.eval.heldout import heldout_set
+    from eft_jax.eval.quality_calibration import calibration_fits
+    from eft_jax.fitting.recipe import resolve_config
+
+    regressor, variables, model = tiny_regressor
+    humans = heldout_set(range(10_000_000, 10_000_004), crop_size=32)
+    humans["keypoints"][1, :, 2] = 0.0  # every keypoint hidden: nothing to fit
+    eft_config = resolve_config(default_config_path("eft_default"), ["max_iters=2"], None)
+    smplify_config = load_config(
+        default_config_path("smplify"), ["camera_iters=2", "body_iters=2", "batch_size=4"]
+    )
+    fits = calibration_fits(regressor, variables, model, eft_config, smplify_config, humans, 32)
+    assert fits["kept"].tolist() == [0, 2, 3]
+    assert list(fits["skipped"]) == [1] and "keypoint" in fits["skipped"][1]
+    for method in ("eft", "smplify"):
+        assert len(fits[method]["pa_mpjpe_mm"]) == 3
+        assert all(len(v) == 3 for v in fits[method]["signals"].values())
+    assert len(fits["start"]["rotmats"]) == 3
