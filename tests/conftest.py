@@ -41,7 +41,8 @@ def pytest_runtest_protocol(item, nextitem):
     run with XLA's optimisations off (`jax_disable_most_optimizations`, as flax's example tests
     do), the scripts they start too. Not the whole run: it changes rounding, and some tests compare
     with goldens bit for bit. JAX keeps compiled programs in memory whatever the setting, so they
-    are dropped where it changes (those on disk are kept apart by their compile options)."""
+    are dropped where it changes (those on disk are kept apart by their compile options): files
+    with nothing that depends on the setting are marked too, so that a worker seldom changes it."""
     fast = item.get_closest_marker("fast_compiles") is not None
     if fast != jax.config.read("jax_disable_most_optimizations"):
         jax.clear_caches()

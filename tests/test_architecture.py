@@ -5,6 +5,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.fast_compiles
+
 PACKAGE = Path(__file__).resolve().parents[1] / "eft_jax"
 
 # docs/ARCHITECTURE.md, section 2.

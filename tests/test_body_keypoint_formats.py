@@ -4,6 +4,8 @@ import pytest
 from eft_jax.body import SPIN49_NAMES
 from eft_jax.body import joint_sets as kf
 
+pytestmark = pytest.mark.fast_compiles
+
 
 def test_tables_match_spin_preprocessing_indices():
     # SPIN datasets/preprocess/coco.py and mpii.py `joints_idx` (into the 24 ground-truth keypoints).

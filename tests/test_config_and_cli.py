@@ -9,6 +9,8 @@ from eft_jax.config import ConfigError, default_config_path, load_config
 from eft_jax.formats.exemplar_npz import write_exemplars_npz
 from eft_jax.formats.obj_file import read_obj, write_obj
 
+pytestmark = pytest.mark.fast_compiles
+
 
 def test_overrides_are_typed_and_typos_rejected():
     config = load_config(

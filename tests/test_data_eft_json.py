@@ -15,6 +15,8 @@ from eft_jax.formats.eft_json import (
 from eft_jax.formats.exemplar import Skip
 from eft_jax.geometry import crops
 
+pytestmark = pytest.mark.fast_compiles
+
 REFERENCE = Path(__file__).parent / "fixtures" / "data_eft_reference.json"
 
 

@@ -22,6 +22,8 @@ from eft_jax.formats.result_shards import (
     write_run_index,
 )
 
+pytestmark = pytest.mark.fast_compiles
+
 META_KEYS = ("center", "scale", "keypoints", "annotId", "imageName")
 
 

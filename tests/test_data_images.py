@@ -3,6 +3,8 @@ import pytest
 
 from eft_jax.formats.images import ImageReadError, load_rgb, save_png
 
+pytestmark = pytest.mark.fast_compiles
+
 PIL = pytest.importorskip("PIL.Image")
 
 

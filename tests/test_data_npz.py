@@ -10,6 +10,8 @@ from eft_jax.formats.exemplar_npz import (
 )
 from eft_jax.geometry import crops
 
+pytestmark = pytest.mark.fast_compiles
+
 
 def _keypoints(n):
     keypoints = np.zeros((n, 49, 3), np.float32)

@@ -10,6 +10,8 @@ from eft_jax.formats.exemplar import Skip
 from eft_jax.formats.images import save_png
 from eft_jax.geometry import crops
 
+pytestmark = pytest.mark.fast_compiles
+
 
 def _person(x0, y0, visible=2):
     """17 COCO keypoints of a standing person whose top-left is (x0, y0)."""

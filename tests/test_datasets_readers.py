@@ -26,6 +26,8 @@ from eft_jax.datasets.people import DatasetError, iter_exemplars
 from eft_jax.datasets.registry import open_dataset
 from eft_jax.formats.exemplar import Exemplar, Skip
 
+pytestmark = pytest.mark.fast_compiles
+
 
 def _ids_and_reasons(items):
     ids = [i.id for i in items]

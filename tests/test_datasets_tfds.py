@@ -19,6 +19,8 @@ from eft_jax.datasets.registry import open_dataset
 from eft_jax.formats.exemplar import Skip
 from eft_jax.geometry.crops import denormalize_image, normalize_image
 
+pytestmark = pytest.mark.fast_compiles
+
 
 @pytest.mark.parametrize(
     "dataset, split, make", [("coco", "val2017", make_coco), ("lspet", None, make_lspet)]

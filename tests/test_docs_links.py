@@ -4,6 +4,10 @@ relative links and `python -m` commands point at files that exist."""
 import re
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.fast_compiles
+
 REPO = Path(__file__).resolve().parent.parent
 DOCUMENTS = sorted(
     [REPO / "README.md", *(REPO / "docs").glob("*.md"), *(REPO / "experiments").rglob("README.md")]

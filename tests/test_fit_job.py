@@ -224,8 +224,10 @@ def test_fit_coco_root_writes_eft_json_and_spin_npz(tmp_path, checkpoint):
         str(npz),
         "--checkpoint",
         checkpoint,
+        # the test run's cache (tests/conftest.py), named: the other fits at FAST's sizes compiled
+        # these programs already (a folder of its own: test_the_compilation_cache_folder_...)
         "--compilation-cache",
-        str(tmp_path / "jax_cache"),
+        os.environ["JAX_COMPILATION_CACHE_DIR"],
     ]
     assert cli.main(argv + FAST) == 0
     fits = read_eft_json(out)
@@ -238,7 +240,6 @@ def test_fit_coco_root_writes_eft_json_and_spin_npz(tmp_path, checkpoint):
     assert sorted(reasons) == [4, 5, 6, 7, 8]
     assert "crowd" in reasons[4] and "no such image" in reasons[5] and "cannot decode" in reasons[6]
     assert "far outside" in reasons[7] and "no area" in reasons[8]
-    assert any((tmp_path / "jax_cache").iterdir())  # compiled programs kept for a restart
 
     # SPIN's npz: one row per fit, keypoints as the EFT file's, readable by eft-jax's SPIN reader
     with np.load(npz, allow_pickle=False) as data:
@@ -267,8 +268,7 @@ def test_fit_coco_root_writes_eft_json_and_spin_npz(tmp_path, checkpoint):
         assert exported.files == list(spin)
         assert all(np.array_equal(exported[field], spin[field]) for field in spin)
 
-    # the same people through TFDS (reader -> JPEG crops in array_record -> fit), compiled programs
-    # from the first run's cache
+    # the same people through TFDS (reader -> JPEG crops in array_record -> fit)
     from eft_jax.datasets.people_tfds import builder_for
 
     builder = builder_for(
@@ -289,7 +289,7 @@ def test_fit_coco_root_writes_eft_json_and_spin_npz(tmp_path, checkpoint):
         "--checkpoint",
         checkpoint,
         "--compilation-cache",
-        str(tmp_path / "jax_cache"),
+        os.environ["JAX_COMPILATION_CACHE_DIR"],
     ]
     assert cli.main(argv_tfds + FAST) == 0
     via_tfds = read_eft_json(out_tfds)
@@ -385,3 +385,13 @@ def test_logs_of_another_job_on_the_same_output_are_refused(
         == 2
     )
     assert "fits.json.log-1of2.jsonl was written with other settings" in capsys.readouterr().err
+
+
+def test_the_compilation_cache_folder_keeps_the_programs_for_a_restart(tmp_path):
+    import jax.numpy as jnp
+
+    from eft_jax.fitting.run import enable_compilation_cache
+
+    assert enable_compilation_cache(tmp_path / "jax_cache") == tmp_path / "jax_cache"
+    jax.jit(lambda x: jnp.sin(x) * 3.0 + 1.0)(jnp.arange(7.0)).block_until_ready()
+    assert any((tmp_path / "jax_cache").iterdir())  # written there, read there on a restart

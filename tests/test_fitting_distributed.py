@@ -20,6 +20,8 @@ from eft_jax.fitting.distributed import Cluster, DistributedError
 from eft_jax.fitting.stopping import StopRequests
 from eft_jax.formats.run_lock import RunLock, RunLockedError
 
+pytestmark = pytest.mark.fast_compiles
+
 
 def _free_port() -> int:
     with socket.socket() as probe:

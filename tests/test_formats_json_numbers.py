@@ -8,6 +8,8 @@ import pytest
 
 from eft_jax.formats.json_numbers import array_texts, formattable, rounded_keys
 
+pytestmark = pytest.mark.fast_compiles
+
 
 def _dumps(values: np.ndarray, decimals: int) -> list[str]:
     return [json.dumps((np.round(row, decimals) + 0.0).tolist()) for row in values]

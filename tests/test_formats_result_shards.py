@@ -31,6 +31,8 @@ from eft_jax.formats.result_shards import (
 )
 from eft_jax.formats.spin_npz import write_spin_npz
 
+pytestmark = pytest.mark.fast_compiles
+
 REPO = Path(__file__).resolve().parents[1]
 EFT_JSON = {"body_kind": "open", "body_model": "open_body.npz", "dbname": "db", "meta": {"k": 1}}
 

@@ -11,6 +11,8 @@ from eft_jax.formats.eft_json import EftJsonError, read_eft_json, write_eft_json
 from eft_jax.formats.spin_npz import write_spin_npz
 from eft_jax.geometry import axis_angle_to_rotmat
 
+pytestmark = pytest.mark.fast_compiles
+
 
 def spin_base_dataset_view(path):
     """What SPIN's BaseDataset takes from a dataset file (the same keys, defaults and shapes)."""

@@ -7,6 +7,8 @@ import pytest
 from eft_jax.body.joint_sets import SPIN49_NAMES
 from eft_jax.eval.keypoint_noise import detector_noise, with_noise
 
+pytestmark = pytest.mark.fast_compiles
+
 
 def _keypoints(seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)

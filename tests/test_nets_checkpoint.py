@@ -17,6 +17,8 @@ from eft_jax.nets import (
     save_regressor,
 )
 
+pytestmark = pytest.mark.fast_compiles
+
 ARCH = RegressorArch.reduced(depth=18, width_divisor=16)
 IMAGE_SIZE = 32
 

@@ -17,6 +17,8 @@ from eft_jax.nets import (
     select_params,
 )
 
+pytestmark = pytest.mark.fast_compiles
+
 
 @pytest.fixture(scope="module")
 def params():

@@ -29,6 +29,8 @@ import pytest
 
 from eft_jax.nets import convert_spin_checkpoint, restore_regressor
 
+pytestmark = pytest.mark.fast_compiles
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 RTOL = 1e-4
 COMPARED = ("rotmats", "betas", "camera", "pose6d", "features")

@@ -28,6 +28,8 @@ from eft_jax.nets import (
 from eft_jax.nets.mean_params import MeanParams, save_mean_params
 from eft_jax.nets.torch_checkpoint import LazyTensor
 
+pytestmark = pytest.mark.fast_compiles
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ZIP_FIXTURE = FIXTURES / "regressor_spin_r50_w8.pt"
 LEGACY_FIXTURE = FIXTURES / "regressor_spin_r18_w16.pt"

@@ -14,6 +14,8 @@ import tomllib
 from eft_jax import config as config_module
 from eft_jax.config import default_config_path, load_config
 
+pytestmark = pytest.mark.fast_compiles
+
 REPO = Path(__file__).resolve().parents[1]
 JOBS = ("demo", "eft_default", "smplify", "train_synthetic")
 

@@ -3,7 +3,11 @@ terminal."""
 
 import io
 
+import pytest
+
 from eft_jax.progress import Progress, format_duration
+
+pytestmark = pytest.mark.fast_compiles
 
 
 class FakeClock:

@@ -20,6 +20,8 @@ from eft_jax.body import SmplFileError, read_smpl_file
 from eft_jax.nets import TorchCheckpointError, read_torch_checkpoint
 from eft_jax.nets.torch_checkpoint import LEGACY_MAGIC, LEGACY_PROTOCOL
 
+pytestmark = pytest.mark.fast_compiles
+
 
 class _RunsCommand:
     """Pickles as a call of os.system(command)."""

@@ -16,6 +16,8 @@ from random_smpl_model import SMPL_PARENTS, make_random_smpl, write_npz, write_o
 
 from eft_jax.body.smpl_file import SmplFileError, gender_from_filename, read_smpl_file
 
+pytestmark = pytest.mark.fast_compiles
+
 FLOAT_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights")
 
 

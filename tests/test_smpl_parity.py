@@ -25,6 +25,8 @@ from random_smpl_model import make_random_smpl, model_fingerprint, write_officia
 
 import eft_jax.body as body
 
+pytestmark = pytest.mark.fast_compiles
+
 GOLDEN_PATH = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "fixtures", "smpl_parity.npz"
 )
