@@ -152,11 +152,11 @@ def make_exemplars(count, size, predict, converged_every=2):
 def time_sequential(seq, exemplar, iters, timed_steps):
     image, keypoints = jnp.asarray(exemplar.image), jnp.asarray(exemplar.keypoints)
     params, opt_state = seq.base, seq.optimizer.init(seq.base)
-    (_, _), grads = block(seq._loss_and_grad(params, seq.frozen, image, keypoints))
+    (_, _), grads = block(seq._loss_and_grad(params, seq.frozen, image, keypoints, None))
     block(seq._update(grads, opt_state, params))
     start = time.perf_counter()
     for _ in range(timed_steps):
-        (total, _), grads = seq._loss_and_grad(params, seq.frozen, image, keypoints)
+        (total, _), grads = seq._loss_and_grad(params, seq.frozen, image, keypoints, None)
         float(total)  # the loop reads the loss every iteration, as EFT's does
         params, opt_state = seq._update(grads, opt_state, params)
     block(params)
@@ -197,7 +197,7 @@ def against_torch(args):
     seq = fitting.SequentialEft(regressor, variables, model, config, crop_size=size)
     first = exemplars[0]
     (jax_loss, _), _ = seq._loss_and_grad(
-        seq.base, seq.frozen, jnp.asarray(first.image), jnp.asarray(first.keypoints)
+        seq.base, seq.frozen, jnp.asarray(first.image), jnp.asarray(first.keypoints), None
     )
     torch_loss = loop.first_loss(first.image, first.keypoints)
     parity = abs(float(jax_loss) - torch_loss) / abs(torch_loss)
@@ -264,7 +264,9 @@ def against_torch(args):
             times[key].append(jax_round(key))
         print(
             f"round {r}: torch {times['torch'][-1]:.3f} s/it; "
-            + ", ".join(f"{k[0]} B={k[1]} from {k[2]} {times[k][-1]:.3f}" for k in engines),
+            + ", ".join(f"{k[0]} B={k[1]} from {k[2]} {times[k][-1]:.3f}" for k in engines)
+            # another job's load collapses torch's threads: a round under load does not count
+            + "; load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()),
             flush=True,
         )
 
@@ -370,7 +372,11 @@ def main():
 
     exemplars = make_exemplars(max(args.batches + [args.stream_exemplars]), size, predict)
     lowered = seq._loss_and_grad.lower(
-        seq.base, seq.frozen, jnp.asarray(exemplars[0].image), jnp.asarray(exemplars[0].keypoints)
+        seq.base,
+        seq.frozen,
+        jnp.asarray(exemplars[0].image),
+        jnp.asarray(exemplars[0].keypoints),
+        None,
     )
     cost = lowered.compile().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
