@@ -147,7 +147,7 @@ def step_costs(network, trainable, lowering, dtype) -> dict:
     for batch in counts:
         engine = make_engine(network, trainable, lowering, dtype, batch)
         slots = jax.eval_shape(engine._empty, engine.base)
-        costs = compiled_costs(engine._step.lower(slots, engine.frozen))
+        costs = compiled_costs(engine._step.lower(slots, engine.frozen, engine.numbers))
         costs["slot_state"] = tree_bytes(slots)
         measured.append((batch, costs))
     per_slot = {}
