@@ -171,15 +171,13 @@ class EftEngine:
             lowering_lib.default_lowering(batch_size=self.batch_size) if name == "auto" else name
         )
         mapping, im2col = lowering_lib.parse_lowering(self.lowering)
-        self.max_iters = int(config.max_iters)
         self.iterations_per_call = int(config.get("iterations_per_call", 1))
-        self.stop_threshold = float(config.stop_threshold)
         # The camera model (docs/camera.md): "crop" (EFT's) or "full_frame", whose slots also
         # hold each exemplar's FullFrame (box and intrinsics; `focal_px` when the input has none).
         self.camera = check_camera(config.get("camera", "crop"))
         self.focal_px = config.get("focal_px", None)
-        if self.max_iters < 1:
-            raise ValueError(f"max_iters must be at least 1, got {self.max_iters}")
+        if int(config.max_iters) < 1:
+            raise ValueError(f"max_iters must be at least 1, got {config.max_iters}")
 
         base, frozen, self.settings = split_for_fitting(variables, body_model, config)
         # Where each step starts the regressor; the frozen layers before it run once, in `put_exemplars`.
