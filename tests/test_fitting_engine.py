@@ -14,6 +14,7 @@ import pytest
 from tiny_eft import IMAGE_SIZE, assert_results_close, assert_results_identical
 
 from eft_jax import fitting
+from eft_jax.fitting.multistart import TurnedRegressor
 
 pytestmark = pytest.mark.fast_compiles
 
@@ -135,6 +136,28 @@ def test_runs_differing_in_rate_threshold_and_iterations_share_one_program(engin
         return e._step.lower(e.empty_slots(), e.frozen, e.numbers, np.int32(1)).as_text()
 
     assert program(other) == program(engine)
+
+
+def test_engines_built_alike_share_one_jitted_step_and_others_do_not(engine, eft_setup):
+    """A second engine with the same regressor architecture, loss settings and lowering (another
+    run in the same process) reuses the first one's jitted step, so it traces and compiles
+    nothing again; a change in anything the program depends on gets a step of its own."""
+    regressor, variables, model, config = eft_setup
+    fresh_regressor = type(regressor)(regressor.arch, regressor.mean_params)
+    alike = fitting.EftEngine(fresh_regressor, variables, model, config, crop_size=IMAGE_SIZE)
+    assert alike._step is engine._step
+    other_loss = copy.deepcopy(config)
+    other_loss.loss.keypoint_weight = 2 * config.loss.keypoint_weight
+    other_adam = copy.deepcopy(config)
+    other_adam.optimizer.b2 = 0.99
+    for other_config, lowering in ((other_loss, None), (other_adam, None), (config, "map")):
+        other = fitting.EftEngine(
+            regressor, variables, model, other_config, crop_size=IMAGE_SIZE, lowering=lowering
+        )
+        assert other._step is not engine._step
+    turned = TurnedRegressor(regressor)
+    turned_engine = fitting.EftEngine(turned, variables, model, config, crop_size=IMAGE_SIZE)
+    assert turned_engine._step is not engine._step
 
 
 def test_a_reused_slot_starts_again_from_the_base_weights(engine, exemplars):

@@ -199,17 +199,43 @@ class EftEngine:
         if self.mesh is not None:
             self.numbers = jax.device_put(self.numbers, shared)
 
-        slot_step = self._slot_step_fn(im2col)
-        batched = lowering_lib.map_over_slots(slot_step, mapping, int(config.chunk_size))
-        if self.mesh is not None:
-            batched = sharding.shard_over_slots(batched, self.mesh, num_shared=2)
-        self._step = jax.jit(functools.partial(_iterate, batched), donate_argnums=0)
+        key = self._step_key(mapping, int(config.chunk_size))
+        self._step = _SHARED_STEPS.get(key) if key is not None else None
+        if self._step is None:
+            slot_step = self._slot_step_fn(im2col)
+            batched = lowering_lib.map_over_slots(slot_step, mapping, int(config.chunk_size))
+            if self.mesh is not None:
+                batched = sharding.shard_over_slots(batched, self.mesh, num_shared=2)
+            self._step = jax.jit(functools.partial(_iterate, batched), donate_argnums=0)
+            if key is not None:
+                _SHARED_STEPS.put(key, self._step)
         self._put_exemplars = jax.jit(
             self._put_exemplars_into_slots, donate_argnums=0, out_shardings=self._slot_sharding
         )
         self._empty = jax.jit(self._empty_slots, out_shardings=self._slot_sharding)
 
     # -- the per-slot step ------------------------------------------------------------------
+
+    def _step_key(self, mapping: str, chunk_size: int) -> tuple | None:
+        """Everything the step's program depends on besides its arguments' shapes (the weights,
+        body model and slots are arguments): engines with equal keys share one jitted step, so a
+        second run in the same process (a notebook, a job run twice, the tests) neither traces
+        nor compiles it again. None (never shared) for a regressor other than a plain
+        `Regressor`, whose module is its whole description."""
+        if type(self.regressor) is not Regressor:
+            return None
+        opt = self.config.optimizer
+        adam = (float(opt.b1), float(opt.b2), float(opt.eps))
+        return (
+            self.regressor.module,
+            self.settings,
+            adam,
+            self.entry,
+            self._im2col,
+            mapping,
+            chunk_size,
+            self.mesh,
+        )
 
     def _slot_step_fn(self, im2col: bool):
         regressor, settings, moments_fn, config = (
@@ -449,6 +475,28 @@ class EftEngine:
                 )
             )
         return results
+
+
+class _RecentSteps:
+    """The jitted steps of the last few distinct engine programs, by `EftEngine._step_key`."""
+
+    def __init__(self, size: int = 8):
+        self.size = size
+        self.steps: dict = {}
+
+    def get(self, key):
+        step = self.steps.pop(key, None)
+        if step is not None:
+            self.steps[key] = step  # most recent last
+        return step
+
+    def put(self, key, step) -> None:
+        self.steps[key] = step
+        while len(self.steps) > self.size:
+            del self.steps[next(iter(self.steps))]
+
+
+_SHARED_STEPS = _RecentSteps()
 
 
 def _iterate(
