@@ -155,9 +155,16 @@ def test_engines_built_alike_share_one_jitted_step_and_others_do_not(engine, eft
             regressor, variables, model, other_config, crop_size=IMAGE_SIZE, lowering=lowering
         )
         assert other._step is not engine._step
-    turned = TurnedRegressor(regressor)
-    turned_engine = fitting.EftEngine(turned, variables, model, config, crop_size=IMAGE_SIZE)
-    assert turned_engine._step is not engine._step
+    turned = fitting.EftEngine(
+        TurnedRegressor(regressor), variables, model, config, crop_size=IMAGE_SIZE
+    )
+    turned_alike = fitting.EftEngine(
+        TurnedRegressor(fresh_regressor), variables, model, config, crop_size=IMAGE_SIZE
+    )
+    assert turned._step is not engine._step and turned_alike._step is turned._step
+    tilted = TurnedRegressor(regressor, np.diag([1.0, -1.0, -1.0]))
+    tilted_engine = fitting.EftEngine(tilted, variables, model, config, crop_size=IMAGE_SIZE)
+    assert tilted_engine._step is not turned._step
 
 
 def test_a_reused_slot_starts_again_from_the_base_weights(engine, exemplars):

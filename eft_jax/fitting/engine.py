@@ -220,14 +220,16 @@ class EftEngine:
         """Everything the step's program depends on besides its arguments' shapes (the weights,
         body model and slots are arguments): engines with equal keys share one jitted step, so a
         second run in the same process (a notebook, a job run twice, the tests) neither traces
-        nor compiles it again. None (never shared) for a regressor other than a plain
-        `Regressor`, whose module is its whole description."""
-        if type(self.regressor) is not Regressor:
+        nor compiles it again. None (never shared) for a regressor without a `program_key`
+        of its own class (a wrapper that forwards attributes must not pass on the wrapped one's)."""
+        program_key = getattr(type(self.regressor), "program_key", None)
+        regressor_key = None if program_key is None else program_key(self.regressor)
+        if regressor_key is None:
             return None
         opt = self.config.optimizer
         adam = (float(opt.b1), float(opt.b2), float(opt.eps))
         return (
-            self.regressor.module,
+            regressor_key,
             self.settings,
             adam,
             self.entry,

@@ -108,6 +108,13 @@ class TurnedRegressor:
     def with_dtype(self, dtype) -> TurnedRegressor:
         return TurnedRegressor(self.regressor.with_dtype(dtype), np.asarray(self.turn))
 
+    def program_key(self):
+        """`Regressor.program_key`'s counterpart (None: the wrapped one has none)."""
+        inner = getattr(type(self.regressor), "program_key", None)
+        if inner is None:
+            return None
+        return ("turned", inner(self.regressor), tuple(np.asarray(self.turn).ravel().tolist()))
+
     def apply(self, variables, images, train: bool = False, rng=None, start: str = "image"):
         out = self.regressor.apply(variables, images, train=train, rng=rng, start=start)
         if train:

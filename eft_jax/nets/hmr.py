@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Hashable
 from typing import Any
 
 import flax.linen as nn
@@ -172,6 +173,12 @@ class Regressor:
 
     def __repr__(self) -> str:
         return f"Regressor({self.arch})"
+
+    def program_key(self) -> Hashable:
+        """Equal for regressors that compute the same function of equal variables (the flax
+        module holds the architecture, mean parameters and dtype): programs built around them
+        may be shared (`fitting.EftEngine`)."""
+        return self.module
 
     def init(self, rng: jax.Array, crop_size: int = DEFAULT_CROP_SIZE) -> dict:
         """Fresh {'params', 'batch_stats'} initialised as SPIN does before ImageNet weights."""
