@@ -28,7 +28,7 @@ pytestmark = pytest.mark.fast_compiles
 ROOT = Path(__file__).resolve().parents[1]
 CROP = 32
 COUNT = 8
-FAST = ["--crop-size", str(CROP), "--max-iters", "2", "--batch-size", "2"]
+FAST = ["--crop-size", str(CROP), "--max-iters", "2", "--batch-size", "4"]
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from eft_jax.nets import Regressor, RegressorArch, save_regressor
 pytestmark = pytest.mark.fast_compiles
 
 CROP = 32
-FAST = ["--crop-size", str(CROP), "--max-iters", "2", "--batch-size", "2"]
+FAST = ["--crop-size", str(CROP), "--max-iters", "2", "--batch-size", "4"]
 
 
 @pytest.fixture(scope="module")

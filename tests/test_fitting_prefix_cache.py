@@ -3,7 +3,6 @@ engine that runs them every step, and the regressor split at an entry point equa
 
 from __future__ import annotations
 
-import jax
 import numpy as np
 import pytest
 from tiny_eft import IMAGE_SIZE, OVERRIDES, assert_results_close, tiny_exemplars
@@ -56,4 +55,3 @@ def test_cached_engine_equals_uncached(eft_setup, trainable, entry):
     assert any(r.iterations > 1 for r in results[True].values())
     for exemplar in exemplars:
         assert_results_close(results[True][exemplar.id], results[False][exemplar.id], rtol=1e-6)
-    jax.clear_caches()

@@ -34,7 +34,7 @@ from eft_jax.nets import Regressor, RegressorArch, save_regressor
 pytestmark = pytest.mark.fast_compiles
 
 CROP = 32
-FAST = ["--crop-size", str(CROP), "--max-iters", "2", "--batch-size", "2"]
+FAST = ["--crop-size", str(CROP), "--max-iters", "2", "--batch-size", "4"]
 REPOSITORY = Path(__file__).resolve().parent.parent
 COMPILING = "compiling the fitting step, ~30 s the first time; cached for the next run"
 
@@ -363,8 +363,8 @@ def test_resuming_with_another_setting_names_the_key_and_the_ways_on(tmp_path, c
     capsys.readouterr()
     assert cli.main(fit_argv(crops, out, checkpoint, "--batch-size", "3")) == 2
     line = one_error_line(capsys.readouterr().err)
-    assert "batch_size: 2 then, 3 now" in line
-    assert "--fresh" in line and "batch_size=2" in line
+    assert "batch_size: 4 then, 3 now" in line
+    assert "--fresh" in line and "batch_size=4" in line
     assert "another log file" not in line and len(line) < 400
     assert cli.main(fit_argv(crops, out, checkpoint, "--fresh")) == 0
     records = read_fit_log(log)  # started over: the interrupted run's result is gone
