@@ -20,6 +20,7 @@ from eft_jax.nets import (
     merge,
     open_body_mean_params,
     partition,
+    predictor,
     restore_regressor,
 )
 from eft_jax.nets.mean_params import OPEN_BODY_MEAN_PARAMS_PATH, load_mean_params
@@ -72,6 +73,21 @@ def test_output_shapes_and_valid_rotations(regressor, variables, images, apply_e
     np.testing.assert_allclose(
         out.rotmats, rot6d_to_rotmat(out.pose6d.reshape(2, 24, 6)), atol=1e-5
     )
+
+
+def test_predictor_takes_the_weights_as_an_argument_not_as_constants(
+    regressor, variables, images, apply_eval
+):
+    """The jitted inference the jobs use equals apply in eval mode, and its program holds none of
+    the weights (a ResNet-50's 100 MB would otherwise be compiled into it)."""
+    predict = predictor(regressor, variables)
+    out, expected = predict(images), apply_eval(variables, images)
+    np.testing.assert_allclose(out.rotmats, expected.rotmats, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(out.betas, expected.betas, rtol=1e-6, atol=1e-6)
+    other = jax.tree.map(lambda x: x + 1.0, variables)
+    program = predict.func.lower(variables, images).as_text()
+    assert predict.func.lower(other, images).as_text() == program
+    assert not np.allclose(predict.func(other, images).camera, out.camera)  # and it reads them
 
 
 def test_eval_is_deterministic_and_per_image(variables, images, apply_eval):

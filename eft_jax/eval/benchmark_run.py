@@ -25,6 +25,7 @@ from eft_jax.eval.benchmark_sources import Source
 from eft_jax.formats.exemplar import Exemplar, Skip
 from eft_jax.formats.images import save_png
 from eft_jax.geometry.crops import denormalize_image
+from eft_jax.nets import predictor
 from eft_jax.progress import Progress
 
 
@@ -58,7 +59,7 @@ def _batches(items: Iterator, size: int, on_skip: Callable) -> Iterator[list[Exe
 def _predictor(regressor, variables, batch_size: int):
     """images (n <= batch_size, S, S, 3) -> (rotmats, betas, cameras) as numpy; batches are padded
     to batch_size so one program serves every batch."""
-    apply = jax.jit(lambda images: regressor.apply(variables, images))
+    apply = predictor(regressor, variables)
 
     def predict(images):
         count = len(images)

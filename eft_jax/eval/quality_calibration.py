@@ -35,6 +35,7 @@ from eft_jax.fitting.quality import (
 from eft_jax.fitting.result import CONVERGED
 from eft_jax.fitting.smplify import Smplify, smplify_stream
 from eft_jax.geometry.crops import normalize_image
+from eft_jax.nets import predictor
 from eft_jax.progress import Progress
 
 BAD_PA_MPJPE_MM = 150.0
@@ -57,7 +58,7 @@ def calibration_fits(
     array: "kept" are the indices of the others in `humans`, "skipped" {index: reason}."""
     images = normalize_image(humans["image"])
     keypoints = np.asarray(humans["keypoints"], np.float32)
-    apply = jax.jit(lambda x: regressor.apply(variables, x, train=False))
+    apply = predictor(regressor, variables)
     first = [jax.device_get(apply(images[i : i + 32])) for i in range(0, len(images), 32)]
     start = {k: np.concatenate([getattr(f, k) for f in first]) for k in ("rotmats", "betas")}
     exemplars = [Exemplar(i, images[i], keypoints[i]) for i in range(len(images))]

@@ -85,6 +85,7 @@ from eft_jax.geometry import (
     weak_perspective,
 )
 from eft_jax.geometry.crops import SCALE_UNIT
+from eft_jax.nets import predictor
 
 BUNDLED_CALIBRATION_PATH = Path(__file__).resolve().parent / "assets" / "quality_calibration.json"
 CALIBRATION_VERSION = 1
@@ -520,7 +521,7 @@ class QualityScorer:
         self.max_iters = max_iters
         self.predict = None
         if regressor is not None:
-            self.predict = jax.jit(lambda image: regressor.apply(variables, image, train=False))
+            self.predict = predictor(regressor, variables)
 
     @property
     def source(self) -> str:

@@ -17,6 +17,7 @@ from eft_jax.config import ConfigError
 from eft_jax.fitting.inputs import FitInputs
 from eft_jax.fitting.run import FitMethod, RunOutcome, run_fitting
 from eft_jax.fitting.smplify import Smplify, smplify_stream
+from eft_jax.nets import predictor
 
 INITS = ("regressor", "mean")
 
@@ -29,7 +30,7 @@ def smplify_method(config: ml_collections.ConfigDict) -> FitMethod:
         smplify = Smplify(model, config)
         predict = None
         if regressor is not None:
-            apply = jax.jit(lambda images: regressor.apply(variables, images, train=False))
+            apply = predictor(regressor, variables)
 
             def predict(images):
                 out = apply(images)

@@ -20,8 +20,9 @@ Images are NHWC, RGB, normalised with ImageNet mean and std (docs/ARCHITECTURE.m
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import flax.linen as nn
@@ -241,3 +242,11 @@ class Regressor:
         return cls(
             RegressorArch.from_record(record["arch"]), MeanParams.from_record(record["mean_params"])
         )
+
+
+def predictor(regressor, variables: dict) -> Callable:
+    """images -> RegressorOutput (eval mode) of any regressor with `apply`, jitted with the weights
+    as an argument rather than constants compiled into the program (a ResNet-50's 100 MB would be
+    folded into it, and into the compilation cache: its first call takes 2.4 s instead of 1.4 s)."""
+    apply = jax.jit(lambda weights, images: regressor.apply(weights, images, train=False))
+    return functools.partial(apply, variables)
