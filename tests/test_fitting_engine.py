@@ -138,14 +138,19 @@ def test_runs_differing_in_rate_threshold_and_iterations_share_one_program(engin
     assert program(other) == program(engine)
 
 
-def test_engines_built_alike_share_one_jitted_step_and_others_do_not(engine, eft_setup):
+def test_engines_built_alike_share_one_jitted_step_and_others_do_not(engine, eft_setup, exemplars):
     """A second engine with the same regressor architecture, loss settings and lowering (another
     run in the same process) reuses the first one's jitted step, so it traces and compiles
-    nothing again; a change in anything the program depends on gets a step of its own."""
+    nothing again, and fits with its own weights; a change in anything the program depends on
+    gets a step of its own."""
     regressor, variables, model, config = eft_setup
     fresh_regressor = type(regressor)(regressor.arch, regressor.mean_params)
-    alike = fitting.EftEngine(fresh_regressor, variables, model, config, crop_size=IMAGE_SIZE)
+    other_weights = jax.tree.map(lambda x: x * 1.05, variables)
+    alike = fitting.EftEngine(fresh_regressor, other_weights, model, config, crop_size=IMAGE_SIZE)
     assert alike._step is engine._step
+    (mine,) = fitting.fit_stream(exemplars[:1], engine)
+    (theirs,) = fitting.fit_stream(exemplars[:1], alike)
+    assert not np.allclose(theirs.camera, mine.camera)  # the weights are not in the program
     other_loss = copy.deepcopy(config)
     other_loss.loss.keypoint_weight = 2 * config.loss.keypoint_weight
     other_adam = copy.deepcopy(config)

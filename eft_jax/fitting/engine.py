@@ -28,8 +28,9 @@ change; the prefix's forward pass leaves the per-iteration cost.
 
 from __future__ import annotations
 
+import collections
 import functools
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import flax.struct
@@ -47,7 +48,7 @@ from eft_jax.fitting.exemplar import check_camera
 from eft_jax.fitting.objective import Frozen, Prediction, exemplar_loss, split_for_fitting
 from eft_jax.fitting.result import CONVERGED, MAX_ITERS, FitResult
 from eft_jax.geometry import FullFrame
-from eft_jax.nets import Regressor, entry_point, merge
+from eft_jax.nets import Regressor, entry_point, merge, program_key_of
 
 RUNNING, STOP_CONVERGED, STOP_MAX_ITERS, STOP_NON_FINITE = 0, 1, 2, 3
 
@@ -199,16 +200,11 @@ class EftEngine:
         if self.mesh is not None:
             self.numbers = jax.device_put(self.numbers, shared)
 
-        key = self._step_key(mapping, int(config.chunk_size))
-        self._step = _SHARED_STEPS.get(key) if key is not None else None
-        if self._step is None:
-            slot_step = self._slot_step_fn(im2col)
-            batched = lowering_lib.map_over_slots(slot_step, mapping, int(config.chunk_size))
-            if self.mesh is not None:
-                batched = sharding.shard_over_slots(batched, self.mesh, num_shared=2)
-            self._step = jax.jit(functools.partial(_iterate, batched), donate_argnums=0)
-            if key is not None:
-                _SHARED_STEPS.put(key, self._step)
+        chunk_size = int(config.chunk_size)
+        self._step = _shared_step(
+            self._step_key(mapping, chunk_size),
+            lambda: self._jitted_step(im2col, mapping, chunk_size),
+        )
         self._put_exemplars = jax.jit(
             self._put_exemplars_into_slots, donate_argnums=0, out_shardings=self._slot_sharding
         )
@@ -221,9 +217,8 @@ class EftEngine:
         body model and slots are arguments): engines with equal keys share one jitted step, so a
         second run in the same process (a notebook, a job run twice, the tests) neither traces
         nor compiles it again. None (never shared) for a regressor without a `program_key`
-        of its own class (a wrapper that forwards attributes must not pass on the wrapped one's)."""
-        program_key = getattr(type(self.regressor), "program_key", None)
-        regressor_key = None if program_key is None else program_key(self.regressor)
+        of its own class (`nets.program_key_of`)."""
+        regressor_key = program_key_of(self.regressor)
         if regressor_key is None:
             return None
         opt = self.config.optimizer
@@ -238,6 +233,12 @@ class EftEngine:
             chunk_size,
             self.mesh,
         )
+
+    def _jitted_step(self, im2col: bool, mapping: str, chunk_size: int):
+        batched = lowering_lib.map_over_slots(self._slot_step_fn(im2col), mapping, chunk_size)
+        if self.mesh is not None:
+            batched = sharding.shard_over_slots(batched, self.mesh, num_shared=2)
+        return jax.jit(functools.partial(_iterate, batched), donate_argnums=0)
 
     def _slot_step_fn(self, im2col: bool):
         regressor, settings, moments_fn, config = (
@@ -479,26 +480,22 @@ class EftEngine:
         return results
 
 
-class _RecentSteps:
-    """The jitted steps of the last few distinct engine programs, by `EftEngine._step_key`."""
-
-    def __init__(self, size: int = 8):
-        self.size = size
-        self.steps: dict = {}
-
-    def get(self, key):
-        step = self.steps.pop(key, None)
-        if step is not None:
-            self.steps[key] = step  # most recent last
-        return step
-
-    def put(self, key, step) -> None:
-        self.steps[key] = step
-        while len(self.steps) > self.size:
-            del self.steps[next(iter(self.steps))]
+# The jitted steps of the last few distinct engine programs, by `EftEngine._step_key`, most
+# recently used last.
+_SHARED_STEPS: collections.OrderedDict = collections.OrderedDict()
+_SHARED_STEPS_KEPT = 8
 
 
-_SHARED_STEPS = _RecentSteps()
+def _shared_step(key: Hashable | None, build: Callable):
+    """The jitted step of `key`, made by `build()` the first time; None: never shared."""
+    if key is None:
+        return build()
+    if key not in _SHARED_STEPS:
+        _SHARED_STEPS[key] = build()
+        if len(_SHARED_STEPS) > _SHARED_STEPS_KEPT:
+            _SHARED_STEPS.popitem(last=False)
+    _SHARED_STEPS.move_to_end(key)
+    return _SHARED_STEPS[key]
 
 
 def _iterate(

@@ -57,6 +57,7 @@ from eft_jax.geometry import (
     rotmat_to_rot6d,
     weak_perspective,
 )
+from eft_jax.nets import program_key_of
 
 HYPOTHESES = ("plain", "mirrored", "turned", "mirrored+turned")
 TURN_180_Y = np.diag([-1.0, 1.0, -1.0]).astype(np.float32)  # 180 degrees about the camera's y axis
@@ -108,12 +109,12 @@ class TurnedRegressor:
     def with_dtype(self, dtype) -> TurnedRegressor:
         return TurnedRegressor(self.regressor.with_dtype(dtype), np.asarray(self.turn))
 
-    def program_key(self):
+    def program_key(self) -> Hashable | None:
         """`Regressor.program_key`'s counterpart (None: the wrapped one has none)."""
-        inner = getattr(type(self.regressor), "program_key", None)
+        inner = program_key_of(self.regressor)
         if inner is None:
             return None
-        return ("turned", inner(self.regressor), tuple(np.asarray(self.turn).ravel().tolist()))
+        return ("turned", inner, tuple(np.asarray(self.turn).ravel().tolist()))
 
     def apply(self, variables, images, train: bool = False, rng=None, start: str = "image"):
         out = self.regressor.apply(variables, images, train=train, rng=rng, start=start)

@@ -20,7 +20,7 @@ from eft_jax.nets.checkpoint import (
     trained_crop_size,
     update_config_record,
 )
-from eft_jax.nets.hmr import Regressor, RegressorArch, RegressorOutput, predictor
+from eft_jax.nets.hmr import Regressor, RegressorArch, RegressorOutput, predictor, program_key_of
 from eft_jax.nets.loading import LoadedRegressor, load_regressor, regressor_record
 from eft_jax.nets.mean_params import (
     MeanParams,
@@ -73,6 +73,7 @@ __all__ = [
     "partition",
     "predicted_body_kind",
     "predictor",
+    "program_key_of",
     "read_config_record",
     "read_torch_checkpoint",
     "regressor_record",

@@ -250,3 +250,11 @@ def predictor(regressor, variables: dict) -> Callable:
     folded into it, and into the compilation cache: its first call takes 2.4 s instead of 1.4 s)."""
     apply = jax.jit(lambda weights, images: regressor.apply(weights, images, train=False))
     return functools.partial(apply, variables)
+
+
+def program_key_of(regressor) -> Hashable | None:
+    """`regressor`'s `program_key()` when its own class defines one, else None (never shared):
+    looked up on the class, so a wrapper that forwards attributes never passes on the key of the
+    regressor it wraps."""
+    method = getattr(type(regressor), "program_key", None)
+    return None if method is None else method(regressor)
