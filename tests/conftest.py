@@ -2,8 +2,9 @@
 file: `tiny_eft` (the EFT engine and trajectory setup), `fake_records` (COCO annotations and fit
 records), `fake_training` (a stand-in for the synthetic training split), `forced_devices`
 (scripts run with two forced host devices), `random_smpl_model` (SMPL-format files with random
-contents) and `small_runs` (the settings of the tests' demo runs); pytest puts this folder on the
-import path. Test files never import each other."""
+contents), `small_runs` (the settings of the tests' demo runs) and `xla_flags` (the XLA flags of
+every test process); pytest puts this folder on the import path. Test files never import each
+other."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import atexit
 import os
 import shutil
 import tempfile
+
+import xla_flags
 
 # The run is dominated by XLA compiling, often the same program in several files (the tiny
 # regressor's EFT step, the bundled regressor's, a training step): one persistent compilation cache
@@ -24,6 +27,7 @@ os.environ.setdefault("EFT_JAX_COMPILATION_CACHE", os.environ["JAX_COMPILATION_C
 # Every program is kept, however quickly it compiled (JAX's default keeps those over 1 s): with
 # optimisations off most compile in under a second, and both workers and the scripts compile them.
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+xla_flags.use_test_flags()  # XLA's faster-compiling CPU emitters (tests/xla_flags.py)
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from xla_flags import use_test_flags
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -16,6 +18,7 @@ def run_on_two_host_devices(script: str, marker: str) -> None:
     env = dict(
         os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu"
     )
+    use_test_flags(env)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO / "tests"), str(REPO), env.get("PYTHONPATH", "")])
     run = subprocess.run(
         [sys.executable, "-c", script],

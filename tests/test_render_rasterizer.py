@@ -135,7 +135,11 @@ def test_vmap_equals_loop_and_jit():
     for k in range(3):
         single = single_fn(xy[k], depth[k])
         for got, want in zip(batched, single):
-            np.testing.assert_array_equal(np.asarray(got[k]), np.asarray(want))
+            got, want = np.asarray(got[k]), np.asarray(want)
+            if np.issubdtype(want.dtype, np.floating):  # the two programs may round differently
+                np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+            else:  # the same triangle at every pixel, the same counts
+                np.testing.assert_array_equal(got, want)
 
 
 def test_overflow_is_reported():
