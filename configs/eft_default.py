@@ -65,13 +65,18 @@ def get_config():
     # picks among them.
     config.hypothesis_tie_tolerance = 0.05
 
-    # Engine: slots per step, continuous batching (refill a slot as soon as its exemplar stops)
-    # or static batches, and how the per-slot computation is lowered ("auto" picks per backend,
-    # see eft_jax/fitting/lowering.py for the measurements behind the choice). 4 slots: on a 2-core
-    # CPU ResNet-50 ran fastest at 4 of 4 / 8 / 16, the bundled regressor's iterations cost about
-    # the same per slot at 1-16, and idle slots at the end of a stream cost as much as busy ones
-    # (experiments/bench_eft/README.md).
-    config.batch_size = 4
+    # Engine: slots per step program, continuous batching (refill a slot as soon as its exemplar
+    # stops) or static batches, and how the per-slot computation is lowered ("auto" picks per
+    # backend, see eft_jax/fitting/lowering.py for the measurements behind the choice). Idle
+    # slots at the end of a stream cost as much as busy ones, so few slots suit a CPU; on an
+    # accelerator raise batch_size (experiments/bench_eft/README.md).
+    config.batch_size = 2
+    # Lanes: groups of batch_size slots stepped side by side, each on a thread of its own and
+    # drawing from the same exemplars (fitting.fit_stream). 0: automatic, 2 on a CPU with one
+    # device, else 1. On a 2-core CPU two lanes of 2 slots ran the bundled regressor's iterations
+    # 1.3x faster than one of 4 (XLA leaves the cores idle between its small operations; a second
+    # program fills the gaps), ResNet-50's about as fast.
+    config.lanes = 0
     config.continuous = True
     config.lowering = "auto"
     config.chunk_size = 4  # slots per vmapped chunk of the "chunked" lowering

@@ -32,7 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CROP = 32
 COUNT = 8
 SKIPPED = 2  # an exemplar without keypoints: a skip in process 0's share
-FAST = ["--crop-size", str(CROP), "--max-iters", "10", "--batch-size", "2"]
+# One lane of two slots: a process's fits end two at a time, so a process killed after its first
+# has more to do (two lanes would hold all its four at once).
+FAST = ["--crop-size", str(CROP), "--max-iters", "10", "--batch-size", "2", "lanes=1"]
 
 
 @pytest.fixture(scope="module")

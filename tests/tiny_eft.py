@@ -39,8 +39,9 @@ def tiny_regressor():
 
 
 def eft_config(overrides=()):
-    """configs/eft_default.py with the tiny regressor's learning rate and `overrides`."""
-    return load_config(default_config_path("eft_default"), [LEARNING_RATE, *overrides])
+    """configs/eft_default.py with the tiny regressor's learning rate, one lane (results in a
+    fixed completion order; tests/test_fitting_lanes.py runs several) and `overrides`."""
+    return load_config(default_config_path("eft_default"), [LEARNING_RATE, "lanes=1", *overrides])
 
 
 def initial_keypoints(regressor, variables, model):

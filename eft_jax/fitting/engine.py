@@ -197,6 +197,7 @@ class EftEngine:
             self._slot_sharding = None
         self.base, self.frozen = base, frozen
         self.numbers = StepNumbers.of(config)
+        self.lanes = lanes_for(int(config.get("lanes", 1)), self.mesh)
         if self.mesh is not None:
             self.numbers = jax.device_put(self.numbers, shared)
 
@@ -496,6 +497,15 @@ def _shared_step(key: Hashable | None, build: Callable):
             _SHARED_STEPS.popitem(last=False)
     _SHARED_STEPS.move_to_end(key)
     return _SHARED_STEPS[key]
+
+
+def lanes_for(setting: int, mesh) -> int:
+    """How many lanes (groups of slots stepped side by side, `fitting.fit_stream`) a config's
+    `lanes` asks for: 0 is 2 on a CPU whose slots are on one device, else 1."""
+    if setting:
+        return setting
+    one_device = mesh is None or mesh.devices.size == 1
+    return 2 if one_device and jax.default_backend() == "cpu" else 1
 
 
 def _iterate(

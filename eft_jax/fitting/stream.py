@@ -13,6 +13,12 @@ With `record` and `on_point`, the stream also hands out the trajectory points of
 (the predictions after given numbers of Adam updates, as `SequentialEft.trajectory` records them)
 from the same run: the Figure-1 strips need no second fit.
 
+Lanes (`engine.lanes`, config.lanes): that many groups of B slots, each stepped by a thread of its
+own, so that XLA runs two small step programs side by side (on a CPU the cores idle between a
+small program's operations). The source is still read, and the results still handed out, on the
+caller's thread; results come in completion order across the lanes, and an exemplar's fit is the
+same in any lane (each runs the same program). Recording trajectory points uses one lane.
+
 Each call of the engine's step runs up to `config.iterations_per_call` iterations and ends after
 the iteration in which a slot stops (one iteration per call while a recorded exemplar is in a
 slot). Per call only the `done` flags come back from the device (and, while a recorded exemplar is
@@ -22,6 +28,8 @@ slot finished, and only new images and keypoints go to the device.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
 
 import jax
@@ -55,13 +63,96 @@ def fit_stream(
     if record and on_point is None:
         raise ValueError("record needs on_point, which receives the recorded points")
     continuous = engine.config.continuous if continuous is None else continuous
-    batch_size = engine.batch_size
+    if engine.lanes == 1 or record:
+        yield from _lane(iter(exemplars), engine, continuous, skip_ids, record, on_point)
+    else:
+        yield from _in_lanes(exemplars, engine, continuous, skip_ids)
+
+
+_WANT, _RESULT, _FAILED, _ENDED = "want", "result", "failed", "ended"
+_END = object()
+
+
+class _Feed:
+    """A lane's exemplars: each `next` asks the caller's thread, which draws it from the source,
+    so the source's code (reading, logging skips) runs where it would without lanes."""
+
+    def __init__(self, events: queue.SimpleQueue):
+        self._events = events
+        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Exemplar:
+        self._events.put((_WANT, self))
+        item = self.inbox.get()
+        if item is _END:
+            raise StopIteration
+        return item
+
+
+def _in_lanes(exemplars, engine: EftEngine, continuous: bool, skip_ids) -> Iterator[FitResult]:
+    """`engine.lanes` lanes, each stepping its slots on a thread of its own. This (the caller's)
+    thread draws every exemplar from the source when a lane asks, and hands out the results and
+    the first error a lane raises. When the consumer stops (an error, Ctrl-C, closing the
+    generator), every lane stops after its current step."""
     source = iter(exemplars)
+    events: queue.SimpleQueue = queue.SimpleQueue()
+    stop = threading.Event()
+    feeds = [_Feed(events) for _ in range(engine.lanes)]
+
+    def run_lane(feed: _Feed) -> None:
+        try:
+            for result in _lane(feed, engine, continuous, skip_ids, {}, None, stop):
+                events.put((_RESULT, result))
+        except BaseException as error:  # handed to the caller's thread, which raises it
+            events.put((_FAILED, error))
+        finally:
+            events.put((_ENDED, None))
+
+    lanes = [
+        threading.Thread(target=run_lane, args=(feed,), name=f"eft-jax lane {n}", daemon=True)
+        for n, feed in enumerate(feeds)
+    ]
+    for lane in lanes:
+        lane.start()
+    try:
+        running = len(lanes)
+        while running:
+            kind, value = events.get()
+            if kind == _WANT:
+                value.inbox.put(next(source, _END))
+            elif kind == _RESULT:
+                yield value
+            elif kind == _FAILED:
+                raise value
+            else:
+                running -= 1
+    finally:
+        stop.set()
+        for feed in feeds:  # a lane waiting for an exemplar gets none
+            feed.inbox.put(_END)
+        for lane in lanes:
+            lane.join()
+
+
+def _lane(
+    source: Iterator[Exemplar],
+    engine: EftEngine,
+    continuous: bool,
+    skip_ids: Collection[Hashable],
+    record: Mapping[Hashable, set[int]],
+    on_point: Callable[[Hashable, TrajectoryPoint], None] | None,
+    stop: threading.Event | None = None,
+) -> Iterator[FitResult]:
+    """One lane: B slots of `engine`, filled from `source` until it runs out (or `stop` is set)."""
+    batch_size = engine.batch_size
     occupants: dict[int, Hashable] = {}
     exhausted = False
     slots = engine.empty_slots()
 
-    while True:
+    while stop is None or not stop.is_set():
         if not exhausted and (continuous or not occupants):
             loading: list[tuple[int, Hashable, tuple]] = []
             free = [slot for slot in range(batch_size) if slot not in occupants]
