@@ -76,8 +76,13 @@ from eft_jax.progress import Progress, note
 
 COMPILING = "compiling the fitting step, ~30 s the first time"
 # Slots below which a GPU's or TPU's step is dominated by kernel launches (docs/capacity.md); the
-# default, 4, is the CPU's best.
+# default, 2 slots in each of 2 lanes, is the CPU's best.
 ACCELERATOR_SLOTS = 64
+
+
+# Settings that schedule the work without changing any fit (fitting.fit_stream's lanes): left out
+# of the fit log's header, so a run resumes under another value.
+SCHEDULING_ONLY = ("lanes",)
 
 
 def default_cache_dir() -> str:
@@ -320,7 +325,7 @@ def run_fitting(
         crop_size = CROP_SIZE if crop_size is None else crop_size
         header = {
             "input": stream.description,
-            "config": config.to_dict(),
+            "config": {k: v for k, v in config.to_dict().items() if k not in SCHEDULING_ONLY},
             **regressor_fields,
             "body_model": model.source,
             "crop_size": crop_size,
