@@ -3,7 +3,7 @@ the scripts that write the tests' bit-for-bit goldens (their rounding must match
 
 XLA's CPU fusion emitters are turned off (`--xla_cpu_use_fusion_emitters=false`: XLA's older loop
 emitters generate the fused loops instead). The run is mostly XLA compiling, and the older
-emitters compile the same programs several times faster: the default tier took 2 min 40 s with
+emitters compile the same programs several times faster: the default tier took 3 min 01 s with
 the flag against 5 min 11 s without, back to back on the same machine. Results differ only in
 float32 rounding. The package itself compiles with XLA's defaults; this is for the tests alone.
 XLA reads XLA_FLAGS once, when jax starts, so `use_test_flags()` runs before jax is imported."""
