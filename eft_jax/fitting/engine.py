@@ -197,9 +197,10 @@ class EftEngine:
             self._slot_sharding = None
         self.base, self.frozen = base, frozen
         self.numbers = StepNumbers.of(config)
-        self.lanes = lanes_for(int(config.get("lanes", 1)), self.mesh)
         if self.mesh is not None:
             self.numbers = jax.device_put(self.numbers, shared)
+        # How many groups of slots fitting.fit_stream steps side by side.
+        self.lanes = lanes_for(int(config.get("lanes", 1)), self.mesh)
 
         chunk_size = int(config.chunk_size)
         self._step = _shared_step(
