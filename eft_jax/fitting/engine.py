@@ -205,7 +205,7 @@ class EftEngine:
         chunk_size = int(config.chunk_size)
         self._step = _shared_step(
             self._step_key(mapping, chunk_size),
-            lambda: self._jitted_step(im2col, mapping, chunk_size),
+            lambda: self._jitted_step(mapping, chunk_size),
         )
         self._put_exemplars = jax.jit(
             self._put_exemplars_into_slots, donate_argnums=0, out_shardings=self._slot_sharding
@@ -236,8 +236,9 @@ class EftEngine:
             self.mesh,
         )
 
-    def _jitted_step(self, im2col: bool, mapping: str, chunk_size: int):
-        batched = lowering_lib.map_over_slots(self._slot_step_fn(im2col), mapping, chunk_size)
+    def _jitted_step(self, mapping: str, chunk_size: int):
+        """The step `_step_key` describes (both read the same attributes and arguments)."""
+        batched = lowering_lib.map_over_slots(self._slot_step_fn(self._im2col), mapping, chunk_size)
         if self.mesh is not None:
             batched = sharding.shard_over_slots(batched, self.mesh, num_shared=2)
         return jax.jit(functools.partial(_iterate, batched), donate_argnums=0)

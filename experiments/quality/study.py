@@ -6,8 +6,9 @@
 Calibrates on the validation fits of both styles (clean keypoints and detector-like noisy ones)
 and scores the held-out ones (clean, and noisy), and leave-clips-out: each held-out human whose
 mocap clips all lie in one half of the training clips scored by a calibration fitted on the
-validation humans of the other half, both halves in turn. Each AUROC comes with a bootstrap 95 % interval, and the
-score's with the interval of its difference from the 2D error's over the same resamples.
+validation humans of the other half, both halves in turn. Each AUROC comes with a bootstrap
+95 % interval, and the score's with the interval of its difference from the 2D error's over the
+same resamples.
 Writes experiments/quality/quality.md and .csv.
 """
 
