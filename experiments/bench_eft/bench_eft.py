@@ -22,7 +22,7 @@ regressor is untrained (random weights); speed does not depend on the weights.
 Against the original PyTorch loop (torch needed; writes bench_eft_torch.md):
 
     python -m experiments.bench_eft.bench_eft --against-torch [--batches 4 8] [--strategies vmap+im2col]
-        [--rounds 3] [--trainable all] [--torch-threads 2]
+        [--rounds 3] [--trainable all] [--torch-threads 2] [--lanes 1 2] [--iterations-per-call 16]
 
 EFT's step in PyTorch (experiments/torch_reference.py: batch 1, forward, loss, backward, Adam, as
 EFT's loop runs it) and eft-jax's engine, with the same weights, body model and inputs, take
@@ -32,7 +32,9 @@ time (> 1: eft-jax is faster). Both use the same cores: torch.set_num_threads(th
 process may use), and XLA uses those cores. On a machine shared with other jobs, OpenMP's
 barriers (torch) suffer far more from oversubscription than XLA's thread pool; there, pin the
 run to one core (`taskset -c 0 python -m experiments.bench_eft.bench_eft --against-torch`), a per-core
-comparison that load from other processes cannot skew.
+comparison that load from other processes cannot skew. `--lanes N` also times N groups of B
+slots stepped on threads of their own, as `fitting.fit_stream` runs them (the CPU default is 2
+lanes of 2 slots, 16 iterations per call: `--batches 2 --lanes 2 --iterations-per-call 16`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import argparse
 import json
 import platform
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -106,6 +109,21 @@ def parse_args():
         "--compare-cache",
         action="store_true",
         help="also time each engine without frozen-prefix caching (config.cache_prefix=False)",
+    )
+    parser.add_argument(
+        "--lanes",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="with --against-torch: also time each batch size as this many lanes of B slots, "
+        "each stepped on a thread of its own as fitting.fit_stream runs them (config.lanes)",
+    )
+    parser.add_argument(
+        "--iterations-per-call",
+        type=int,
+        default=1,
+        help="with --against-torch: EFT iterations per call of the engine's step "
+        "(config.iterations_per_call; none of the slots stops, so each call runs them all)",
     )
     parser.add_argument(
         "--compare-joints",
@@ -211,8 +229,14 @@ def against_torch(args):
         + [("cache_prefix=False",)] * args.compare_cache
         + [("joints_only=False",)] * args.compare_joints
     )
-    variants = [(s, b, o) for s in args.strategies for b in args.batches for o in options]
-    for strategy, batch, option in variants:
+    variants = [
+        (s, b, n, o)
+        for s in args.strategies
+        for b in args.batches
+        for n in args.lanes
+        for o in options
+    ]
+    for strategy, batch, lanes, option in variants:
         engine_config = load_config(REPO / "configs" / "eft_default.py", overrides + list(option))
         engine = fitting.EftEngine(
             regressor,
@@ -223,19 +247,24 @@ def against_torch(args):
             batch_size=batch,
             lowering=strategy,
         )
-        slots = engine.empty_slots()
         chosen = exemplars[:batch]
-        slots = engine.put_exemplars(
-            slots,
-            list(range(batch)),
-            np.stack([e.image for e in chosen]),
-            np.stack([e.keypoints for e in chosen]),
-        )
-        slots = block(engine.step(slots))  # compile + first pass
+        lane_slots = [
+            block(  # compile + first pass
+                engine.step(
+                    engine.put_exemplars(
+                        engine.empty_slots(),
+                        list(range(batch)),
+                        np.stack([e.image for e in chosen]),
+                        np.stack([e.keypoints for e in chosen]),
+                    )
+                )
+            )
+            for _ in range(lanes)
+        ]
         body_path = "joints-only" if engine_config.joints_only else "full mesh"
-        key = (strategy, batch, f"{engine.entry}, {body_path}")
-        engines[key] = [engine, slots]
-        print(f"compiled {strategy} B={batch} {key[2]}", flush=True)
+        key = (strategy, batch, f"{engine.entry}, {body_path}", lanes)
+        engines[key] = [engine, lane_slots]
+        print(f"compiled {strategy} {lanes} x B={batch} {key[2]}", flush=True)
 
     def torch_round():
         optimizer = loop.start()
@@ -248,13 +277,23 @@ def against_torch(args):
         return (time.perf_counter() - start) / args.torch_iters
 
     def jax_round(key):
-        engine, slots = engines[key]
+        engine, lane_slots = engines[key]
+
+        def run_lane(lane):
+            slots = lane_slots[lane]
+            for _ in range(args.timed_steps):
+                slots = engine.step(slots, args.iterations_per_call)
+            engine.done_flags(slots)
+            lane_slots[lane] = slots
+
+        lanes = [threading.Thread(target=run_lane, args=(n,)) for n in range(len(lane_slots))]
         start = time.perf_counter()
-        for _ in range(args.timed_steps):
-            slots = engine.step(slots)
-        engine.done_flags(slots)
-        engines[key][1] = slots
-        return (time.perf_counter() - start) / args.timed_steps / key[1]
+        for lane in lanes:
+            lane.start()
+        for lane in lanes:
+            lane.join()
+        iterations = args.timed_steps * args.iterations_per_call * key[1] * key[3]
+        return (time.perf_counter() - start) / iterations
 
     torch_round()
     times = {"torch": [], **{key: [] for key in engines}}
@@ -264,7 +303,7 @@ def against_torch(args):
             times[key].append(jax_round(key))
         print(
             f"round {r}: torch {times['torch'][-1]:.3f} s/it; "
-            + ", ".join(f"{k[0]} B={k[1]} from {k[2]} {times[k][-1]:.3f}" for k in engines)
+            + ", ".join(f"{k[0]} {k[3]} x B={k[1]} from {k[2]} {times[k][-1]:.3f}" for k in engines)
             # another job's load collapses torch's threads: a round under load does not count
             + "; load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()),
             flush=True,
@@ -287,7 +326,7 @@ def against_torch(args):
         per_round = [t / j for t, j in zip(times["torch"], times[key])]
         rows.append(
             dict(
-                impl="eft-jax engine",
+                impl="eft-jax engine" + (f", {key[3]} lanes" if key[3] > 1 else ""),
                 lowering=key[0],
                 batch=key[1],
                 entry=key[2],
@@ -302,7 +341,8 @@ def against_torch(args):
         f"EFT step, eft-jax vs EFT's PyTorch loop, side by side on {jax.default_backend()} ({os.cpu_count()} cores, "
         f"{platform.processor() or platform.machine()}); jax {jax.__version__}, torch {torch.__version__}; "
         f"ResNet-{args.depth} (width / {args.width_divisor}) @ {size} px, trainable: {args.trainable}; "
-        f"{args.rounds} interleaved rounds (torch {args.torch_iters} iterations, eft-jax {args.timed_steps} steps each). "
+        f"{args.rounds} interleaved rounds (torch {args.torch_iters} iterations, eft-jax {args.timed_steps} steps "
+        f"of {args.iterations_per_call} iteration(s) each; B: slots per lane). "
         f"First-pass loss eft-jax vs torch: relative difference {parity:.1e}.\n\n`{command}`"
     )
     lines = [
@@ -316,8 +356,8 @@ def against_torch(args):
             "" if row["ratios"] is None else f" ({row['ratios'][0]:.2f}-{row['ratios'][1]:.2f})"
         )
         lines.append(
-            f"| {row['impl']} | {row['lowering']} | {row['batch']} | {row['entry']} | {row['s_per_it']:.3f} "
-            f"({row['range'][0]:.3f}-{row['range'][1]:.3f}) | {row['ratio']:.2f}x{ratios} |"
+            f"| {row['impl']} | {row['lowering']} | {row['batch']} | {row['entry']} | {row['s_per_it']:.4f} "
+            f"({row['range'][0]:.4f}-{row['range'][1]:.4f}) | {row['ratio']:.2f}x{ratios} |"
         )
     table = "\n".join(lines) + "\n"
     print(table)
