@@ -17,6 +17,8 @@ from typing import Any, Literal
 import flax.linen as nn
 import jax.numpy as jnp
 
+from eft_jax.nets.max_pool import max_pool_3x3_stride2
+
 # Blocks per stage and block type of the standard depths.
 DEPTHS: dict[int, tuple[Literal["basic", "bottleneck"], tuple[int, int, int, int]]] = {
     18: ("basic", (2, 2, 2, 2)),
@@ -189,7 +191,7 @@ def resnet_features(
     if first == 0 and last > 0:
         x = conv(arch.stem_width, 7, 2, "conv1", dtype)(x)
         x = nn.relu(batch_norm(train, "bn1")(x))
-        x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+        x = max_pool_3x3_stride2(x)
     for stage, (planes, blocks) in enumerate(zip(arch.stage_widths, arch.blocks_per_stage)):
         if first <= stage + 1 < last:
             stride = 1 if stage == 0 else 2
