@@ -13,7 +13,8 @@ with shifted slices only:
 and the same for columns, so each of the four (row, column) parities of the input is a sum of
 one, two or four masked, shifted copies of the output gradient, interleaved into one array.
 The values are `nn.max_pool`'s exactly; the gradient is the same up to the order in which an
-input that wins two or four windows sums their gradients (a last-bit difference).
+input that wins two or four windows sums their gradients (a last-bit difference). Being a
+`jax.custom_vjp`, it has no forward-mode derivative (`jax.jvp`, `jax.jacfwd`); reverse mode only.
 """
 
 from __future__ import annotations
