@@ -1,6 +1,6 @@
 """How fast XLA's CPU backend and torch run the matrix products of a ResNet-50 EFT step.
 
-    python -m experiments.bench_eft.gemm_shapes [--slots 2] [--torch-threads 2]
+    python -m experiments.bench_eft.gemm_shapes [--slots 2] [--torch-threads 2] [--seconds 2]
 
 eft-jax runs every convolution of the regressor as a patch x kernel product (`lowering=+im2col`),
 so one EFT iteration's arithmetic is three products per convolution: the forward one (patches @
@@ -8,22 +8,21 @@ kernel), the kernel's gradient (patches.T @ output gradient, a contraction over 
 the patches' gradient (output gradient @ kernel.T). This script times each, for one convolution
 of every kind in ResNet-50 at 224 px, as XLA runs them (vmapped over `--slots` exemplars with
 weights of their own, as the engine does) and as torch runs the same products (one exemplar
-after another, as EFT's loop does), with a 2048 x 2048 product as each one's peak. It bounds what
-a faster engine could gain from the products alone. Writes gemm_shapes.md here (`--out`).
+after another, as EFT's loop does), the two taking turns (`experiments.timing.time_interleaved`),
+with a 2048 x 2048 product as each one's peak. It bounds what a faster engine could gain from the
+products alone. Writes gemm_shapes.md / .json here (`--out`).
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import jax
 import numpy as np
+
+from experiments.timing import machine_description, time_interleaved, write_results
 
 STUDY = Path(__file__).resolve().parent
 # (name, pixels, patch length K, output channels O) of one convolution of each kind.
@@ -46,21 +45,8 @@ PRODUCTS = ("forward", "kernel gradient", "patch gradient")
 CHANNEL_MAJOR = "kernel gradient, channel-major"
 
 
-def median_seconds(run, repeats: int = 20) -> float:
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def xla_rates(pixels: int, k: int, o: int, slots: int) -> dict:
-    rng = np.random.default_rng(0)
-    patches = rng.standard_normal((slots, pixels, k), np.float32)
-    kernel = rng.standard_normal((slots, k, o), np.float32)
-    grad = rng.standard_normal((slots, pixels, o), np.float32)
+def xla_calls(patches, kernel, grad) -> dict:
+    """Each product of every slot in one vmapped program, as blocking calls."""
     programs = {
         "forward": (lambda p, w: p @ w, patches, kernel),
         "kernel gradient": (lambda p, g: p.T @ g, patches, grad),
@@ -71,78 +57,88 @@ def xla_rates(pixels: int, k: int, o: int, slots: int) -> dict:
             np.ascontiguousarray(grad.transpose(0, 2, 1)),
         ),
     }
-    flops = 2.0 * pixels * k * o * slots
-    rates = {}
+    calls = {}
     for name, (product, a, b) in programs.items():
         program, a, b = jax.jit(jax.vmap(product)), jax.device_put(a), jax.device_put(b)
-        run = functools.partial(lambda f, a, b: f(a, b).block_until_ready(), program, a, b)
-        rates[name] = flops / median_seconds(run) / 1e9
-    return rates
+        calls[name] = lambda f=program, a=a, b=b: f(a, b).block_until_ready()
+    return calls
 
 
-def torch_rates(pixels: int, k: int, o: int, slots: int) -> dict:
+def torch_calls(patches, kernel, grad) -> dict:
+    """The same products, one slot after another, as blocking calls."""
     import torch
 
-    patches = [torch.randn(pixels, k) for _ in range(slots)]
-    kernel = [torch.randn(k, o) for _ in range(slots)]
-    grad = [torch.randn(pixels, o) for _ in range(slots)]
-    programs = {
-        "forward": lambda: [p @ w for p, w in zip(patches, kernel)],
-        "kernel gradient": lambda: [p.t() @ g for p, g in zip(patches, grad)],
-        "patch gradient": lambda: [g @ w.t() for g, w in zip(grad, kernel)],
+    p, w, g = (list(torch.from_numpy(a)) for a in (patches, kernel, grad))
+    return {
+        "forward": lambda: [a @ b for a, b in zip(p, w)],
+        "kernel gradient": lambda: [a.t() @ b for a, b in zip(p, g)],
+        "patch gradient": lambda: [a @ b.t() for a, b in zip(g, w)],
     }
-    flops = 2.0 * pixels * k * o * slots
-    return {name: flops / median_seconds(run) / 1e9 for name, run in programs.items()}
-
-
-def peaks() -> tuple[float, float]:
-    import torch
-
-    size = 2048
-    a = jax.device_put(np.random.default_rng(1).standard_normal((size, size), np.float32))
-    product = jax.jit(lambda a, b: a @ b)
-    flops = 2.0 * size**3
-    xla = flops / median_seconds(lambda: product(a, a).block_until_ready()) / 1e9
-    t = torch.randn(size, size)
-    return xla, flops / median_seconds(lambda: t @ t) / 1e9
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slots", type=int, default=2)
     parser.add_argument("--torch-threads", type=int, default=None)
+    parser.add_argument("--seconds", type=float, default=2.0, help="timing per shape")
     parser.add_argument("--out", default=str(STUDY))
     args = parser.parse_args(argv)
     import torch
 
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
-    xla_peak, torch_peak = peaks()
+    rng = np.random.default_rng(0)
+
+    size = 2048
+    square = rng.standard_normal((1, size, size), np.float32)
+    peak_seconds = time_interleaved(
+        {
+            "xla": xla_calls(square, square, square)["forward"],
+            "torch": torch_calls(square, square, square)["forward"],
+        },
+        args.seconds,
+    )
+    peak = {impl: 2.0 * size**3 / s / 1e9 for impl, s in peak_seconds.items()}
+    rows = []
+    for name, pixels, k, o in SHAPES:
+        arrays = (
+            rng.standard_normal((args.slots, pixels, k), np.float32),
+            rng.standard_normal((args.slots, k, o), np.float32),
+            rng.standard_normal((args.slots, pixels, o), np.float32),
+        )
+        calls = {("xla", p): f for p, f in xla_calls(*arrays).items()}
+        calls.update({("torch", p): f for p, f in torch_calls(*arrays).items()})
+        flops = 2.0 * pixels * k * o * args.slots
+        rates = {key: flops / s / 1e9 for key, s in time_interleaved(calls, args.seconds).items()}
+        rows.append(
+            {
+                "convolution": name,
+                "shape": [pixels, k, o],
+                **{" / ".join(key): r for key, r in rates.items()},
+            }
+        )
+
+    command = "python -m experiments.bench_eft.gemm_shapes " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
     lines = [
-        f"Matrix products of a ResNet-50 EFT step, GFLOP/s, XLA (jax {jax.__version__}, "
-        f"vmapped over {args.slots} slots) against torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads, one exemplar after another); "
-        f"{platform.machine()}, {len(jax.devices())} jax device(s). 2048 x 2048 float32 "
-        f"product: XLA {xla_peak:.0f}, torch {torch_peak:.0f} GFLOP/s.",
+        f"Matrix products of a ResNet-50 EFT step, GFLOP/s, XLA (vmapped over {args.slots} slots) "
+        f"against torch {torch.__version__} ({torch.get_num_threads()} threads, one exemplar after "
+        f"another), taking turns; {machine_description()}. 2048 x 2048 float32 product: XLA "
+        f"{peak['xla']:.0f}, torch {peak['torch']:.0f} GFLOP/s.",
         "",
         "| convolution | pixels x K x O | "
         + " | ".join(f"{p}, XLA | torch" for p in PRODUCTS)
         + f" | {CHANNEL_MAJOR}, XLA |",
         "|---|---|" + "---:|---:|" * len(PRODUCTS) + "---:|",
     ]
-    for name, pixels, k, o in SHAPES:
-        ours, theirs = xla_rates(pixels, k, o, args.slots), torch_rates(pixels, k, o, args.slots)
-        cells = " | ".join(f"{ours[p]:.0f} | {theirs[p]:.0f}" for p in PRODUCTS)
-        cells += f" | {ours[CHANNEL_MAJOR]:.0f}"
-        lines.append(f"| {name} | {pixels} x {k} x {o} | {cells} |")
-    command = "python -m experiments.bench_eft.gemm_shapes " + " ".join(
-        sys.argv[1:] if argv is None else argv
-    )
+    for row in rows:
+        cells = [f"{row[f'xla / {p}']:.0f} | {row[f'torch / {p}']:.0f}" for p in PRODUCTS]
+        cells.append(f"{row[f'xla / {CHANNEL_MAJOR}']:.0f}")
+        shape = " x ".join(map(str, row["shape"]))
+        lines.append(f"| {row['convolution']} | {shape} | " + " | ".join(cells) + " |")
     lines += ["", f"`{command.strip()}`", ""]
-    text = "\n".join(lines)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "gemm_shapes.md").write_text(text)
-    print(text)
+    write_results(Path(args.out), "gemm_shapes", "\n".join(lines), {"peak": peak, "rows": rows})
     return 0
 
 
