@@ -18,10 +18,8 @@ difference.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -32,51 +30,11 @@ from eft_jax.eval.evaluation import evaluate_fits, summarize
 from eft_jax.geometry.crops import normalize_image
 from experiments.fitting_runs import bundled_setup, describe_set, evaluation_set
 from experiments.timing import machine_description, write_results
+from experiments.tree_worker import TreeWorker, short_commit
 
 REPO = Path(__file__).resolve().parents[2]
 STUDY = Path(__file__).resolve().parent
 WORKER = STUDY / "bundled_worker.py"
-
-
-class Side:
-    """A worker process: one tree's EFT engine, compiled, waiting for "run"."""
-
-    def __init__(self, name: str, tree: Path, crops: Path, fits: Path, overrides: list[str], log):
-        self.name, self.fits = name, fits
-        env = {**os.environ, "PYTHONPATH": str(tree)}
-        self.process = subprocess.Popen(
-            [sys.executable, str(WORKER), str(crops), str(fits), *overrides],
-            cwd=tree,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        )
-        self.info = self._reply()
-
-    def _reply(self) -> dict:
-        for line in self.process.stdout:
-            if line.startswith("{"):
-                return json.loads(line)
-        raise RuntimeError(f"{self.name}: the worker ended early (see its log)")
-
-    def run(self) -> dict:
-        """One timed pass: the worker's reply plus the CPU seconds its process used for it."""
-        before = self._cpu_seconds()
-        self.process.stdin.write("run\n")
-        self.process.stdin.flush()
-        reply = self._reply()
-        return {**reply, "cpu_seconds": self._cpu_seconds() - before}
-
-    def _cpu_seconds(self) -> float:
-        """User + system time of the worker, all its threads (Linux /proc)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        self.process.wait()
 
 
 def main():
@@ -90,9 +48,7 @@ def main():
     args = parser.parse_args()
 
     against = Path(args.against).resolve()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=against, capture_output=True, text=True
-    ).stdout.strip()
+    commit = short_commit(against)
     restored, model, size = bundled_setup()
     data = evaluation_set("heldout", args.count, size, style="lifelike")
     with tempfile.TemporaryDirectory() as scratch:
@@ -101,9 +57,16 @@ def main():
         np.savez(crops, image=normalize_image(data["image"]), keypoints=data["keypoints"])
         with open(scratch / "workers.log", "w") as log:
             sides = [
-                Side(commit, against, crops, scratch / "old.npz", [], log),
-                Side("this tree", REPO, crops, scratch / "new.npz", args.set, log),
+                TreeWorker(commit, against, WORKER, [str(crops), str(scratch / "old.npz")], log),
+                TreeWorker(
+                    "this tree",
+                    REPO,
+                    WORKER,
+                    [str(crops), str(scratch / "new.npz"), *args.set],
+                    log,
+                ),
             ]
+            fit_files = [scratch / "old.npz", scratch / "new.npz"]
             rounds = []
             for index in range(args.rounds):
                 load = os.getloadavg()[0]
@@ -131,7 +94,7 @@ def main():
                 )
             for side in sides:
                 side.close()
-        fits = [dict(np.load(side.fits)) for side in sides]
+        fits = [dict(np.load(path)) for path in fit_files]
     scores = [
         summarize(
             evaluate_fits(
