@@ -82,10 +82,10 @@ def get_config():
     config.chunk_size = 4  # slots per vmapped chunk of the "chunked" lowering
     # At most this many EFT iterations per call of the engine's step (fitting.fit_stream): a call
     # ends after the iteration in which a slot stops, and the host looks for stopped slots and
-    # refills them after each call instead of after every iteration. Fits stop after the same
-    # iterations (the loop may round differently in the last place). 16 rather than 8: the same
-    # program (the count is an argument) and the same fits, 1.10x faster per exemplar with the
-    # bundled regressor on a 2-core CPU (fewer host round trips; experiments/bench_eft/README.md).
+    # refills them after each call instead of after every iteration. The count is an argument of
+    # one program: any value gives the same fits bit for bit, and a run resumes under another.
+    # 16 rather than 8: 1.10x faster per exemplar with the bundled regressor on a 2-core CPU
+    # (fewer host round trips; experiments/bench_eft/README.md).
     config.iterations_per_call = 16
     config.shard = True  # spread slots over all local devices (data parallel over exemplars)
     # Compute the frozen layers before the first trainable group once per exemplar, when it is

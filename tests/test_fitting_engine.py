@@ -138,6 +138,23 @@ def test_runs_differing_in_rate_threshold_and_iterations_share_one_program(engin
     assert program(other) == program(engine)
 
 
+def test_iterations_per_call_changes_no_fit(eft_setup, exemplars):
+    """The iterations a call runs are an argument of one program, and a call ends after the
+    iteration in which a slot stops: 1, 3 or 16 per call give the same fits bit for bit (so a run
+    resumes under another value, `fitting.run.SCHEDULING_ONLY`)."""
+    regressor, variables, model, config = eft_setup
+    fits = {}
+    for count in (1, 3, 16):
+        other = copy.deepcopy(config)
+        other.iterations_per_call = count
+        engine = fitting.EftEngine(regressor, variables, model, other, crop_size=IMAGE_SIZE)
+        fits[count] = sorted(fitting.fit_stream(exemplars, engine), key=lambda r: r.id)
+    assert len({r.iterations for r in fits[1]}) > 1  # the exemplars stop at different iterations
+    for count in (3, 16):
+        for actual, expected in zip(fits[count], fits[1], strict=True):
+            assert_results_identical(actual, expected)
+
+
 def test_engines_built_alike_share_one_jitted_step_and_others_do_not(engine, eft_setup, exemplars):
     """A second engine with the same regressor architecture, loss settings and lowering (another
     run in the same process) reuses the first one's jitted step, so it traces and compiles

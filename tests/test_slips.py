@@ -371,14 +371,16 @@ def test_resuming_with_another_setting_names_the_key_and_the_ways_on(tmp_path, c
     assert len(records) == 4 and not any("from" in record for record in records)
 
 
-def test_a_run_resumes_under_another_lanes_value(tmp_path, checkpoint, capsys):
-    """Lanes schedule the work without changing a fit: a run resumes under another value."""
+def test_a_run_resumes_under_other_scheduling_values(tmp_path, checkpoint, capsys):
+    """Lanes and the iterations per call schedule the work without changing a fit: a run resumes
+    under other values."""
     crops = write_crops(tmp_path / "crops.npz", 4)
     out = tmp_path / "fits.json"
-    assert cli.main([*fit_argv(crops, out, checkpoint), "lanes=2"]) == 0
+    assert cli.main([*fit_argv(crops, out, checkpoint), "lanes=2", "iterations_per_call=16"]) == 0
     log = tmp_path / "fits.json.log.jsonl"
     written = log.read_text()
-    assert cli.main([*fit_argv(crops, out, checkpoint), "lanes=1"]) == 0  # not refused
+    resumed = [*fit_argv(crops, out, checkpoint), "lanes=1", "iterations_per_call=4"]
+    assert cli.main(resumed) == 0  # not refused
     assert log.read_text() == written  # and nothing fitted again
 
 

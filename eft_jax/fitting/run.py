@@ -80,9 +80,10 @@ COMPILING = "compiling the fitting step, ~30 s the first time"
 ACCELERATOR_SLOTS = 64
 
 
-# Settings that schedule the work without changing any fit (fitting.fit_stream's lanes): left out
-# of the fit log's header, so a run resumes under another value.
-SCHEDULING_ONLY = ("lanes",)
+# Settings that schedule the work without changing any fit (fitting.fit_stream's lanes, the
+# iterations of one call of the engine's step): left out of the fit log's header, so a run
+# resumes under another value.
+SCHEDULING_ONLY = ("lanes", "iterations_per_call")
 
 
 def default_cache_dir() -> str:
