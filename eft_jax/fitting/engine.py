@@ -520,7 +520,8 @@ def step_compiler_options() -> dict | None:
     gradients), and the CPU backend's default copy insertion cannot see that every read comes
     first, so it copies every weight of every slot at every iteration (a pass over all of them);
     region analysis can and does not (ResNet-50's step 1.09x faster on one core,
-    experiments/bench_eft/speed_notes.md). The fits are the same bit for bit."""
+    experiments/bench_eft/speed_notes.md; tests/test_step_weight_copies.py). The fits are the
+    same bit for bit with XLA's optimisations on."""
     if jax.default_backend() != "cpu":
         return None
     return {"xla_cpu_copy_insertion_use_region_analysis": True}
