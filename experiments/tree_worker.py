@@ -1,9 +1,9 @@
 """A worker process that runs one checkout's eft-jax, for timing two commits in turns in one run.
 
-The comparison scripts (`bench_eft/bundled_vs_commit.py`, `bench_smplify/smplify_vs_commit.py`)
-start one worker per side: the same worker file, run with the checkout's directory as its working
-directory and import path, compiles its job, prints a JSON line, and then answers each "run" on
-stdin with one timed pass (a JSON line). The script alternates which side goes first in each
+The comparison scripts (`bench_eft/bundled_vs_commit.py`, `bench_eft/resnet_step_vs_commit.py`,
+`bench_smplify/smplify_vs_commit.py`) start one worker per side: the same worker file, run with
+the checkout's directory as its working directory and import path, compiles its job, prints a
+JSON line, and then answers each "run" on stdin with one timed pass (a JSON line). The script alternates which side goes first in each
 round, so the machine's drift over minutes falls on both sides alike.
 """
 
@@ -24,14 +24,20 @@ def short_commit(tree: Path) -> str:
 
 
 class TreeWorker:
-    """`python WORKER ARGS...` with the eft-jax of `tree`, compiled and waiting for "run"."""
+    """`python WORKER ARGS...` with the eft-jax of `tree` (and `xla_flags` added to XLA_FLAGS),
+    compiled and waiting for "run"."""
 
-    def __init__(self, name: str, tree: Path, worker: Path, arguments: list[str], log):
+    def __init__(
+        self, name: str, tree: Path, worker: Path, arguments: list[str], log, xla_flags: str = ""
+    ):
         self.name = name
+        environ = {**os.environ, "PYTHONPATH": str(tree)}
+        if xla_flags:
+            environ["XLA_FLAGS"] = f"{environ.get('XLA_FLAGS', '')} {xla_flags}".strip()
         self.process = subprocess.Popen(
             [sys.executable, str(worker), *arguments],
             cwd=tree,
-            env={**os.environ, "PYTHONPATH": str(tree)},
+            env=environ,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,

@@ -19,7 +19,6 @@ from tiny_eft import IMAGE_SIZE, eft_config, tiny_regressor
 
 from eft_jax import fitting
 from eft_jax.fitting import engine as engine_module
-from eft_jax.fitting import lowering
 
 
 def weight_copies_in_the_loop(compiled_hlo: str, weight_shapes: set) -> int:
@@ -32,20 +31,23 @@ def weight_copies_in_the_loop(compiled_hlo: str, weight_shapes: set) -> int:
 
 def main():
     regressor, variables, model = tiny_regressor()
-    config = eft_config(["batch_size=2"])
-    engine = fitting.EftEngine(regressor, variables, model, config, crop_size=IMAGE_SIZE)
+    engine = fitting.EftEngine(
+        regressor, variables, model, eft_config(["batch_size=2"]), crop_size=IMAGE_SIZE
+    )
     slots = engine.empty_slots()
-    arguments = (slots, engine.frozen, engine.numbers, np.int32(2))
+    lowered = engine._step.lower(slots, engine.frozen, engine.numbers, np.int32(2))
     shapes = {tuple(w.shape) for w in jax.tree.leaves(slots.params)}
-
-    def copies(step) -> int:
-        return weight_copies_in_the_loop(step.lower(*arguments).compile().as_text(), shapes)
-
-    with_options = copies(engine._step)
-    engine_module.step_compiler_options = lambda: None
-    mapping, _ = lowering.parse_lowering(engine.lowering)
-    without = copies(engine._jitted_step(mapping, int(config.chunk_size)))
-    print(json.dumps({"weights": len(shapes), "with_options": with_options, "without": without}))
+    default_insertion = {option: False for option in engine_module.step_compiler_options()}
+    print(
+        json.dumps(
+            {
+                "with_options": weight_copies_in_the_loop(lowered.compile().as_text(), shapes),
+                "without": weight_copies_in_the_loop(
+                    lowered.compile(default_insertion).as_text(), shapes
+                ),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

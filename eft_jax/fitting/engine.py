@@ -519,7 +519,7 @@ def step_compiler_options() -> dict | None:
     loop updates each weight in place while the backward pass still reads it (the input
     gradients), and the CPU backend's default copy insertion cannot see that every read comes
     first, so it copies every weight of every slot at every iteration (a pass over all of them);
-    region analysis can and does not (ResNet-50's step 1.09x faster on one core,
+    region analysis can and does not (ResNet-50's step 1.12x faster on one core,
     experiments/bench_eft/speed_notes.md; tests/test_step_weight_copies.py). The fits are the
     same bit for bit with XLA's optimisations on."""
     if jax.default_backend() != "cpu":

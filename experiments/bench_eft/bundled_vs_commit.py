@@ -56,17 +56,13 @@ def main():
         crops = scratch / "crops.npz"
         np.savez(crops, image=normalize_image(data["image"]), keypoints=data["keypoints"])
         with open(scratch / "workers.log", "w") as log:
+            fit_files = [scratch / "old.npz", scratch / "new.npz"]
             sides = [
-                TreeWorker(commit, against, WORKER, [str(crops), str(scratch / "old.npz")], log),
+                TreeWorker(commit, against, WORKER, [str(crops), str(fit_files[0])], log),
                 TreeWorker(
-                    "this tree",
-                    REPO,
-                    WORKER,
-                    [str(crops), str(scratch / "new.npz"), *args.set],
-                    log,
+                    "this tree", REPO, WORKER, [str(crops), str(fit_files[1]), *args.set], log
                 ),
             ]
-            fit_files = [scratch / "old.npz", scratch / "new.npz"]
             rounds = []
             for index in range(args.rounds):
                 load = os.getloadavg()[0]
