@@ -30,6 +30,21 @@ from experiments.fitting_runs import SPLITS, bundled_setup, evaluation_set
 CACHE = Path("eft_jax_output/quality_fits")
 
 
+def method_configs(restored) -> tuple:
+    """The configs of EFT (the regressor's tuned recipe) and SMPLify, today's defaults."""
+    eft_config = resolve_config(default_config_path("eft_default"), [], restored.record)
+    return eft_config, load_config(default_config_path("smplify"))
+
+
+def most_iterations(restored) -> dict[str, int]:
+    """Each method's most iterations (`iterations_fraction`'s denominator)."""
+    eft_config, smplify_config = method_configs(restored)
+    return {
+        "eft": int(eft_config.max_iters),
+        "smplify": int(smplify_config.camera_iters) + int(smplify_config.body_iters),
+    }
+
+
 def fit_setting(split: str, style: str, noise: str, count: int) -> Path:
     """Fit (or grow) one setting's cache; returns its path."""
     enable_compilation_cache(CACHE / "compilation_cache")
@@ -50,18 +65,14 @@ def fit_setting(split: str, style: str, noise: str, count: int) -> Path:
     keypoints = with_noise(keypoints, data["seed"][new], noise)
     humans = {k: v[new] for k, v in data.items()}
     humans["keypoints"] = keypoints
-    eft_config = resolve_config(default_config_path("eft_default"), [], restored.record)
-    smplify_config = load_config(default_config_path("smplify"))
+    eft_config, smplify_config = method_configs(restored)
     fits = calibration_fits(
         restored.regressor, restored.variables, model, eft_config, smplify_config, humans, size
     )
     for index, reason in fits["skipped"].items():
         print(f"skipped seed {humans['seed'][index]}: {reason}")
     kept = fits["kept"]
-    max_iters = {
-        "eft": int(eft_config.max_iters),
-        "smplify": int(smplify_config.camera_iters) + int(smplify_config.body_iters),
-    }
+    max_iters = most_iterations(restored)
     part = {
         "seed": humans["seed"][kept],
         "clip": humans["clip"][kept],

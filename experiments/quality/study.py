@@ -6,7 +6,9 @@
 Calibrates on the validation fits of both styles (clean keypoints and detector-like noisy ones)
 and scores the held-out ones (clean, and noisy), and leave-clips-out: each held-out human whose
 mocap clips all lie in one half of the training clips scored by a calibration fitted on the
-validation humans of the other half, both halves in turn. Each AUROC comes with a bootstrap
+validation humans of the other half, both halves in turn; and, when the full-frame study's runs
+are there (experiments/full_frame/), its perspective humans, fitted with the crop camera and with
+the full-frame one, scored by the same calibration. Each AUROC comes with a bootstrap
 95 % interval, and the score's with the interval of its difference from the 2D error's over the
 same resamples.
 Writes experiments/quality/quality.md and .csv.
@@ -19,9 +21,11 @@ import sys
 import zlib
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from eft_jax import body
+from eft_jax.eval.evaluation import evaluate_fits
 from eft_jax.eval.keypoint_noise import KEYPOINT_NOISES
 from eft_jax.eval.quality_calibration import (
     auroc,
@@ -33,8 +37,11 @@ from eft_jax.eval.quality_calibration import (
     write_calibration,
 )
 from eft_jax.fitting.quality import BUNDLED_CALIBRATION_PATH, QualitySignals
-from experiments.fitting_runs import write_csv
-from experiments.quality.fits import CACHE
+from eft_jax.geometry.crops import normalize_image
+from eft_jax.nets import predictor
+from experiments.fitting_runs import bundled_setup, write_csv
+from experiments.full_frame import full_frame
+from experiments.quality.fits import CACHE, most_iterations
 
 STUDY = Path(__file__).resolve().parent
 METHODS = ("eft", "smplify")
@@ -65,6 +72,78 @@ def load_setting(stem: str, signals_of: QualitySignals) -> dict | None:
         per["bad"] = bad_fits(per)
         setting["methods"][method] = per
     return setting
+
+
+# The full-frame study's runs (experiments/full_frame/) scored here: per camera, each method's.
+PERSPECTIVE_RUNS = {
+    "crop camera": {"eft": "eft_crop", "smplify": "smplify_crop"},
+    "full frame, known focal": {"eft": "eft_full_known", "smplify": "smplify_full_known"},
+}
+
+
+def load_perspective(signals_of: QualitySignals) -> dict:
+    """{(camera, noise): setting} of the full-frame study's held-out humans (drawn through a
+    pinhole camera anywhere in a wide frame), over as many humans as every run of a keypoint
+    setting covers; each fit scored through its own camera and started from the bundled
+    regressor's first prediction, as `fit` scores it. {} when the runs are not there."""
+    restored, model, size = bundled_setup()
+    most = most_iterations(restored)
+    settings = {}
+    for noise in full_frame.NOISES:
+        runs = [r for methods in PERSPECTIVE_RUNS.values() for r in methods.values()]
+        count = min(full_frame.largest_run(10**9, noise, r) for r in runs)
+        if not count:
+            continue
+        humans = full_frame.full_frame_set(count, size)
+        keypoints = (
+            humans["keypoints"] if noise == "clean" else full_frame.detector_keypoints(humans)
+        )
+        images = normalize_image(humans["image"])
+        apply = predictor(restored.regressor, restored.variables)
+        first = [jax.device_get(apply(images[i : i + 50])) for i in range(0, count, 50)]
+        start = {k: np.concatenate([getattr(f, k) for f in first]) for k in ("rotmats", "betas")}
+        for camera, methods in PERSPECTIVE_RUNS.items():
+            setting = {"count": count, "methods": {}}
+            for method, run in methods.items():
+                fits = full_frame.load_run(count, noise, run)
+                per = evaluate_fits(
+                    model,
+                    fits["rotmats"],
+                    fits["betas"],
+                    fits["camera"],
+                    keypoints,
+                    humans["joints3d_spin49"],
+                    humans["vertices"],
+                )
+                # The 2D error through the fit's own camera, as its signals see it.
+                per["error_2d_px"] = full_frame.score(run, fits, humans, keypoints, model)[
+                    "error_2d_px"
+                ]
+                own_frame = None
+                if "translation" in fits:
+                    own_frame = (
+                        fits["translation"],
+                        full_frame.frames(humans, fits["focal_length"][:, 0]),
+                    )
+                per["signals"] = signals_of(
+                    fits["rotmats"],
+                    fits["betas"],
+                    fits["camera"],
+                    keypoints,
+                    iterations=fits["iterations"],
+                    max_iters=most[method],
+                    # The runs keep no stop reason; EFT stops early only on its loss threshold.
+                    converged=fits["iterations"] < most[method]
+                    if method == "eft"
+                    else np.zeros(count, bool),
+                    start_rotmats=start["rotmats"],
+                    start_betas=start["betas"],
+                    full_frame=own_frame,
+                )
+                per["bad"] = bad_fits(per)
+                setting["methods"][method] = per
+            settings[camera, noise] = setting
+    return settings
 
 
 def subset(setting: dict, keep: np.ndarray) -> dict:
@@ -261,6 +340,9 @@ def main(argv=None) -> int:
             if ("heldout", style, noise) in load:
                 name = f"{style}{', detector noise' if noise == 'detector' else ''}"
                 rows += rows_for(name, models, load["heldout", style, noise])
+    for (camera, noise), setting in load_perspective(signals_of).items():
+        name = f"perspective humans, {camera}{', detector noise' if noise == 'detector' else ''}"
+        rows += rows_for(name, models, setting)
     held = [load[k] for k in load if k[0] == "heldout" and k[2] == "none"]
     if held:
         test = joined(held)
@@ -278,7 +360,10 @@ def main(argv=None) -> int:
             "human (every style, clean) whose clips all lie in one half of the training clips, "
             "scored by a calibration fitted on the validation humans of the other half (both "
             "halves in turn); then the same humans scored by the calibration fitted on every "
-            "validation human, for comparison.",
+            "validation human, for comparison. Perspective humans: the full-frame study's "
+            "held-out humans (a pinhole camera anywhere in a wide frame), fitted with the crop "
+            "camera and with the full-frame one (known focal length), scored by the same "
+            "calibration.",
             "",
             table(rows),
             "",
