@@ -3,10 +3,13 @@
 it says.
 
     python -m experiments.quality.pictures --style lifelike --count 6
+    python -m experiments.quality.pictures --style perspective --count 4   # full-frame fits
 
 Writes experiments/quality/extremes_<style>.png: the `count` lowest-scored fits (top rows), then
 the `count` highest-scored (bottom rows); each row's caption gives the score, PA-MPJPE, facing
-error and swapped pairs.
+error and swapped pairs. "perspective": the full-frame study's humans (experiments/full_frame/),
+clean keypoints, EFT in the full frame with the known focal length, drawn through the crop camera
+each full-frame fit also records.
 """
 
 from __future__ import annotations
@@ -20,19 +23,24 @@ from PIL import Image, ImageDraw
 from eft_jax import body, render
 from eft_jax.fitting.quality import QualitySignals, read_calibration
 from experiments.fitting_runs import evaluation_set
-from experiments.quality.study import STUDY, load_setting
+from experiments.full_frame.humans import full_frame_set
+from experiments.quality.study import STUDY, load_perspective, load_setting
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--style", choices=("basic", "lifelike"), default="lifelike")
+    parser.add_argument("--style", choices=("basic", "lifelike", "perspective"), default="lifelike")
     parser.add_argument("--count", type=int, default=6)
     args = parser.parse_args(argv)
     model = body.load()
-    setting = load_setting(f"heldout_{args.style}_none", QualitySignals(model))
+    if args.style == "perspective":
+        setting = load_perspective(QualitySignals(model))["full frame, known focal", "clean"]
+        images = full_frame_set(setting["count"], 128)["image"]
+    else:
+        setting = load_setting(f"heldout_{args.style}_none", QualitySignals(model))
+        images = evaluation_set("heldout", setting["count"], 128, args.style)["image"]
     per = setting["methods"]["eft"]
     score = read_calibration()["models"]["eft"].score(per["signals"])
-    images = evaluation_set("heldout", setting["count"], 128, args.style)["image"]
     order = np.argsort(score)
     chosen = list(order[: args.count]) + list(order[-args.count :])
     rows = []

@@ -141,6 +141,7 @@ def load_perspective(signals_of: QualitySignals) -> dict:
                     full_frame=own_frame,
                 )
                 per["bad"] = bad_fits(per)
+                per.update({k: fits[k] for k in ("rotmats", "betas", "camera")})
                 setting["methods"][method] = per
             settings[camera, noise] = setting
     return settings
