@@ -200,6 +200,25 @@ def test_signals_see_what_is_wrong(signals_of, open_body):
     assert s["visible_limbs"][0] == 0.0
 
 
+def test_betas_moved_is_the_change_from_the_start(signals_of, open_body):
+    tpose = _pose()
+    betas = np.zeros((1, 10), np.float32)
+    betas[0, :2] = (3.0, 4.0)
+    start_betas = np.zeros((1, 10), np.float32)
+    start_betas[0, 0] = 3.0
+    common = dict(iterations=[5], max_iters=20, converged=[True])
+    keypoints = _keypoints_of(open_body, tpose, betas[0])[None]
+    s = signals_of(
+        tpose[None], betas, CAMERA[None], keypoints,
+        start_rotmats=tpose[None], start_betas=start_betas, **common,
+    )  # fmt: skip
+    assert s["betas_norm"][0] == pytest.approx(5.0, abs=1e-5)
+    assert s["betas_moved"][0] == pytest.approx(4.0, abs=1e-5)
+    # Without a start (SMPLify from the mean pose), the betas moved from the mean shape's zeros.
+    s = signals_of(tpose[None], betas, CAMERA[None], keypoints, **common)
+    assert s["betas_moved"][0] == pytest.approx(5.0, abs=1e-5)
+
+
 def test_calibration_ranks_and_round_trips(tmp_path):
     rng = np.random.default_rng(3)
     count = 400

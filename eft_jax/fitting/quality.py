@@ -39,7 +39,10 @@ expressed in the box's coordinates as the full-frame loss compares them.
   wrong 3D;
 - moved_pa: how far the fit moved from the regressor's first prediction: the mean LSP-14 joint
   distance after Procrustes (similarity) alignment, over the height; absent without a start;
-- betas_norm: the length of the betas;
+- betas_norm: the length of the betas; betas_moved: the length of their change from the
+  regressor's first prediction (from zero, the mean shape, without a start). A regressor's own
+  shape predictions set the scale of betas_norm, so a calibration fitted with one regressor reads
+  it wrongly for another; betas_moved carries over;
 - box_fill: the fitted body's projected height as a fraction of the box side (s * height / 2);
 - visible_limbs: the fraction of the 12 LSP-14 limb keypoints (shoulders to ankles) given;
 - iterations_fraction: iterations used over the method's most; converged: 1 when the fit stopped
@@ -182,6 +185,7 @@ SIGNALS = (
     "torso_depth",
     "moved_pa",
     "betas_norm",
+    "betas_moved",
     "box_fill",
     "visible_limbs",
     "iterations_fraction",
@@ -321,6 +325,7 @@ def _signals(
         torso_depth=torso_depth,
         moved_pa=moved,
         betas_norm=jnp.linalg.norm(betas, axis=-1),
+        betas_moved=jnp.linalg.norm(betas - start_betas, axis=-1),
         box_fill=camera[..., 0] * height / 2.0,
         visible_limbs=jnp.mean(keypoints[..., LIMB_KEYPOINTS, 2] > 0, axis=-1),
     )
@@ -392,6 +397,7 @@ class QualitySignals:
         signals = {k: np.asarray(v, np.float64) for k, v in signals.items()}
         if not has_start:
             signals["moved_pa"] = np.full_like(signals["moved_pa"], np.nan)
+            signals["betas_moved"] = signals["betas_norm"]  # moved from the mean shape's zeros
         signals["iterations_fraction"] = np.asarray(iterations, np.float64) / float(max_iters)
         signals["converged"] = np.asarray(converged, np.float64)
         return {name: signals[name] for name in SIGNALS}
@@ -420,6 +426,7 @@ FEATURES = {
     "torso_depth": "linear",
     "moved_pa": "log",
     "betas_norm": "linear",
+    "betas_moved": "linear",
     "box_fill": "linear",
     "visible_limbs": "linear",
     "iterations_fraction": "linear",

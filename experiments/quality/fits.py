@@ -10,6 +10,8 @@ Each setting is cached as eft_jax_output/quality_fits/<split>_<style>_<noise>_<c
 (git-ignored), grown in place: a larger --count fits only the new humans. A human a method skips
 (every keypoint hidden) is left out and counted (`attempted` is how many were fitted). Keypoint
 noise "detector": `eft_jax.eval.keypoint_noise.detector_noise`, seeded by the human's seed.
+`--checkpoint DIR` fits with another regressor (its own EFT recipe) instead of the bundled one,
+cached under eft_jax_output/quality_fits/<DIR's name>/ (`study.py --checkpoint DIR` scores them).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eft_jax import body, nets
 from eft_jax.config import default_config_path, load_config
 from eft_jax.eval.keypoint_noise import KEYPOINT_NOISES, with_noise
 from eft_jax.eval.quality_calibration import METHODS, calibration_fits
@@ -45,20 +48,40 @@ def most_iterations(restored) -> dict[str, int]:
     }
 
 
-def fit_setting(split: str, style: str, noise: str, count: int) -> Path:
-    """Fit (or grow) one setting's cache; returns its path."""
+def regressor_setup(checkpoint: str | None) -> tuple:
+    """(the restored regressor, the body model, the crop size): the bundled regressor, or the
+    one in `checkpoint`."""
+    if checkpoint is None:
+        return bundled_setup()
+    model = body.load()
+    loaded = nets.load_regressor(checkpoint, model)
+    return loaded, model, loaded.input_size
+
+
+def cache_dir(checkpoint: str | None) -> Path:
+    """Where a regressor's fits are cached: CACHE for the bundled one, CACHE/<the checkpoint
+    folder's name>/ for another."""
+    return CACHE if checkpoint is None else CACHE / Path(checkpoint).name
+
+
+def fit_setting(
+    split: str, style: str, noise: str, count: int, checkpoint: str | None = None
+) -> Path:
+    """Fit (or grow) one setting's cache with the bundled regressor or `checkpoint`'s; returns
+    its path."""
     enable_compilation_cache(CACHE / "compilation_cache")
-    restored, model, size = bundled_setup()
-    CACHE.mkdir(parents=True, exist_ok=True)
+    restored, model, size = regressor_setup(checkpoint)
+    cache = cache_dir(checkpoint)
+    cache.mkdir(parents=True, exist_ok=True)
     stem = f"{split}_{style}_{noise}"
     done: dict = {}
-    for cached in sorted(CACHE.glob(f"{stem}_*.npz")):
+    for cached in sorted(cache.glob(f"{stem}_*.npz")):
         with np.load(cached) as data:
             if len(data["seed"]) > len(done.get("seed", ())):
                 done = {k: data[k] for k in data.files}
     have = int(done["attempted"]) if "attempted" in done else len(done.get("seed", ()))
     if have >= count:
-        return CACHE / f"{stem}_{have}.npz"
+        return cache / f"{stem}_{have}.npz"
     data = evaluation_set(split, count, size, style)
     new = slice(have, count)
     keypoints = data["keypoints"][new]
@@ -87,9 +110,9 @@ def fit_setting(split: str, style: str, noise: str, count: int) -> Path:
         part.update({f"{method}/{k}": v for k, v in per.items()})
     merged = {k: np.concatenate([done[k], v]) if done else v for k, v in part.items()}
     merged["attempted"] = np.int64(count)
-    path = CACHE / f"{stem}_{count}.npz"
+    path = cache / f"{stem}_{count}.npz"
     np.savez_compressed(path, **merged)
-    for cached in CACHE.glob(f"{stem}_*.npz"):
+    for cached in cache.glob(f"{stem}_*.npz"):
         if cached != path:
             cached.unlink()
     return path
@@ -101,8 +124,11 @@ def main(argv=None) -> int:
     parser.add_argument("--style", choices=("basic", "lifelike"), required=True)
     parser.add_argument("--noise", choices=KEYPOINT_NOISES, default="none")
     parser.add_argument("--count", type=int, default=200)
+    parser.add_argument(
+        "--checkpoint", help="another regressor's checkpoint folder (default: the bundled one)"
+    )
     args = parser.parse_args(argv)
-    print(fit_setting(args.split, args.style, args.noise, args.count))
+    print(fit_setting(args.split, args.style, args.noise, args.count, args.checkpoint))
     return 0
 
 

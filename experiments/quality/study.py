@@ -36,21 +36,21 @@ from eft_jax.eval.quality_calibration import (
     ranking_figures,
     write_calibration,
 )
-from eft_jax.fitting.quality import BUNDLED_CALIBRATION_PATH, QualitySignals
+from eft_jax.fitting.quality import BUNDLED_CALIBRATION_PATH, QualitySignals, read_calibration
 from eft_jax.geometry.crops import normalize_image
 from eft_jax.nets import predictor
 from experiments.fitting_runs import bundled_setup, write_csv
 from experiments.full_frame import full_frame
-from experiments.quality.fits import CACHE, most_iterations
+from experiments.quality.fits import CACHE, cache_dir, most_iterations
 
 STUDY = Path(__file__).resolve().parent
 METHODS = ("eft", "smplify")
 TITLES = {"eft": "EFT (tuned recipe)", "smplify": "SMPLify from the regressor"}
 
 
-def load_setting(stem: str, signals_of: QualitySignals) -> dict | None:
+def load_setting(stem: str, signals_of: QualitySignals, cache: Path = CACHE) -> dict | None:
     """A cached setting's per-method fits, truth scores and signals, or None when not cached."""
-    paths = sorted(CACHE.glob(f"{stem}_*.npz"), key=lambda p: int(p.stem.split("_")[-1]))
+    paths = sorted(cache.glob(f"{stem}_*.npz"), key=lambda p: int(p.stem.split("_")[-1]))
     if not paths:
         return None
     with np.load(paths[-1]) as data:
@@ -306,18 +306,77 @@ def curve_table(models: dict, test: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write-asset", action="store_true", help="refit the bundled calibration")
-    args = parser.parse_args(argv)
-    signals_of = QualitySignals(body.load())
+def load_settings(cache: Path, signals_of: QualitySignals) -> dict:
+    """{(split, style, noise): setting} of every setting cached under `cache`."""
     load = {}
     for split in ("validation", "heldout"):
         for style in ("basic", "lifelike"):
             for noise in KEYPOINT_NOISES:
-                setting = load_setting(f"{split}_{style}_{noise}", signals_of)
+                setting = load_setting(f"{split}_{style}_{noise}", signals_of, cache)
                 if setting is not None:
                     load[split, style, noise] = setting
+    return load
+
+
+def other_regressor(checkpoint: str, signals_of: QualitySignals) -> str:
+    """Does the bundled calibration apply to a regressor it was not fitted on? That regressor's
+    held-out fits (cached by `fits.py --checkpoint`) ranked by the bundled calibration's score,
+    by the score of a calibration fitted on its own validation fits (when they are cached) and
+    by the 2D error alone. Writes quality_<checkpoint folder's name>.md and .csv."""
+    load = load_settings(cache_dir(checkpoint), signals_of)
+    validation = [load[k] for k in load if k[0] == "validation"]
+    own = calibrate(joined(validation)) if validation else None
+    bundled = read_calibration()["models"]
+    rows = []
+    for style in ("basic", "lifelike"):
+        for noise in KEYPOINT_NOISES:
+            if ("heldout", style, noise) not in load:
+                continue
+            test = load["heldout", style, noise]
+            name = f"{style}{', detector noise' if noise == 'detector' else ''}"
+            rows += rows_for(f"{name}, bundled calibration", bundled, test)
+            if own is not None:
+                rows += [
+                    row
+                    for row in rows_for(f"{name}, its own calibration", own, test)
+                    if row["ranked by"] == "score"
+                ]
+    name = Path(checkpoint).name
+    sizes = ", ".join(f"{' '.join(k)} {load[k]['count']}" for k in load)
+    text = "\n".join(
+        [
+            f"# Quality score on another regressor's fits: {name}",
+            "",
+            f"The regressor in `{name}`, its own EFT recipe, and SMPLify from it; cached fits: "
+            f"{sizes}. Each held-out setting ranked by the bundled calibration's score (fitted "
+            "on the bundled regressor's fits), by a calibration fitted on this regressor's own "
+            "validation fits, and by the 2D error alone.",
+            "",
+            table(rows),
+            "",
+            f"Command: `python -m experiments.quality.study --checkpoint {checkpoint}`",
+            "",
+        ]
+    )
+    (STUDY / f"quality_{name}.md").write_text(text)
+    write_csv(STUDY / f"quality_{name}.csv", rows)
+    return text
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write-asset", action="store_true", help="refit the bundled calibration")
+    parser.add_argument(
+        "--checkpoint",
+        help="score another regressor's cached fits (fits.py --checkpoint) with the bundled "
+        "calibration and with one fitted on its own validation fits",
+    )
+    args = parser.parse_args(argv)
+    signals_of = QualitySignals(body.load())
+    if args.checkpoint:
+        print(other_regressor(args.checkpoint, signals_of))
+        return 0
+    load = load_settings(CACHE, signals_of)
     validation = [load[k] for k in load if k[0] == "validation"]
     sizes = ", ".join(
         f"{k[1]}{' noisy' if k[2] == 'detector' else ''} {load[k]['count']}"
