@@ -363,9 +363,64 @@ def other_regressor(checkpoint: str, signals_of: QualitySignals) -> str:
     return text
 
 
+def calibration_sizes(sizes: list[int], signals_of: QualitySignals) -> str:
+    """The score's AUROC and its gain over the 2D error on every cached held-out setting (range
+    and mean over the settings) when calibrated on the first N validation humans of each style
+    and keypoint setting. Writes calibration_sizes.md."""
+    load = load_settings(CACHE, signals_of)
+    held = [load[k] for k in load if k[0] == "heldout"]
+    lines = [
+        "| validation humans per style and setting | fits | method | AUROC (mean) | "
+        "score − 2D AUROC |",
+        "|---:|---:|---|---:|---:|",
+    ]
+    for size in sizes:
+        parts = []
+        for key, setting in load.items():
+            if key[0] == "validation":
+                parts.append(subset(setting, np.arange(setting["count"]) < size))
+        train = joined(parts)
+        models = calibrate(train)
+        for method in METHODS:
+            aurocs, gains = [], []
+            for test in held:
+                per = test["methods"][method]
+                score = auroc(models[method].score(per["signals"]), per["bad"])
+                aurocs.append(score)
+                gains.append(score - auroc(-per["error_2d_px"], per["bad"]))
+            lines.append(
+                f"| {size} | {train['count']} | {TITLES[method]} | {min(aurocs):.3f}–"
+                f"{max(aurocs):.3f} ({np.mean(aurocs):.3f}) | {min(gains):+.3f} to "
+                f"{max(gains):+.3f} |"
+            )
+    text = "\n".join(
+        [
+            "# How many validation humans a calibration needs",
+            "",
+            f"Scored on the cached held-out settings ({len(held)}: every style, clean and noisy).",
+            "",
+            *lines,
+            "",
+            "Command: `python -m experiments.quality.study --calibration-sizes "
+            + " ".join(str(s) for s in sizes)
+            + "`",
+            "",
+        ]
+    )
+    (STUDY / "calibration_sizes.md").write_text(text)
+    return text
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write-asset", action="store_true", help="refit the bundled calibration")
+    parser.add_argument(
+        "--calibration-sizes",
+        type=int,
+        nargs="+",
+        help="calibrate on the first N validation humans of each style and keypoint setting, for "
+        "each N, and score the held-out ones: how many `eft-jax calibrate` needs",
+    )
     parser.add_argument(
         "--checkpoint",
         help="score another regressor's cached fits (fits.py --checkpoint) with the bundled "
@@ -375,6 +430,9 @@ def main(argv=None) -> int:
     signals_of = QualitySignals(body.load())
     if args.checkpoint:
         print(other_regressor(args.checkpoint, signals_of))
+        return 0
+    if args.calibration_sizes:
+        print(calibration_sizes(args.calibration_sizes, signals_of))
         return 0
     load = load_settings(CACHE, signals_of)
     validation = [load[k] for k in load if k[0] == "validation"]
