@@ -3,8 +3,9 @@
 The comparison scripts (`bench_eft/bundled_vs_commit.py`, `bench_eft/resnet_step_vs_commit.py`,
 `bench_smplify/smplify_vs_commit.py`) start one worker per side: the same worker file, run with
 the checkout's directory as its working directory and import path, compiles its job, prints a
-JSON line, and then answers each "run" on stdin with one timed pass (a JSON line). The script alternates which side goes first in each
-round, so the machine's drift over minutes falls on both sides alike.
+JSON line, and then answers each "run" on stdin with one timed pass (a JSON line). `in_turns`
+alternates which side goes first in each round, so the machine's drift over minutes falls on
+both sides alike.
 """
 
 from __future__ import annotations
@@ -67,3 +68,13 @@ class TreeWorker:
     def close(self) -> None:
         self.process.stdin.close()
         self.process.wait()
+
+
+def in_turns(sides: list[TreeWorker], rounds: int):
+    """For each of `rounds` rounds: (its index, the 1-minute load average as it started, each
+    side's reply in the order of `sides`); the sides take turns going first."""
+    for index in range(rounds):
+        load = os.getloadavg()[0]
+        order = sides if index % 2 == 0 else sides[::-1]
+        replies = {side.name: side.run() for side in order}
+        yield index, load, [replies[side.name] for side in sides]

@@ -390,14 +390,14 @@ class QualitySignals:
                 jnp.asarray(camera, jnp.float32),
                 jnp.asarray(keypoints, jnp.float32),
                 jnp.asarray(start_rotmats, jnp.float32) if has_start else rotmats,
-                jnp.asarray(start_betas, jnp.float32) if has_start else betas,
+                # Without a start the betas moved from the mean shape's zeros.
+                jnp.asarray(start_betas, jnp.float32) if has_start else jnp.zeros_like(betas),
                 None if full_frame is None else jax.tree.map(_float32, full_frame),
             )
         )
         signals = {k: np.asarray(v, np.float64) for k, v in signals.items()}
         if not has_start:
             signals["moved_pa"] = np.full_like(signals["moved_pa"], np.nan)
-            signals["betas_moved"] = signals["betas_norm"]  # moved from the mean shape's zeros
         signals["iterations_fraction"] = np.asarray(iterations, np.float64) / float(max_iters)
         signals["converged"] = np.asarray(converged, np.float64)
         return {name: signals[name] for name in SIGNALS}

@@ -18,7 +18,6 @@ difference.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from eft_jax.eval.evaluation import evaluate_fits, summarize
 from eft_jax.geometry.crops import normalize_image
 from experiments.fitting_runs import bundled_setup, describe_set, evaluation_set
 from experiments.timing import machine_description, write_results
-from experiments.tree_worker import TreeWorker, short_commit
+from experiments.tree_worker import TreeWorker, in_turns, short_commit
 
 REPO = Path(__file__).resolve().parents[2]
 STUDY = Path(__file__).resolve().parent
@@ -64,14 +63,9 @@ def main():
                 ),
             ]
             rounds = []
-            for index in range(args.rounds):
-                load = os.getloadavg()[0]
-                order = sides if index % 2 == 0 else sides[::-1]
-                replies = {side.name: side.run() for side in order}
-                old, new = (replies[side.name]["seconds"] / args.count for side in sides)
-                old_cpu, new_cpu = (
-                    replies[side.name]["cpu_seconds"] / args.count for side in sides
-                )
+            for index, load, replies in in_turns(sides, args.rounds):
+                old, new = (reply["seconds"] / args.count for reply in replies)
+                old_cpu, new_cpu = (reply["cpu_seconds"] / args.count for reply in replies)
                 rounds.append(
                     {
                         "load": load,

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from experiments.timing import machine_description, write_results
-from experiments.tree_worker import TreeWorker, short_commit
+from experiments.tree_worker import TreeWorker, in_turns, short_commit
 
 REPO = Path(__file__).resolve().parents[2]
 STUDY = Path(__file__).resolve().parent
@@ -53,11 +53,8 @@ def main():
                 TreeWorker(this, REPO, WORKER, arguments, log, xla_flags=args.xla_flags),
             ]
             rounds = []
-            for index in range(args.rounds):
-                load = os.getloadavg()[0]
-                order = sides if index % 2 == 0 else sides[::-1]
-                replies = {side.name: side.run() for side in order}
-                old, new = (replies[side.name]["per_exemplar_iteration"] for side in sides)
+            for index, load, replies in in_turns(sides, args.rounds):
+                old, new = (reply["per_exemplar_iteration"] for reply in replies)
                 rounds.append({"load": load, "old": old, "new": new, "ratio": old / new})
                 print(
                     f"round {index + 1}: load {load:.1f}, {commit} {old * 1e3:.1f} ms, {this} "

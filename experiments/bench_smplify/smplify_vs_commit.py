@@ -16,7 +16,6 @@ ratio of the two, and the final 2D errors (which must agree: the same program).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -27,7 +26,7 @@ import numpy as np
 from eft_jax import body
 from experiments.bench_smplify.bench_smplify import make_inputs
 from experiments.timing import machine_description, write_results
-from experiments.tree_worker import TreeWorker, short_commit
+from experiments.tree_worker import TreeWorker, in_turns, short_commit
 
 REPO = Path(__file__).resolve().parents[2]
 STUDY = Path(__file__).resolve().parent
@@ -67,20 +66,15 @@ def main():
                 TreeWorker("this tree", REPO, WORKER, arguments, log),
             ]
             rounds = []
-            for index in range(args.rounds):
-                load = os.getloadavg()[0]
-                order = sides if index % 2 == 0 else sides[::-1]
-                replies = {side.name: side.run() for side in order}
+            for index, load, replies in in_turns(sides, args.rounds):
                 entry = {"load": load}
                 for fit in FITS:
-                    old, new = (
-                        statistics.median(replies[side.name][fit]["seconds"]) for side in sides
-                    )
+                    old, new = (statistics.median(reply[fit]["seconds"]) for reply in replies)
                     entry[fit] = {
                         "old": old,
                         "new": new,
                         "ratio": old / new,
-                        "error_px": [replies[side.name][fit]["error_px"] for side in sides],
+                        "error_px": [reply[fit]["error_px"] for reply in replies],
                     }
                 rounds.append(entry)
                 print(

@@ -254,11 +254,11 @@ def load_run(count: int, noise: str, method: str) -> dict | None:
     return None
 
 
-def largest_run(count: int, noise: str, method: str) -> int:
-    """The size of the largest stored run of `method` over fewer than `count` humans (0 if
-    none): a larger run fits only the humans after it."""
+def largest_run(count: int | None, noise: str, method: str) -> int:
+    """The size of the largest stored run of `method` over fewer than `count` humans (any
+    number: None; 0 if none): a larger run fits only the humans after it."""
     sizes = [int(p.stem.split("_")[-1]) for p in RUNS.glob(f"{noise}_{method}_*.npz")]
-    return max((n for n in sizes if n < count), default=0)
+    return max((n for n in sizes if count is None or n < count), default=0)
 
 
 def extend(first: dict, rest: dict) -> dict:
@@ -269,17 +269,25 @@ def extend(first: dict, rest: dict) -> dict:
     }
 
 
+def keypoint_error_px(
+    method: str, fits: dict, humans: dict, keypoints: np.ndarray, spin49
+) -> np.ndarray:
+    """(N,) each fit's mean distance to the input's visible LSP-14 keypoints through its own
+    camera, px at 224."""
+    projected = fitted_keypoints(method, fits, humans, spin49)
+    lsp = np.asarray(LSP14_IN_SPIN49)
+    visible = keypoints[:, lsp, 2] > 0
+    distance = np.linalg.norm(projected[:, lsp] - keypoints[:, lsp, :2], axis=-1) * 112.0
+    return (distance * visible).sum(axis=1) / np.maximum(visible.sum(axis=1), 1)
+
+
 def score(method: str, fits: dict, humans: dict, keypoints: np.ndarray, model) -> dict:
     """Per-human scores of one run (module docstring)."""
     out = body.forward(model, fits["rotmats"], fits["betas"])
     spin49, vertices = np.asarray(out.spin49), np.asarray(out.vertices)
     true_spin49 = humans["joints3d_spin49"]
     translation = fitted_translation(method, fits, humans)
-    projected = fitted_keypoints(method, fits, humans, spin49)
-    lsp = np.asarray(LSP14_IN_SPIN49)
-    visible = keypoints[:, lsp, 2] > 0
-    distance = np.linalg.norm(projected[:, lsp] - keypoints[:, lsp, :2], axis=-1) * 112.0
-    error_2d = (distance * visible).sum(axis=1) / np.maximum(visible.sum(axis=1), 1)
+    error_2d = keypoint_error_px(method, fits, humans, keypoints, spin49)
     pelvis = np.asarray(out.joints[:, 0]) + translation
     posture = posture_errors(spin49, true_spin49)
     return {

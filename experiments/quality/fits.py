@@ -28,7 +28,7 @@ from eft_jax.eval.keypoint_noise import KEYPOINT_NOISES, with_noise
 from eft_jax.eval.quality_calibration import METHODS, calibration_fits
 from eft_jax.fitting.recipe import resolve_config
 from eft_jax.fitting.run import enable_compilation_cache
-from experiments.fitting_runs import SPLITS, bundled_setup, evaluation_set
+from experiments.fitting_runs import SPLITS, evaluation_set
 
 CACHE = Path("eft_jax_output/quality_fits")
 
@@ -39,9 +39,8 @@ def method_configs(restored) -> tuple:
     return eft_config, load_config(default_config_path("smplify"))
 
 
-def most_iterations(restored) -> dict[str, int]:
+def most_iterations(eft_config, smplify_config) -> dict[str, int]:
     """Each method's most iterations (`iterations_fraction`'s denominator)."""
-    eft_config, smplify_config = method_configs(restored)
     return {
         "eft": int(eft_config.max_iters),
         "smplify": int(smplify_config.camera_iters) + int(smplify_config.body_iters),
@@ -49,10 +48,8 @@ def most_iterations(restored) -> dict[str, int]:
 
 
 def regressor_setup(checkpoint: str | None) -> tuple:
-    """(the restored regressor, the body model, the crop size): the bundled regressor, or the
-    one in `checkpoint`."""
-    if checkpoint is None:
-        return bundled_setup()
+    """(the loaded regressor, the body model, the crop size): the one in `checkpoint`, or the
+    bundled one (None)."""
     model = body.load()
     loaded = nets.load_regressor(checkpoint, model)
     return loaded, model, loaded.input_size
@@ -95,7 +92,7 @@ def fit_setting(
     for index, reason in fits["skipped"].items():
         print(f"skipped seed {humans['seed'][index]}: {reason}")
     kept = fits["kept"]
-    max_iters = most_iterations(restored)
+    max_iters = most_iterations(eft_config, smplify_config)
     part = {
         "seed": humans["seed"][kept],
         "clip": humans["clip"][kept],

@@ -39,9 +39,15 @@ from eft_jax.eval.quality_calibration import (
 from eft_jax.fitting.quality import BUNDLED_CALIBRATION_PATH, QualitySignals, read_calibration
 from eft_jax.geometry.crops import normalize_image
 from eft_jax.nets import predictor
-from experiments.fitting_runs import bundled_setup, write_csv
+from experiments.fitting_runs import write_csv
 from experiments.full_frame import full_frame
-from experiments.quality.fits import CACHE, cache_dir, most_iterations
+from experiments.quality.fits import (
+    CACHE,
+    cache_dir,
+    method_configs,
+    most_iterations,
+    regressor_setup,
+)
 
 STUDY = Path(__file__).resolve().parent
 METHODS = ("eft", "smplify")
@@ -86,22 +92,26 @@ def load_perspective(signals_of: QualitySignals) -> dict:
     pinhole camera anywhere in a wide frame), over as many humans as every run of a keypoint
     setting covers; each fit scored through its own camera and started from the bundled
     regressor's first prediction, as `fit` scores it. {} when the runs are not there."""
-    restored, model, size = bundled_setup()
-    most = most_iterations(restored)
+    runs = [run for methods in PERSPECTIVE_RUNS.values() for run in methods.values()]
+    counts = {
+        noise: min(full_frame.largest_run(None, noise, run) for run in runs)
+        for noise in full_frame.NOISES
+    }
+    if not any(counts.values()):
+        return {}
+    restored, model, size = regressor_setup(None)
+    most = most_iterations(*method_configs(restored))
+    humans = full_frame.full_frame_set(max(counts.values()), size)
+    images = normalize_image(humans["image"])
+    apply = predictor(restored.regressor, restored.variables)
+    first = [jax.device_get(apply(images[i : i + 50])) for i in range(0, len(images), 50)]
+    start = {k: np.concatenate([getattr(f, k) for f in first]) for k in ("rotmats", "betas")}
     settings = {}
-    for noise in full_frame.NOISES:
-        runs = [r for methods in PERSPECTIVE_RUNS.values() for r in methods.values()]
-        count = min(full_frame.largest_run(10**9, noise, r) for r in runs)
+    for noise, count in counts.items():
         if not count:
             continue
-        humans = full_frame.full_frame_set(count, size)
-        keypoints = (
-            humans["keypoints"] if noise == "clean" else full_frame.detector_keypoints(humans)
-        )
-        images = normalize_image(humans["image"])
-        apply = predictor(restored.regressor, restored.variables)
-        first = [jax.device_get(apply(images[i : i + 50])) for i in range(0, count, 50)]
-        start = {k: np.concatenate([getattr(f, k) for f in first]) for k in ("rotmats", "betas")}
+        shown = {k: v[:count] for k, v in humans.items()}
+        keypoints = shown["keypoints"] if noise == "clean" else full_frame.detector_keypoints(shown)
         for camera, methods in PERSPECTIVE_RUNS.items():
             setting = {"count": count, "methods": {}}
             for method, run in methods.items():
@@ -112,18 +122,19 @@ def load_perspective(signals_of: QualitySignals) -> dict:
                     fits["betas"],
                     fits["camera"],
                     keypoints,
-                    humans["joints3d_spin49"],
-                    humans["vertices"],
+                    shown["joints3d_spin49"],
+                    shown["vertices"],
                 )
                 # The 2D error through the fit's own camera, as its signals see it.
-                per["error_2d_px"] = full_frame.score(run, fits, humans, keypoints, model)[
-                    "error_2d_px"
-                ]
+                spin49 = body.forward_joints(model, fits["rotmats"], fits["betas"]).spin49
+                per["error_2d_px"] = full_frame.keypoint_error_px(
+                    run, fits, shown, keypoints, spin49
+                )
                 own_frame = None
                 if "translation" in fits:
                     own_frame = (
                         fits["translation"],
-                        full_frame.frames(humans, fits["focal_length"][:, 0]),
+                        full_frame.frames(shown, fits["focal_length"][:, 0]),
                     )
                 per["signals"] = signals_of(
                     fits["rotmats"],
@@ -136,8 +147,8 @@ def load_perspective(signals_of: QualitySignals) -> dict:
                     converged=fits["iterations"] < most[method]
                     if method == "eft"
                     else np.zeros(count, bool),
-                    start_rotmats=start["rotmats"],
-                    start_betas=start["betas"],
+                    start_rotmats=start["rotmats"][:count],
+                    start_betas=start["betas"][:count],
                     full_frame=own_frame,
                 )
                 per["bad"] = bad_fits(per)
@@ -145,6 +156,11 @@ def load_perspective(signals_of: QualitySignals) -> dict:
                 setting["methods"][method] = per
             settings[camera, noise] = setting
     return settings
+
+
+def setting_name(prefix: str, noise: str) -> str:
+    """A table's name of a setting: `prefix`, and the noise when the keypoints have it."""
+    return f"{prefix}{', detector noise' if noise == 'detector' else ''}"
 
 
 def subset(setting: dict, keep: np.ndarray) -> dict:
@@ -333,7 +349,7 @@ def other_regressor(checkpoint: str, signals_of: QualitySignals) -> str:
             if ("heldout", style, noise) not in load:
                 continue
             test = load["heldout", style, noise]
-            name = f"{style}{', detector noise' if noise == 'detector' else ''}"
+            name = setting_name(style, noise)
             rows += rows_for(f"{name}, bundled calibration", bundled, test)
             if own is not None:
                 rows += [
@@ -456,11 +472,9 @@ def main(argv=None) -> int:
     for style in ("basic", "lifelike"):
         for noise in KEYPOINT_NOISES:
             if ("heldout", style, noise) in load:
-                name = f"{style}{', detector noise' if noise == 'detector' else ''}"
-                rows += rows_for(name, models, load["heldout", style, noise])
+                rows += rows_for(setting_name(style, noise), models, load["heldout", style, noise])
     for (camera, noise), setting in load_perspective(signals_of).items():
-        name = f"perspective humans, {camera}{', detector noise' if noise == 'detector' else ''}"
-        rows += rows_for(name, models, setting)
+        rows += rows_for(setting_name(f"perspective humans, {camera}", noise), models, setting)
     held = [load[k] for k in load if k[0] == "heldout" and k[2] == "none"]
     if held:
         test = joined(held)
