@@ -1,6 +1,6 @@
 """The crop and full-frame cameras (geometry/cameras.py; docs/camera.md): the pinhole projection
 against a hand-built camera matrix, the crop camera as the full-frame camera's limit, where the
-intrinsics come from, and the crop camera's fits kept bit for bit."""
+intrinsics come from, and the crop camera's fits kept (to float32 rounding)."""
 
 from __future__ import annotations
 
@@ -277,7 +277,11 @@ def golden_setup():
 
 
 @pytest.mark.fast_compiles  # as the golden was written (tests/make_camera_crop_golden.py)
-def test_camera_crop_keeps_eft_and_smplify_fits_bit_for_bit(golden_setup):
+def test_camera_crop_keeps_eft_and_smplify_fits(golden_setup):
+    """Bit for bit on the processor the golden was written on; elsewhere XLA's CPU code rounds
+    float32 differently (EFT's arrays within 4.3e-7 on an AMD EPYC of those an Intel Xeon wrote),
+    so each array is compared to float32 reassociation, as `tiny_eft.assert_results_close`
+    compares two fits, and every iteration count exactly."""
     golden, (regressor, variables, model), exemplars = golden_setup
     stored = np.load(GOLDEN)
     for method, results in (
@@ -287,7 +291,14 @@ def test_camera_crop_keeps_eft_and_smplify_fits_bit_for_bit(golden_setup):
         assert all(r.translation is None for r in results)
         for field in golden.FIELDS:
             actual = np.stack([getattr(r, field) for r in results])
-            np.testing.assert_array_equal(actual, stored[f"{method}_{field}"], f"{method} {field}")
+            expected = stored[f"{method}_{field}"]
+            np.testing.assert_allclose(
+                actual,
+                expected,
+                rtol=1e-5,
+                atol=1e-5 * np.abs(expected).max(),
+                err_msg=f"{method} {field}",
+            )
         assert [r.iterations for r in results] == stored[f"{method}_iterations"].tolist()
 
 
