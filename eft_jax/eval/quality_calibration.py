@@ -143,7 +143,14 @@ def fit_quality_model(
     threshold: float = 0.5,
 ) -> QualityModel:
     """The logistic regression of P(good) on the standardised transformed `signals`."""
-    x = features(signals, names)
+    return fit_logistic(features(signals, names), bad, names, l2, threshold)
+
+
+def fit_logistic(
+    x: np.ndarray, bad: np.ndarray, names, l2: float = L2_PENALTY, threshold: float = 0.5
+) -> QualityModel:
+    """`fit_quality_model` on (N, F) transformed signals already computed, one column per name
+    of `names` (NaN where missing)."""
     mean = np.nanmean(x, axis=0)
     std = np.nanstd(x, axis=0)
     std = np.where(std > 1e-9, std, 1.0)

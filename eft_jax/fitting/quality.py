@@ -455,7 +455,11 @@ class QualityModel:
     threshold: float = 0.5
 
     def score(self, signals: Mapping[str, np.ndarray]) -> np.ndarray:
-        z = (features(signals, self.names) - self.mean) / self.std
+        return self.score_features(features(signals, self.names))
+
+    def score_features(self, x: np.ndarray) -> np.ndarray:
+        """The score of (N, F) transformed signals (`features`), F in the order of `names`."""
+        z = (x - self.mean) / self.std
         z = np.where(np.isfinite(z), z, 0.0)
         return 1.0 / (1.0 + np.exp(-(self.bias + z @ self.weights)))
 

@@ -54,13 +54,20 @@ METHODS = ("eft", "smplify")
 TITLES = {"eft": "EFT (tuned recipe)", "smplify": "SMPLify from the regressor"}
 
 
-def load_setting(stem: str, signals_of: QualitySignals, cache: Path = CACHE) -> dict | None:
-    """A cached setting's per-method fits, truth scores and signals, or None when not cached."""
+def read_cache(stem: str, cache: Path = CACHE) -> dict | None:
+    """The arrays of a setting's largest cache (fits.py), or None when not cached."""
     paths = sorted(cache.glob(f"{stem}_*.npz"), key=lambda p: int(p.stem.split("_")[-1]))
     if not paths:
         return None
     with np.load(paths[-1]) as data:
-        data = {k: data[k] for k in data.files}
+        return {k: data[k] for k in data.files}
+
+
+def load_setting(stem: str, signals_of: QualitySignals, cache: Path = CACHE) -> dict | None:
+    """A cached setting's per-method fits, truth scores and signals, or None when not cached."""
+    data = read_cache(stem, cache)
+    if data is None:
+        return None
     setting = {"count": len(data["seed"]), "clip": data["clip"], "methods": {}}
     for method in METHODS:
         per = {k.split("/", 1)[1]: v for k, v in data.items() if k.startswith(f"{method}/")}
