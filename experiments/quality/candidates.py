@@ -181,11 +181,10 @@ def gains(settings: list[dict], method: str, family: str | None) -> dict[str, di
     for protocol, splits in protocols.items():
         score = held_out_scores(x, bad, splits)
         scored = np.isfinite(score)
-        out[protocol] = {
-            name: auroc(score[keep], bad[keep]) - auroc(by_2d[keep], bad[keep])
-            for name in ("all", *dict.fromkeys(setting))
-            for keep in [scored & ((setting == name) | (name == "all"))]
-        }
+        out[protocol] = {}
+        for name in ("all", *dict.fromkeys(setting)):
+            keep = scored if name == "all" else scored & (setting == name)
+            out[protocol][name] = auroc(score[keep], bad[keep]) - auroc(by_2d[keep], bad[keep])
     return out
 
 
