@@ -3,7 +3,8 @@ with the crop camera, as the code before the full-frame camera made them.
 
 The crop camera must stay what it was (EFT's fits, SMPLify's); tests/test_cameras.py fits the
 same exemplars with `camera=crop` and compares every array, bit for bit on the processor that
-wrote the file and to float32 rounding on another (XLA's CPU code differs between processors). Both run with XLA's optimisations off (`jax_disable_most_optimizations`, the test's
+wrote the file and to float32 rounding on another (XLA's CPU code differs between processors).
+Both run with XLA's optimisations off (`jax_disable_most_optimizations`, the test's
 `fast_compiles`) and the tests' XLA flags (tests/xla_flags.py), which keep the test's compilation
 short. The first version was written from the commit before the full-frame camera (run there with
 this file and tests/tiny_eft.py copied in; the code after it wrote the same bytes); it was

@@ -234,7 +234,7 @@ def _residuals(projected, keypoints):
 
 # LSP-14's limb segments (upper arms, forearms, thighs, shins; the legs' four first) and the torso.
 _LEG_SEGMENTS = ((0, 1), (1, 2), (3, 4), (4, 5))
-_LIMB_SEGMENTS = _LEG_SEGMENTS + ((6, 7), (7, 8), (9, 10), (10, 11))
+LIMB_SEGMENTS = _LEG_SEGMENTS + ((6, 7), (7, 8), (9, 10), (10, 11))
 _NECK, _HIPS = 12, (2, 3)
 
 
@@ -247,7 +247,7 @@ def _depth_fractions(lsp, line_of_sight):
         length = jnp.maximum(jnp.linalg.norm(vectors, axis=-1), 1e-9)
         return jnp.abs(jnp.sum(vectors * line_of_sight[..., None, :], axis=-1)) / length
 
-    a, b = (np.array(i) for i in zip(*_LIMB_SEGMENTS))
+    a, b = (np.array(i) for i in zip(*LIMB_SEGMENTS))
     limbs = along(lsp[..., b, :] - lsp[..., a, :])
     torso = lsp[..., _NECK, :] - lsp[..., _HIPS, :].mean(-2)
     return limbs, along(torso[..., None, :])[..., 0]

@@ -32,42 +32,40 @@ import jax.numpy as jnp
 import numpy as np
 
 from eft_jax import body
-from eft_jax.body.joint_sets import LSP14_IN_SPIN49, SPIN49_NAMES
+from eft_jax.body.joint_sets import OPENPOSE_INDICES_WITH_GT
 from eft_jax.datasets.synthetic_body import DEPTH_TOLERANCE
 from eft_jax.eval.keypoint_noise import KEYPOINT_NOISES
 from eft_jax.eval.quality_calibration import auroc, fit_logistic
-from eft_jax.fitting.quality import QualitySignals, features
+from eft_jax.fitting.quality import LIMB_KEYPOINTS, LIMB_SEGMENTS, QualitySignals, features
 from eft_jax.geometry import similarity_align
-from experiments.quality.study import METHODS, STUDY, TITLES, clip_half, load_setting, read_cache
+from experiments.quality.study import (
+    METHODS,
+    STUDY,
+    TITLES,
+    clip_half,
+    read_cache,
+    setting_name,
+    setting_of,
+)
 
 RADIUS = 0.03  # metres: a vertex this near a keypoint in the image covers it
 FOLDS = 5
-# The 12 limb keypoints (shoulders to ankles) in LSP-14's order: the ground-truth set's slots
-# and OpenPose's, either of which an input may give.
-LIMBS_GT = np.array(LSP14_IN_SPIN49[:12])
-LIMBS_OP = np.array(
-    [
-        SPIN49_NAMES.index(f"OP {side}{joint}")
-        for side, joint in (
-            ("R", "Ankle"), ("R", "Knee"), ("R", "Hip"), ("L", "Hip"), ("L", "Knee"),
-            ("L", "Ankle"), ("R", "Wrist"), ("R", "Elbow"), ("R", "Shoulder"),
-            ("L", "Shoulder"), ("L", "Elbow"), ("L", "Wrist"),
-        )
-    ]
-)  # fmt: skip
-# LSP-14's limb segments: thighs, shins, upper arms, forearms.
-SEGMENTS = np.array([(0, 1), (1, 2), (3, 4), (4, 5), (6, 7), (7, 8), (9, 10), (10, 11)])
+# The OpenPose slot of each of the 12 limb keypoints (`LIMB_KEYPOINTS`, the ground-truth set's):
+# an input may give either.
+_OPENPOSE_OF = {gt: op for op, gt in OPENPOSE_INDICES_WITH_GT}
+LIMB_KEYPOINTS_OP = np.array([_OPENPOSE_OF[gt] for gt in LIMB_KEYPOINTS])
+SEGMENTS = np.array(LIMB_SEGMENTS)  # thighs, shins, upper arms, forearms, in LSP-14's order
 CHUNK = 100
+_forward = jax.jit(body.forward)
 
 
-def _posed(model, rotmats, betas) -> tuple[np.ndarray, np.ndarray]:
-    """(vertices (N, V, 3), LSP-14 limb joints (N, 12, 3)), posed in chunks."""
-    pose = jax.jit(lambda r, b: body.forward(model, r, b))
+def posed(model, fits: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices (N, V, 3), the 12 limb keypoints' joints (N, 12, 3)) of `fits`, in chunks."""
     vertices, joints = [], []
-    for i in range(0, len(betas), CHUNK):
-        out = pose(jnp.asarray(rotmats[i : i + CHUNK]), jnp.asarray(betas[i : i + CHUNK]))
+    for i in range(0, len(fits["betas"]), CHUNK):
+        out = _forward(model, fits["rotmats"][i : i + CHUNK], fits["betas"][i : i + CHUNK])
         vertices.append(np.asarray(out.vertices))
-        joints.append(np.asarray(out.spin49[:, LIMBS_GT]))
+        joints.append(np.asarray(out.spin49[:, LIMB_KEYPOINTS]))
     return np.concatenate(vertices), np.concatenate(joints)
 
 
@@ -82,11 +80,10 @@ def _depth_behind_surface(vertices, joints) -> np.ndarray:
     return np.stack(out)
 
 
-def occlusion(model, per: dict, keypoints: np.ndarray) -> dict[str, np.ndarray]:
-    """The occlusion family's columns (transformed) for one setting's fits of one method."""
-    vertices, joints = _posed(model, per["rotmats"], per["betas"])
+def occlusion(vertices, joints, keypoints: np.ndarray) -> dict[str, np.ndarray]:
+    """The occlusion family's columns (transformed) for fits posed as `posed` gives them."""
     hidden = _depth_behind_surface(vertices, joints) > DEPTH_TOLERANCE
-    given = np.maximum(keypoints[:, LIMBS_GT, 2], keypoints[:, LIMBS_OP, 2]) > 0
+    given = np.maximum(keypoints[:, LIMB_KEYPOINTS, 2], keypoints[:, LIMB_KEYPOINTS_OP, 2]) > 0
     missing = ~given
     with np.errstate(invalid="ignore"):
         missing_shown = (missing & ~hidden).sum(-1) / missing.sum(-1)  # NaN when none missing
@@ -98,10 +95,9 @@ def occlusion(model, per: dict, keypoints: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def other_method(model, per: dict, other: dict) -> dict[str, np.ndarray]:
-    """The other-method family's columns (transformed): `per`'s fits against `other`'s."""
-    _, joints = _posed(model, per["rotmats"], per["betas"])
-    _, others = _posed(model, other["rotmats"], other["betas"])
+def other_method(joints, others, per: dict, other: dict) -> dict[str, np.ndarray]:
+    """The other-method family's columns (transformed): `per`'s fits (their limb joints
+    `joints`) against `other`'s (`others`)."""
     aligned = np.asarray(similarity_align(jnp.asarray(others), jnp.asarray(joints)))
     forward, other_forward = per["rotmats"][:, 0, :, 2], other["rotmats"][:, 0, :, 2]
     cosine = np.sum(forward * other_forward, -1) / (
@@ -131,22 +127,25 @@ def validation_fits(model, signals_of) -> list[dict]:
     for style in ("basic", "lifelike"):
         for noise in KEYPOINT_NOISES:
             stem = f"validation_{style}_{noise}"
-            setting = load_setting(stem, signals_of)
-            if setting is None:
+            data = read_cache(stem)
+            if data is None:
                 continue
-            keypoints = read_cache(stem)["keypoints"]
+            setting = setting_of(data, signals_of)
             fits = setting["methods"]
+            bodies = {m: posed(model, fits[m]) for m in METHODS}
             methods = {}
             for m in METHODS:
-                other = fits[METHODS[1 - METHODS.index(m)]]
+                other = METHODS[1 - METHODS.index(m)]
                 methods[m] = {
                     "bad": fits[m]["bad"],
                     "error_2d_px": fits[m]["error_2d_px"],
                     "bundled": features(fits[m]["signals"]),
-                    "occlusion": occlusion(model, fits[m], keypoints),
-                    "other method": other_method(model, fits[m], other),
+                    "occlusion": occlusion(*bodies[m], data["keypoints"]),
+                    "other method": other_method(
+                        bodies[m][1], bodies[other][1], fits[m], fits[other]
+                    ),
                 }
-            name = f"{style}{', noisy' if noise == 'detector' else ''}"
+            name = setting_name(style, noise)
             settings.append({"name": name, "clip": setting["clip"], "methods": methods})
     return settings
 

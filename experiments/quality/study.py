@@ -66,8 +66,11 @@ def read_cache(stem: str, cache: Path = CACHE) -> dict | None:
 def load_setting(stem: str, signals_of: QualitySignals, cache: Path = CACHE) -> dict | None:
     """A cached setting's per-method fits, truth scores and signals, or None when not cached."""
     data = read_cache(stem, cache)
-    if data is None:
-        return None
+    return None if data is None else setting_of(data, signals_of)
+
+
+def setting_of(data: dict, signals_of: QualitySignals) -> dict:
+    """A setting's per-method fits, truth scores and signals from its cached arrays."""
     setting = {"count": len(data["seed"]), "clip": data["clip"], "methods": {}}
     for method in METHODS:
         per = {k.split("/", 1)[1]: v for k, v in data.items() if k.startswith(f"{method}/")}
